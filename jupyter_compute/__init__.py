@@ -1,0 +1,48 @@
+"""jupyter-compute: one JupyterLab console for compute jobs on many platforms.
+
+Importing the package is cheap: the client, pandas, pyarrow and the server are loaded
+only when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .client import Client, Job
+    from .errors import ComputeError
+    from .models import JobSpec, JobState
+
+__all__ = ["Client", "ComputeError", "Job", "JobSpec", "JobState", "__version__"]
+
+_LAZY = {
+    "Client": "jupyter_compute.client",
+    "Job": "jupyter_compute.client",
+    "JobSpec": "jupyter_compute.models",
+    "JobState": "jupyter_compute.models",
+    "ComputeError": "jupyter_compute.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'jupyter_compute' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .server.app import ComputeApp
+
+    return [{"module": "jupyter_compute", "app": ComputeApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-compute"}]
+

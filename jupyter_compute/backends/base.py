@@ -1,0 +1,163 @@
+"""The Backend protocol every platform adapter implements, and its capability flags.
+
+A backend is plain async Python: no Jupyter import, usable from a script. Methods a
+platform cannot offer raise :class:`NotSupported`, and the matching capability flag is
+``False`` so fronts can grey the action out instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import InvalidSpec, NotSupported
+from ..models import Cluster, Environment, JobSpec, JobState, RemoteStatus, ResultFile
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can do; served to the fronts with the backend list."""
+
+    can_cancel: bool = False
+    can_delete: bool = False
+    can_list: bool = False
+    has_logs: bool = False
+    has_results: bool = False
+    has_environments: bool = False
+    has_clusters: bool = False
+    has_webhooks: bool = False
+    can_proxy: bool = False
+
+    def to_dict(self) -> dict[str, bool]:
+        return asdict(self)
+
+
+@dataclass
+class Submission:
+    """What ``submit`` answers: the platform's id for the job and its first status."""
+
+    remote_id: str
+    status: RemoteStatus
+
+
+@dataclass
+class LogChunk:
+    """A piece of a job's log; pass ``offset`` back to read what came after it."""
+
+    text: str
+    offset: int
+    complete: bool = False
+
+
+class Backend:
+    """Base class of the platform adapters. Subclasses override what their platform offers."""
+
+    kind: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    status_map: ClassVar[Mapping[str, JobState]] = {}
+    #: How often the monitor refreshes a running job: first interval and the backoff ceiling.
+    poll_interval: ClassVar[float] = 2.0
+    poll_max_interval: ClassVar[float] = 30.0
+
+    def __init__(
+        self,
+        name: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        data_dir: Path | str | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.name = name
+        self.config = dict(config or {})
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.log = log or logging.getLogger(f"jupyter_compute.{self.kind or 'backend'}.{name}")
+
+    # lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open clients and background tasks; called once by the server."""
+
+    async def close(self) -> None:
+        """Release clients and tasks; jobs on the platform keep running."""
+
+    def describe(self) -> dict[str, Any]:
+        """Public description for the REST API (never any credential)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "capabilities": self.capabilities.to_dict(),
+        }
+
+    # jobs -----------------------------------------------------------------------------
+    def validate(self, spec: JobSpec) -> JobSpec:
+        """Check the spec means something on this platform; raise InvalidSpec naming the field."""
+        return spec
+
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        """Start the job on the platform. ``job_id`` is ours, usable as a client token."""
+        raise NotSupported(f"backend '{self.name}' cannot submit jobs", backend=self.name)
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        raise NotSupported(f"backend '{self.name}' cannot report status", backend=self.name)
+
+    async def cancel(self, remote_id: str) -> None:
+        raise NotSupported(f"backend '{self.name}' cannot cancel jobs", backend=self.name)
+
+    async def delete(self, remote_id: str) -> None:
+        raise NotSupported(f"backend '{self.name}' cannot delete jobs", backend=self.name)
+
+    async def recover(self, job_id: str) -> str | None:
+        """Find a job whose submission was interrupted (server killed mid-call); its remote id or None."""
+        return None
+
+    async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
+        raise NotSupported(f"backend '{self.name}' offers no logs", backend=self.name)
+
+    async def results(self, remote_id: str) -> list[ResultFile]:
+        raise NotSupported(f"backend '{self.name}' offers no results", backend=self.name)
+
+    def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
+        """Stream one result's bytes. Raise NotFound for an unknown name."""
+        raise NotSupported(f"backend '{self.name}' offers no results", backend=self.name)
+
+    # capacity -------------------------------------------------------------------------
+    async def environments(self) -> list[Environment]:
+        raise NotSupported(f"backend '{self.name}' has no environments", backend=self.name)
+
+    async def clusters(self) -> list[Cluster]:
+        raise NotSupported(f"backend '{self.name}' has no clusters", backend=self.name)
+
+    # passthrough ----------------------------------------------------------------------
+    @property
+    def api_base(self) -> str | None:
+        """The platform API the passthrough may forward to, or None."""
+        return None
+
+    async def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a passthrough request (added on the server only)."""
+        return {}
+
+
+#: Built-in backend kinds; a ``kind`` may also be a ``module:Class`` path to a third-party backend.
+BUILTIN_KINDS: dict[str, str] = {
+    "local": "jupyter_compute.backends.local:LocalBackend",
+}
+
+
+def backend_class(kind: str) -> type[Backend]:
+    """Resolve a backend kind (built-in name or ``module:Class``) to its class."""
+    target = BUILTIN_KINDS.get(kind, kind)
+    if ":" not in target:
+        known = ", ".join(sorted(BUILTIN_KINDS))
+        raise InvalidSpec(f"unknown backend kind '{kind}' (known: {known})", field="kind")
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidSpec(f"backend kind '{kind}' cannot be loaded: {exc}", field="kind") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise InvalidSpec(f"backend kind '{kind}' is not a Backend subclass", field="kind")
+    return cls

@@ -1,0 +1,102 @@
+"""One exception tree for every part of jupyter-compute.
+
+Catch :class:`ComputeError` to catch them all. Each error knows the HTTP status the
+REST API answers with and serialises to ``{"error": {"type", "message", "field"?, "backend"?}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ComputeError(Exception):
+    """Base of every error raised by jupyter-compute."""
+
+    http_status: int = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        backend: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.backend = backend
+        self.job_id = job_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body of the REST API's error answer."""
+        error: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
+        for key in ("field", "backend", "job_id"):
+            value = getattr(self, key)
+            if value is not None:
+                error[key] = value
+        return {"error": error}
+
+    def __str__(self) -> str:
+        where = f" (field '{self.field}')" if self.field else ""
+        return f"{self.message}{where}"
+
+
+class InvalidSpec(ComputeError):
+    """The request or job spec is malformed; ``field`` names the culprit."""
+
+    http_status = 400
+
+
+class NotFound(ComputeError):
+    """No such backend, job, environment or result."""
+
+    http_status = 404
+
+
+class NotSupported(ComputeError):
+    """The backend's platform cannot do this (see its capability flags)."""
+
+    http_status = 405
+
+
+class AuthError(ComputeError):
+    """The platform refused our credentials (missing, wrong or expired)."""
+
+    http_status = 403
+
+
+class BackendError(ComputeError):
+    """The platform failed or answered with an error; its own message is kept."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, status: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class WaitTimeout(ComputeError, TimeoutError):
+    """A job did not reach a terminal state within the time given to ``wait``."""
+
+    http_status = 408
+
+
+ERROR_TYPES: dict[str, type[ComputeError]] = {
+    cls.__name__: cls
+    for cls in (ComputeError, InvalidSpec, NotFound, NotSupported, AuthError, BackendError, WaitTimeout)
+}
+
+
+def error_from_dict(body: Any, http_status: int) -> ComputeError:
+    """Rebuild the error the server raised from its JSON error body (used by the client)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ComputeError(f"HTTP {http_status}: {str(body)[:500]}")
+    cls = ERROR_TYPES.get(str(error.get("type")), ComputeError)
+    return cls(
+        str(error.get("message", f"HTTP {http_status}")),
+        field=error.get("field"),
+        backend=error.get("backend"),
+        job_id=error.get("job_id"),
+    )

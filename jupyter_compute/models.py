@@ -1,0 +1,286 @@
+"""The common vocabulary shared by backends, the server, the client and the panels.
+
+Plain dataclasses with ``to_dict``/``from_dict`` so the same objects travel as JSON over
+the REST API. Nothing here imports the rest of the package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidSpec
+
+
+class JobState(str, enum.Enum):
+    """One lifecycle for every platform; each backend maps its native statuses onto it."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TERMINAL_STATES: frozenset[JobState] = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT}
+)
+
+
+def map_native_status(table: Mapping[str, JobState], native: Any) -> JobState:
+    """Look a platform's status up in a backend's mapping table (case-insensitive keys)."""
+    if native is None:
+        return JobState.UNKNOWN
+    key = str(native)
+    if key in table:
+        return table[key]
+    lowered = {str(k).lower(): v for k, v in table.items()}
+    return lowered.get(key.lower(), JobState.UNKNOWN)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO text (or a datetime) to a timezone-aware UTC datetime; naive values are taken as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_time(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value else None
+
+
+class _Record:
+    """``to_dict``/``from_dict`` for the flat records (Environment, Cluster, ResultFile)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Environment(_Record):
+    """Where a job may run and at what size (a compute environment, a queue, a flavor)."""
+
+    id: str
+    name: str = ""
+    backend: str = ""
+    description: str = ""
+    cpus: float | None = None
+    gpus: int | None = None
+    gpu_type: str | None = None
+    memory_gb: float | None = None
+    disk_gb: float | None = None
+    price: float | None = None
+    max_jobs: int | None = None
+    running_jobs: int | None = None
+    max_duration_s: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Cluster(_Record):
+    """A pool of machines with its capacity; ``*_allocatable`` is what is free now."""
+
+    id: str
+    name: str = ""
+    backend: str = ""
+    status: str = ""
+    nodes: int | None = None
+    nodes_available: int | None = None
+    cpus: float | None = None
+    cpus_allocatable: float | None = None
+    memory_gb: float | None = None
+    memory_gb_allocatable: float | None = None
+    gpus: int | None = None
+    gpus_allocatable: int | None = None
+    gpu_type: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ResultFile(_Record):
+    """One file a job produced; its bytes are fetched through the server."""
+
+    name: str
+    size: int | None = None
+    kind: str = "output"  # "output" or "log"
+    media_type: str | None = None
+
+
+def _check_type(name: str, value: Any, kinds: tuple[type, ...], label: str) -> None:
+    if isinstance(value, bool) and bool not in kinds:
+        raise InvalidSpec(f"'{name}' must be {label}, not a boolean", field=name)
+    if not isinstance(value, kinds):
+        raise InvalidSpec(f"'{name}' must be {label}, not {type(value).__name__}", field=name)
+
+
+@dataclass
+class JobSpec:
+    """What to run, where. Checked for shape here; each backend checks the meaning."""
+
+    backend: str = "local"
+    name: str = ""
+    environment: str | None = None
+    cluster: str | None = None
+    command: str | None = None
+    script: str | None = None
+    code: str | None = None
+    notebook: str | None = None
+    algorithm: str | None = None
+    inputs: list[Any] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None
+    tags: list[str] = field(default_factory=list)
+    timeout_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _TYPES = {
+        "backend": ((str,), "a string"),
+        "name": ((str,), "a string"),
+        "environment": ((str,), "a string"),
+        "cluster": ((str,), "a string"),
+        "command": ((str,), "a string"),
+        "script": ((str,), "a string"),
+        "code": ((str,), "a string"),
+        "notebook": ((str,), "a string"),
+        "algorithm": ((str,), "a string"),
+        "inputs": ((list,), "a list"),
+        "params": ((dict,), "an object"),
+        "output": ((str,), "a string"),
+        "tags": ((list,), "a list of strings"),
+        "timeout_s": ((int, float), "a number of seconds"),
+        "extra": ((dict,), "an object"),
+    }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> JobSpec:
+        """Build a spec from JSON, naming the first field that is unknown or of the wrong type."""
+        if not isinstance(data, Mapping):
+            raise InvalidSpec("the job spec must be a JSON object", field="spec")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in cls._TYPES:
+                raise InvalidSpec(f"unknown field '{name}'", field=str(name))
+            if value is None:
+                continue
+            kinds, label = cls._TYPES[name]
+            _check_type(name, value, kinds, label)
+            values[name] = value
+        for i, tag in enumerate(values.get("tags", [])):
+            if not isinstance(tag, str) or not tag:
+                raise InvalidSpec("tags must be non-empty strings", field=f"tags[{i}]")
+        for key in values.get("params", {}):
+            if not isinstance(key, str) or not key:
+                raise InvalidSpec("parameter names must be non-empty strings", field="params")
+        timeout = values.get("timeout_s")
+        if timeout is not None and timeout <= 0:
+            raise InvalidSpec("'timeout_s' must be greater than 0", field="timeout_s")
+        if not values.get("backend", "local"):
+            raise InvalidSpec("'backend' must not be empty", field="backend")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> JobSpec:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class RemoteStatus:
+    """What a backend reports about one job on its platform."""
+
+    state: JobState
+    native_status: str = ""
+    message: str = ""
+    started: datetime | None = None
+    finished: datetime | None = None
+
+
+@dataclass
+class Job:
+    """A job as recorded by the server: our stable id plus the platform's view of it."""
+
+    id: str
+    backend: str
+    spec: JobSpec
+    name: str = ""
+    remote_id: str | None = None
+    state: JobState = JobState.QUEUED
+    native_status: str = ""
+    message: str = ""
+    created: datetime = field(default_factory=utcnow)
+    updated: datetime = field(default_factory=utcnow)
+    started: datetime | None = None
+    finished: datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    results: list[ResultFile] = field(default_factory=list)
+    idempotency_key: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "backend": self.backend,
+            "name": self.name,
+            "remote_id": self.remote_id,
+            "state": self.state.value,
+            "native_status": self.native_status,
+            "message": self.message,
+            "created": format_time(self.created),
+            "updated": format_time(self.updated),
+            "started": format_time(self.started),
+            "finished": format_time(self.finished),
+            "tags": list(self.tags),
+            "results": [r.to_dict() for r in self.results],
+            "spec": self.spec.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        return cls(
+            id=data["id"],
+            backend=data["backend"],
+            name=data.get("name", ""),
+            remote_id=data.get("remote_id"),
+            state=JobState(data.get("state", "UNKNOWN")),
+            native_status=data.get("native_status") or "",
+            message=data.get("message") or "",
+            created=parse_time(data.get("created")) or utcnow(),
+            updated=parse_time(data.get("updated")) or utcnow(),
+            started=parse_time(data.get("started")),
+            finished=parse_time(data.get("finished")),
+            tags=list(data.get("tags") or []),
+            results=[ResultFile.from_dict(r) for r in data.get("results") or []],
+            spec=JobSpec(**(data.get("spec") or {"backend": data["backend"]})),
+        )

@@ -1,0 +1,1 @@
+"""Faithful local stand-ins of the platform APIs, for tests, demos and Binder."""

@@ -1,0 +1,1 @@
+"""The Jupyter server extension: REST API, job store, monitor and passthrough."""
