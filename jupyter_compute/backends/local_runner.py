@@ -1,0 +1,156 @@
+"""The detached runner of one local job: ``python -m jupyter_compute.backends.local_runner <job_dir>``.
+
+Started by the local backend in a session of its own, so that the job outlives the Jupyter server.
+It starts the job (``plan.json``) as the leader of a new process group with its output in
+``job.log``, records the job's pid, enforces the timeout, ends the whole group on SIGTERM (a
+cancel) or on timeout, and writes ``status.json`` once at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import local_files as files
+from .local_procs import create_time, kill_job
+
+#: Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
+GRACE_S = 3.0
+#: How often the runner looks at its job, the clock and the cancel request.
+TICK_S = 0.1
+
+
+class _StopRequest:
+    """Set by SIGTERM, SIGINT or SIGHUP: the backend asks the runner to cancel the job."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+def _exited(pid: int) -> bool:
+    """True once the child ``pid`` has ended; it is left unreaped so its pid stays reserved."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _start(job_dir: Path, plan: dict[str, Any]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **plan.get("env", {}), "PYTHONUNBUFFERED": "1"}
+    with open(job_dir / files.LOG, "ab") as log:
+        return subprocess.Popen(
+            plan["argv"],
+            cwd=plan.get("cwd") or None,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def _supervise(job_dir: Path, pid: int, timeout_s: float | None, stop: _StopRequest) -> str:
+    """Wait for the job: 'exited', 'cancelled' or 'timed_out'."""
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    while not _exited(pid):
+        if stop.requested or (job_dir / files.CANCEL).exists():
+            return "cancelled"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "timed_out"
+        time.sleep(TICK_S)
+    return "exited"
+
+
+def _last_log_line(job_dir: Path, limit: int = 200) -> str:
+    try:
+        with open(job_dir / files.LOG, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            tail = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _failure_message(job_dir: Path, code: int) -> str:
+    if code < 0:
+        return f"killed by signal {_signal_name(-code)}"
+    explained = files.read_json(job_dir / files.ERROR)
+    if explained and explained.get("message"):
+        return str(explained["message"])
+    last = _last_log_line(job_dir)
+    return f"exited with code {code}" + (f": {last}" if last else "")
+
+
+def _outcome_status(
+    job_dir: Path, outcome: str, code: int, started: str, timeout_s: float | None
+) -> dict[str, Any]:
+    if outcome == "cancelled":
+        return files.final_status("CANCELLED", "cancelled", exit_code=code, started=started)
+    if outcome == "timed_out":
+        message = f"timed out after {timeout_s:g} s"
+        return files.final_status("TIMED_OUT", message, exit_code=code, started=started)
+    if code == 0:
+        return files.final_status("SUCCEEDED", exit_code=0, started=started)
+    return files.final_status(
+        "FAILED", _failure_message(job_dir, code), exit_code=code, started=started
+    )
+
+
+def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
+    """Run the job planned in ``job_dir`` to its end; the content of its ``status.json``."""
+    plan = files.read_json(job_dir / files.PLAN)
+    if plan is None:
+        return files.final_status("FAILED", f"runner error: no readable {files.PLAN}")
+    if stop.requested or (job_dir / files.CANCEL).exists():
+        return files.final_status("CANCELLED", "cancelled before it started")
+    try:
+        proc = _start(job_dir, plan)
+    except OSError as exc:
+        return files.final_status("FAILED", f"could not start the job: {exc}")
+    started = files.now_iso()
+    created = create_time(proc.pid)
+    record = {"pid": proc.pid, "pgid": proc.pid, "create_time": created, "started": started}
+    files.write_json(job_dir / files.PROCESS, record)
+    timeout_s = plan.get("timeout_s")
+    outcome = _supervise(job_dir, proc.pid, timeout_s, stop)
+    kill_job(proc.pid, created, GRACE_S)  # on a normal exit: what the job left behind
+    code = proc.wait()
+    return _outcome_status(job_dir, outcome, code, started, timeout_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the job whose folder is the only argument."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m jupyter_compute.backends.local_runner <job_dir>", file=sys.stderr)
+        return 2
+    job_dir = Path(args[0]).resolve()
+    stop = _StopRequest()
+    try:
+        status = run(job_dir, stop)
+    except Exception as exc:  # never vanish without a status
+        traceback.print_exc()
+        status = files.final_status("FAILED", f"runner error: {type(exc).__name__}: {exc}")
+    files.write_json_once(job_dir / files.STATUS, status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

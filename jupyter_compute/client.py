@@ -1,0 +1,608 @@
+"""The kernel-side client of the jupyter-compute REST API.
+
+``Client()`` finds the Jupyter server by itself: from ``JUPYTER_COMPUTE_URL`` and
+``JUPYTER_COMPUTE_TOKEN`` (the server extension sets them, so its kernels inherit them), else
+from the ``jpserver-*.json`` files of the running servers. Every call has a timeout; GETs and
+job submissions (which carry an idempotency key) are retried a few times when the connection
+fails. Server errors come back as the same :mod:`jupyter_compute.errors` classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Union
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+
+import httpx
+
+from . import models, results
+from .errors import AuthError, ComputeError, InvalidSpec, NotFound, WaitTimeout, error_from_dict
+from .models import Cluster, Environment, JobSpec, JobState, ResultFile
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["BackendInfo", "Client", "Job", "JobPage", "LogChunk"]
+
+ENV_URL = "JUPYTER_COMPUTE_URL"
+ENV_TOKEN = "JUPYTER_COMPUTE_TOKEN"
+API_PATH = "compute/api/"
+
+JobRef = Union[str, models.Job]
+
+_HOW_TO_CONNECT = (
+    f"pass Client(url=..., token=...) or set {ENV_URL} and {ENV_TOKEN} "
+    "(the server's URL including its base_url, and its token)"
+)
+_STATUS_ERRORS: dict[int, type[ComputeError]] = {401: AuthError, 403: AuthError, 404: NotFound}
+_CHUNK_SIZE = 64 * 1024
+_SPOOL_SIZE = 64 * 1024 * 1024
+_MAX_POLL = 2.0
+
+
+@dataclass
+class BackendInfo:
+    """A backend configured on the server: its name, its kind and what it can do."""
+
+    name: str
+    kind: str = ""
+    capabilities: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BackendInfo:
+        return cls(
+            name=data["name"], kind=data.get("kind", ""), capabilities=dict(data.get("capabilities") or {})
+        )
+
+
+@dataclass
+class LogChunk:
+    """A piece of a job's log; pass ``offset`` back to read what came after it."""
+
+    text: str
+    offset: int
+    complete: bool = False
+
+
+class Client:
+    """Talks to the jupyter-compute server extension; one HTTP connection pool per client."""
+
+    def __init__(
+        self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0, retries: int = 3
+    ) -> None:
+        if url is None:
+            url, found_token = _discover()
+        else:
+            found_token = _known_token(url)
+        self.url, url_token = _normalise_url(url)
+        token = next((t for t in (token, url_token, found_token) if t), None)
+        self.timeout = timeout
+        self.retries = retries
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"token {token}"
+        self._http = httpx.Client(base_url=self.url + API_PATH, headers=headers, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<Client {self.url}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # --- backends ---------------------------------------------------------------------------
+
+    def backends(self) -> list[BackendInfo]:
+        """The backends configured on the server."""
+        return [BackendInfo.from_dict(b) for b in self._get("backends")["backends"]]
+
+    def environments(self, backend: str = "local") -> list[Environment]:
+        """Where jobs of ``backend`` may run and at what size."""
+        data = self._get(f"backends/{_quote(backend)}/environments")
+        return [Environment.from_dict(e) for e in data["environments"]]
+
+    def clusters(self, backend: str) -> list[Cluster]:
+        """The clusters and pools of ``backend`` with their capacity."""
+        return [Cluster.from_dict(c) for c in self._get(f"backends/{_quote(backend)}/clusters")["clusters"]]
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        spec: JobSpec | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Job:
+        """Submit a job: ``fields`` are merged over ``spec``; the backend defaults to ``local``.
+
+        The spec is checked before anything is sent. The submission carries an idempotency key
+        (a new one unless given), so a retry after a dropped connection never runs a job twice.
+        """
+        body = _spec_body(spec, fields)
+        body["idempotency_key"] = idempotency_key or uuid.uuid4().hex
+        job = self._bind(self._request("POST", "jobs", json=body, retry=True))
+        job.idempotency_key = body["idempotency_key"]
+        return job
+
+    def jobs(
+        self,
+        backend: str | None = None,
+        state: str | JobState | Iterable[str | JobState] | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        sort: str = "-created",
+    ) -> JobPage:
+        """One page of the jobs the server knows, newest first by default; ``.total`` counts all."""
+        states = [state] if isinstance(state, str) else list(state or [])
+        params = {"backend": backend, "state": [str(s) for s in states], "tag": tag, "q": q,
+                  "limit": limit, "offset": offset, "sort": sort}  # fmt: skip
+        data = self._get("jobs", params={k: v for k, v in params.items() if v not in (None, [])})
+        page = [self._bind(j) for j in data["jobs"]]
+        return JobPage(page, total=data.get("total", len(page)), limit=data.get("limit", limit),
+                       offset=data.get("offset", offset))  # fmt: skip
+
+    def job(self, job: JobRef) -> Job:
+        """The job as the server knows it now."""
+        return self._bind(self._get(_job_path(job)))
+
+    def cancel(self, job: JobRef) -> Job:
+        """Ask the platform to stop the job; answers the job as it is after the request."""
+        return self._bind(self._request("POST", _job_path(job, "cancel")))
+
+    def delete(self, job: JobRef) -> None:
+        """Forget the job (and delete it on its platform where the backend can)."""
+        self._request("DELETE", _job_path(job))
+
+    def logs(self, job: JobRef, offset: int = 0) -> LogChunk:
+        """The job's log from ``offset`` on, as far as it is written."""
+        data = self._get(_job_path(job, "logs"), params={"offset": offset})
+        return LogChunk(text=data.get("text", ""), offset=data.get("offset", offset),
+                        complete=bool(data.get("complete")))  # fmt: skip
+
+    def results(self, job: JobRef) -> list[ResultFile]:
+        """The files the job produced (outputs and logs)."""
+        return [ResultFile.from_dict(r) for r in self._get(_job_path(job, "results"))["results"]]
+
+    def iter_result(self, job: JobRef, name: str) -> Iterator[bytes]:
+        """The bytes of one result, streamed in chunks."""
+        with self._open_result(job, name) as response:
+            yield from response.iter_bytes(_CHUNK_SIZE)
+
+    def download(self, job: JobRef, name: str, path: str | os.PathLike[str]) -> Path:
+        """Save one result to ``path`` (a file, or an existing directory to save it in)."""
+        target = Path(path)
+        if target.is_dir():
+            target = target / PurePosixPath(name).name
+        partial = target.with_name(target.name + ".part")
+        try:
+            with partial.open("wb") as out:
+                for chunk in self.iter_result(job, name):
+                    out.write(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+    def to_pandas(self, job: JobRef, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
+        """Load a result into a DataFrame (see :func:`results.read_frame` for the formats).
+
+        Without ``name``, the job's only tabular output is read.
+        """
+        files = self.results(job)
+        if name is None:
+            name = _only_table(files, _job_id(job))
+        media_type = next((f.media_type for f in files if f.name == name), None)
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE) as spool:
+            with self._open_result(job, name) as response:
+                for chunk in response.iter_bytes(_CHUNK_SIZE):
+                    spool.write(chunk)
+                media_type = media_type or response.headers.get("content-type")
+            spool.seek(0)
+            return results.read_frame(spool, name, media_type, **read_kwargs)  # type: ignore[arg-type]
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _bind(self, data: Mapping[str, Any]) -> Job:
+        job = Job.from_dict(data)
+        job._client = self
+        return job  # type: ignore[return-value]
+
+    def _get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        return self._request("GET", path, params=params, retry=True)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        retry: bool = False,
+    ) -> Any:
+        """Send a request and answer its JSON body (None for an empty answer)."""
+        request = self._http.build_request(method, path, params=params, json=json)
+        response = self._send(request, retry=retry)
+        _raise_for_status(response, self.url)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ComputeError(
+                f"{self.url} answered {request.url.path} with something other than JSON; "
+                "is the jupyter_compute server extension enabled?"
+            ) from None
+
+    def _send(self, request: httpx.Request, *, retry: bool, stream: bool = False) -> httpx.Response:
+        """Send; when ``retry`` (idempotent requests), connection failures are retried with backoff."""
+        for attempt in range(self.retries if retry else 0):
+            with contextlib.suppress(httpx.TransportError):
+                return self._http.send(request, stream=stream)
+            time.sleep(min(0.25 * 2**attempt, _MAX_POLL))
+        try:
+            return self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.url, exc, self.timeout) from exc
+
+    @contextlib.contextmanager
+    def _open_result(self, job: JobRef, name: str) -> Iterator[httpx.Response]:
+        path = _job_path(job, "results") + "/" + quote(name, safe="/")
+        request = self._http.build_request("GET", path, headers={"Accept": "*/*"})
+        response = self._send(request, retry=True, stream=True)
+        try:
+            if not response.is_success:
+                response.read()
+                _raise_for_status(response, self.url)
+            yield response
+        except httpx.TransportError as exc:
+            raise _unreachable(self.url, exc, self.timeout) from exc
+        finally:
+            response.close()
+
+
+class Job(models.Job):
+    """A job handle bound to the client that fetched it: refresh, wait, cancel, read results."""
+
+    _client: Client | None = None
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id[:8]} {self.backend} {self.name!r} {self.state.value}>"
+
+    @property
+    def client(self) -> Client:
+        """The client this job talks through."""
+        if self._client is None:
+            raise ComputeError(f"job {self.id} is not bound to a Client", job_id=self.id)
+        return self._client
+
+    def refresh(self) -> Job:
+        """Update this job's fields in place from the server."""
+        self._update_from(models.Job.from_dict(self.client._get(_job_path(self.id))))
+        return self
+
+    def wait(self, timeout: float | None = None, *, progress: bool = True, poll: float = 0.5) -> Job:
+        """Poll until the job is finished; raise :class:`WaitTimeout` after ``timeout`` seconds.
+
+        Polls every ``poll`` seconds, backing off to 2 s. With ``progress``, one status line is
+        kept up to date (a display in a notebook, a carriage return on a terminal).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = poll
+        with _progress_line(progress) as show:
+            while True:
+                show(_status_line(self.refresh()))
+                if self.is_terminal:
+                    return self
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise WaitTimeout(
+                        f"job {self.id[:8]} ({self.name!r}) is still {self.state.value} after {timeout} s",
+                        job_id=self.id,
+                        backend=self.backend,
+                    )
+                time.sleep(interval if remaining is None else min(interval, remaining))
+                interval = min(interval * 1.5, _MAX_POLL)
+
+    def cancel(self) -> Job:
+        """Ask the platform to stop this job, and update this handle."""
+        self._update_from(self.client.cancel(self.id))
+        return self
+
+    def delete(self) -> None:
+        """Forget this job on the server (and on its platform where possible)."""
+        self.client.delete(self.id)
+
+    def logs(self) -> str:
+        """The whole log written so far."""
+        parts: list[str] = []
+        offset = 0
+        while True:
+            chunk = self.client.logs(self.id, offset)
+            parts.append(chunk.text)
+            if chunk.complete or not chunk.text or chunk.offset <= offset:
+                return "".join(parts)
+            offset = chunk.offset
+
+    def list_results(self) -> list[ResultFile]:
+        """The files this job produced, fresh from the server (also stored in ``self.results``)."""
+        self.results = self.client.results(self.id)
+        return self.results
+
+    def to_pandas(self, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
+        """Load a result into a DataFrame; without ``name``, the only tabular output."""
+        return self.client.to_pandas(self.id, name, **read_kwargs)
+
+    def download(self, name: str, path: str | os.PathLike[str]) -> Path:
+        """Save one result to ``path`` (a file, or an existing directory to save it in)."""
+        return self.client.download(self.id, name, path)
+
+    def _update_from(self, other: models.Job) -> None:
+        key = self.idempotency_key
+        for f in dataclasses.fields(models.Job):
+            setattr(self, f.name, getattr(other, f.name))
+        self.idempotency_key = self.idempotency_key or key
+
+
+class JobPage(list[Job]):
+    """One page of jobs; ``total`` is how many match in all."""
+
+    def __init__(self, jobs: Iterable[Job], *, total: int, limit: int, offset: int) -> None:
+        super().__init__(jobs)
+        self.total = total
+        self.limit = limit
+        self.offset = offset
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _status_line(job: models.Job) -> str:
+    start = job.started or job.created
+    end = job.finished or models.utcnow()
+    elapsed = max(0.0, (end - start).total_seconds())
+    line = f"job {job.id[:8]} {job.name!r} on {job.backend}: {job.state.value} ({elapsed:.0f} s)"
+    return f"{line}: {job.message}" if job.message and job.is_terminal else line
+
+
+@contextlib.contextmanager
+def _progress_line(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A function showing one status line updated in place (or doing nothing when disabled)."""
+    if not enabled:
+        yield lambda text: None
+        return
+    display = _kernel_display()
+    if display is not None:
+        yield _display_updater(display)
+    else:
+        with _stream_updater() as show:
+            yield show
+
+
+def _kernel_display() -> Callable[..., Any] | None:
+    """IPython's ``display`` when running in a kernel that has imported IPython already."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if getattr(shell, "kernel", None) is None:
+        return None
+    from IPython.display import display
+
+    return display
+
+
+def _display_updater(display: Callable[..., Any]) -> Callable[[str], None]:
+    handle: Any = None
+
+    def show(text: str) -> None:
+        nonlocal handle
+        bundle = {"text/plain": text}
+        if handle is None:
+            handle = display(bundle, raw=True, display_id=True)
+        else:
+            handle.update(bundle, raw=True)
+
+    return show
+
+
+@contextlib.contextmanager
+def _stream_updater() -> Iterator[Callable[[str], None]]:
+    """Rewrite one line of stderr with a carriage return; end it with a newline."""
+    stream = sys.stderr
+    width = 0
+
+    def show(text: str) -> None:
+        nonlocal width
+        stream.write("\r" + text.ljust(width))
+        stream.flush()
+        width = max(width, len(text))
+
+    try:
+        yield show
+    finally:
+        if width:
+            stream.write("\n")
+            stream.flush()
+
+
+# --- finding the server -----------------------------------------------------------------------
+
+
+def _discover() -> tuple[str, str | None]:
+    """URL and token from the environment, else from the running server that started us."""
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL], os.environ.get(ENV_TOKEN)
+    runtime_dir = _runtime_dir()
+    servers = _running_servers(runtime_dir)
+    by_pid = {server.get("pid"): server for server in servers}
+    for pid in _ancestor_pids():
+        if pid in by_pid:
+            return by_pid[pid]["url"], by_pid[pid].get("token")
+    if len(servers) == 1:
+        return servers[0]["url"], servers[0].get("token")
+    if not servers:
+        raise ComputeError(f"found no running Jupyter server (looked in {runtime_dir}); {_HOW_TO_CONNECT}")
+    urls = ", ".join(server["url"] for server in servers)
+    raise ComputeError(
+        f"found {len(servers)} running Jupyter servers ({urls}) and none of them started this "
+        f"process; {_HOW_TO_CONNECT}"
+    )
+
+
+def _known_token(url: str) -> str | None:
+    """The token of ``url`` when it is the server named in the environment or a running server.
+
+    A token is never sent to a server other than the one it belongs to.
+    """
+    target = _normalise_url(url)[0]
+    if os.environ.get(ENV_URL) and _normalise_url(os.environ[ENV_URL])[0] == target:
+        return os.environ.get(ENV_TOKEN)
+    for server in _running_servers(_runtime_dir()):
+        if _normalise_url(server["url"])[0] == target:
+            return server.get("token")
+    return None
+
+
+def _runtime_dir() -> Path:
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return Path(jupyter_runtime_dir())
+
+
+def _running_servers(runtime_dir: Path) -> list[dict[str, Any]]:
+    """The ``jpserver-*.json`` files of live servers reachable over http(s)."""
+    import psutil
+
+    servers = []
+    for path in sorted(runtime_dir.glob("jpserver-*.json")):
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if (
+            isinstance(info, dict)
+            and str(info.get("url", "")).startswith(("http://", "https://"))
+            and isinstance(info.get("pid"), int)
+            and psutil.pid_exists(info["pid"])
+        ):
+            servers.append(info)
+    return servers
+
+
+def _ancestor_pids() -> list[int]:
+    """Our parent first, then its parent and so on (a kernel's parent is its server)."""
+    import psutil
+
+    try:
+        return [process.pid for process in psutil.Process().parents()]
+    except psutil.Error:
+        return [os.getppid()]
+
+
+def _normalise_url(url: str) -> tuple[str, str | None]:
+    """``url`` without query and fragment, ending in ``/``; and a ``token`` found in its query."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        raise InvalidSpec(f"not the http(s) URL of a Jupyter server: {shown!r}", field="url")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    token = parse_qs(parts.query).get("token", [None])[0]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), token
+
+
+# --- requests and answers ---------------------------------------------------------------------
+
+
+def _spec_body(spec: JobSpec | Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The submitted spec as JSON: ``fields`` over ``spec``, checked like the server checks it."""
+    merged = spec.to_dict() if isinstance(spec, JobSpec) else dict(spec or {})
+    merged.update(fields)
+    checked = JobSpec.from_dict(merged)
+    return {key: value for key, value in checked.to_dict().items() if value is not None}
+
+
+def _job_id(job: JobRef) -> str:
+    return job.id if isinstance(job, models.Job) else str(job)
+
+
+def _quote(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _job_path(job: JobRef, *parts: str) -> str:
+    return "/".join(("jobs", _quote(_job_id(job)), *parts))
+
+
+def _only_table(files: list[ResultFile], job_id: str) -> str:
+    """The name of the job's only tabular output, or an error saying what there is."""
+    tables = [f.name for f in files if f.kind == "output" and results.is_tabular(f.name, f.media_type)]
+    if len(tables) == 1:
+        return tables[0]
+    if tables:
+        raise InvalidSpec(
+            f"job {job_id} has several tabular results ({', '.join(tables)}); pass name=... to pick one",
+            field="name",
+            job_id=job_id,
+        )
+    names = ", ".join(f.name for f in files) or "none"
+    raise NotFound(
+        f"job {job_id} has no tabular result (its results: {names}); pass name=... to read one",
+        job_id=job_id,
+    )
+
+
+def _raise_for_status(response: httpx.Response, base_url: str) -> None:
+    """Raise the error a non-2xx answer stands for: the server's own, or one built from the status."""
+    if response.is_success:
+        return
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        raise error_from_dict(body, status)
+    detail = body.get("message") if isinstance(body, dict) and body.get("message") else response.text
+    cls = _STATUS_ERRORS.get(status, ComputeError)
+    hint = f"; check the token: {_HOW_TO_CONNECT}" if cls is AuthError else ""
+    raise cls(
+        f"{base_url} answered HTTP {status} to {response.request.method} "
+        f"{response.request.url.path}: {_short_text(str(detail))}{hint}"
+    )
+
+
+def _unreachable(url: str, exc: httpx.TransportError, timeout: float) -> ComputeError:
+    """The connection failure in words, naming the server (never its token)."""
+    if isinstance(exc, httpx.TimeoutException):
+        reason = f"no answer within {timeout:g} s"
+    elif isinstance(exc, httpx.ConnectError):
+        reason = f"could not connect ({_short_text(str(exc))})"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        reason = f"the connection was dropped ({_short_text(str(exc))})"
+    else:
+        reason = _short_text(str(exc)) or type(exc).__name__
+    return ComputeError(f"cannot reach the Jupyter server at {url}: {reason}")
+
+
+def _short_text(text: str, limit: int = 200) -> str:
+    """Text (HTML tags dropped, whitespace collapsed) cut to ``limit`` characters."""
+    words = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    return words if len(words) <= limit else words[: limit - 3] + "..."

@@ -1,0 +1,111 @@
+"""``ComputeApp``: the Jupyter server extension. Owns the configuration, the store, the
+backends, the monitor and the event hub, and registers the REST routes.
+
+Configure it in ``jupyter_server_config.py``::
+
+    c.ComputeApp.backends = {
+        "local": {"kind": "local", "max_jobs": 4},
+        "maap": {"kind": "maap", "url": "https://api.maap-project.org/api", "token_env": "MAAP_PGT"},
+    }
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Dict, Float, Int, Unicode, default
+
+from ..backends.base import Backend, backend_class
+from ..errors import ComputeError
+from .events import EventHub
+from .monitor import Monitor
+from .routes import ROUTES, tornado_pattern
+from .service import JobService
+from .store import JobStore
+
+#: Environment variables through which kernels started by this server find it.
+URL_ENV = "JUPYTER_COMPUTE_URL"
+TOKEN_ENV = "JUPYTER_COMPUTE_TOKEN"
+
+
+class ComputeApp(ExtensionApp):
+    """Run and watch compute jobs on many platforms from JupyterLab."""
+
+    name = "jupyter_compute"
+    load_other_extensions = True
+
+    backends = Dict(
+        key_trait=Unicode(),
+        value_trait=Dict(),
+        help="Named backends: {name: {'kind': 'local'|'ocean'|...|'module:Class', ...its settings}}. "
+        "Secrets are named by environment variable (e.g. 'token_env'), never written here.",
+    ).tag(config=True)
+
+    enable_local = Bool(True, help="Configure the embedded 'local' backend even if not listed.").tag(config=True)
+
+    data_dir = Unicode(help="Where the job store and the local backend's job folders live.").tag(config=True)
+
+    monitor_concurrency = Int(8, help="How many platform status calls the monitor makes at once.").tag(config=True)
+
+    proxy_timeout = Float(60.0, help="Seconds the passthrough waits for a platform's answer.").tag(config=True)
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return str(Path(jupyter_data_dir()) / "compute")
+
+    def initialize_settings(self) -> None:
+        self.hub = EventHub()
+        self.store = JobStore(Path(self.data_dir) / "jobs.sqlite")
+        self.service = JobService(self.store, self._build_backends(), self.hub, log=self.log)
+        self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
+        self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
+
+    def _build_backends(self) -> dict[str, Backend]:
+        configs: dict[str, dict[str, Any]] = {name: dict(cfg) for name, cfg in self.backends.items()}
+        if self.enable_local:
+            configs.setdefault("local", {"kind": "local"})
+        built: dict[str, Backend] = {}
+        for name, config in configs.items():
+            kind = str(config.pop("kind", name))
+            try:
+                cls = backend_class(kind)
+                built[name] = cls(name, config, data_dir=Path(self.data_dir) / "backends" / name, log=self.log)
+            except ComputeError as exc:
+                self.log.error("jupyter-compute: backend '%s' is not available: %s", name, exc)
+        return built
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend((tornado_pattern(template), handler) for template, handler in ROUTES)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.store.open()
+        for name, backend in list(self.service.backends.items()):
+            try:
+                await backend.start()
+            except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others
+                self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, exc)
+                self.service.backends.pop(name)
+        await self.monitor.start()
+        os.environ[URL_ENV] = serverapp.connection_url
+        token = getattr(serverapp.identity_provider, "token", "") or ""
+        if token:
+            os.environ[TOKEN_ENV] = token
+        self.log.info("jupyter-compute: backends %s", ", ".join(self.service.backends) or "none")
+
+    async def stop_extension(self) -> None:
+        await self.monitor.stop()
+        self.hub.close()
+        for backend in self.service.backends.values():
+            try:
+                await backend.close()
+            except Exception as exc:  # noqa: BLE001
+                self.log.warning("jupyter-compute: closing backend '%s' failed: %s", backend.name, exc)
+        await self.proxy_client.aclose()
+        await self.store.close()
+        for name in (URL_ENV, TOKEN_ENV):
+            os.environ.pop(name, None)

@@ -1,0 +1,241 @@
+"""REST handlers of ``{base_url}compute/api/``: parse, call the service, serialise.
+
+Every handler method is ``@web.authenticated`` and ``@authorized`` on the resource
+``compute``; POST/DELETE from a browser also need Jupyter's XSRF token (APIHandler).
+Errors answer ``{"error": {"type", "message", "field"?, ...}}`` — never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..errors import ComputeError, InvalidSpec
+from ..models import JobState
+from .events import format_sse
+
+if TYPE_CHECKING:
+    from .app import ComputeApp
+    from .service import JobService
+
+AUTH_RESOURCE = "compute"
+SSE_KEEPALIVE_S = 15.0
+
+
+class ComputeHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of every jupyter-compute handler: auth resource, JSON helpers, error bodies."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def compute(self) -> ComputeApp:
+        return self.extensionapp  # type: ignore[return-value]
+
+    @property
+    def service(self) -> JobService:
+        return self.compute.service
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data))
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidSpec(f"the request body is not valid JSON: {exc}", field="body") from None
+
+    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidSpec(f"'{name}' must be an integer, not '{raw}'", field=name) from None
+        if value < minimum:
+            raise InvalidSpec(f"'{name}' must be at least {minimum}", field=name)
+        return value
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ComputeError) and not self._finished:
+            if e.http_status >= 500:
+                self.log.warning("%s %s: %s", self.request.method, self.request.path, e)
+            self.send_error(e.http_status, exc_info=sys.exc_info())
+            return
+        super()._handle_request_exception(e)  # type: ignore[arg-type]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ComputeError):
+            body = exc.to_dict()
+        elif isinstance(exc, web.HTTPError):
+            body = {"error": {"type": "HTTPError", "message": exc.log_message or self._reason}}
+        else:
+            body = {"error": {"type": "ServerError", "message": "internal error; see the server log"}}
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(body))
+
+
+class BackendsHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"backends": self.service.describe_backends()})
+
+
+class EnvironmentsHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, backend: str) -> None:
+        environments = await self.service.environments(backend)
+        self.write_json({"environments": [e.to_dict() for e in environments]})
+
+
+class ClustersHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, backend: str) -> None:
+        clusters = await self.service.clusters(backend)
+        self.write_json({"clusters": [c.to_dict() for c in clusters]})
+
+
+def _states(values: list[str]) -> list[JobState] | None:
+    names = [name.strip().upper() for value in values for name in value.split(",") if name.strip()]
+    try:
+        return [JobState(name) for name in names] or None
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobState)
+        raise InvalidSpec(f"unknown state in {names} (allowed: {allowed})", field="state") from None
+
+
+class JobsHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        limit = self.int_argument("limit", 50, minimum=1)
+        offset = self.int_argument("offset", 0)
+        jobs, total = await self.service.list(
+            backend=self.get_query_argument("backend", None) or None,
+            state=_states(self.get_query_arguments("state")),
+            tag=self.get_query_argument("tag", None) or None,
+            q=self.get_query_argument("q", None) or None,
+            sort=self.get_query_argument("sort", None) or "-created",
+            limit=limit,
+            offset=offset,
+        )
+        self.write_json({"jobs": [j.to_dict() for j in jobs], "total": total, "limit": limit, "offset": offset})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body()
+        header_key = self.request.headers.get("Idempotency-Key")
+        if header_key and isinstance(body, dict):
+            body.setdefault("idempotency_key", header_key)
+        job, created = await self.service.submit(body)
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + job.id)
+        self.write_json(job.to_dict(), status=201 if created else 200)
+
+
+class JobHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.write_json((await self.service.get(job_id)).to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        await self.service.delete(job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class JobCancelHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        self.write_json((await self.service.cancel(job_id)).to_dict())
+
+
+class JobLogsHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        chunk = await self.service.logs(job_id, self.int_argument("offset", 0))
+        self.write_json({"text": chunk.text, "offset": chunk.offset, "complete": chunk.complete})
+
+
+class JobResultsHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        results = await self.service.results(job_id)
+        self.write_json({"results": [r.to_dict() for r in results]})
+
+
+class JobResultHandler(ComputeHandler):
+    """Streams one result's bytes through the server (never a platform URL)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str, name: str) -> None:
+        result, chunks = await self.service.open_result(job_id, name)
+        self.set_header("Content-Type", result.media_type or "application/octet-stream")
+        filename = quote(name.rsplit("/", 1)[-1])
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{filename}")
+        if result.size is not None:
+            self.set_header("Content-Length", str(result.size))
+        try:
+            async for chunk in chunks:
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            return
+        self.finish()
+
+
+class EventsHandler(ComputeHandler):
+    """Server-sent events: one ``job`` event per change of any job, pushed as it happens."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        subscription = self.service.hub.subscribe()
+        try:
+            self.write(": connected\n\n")
+            await self.flush()
+            while True:
+                try:
+                    event = await subscription.next(timeout=SSE_KEEPALIVE_S)
+                except StopAsyncIteration:
+                    break
+                self.write(format_sse(event) if event else ": keepalive\n\n")
+                await self.flush()
+        except StreamClosedError:
+            return
+        finally:
+            subscription.close()
+        self.finish()
+
+
+class OpenAPIHandler(ComputeHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .openapi import openapi_document
+
+        self.write_json(openapi_document(self.base_url))

@@ -1,0 +1,249 @@
+"""The OpenAPI 3.0 document of the REST API, served at ``compute/api/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import JobState
+
+_TEXT = {"type": "string"}
+_NUM = {"type": "number", "nullable": True}
+_INT = {"type": "integer", "nullable": True}
+_OPT_TEXT = {"type": "string", "nullable": True}
+_TIME = {"type": "string", "format": "date-time", "nullable": True}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema or _TEXT, **extra}
+
+
+_BACKEND = _param("backend", description="A configured backend's name")
+_JOB_ID = _param("job_id", description="Our job id")
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": _TEXT, "message": _TEXT, "field": _TEXT, "backend": _TEXT, "job_id": _TEXT},
+            }
+        },
+    },
+    "Capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    "Backend": {
+        "type": "object",
+        "required": ["name", "kind", "capabilities"],
+        "properties": {"name": _TEXT, "kind": _TEXT, "capabilities": _ref("Capabilities")},
+    },
+    "Environment": {
+        "type": "object",
+        "required": ["id"],
+        "properties": {
+            "id": _TEXT, "name": _TEXT, "backend": _TEXT, "description": _TEXT, "cpus": _NUM, "gpus": _INT,
+            "gpu_type": _OPT_TEXT, "memory_gb": _NUM, "disk_gb": _NUM, "price": _NUM, "max_jobs": _INT,
+            "running_jobs": _INT, "max_duration_s": _NUM, "raw": {"type": "object"},
+        },
+    },
+    "Cluster": {
+        "type": "object",
+        "required": ["id"],
+        "properties": {
+            "id": _TEXT, "name": _TEXT, "backend": _TEXT, "status": _TEXT, "nodes": _INT, "nodes_available": _INT,
+            "cpus": _NUM, "cpus_allocatable": _NUM, "memory_gb": _NUM, "memory_gb_allocatable": _NUM,
+            "gpus": _INT, "gpus_allocatable": _INT, "gpu_type": _OPT_TEXT, "raw": {"type": "object"},
+        },
+    },
+    "ResultFile": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": _TEXT, "size": _INT, "kind": {"type": "string", "enum": ["output", "log"]},
+                       "media_type": _OPT_TEXT},
+    },
+    "JobSpec": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "backend": {"type": "string", "default": "local"}, "name": _TEXT, "environment": _OPT_TEXT,
+            "cluster": _OPT_TEXT, "command": _OPT_TEXT, "script": _OPT_TEXT, "code": _OPT_TEXT,
+            "notebook": _OPT_TEXT, "algorithm": _OPT_TEXT, "inputs": {"type": "array", "items": {}},
+            "params": {"type": "object"}, "output": _OPT_TEXT, "tags": {"type": "array", "items": _TEXT},
+            "timeout_s": _NUM, "extra": {"type": "object"},
+        },
+    },
+    "SubmitRequest": {
+        "allOf": [_ref("JobSpec")],
+        "description": "A JobSpec, optionally with an idempotency_key (or the Idempotency-Key header).",
+    },
+    "Job": {
+        "type": "object",
+        "required": ["id", "backend", "state"],
+        "properties": {
+            "id": _TEXT, "backend": _TEXT, "name": _TEXT, "remote_id": _OPT_TEXT,
+            "state": {"type": "string", "enum": [s.value for s in JobState]},
+            "native_status": _TEXT, "message": _TEXT, "created": _TIME, "updated": _TIME,
+            "started": _TIME, "finished": _TIME, "tags": {"type": "array", "items": _TEXT},
+            "results": {"type": "array", "items": _ref("ResultFile")}, "spec": _ref("JobSpec"),
+        },
+    },
+    "JobPage": {
+        "type": "object",
+        "required": ["jobs", "total", "limit", "offset"],
+        "properties": {"jobs": {"type": "array", "items": _ref("Job")}, "total": {"type": "integer"},
+                       "limit": {"type": "integer"}, "offset": {"type": "integer"}},
+    },
+    "LogChunk": {
+        "type": "object",
+        "required": ["text", "offset", "complete"],
+        "properties": {"text": _TEXT, "offset": {"type": "integer"}, "complete": {"type": "boolean"}},
+    },
+}
+
+_RESPONSES = {
+    f"E{code}": {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
+    for code, text in {
+        400: "Bad input: the field and the reason are named",
+        401: "Not authenticated",
+        403: "Not authorized, or the platform refused our credentials",
+        404: "No such backend, job or result",
+        405: "The backend's platform cannot do this",
+        502: "The platform failed; its own message is kept",
+    }.items()
+}
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    out = dict(ok)
+    for code in (401, 403, *errors):
+        out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    return out
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/backends": {
+        "get": {
+            "summary": "The configured backends with their capability flags",
+            "responses": _responses({"200": _json({"type": "object", "properties": {
+                "backends": {"type": "array", "items": _ref("Backend")}}}, "Backends")}),
+        }
+    },
+    "/api/backends/{backend}/environments": {
+        "get": {
+            "summary": "Where jobs may run on this backend, and at what size",
+            "parameters": [_BACKEND],
+            "responses": _responses({"200": _json({"type": "object", "properties": {
+                "environments": {"type": "array", "items": _ref("Environment")}}}, "Environments")}, 404, 405, 502),
+        }
+    },
+    "/api/backends/{backend}/clusters": {
+        "get": {
+            "summary": "Clusters and pools with their capacity",
+            "parameters": [_BACKEND],
+            "responses": _responses({"200": _json({"type": "object", "properties": {
+                "clusters": {"type": "array", "items": _ref("Cluster")}}}, "Clusters")}, 404, 405, 502),
+        }
+    },
+    "/api/jobs": {
+        "get": {
+            "summary": "Jobs, newest first by default, with filters and paging",
+            "parameters": [
+                _param("backend", "query"),
+                _param("state", "query", {"type": "array", "items": {"type": "string",
+                       "enum": [s.value for s in JobState]}}, style="form", explode=True),
+                _param("tag", "query"),
+                _param("q", "query", description="Free text over name, ids, status and message"),
+                _param("sort", "query", description="created, updated, name, state, backend, started or "
+                       "finished; a leading '-' sorts descending"),
+                _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+                _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}),
+            ],
+            "responses": _responses({"200": _json(_ref("JobPage"), "A page of jobs and the total count")}, 400),
+        },
+        "post": {
+            "summary": "Submit a job (recorded before the platform is called)",
+            "parameters": [_param("Idempotency-Key", "header")],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SubmitRequest")}}},
+            "responses": _responses({
+                "201": _json(_ref("Job"), "The new job"),
+                "200": _json(_ref("Job"), "The job first submitted with this idempotency key"),
+            }, 400, 404, 502),
+        },
+    },
+    "/api/jobs/{job_id}": {
+        "get": {"summary": "One job", "parameters": [_JOB_ID],
+                "responses": _responses({"200": _json(_ref("Job"), "The job")}, 404)},
+        "delete": {"summary": "Forget a job (cancelled first if it runs; removed from the platform where possible)",
+                   "parameters": [_JOB_ID],
+                   "responses": _responses({"204": {"description": "Deleted"}}, 404, 405, 502)},
+    },
+    "/api/jobs/{job_id}/cancel": {
+        "post": {"summary": "Stop a job", "parameters": [_JOB_ID],
+                 "responses": _responses({"200": _json(_ref("Job"), "The job after the request")}, 404, 405, 502)},
+    },
+    "/api/jobs/{job_id}/logs": {
+        "get": {"summary": "The job's log from a byte offset", "parameters": [
+            _JOB_ID, _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0})],
+                "responses": _responses({"200": _json(_ref("LogChunk"), "Log text")}, 400, 404, 405, 502)},
+    },
+    "/api/jobs/{job_id}/results": {
+        "get": {"summary": "The files the job produced", "parameters": [_JOB_ID],
+                "responses": _responses({"200": _json({"type": "object", "properties": {
+                    "results": {"type": "array", "items": _ref("ResultFile")}}}, "Results")}, 404, 405, 502)},
+    },
+    "/api/jobs/{job_id}/results/{name}": {
+        "get": {"summary": "One result's bytes, streamed through the server",
+                "parameters": [_JOB_ID, _param("name", description="Result name; may contain '/'")],
+                "responses": _responses({"200": {"description": "The bytes", "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}, 404, 405, 502)},
+    },
+    "/api/events": {
+        "get": {"summary": "Server-sent events: a 'job' event for every change of a job, "
+                           "'job_deleted' when one is forgotten",
+                "responses": _responses({"200": {"description": "An event stream", "content": {
+                    "text/event-stream": {"schema": {"type": "string"}}}}})},
+    },
+    "/api/openapi.json": {
+        "get": {"summary": "This document",
+                "responses": _responses({"200": _json({"type": "object"}, "OpenAPI 3.0 document")})},
+    },
+    "/proxy/{backend}/{path}": {
+        method: {
+            "summary": "Pass a request through to the backend's own API with its credentials added",
+            "parameters": [_BACKEND, _param("path", description="Path under the backend's API base; "
+                                            "'..', absolute URLs and encoded separators are refused")],
+            "responses": _responses({"default": {"description": "The platform's own answer, streamed"}}, 400, 404,
+                                    405, 502),
+        }
+        for method in ("get", "post", "put", "patch", "delete")
+    },
+}
+
+
+def openapi_document(base_url: str = "/") -> dict[str, Any]:
+    """The document, with the server URL under this server's ``base_url``."""
+    from .. import __version__
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "jupyter-compute", "version": __version__,
+                 "description": "Submit, watch, stop and read compute jobs on many platforms."},
+        "servers": [{"url": base_url.rstrip("/") + "/compute"}],
+        "security": [{"token": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": _SCHEMAS,
+            "responses": _RESPONSES,
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                          "description": "'token <Jupyter server token>'"}},
+        },
+    }

@@ -1,0 +1,229 @@
+"""The job service: what the REST handlers call. Records, submits, cancels and reads jobs.
+
+Handlers stay thin (parse, call, serialise); backends stay free of Jupyter; the store
+is the single record of every job. Every change is published on the event hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from ..backends.base import Backend, LogChunk
+from ..errors import BackendError, ComputeError, InvalidSpec, NotFound
+from ..models import Cluster, Environment, Job, JobSpec, JobState, RemoteStatus, ResultFile, utcnow
+from .events import EventHub
+from .store import JobStore
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def default_job_name(spec: JobSpec) -> str:
+    """A readable name when the user gave none: the program's file name or command."""
+    for path in (spec.notebook, spec.script):
+        if path:
+            return PurePosixPath(path).name
+    if spec.command:
+        return spec.command.strip().split("\n")[0][:60]
+    if spec.algorithm:
+        return spec.algorithm
+    if spec.code:
+        return "inline code"
+    return "job"
+
+
+def status_changes(job: Job, status: RemoteStatus) -> dict[str, Any]:
+    """The store fields that differ between a recorded job and a backend's fresh status."""
+    fresh = {
+        "state": status.state,
+        "native_status": status.native_status,
+        "message": status.message,
+        "started": status.started or job.started,
+        "finished": status.finished or job.finished,
+    }
+    if status.state.is_terminal and fresh["finished"] is None:
+        fresh["finished"] = utcnow()
+    return {key: value for key, value in fresh.items() if getattr(job, key) != value}
+
+
+class JobService:
+    """Glue between the store, the configured backends and the event hub."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        backends: Mapping[str, Backend],
+        hub: EventHub,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.backends = dict(backends)
+        self.hub = hub
+        self.log = log or logging.getLogger("jupyter_compute.service")
+        self.on_submitted: list[Any] = []  # callbacks(job) — the monitor watches new jobs
+
+    # backends -------------------------------------------------------------------------
+    def backend(self, name: str) -> Backend:
+        try:
+            return self.backends[name]
+        except KeyError:
+            known = ", ".join(sorted(self.backends)) or "none"
+            raise NotFound(f"unknown backend '{name}' (configured: {known})", field="backend") from None
+
+    def describe_backends(self) -> list[dict[str, Any]]:
+        return [backend.describe() for backend in self.backends.values()]
+
+    async def environments(self, name: str) -> list[Environment]:
+        return await self.backend(name).environments()
+
+    async def clusters(self, name: str) -> list[Cluster]:
+        return await self.backend(name).clusters()
+
+    # jobs -----------------------------------------------------------------------------
+    def publish(self, job: Job) -> None:
+        self.hub.publish("job", job.to_dict())
+
+    async def submit(self, body: Any) -> tuple[Job, bool]:
+        """Validate, record, then submit. Returns the job and whether it is new.
+
+        A request whose idempotency key was seen before returns the first job unchanged.
+        """
+        if not isinstance(body, dict):
+            raise InvalidSpec("the request body must be a JSON object (the job spec)", field="body")
+        body = dict(body)
+        key = body.pop("idempotency_key", None)
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY):
+            raise InvalidSpec(
+                f"'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                field="idempotency_key",
+            )
+        spec = JobSpec.from_dict(body)
+        backend = self.backend(spec.backend)
+        spec = backend.validate(spec)
+        job = Job(
+            id=uuid.uuid4().hex,
+            backend=backend.name,
+            spec=spec,
+            name=spec.name or default_job_name(spec),
+            tags=list(spec.tags),
+            state=JobState.QUEUED,
+            native_status="submitting",
+            idempotency_key=key,
+        )
+        job, created = await self.store.create(job)
+        if not created:
+            return job, False
+        self.publish(job)
+        try:
+            submission = await backend.submit(spec, job.id)
+        except InvalidSpec:
+            await self.store.delete(job.id)
+            self.hub.publish("job_deleted", {"id": job.id})
+            raise
+        except Exception as exc:
+            error = exc if isinstance(exc, ComputeError) else BackendError(f"submission failed: {exc}")
+            self.log.warning("submission of job %s to %s failed: %s", job.id, backend.name, error)
+            failed = await self.store.update(
+                job.id, state=JobState.FAILED, native_status="submission failed",
+                message=error.message, finished=utcnow(),
+            )
+            self.publish(failed)
+            error.job_id, error.backend = job.id, backend.name
+            if error is exc:
+                raise
+            raise error from exc
+        job = await self.store.update(
+            job.id, remote_id=submission.remote_id, **status_changes(job, submission.status)
+        )
+        self.publish(job)
+        for callback in self.on_submitted:
+            callback(job)
+        return job, True
+
+    async def get(self, job_id: str) -> Job:
+        return await self.store.get(job_id)
+
+    async def list(self, **filters: Any) -> tuple[list[Job], int]:
+        return await self.store.list(**filters)
+
+    async def apply_status(self, job: Job, status: RemoteStatus) -> Job:
+        """Record a fresh platform status (and the results once terminal); publish if changed."""
+        changes = status_changes(job, status)
+        if not changes:
+            return job
+        if status.state.is_terminal:
+            changes["results"] = await self._final_results(job)
+        job = await self.store.update(job.id, **changes)
+        self.publish(job)
+        return job
+
+    async def _final_results(self, job: Job) -> list[ResultFile]:
+        backend = self.backend(job.backend)
+        if not backend.capabilities.has_results or not job.remote_id:
+            return job.results
+        try:
+            return await backend.results(job.remote_id)
+        except ComputeError as exc:
+            self.log.warning("could not list results of job %s: %s", job.id, exc)
+            return job.results
+
+    async def refresh(self, job: Job) -> Job:
+        """Ask the platform for the job's status now."""
+        if job.remote_id is None or job.is_terminal:
+            return job
+        status = await self.backend(job.backend).status(job.remote_id)
+        return await self.apply_status(job, status)
+
+    async def cancel(self, job_id: str) -> Job:
+        """Ask the platform to stop the job; a finished job is returned unchanged."""
+        job = await self.store.get(job_id)
+        if job.is_terminal:
+            return job
+        backend = self.backend(job.backend)
+        if job.remote_id is not None:
+            await backend.cancel(job.remote_id)
+            return await self.refresh(job)
+        job = await self.store.update(job.id, state=JobState.CANCELLED, finished=utcnow(),
+                                      message="cancelled before it reached the platform")
+        self.publish(job)
+        return job
+
+    async def delete(self, job_id: str) -> None:
+        """Forget the job (and remove it from the platform where it can be removed)."""
+        job = await self.store.get(job_id)
+        backend = self.backend(job.backend)
+        if job.remote_id is not None and backend.capabilities.can_delete:
+            if not job.is_terminal and backend.capabilities.can_cancel:
+                await backend.cancel(job.remote_id)
+            try:
+                await backend.delete(job.remote_id)
+            except NotFound:
+                pass
+        await self.store.delete(job.id)
+        self.hub.publish("job_deleted", {"id": job.id})
+
+    async def logs(self, job_id: str, offset: int = 0) -> LogChunk:
+        job = await self.store.get(job_id)
+        if job.remote_id is None:
+            return LogChunk(text="", offset=0, complete=job.is_terminal)
+        return await self.backend(job.backend).logs(job.remote_id, offset)
+
+    async def results(self, job_id: str) -> list[ResultFile]:
+        job = await self.store.get(job_id)
+        if job.remote_id is None:
+            return []
+        results = await self.backend(job.backend).results(job.remote_id)
+        if job.is_terminal and results != job.results:
+            await self.store.update(job.id, results=results)
+        return results
+
+    async def open_result(self, job_id: str, name: str) -> tuple[ResultFile, AsyncIterator[bytes]]:
+        """The result's description and a stream of its bytes."""
+        job = await self.store.get(job_id)
+        for result in await self.results(job_id):
+            if result.name == name and job.remote_id is not None:
+                return result, self.backend(job.backend).open_result(job.remote_id, name)
+        raise NotFound(f"job {job_id} has no result named '{name}'", field="name", job_id=job_id)

@@ -1,0 +1,480 @@
+"""The durable job registry: every job ever submitted, in one SQLite file (WAL mode).
+
+All SQLite work runs on one dedicated worker thread that owns the connection, so the
+Jupyter server's event loop never waits on the disk. Times are stored as integer
+microseconds since the epoch (UTC): they sort correctly and round-trip exactly. Tags live
+both in a JSON column (read with the job) and in the indexed ``job_tags`` table (filtering).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ..errors import ComputeError, InvalidSpec, NotFound
+from ..models import TERMINAL_STATES, Job, JobSpec, JobState, ResultFile, parse_time, utcnow
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+MAX_LIMIT = 1000
+SORT_KEYS = ("created", "updated", "name", "state", "backend", "started", "finished")
+SEARCHED_COLUMNS = ("name", "id", "remote_id", "native_status", "message")
+ACTIVE_STATES = tuple(state.value for state in JobState if state not in TERMINAL_STATES)
+
+# Migration i takes the database from ``PRAGMA user_version`` i to i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE jobs (
+            seq INTEGER PRIMARY KEY,        -- stable unique key: tie-breaker of every sort
+            id TEXT NOT NULL UNIQUE,
+            backend TEXT NOT NULL,
+            remote_id TEXT,
+            name TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            native_status TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '',
+            created INTEGER NOT NULL,       -- microseconds since the epoch, UTC
+            updated INTEGER NOT NULL,
+            started INTEGER,
+            finished INTEGER,
+            tags TEXT NOT NULL DEFAULT '[]',
+            results TEXT NOT NULL DEFAULT '[]',
+            spec TEXT NOT NULL,
+            idempotency_key TEXT
+        )""",
+        "CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL",
+        "CREATE INDEX jobs_created ON jobs (created)",
+        "CREATE INDEX jobs_updated ON jobs (updated)",
+        "CREATE INDEX jobs_backend_created ON jobs (backend, created)",
+        "CREATE INDEX jobs_state_created ON jobs (state, created)",
+        """CREATE TABLE job_tags (
+            tag TEXT NOT NULL,
+            job_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+            PRIMARY KEY (tag, job_seq)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX job_tags_job ON job_tags (job_seq)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "id", "backend", "remote_id", "name", "state", "native_status", "message", "created",
+    "updated", "started", "finished", "tags", "results", "spec", "idempotency_key",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+_INSERT = (
+    f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(JobSpec))
+
+
+# encoding -------------------------------------------------------------------------------
+def _to_us(value: datetime | str | None) -> int | None:
+    parsed = parse_time(value)
+    return None if parsed is None else (parsed - _EPOCH) // _MICROSECOND
+
+
+def _at(microseconds: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=microseconds)
+
+
+def _from_us(value: int | None) -> datetime | None:
+    return None if value is None else _at(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+def _state(value: JobState | str) -> str:
+    try:
+        return JobState(str(value).upper()).value
+    except ValueError:
+        known = ", ".join(state.value for state in JobState)
+        raise InvalidSpec(f"unknown state '{value}' (one of {known})", field="state") from None
+
+
+def _tags(tags: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+def _results(results: Iterable[ResultFile]) -> str:
+    return _json([result.to_dict() for result in results])
+
+
+_UPDATERS: dict[str, Callable[[Any], Any]] = {
+    "remote_id": lambda value: value,
+    "state": _state,
+    "native_status": _text,
+    "message": _text,
+    "started": _to_us,
+    "finished": _to_us,
+    "results": _results,
+    "name": _text,
+    "tags": lambda tags: _json(_tags(tags)),
+}
+UPDATABLE = frozenset(_UPDATERS)
+
+
+def _job_to_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id, job.backend, job.remote_id, job.name, _state(job.state), job.native_status,
+        job.message, _to_us(job.created), _to_us(job.updated), _to_us(job.started),
+        _to_us(job.finished), _json(_tags(job.tags)), _results(job.results),
+        _json(job.spec.to_dict()), job.idempotency_key,
+    )
+
+
+def _job_from_row(row: Sequence[Any]) -> Job:
+    (job_id, backend, remote_id, name, state, native_status, message, created, updated,
+     started, finished, tags, results, spec, idempotency_key) = row
+    spec_fields = {k: v for k, v in json.loads(spec).items() if k in _SPEC_FIELDS}
+    return Job(
+        id=job_id, backend=backend, spec=JobSpec(**spec_fields), name=name,
+        remote_id=remote_id, state=JobState(state), native_status=native_status,
+        message=message, created=_at(created), updated=_at(updated),
+        started=_from_us(started), finished=_from_us(finished), tags=json.loads(tags),
+        results=[ResultFile.from_dict(r) for r in json.loads(results)],
+        idempotency_key=idempotency_key,
+    )
+
+
+# queries --------------------------------------------------------------------------------
+def _order_by(sort: str) -> str:
+    descending = sort.startswith("-")
+    key = sort[1:] if descending else sort
+    if key not in SORT_KEYS:
+        keys = ", ".join(SORT_KEYS)
+        raise InvalidSpec(f"cannot sort by '{sort}' (one of {keys}, '-' first for descending)",
+                          field="sort")
+    direction = "DESC" if descending else "ASC"
+    return f" ORDER BY {key} {direction}, seq {direction}"
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidSpec(f"'limit' must be an integer from 1 to {MAX_LIMIT}", field="limit")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidSpec("'offset' must be an integer of 0 or more", field="offset")
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(
+    backend: str | None,
+    state: JobState | str | Iterable[JobState | str] | None,
+    tag: str | None,
+    q: str | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its parameters) of the list filters, combined with AND."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if backend is not None:
+        clauses.append("backend = ?")
+        params.append(backend)
+    if state is not None:
+        states = [state] if isinstance(state, str) else list(state)
+        clauses.append(f"state IN ({', '.join('?' * len(states))})")
+        params.extend(_state(s) for s in states)
+    if tag is not None:
+        clauses.append("seq IN (SELECT job_seq FROM job_tags WHERE tag = ?)")
+        params.append(tag)
+    if q and q.strip():
+        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in SEARCHED_COLUMNS) + ")")
+        params.extend([_like_pattern(q.strip())] * len(SEARCHED_COLUMNS))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (None: no bound)."""
+    stem = prefix.rstrip(chr(0x10FFFF))
+    if not stem:
+        return None
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: skip them
+        following = 0xE000
+    return stem[:-1] + chr(following)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    conn.execute(f"BEGIN {kind}")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with _transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ComputeError(
+                f"the job database has schema version {version}, newer than this "
+                f"jupyter-compute understands ({SCHEMA_VERSION}); upgrade jupyter-compute"
+            )
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _insert(conn: sqlite3.Connection, job: Job) -> bool:
+    """Insert one job and its tags; False (and nothing written) if its id or key is taken."""
+    cursor = conn.execute(_INSERT, _job_to_row(job))
+    if cursor.rowcount == 0:
+        return False
+    conn.executemany(
+        "INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)",
+        [(tag, cursor.lastrowid) for tag in _tags(job.tags)],
+    )
+    return True
+
+
+def _select(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Job]:
+    return [_job_from_row(row) for row in conn.execute(_SELECT + sql, params)]
+
+
+def _select_one(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Job | None:
+    row = conn.execute(_SELECT + sql, params).fetchone()
+    return None if row is None else _job_from_row(row)
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"no job with id '{job_id}'", field="job_id", job_id=job_id)
+
+
+# the store ------------------------------------------------------------------------------
+class JobStore:
+    """Every job ever submitted, in a SQLite file; all methods are coroutines.
+
+    Use ``await store.open()`` / ``await store.close()`` or ``async with JobStore(path)``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> JobStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the file (and its folders) if needed, bring its schema up to date."""
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-compute-store")
+        try:
+            await self._run(self._connect)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread (a no-op when not open)."""
+        if self._executor is None:
+            return
+        try:
+            await self._run(self._disconnect)
+        finally:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    # writes -----------------------------------------------------------------------------
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        """Record a new job: ``(job, True)``, or ``(existing, False)`` if its idempotency key was seen."""
+        return await self._run(self._create, job)
+
+    async def bulk_create(self, jobs: Iterable[Job]) -> int:
+        """Record many jobs in one transaction (skipping taken ids and keys); the number inserted."""
+        return await self._run(self._bulk_create, list(jobs))
+
+    async def update(self, job_id: str, **changes: Any) -> Job:
+        """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job."""
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise TypeError(f"cannot update {', '.join(sorted(unknown))} (only {', '.join(sorted(UPDATABLE))})")
+        columns = {key: _UPDATERS[key](value) for key, value in changes.items()}
+        columns["updated"] = _to_us(utcnow())
+        tags = _tags(changes["tags"]) if "tags" in changes else None
+        return await self._run(self._update, job_id, columns, tags)
+
+    async def delete(self, job_id: str) -> None:
+        """Forget a job (NotFound if there is none with that id)."""
+        await self._run(self._delete, job_id)
+
+    # reads ------------------------------------------------------------------------------
+    async def get(self, job_id: str) -> Job:
+        """The job with this exact id, or NotFound."""
+        job = await self._run(self._get, job_id)
+        if job is None:
+            raise _not_found(job_id)
+        return job
+
+    async def find(self, prefix: str) -> Job:
+        """The job with this id, or the only one whose id starts with ``prefix``."""
+        if not prefix:
+            raise InvalidSpec("a job id (or the start of one) is needed", field="job_id")
+        return await self._run(self._find, prefix)
+
+    async def active(self, backend: str | None = None) -> builtins.list[Job]:
+        """Every job not yet in a terminal state (oldest first), optionally of one backend."""
+        return await self._run(self._active, backend)
+
+    async def list(
+        self,
+        *,
+        backend: str | None = None,
+        state: JobState | str | Iterable[JobState | str] | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        sort: str = "-created",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[Job], int]:
+        """One page of the jobs matching every filter given, and how many match in all.
+
+        ``state`` may be one state or several (any of them); ``q`` is case-insensitive
+        text searched in name, id, remote_id, native_status and message; ``sort`` is one
+        of ``SORT_KEYS``, with a leading ``-`` for descending order.
+        """
+        order_by = _order_by(sort)
+        _check_page(limit, offset)
+        where, params = _where(backend, state, tag, q)
+        return await self._run(self._list, where, params, order_by, limit, offset)
+
+    # worker-thread side -----------------------------------------------------------------
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise ComputeError("the job store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ComputeError("the job store is not open")
+        return self._conn
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._db, None
+        try:
+            conn.execute("PRAGMA optimize")
+        finally:
+            conn.close()
+
+    def _create(self, job: Job) -> tuple[Job, bool]:
+        with _transaction(self._db) as conn:
+            if _insert(conn, job):
+                return job, True
+            existing = None
+            if job.idempotency_key is not None:
+                existing = _select_one(conn, " WHERE idempotency_key = ?", (job.idempotency_key,))
+        if existing is None:
+            raise ComputeError(f"a job with id '{job.id}' already exists", job_id=job.id)
+        return existing, False
+
+    def _bulk_create(self, jobs: builtins.list[Job]) -> int:
+        with _transaction(self._db) as conn:
+            return sum(_insert(conn, job) for job in jobs)
+
+    def _update(self, job_id: str, columns: dict[str, Any], tags: builtins.list[str] | None) -> Job:
+        with _transaction(self._db) as conn:
+            row = conn.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise _not_found(job_id)
+            seq = row[0]
+            assignments = ", ".join(f"{column} = ?" for column in columns)
+            conn.execute(f"UPDATE jobs SET {assignments} WHERE seq = ?", [*columns.values(), seq])
+            if tags is not None:
+                conn.execute("DELETE FROM job_tags WHERE job_seq = ?", (seq,))
+                conn.executemany("INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)",
+                                 [(tag, seq) for tag in tags])
+            job = _select_one(conn, " WHERE seq = ?", (seq,))
+        assert job is not None
+        return job
+
+    def _delete(self, job_id: str) -> None:
+        with _transaction(self._db) as conn:
+            if conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount == 0:
+                raise _not_found(job_id)
+
+    def _get(self, job_id: str) -> Job | None:
+        return _select_one(self._db, " WHERE id = ?", (job_id,))
+
+    def _find(self, prefix: str) -> Job:
+        exact = self._get(prefix)
+        if exact is not None:
+            return exact
+        end = _prefix_end(prefix)
+        where, params = (" WHERE id >= ? AND id < ?", [prefix, end]) if end else (" WHERE id >= ?", [prefix])
+        matches = _select(self._db, where + " ORDER BY id LIMIT 2", params)
+        if not matches:
+            raise NotFound(f"no job id starts with '{prefix}'", field="job_id")
+        if len(matches) > 1:
+            count = self._db.execute("SELECT count(*) FROM jobs" + where, params).fetchone()[0]
+            raise InvalidSpec(f"'{prefix}' is the start of {count} job ids; give more of the id",
+                              field="job_id")
+        return matches[0]
+
+    def _active(self, backend: str | None) -> builtins.list[Job]:
+        where, params = _where(backend, ACTIVE_STATES, None, None)
+        return _select(self._db, where + " ORDER BY created, seq", params)
+
+    def _list(
+        self, where: str, params: builtins.list[Any], order_by: str, limit: int, offset: int
+    ) -> tuple[builtins.list[Job], int]:
+        with _transaction(self._db, "DEFERRED") as conn:  # one snapshot for the page and the count
+            page = _select(
+                conn,
+                f" WHERE seq IN (SELECT seq FROM jobs{where}{order_by} LIMIT ? OFFSET ?){order_by}",
+                [*params, limit, offset],
+            )
+            total = conn.execute("SELECT count(*) FROM jobs" + where, params).fetchone()[0]
+        return page, total

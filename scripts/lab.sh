@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up .venv, then open JupyterLab with the extension on the quickstart notebook.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+args=()
+[ "$(id -u)" = "0" ] && args+=(--allow-root)
+exec .venv/bin/jupyter lab notebooks/quickstart.ipynb "${args[@]}" "$@"

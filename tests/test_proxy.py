@@ -1,0 +1,112 @@
+"""The passthrough forwards to a backend's API with its credentials, and refuses escapes."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import tornado.httpserver
+import tornado.web
+from jupyter_server.utils import url_path_join
+
+from jupyter_compute.server.proxy import build_target
+
+SEEN: list[dict] = []
+
+
+class EchoHandler(tornado.web.RequestHandler):
+    def _echo(self) -> None:
+        SEEN.append({"method": self.request.method, "uri": self.request.uri, "headers": dict(self.request.headers),
+                     "body": self.request.body.decode()})
+        self.set_header("Content-Type", "application/json")
+        self.set_header("X-Internal", "not forwarded")
+        self.set_status(201 if self.request.method == "POST" else 200)
+        self.finish(json.dumps(SEEN[-1]))
+
+    get = post = put = delete = patch = _echo
+
+
+@pytest.fixture
+def echo_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/.*", EchoHandler)]))
+    server.add_sockets([sock])
+    SEEN.clear()
+    yield sock.getsockname()[1]
+    server.stop()
+
+
+@pytest.fixture
+def compute_config(echo_port):
+    return {"backends": {"echo": {"kind": "echo_backend:EchoBackend", "url": f"http://127.0.0.1:{echo_port}/api/v1",
+                                  "api_key": "s3cret-key"}}}
+
+
+async def proxy(http_server_client, jp_base_url, jp_auth_header, raw_path: str, **kwargs):
+    url = url_path_join(jp_base_url, "compute/proxy/echo") + "/" + raw_path
+    return await http_server_client.fetch(url, headers=dict(jp_auth_header), raise_error=False,
+                                          allow_nonstandard_methods=True, **kwargs)
+
+
+async def test_forwards_with_credentials(jp_serverapp, http_server_client, jp_base_url, jp_auth_header):
+    reply = await proxy(http_server_client, jp_base_url, jp_auth_header, "items/42?full=1&q=a%20b")
+    assert reply.code == 200
+    seen = json.loads(reply.body)
+    assert seen["uri"] == "/api/v1/items/42?full=1&q=a%20b"
+    assert seen["headers"]["X-Api-Key"] == "s3cret-key"
+    assert "Authorization" not in seen["headers"] and "Cookie" not in seen["headers"]
+    assert "X-Internal" not in reply.headers
+
+    posted = await proxy(http_server_client, jp_base_url, jp_auth_header, "jobs", method="POST",
+                         body=b'{"algo": 1}', )
+    assert posted.code == 201 and json.loads(posted.body)["body"] == '{"algo": 1}'
+
+    # the local backend has no API of its own; an unknown backend is a 404
+    local = await http_server_client.fetch(url_path_join(jp_base_url, "compute/proxy/nowhere/x"),
+                                           headers=dict(jp_auth_header), raise_error=False)
+    assert local.code == 404 and json.loads(local.body)["error"]["field"] == "backend"
+
+
+ESCAPES = [
+    "../secret",
+    "items/../../secret",
+    "%2e%2e/secret",
+    "%2E%2E%2Fsecret",
+    "..%2fsecret",
+    ".%2e/secret",
+    "%252e%252e/secret",
+    "items%2f..%2f..%2fsecret",
+    "..\\secret",
+    "%5c..%5csecret",
+    "/etc/passwd",
+    "//evil.example.org/x",
+    "http://evil.example.org/x",
+    "https:%2f%2fevil.example.org",
+    "http:evil.example.org",
+    "items/./x",
+    "items//x",
+    "%00",
+    "items%0d%0aX-Injected:%201",
+]
+
+
+@pytest.mark.parametrize("raw_path", ESCAPES)
+async def test_refuses_escapes(jp_serverapp, http_server_client, jp_base_url, jp_auth_header, raw_path):
+    reply = await proxy(http_server_client, jp_base_url, jp_auth_header, raw_path)
+    assert reply.code in (400, 404), (raw_path, reply.code, reply.body)
+    assert SEEN == [], f"{raw_path!r} reached the upstream as {SEEN}"
+
+
+@pytest.mark.parametrize("raw_path", ESCAPES)
+def test_build_target_never_leaves_the_base(raw_path):
+    with pytest.raises(Exception) as info:
+        build_target("http://127.0.0.1:9/api/v1", raw_path, "")
+    assert getattr(info.value, "field", None) == "path"
+
+
+def test_build_target_keeps_legal_paths():
+    target = build_target("http://127.0.0.1:9/api/v1/", "jobs/did:op:abc/status", "x=1")
+    assert str(target) == "http://127.0.0.1:9/api/v1/jobs/did:op:abc/status?x=1"
