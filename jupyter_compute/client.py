@@ -19,21 +19,29 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import httpx
 
 from . import models, results
-from .errors import AuthError, ComputeError, InvalidSpec, NotFound, WaitTimeout, error_from_dict
+from .errors import (
+    ERROR_TYPES,
+    AuthError,
+    ComputeError,
+    InvalidSpec,
+    NotFound,
+    WaitTimeout,
+    error_from_dict,
+)
 from .models import Cluster, Environment, JobSpec, JobState, ResultFile
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["BackendInfo", "Client", "Job", "JobPage", "LogChunk"]
+__all__ = ["Client", "Job", "JobPage", "LogChunk", "ResultList"]
 
 ENV_URL = "JUPYTER_COMPUTE_URL"
 ENV_TOKEN = "JUPYTER_COMPUTE_TOKEN"
@@ -52,21 +60,6 @@ _MAX_POLL = 2.0
 
 
 @dataclass
-class BackendInfo:
-    """A backend configured on the server: its name, its kind and what it can do."""
-
-    name: str
-    kind: str = ""
-    capabilities: dict[str, bool] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BackendInfo:
-        return cls(
-            name=data["name"], kind=data.get("kind", ""), capabilities=dict(data.get("capabilities") or {})
-        )
-
-
-@dataclass
 class LogChunk:
     """A piece of a job's log; pass ``offset`` back to read what came after it."""
 
@@ -81,12 +74,11 @@ class Client:
     def __init__(
         self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0, retries: int = 3
     ) -> None:
+        discovered_token = None
         if url is None:
-            url, found_token = _discover()
-        else:
-            found_token = _known_token(url)
+            url, discovered_token = _discover()
         self.url, url_token = _normalise_url(url)
-        token = next((t for t in (token, url_token, found_token) if t), None)
+        token = token or url_token or discovered_token or _known_token(self.url)
         self.timeout = timeout
         self.retries = retries
         headers = {"Accept": "application/json"}
@@ -109,9 +101,9 @@ class Client:
 
     # --- backends ---------------------------------------------------------------------------
 
-    def backends(self) -> list[BackendInfo]:
-        """The backends configured on the server."""
-        return [BackendInfo.from_dict(b) for b in self._get("backends")["backends"]]
+    def backends(self) -> list[dict[str, Any]]:
+        """The backends configured on the server: ``{"name", "kind", "capabilities"}`` each."""
+        return list(self._get("backends")["backends"])
 
     def environments(self, backend: str = "local") -> list[Environment]:
         """Where jobs of ``backend`` may run and at what size."""
@@ -154,12 +146,23 @@ class Client:
     ) -> JobPage:
         """One page of the jobs the server knows, newest first by default; ``.total`` counts all."""
         states = [state] if isinstance(state, str) else list(state or [])
-        params = {"backend": backend, "state": [str(s) for s in states], "tag": tag, "q": q,
-                  "limit": limit, "offset": offset, "sort": sort}  # fmt: skip
+        params = {
+            "backend": backend,
+            "state": [str(s) for s in states],
+            "tag": tag,
+            "q": q,
+            "limit": limit,
+            "offset": offset,
+            "sort": sort,
+        }
         data = self._get("jobs", params={k: v for k, v in params.items() if v not in (None, [])})
         page = [self._bind(j) for j in data["jobs"]]
-        return JobPage(page, total=data.get("total", len(page)), limit=data.get("limit", limit),
-                       offset=data.get("offset", offset))  # fmt: skip
+        return JobPage(
+            page,
+            total=data.get("total", len(page)),
+            limit=data.get("limit", limit),
+            offset=data.get("offset", offset),
+        )
 
     def job(self, job: JobRef) -> Job:
         """The job as the server knows it now."""
@@ -176,8 +179,9 @@ class Client:
     def logs(self, job: JobRef, offset: int = 0) -> LogChunk:
         """The job's log from ``offset`` on, as far as it is written."""
         data = self._get(_job_path(job, "logs"), params={"offset": offset})
-        return LogChunk(text=data.get("text", ""), offset=data.get("offset", offset),
-                        complete=bool(data.get("complete")))  # fmt: skip
+        return LogChunk(
+            text=data.get("text", ""), offset=data.get("offset", offset), complete=bool(data.get("complete"))
+        )
 
     def results(self, job: JobRef) -> list[ResultFile]:
         """The files the job produced (outputs and logs)."""
@@ -223,9 +227,9 @@ class Client:
     # --- HTTP -------------------------------------------------------------------------------
 
     def _bind(self, data: Mapping[str, Any]) -> Job:
-        job = Job.from_dict(data)
+        job = cast(Job, Job.from_dict(data))
         job._client = self
-        return job  # type: ignore[return-value]
+        return job
 
     def _get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         return self._request("GET", path, params=params, retry=True)
@@ -288,6 +292,15 @@ class Job(models.Job):
     def __repr__(self) -> str:
         return f"<Job {self.id[:8]} {self.backend} {self.name!r} {self.state.value}>"
 
+    @property  # type: ignore[override]
+    def results(self) -> ResultList:
+        """The files this job produced, as last seen; ``job.results()`` fetches them fresh."""
+        return self._results
+
+    @results.setter
+    def results(self, files: Iterable[ResultFile]) -> None:
+        self._results = ResultList(files, self)
+
     @property
     def client(self) -> Client:
         """The client this job talks through."""
@@ -297,7 +310,7 @@ class Job(models.Job):
 
     def refresh(self) -> Job:
         """Update this job's fields in place from the server."""
-        self._update_from(models.Job.from_dict(self.client._get(_job_path(self.id))))
+        self._update_from(self.client.job(self.id))
         return self
 
     def wait(self, timeout: float | None = None, *, progress: bool = True, poll: float = 0.5) -> Job:
@@ -343,10 +356,6 @@ class Job(models.Job):
                 return "".join(parts)
             offset = chunk.offset
 
-    def list_results(self) -> list[ResultFile]:
-        """The files this job produced, fresh from the server (also stored in ``self.results``)."""
-        self.results = self.client.results(self.id)
-        return self.results
 
     def to_pandas(self, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
         """Load a result into a DataFrame; without ``name``, the only tabular output."""
@@ -361,6 +370,22 @@ class Job(models.Job):
         for f in dataclasses.fields(models.Job):
             setattr(self, f.name, getattr(other, f.name))
         self.idempotency_key = self.idempotency_key or key
+
+
+class ResultList(list[ResultFile]):
+    """A job's result files (``models.Job.results``) that can also be called to refresh them."""
+
+    def __init__(self, files: Iterable[ResultFile] = (), job: Job | None = None) -> None:
+        super().__init__(files)
+        self._job = job
+
+    def __call__(self) -> ResultList:
+        """Fetch the job's result files from the server (and keep them on the job)."""
+        job = self._job
+        if job is None:
+            raise ComputeError("this list of results belongs to no job")
+        job.results = job.client.results(job.id)
+        return job.results
 
 
 class JobPage(list[Job]):
@@ -468,15 +493,14 @@ def _discover() -> tuple[str, str | None]:
 
 
 def _known_token(url: str) -> str | None:
-    """The token of ``url`` when it is the server named in the environment or a running server.
+    """The token of ``url`` (normalised) if it is the server in the environment or a running one.
 
     A token is never sent to a server other than the one it belongs to.
     """
-    target = _normalise_url(url)[0]
-    if os.environ.get(ENV_URL) and _normalise_url(os.environ[ENV_URL])[0] == target:
+    if os.environ.get(ENV_URL) and _normalise_url(os.environ[ENV_URL])[0] == url:
         return os.environ.get(ENV_TOKEN)
     for server in _running_servers(_runtime_dir()):
-        if _normalise_url(server["url"])[0] == target:
+        if _normalise_url(server["url"])[0] == url:
             return server.get("token")
     return None
 
@@ -570,7 +594,7 @@ def _only_table(files: list[ResultFile], job_id: str) -> str:
 
 
 def _raise_for_status(response: httpx.Response, base_url: str) -> None:
-    """Raise the error a non-2xx answer stands for: the server's own, or one built from the status."""
+    """Raise the error a non-2xx answer stands for: the server's own, or one chosen by the status."""
     if response.is_success:
         return
     status = response.status_code
@@ -578,9 +602,12 @@ def _raise_for_status(response: httpx.Response, base_url: str) -> None:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("type") in ERROR_TYPES:
         raise error_from_dict(body, status)
-    detail = body.get("message") if isinstance(body, dict) and body.get("message") else response.text
+    # Jupyter's own answers (a refused token, an unknown route) are judged by their status.
+    detail = next((d.get("message") for d in (error, body) if isinstance(d, dict) and d.get("message")), None)
+    detail = detail or response.text
     cls = _STATUS_ERRORS.get(status, ComputeError)
     hint = f"; check the token: {_HOW_TO_CONNECT}" if cls is AuthError else ""
     raise cls(

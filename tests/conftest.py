@@ -44,6 +44,14 @@ def jp_server_config(compute_config: dict[str, Any]) -> Config:
     })
 
 
+@pytest.fixture
+def jp_serverapp(jp_server_config, jp_argv, jp_configurable_serverapp, jp_asyncio_loop):
+    """The in-process server, with extension start hooks run as a real `jupyter server` runs them."""
+    app = jp_configurable_serverapp(config=jp_server_config, argv=jp_argv)
+    jp_asyncio_loop.run_until_complete(app.extension_manager.start_all_extensions())
+    return app
+
+
 @dataclass
 class Reply:
     status: int

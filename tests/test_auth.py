@@ -6,7 +6,6 @@ import re
 from http.cookies import SimpleCookie
 
 from jupyter_server.utils import url_path_join
-from tornado.httpclient import HTTPRequest
 
 from jupyter_compute.server.routes import ROUTES, handler_methods
 
@@ -45,6 +44,9 @@ async def test_browser_writes_need_the_xsrf_token(jp_serverapp, http_server_clie
     cookies = SimpleCookie()
     for header in login.headers.get_list("Set-Cookie"):
         cookies.load(header)
+    page = await http_server_client.fetch(url_path_join(jp_base_url, "login"), raise_error=False)
+    for header in page.headers.get_list("Set-Cookie"):  # the page a browser loads sets the XSRF cookie
+        cookies.load(header)
     assert "_xsrf" in cookies
     cookie_header = "; ".join(f"{k}={v.value}" for k, v in cookies.items())
 
@@ -52,10 +54,10 @@ async def test_browser_writes_need_the_xsrf_token(jp_serverapp, http_server_clie
     assert reading.code == 200
 
     body = b'{"command": "true"}'
-    refused = await http_server_client.fetch(HTTPRequest(
-        jobs_url, method="POST", body=body, headers={"Cookie": cookie_header}), raise_error=False)
+    refused = await http_server_client.fetch(jobs_url, method="POST", body=body, headers={"Cookie": cookie_header},
+                                             raise_error=False)
     assert refused.code == 403
-    accepted = await http_server_client.fetch(HTTPRequest(
-        jobs_url, method="POST", body=body,
-        headers={"Cookie": cookie_header, "X-XSRFToken": cookies["_xsrf"].value}), raise_error=False)
+    accepted = await http_server_client.fetch(
+        jobs_url, method="POST", body=body, raise_error=False,
+        headers={"Cookie": cookie_header, "X-XSRFToken": cookies["_xsrf"].value})
     assert accepted.code == 201, accepted.body

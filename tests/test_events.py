@@ -6,7 +6,6 @@ import asyncio
 import json
 
 from jupyter_server.utils import url_path_join
-from tornado.httpclient import HTTPRequest
 
 
 async def test_state_changes_are_pushed(api, jp_serverapp, http_server_client, jp_base_url, jp_auth_header):
@@ -29,9 +28,9 @@ async def test_state_changes_are_pushed(api, jp_serverapp, http_server_client, j
                 if event["state"] == "SUCCEEDED":
                     finished.set()
 
-    request = HTTPRequest(url_path_join(jp_base_url, "compute/api/events"), headers=jp_auth_header,
-                          streaming_callback=on_chunk, request_timeout=60)
-    stream = asyncio.ensure_future(http_server_client.fetch(request, raise_error=False))
+    stream = asyncio.ensure_future(http_server_client.fetch(
+        url_path_join(jp_base_url, "compute/api/events"), headers=jp_auth_header, streaming_callback=on_chunk,
+        request_timeout=60, raise_error=False))
     await asyncio.wait_for(connected.wait(), 10)
 
     reply = await api("POST", "jobs", body={"command": "sleep 0.5; echo pushed"})

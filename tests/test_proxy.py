@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
-
 import pytest
 import tornado.httpserver
+import tornado.testing
 import tornado.web
 from jupyter_server.utils import url_path_join
 
@@ -28,14 +27,12 @@ class EchoHandler(tornado.web.RequestHandler):
 
 
 @pytest.fixture
-def echo_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
+def echo_port(jp_asyncio_loop):
+    sock, port = tornado.testing.bind_unused_port()
     server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/.*", EchoHandler)]))
     server.add_sockets([sock])
     SEEN.clear()
-    yield sock.getsockname()[1]
+    yield port
     server.stop()
 
 

@@ -82,8 +82,9 @@ def test_create_get_update_delete_round_trip(tmp_path: Path) -> None:
             message="", started=job.started, finished=finished, results=results,
             name="renamed", tags=["prod"],
         )
-        assert (updated.remote_id, updated.state, updated.native_status) == ("r-43", JobState.SUCCEEDED, "Finished")
-        assert (updated.message, updated.name, updated.tags) == ("", "renamed", ["prod"])
+        assert (updated.remote_id, updated.state) == ("r-43", JobState.SUCCEEDED)
+        assert (updated.native_status, updated.message) == ("Finished", "")
+        assert (updated.name, updated.tags) == ("renamed", ["prod"])
         assert updated.finished == finished and updated.results == results
         assert updated.updated > job.updated and updated.created == job.created
         assert updated.spec == job.spec and updated.idempotency_key == "key-1"
@@ -236,8 +237,11 @@ def sample_jobs(count: int = 42) -> list[Job]:
 
 
 def matches(job: Job, backend: Any = None, state: Any = None, tag: Any = None, q: Any = None) -> bool:
-    states = None if state is None else {JobState(s) for s in ([state] if isinstance(state, str) else state)}
-    text = " ".join(str(v) for v in (job.name, job.id, job.remote_id or "", job.native_status, job.message))
+    """What the store's list filters should select, written plainly."""
+    states = None
+    if state is not None:
+        states = {JobState(s) for s in ([state] if isinstance(state, str) else state)}
+    text = " ".join([job.name, job.id, job.remote_id or "", job.native_status, job.message])
     return (
         (backend is None or job.backend == backend)
         and (states is None or job.state in states)

@@ -1,4 +1,4 @@
-"""The layout of one local job's folder, shared by the local backend, its runner and its notebook executor.
+"""The layout of one local job's folder, shared by backend, runner and notebook executor.
 
 Stdlib only: the runner imports this in a fresh process. Every file another process may read
 while it is written goes through :func:`write_json` (a rename) or :func:`write_json_once` (a link,
@@ -23,8 +23,8 @@ NOTEBOOK_INPUT = "input.ipynb"  # the notebook with its parameters injected
 OUTPUTS = "outputs"  # the job's results, exported as JUPYTER_COMPUTE_OUTPUT_DIR
 LOG = "job.log"  # stdout and stderr of the job
 LAUNCHED = "launched"  # claim taken (O_EXCL) by whoever starts or cancels a queued job
-RUNNER = "runner.json"  # pid and create_time of the runner, written by the backend
-PROCESS = "process.json"  # pid, pgid, create_time and start time of the job, written by the runner
+RUNNER = "runner.json"  # pid and start token of the runner, written by the backend
+PROCESS = "process.json"  # pid, pgid, start token and start time of the job, written by the runner
 CANCEL = "cancel"  # a cancel request, seen by the runner even if its signal is lost
 ERROR = "error.json"  # an explanation left by the job's own helper (the notebook executor)
 STATUS = "status.json"  # the final status, written once

@@ -30,7 +30,9 @@ def _tags(cell: Mapping[str, Any]) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def inject_parameters(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> nbformat.NotebookNode:
+def inject_parameters(
+    nb: nbformat.NotebookNode, params: Mapping[str, Any]
+) -> nbformat.NotebookNode:
     """Insert a cell tagged ``injected-parameters`` assigning ``params``, papermill-style.
 
     It goes right after the cell tagged ``parameters``, or first if there is none; a cell
@@ -52,7 +54,7 @@ def prepare_notebook(source: Path, target: Path, params: Mapping[str, Any]) -> N
     """Write ``source`` with ``params`` injected to ``target``; InvalidSpec if it is no notebook."""
     try:
         nb = nbformat.read(str(source), as_version=4)
-    except (OSError, ValueError, nbformat.reader.NotJSONError) as exc:
+    except Exception as exc:  # nbformat raises many kinds for what is no notebook
         raise InvalidSpec(f"cannot read notebook '{source}': {exc}", field="notebook") from exc
     nbformat.write(inject_parameters(nb, params), str(target))
 
@@ -76,7 +78,7 @@ def _echo(cell: Mapping[str, Any]) -> None:
 
 
 def execute(source: Path, target: Path, kernel_name: str, cwd: str, error_file: Path) -> int:
-    """Run every cell of ``source`` in a ``kernel_name`` kernel started in ``cwd``; the exit code."""
+    """Run every cell of ``source`` in a ``kernel_name`` kernel working in ``cwd``; exit code."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 

@@ -1,35 +1,56 @@
-"""Finding and ending a local job's processes, grandchildren included (shared by backend and runner).
+"""Finding and ending a local job's processes, grandchildren included (for backend and runner).
 
 A job runs as the leader of its own process group; what it starts stays in that group unless it
 makes a new session (a Jupyter kernel does), so the processes of a job are: its group, its
 descendants, and the groups those descendants lead. Pids are reused, so a process is only ours when
-its ``create_time`` matches the one recorded.
+its :func:`start_token` matches the one recorded.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import psutil
 
 
-def create_time(pid: int) -> float | None:
-    """The start time psutil reports for ``pid``, or None if there is no such process."""
+def _boot_id() -> str:
     try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def start_token(pid: int) -> str | None:
+    """What tells this process from a later one with the same pid; None if there is no ``pid``.
+
+    On Linux: the boot id and the start time in clock ticks since boot, which never changes
+    (psutil's ``create_time`` adds the wall-clock boot time, which moves when the clock is
+    stepped). Elsewhere: psutil's ``create_time``.
+    """
+    try:
+        if sys.platform.startswith("linux"):
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+            ticks = stat.rsplit(b")", 1)[1].split()[19]  # field 22, counted after "pid (comm)"
+            return f"{_boot_id()}:{ticks.decode()}"
+        return f"{psutil.Process(pid).create_time():.3f}"
+    except (OSError, IndexError, psutil.Error):
         return None
 
 
-def is_alive(pid: int, created: float | None) -> bool:
-    """True if ``pid`` is still the process started at ``created`` and is not a zombie."""
+def _is_ours(proc: psutil.Process, token: str | None) -> bool:
+    return token is None or start_token(proc.pid) == token
+
+
+def is_alive(pid: int, token: str | None) -> bool:
+    """True if ``pid`` is still the process of ``token`` and is not a zombie."""
     try:
         proc = psutil.Process(pid)
-        same = created is None or abs(proc.create_time() - created) < 0.01
-        return same and proc.status() != psutil.STATUS_ZOMBIE
+        return _is_ours(proc, token) and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
@@ -41,8 +62,10 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
-def job_processes(pid: int, created: float | None, pgids: set[int] | None = None) -> list[psutil.Process]:
-    """The live processes of the job whose leader is ``pid`` (started at ``created``).
+def job_processes(
+    pid: int, token: str | None, pgids: set[int] | None = None
+) -> list[psutil.Process]:
+    """The live processes of the job whose leader is ``pid`` (of start ``token``).
 
     When the leader is gone its group id cannot have been reused while members remain, so the
     members found with that group id are still the job's orphans. ``pgids`` collects the groups
@@ -53,7 +76,7 @@ def job_processes(pid: int, created: float | None, pgids: set[int] | None = None
     procs: dict[int, psutil.Process] = {}
     try:
         leader = psutil.Process(pid)
-        if created is not None and abs(leader.create_time() - created) >= 0.01:
+        if not _is_ours(leader, token):
             pgids.discard(pid)  # the pid, hence that group id, now belongs to someone else
         else:
             procs[pid] = leader
@@ -64,11 +87,13 @@ def job_processes(pid: int, created: float | None, pgids: set[int] | None = None
                     pgids.add(group)
     except psutil.Error:
         pass
+    own_group = _pgid(os.getpid())
+    if own_group is not None:
+        pgids.discard(own_group)  # never our own group
     for proc in psutil.process_iter():
         if _pgid(proc.pid) in pgids:
             procs.setdefault(proc.pid, proc)
-    mine = {os.getpid(), _pgid(os.getpid())}
-    return [p for p in procs.values() if p.pid not in mine and _running(p)]
+    return [p for p in procs.values() if p.pid != os.getpid() and _running(p)]
 
 
 def _running(proc: psutil.Process) -> bool:
@@ -92,16 +117,16 @@ def _wait_gone(procs: list[psutil.Process], timeout: float) -> None:
         time.sleep(0.05)
 
 
-def kill_job(pid: int, created: float | None, grace: float = 3.0) -> None:
+def kill_job(pid: int, token: str | None, grace: float = 3.0) -> None:
     """SIGTERM every process of the job, then SIGKILL what is left after ``grace`` seconds.
 
     A zombie counts as gone; a parent should reap its child only after this returns, so that
     the leader's pid (hence its group id) cannot be reused meanwhile.
     """
     pgids: set[int] = set()
-    procs = job_processes(pid, created, pgids)
+    procs = job_processes(pid, token, pgids)
     _signal_all(procs, signal.SIGTERM)
     _wait_gone(procs, grace)
-    leftovers = job_processes(pid, created, pgids)  # survivors, and whatever forked meanwhile
+    leftovers = job_processes(pid, token, pgids)  # survivors, and whatever forked meanwhile
     _signal_all(leftovers, signal.SIGKILL)
     _wait_gone(leftovers, 2.0)

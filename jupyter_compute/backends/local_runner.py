@@ -1,4 +1,4 @@
-"""The detached runner of one local job: ``python -m jupyter_compute.backends.local_runner <job_dir>``.
+"""The detached runner of one local job: ``python -m jupyter_compute.backends.local_runner DIR``.
 
 Started by the local backend in a session of its own, so that the job outlives the Jupyter server.
 It starts the job (``plan.json``) as the leader of a new process group with its output in
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import local_files as files
-from .local_procs import create_time, kill_job
+from .local_procs import kill_job, start_token
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 GRACE_S = 3.0
@@ -125,12 +125,12 @@ def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
     except OSError as exc:
         return files.final_status("FAILED", f"could not start the job: {exc}")
     started = files.now_iso()
-    created = create_time(proc.pid)
-    record = {"pid": proc.pid, "pgid": proc.pid, "create_time": created, "started": started}
+    token = start_token(proc.pid)
+    record = {"pid": proc.pid, "pgid": proc.pid, "start_token": token, "started": started}
     files.write_json(job_dir / files.PROCESS, record)
     timeout_s = plan.get("timeout_s")
     outcome = _supervise(job_dir, proc.pid, timeout_s, stop)
-    kill_job(proc.pid, created, GRACE_S)  # on a normal exit: what the job left behind
+    kill_job(proc.pid, token, GRACE_S)  # on a normal exit: what the job left behind
     code = proc.wait()
     return _outcome_status(job_dir, outcome, code, started, timeout_s)
 

@@ -78,6 +78,7 @@ _INSERT = (
     f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     "ON CONFLICT DO NOTHING"
 )
+_INSERT_TAGS = "INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(JobSpec))
@@ -249,10 +250,7 @@ def _insert(conn: sqlite3.Connection, job: Job) -> bool:
     cursor = conn.execute(_INSERT, _job_to_row(job))
     if cursor.rowcount == 0:
         return False
-    conn.executemany(
-        "INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)",
-        [(tag, cursor.lastrowid) for tag in _tags(job.tags)],
-    )
+    conn.executemany(_INSERT_TAGS, [(tag, cursor.lastrowid) for tag in _tags(job.tags)])
     return True
 
 
@@ -326,7 +324,8 @@ class JobStore:
         """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job."""
         unknown = set(changes) - UPDATABLE
         if unknown:
-            raise TypeError(f"cannot update {', '.join(sorted(unknown))} (only {', '.join(sorted(UPDATABLE))})")
+            allowed = ", ".join(sorted(UPDATABLE))
+            raise TypeError(f"cannot update {', '.join(sorted(unknown))} (only {allowed})")
         columns = {key: _UPDATERS[key](value) for key, value in changes.items()}
         columns["updated"] = _to_us(utcnow())
         tags = _tags(changes["tags"]) if "tags" in changes else None
@@ -434,8 +433,7 @@ class JobStore:
             conn.execute(f"UPDATE jobs SET {assignments} WHERE seq = ?", [*columns.values(), seq])
             if tags is not None:
                 conn.execute("DELETE FROM job_tags WHERE job_seq = ?", (seq,))
-                conn.executemany("INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)",
-                                 [(tag, seq) for tag in tags])
+                conn.executemany(_INSERT_TAGS, [(tag, seq) for tag in tags])
             job = _select_one(conn, " WHERE seq = ?", (seq,))
         assert job is not None
         return job
@@ -453,7 +451,9 @@ class JobStore:
         if exact is not None:
             return exact
         end = _prefix_end(prefix)
-        where, params = (" WHERE id >= ? AND id < ?", [prefix, end]) if end else (" WHERE id >= ?", [prefix])
+        where, params = " WHERE id >= ?", [prefix]
+        if end is not None:
+            where, params = where + " AND id < ?", [prefix, end]
         matches = _select(self._db, where + " ORDER BY id LIMIT 2", params)
         if not matches:
             raise NotFound(f"no job id starts with '{prefix}'", field="job_id")
@@ -470,7 +470,9 @@ class JobStore:
     def _list(
         self, where: str, params: builtins.list[Any], order_by: str, limit: int, offset: int
     ) -> tuple[builtins.list[Job], int]:
-        with _transaction(self._db, "DEFERRED") as conn:  # one snapshot for the page and the count
+        # One read snapshot for the page and the count. The inner query sorts only the keys
+        # (the outer one reads the 50 full rows), which keeps unindexed sorts light.
+        with _transaction(self._db, "DEFERRED") as conn:
             page = _select(
                 conn,
                 f" WHERE seq IN (SELECT seq FROM jobs{where}{order_by} LIMIT ? OFFSET ?){order_by}",

@@ -1,0 +1,613 @@
+"""The local backend with real processes: jobs, logs, results, notebooks, cancel, queue, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nbformat
+import psutil
+import pytest
+
+from jupyter_compute.backends import local_files as files
+from jupyter_compute.backends.local import (
+    LocalBackend,
+    _complete_utf8,
+    media_type,
+    param_env_name,
+)
+from jupyter_compute.backends.local_notebook import INJECTED_TAG, inject_parameters
+from jupyter_compute.errors import InvalidSpec, NotFound
+from jupyter_compute.models import JobSpec, JobState
+
+T = TypeVar("T")
+
+
+def run(test: Callable[[], Awaitable[T]]) -> T:
+    """Run an async test body (no pytest-asyncio here)."""
+    return asyncio.run(test())  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def backend(data_dir: Path, **config: Any) -> AsyncIterator[LocalBackend]:
+    b = LocalBackend("local", config, data_dir=data_dir)
+    await b.start()
+    try:
+        yield b
+    finally:
+        await b.close()
+
+
+async def wait_for(b: LocalBackend, job_id: str, timeout: float = 30.0) -> Any:
+    """Poll until the job ends; its final RemoteStatus."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = await b.status(job_id)
+        if status.state.is_terminal:
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {status.state} after {timeout} s")
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def read_result(b: LocalBackend, job_id: str, name: str) -> bytes:
+    return b"".join([chunk async for chunk in b.open_result(job_id, name)])
+
+
+def job_record(data_dir: Path, job_id: str, name: str) -> dict[str, Any]:
+    return files.read_json(data_dir / "jobs" / job_id / name) or {}
+
+
+def live_group_members(pgid: int) -> list[psutil.Process]:
+    """Processes of group ``pgid`` that are still running (zombies are dead)."""
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+    return members
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(tmp_path: Path) -> Any:
+    """Whatever a failing test leaves running under tmp_path is killed afterwards."""
+    yield
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            env = proc.environ()
+            if str(tmp_path) in " ".join(proc.cmdline()) or str(tmp_path) in str(env):
+                proc.kill()
+
+
+# mapping table ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("native", "state"),
+    [
+        ("queued", JobState.QUEUED),
+        ("running", JobState.RUNNING),
+        ("succeeded", JobState.SUCCEEDED),
+        ("failed", JobState.FAILED),
+        ("cancelled", JobState.CANCELLED),
+        ("timed_out", JobState.TIMED_OUT),
+        ("lost", JobState.FAILED),
+    ],
+)
+def test_status_map_row(native: str, state: JobState) -> None:
+    assert LocalBackend.status_map[native] is state
+
+
+def test_status_map_has_no_other_rows() -> None:
+    assert set(LocalBackend.status_map) == {
+        "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "lost"
+    }  # fmt: skip
+
+
+def test_capabilities_and_intervals(tmp_path: Path) -> None:
+    b = LocalBackend("local", data_dir=tmp_path)
+    caps = b.describe()["capabilities"]
+    assert caps["can_cancel"] and caps["can_delete"] and caps["has_logs"] and caps["has_results"]
+    assert caps["has_environments"] and caps["has_clusters"]
+    assert b.kind == "local" and b.poll_interval <= 0.5 and b.poll_max_interval <= 2.0
+    assert b.max_jobs == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.parquet", "application/vnd.apache.parquet"),
+        ("sub/b.jsonl", "application/x-ndjson"),
+        ("c.ipynb", "application/x-ipynb+json"),
+        ("d.csv", "text/csv"),
+        ("e.json", "application/json"),
+        ("no_extension", None),
+    ],
+)
+def test_media_types(name: str, expected: str | None) -> None:
+    assert media_type(name) == expected
+
+
+def test_complete_utf8_keeps_cut_characters_for_next_read() -> None:
+    text = "aé€😀".encode()
+    assert _complete_utf8(text) == text
+    for cut in range(1, len(text)):
+        kept = _complete_utf8(text[:cut])
+        kept.decode("utf-8")  # never a broken character
+        assert text[:cut].startswith(kept) and cut - len(kept) < 4
+
+
+def test_inject_parameters_after_tagged_cell_or_on_top() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os"),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(x)"),
+    ]
+    inject_parameters(nb, {"x": 2, "name": "it's"})
+    assert nb.cells[2].metadata.tags == [INJECTED_TAG]
+    assert nb.cells[2].source == "# Parameters\nx = 2\nname = \"it's\"\n"
+    inject_parameters(nb, {"x": 3})  # an earlier injection is replaced
+    assert [c.source for c in nb.cells].count("# Parameters\nx = 3\n") == 1 and len(nb.cells) == 4
+    untagged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    assert inject_parameters(untagged, {"y": None}).cells[0].source == "# Parameters\ny = None\n"
+
+
+# validation -------------------------------------------------------------------------------
+@pytest.fixture
+def files_dir(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "job.py").write_text("print('hi')\n")
+    nbformat.write(nbformat.v4.new_notebook(), str(work / "nb.ipynb"))
+    return work
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({}, "command"),
+        ({"command": "true", "script": "job.py"}, "command"),
+        ({"code": "1", "notebook": "nb.ipynb"}, "code"),
+        ({"command": "   "}, "command"),
+        ({"script": "missing.py"}, "script"),
+        ({"notebook": "missing.ipynb"}, "notebook"),
+        ({"notebook": "job.py"}, "notebook"),
+        ({"command": "true", "environment": "gpu-large"}, "environment"),
+        ({"command": "true", "cluster": "elsewhere"}, "cluster"),
+        ({"command": "true", "algorithm": "did:op:123"}, "algorithm"),
+        ({"notebook": "nb.ipynb", "params": {"not a name": 1}}, "params"),
+        ({"command": "true", "params": {"a-b": 1, "A_B": 2}}, "params"),
+    ],
+)
+def test_validate_names_the_field(files_dir: Path, spec: dict[str, Any], field: str) -> None:
+    b = LocalBackend("local", {"cwd": str(files_dir)}, data_dir=files_dir.parent / "data")
+    with pytest.raises(InvalidSpec) as info:
+        b.validate(JobSpec.from_dict(spec))
+    assert info.value.field == field
+
+
+def test_validate_makes_paths_absolute(files_dir: Path) -> None:
+    b = LocalBackend("local", {"cwd": str(files_dir)}, data_dir=files_dir.parent / "data")
+    spec = b.validate(JobSpec(script="job.py", environment="local", cluster="localhost"))
+    assert spec.script == str(files_dir / "job.py")
+    assert b.validate(JobSpec(notebook="nb.ipynb")).notebook == str(files_dir / "nb.ipynb")
+    assert b.validate(JobSpec(command="true")).command == "true"
+
+
+def test_bad_config_and_job_id(tmp_path: Path) -> None:
+    with pytest.raises(InvalidSpec) as info:
+        LocalBackend("local", {"max_jobs": 0}, data_dir=tmp_path)
+    assert info.value.field == "max_jobs"
+
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            with pytest.raises(InvalidSpec) as bad:
+                await b.submit(JobSpec(command="true"), "../escape")
+            assert bad.value.field == "job_id"
+
+    run(body)
+
+
+# jobs -------------------------------------------------------------------------------------
+def test_command_job_writes_csv_result(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            command = (
+                'mkdir -p "$JUPYTER_COMPUTE_OUTPUT_DIR/sub" && '
+                'printf "a,b\\n1,2\\n" > "$JUPYTER_COMPUTE_OUTPUT_DIR/table.csv" && '
+                'printf "%s" "$JUPYTER_COMPUTE_JOB_ID" > "$JUPYTER_COMPUTE_OUTPUT_DIR/sub/id.txt"'
+            )
+            submission = await b.submit(JobSpec(command=command), "job-csv")
+            assert submission.remote_id == "job-csv"
+            assert submission.status.state in (JobState.QUEUED, JobState.RUNNING)
+            status = await wait_for(b, "job-csv")
+            assert status.state is JobState.SUCCEEDED and status.native_status == "succeeded"
+            assert status.started and status.finished and status.started <= status.finished
+            results = {r.name: r for r in await b.results("job-csv")}
+            assert set(results) == {"table.csv", "sub/id.txt", "job.log"}
+            assert (results["table.csv"].size, results["table.csv"].kind) == (8, "output")
+            assert results["table.csv"].media_type == "text/csv"
+            assert (results["job.log"].kind, results["job.log"].media_type) == ("log", "text/plain")
+            assert await read_result(b, "job-csv", "table.csv") == b"a,b\n1,2\n"
+            assert await read_result(b, "job-csv", "sub/id.txt") == b"job-csv"
+
+    run(body)
+
+
+def test_code_job_sees_params(tmp_path: Path) -> None:
+    code = (
+        "import json, os\n"
+        "params = json.load(open(os.environ['JUPYTER_COMPUTE_PARAMS']))\n"
+        "out = os.path.join(os.environ['JUPYTER_COMPUTE_OUTPUT_DIR'], 'seen.json')\n"
+        "json.dump({'file': params, 'alpha': os.environ['JUPYTER_COMPUTE_PARAM_ALPHA'],\n"
+        "           'sizes': os.environ['JUPYTER_COMPUTE_PARAM_SIZES']}, open(out, 'w'))\n"
+    )
+    params = {"alpha": "a b", "sizes": [1, 2]}
+
+    async def body() -> None:
+        async with backend(tmp_path / "data") as b:
+            await b.submit(JobSpec(code=code, params=params), "job-code")
+            assert (await wait_for(b, "job-code")).state is JobState.SUCCEEDED
+            seen = json.loads(await read_result(b, "job-code", "seen.json"))
+            assert seen == {"file": params, "alpha": "a b", "sizes": "[1, 2]"}
+            assert (tmp_path / "data/jobs/job-code" / files.SCRIPT).read_text() == code
+
+    assert param_env_name("max-iter") == "JUPYTER_COMPUTE_PARAM_MAX_ITER"
+    run(body)
+
+
+def test_script_job_runs_in_configured_cwd(files_dir: Path) -> None:
+    (files_dir / "job.py").write_text(
+        "import os, sys\n"
+        "print('cwd', os.getcwd())\n"
+        "open(os.path.join(os.environ['JUPYTER_COMPUTE_OUTPUT_DIR'], 'py.txt'), 'w')"
+        ".write(sys.executable)\n"
+    )
+
+    async def body() -> None:
+        async with backend(files_dir.parent / "data", cwd=str(files_dir)) as b:
+            await b.submit(JobSpec(script="job.py"), "job-script")
+            assert (await wait_for(b, "job-script")).state is JobState.SUCCEEDED
+            assert (await read_result(b, "job-script", "py.txt")).decode() == sys.executable
+            assert f"cwd {files_dir}" in (await b.logs("job-script")).text
+
+    run(body)
+
+
+def test_failing_job_reports_exit_code_and_last_line(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            await b.submit(JobSpec(command="echo working; echo 'disk full' >&2; exit 3"), "j-fail")
+            suicide = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+            await b.submit(JobSpec(code=suicide), "j-sig")
+            status = await wait_for(b, "j-fail")
+            assert status.state is JobState.FAILED and status.native_status == "failed"
+            assert status.message == "exited with code 3: disk full"
+            assert job_record(tmp_path, "j-fail", files.STATUS)["exit_code"] == 3
+            killed = await wait_for(b, "j-sig")
+            assert killed.state is JobState.FAILED and killed.message == "killed by signal SIGKILL"
+
+    run(body)
+
+
+def test_logs_offsets_and_complete(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            await b.submit(JobSpec(command="echo first; sleep 1; printf 'sécond\\n' >&2"), "j-log")
+            await wait_until(lambda: (tmp_path / "jobs/j-log/job.log").stat().st_size > 0)
+            chunk = await b.logs("j-log")
+            assert chunk == type(chunk)("first\n", 6, False)
+            await wait_for(b, "j-log")
+            rest = await b.logs("j-log", chunk.offset)
+            assert (rest.text, rest.offset, rest.complete) == ("sécond\n", 14, True)
+            assert (await b.logs("j-log", 0)).text == "first\nsécond\n"
+            assert (await b.logs("j-log", 100)).text == ""
+            with pytest.raises(InvalidSpec):
+                await b.logs("j-log", -1)
+
+    run(body)
+
+
+def _notebook(path: Path, *cells: Any) -> None:
+    nbformat.write(nbformat.v4.new_notebook(cells=list(cells)), str(path))
+
+
+def test_notebook_job_with_injected_parameters(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    _notebook(
+        work / "analysis.ipynb",
+        nbformat.v4.new_markdown_cell("# Analysis"),
+        nbformat.v4.new_code_cell('greeting = "hello"\nn = 1', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import os, sys\n"
+            'print(f"{greeting} x{n * 2}")\n'
+            "print(sys.executable)\n"
+            "print(os.getcwd())\n"
+            "out = os.environ['JUPYTER_COMPUTE_OUTPUT_DIR']\n"
+            "open(os.path.join(out, 'n.txt'), 'w').write(str(n))"
+        ),
+    )
+    params = {"greeting": "bonjour", "n": 21}
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", cwd=str(work)) as b:
+            await b.submit(JobSpec(notebook="analysis.ipynb", params=params), "j-nb")
+            status = await wait_for(b, "j-nb", timeout=60)
+            assert status.state is JobState.SUCCEEDED, status.message
+            results = {r.name: r for r in await b.results("j-nb")}
+            assert results["analysis.ipynb"].media_type == "application/x-ipynb+json"
+            assert await read_result(b, "j-nb", "n.txt") == b"21"
+            executed = nbformat.reads(
+                (await read_result(b, "j-nb", "analysis.ipynb")).decode(), as_version=4
+            )
+            injected = executed.cells[2]
+            assert injected.metadata.tags == [INJECTED_TAG]
+            assert "greeting = 'bonjour'" in injected.source and "n = 21" in injected.source
+            printed = executed.cells[3].outputs[0].text.splitlines()
+            # the kernel is the venv's python (jupyter_client runs "python" as sys.executable)
+            assert printed == ["bonjour x42", sys.executable, str(work)]
+            assert "bonjour x42" in (await b.logs("j-nb")).text
+
+    run(body)
+
+
+def test_failing_notebook_is_saved_and_explained(tmp_path: Path) -> None:
+    _notebook(
+        tmp_path / "broken.ipynb",
+        nbformat.v4.new_code_cell("print('before')"),
+        nbformat.v4.new_code_cell("1 / 0"),
+        nbformat.v4.new_code_cell("print('never')"),
+    )
+
+    async def body() -> None:
+        async with backend(tmp_path / "data") as b:
+            await b.submit(JobSpec(notebook=str(tmp_path / "broken.ipynb")), "j-nb-fail")
+            status = await wait_for(b, "j-nb-fail", timeout=60)
+            assert status.state is JobState.FAILED
+            assert status.message == "cell 2 raised ZeroDivisionError: division by zero"
+            executed = nbformat.reads(
+                (await read_result(b, "j-nb-fail", "broken.ipynb")).decode(), as_version=4
+            )
+            assert executed.cells[0].outputs[0].text == "before\n"
+            assert executed.cells[1].outputs[0].ename == "ZeroDivisionError"
+            assert executed.cells[2].outputs == []
+            assert "ZeroDivisionError" in (await b.logs("j-nb-fail")).text
+
+    run(body)
+
+
+def test_cancel_kills_the_whole_process_tree(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            await b.submit(JobSpec(command="sh -c 'sleep 300 & sleep 300'"), "j-cancel")
+            await wait_until(lambda: bool(job_record(tmp_path, "j-cancel", files.PROCESS)))
+            process = job_record(tmp_path, "j-cancel", files.PROCESS)
+            await wait_until(
+                lambda: sum(p.name() == "sleep" for p in live_group_members(process["pgid"])) == 2
+            )
+            assert (await b.status("j-cancel")).state is JobState.RUNNING
+            await b.cancel("j-cancel")
+            status = await b.status("j-cancel")
+            assert (status.state, status.native_status) == (JobState.CANCELLED, "cancelled")
+            assert live_group_members(process["pgid"]) == []
+            assert not psutil.pid_exists(process["pid"]) or (
+                psutil.Process(process["pid"]).status() == psutil.STATUS_ZOMBIE
+            )
+            runner = job_record(tmp_path, "j-cancel", files.RUNNER)
+            await wait_until(lambda: not psutil.pid_exists(runner["pid"]) or (
+                psutil.Process(runner["pid"]).status() == psutil.STATUS_ZOMBIE
+            ))  # fmt: skip
+            await b.cancel("j-cancel")  # a finished job: nothing to do
+            assert (await b.status("j-cancel")).state is JobState.CANCELLED
+
+    run(body)
+
+
+def test_timeout_ends_timed_out(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path, default_timeout_s=30) as b:
+            await b.submit(JobSpec(command="sleep 30", timeout_s=0.5), "j-slow")
+            status = await wait_for(b, "j-slow", timeout=10)
+            assert (status.state, status.native_status) == (JobState.TIMED_OUT, "timed_out")
+            assert status.message == "timed out after 0.5 s"
+            assert (status.finished - status.started).total_seconds() < 5
+
+    run(body)
+
+
+def test_max_jobs_queues_the_rest(tmp_path: Path) -> None:
+    command = 'sleep 1; echo done > "$JUPYTER_COMPUTE_OUTPUT_DIR/done.txt"'
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=2) as b:
+            states = [(await b.submit(JobSpec(command=command), f"q{i}")).status for i in range(3)]
+            assert [s.state for s in states] == [JobState.RUNNING] * 2 + [JobState.QUEUED]
+            assert states[2].native_status == "queued" and "2 of 2" in states[2].message
+            assert (await b.environments())[0].running_jobs == 2
+            assert (await b.clusters())[0].cpus_allocatable == max((os.cpu_count() or 1) - 2, 0)
+            assert not (tmp_path / "jobs/q2" / files.LAUNCHED).exists()
+            finals = [await wait_for(b, f"q{i}") for i in range(3)]
+            assert all(s.state is JobState.SUCCEEDED for s in finals)
+            assert finals[2].started >= min(finals[0].finished, finals[1].finished)
+            assert [r.name for r in await b.results("q2")] == ["done.txt", "job.log"]
+
+    run(body)
+
+
+def test_cancel_queued_and_delete(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command="sleep 300"), "d-running")
+            queued = await b.submit(JobSpec(command="true"), "d-queued")
+            assert queued.status.state is JobState.QUEUED
+            await b.cancel("d-queued")
+            status = await b.status("d-queued")
+            assert status.state is JobState.CANCELLED and status.started is None
+            await b.delete("d-running")
+            assert not (tmp_path / "jobs/d-running").exists()
+            with pytest.raises(NotFound):
+                await b.status("d-running")
+            await asyncio.sleep(0.5)  # the monitor must not start the cancelled job
+            assert not (tmp_path / "jobs/d-queued" / files.RUNNER).exists()
+
+    run(body)
+
+
+def test_unreadable_notebook_is_refused_at_submit(tmp_path: Path) -> None:
+    (tmp_path / "bad.ipynb").write_text("not json")
+
+    async def body() -> None:
+        async with backend(tmp_path / "data") as b:
+            with pytest.raises(InvalidSpec) as info:
+                await b.submit(JobSpec(notebook=str(tmp_path / "bad.ipynb")), "j-bad")
+            assert info.value.field == "notebook"
+            assert await b.recover("j-bad") is None
+            assert [p.name for p in (tmp_path / "data/jobs").iterdir()] == []
+
+    run(body)
+
+
+def test_submit_twice_starts_one_process(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            await b.submit(JobSpec(command="echo once"), "j-once")
+            again = await b.submit(JobSpec(command="echo twice"), "j-once")
+            assert again.remote_id == "j-once"
+            await wait_for(b, "j-once")
+            assert (await b.logs("j-once")).text == "once\n"
+            assert await b.recover("j-once") == "j-once"
+            assert await b.recover("never-submitted") is None
+
+    run(body)
+
+
+def test_unknown_jobs_and_results(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            for call in (b.status, b.cancel, b.delete, b.logs, b.results):
+                with pytest.raises(NotFound):
+                    await call("nope")
+            with pytest.raises(NotFound):
+                b.open_result("nope", "x")
+            await b.submit(JobSpec(command="echo x > $JUPYTER_COMPUTE_OUTPUT_DIR/x.txt"), "j-res")
+            await wait_for(b, "j-res")
+            for escape in ("../spec.json", "/etc/passwd", "a/../../status.json", ""):
+                with pytest.raises((InvalidSpec, NotFound)):
+                    b.open_result("j-res", escape)
+            with pytest.raises(NotFound) as info:
+                b.open_result("j-res", "y.txt")
+            assert info.value.field == "name"
+            assert await read_result(b, "j-res", "job.log") == b""
+
+    run(body)
+
+
+def test_environment_and_cluster_describe_this_machine(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=3) as b:
+            [env] = await b.environments()
+            assert (env.id, env.backend, env.max_jobs, env.running_jobs) == ("local", "local", 3, 0)
+            assert env.cpus == os.cpu_count() and env.memory_gb > 0 and env.disk_gb > 0
+            [cluster] = await b.clusters()
+            assert (cluster.id, cluster.status, cluster.nodes) == ("localhost", "running", 1)
+            assert cluster.cpus_allocatable == cluster.cpus == os.cpu_count()
+            assert 0 < cluster.memory_gb_allocatable <= cluster.memory_gb
+
+    run(body)
+
+
+# restarts ---------------------------------------------------------------------------------
+def test_jobs_survive_a_restart_of_the_backend(tmp_path: Path) -> None:
+    slow = 'sleep 2; echo late > "$JUPYTER_COMPUTE_OUTPUT_DIR/late.txt"'
+
+    async def first_server() -> int:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command=slow), "r-running")
+            assert (await b.submit(JobSpec(command="echo next"), "r-queued")).status.state is (
+                JobState.QUEUED
+            )
+        return int(job_record(tmp_path, "r-running", files.RUNNER)["pid"])
+
+    runner_pid = run(first_server)
+    assert psutil.pid_exists(runner_pid)  # the server is gone, the job is not
+
+    async def second_server() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            assert (await b.status("r-running")).state is JobState.RUNNING
+            assert (await b.status("r-queued")).state is JobState.QUEUED
+            assert (await wait_for(b, "r-running")).state is JobState.SUCCEEDED
+            assert await read_result(b, "r-running", "late.txt") == b"late\n"
+            assert (await wait_for(b, "r-queued")).state is JobState.SUCCEEDED
+
+    run(second_server)
+
+
+SERVER = """
+import asyncio, sys
+from jupyter_compute.backends.local import LocalBackend
+from jupyter_compute.models import JobSpec
+
+async def main():
+    b = LocalBackend("local", data_dir=sys.argv[1])
+    await b.start()
+    await b.submit(JobSpec(command=sys.argv[2]), "k-job")
+    print("submitted", flush=True)
+    await asyncio.sleep(300)
+
+asyncio.run(main())
+"""
+
+
+def test_jobs_survive_sigkill_of_the_server_process(tmp_path: Path) -> None:
+    command = 'sleep 1; echo ok > "$JUPYTER_COMPUTE_OUTPUT_DIR/ok.txt"'
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(tmp_path), command], stdout=subprocess.PIPE
+    )
+    assert server.stdout is not None and server.stdout.readline() == b"submitted\n"
+    server.kill()
+    server.wait()
+
+    async def new_server() -> None:
+        async with backend(tmp_path) as b:
+            status = await wait_for(b, "k-job")
+            assert status.state is JobState.SUCCEEDED
+            assert await read_result(b, "k-job", "ok.txt") == b"ok\n"
+
+    run(new_server)
+
+
+def test_runner_killed_means_lost_and_no_orphans(tmp_path: Path) -> None:
+    async def first_server() -> dict[str, Any]:
+        async with backend(tmp_path) as b:
+            await b.submit(JobSpec(command="sleep 300"), "r-lost")
+            await wait_until(lambda: bool(job_record(tmp_path, "r-lost", files.PROCESS)))
+        return job_record(tmp_path, "r-lost", files.PROCESS)
+
+    process = run(first_server)
+    os.kill(job_record(tmp_path, "r-lost", files.RUNNER)["pid"], signal.SIGKILL)
+    assert live_group_members(process["pgid"])  # the job is orphaned, still running
+
+    async def second_server() -> None:
+        async with backend(tmp_path) as b:
+            status = await b.status("r-lost")
+            assert (status.state, status.native_status) == (JobState.FAILED, "lost")
+            assert status.message == "lost: runner vanished without status"
+            assert live_group_members(process["pgid"]) == []
+
+    run(second_server)
