@@ -19,7 +19,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Union, cast
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -36,7 +35,7 @@ from .errors import (
     WaitTimeout,
     error_from_dict,
 )
-from .models import Cluster, Environment, JobSpec, JobState, ResultFile
+from .models import Cluster, Environment, JobSpec, JobState, LogChunk, ResultFile
 
 if TYPE_CHECKING:
     import pandas
@@ -57,15 +56,6 @@ _STATUS_ERRORS: dict[int, type[ComputeError]] = {401: AuthError, 403: AuthError,
 _CHUNK_SIZE = 64 * 1024
 _SPOOL_SIZE = 64 * 1024 * 1024
 _MAX_POLL = 2.0
-
-
-@dataclass
-class LogChunk:
-    """A piece of a job's log; pass ``offset`` back to read what came after it."""
-
-    text: str
-    offset: int
-    complete: bool = False
 
 
 class Client:

@@ -214,6 +214,15 @@ class JobSpec:
 
 
 @dataclass
+class LogChunk:
+    """A piece of a job's log; pass ``offset`` back to read what came after it."""
+
+    text: str
+    offset: int
+    complete: bool = False
+
+
+@dataclass
 class RemoteStatus:
     """What a backend reports about one job on its platform."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import InvalidSpec, NotSupported
-from ..models import Cluster, Environment, JobSpec, JobState, RemoteStatus, ResultFile
+from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,6 @@ class Submission:
 
     remote_id: str
     status: RemoteStatus
-
-
-@dataclass
-class LogChunk:
-    """A piece of a job's log; pass ``offset`` back to read what came after it."""
-
-    text: str
-    offset: int
-    complete: bool = False
 
 
 class Backend:

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..backends.base import Backend, LogChunk
+from ..backends.base import Backend
 from ..errors import BackendError, ComputeError, InvalidSpec, NotFound
-from ..models import Cluster, Environment, Job, JobSpec, JobState, RemoteStatus, ResultFile, utcnow
+from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
 from .store import JobStore
 
