@@ -48,7 +48,8 @@ async def proxy(http_server_client, jp_base_url, jp_auth_header, raw_path: str, 
                                           allow_nonstandard_methods=True, **kwargs)
 
 
-async def test_forwards_with_credentials(jp_serverapp, http_server_client, jp_base_url, jp_auth_header):
+async def test_forwards_with_credentials(jp_serverapp, http_server_client, jp_base_url, jp_auth_header,
+                                         caplog):
     reply = await proxy(http_server_client, jp_base_url, jp_auth_header, "items/42?full=1&q=a%20b")
     assert reply.code == 200
     seen = json.loads(reply.body)
@@ -61,10 +62,17 @@ async def test_forwards_with_credentials(jp_serverapp, http_server_client, jp_ba
                          body=b'{"algo": 1}', )
     assert posted.code == 201 and json.loads(posted.body)["body"] == '{"algo": 1}'
 
-    # the local backend has no API of its own; an unknown backend is a 404
+    # the platform credential stays on the server: not in the backend list nor in the server log
+    listing = await http_server_client.fetch(url_path_join(jp_base_url, "compute/api/backends"),
+                                             headers=dict(jp_auth_header))
+    assert b"s3cret-key" not in listing.body and b"/api/v1" not in listing.body
+
+    # an unknown backend is a 404 naming the field
     local = await http_server_client.fetch(url_path_join(jp_base_url, "compute/proxy/nowhere/x"),
                                            headers=dict(jp_auth_header), raise_error=False)
     assert local.code == 404 and json.loads(local.body)["error"]["field"] == "backend"
+    assert "compute/proxy/echo/items/42" in caplog.text, "the server log was captured"
+    assert "s3cret-key" not in caplog.text
 
 
 ESCAPES = [

@@ -1,0 +1,92 @@
+"""The monitor polls unfinished jobs with backoff, survives platform errors, and publishes changes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from jupyter_compute.backends.base import Backend, Capabilities, Submission
+from jupyter_compute.errors import BackendError
+from jupyter_compute.models import JobSpec, JobState, RemoteStatus, ResultFile
+from jupyter_compute.server.events import EventHub
+from jupyter_compute.server.monitor import Monitor
+from jupyter_compute.server.service import JobService
+from jupyter_compute.server.store import JobStore
+
+
+class ScriptedBackend(Backend):
+    """A platform whose answers follow a script: each status call takes the next entry."""
+
+    kind = "scripted"
+    capabilities = Capabilities(has_results=True)
+    poll_interval = 0.01
+    poll_max_interval = 0.08
+
+    def __init__(self, script: list[RemoteStatus | Exception]) -> None:
+        super().__init__("scripted")
+        self.script = script
+        self.calls = 0
+
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        return Submission(remote_id=f"remote-{job_id}", status=RemoteStatus(JobState.QUEUED, "PENDING"))
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        step = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    async def results(self, remote_id: str) -> list[ResultFile]:
+        return [ResultFile("out.csv", 10)]
+
+
+async def run_until_terminal(tmp_path: Path, backend: ScriptedBackend):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    await store.open()
+    hub = EventHub()
+    events = hub.subscribe()
+    service = JobService(store, {"scripted": backend}, hub)
+    monitor = Monitor(service)
+    intervals: list[float] = []
+    await monitor.start()
+    try:
+        job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
+        for _ in range(2000):
+            watch = monitor._watches.get(job.id)
+            if watch is None:
+                break
+            if not intervals or intervals[-1] != watch.interval:
+                intervals.append(watch.interval)
+            await asyncio.sleep(0.005)
+        final = await store.get(job.id)
+        seen = []
+        while (event := await events.next(timeout=0.01)) is not None:
+            seen.append(event["data"]["state"])
+        return final, intervals, seen, monitor
+    finally:
+        await monitor.stop()
+        await store.close()
+
+
+def test_backoff_until_terminal_then_results(tmp_path: Path) -> None:
+    running = RemoteStatus(JobState.RUNNING, "RUNNING", "step 1")
+    done = RemoteStatus(JobState.SUCCEEDED, "SUCCESS", "all steps done")
+    backend = ScriptedBackend([running] * 8 + [done])
+    final, intervals, seen, monitor = asyncio.run(run_until_terminal(tmp_path, backend))
+
+    assert final.state is JobState.SUCCEEDED and final.native_status == "SUCCESS"
+    assert final.results == [ResultFile("out.csv", 10)] and final.finished is not None
+    assert intervals == sorted(intervals), "an unchanged status is polled less and less often"
+    assert intervals[-1] == backend.poll_max_interval
+    assert backend.calls == 9, "no poll after the job ended"
+    assert monitor.watched == set()
+    assert seen[0] == "QUEUED" and "RUNNING" in seen and seen[-1] == "SUCCEEDED"
+
+
+def test_platform_errors_do_not_stop_the_watch(tmp_path: Path) -> None:
+    flaky = BackendError("503 from the platform")
+    backend = ScriptedBackend([flaky, RuntimeError("bug"), flaky, RemoteStatus(JobState.FAILED, "ERROR", "boom")])
+    final, _, _, _ = asyncio.run(run_until_terminal(tmp_path, backend))
+    assert final.state is JobState.FAILED and final.message == "boom"
+    assert backend.calls == 4
