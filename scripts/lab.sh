@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 args=()
 [ "$(id -u)" = "0" ] && args+=(--allow-root)
-exec .venv/bin/jupyter lab notebooks/quickstart.ipynb "${args[@]}" "$@"
+exec .venv/bin/jupyter lab --ServerApp.root_dir="$PWD" notebooks/quickstart.ipynb "${args[@]}" "$@"

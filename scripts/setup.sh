@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install jupyter-compute with JupyterLab and the test tools.
-# Safe to run again: it only adds what is missing.
+# Installs again only when pyproject.toml changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     echo "Creating .venv with $("$PYTHON" --version 2>&1) ..."
     "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-echo "Installing jupyter-compute and its dependencies into .venv ..."
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[lab,test]"
+stamp=.venv/.jupyter-compute-installed
+wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "Installing jupyter-compute and its dependencies into .venv (about a minute the first time) ..."
+    .venv/bin/python -m pip install --progress-bar off -e ".[lab,test]" | grep -E '^(Successfully|ERROR)' || true
+    .venv/bin/python -c 'import jupyter_compute, jupyterlab, pytest' || { echo "installation failed" >&2; exit 1; }
+    echo "$wanted" > "$stamp"
+fi
