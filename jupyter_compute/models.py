@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -200,11 +201,16 @@ class JobSpec:
             if not isinstance(key, str) or not key:
                 raise InvalidSpec("parameter names must be non-empty strings", field="params")
         timeout = values.get("timeout_s")
-        if timeout is not None and timeout <= 0:
-            raise InvalidSpec("'timeout_s' must be greater than 0", field="timeout_s")
+        if timeout is not None and not (0 < timeout < math.inf):
+            raise InvalidSpec("'timeout_s' must be a finite number greater than 0", field="timeout_s")
         if not values.get("backend", "local"):
             raise InvalidSpec("'backend' must not be empty", field="backend")
         return cls(**values)
+
+    @classmethod
+    def from_known_fields(cls, data: Mapping[str, Any]) -> JobSpec:
+        """A spec from trusted JSON (our own records), ignoring fields a newer version added."""
+        return cls(**{k: v for k, v in data.items() if k in cls._TYPES})
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -291,5 +297,5 @@ class Job:
             finished=parse_time(data.get("finished")),
             tags=list(data.get("tags") or []),
             results=[ResultFile.from_dict(r) for r in data.get("results") or []],
-            spec=JobSpec(**(data.get("spec") or {"backend": data["backend"]})),
+            spec=JobSpec.from_known_fields(data.get("spec") or {"backend": data["backend"]}),
         )

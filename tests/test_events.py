@@ -33,9 +33,11 @@ async def test_state_changes_are_pushed(api, jp_serverapp, http_server_client, j
         request_timeout=60, raise_error=False))
     await asyncio.wait_for(connected.wait(), 10)
 
-    reply = await api("POST", "jobs", body={"command": "sleep 0.5; echo pushed"})
-    await asyncio.wait_for(finished.wait(), 30)
+    try:
+        reply = await api("POST", "jobs", body={"command": "sleep 0.5; echo pushed"})
+        await asyncio.wait_for(finished.wait(), 30)
+    finally:
+        stream.cancel()
     states = [e["state"] for e in received if e["id"] == reply.body["id"]]
     assert states[0] == "QUEUED" and "RUNNING" in states and states[-1] == "SUCCEEDED", states
     assert received[-1]["results"], "the terminal event carries the results"
-    stream.cancel()

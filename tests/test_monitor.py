@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from jupyter_compute.backends.base import Backend, Capabilities, Submission
-from jupyter_compute.errors import BackendError
-from jupyter_compute.models import JobSpec, JobState, RemoteStatus, ResultFile
+from jupyter_compute.errors import BackendError, NotFound
+from jupyter_compute.models import Job, JobSpec, JobState, RemoteStatus, ResultFile
 from jupyter_compute.server.events import EventHub
 from jupyter_compute.server.monitor import Monitor
 from jupyter_compute.server.service import JobService
@@ -18,17 +19,23 @@ class ScriptedBackend(Backend):
     """A platform whose answers follow a script: each status call takes the next entry."""
 
     kind = "scripted"
-    capabilities = Capabilities(has_results=True)
+    capabilities = Capabilities(has_results=True, can_cancel=True)
     poll_interval = 0.01
     poll_max_interval = 0.08
 
-    def __init__(self, script: list[RemoteStatus | Exception]) -> None:
+    def __init__(self, script: list[RemoteStatus | Exception], submit_delay: float = 0.0) -> None:
         super().__init__("scripted")
         self.script = script
         self.calls = 0
+        self.submit_delay = submit_delay
+        self.cancelled: list[str] = []
 
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        await asyncio.sleep(self.submit_delay)
         return Submission(remote_id=f"remote-{job_id}", status=RemoteStatus(JobState.QUEUED, "PENDING"))
+
+    async def cancel(self, remote_id: str) -> None:
+        self.cancelled.append(remote_id)
 
     async def status(self, remote_id: str) -> RemoteStatus:
         step = self.script[min(self.calls, len(self.script) - 1)]
@@ -90,3 +97,63 @@ def test_platform_errors_do_not_stop_the_watch(tmp_path: Path) -> None:
     final, _, _, _ = asyncio.run(run_until_terminal(tmp_path, backend))
     assert final.state is JobState.FAILED and final.message == "boom"
     assert backend.calls == 4
+
+
+def test_a_job_the_platform_forgot_ends_failed(tmp_path: Path) -> None:
+    backend = ScriptedBackend([RemoteStatus(JobState.RUNNING, "RUNNING"), NotFound("no such job entry")])
+    final, _, seen, monitor = asyncio.run(run_until_terminal(tmp_path, backend))
+    assert final.state is JobState.FAILED and "no longer knows" in final.message
+    assert seen[-1] == "FAILED" and monitor.watched == set()
+
+
+def test_restart_reattaches_and_one_bad_job_does_not_block_the_rest(tmp_path: Path) -> None:
+    class Recovering(ScriptedBackend):
+        async def recover(self, job_id: str) -> str | None:
+            if job_id == "broken":
+                raise RuntimeError("platform exploded")
+            return f"remote-{job_id}" if job_id == "found" else None
+
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        old = datetime.now(timezone.utc) - timedelta(minutes=5)
+        spec = JobSpec(backend="scripted", algorithm="a")
+        for job_id, remote_id in [("running", "remote-running"), ("broken", None), ("found", None), ("lost", None)]:
+            await store.create(Job(id=job_id, backend="scripted", spec=spec, remote_id=remote_id,
+                                   state=JobState.RUNNING, created=old))
+        backend = Recovering([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
+        monitor = Monitor(JobService(store, {"scripted": backend}, EventHub()))
+        await monitor.start()
+        try:
+            for _ in range(400):
+                states = {j: (await store.get(j)).state for j in ("running", "found", "lost")}
+                if all(s.is_terminal for s in states.values()):
+                    break
+                await asyncio.sleep(0.01)
+            return states, await store.get("broken"), await store.get("lost")
+        finally:
+            await monitor.stop()
+            await store.close()
+
+    states, broken, lost = asyncio.run(scenario())
+    assert states["running"] is JobState.SUCCEEDED and states["found"] is JobState.SUCCEEDED
+    assert lost.state is JobState.FAILED and "before the job reached the platform" in lost.message
+    assert broken.state is JobState.RUNNING, "left for the next sweep, not lost"
+
+
+def test_cancel_during_submission_stops_the_platform_job(tmp_path: Path) -> None:
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        backend = ScriptedBackend([RemoteStatus(JobState.RUNNING, "RUNNING")], submit_delay=0.3)
+        service = JobService(store, {"scripted": backend}, EventHub())
+        submitting = asyncio.create_task(service.submit({"backend": "scripted", "algorithm": "a"}))
+        await asyncio.sleep(0.1)
+        (job,), _ = await store.list()
+        await service.cancel(job.id)
+        final, _ = await submitting
+        await store.close()
+        return final, backend
+
+    final, backend = asyncio.run(scenario())
+    assert final.state is JobState.CANCELLED and final.remote_id == backend.cancelled[0]

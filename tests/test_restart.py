@@ -6,9 +6,12 @@ import time
 
 from conftest import start_live_server
 
-SLOW_CSV = """
+GATED_CSV = """
 import os, pathlib, time
-time.sleep(4)
+gate = pathlib.Path(os.environ["JUPYTER_COMPUTE_PARAM_GATE"])
+deadline = time.time() + 120
+while not gate.exists() and time.time() < deadline:
+    time.sleep(0.1)
 pathlib.Path(os.environ["JUPYTER_COMPUTE_OUTPUT_DIR"], "late.csv").write_text("k,v\\na,1\\nb,2\\n")
 print("finished after the restart")
 """
@@ -23,11 +26,12 @@ def wait_running(client, job_id: str, timeout: float = 30) -> None:
 
 def test_jobs_survive_server_sigkill(tmp_path):
     home = tmp_path / "jupyter"
+    gate = tmp_path / "gate"  # the jobs finish only once the test opens it, after the restart
     first = start_live_server(home)
     try:
         with first.client() as client:
-            good = client.submit(code=SLOW_CSV, name="survivor")
-            bad = client.submit(command="sleep 4; exit 3", name="fails later")
+            good = client.submit(code=GATED_CSV, name="survivor", params={"gate": str(gate)})
+            bad = client.submit(command=f"while [ ! -e {gate} ]; do sleep 0.1; done; exit 3", name="fails later")
             wait_running(client, good.id)
             wait_running(client, bad.id)
     finally:
@@ -39,6 +43,7 @@ def test_jobs_survive_server_sigkill(tmp_path):
             page = client.jobs(q="survivor")
             assert page.total == 1 and page[0].id == good.id
             assert page[0].state.value == "RUNNING", "the job kept running while no server was up"
+            gate.touch()
 
             survivor = client.job(good.id).wait(timeout=60, progress=False)
             assert survivor.state.value == "SUCCEEDED", survivor.message

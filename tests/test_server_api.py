@@ -139,8 +139,11 @@ async def test_third_job_waits_for_a_slot(api):
         reply = await api("POST", "jobs", body={"command": f"sleep 2; echo done {i}", "name": f"slot-{i}"})
         assert reply.status == 201
         ids.append(reply.body["id"])
-    await asyncio.sleep(0.8)
-    states = [(await api("GET", "jobs", job_id)).body["state"] for job_id in ids]
+    for _ in range(100):
+        states = [(await api("GET", "jobs", job_id)).body["state"] for job_id in ids]
+        if states.count("RUNNING") == 2:
+            break
+        await asyncio.sleep(0.1)
     assert states.count("RUNNING") == 2 and states.count("QUEUED") == 1, states
     for job_id in ids:
         done = await wait_for_state(api, job_id, {"SUCCEEDED", "FAILED"})
@@ -231,3 +234,52 @@ async def test_unknown_ids_and_names_are_404(api):
     assert bad_state.status == 400 and bad_state.body["error"]["field"] == "state"
     bad_sort = await api("GET", "jobs", params={"sort": "colour"})
     assert bad_sort.status == 400 and bad_sort.body["error"]["field"] == "sort"
+    huge = await api("GET", "jobs", params={"offset": str(10**30)})
+    assert huge.status == 400 and huge.body["error"]["field"] == "offset"
+    huge_log = await api("GET", "jobs", reply.body["id"], "logs", params={"offset": str(10**30)})
+    assert huge_log.status == 400 and huge_log.body["error"]["field"] == "offset"
+
+
+async def test_non_finite_numbers_are_refused(api):
+    for raw in (b'{"command": "true", "params": {"x": NaN}}', b'{"command": "true", "timeout_s": Infinity}'):
+        reply = await api("POST", "jobs", raw_body=raw)
+        assert reply.status == 400 and reply.body["error"]["field"] == "body", reply.body
+    assert (await api("GET", "jobs")).body["total"] == 0
+
+
+async def test_a_running_jobs_log_streams_and_empty_files_keep_their_type(api, tmp_path: Path):
+    gate = tmp_path / "go"
+    code = (
+        "import os, pathlib, time\n"
+        "out = pathlib.Path(os.environ['JUPYTER_COMPUTE_OUTPUT_DIR'])\n"
+        "(out / 'empty.csv').write_text('')\n"
+        f"while not pathlib.Path({str(gate)!r}).exists():\n"
+        "    print('tick', flush=True); time.sleep(0.05)\n"
+    )
+    reply = await api("POST", "jobs", body={"code": code})
+    job_id = reply.body["id"]
+    await wait_for_state(api, job_id, {"RUNNING"})
+    for _ in range(100):
+        if "tick" in (await api("GET", "jobs", job_id, "logs")).body["text"]:
+            break
+        await asyncio.sleep(0.05)
+    growing = await api("GET", "jobs", job_id, "results", "job.log")
+    assert growing.status == 200 and growing.body.startswith("tick")
+    empty = await api("GET", "jobs", job_id, "results", "empty.csv")
+    assert empty.status == 200 and empty.body is None
+    assert empty.headers["Content-Type"].startswith("text/csv")
+    gate.touch()
+    assert (await wait_for_state(api, job_id, {"SUCCEEDED", "FAILED"}))["state"] == "SUCCEEDED"
+
+
+async def test_deleting_a_running_job_stops_it(api):
+    reply = await api("POST", "jobs", body={"command": "sleep 300"})
+    job_id = reply.body["id"]
+    await wait_for_state(api, job_id, {"RUNNING"})
+    assert (await api("DELETE", "jobs", job_id)).status == 204
+    assert (await api("GET", "jobs", job_id)).status == 404
+    for _ in range(50):
+        if not job_processes(job_id):
+            break
+        await asyncio.sleep(0.1)
+    assert job_processes(job_id) == []

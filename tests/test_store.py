@@ -411,3 +411,15 @@ def test_active_lists_every_unfinished_job_oldest_first(tmp_path: Path) -> None:
     assert [job.id for job in active] == expected_order(unfinished, "created")
     assert [job.id for job in ocean] == [job.id for job in active if job.backend == "ocean"]
     assert {job.state for job in active} == {JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN}
+
+
+def test_a_finished_job_is_never_set_running_again(tmp_path: Path) -> None:
+    async def scenario(store: JobStore) -> Job:
+        await store.create(make_job("j1", state=JobState.RUNNING))
+        await store.update("j1", state=JobState.CANCELLED, message="cancelled by user")
+        # a status read before the cancel arrives late
+        return await store.update("j1", state=JobState.RUNNING, message="running as pid 12", name="renamed")
+
+    job = with_store(tmp_path / "jobs.sqlite", scenario)
+    assert job.state is JobState.CANCELLED and job.message == "cancelled by user"
+    assert job.name == "renamed", "other changes still apply"

@@ -98,6 +98,7 @@ class Backend:
         raise NotSupported(f"backend '{self.name}' cannot cancel jobs", backend=self.name)
 
     async def delete(self, remote_id: str) -> None:
+        """Remove the job from the platform, stopping it first if it still runs."""
         raise NotSupported(f"backend '{self.name}' cannot delete jobs", backend=self.name)
 
     async def recover(self, job_id: str) -> str | None:

@@ -21,16 +21,24 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ..backends.base import Backend, backend_class
-from ..errors import ComputeError
+from ..client import ENV_TOKEN, ENV_URL
 from .events import EventHub
 from .monitor import Monitor
 from .routes import ROUTES, tornado_pattern
 from .service import JobService
 from .store import JobStore
 
-#: Environment variables through which kernels started by this server find it.
-URL_ENV = "JUPYTER_COMPUTE_URL"
-TOKEN_ENV = "JUPYTER_COMPUTE_TOKEN"
+#: Variables that hold the server's own credentials; never passed on to a job.
+SERVER_SECRET_ENV = (ENV_TOKEN, "JUPYTER_TOKEN", "JPY_API_TOKEN")
+
+
+def secret_env_names(configs: dict[str, dict[str, Any]]) -> list[str]:
+    """Every environment variable a backend config names as holding a secret (``*_env`` keys)."""
+    named = {
+        value for config in configs.values() for key, value in config.items()
+        if key.endswith("_env") and isinstance(value, str)
+    }
+    return sorted(named | set(SERVER_SECRET_ENV))
 
 
 class ComputeApp(ExtensionApp):
@@ -69,13 +77,16 @@ class ComputeApp(ExtensionApp):
         configs: dict[str, dict[str, Any]] = {name: dict(cfg) for name, cfg in self.backends.items()}
         if self.enable_local:
             configs.setdefault("local", {"kind": "local"})
+        hidden = secret_env_names(configs)
         built: dict[str, Backend] = {}
         for name, config in configs.items():
             kind = str(config.pop("kind", name))
+            if kind == "local":  # local jobs must not inherit the platforms' secrets
+                config["hidden_env"] = sorted(set(config.get("hidden_env", [])) | set(hidden))
             try:
                 cls = backend_class(kind)
                 built[name] = cls(name, config, data_dir=Path(self.data_dir) / "backends" / name, log=self.log)
-            except ComputeError as exc:
+            except Exception as exc:  # noqa: BLE001 — one misconfigured backend must not stop the others
                 self.log.error("jupyter-compute: backend '%s' is not available: %s", name, exc)
         return built
 
@@ -91,10 +102,10 @@ class ComputeApp(ExtensionApp):
                 self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, exc)
                 self.service.backends.pop(name)
         await self.monitor.start()
-        os.environ[URL_ENV] = serverapp.connection_url
+        os.environ[ENV_URL] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""
         if token:
-            os.environ[TOKEN_ENV] = token
+            os.environ[ENV_TOKEN] = token
         self.log.info("jupyter-compute: backends %s", ", ".join(self.service.backends) or "none")
 
     async def stop_extension(self) -> None:
@@ -107,5 +118,5 @@ class ComputeApp(ExtensionApp):
                 self.log.warning("jupyter-compute: closing backend '%s' failed: %s", backend.name, exc)
         await self.proxy_client.aclose()
         await self.store.close()
-        for name in (URL_ENV, TOKEN_ENV):
+        for name in (ENV_URL, ENV_TOKEN):
             os.environ.pop(name, None)

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 AUTH_RESOURCE = "compute"
 SSE_KEEPALIVE_S = 15.0
+MAX_QUERY_INT = 2**53
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidSpec(f"'{name}' is not a JSON number", field="body")
 
 
 class ComputeHandler(ExtensionHandlerMixin, APIHandler):
@@ -45,16 +50,15 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(data))
+        self.finish(json.dumps(data, allow_nan=False), set_content_type="application/json; charset=UTF-8")
 
     def json_body(self) -> Any:
         try:
-            return json.loads(self.request.body or b"null")
+            return json.loads(self.request.body or b"null", parse_constant=_refuse_constant)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidSpec(f"the request body is not valid JSON: {exc}", field="body") from None
 
-    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
+    def int_argument(self, name: str, default: int, minimum: int = 0, maximum: int = MAX_QUERY_INT) -> int:
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
@@ -62,8 +66,8 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
             value = int(raw)
         except ValueError:
             raise InvalidSpec(f"'{name}' must be an integer, not '{raw}'", field=name) from None
-        if value < minimum:
-            raise InvalidSpec(f"'{name}' must be at least {minimum}", field=name)
+        if not minimum <= value <= maximum:
+            raise InvalidSpec(f"'{name}' must be between {minimum} and {maximum}", field=name)
         return value
 
     def _handle_request_exception(self, e: BaseException) -> None:
@@ -82,8 +86,7 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
             body = {"error": {"type": "HTTPError", "message": exc.log_message or self._reason}}
         else:
             body = {"error": {"type": "ServerError", "message": "internal error; see the server log"}}
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(body), set_content_type="application/json; charset=UTF-8")
 
 
 class BackendsHandler(ComputeHandler):
@@ -136,7 +139,7 @@ class JobsHandler(ComputeHandler):
         self.write_json({"jobs": [j.to_dict() for j in jobs], "total": total, "limit": limit, "offset": offset})
 
     @web.authenticated
-    @authorized
+    @authorized("execute")  # a job runs code, like a kernel or a terminal
     async def post(self) -> None:
         body = self.json_body()
         header_key = self.request.headers.get("Idempotency-Key")
@@ -191,18 +194,18 @@ class JobResultHandler(ComputeHandler):
     @authorized
     async def get(self, job_id: str, name: str) -> None:
         result, chunks = await self.service.open_result(job_id, name)
-        self.set_header("Content-Type", result.media_type or "application/octet-stream")
+        media_type = result.media_type or "application/octet-stream"
+        self.set_header("Content-Type", media_type)
         filename = quote(name.rsplit("/", 1)[-1])
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{filename}")
-        if result.size is not None:
-            self.set_header("Content-Length", str(result.size))
+        # No Content-Length: a running job's file may still grow while it streams.
         try:
             async for chunk in chunks:
                 self.write(chunk)
                 await self.flush()
         except StreamClosedError:
             return
-        self.finish()
+        self.finish(set_content_type=media_type)
 
 
 class EventsHandler(ComputeHandler):
@@ -229,7 +232,7 @@ class EventsHandler(ComputeHandler):
             return
         finally:
             subscription.close()
-        self.finish()
+        self.finish(set_content_type="text/event-stream")
 
 
 class OpenAPIHandler(ComputeHandler):

@@ -3,7 +3,9 @@
 One asyncio task owns a schedule of due times. A job whose status did not change is
 polled less and less often (up to its backend's ceiling); a change resets its interval.
 Platform calls run concurrently under a bound, each with the backend's own timeouts,
-so a slow platform never delays another one or the server's event loop.
+so a slow platform never delays another one or the server's event loop. A periodic
+sweep of the store re-watches any unfinished job that is not watched, so no job can be
+left stuck by a failure between recording and watching it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .service import JobService
 
 BACKOFF_FACTOR = 1.6
 ERROR_RETRY_CEILING_S = 60.0
+SWEEP_INTERVAL_S = 30.0
 
 
 @dataclass
@@ -37,21 +40,24 @@ class Monitor:
         self._watches: dict[str, _Watch] = {}
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(max_concurrency)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         service.on_submitted.append(self.watch)
 
     async def start(self) -> None:
-        """Re-attach to the jobs recorded as unfinished (after a restart) and start polling."""
-        for job in await self.service.store.active():
-            await self._recover(job)
-        self._task = asyncio.create_task(self._run(), name="jupyter-compute-monitor")
+        """Start polling, then re-attach to the jobs recorded as unfinished (after a restart)."""
+        self._tasks = [
+            asyncio.create_task(self._run(), name="jupyter-compute-monitor"),
+            asyncio.create_task(self._sweep_forever(), name="jupyter-compute-sweep"),
+        ]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, *self._inflight, return_exceptions=True)
-            self._task = None
+        """Stop polling at once; calls in flight are cancelled (the jobs are not)."""
+        tasks = [*self._tasks, *self._inflight]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
 
     def watch(self, job: Job) -> None:
         """Poll this job until it ends; the first poll comes after the backend's first interval."""
@@ -61,37 +67,50 @@ class Monitor:
         self._watches[job.id] = _Watch(job.backend, due=time.monotonic() + interval, interval=interval)
         self._wake.set()
 
-    def poke(self, job_id: str) -> None:
-        """Refresh a watched job now (a webhook said it changed)."""
-        watch = self._watches.get(job_id)
-        if watch:
-            watch.due = time.monotonic()
-            self._wake.set()
-
     @property
     def watched(self) -> set[str]:
         return set(self._watches)
 
+    async def sweep(self) -> None:
+        """Watch every unfinished job of the store that is not watched yet."""
+        for job in await self.service.store.active():
+            if job.id in self._watches:
+                continue
+            try:
+                await self._recover(job)
+            except Exception:  # noqa: BLE001 — one job must not stop the others being recovered
+                self.log.exception("could not re-attach to job %s", job.id)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
+                self.log.exception("job sweep failed")
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+
     async def _recover(self, job: Job) -> None:
         if job.backend not in self.service.backends:
-            self.log.warning("job %s belongs to backend '%s', which is no longer configured", job.id, job.backend)
+            self.log.warning("job %s belongs to backend '%s', which is not configured", job.id, job.backend)
             return
         if job.remote_id is None:
+            if time.time() - job.created.timestamp() < SWEEP_INTERVAL_S:
+                return  # its submission may still be under way
             remote_id = await self.service.backend(job.backend).recover(job.id)
             if remote_id is None:
-                job = await self.service.store.update(
-                    job.id, state=JobState.FAILED, finished=utcnow(),
-                    message="the server stopped before the job reached the platform",
-                )
-                self.service.publish(job)
+                await self._fail(job, "the server stopped before the job reached the platform")
                 return
             job = await self.service.store.update(job.id, remote_id=remote_id)
         self.watch(job)
 
+    async def _fail(self, job: Job, message: str) -> None:
+        job = await self.service.store.update(job.id, state=JobState.FAILED, finished=utcnow(), message=message)
+        self.service.publish(job)
+
     async def _run(self) -> None:
         while True:
             now = time.monotonic()
-            due = [job_id for job_id, w in self._watches.items() if w.due <= now and w.due >= 0]
+            due = [job_id for job_id, w in self._watches.items() if 0 <= w.due <= now]
             for job_id in due:
                 self._watches[job_id].due = -1  # in flight
                 task = asyncio.create_task(self._refresh(job_id))
@@ -110,33 +129,35 @@ class Monitor:
         if watch is None:
             return
         try:
-            async with self._limit:
-                job = await self.service.store.get(job_id)
-                before = (job.state, job.native_status, job.message)
-                job = await self.service.refresh(job)
-            changed = (job.state, job.native_status, job.message) != before
-        except NotFound:
+            job = await self.service.store.get(job_id)
+        except NotFound:  # deleted meanwhile
             self._watches.pop(job_id, None)
             return
-        except (ComputeError, OSError) as exc:
-            self.log.warning("refreshing job %s failed: %s", job_id, exc)
-            self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
+        before = (job.state, job.native_status, job.message)
+        try:
+            async with self._limit:
+                job = await self.service.refresh(job)
+        except NotFound as exc:
+            self._watches.pop(job_id, None)
+            await self._fail(job, f"the platform no longer knows this job: {exc.message}")
             return
-        except Exception:  # noqa: BLE001 — a backend bug must not stop the monitor
-            self.log.exception("unexpected error refreshing job %s", job_id)
+        except Exception as exc:  # noqa: BLE001 — a platform outage or backend bug must not stop the watch
+            if isinstance(exc, (ComputeError, OSError)):
+                self.log.warning("refreshing job %s failed: %s", job_id, exc)
+            else:
+                self.log.exception("unexpected error refreshing job %s", job_id)
             self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
             return
         if job.is_terminal:
             self._watches.pop(job_id, None)
             return
-        self._reschedule(job_id, watch, changed=changed)
+        self._reschedule(job_id, watch, changed=(job.state, job.native_status, job.message) != before)
 
     def _reschedule(self, job_id: str, watch: _Watch, *, changed: bool, ceiling: float | None = None) -> None:
-        if job_id not in self._watches:
+        if self._watches.get(job_id) is not watch:
             return
         backend = self.service.backends[watch.backend]
         first, top = backend.poll_interval, ceiling or backend.poll_max_interval
         watch.interval = first if changed else min(top, watch.interval * BACKOFF_FACTOR)
         watch.due = time.monotonic() + watch.interval
         self._wake.set()
-

@@ -89,6 +89,7 @@ class ProxyHandler(ComputeHandler):
         try:
             async with client.stream(self.request.method, target, headers=headers, content=body) as upstream:
                 self.set_status(upstream.status_code, reason=upstream.reason_phrase or "Upstream")
+                content_type = upstream.headers.get("content-type", "application/octet-stream")
                 for name in FORWARDED_RESPONSE_HEADERS:
                     if name in upstream.headers:
                         self.set_header(name, upstream.headers[name])
@@ -101,7 +102,7 @@ class ProxyHandler(ComputeHandler):
             ) from None
         except StreamClosedError:
             return
-        self.finish()
+        self.finish(set_content_type=content_type)
 
     @web.authenticated
     @authorized

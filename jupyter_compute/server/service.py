@@ -6,9 +6,11 @@ is the single record of every job. Every change is published on the event hub.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -63,7 +65,8 @@ class JobService:
         self.backends = dict(backends)
         self.hub = hub
         self.log = log or logging.getLogger("jupyter_compute.service")
-        self.on_submitted: list[Any] = []  # callbacks(job) — the monitor watches new jobs
+        #: Called with each job that reached its platform (the monitor watches them).
+        self.on_submitted: list[Callable[[Job], None]] = []
 
     # backends -------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
@@ -102,7 +105,7 @@ class JobService:
             )
         spec = JobSpec.from_dict(body)
         backend = self.backend(spec.backend)
-        spec = backend.validate(spec)
+        spec = await asyncio.to_thread(backend.validate, spec)  # may read files
         job = Job(
             id=uuid.uuid4().hex,
             backend=backend.name,
@@ -135,13 +138,27 @@ class JobService:
             if error is exc:
                 raise
             raise error from exc
-        job = await self.store.update(
-            job.id, remote_id=submission.remote_id, **status_changes(job, submission.status)
-        )
-        self.publish(job)
+        try:
+            recorded = await self.store.update(
+                job.id, remote_id=submission.remote_id, **status_changes(job, submission.status)
+            )
+        except NotFound:  # deleted while the platform call was under way: do not leave it running
+            await self._abandon(backend, submission.remote_id)
+            raise
+        if recorded.state is JobState.CANCELLED and not submission.status.state.is_terminal:
+            await self._abandon(backend, submission.remote_id)  # cancelled while being submitted
+        self.publish(recorded)
         for callback in self.on_submitted:
-            callback(job)
-        return job, True
+            callback(recorded)
+        return recorded, True
+
+    async def _abandon(self, backend: Backend, remote_id: str) -> None:
+        """Stop a platform job nobody wants any more (best effort, logged)."""
+        try:
+            if backend.capabilities.can_cancel:
+                await backend.cancel(remote_id)
+        except ComputeError as exc:
+            self.log.warning("could not stop abandoned job %s on %s: %s", remote_id, backend.name, exc)
 
     async def get(self, job_id: str) -> Job:
         return await self.store.get(job_id)
@@ -195,13 +212,12 @@ class JobService:
         """Forget the job (and remove it from the platform where it can be removed)."""
         job = await self.store.get(job_id)
         backend = self.backend(job.backend)
-        if job.remote_id is not None and backend.capabilities.can_delete:
-            if not job.is_terminal and backend.capabilities.can_cancel:
-                await backend.cancel(job.remote_id)
-            try:
-                await backend.delete(job.remote_id)
-            except NotFound:
-                pass
+        if job.remote_id is not None:
+            if backend.capabilities.can_delete:
+                with contextlib.suppress(NotFound):
+                    await backend.delete(job.remote_id)
+            elif not job.is_terminal:
+                await self._abandon(backend, job.remote_id)
         await self.store.delete(job.id)
         self.hub.publish("job_deleted", {"id": job.id})
 
@@ -215,10 +231,7 @@ class JobService:
         job = await self.store.get(job_id)
         if job.remote_id is None:
             return []
-        results = await self.backend(job.backend).results(job.remote_id)
-        if job.is_terminal and results != job.results:
-            await self.store.update(job.id, results=results)
-        return results
+        return await self.backend(job.backend).results(job.remote_id)
 
     async def open_result(self, job_id: str, name: str) -> tuple[ResultFile, AsyncIterator[bytes]]:
         """The result's description and a stream of its bytes."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -81,7 +80,7 @@ _INSERT = (
 _INSERT_TAGS = "INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-_SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(JobSpec))
+_STATUS_COLUMNS = frozenset({"state", "native_status", "message", "started", "finished"})
 
 
 # encoding -------------------------------------------------------------------------------
@@ -148,9 +147,8 @@ def _job_to_row(job: Job) -> tuple[Any, ...]:
 def _job_from_row(row: Sequence[Any]) -> Job:
     (job_id, backend, remote_id, name, state, native_status, message, created, updated,
      started, finished, tags, results, spec, idempotency_key) = row
-    spec_fields = {k: v for k, v in json.loads(spec).items() if k in _SPEC_FIELDS}
     return Job(
-        id=job_id, backend=backend, spec=JobSpec(**spec_fields), name=name,
+        id=job_id, backend=backend, spec=JobSpec.from_known_fields(json.loads(spec)), name=name,
         remote_id=remote_id, state=JobState(state), native_status=native_status,
         message=message, created=_at(created), updated=_at(updated),
         started=_from_us(started), finished=_from_us(finished), tags=json.loads(tags),
@@ -425,10 +423,13 @@ class JobStore:
 
     def _update(self, job_id: str, columns: dict[str, Any], tags: builtins.list[str] | None) -> Job:
         with _transaction(self._db) as conn:
-            row = conn.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = conn.execute("SELECT seq, state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise _not_found(job_id)
-            seq = row[0]
+            seq, current = row
+            if current not in ACTIVE_STATES and columns.get("state", current) in ACTIVE_STATES:
+                # A finished job stays finished: a stale status read before it ended is dropped.
+                columns = {k: v for k, v in columns.items() if k not in _STATUS_COLUMNS}
             assignments = ", ".join(f"{column} = ?" for column in columns)
             conn.execute(f"UPDATE jobs SET {assignments} WHERE seq = ?", [*columns.values(), seq])
             if tags is not None:
