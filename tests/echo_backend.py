@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from jupyter_compute.backends.base import Backend, Capabilities
 
 
 class EchoBackend(Backend):
-    """Passes through to ``config['url']`` with an API key header; runs no jobs."""
+    """Passes through to ``config['url']`` with the API key named by ``api_key_env``; runs no jobs."""
 
     kind = "echo"
     capabilities = Capabilities(can_proxy=True)
@@ -16,4 +18,4 @@ class EchoBackend(Backend):
         return self.config["url"]
 
     async def auth_headers(self) -> dict[str, str]:
-        return {"X-Api-Key": self.config["api_key"]}
+        return {"X-Api-Key": os.environ[self.config["api_key_env"]]}

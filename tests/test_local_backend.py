@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import nbformat
 import psutil
 import pytest
 
+from jupyter_compute.backends import local, local_runner
 from jupyter_compute.backends import local_files as files
 from jupyter_compute.backends.local import (
     LocalBackend,
@@ -64,6 +66,11 @@ async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.05)
+
+
+def gated(command: str, gate: Path) -> str:
+    """``command`` run only once the test creates the file ``gate``."""
+    return f'while [ ! -e "{gate}" ]; do sleep 0.02; done; {command}'
 
 
 async def read_result(b: LocalBackend, job_id: str, name: str) -> bytes:
@@ -174,6 +181,9 @@ def files_dir(tmp_path: Path) -> Path:
     work.mkdir()
     (work / "job.py").write_text("print('hi')\n")
     nbformat.write(nbformat.v4.new_notebook(), str(work / "nb.ipynb"))
+    (work / "text.ipynb").write_text("not json")
+    (work / "empty.ipynb").write_text("{}")
+    (work / "v9.ipynb").write_text('{"nbformat": 9}')
     return work
 
 
@@ -201,6 +211,41 @@ def test_validate_names_the_field(files_dir: Path, spec: dict[str, Any], field: 
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("text.ipynb", "does not appear to be JSON"),
+        ("empty.ipynb", "missing a key: cells"),
+        ("v9.ipynb", "Unsupported nbformat version 9"),
+    ],
+)
+def test_validate_reads_the_notebook(files_dir: Path, name: str, reason: str) -> None:
+    b = LocalBackend("local", {"cwd": str(files_dir)}, data_dir=files_dir.parent / "data")
+    with pytest.raises(InvalidSpec) as info:
+        b.validate(JobSpec(notebook=name))
+    assert info.value.field == "notebook" and reason in info.value.message
+    assert not (files_dir.parent / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"command": "echo a\0b"}, "command"),
+        ({"code": "print(1)\0"}, "code"),
+        ({"script": "job.py\0"}, "script"),
+        ({"notebook": "nb.ipynb\0"}, "notebook"),
+        ({"command": "true", "params": {"a": "x\0y"}}, "params"),
+        ({"command": "true", "params": {"a\0b": 1}}, "params"),
+        ({"notebook": "nb.ipynb", "params": {"a": "\0"}}, "params"),
+    ],
+)
+def test_validate_refuses_nul_bytes(files_dir: Path, spec: dict[str, Any], field: str) -> None:
+    b = LocalBackend("local", {"cwd": str(files_dir)}, data_dir=files_dir.parent / "data")
+    with pytest.raises(InvalidSpec) as info:
+        b.validate(JobSpec.from_dict(spec))
+    assert info.value.field == field and "NUL byte" in info.value.message
+
+
 def test_validate_makes_paths_absolute(files_dir: Path) -> None:
     b = LocalBackend("local", {"cwd": str(files_dir)}, data_dir=files_dir.parent / "data")
     spec = b.validate(JobSpec(script="job.py", environment="local", cluster="localhost"))
@@ -209,10 +254,21 @@ def test_validate_makes_paths_absolute(files_dir: Path) -> None:
     assert b.validate(JobSpec(command="true")).command == "true"
 
 
-def test_bad_config_and_job_id(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"max_jobs": 0}, "max_jobs"),
+        ({"hidden_env": "MY_SECRET"}, "hidden_env"),
+        ({"hidden_env": ["MY_SECRET", 1]}, "hidden_env"),
+    ],
+)
+def test_bad_config(tmp_path: Path, config: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidSpec) as info:
-        LocalBackend("local", {"max_jobs": 0}, data_dir=tmp_path)
-    assert info.value.field == "max_jobs"
+        LocalBackend("local", config, data_dir=tmp_path)
+    assert info.value.field == field
+
+
+def test_bad_job_id(tmp_path: Path) -> None:
 
     async def body() -> None:
         async with backend(tmp_path) as b:
@@ -245,6 +301,56 @@ def test_command_job_writes_csv_result(tmp_path: Path) -> None:
             assert (results["job.log"].kind, results["job.log"].media_type) == ("log", "text/plain")
             assert await read_result(b, "job-csv", "table.csv") == b"a,b\n1,2\n"
             assert await read_result(b, "job-csv", "sub/id.txt") == b"job-csv"
+
+    run(body)
+
+
+def test_output_named_job_log_wins_the_name(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            own = 'echo to-log; printf own > "$JUPYTER_COMPUTE_OUTPUT_DIR/job.log"'
+            await b.submit(JobSpec(command=own), "j-own-log")
+            nested = (
+                'echo to-log; mkdir "$JUPYTER_COMPUTE_OUTPUT_DIR/sub" && '
+                'printf own > "$JUPYTER_COMPUTE_OUTPUT_DIR/sub/job.log"'
+            )
+            await b.submit(JobSpec(command=nested), "j-sub-log")
+            assert (await wait_for(b, "j-own-log")).state is JobState.SUCCEEDED
+            results = await b.results("j-own-log")
+            assert [(r.name, r.size, r.kind) for r in results] == [("job.log", 3, "output")]
+            assert await read_result(b, "j-own-log", "job.log") == b"own"
+            assert (await b.logs("j-own-log")).text == "to-log\n"
+            assert (await wait_for(b, "j-sub-log")).state is JobState.SUCCEEDED
+            results = await b.results("j-sub-log")
+            assert [(r.name, r.kind) for r in results] == [
+                ("sub/job.log", "output"), ("job.log", "log")
+            ]  # fmt: skip
+            assert await read_result(b, "j-sub-log", "sub/job.log") == b"own"
+            assert await read_result(b, "j-sub-log", "job.log") == b"to-log\n"
+
+    run(body)
+
+
+def test_jobs_do_not_see_the_server_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "MY_SECRET": "platform-secret-1b2c",
+        "JUPYTER_COMPUTE_TOKEN": "compute-token-3d4e",
+        "JUPYTER_TOKEN": "jupyter-token-5f6a",
+        "JPY_API_TOKEN": "hub-token-7b8c",
+    }
+    for name, value in {**secrets, "MY_ORDINARY": "plain-value-9d0e"}.items():
+        monkeypatch.setenv(name, value)
+
+    async def body() -> None:
+        async with backend(tmp_path, hidden_env=["MY_SECRET"]) as b:
+            await b.submit(JobSpec(command="env"), "j-env")
+            assert (await wait_for(b, "j-env")).state is JobState.SUCCEEDED
+            log = (await b.logs("j-env")).text
+            assert "MY_ORDINARY=plain-value-9d0e" in log.splitlines()
+            for name, value in secrets.items():
+                assert name not in log and value not in log
 
     run(body)
 
@@ -306,12 +412,16 @@ def test_failing_job_reports_exit_code_and_last_line(tmp_path: Path) -> None:
 
 
 def test_logs_offsets_and_complete(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    command = "echo first; " + gated("printf 'sécond\\n' >&2", gate)
+
     async def body() -> None:
         async with backend(tmp_path) as b:
-            await b.submit(JobSpec(command="echo first; sleep 1; printf 'sécond\\n' >&2"), "j-log")
+            await b.submit(JobSpec(command=command), "j-log")
             await wait_until(lambda: (tmp_path / "jobs/j-log/job.log").stat().st_size > 0)
             chunk = await b.logs("j-log")
             assert chunk == type(chunk)("first\n", 6, False)
+            gate.touch()
             await wait_for(b, "j-log")
             rest = await b.logs("j-log", chunk.offset)
             assert (rest.text, rest.offset, rest.complete) == ("sécond\n", 14, True)
@@ -419,6 +529,66 @@ def test_cancel_kills_the_whole_process_tree(tmp_path: Path) -> None:
     run(body)
 
 
+def test_status_reads_files_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop in this thread
+    on_loop: list[str] = []
+
+    def spy(read: Callable[..., T]) -> Callable[..., T]:
+        def wrapper(*args: Any) -> T:
+            if threading.get_ident() == loop_thread:
+                on_loop.append(read.__name__)
+            return read(*args)
+
+        return wrapper
+
+    monkeypatch.setattr(files, "read_json", spy(files.read_json))
+    monkeypatch.setattr(files, "claimed_at", spy(files.claimed_at))
+    monkeypatch.setattr(local, "is_alive", spy(local.is_alive))
+    gate = tmp_path / "gate"
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=1) as b:
+            await b.submit(JobSpec(command=gated("true", gate)), "s-run")
+            await b.submit(JobSpec(command="true"), "s-queued")
+            for job_id, state in (("s-run", JobState.RUNNING), ("s-queued", JobState.QUEUED)):
+                on_loop.clear()
+                assert (await b.status(job_id)).state is state
+                assert on_loop == []
+            gate.touch()
+            await wait_until(lambda: (tmp_path / "data/jobs/s-run" / files.STATUS).exists())
+            on_loop.clear()
+            assert (await b.status("s-run")).state is JobState.SUCCEEDED
+            assert on_loop == []
+
+    run(body)
+
+
+@pytest.mark.parametrize("with_waitid", [True, False])
+def test_runner_sees_its_job_exit_and_leaves_it_unreaped(
+    monkeypatch: pytest.MonkeyPatch, with_waitid: bool
+) -> None:
+    if not with_waitid:
+        monkeypatch.delattr(os, "waitid", raising=False)  # macOS before Python 3.13
+    elif not hasattr(os, "waitid"):
+        pytest.skip("no os.waitid on this platform")
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not local_runner._exited(child.pid)
+        os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not local_runner._exited(child.pid):
+            assert time.monotonic() < deadline, "exit not seen"
+            time.sleep(0.02)
+        assert psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE  # its pid stays ours
+        assert local_runner._exited(child.pid)
+    finally:
+        child.kill()  # nothing to do once it was reaped
+        child.wait()
+    assert child.returncode == -signal.SIGTERM
+
+
 def test_timeout_ends_timed_out(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path, default_timeout_s=30) as b:
@@ -432,7 +602,8 @@ def test_timeout_ends_timed_out(tmp_path: Path) -> None:
 
 
 def test_max_jobs_queues_the_rest(tmp_path: Path) -> None:
-    command = 'sleep 1; echo done > "$JUPYTER_COMPUTE_OUTPUT_DIR/done.txt"'
+    gate = tmp_path / "gate"
+    command = gated('echo done > "$JUPYTER_COMPUTE_OUTPUT_DIR/done.txt"', gate)
 
     async def body() -> None:
         async with backend(tmp_path, max_jobs=2) as b:
@@ -442,6 +613,7 @@ def test_max_jobs_queues_the_rest(tmp_path: Path) -> None:
             assert (await b.environments())[0].running_jobs == 2
             assert (await b.clusters())[0].cpus_allocatable == max((os.cpu_count() or 1) - 2, 0)
             assert not (tmp_path / "jobs/q2" / files.LAUNCHED).exists()
+            gate.touch()
             finals = [await wait_for(b, f"q{i}") for i in range(3)]
             assert all(s.state is JobState.SUCCEEDED for s in finals)
             assert finals[2].started >= min(finals[0].finished, finals[1].finished)
@@ -463,8 +635,11 @@ def test_cancel_queued_and_delete(tmp_path: Path) -> None:
             assert not (tmp_path / "jobs/d-running").exists()
             with pytest.raises(NotFound):
                 await b.status("d-running")
-            await asyncio.sleep(0.5)  # the monitor must not start the cancelled job
+            # a job submitted later runs once the slot is free: the older cancelled one must not
+            await b.submit(JobSpec(command="true"), "d-later")
+            assert (await wait_for(b, "d-later")).state is JobState.SUCCEEDED
             assert not (tmp_path / "jobs/d-queued" / files.RUNNER).exists()
+            assert (await b.status("d-queued")).state is JobState.CANCELLED
 
     run(body)
 
@@ -478,7 +653,7 @@ def test_unreadable_notebook_is_refused_at_submit(tmp_path: Path) -> None:
                 await b.submit(JobSpec(notebook=str(tmp_path / "bad.ipynb")), "j-bad")
             assert info.value.field == "notebook"
             assert await b.recover("j-bad") is None
-            assert [p.name for p in (tmp_path / "data/jobs").iterdir()] == []
+            assert not any((tmp_path / "data").glob("jobs/*"))  # refused before any folder
 
     run(body)
 
@@ -534,7 +709,8 @@ def test_environment_and_cluster_describe_this_machine(tmp_path: Path) -> None:
 
 # restarts ---------------------------------------------------------------------------------
 def test_jobs_survive_a_restart_of_the_backend(tmp_path: Path) -> None:
-    slow = 'sleep 2; echo late > "$JUPYTER_COMPUTE_OUTPUT_DIR/late.txt"'
+    gate = tmp_path / "gate"
+    slow = gated('echo late > "$JUPYTER_COMPUTE_OUTPUT_DIR/late.txt"', gate)
 
     async def first_server() -> int:
         async with backend(tmp_path, max_jobs=1) as b:
@@ -551,6 +727,7 @@ def test_jobs_survive_a_restart_of_the_backend(tmp_path: Path) -> None:
         async with backend(tmp_path, max_jobs=1) as b:
             assert (await b.status("r-running")).state is JobState.RUNNING
             assert (await b.status("r-queued")).state is JobState.QUEUED
+            gate.touch()
             assert (await wait_for(b, "r-running")).state is JobState.SUCCEEDED
             assert await read_result(b, "r-running", "late.txt") == b"late\n"
             assert (await wait_for(b, "r-queued")).state is JobState.SUCCEEDED
@@ -575,13 +752,15 @@ asyncio.run(main())
 
 
 def test_jobs_survive_sigkill_of_the_server_process(tmp_path: Path) -> None:
-    command = 'sleep 1; echo ok > "$JUPYTER_COMPUTE_OUTPUT_DIR/ok.txt"'
+    gate = tmp_path / "gate"
+    command = gated('echo ok > "$JUPYTER_COMPUTE_OUTPUT_DIR/ok.txt"', gate)
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(tmp_path), command], stdout=subprocess.PIPE
     )
     assert server.stdout is not None and server.stdout.readline() == b"submitted\n"
     server.kill()
     server.wait()
+    gate.touch()  # the job only ends once its server is gone
 
     async def new_server() -> None:
         async with backend(tmp_path) as b:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pytest
 import tornado.httpserver
@@ -37,9 +38,10 @@ def echo_port(jp_asyncio_loop):
 
 
 @pytest.fixture
-def compute_config(echo_port):
+def compute_config(echo_port, monkeypatch):
+    monkeypatch.setenv("ECHO_API_KEY", "s3cret-key")
     return {"backends": {"echo": {"kind": "echo_backend:EchoBackend", "url": f"http://127.0.0.1:{echo_port}/api/v1",
-                                  "api_key": "s3cret-key"}}}
+                                  "api_key_env": "ECHO_API_KEY"}}}
 
 
 async def proxy(http_server_client, jp_base_url, jp_auth_header, raw_path: str, **kwargs):
@@ -119,3 +121,18 @@ def test_build_target_never_leaves_the_base(raw_path):
 def test_build_target_keeps_legal_paths():
     target = build_target("http://127.0.0.1:9/api/v1/", "jobs/did:op:abc/status", "x=1")
     assert str(target) == "http://127.0.0.1:9/api/v1/jobs/did:op:abc/status?x=1"
+
+
+async def test_local_jobs_see_no_secret(jp_serverapp, jp_fetch, jp_auth_header):
+    token = jp_serverapp.identity_provider.token
+    reply = await jp_fetch("compute", "api", "jobs", method="POST",
+                           body=json.dumps({"command": "env; echo ENV-DONE"}))
+    job_id = json.loads(reply.body)["id"]
+    for _ in range(200):
+        job = json.loads((await jp_fetch("compute", "api", "jobs", job_id)).body)
+        if job["state"] == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.1)
+    log = json.loads((await jp_fetch("compute", "api", "jobs", job_id, "logs")).body)["text"]
+    assert "ENV-DONE" in log and "JUPYTER_COMPUTE_OUTPUT_DIR=" in log
+    assert "s3cret-key" not in log and token not in log

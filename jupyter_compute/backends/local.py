@@ -7,8 +7,9 @@ at once; the others wait as ``queued`` folders until a background task starts th
 
 Config keys: ``max_jobs`` (default: CPU count), ``default_timeout_s``, ``python`` (interpreter of
 scripts and code, default ``sys.executable``), ``kernel_name`` (of notebooks, default
-``python3``) and ``cwd`` (where commands and scripts run and relative paths are resolved,
-default the server's working directory). Notebooks run in their own folder.
+``python3``), ``cwd`` (where commands and scripts run and relative paths are resolved,
+default the server's working directory) and ``hidden_env`` (names of environment variables the
+jobs must not see, on top of the Jupyter tokens always hidden). Notebooks run in their own folder.
 """
 
 from __future__ import annotations
@@ -42,14 +43,15 @@ from ..models import (
     Environment,
     JobSpec,
     JobState,
+    LogChunk,
     RemoteStatus,
     ResultFile,
     map_native_status,
     parse_time,
 )
 from . import local_files as files
-from .base import Backend, Capabilities, LogChunk, Submission
-from .local_notebook import prepare_notebook
+from .base import Backend, Capabilities, Submission
+from .local_notebook import prepare_notebook, read_notebook
 from .local_procs import is_alive, kill_job, start_token
 from .local_runner import GRACE_S
 
@@ -57,6 +59,8 @@ RUNNER_MODULE = "jupyter_compute.backends.local_runner"
 NOTEBOOK_MODULE = "jupyter_compute.backends.local_notebook"
 PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 PARAM_ENV_PREFIX = "JUPYTER_COMPUTE_PARAM_"
+#: Credentials of the Jupyter server, never passed on to a runner or its job.
+ALWAYS_HIDDEN_ENV = frozenset({"JUPYTER_COMPUTE_TOKEN", "JUPYTER_TOKEN", "JPY_API_TOKEN"})
 #: Media types mimetypes does not know (or gets wrong) for common result files.
 MEDIA_TYPES: dict[str, str] = {
     ".parquet": "application/vnd.apache.parquet",
@@ -108,6 +112,20 @@ def _config_number(config: Mapping[str, Any], key: str, default: Any, kind: type
     return kind(value)
 
 
+def _config_names(config: Mapping[str, Any], key: str) -> frozenset[str]:
+    value = config.get(key)
+    if value is None:
+        return frozenset()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidSpec(f"local backend config '{key}' must be a list of strings", field=key)
+    return frozenset(value)
+
+
+def _check_no_nul(field: str, value: str, what: str) -> None:
+    if "\0" in value:
+        raise InvalidSpec(f"{what} must not contain a NUL byte", field=field)
+
+
 def _complete_utf8(data: bytes) -> bytes:
     """``data`` without a UTF-8 sequence cut at its end (it is read whole next time)."""
     for back in range(1, min(4, len(data)) + 1):
@@ -147,6 +165,16 @@ def _list_outputs(outputs: Path) -> list[ResultFile]:
                 found.append(
                     ResultFile(relative, path.stat().st_size, "output", media_type(relative))
                 )
+    return found
+
+
+def _list_results(job_dir: Path) -> list[ResultFile]:
+    """The job's outputs, then its log as ``job.log`` unless an output took that name."""
+    found = _list_outputs(job_dir / files.OUTPUTS)
+    if all(result.name != files.LOG for result in found):
+        with contextlib.suppress(FileNotFoundError):
+            size = (job_dir / files.LOG).stat().st_size
+            found.append(ResultFile(files.LOG, size, "log", "text/plain"))
     return found
 
 
@@ -212,6 +240,9 @@ class LocalBackend(Backend):
         self.python = str(self.config.get("python") or sys.executable)
         self.kernel_name = str(self.config.get("kernel_name") or "python3")
         self.cwd = Path(self.config.get("cwd") or os.getcwd()).expanduser().resolve()
+        self.hidden_env: frozenset[str] = ALWAYS_HIDDEN_ENV | _config_names(
+            self.config, "hidden_env"
+        )
         self._active: dict[str, _Active] = {}
         self._runners: dict[str, subprocess.Popen[bytes]] = {}
         self._schedule_lock = asyncio.Lock()
@@ -239,7 +270,10 @@ class LocalBackend(Backend):
 
     # jobs -----------------------------------------------------------------------------
     def validate(self, spec: JobSpec) -> JobSpec:
-        """Check program, environment, cluster and params; make script/notebook paths absolute."""
+        """Check program, environment, cluster and params; make script/notebook paths absolute.
+
+        Reads the script's and the notebook's file: call it from a worker thread.
+        """
         if spec.algorithm is not None:
             raise InvalidSpec(
                 "the local backend runs a command, script, code or notebook, not an algorithm",
@@ -253,11 +287,14 @@ class LocalBackend(Backend):
         program = given[0]
         if not getattr(spec, program).strip():
             raise InvalidSpec(f"'{program}' must not be empty", field=program)
+        _check_no_nul(program, getattr(spec, program), f"'{program}'")
         self._check_choice("environment", spec.environment, self.environment_id)
         self._check_choice("cluster", spec.cluster, self.cluster_id)
         self._check_params(spec.params, for_notebook=program == "notebook")
         if program in ("script", "notebook"):
             path = self._existing_file(program, getattr(spec, program))
+            if program == "notebook":
+                read_notebook(path)
             return spec.replace(**{program: str(path)})
         return spec
 
@@ -275,17 +312,10 @@ class LocalBackend(Backend):
 
     async def status(self, remote_id: str) -> RemoteStatus:
         """The job's status from its folder; a dead runner without a status is settled as lost."""
-        job_dir = self._job_dir(remote_id)
-        done = files.read_json(job_dir / files.STATUS)
-        if done is None:
-            launched_at = files.claimed_at(job_dir)
-            if launched_at is None:
-                return self._queued_status()
-            if self._runner_alive(job_dir, launched_at):
-                return self._running_status(job_dir)
-            done = await asyncio.to_thread(self._settle_lost, job_dir)
-        self._active.pop(remote_id, None)
-        return self._final_status(done)
+        status, ended = await asyncio.to_thread(self._read_status, remote_id, self._running_count())
+        if ended:
+            self._active.pop(remote_id, None)
+        return status
 
     async def recover(self, job_id: str) -> str | None:
         """``job_id`` itself if its folder was created before the server was interrupted."""
@@ -332,16 +362,14 @@ class LocalBackend(Backend):
         )
 
     async def results(self, remote_id: str) -> list[ResultFile]:
-        """Every file under the job's ``outputs/`` (posix relative names), then its log."""
-        job_dir = self._job_dir(remote_id)
-        found = await asyncio.to_thread(_list_outputs, job_dir / files.OUTPUTS)
-        with contextlib.suppress(FileNotFoundError):
-            size = (job_dir / files.LOG).stat().st_size
-            found.append(ResultFile(files.LOG, size, "log", "text/plain"))
-        return found
+        """Every file under the job's ``outputs/`` (posix relative names), then its log.
+
+        An output named ``job.log`` takes that name; the log is then left out (see :meth:`logs`).
+        """
+        return await asyncio.to_thread(_list_results, self._job_dir(remote_id))
 
     def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
-        """Stream a result's bytes in 64 KiB chunks; ``job.log`` is the log."""
+        """Stream a result's bytes in 64 KiB chunks; ``job.log`` is the log unless an output."""
         return _stream_file(self._result_path(self._job_dir(remote_id), name))
 
     # capacity -------------------------------------------------------------------------
@@ -396,6 +424,10 @@ class LocalBackend(Backend):
             json.dumps(params)
         except (TypeError, ValueError) as exc:
             raise InvalidSpec(f"parameters must be JSON values: {exc}", field="params") from exc
+        for name, value in params.items():
+            _check_no_nul("params", name, f"parameter name {name!r}")
+            if isinstance(value, str):
+                _check_no_nul("params", value, f"the value of parameter {name!r}")
         if for_notebook:
             for name in params:
                 if not name.isidentifier() or keyword.iskeyword(name):
@@ -506,17 +538,18 @@ class LocalBackend(Backend):
         return found
 
     def _result_path(self, job_dir: Path, name: str) -> Path:
-        if name == files.LOG:
-            return job_dir / files.LOG
+        """The file of result ``name``: an output, else the log for ``job.log``."""
         relative = PurePosixPath(name)
         odd = not name or "\\" in name or "\0" in name
         if odd or relative.is_absolute() or ".." in relative.parts:
             raise InvalidSpec(f"invalid result name '{name}'", field="name")
         outputs = (job_dir / files.OUTPUTS).resolve()
         path = (outputs / relative).resolve()
-        if not path.is_relative_to(outputs) or not path.is_file() or _is_partial_write(path.name):
-            raise NotFound(f"no result '{name}'", field="name", backend=self.name)
-        return path
+        if path.is_relative_to(outputs) and path.is_file() and not _is_partial_write(path.name):
+            return path
+        if name == files.LOG:
+            return job_dir / files.LOG
+        raise NotFound(f"no result '{name}'", field="name", backend=self.name)
 
     # running jobs ---------------------------------------------------------------------
     def _running_count(self) -> int:
@@ -561,6 +594,10 @@ class LocalBackend(Backend):
         files.write_json_once(job_dir / files.STATUS, status)
         return files.read_json(job_dir / files.STATUS) or status
 
+    def _runner_env(self) -> dict[str, str]:
+        """The server's environment without its credentials; the runner passes it to the job."""
+        return {k: v for k, v in os.environ.items() if k not in self.hidden_env}
+
     def _spawn_runner(self, job_dir: Path) -> subprocess.Popen[bytes] | None:
         """Take the job's launch claim and start its detached runner; None if not started."""
         if not job_dir.is_dir() or not files.claim(job_dir):
@@ -573,6 +610,7 @@ class LocalBackend(Backend):
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    env=self._runner_env(),
                     start_new_session=True,
                     close_fds=True,
                 )
@@ -627,8 +665,24 @@ class LocalBackend(Backend):
             await asyncio.sleep(TICK_S)
 
     # statuses -------------------------------------------------------------------------
-    def _queued_status(self) -> RemoteStatus:
-        message = f"waiting for a free slot ({self._running_count()} of {self.max_jobs} running)"
+    def _read_status(self, remote_id: str, running: int) -> tuple[RemoteStatus, bool]:
+        """The blocking part of :meth:`status` (a worker thread): the status, and whether it ended.
+
+        ``running`` is the number of launched jobs, for the message of a queued one.
+        """
+        job_dir = self._job_dir(remote_id)
+        done = files.read_json(job_dir / files.STATUS)
+        if done is None:
+            launched_at = files.claimed_at(job_dir)
+            if launched_at is None:
+                return self._queued_status(running), False
+            if self._runner_alive(job_dir, launched_at):
+                return self._running_status(job_dir), False
+            done = self._settle_lost(job_dir)
+        return self._final_status(done), True
+
+    def _queued_status(self, running: int) -> RemoteStatus:
+        message = f"waiting for a free slot ({running} of {self.max_jobs} running)"
         return RemoteStatus(JobState.QUEUED, "queued", message)
 
     def _running_status(self, job_dir: Path) -> RemoteStatus:

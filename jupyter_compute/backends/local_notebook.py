@@ -1,6 +1,7 @@
 """Notebook jobs of the local backend: papermill-style parameters, and the executor.
 
-The backend calls :func:`prepare_notebook` when a job is submitted; the runner then starts
+The backend checks a notebook with :func:`read_notebook` when it validates a spec and calls
+:func:`prepare_notebook` when the job is submitted; the runner then starts
 ``python -m jupyter_compute.backends.local_notebook <input> <output> --kernel K --cwd DIR
 --error-file F`` as the job process. The executed notebook is saved after every cell and at the
 end, so it is there even when a cell fails, the job is cancelled or it times out.
@@ -50,13 +51,18 @@ def inject_parameters(
     return nb
 
 
+def read_notebook(source: Path) -> nbformat.NotebookNode:
+    """``source`` as a version 4 notebook; InvalidSpec(field="notebook") with the reason if not."""
+    try:
+        return nbformat.read(str(source), as_version=4)
+    except Exception as exc:  # nbformat raises many kinds for what is no notebook
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InvalidSpec(f"cannot read notebook '{source}': {reason}", field="notebook") from exc
+
+
 def prepare_notebook(source: Path, target: Path, params: Mapping[str, Any]) -> None:
     """Write ``source`` with ``params`` injected to ``target``; InvalidSpec if it is no notebook."""
-    try:
-        nb = nbformat.read(str(source), as_version=4)
-    except Exception as exc:  # nbformat raises many kinds for what is no notebook
-        raise InvalidSpec(f"cannot read notebook '{source}': {exc}", field="notebook") from exc
-    nbformat.write(inject_parameters(nb, params), str(target))
+    nbformat.write(inject_parameters(read_notebook(source), params), str(target))
 
 
 def _save(nb: nbformat.NotebookNode, target: Path) -> None:

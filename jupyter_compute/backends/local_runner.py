@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import local_files as files
-from .local_procs import kill_job, start_token
+from .local_procs import is_alive, kill_job, start_token
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 GRACE_S = 3.0
@@ -39,8 +39,14 @@ class _StopRequest:
 
 
 def _exited(pid: int) -> bool:
-    """True once the child ``pid`` has ended; it is left unreaped so its pid stays reserved."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    """True once the child ``pid`` has ended; it is left unreaped so its pid stays reserved.
+
+    Where ``os.waitid`` is missing (macOS before Python 3.13) an unreaped child that ended is a
+    zombie, which psutil sees without reaping it.
+    """
+    if hasattr(os, "waitid"):
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    return not is_alive(pid, None)  # our unreaped child: its pid cannot belong to anyone else
 
 
 def _start(job_dir: Path, plan: dict[str, Any]) -> subprocess.Popen[bytes]:
