@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import InvalidSpec, NotSupported
+from ..forms import Form, FormField
 from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 
 
@@ -83,6 +84,10 @@ class Backend:
         }
 
     # jobs -----------------------------------------------------------------------------
+    def form(self) -> Form:
+        """The fields of this platform's job spec, for the submit panels and the server's check."""
+        return Form(fields=COMMON_FIELDS)
+
     def validate(self, spec: JobSpec) -> JobSpec:
         """Check the spec means something on this platform; raise InvalidSpec naming the field."""
         return spec
@@ -132,6 +137,13 @@ class Backend:
         """Headers that authenticate a passthrough request (added on the server only)."""
         return {}
 
+
+#: Fields every backend's form starts with.
+COMMON_FIELDS: tuple[FormField, ...] = (
+    FormField("name", "Job name", "string", help="A name to find the job by; defaults to the program's name."),
+    FormField("tags", "Tags", "tags", help="Words to filter the job list by."),
+    FormField("timeout_s", "Time limit (s)", "number", min=1, help="Stop the job after this many seconds."),
+)
 
 #: Built-in backend kinds; a ``kind`` may also be a ``module:Class`` path to a third-party backend.
 BUILTIN_KINDS: dict[str, str] = {

@@ -50,7 +50,8 @@ from ..models import (
     parse_time,
 )
 from . import local_files as files
-from .base import Backend, Capabilities, Submission
+from ..forms import Form, FormField
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission
 from .local_notebook import prepare_notebook, read_notebook
 from .local_procs import is_alive, kill_job, start_token
 from .local_runner import GRACE_S
@@ -269,6 +270,23 @@ class LocalBackend(Backend):
                 await task
 
     # jobs -----------------------------------------------------------------------------
+    def form(self) -> Form:
+        """Program (exactly one of four kinds), parameters, environment, cluster and the common fields."""
+        fields = (
+            FormField("command", "Shell command", "text", help="Run with /bin/sh -c in the server's folder."),
+            FormField("script", "Python script", "path", help="Path of a .py file on the server."),
+            FormField("code", "Python code", "code", help="Inline Python source to run."),
+            FormField("notebook", "Notebook", "path",
+                      help="Path of an .ipynb file; parameters go after its cell tagged 'parameters'."),
+            FormField("params", "Parameters", "mapping",
+                      help="name=value pairs: JUPYTER_COMPUTE_PARAM_<NAME> for programs, variables for notebooks."),
+            FormField("environment", "Environment", "choice", default=self.environment_id,
+                      choices=(self.environment_id,), help="This machine."),
+            FormField("cluster", "Cluster", "choice", default=self.cluster_id, choices=(self.cluster_id,)),
+            *COMMON_FIELDS,
+        )
+        return Form(fields=fields, one_of=(PROGRAM_FIELDS,))
+
     def validate(self, spec: JobSpec) -> JobSpec:
         """Check program, environment, cluster and params; make script/notebook paths absolute.
 

@@ -104,6 +104,15 @@ class EnvironmentsHandler(ComputeHandler):
         self.write_json({"environments": [e.to_dict() for e in environments]})
 
 
+class FormHandler(ComputeHandler):
+    """The backend's submit form: the fields of its job spec, for the panels to render."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, backend: str) -> None:
+        self.write_json(self.service.backend(backend).form().to_dict())
+
+
 class ClustersHandler(ComputeHandler):
     @web.authenticated
     @authorized

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..forms import FIELD_TYPES
 from ..models import JobState
 
 _TEXT = {"type": "string"}
@@ -69,6 +70,25 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["name"],
         "properties": {"name": _TEXT, "size": _INT, "kind": {"type": "string", "enum": ["output", "log"]},
                        "media_type": _OPT_TEXT},
+    },
+    "FormField": {
+        "type": "object",
+        "required": ["name", "label", "type", "required"],
+        "properties": {
+            "name": {"type": "string", "description": "Path in the job spec: 'command', 'params.rows', 'extra.x'"},
+            "label": _TEXT, "type": {"type": "string", "enum": list(FIELD_TYPES)}, "required": {"type": "boolean"},
+            "default": {"nullable": True}, "choices": {"type": "array", "items": {}, "nullable": True},
+            "min": _NUM, "max": _NUM, "help": _TEXT,
+        },
+    },
+    "Form": {
+        "type": "object",
+        "required": ["fields", "one_of"],
+        "properties": {
+            "fields": {"type": "array", "items": _ref("FormField")},
+            "one_of": {"type": "array", "items": {"type": "array", "items": _TEXT},
+                       "description": "Groups of field names of which exactly one must be given"},
+        },
     },
     "JobSpec": {
         "type": "object",
@@ -151,6 +171,13 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [_BACKEND],
             "responses": _responses({"200": _json({"type": "object", "properties": {
                 "clusters": {"type": "array", "items": _ref("Cluster")}}}, "Clusters")}, 404, 405, 502),
+        }
+    },
+    "/api/backends/{backend}/form": {
+        "get": {
+            "summary": "The fields of this backend's job spec (the submit form the panels render)",
+            "parameters": [_BACKEND],
+            "responses": _responses({"200": _json(_ref("Form"), "The form")}, 404),
         }
     },
     "/api/jobs": {

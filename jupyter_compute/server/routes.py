@@ -20,6 +20,7 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     ("/api/backends", h.BackendsHandler),
     ("/api/backends/{backend}/environments", h.EnvironmentsHandler),
     ("/api/backends/{backend}/clusters", h.ClustersHandler),
+    ("/api/backends/{backend}/form", h.FormHandler),
     ("/api/jobs", h.JobsHandler),
     ("/api/jobs/{job_id}", h.JobHandler),
     ("/api/jobs/{job_id}/cancel", h.JobCancelHandler),

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..backends.base import Backend
 from ..errors import BackendError, ComputeError, InvalidSpec, NotFound
+from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
 from .store import JobStore
@@ -105,6 +106,7 @@ class JobService:
             )
         spec = JobSpec.from_dict(body)
         backend = self.backend(spec.backend)
+        check_spec(backend.form(), spec.to_dict())
         spec = await asyncio.to_thread(backend.validate, spec)  # may read files
         job = Job(
             id=uuid.uuid4().hex,

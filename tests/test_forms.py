@@ -1,0 +1,82 @@
+"""Declared submit forms: the shared check, the conversions, and the server serving and enforcing them."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_compute.errors import InvalidSpec
+from jupyter_compute.forms import Form, FormField, check_spec, check_values, spec_from_values
+
+FORM = Form(
+    fields=(
+        FormField("command", "Shell command", "text"),
+        FormField("code", "Python code", "code"),
+        FormField("flavor", "Flavor", "choice", required=True, choices=("small", "large")),
+        FormField("nodes", "Nodes", "integer", min=1, max=8),
+        FormField("timeout_s", "Time limit", "number", min=1),
+        FormField("params.rows", "Rows", "integer", required=True, min=0),
+        FormField("tags", "Tags", "tags"),
+        FormField("debug", "Debug", "boolean"),
+    ),
+    one_of=(("command", "code"),),
+)
+GOOD = {"command": "true", "flavor": "small", "params.rows": 3}
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"flavor": None}, "flavor", "Flavor is required"),
+    ({"flavor": "huge"}, "flavor", "must be one of: small, large"),
+    ({"params.rows": ""}, "params.rows", "Rows is required"),
+    ({"params.rows": -1}, "params.rows", "at least 0"),
+    ({"nodes": 9}, "nodes", "at most 8"),
+    ({"nodes": 2.5}, "nodes", "whole number"),
+    ({"nodes": "2"}, "nodes", "must be a number"),
+    ({"nodes": True}, "nodes", "must be a number"),
+    ({"timeout_s": float("nan")}, "timeout_s", "must be a number"),
+    ({"debug": "yes"}, "debug", "true or false"),
+    ({"tags": ["a", 1]}, "tags", "list of words"),
+    ({"command": None}, "command", "give exactly one of Shell command or Python code"),
+    ({"code": "print(1)"}, "command", "give exactly one of"),
+    ({"command": 5}, "command", "must be text"),
+])
+def test_check_values_names_the_field(changes, field, words) -> None:
+    problems = check_values(FORM, {**GOOD, **changes})
+    assert field in problems and words in problems[field], problems
+
+
+def test_good_values_pass_and_become_a_spec() -> None:
+    assert check_values(FORM, GOOD) == {}
+    spec = spec_from_values(FORM, {**GOOD, "nodes": None, "tags": []})
+    assert spec == {"command": "true", "flavor": "small", "params": {"rows": 3}}
+
+
+def test_form_round_trips_through_json() -> None:
+    assert Form.from_dict(FORM.to_dict()) == FORM
+    with pytest.raises(ValueError):
+        FormField("x", "X", "colour")
+
+
+def test_check_spec_raises_for_the_first_problem() -> None:
+    with pytest.raises(InvalidSpec) as info:
+        check_spec(FORM, {"command": "true", "flavor": "small", "params": {"rows": 200}, "nodes": 0})
+    assert info.value.field == "nodes"
+
+
+async def test_server_serves_the_local_form(api):
+    reply = await api("GET", "backends", "local", "form")
+    assert reply.status == 200
+    form = Form.from_dict(reply.body)
+    names = [f.name for f in form.fields]
+    assert {"command", "script", "code", "notebook", "params", "timeout_s", "environment"} <= set(names)
+    assert form.one_of == (("command", "script", "code", "notebook"),)
+    assert form.field("environment").choices == ("local",)
+    assert (await api("GET", "backends", "nowhere", "form")).status == 404
+
+
+async def test_server_enforces_the_form(api):
+    too_short = await api("POST", "jobs", body={"command": "true", "timeout_s": 0.5})
+    assert too_short.status == 400
+    assert too_short.body["error"]["field"] == "timeout_s" and "at least 1" in too_short.body["error"]["message"]
+    missing = await api("POST", "jobs", body={"name": "nothing to run"})
+    assert missing.status == 400 and missing.body["error"]["field"] == "command"
+    assert (await api("GET", "jobs")).body["total"] == 0
