@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .errors import ComputeError
     from .models import JobSpec, JobState
 
-__all__ = ["Client", "ComputeError", "Job", "JobSpec", "JobState", "__version__"]
+__all__ = ["Client", "ComputeError", "Job", "JobSpec", "JobState", "__version__", "panel"]
 
 _LAZY = {
     "Client": "jupyter_compute.client",
@@ -35,6 +35,13 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
+
+
+def panel(**kwargs: Any) -> Any:
+    """The compute panel for a notebook: pick, submit, watch, stop and load results, in tabs."""
+    from .widgets import ComputePanel
+
+    return ComputePanel(**kwargs)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
