@@ -53,3 +53,13 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "jupyter-compute"}]
 
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_compute``: register the job magics (IPython is imported only now).
+
+    They are %submit_job, %%submit_job, %jobs, %job, %job_logs, %job_results, %cancel_job and
+    %compute_connect; see :mod:`jupyter_compute.magics`.
+    """
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
