@@ -27,6 +27,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("widgets", "magics", "forms"):
+        import importlib
+
+        return importlib.import_module(f"jupyter_compute.{name}")
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'jupyter_compute' has no attribute '{name}'")

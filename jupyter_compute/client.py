@@ -35,6 +35,7 @@ from .errors import (
     WaitTimeout,
     error_from_dict,
 )
+from .forms import Form
 from .models import Cluster, Environment, JobSpec, JobState, LogChunk, ResultFile
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ _STATUS_ERRORS: dict[int, type[ComputeError]] = {401: AuthError, 403: AuthError,
 _CHUNK_SIZE = 64 * 1024
 _SPOOL_SIZE = 64 * 1024 * 1024
 _MAX_POLL = 2.0
+_EVENTS_SILENCE_S = 60.0  # the server sends a keepalive every 15 s
 
 
 class Client:
@@ -103,6 +105,10 @@ class Client:
     def clusters(self, backend: str) -> list[Cluster]:
         """The clusters and pools of ``backend`` with their capacity."""
         return [Cluster.from_dict(c) for c in self._get(f"backends/{_quote(backend)}/clusters")["clusters"]]
+
+    def form(self, backend: str = "local") -> Form:
+        """The submit form ``backend`` declares: its fields, to render and check before submitting."""
+        return Form.from_dict(self._get(f"backends/{_quote(backend)}/form"))
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -213,6 +219,31 @@ class Client:
                 media_type = media_type or response.headers.get("content-type")
             spool.seek(0)
             return results.read_frame(spool, name, media_type, **read_kwargs)  # type: ignore[arg-type]
+
+    # --- events -----------------------------------------------------------------------------
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Follow job changes as the server pushes them (``compute/api/events``).
+
+        Connects at once (raising :class:`ComputeError` if the server cannot be reached or
+        refuses), then answers an iterator of ``{"event": "job", "data": <job JSON>}`` and
+        ``{"event": "job_deleted", "data": {"id": ...}}`` dicts; keepalive comments are skipped.
+        The iterator raises :class:`ComputeError` when the stream ends or drops (or stays silent
+        for ``_EVENTS_SILENCE_S`` seconds, four keepalives); the caller reconnects. Close the
+        iterator (``.close()``) to end the stream early.
+        """
+        timeout = httpx.Timeout(self.timeout, read=_EVENTS_SILENCE_S)
+        request = self._http.build_request(
+            "GET", "events", headers={"Accept": "text/event-stream"}, timeout=timeout
+        )
+        response = self._send(request, retry=True, stream=True)
+        if not response.is_success:
+            try:
+                response.read()
+                _raise_for_status(response, self.url)
+            finally:
+                response.close()
+        return _server_sent_events(response, self.url)
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -581,6 +612,44 @@ def _only_table(files: list[ResultFile], job_id: str) -> str:
         f"job {job_id} has no tabular result (its results: {names}); pass name=... to read one",
         job_id=job_id,
     )
+
+
+def _server_sent_events(response: httpx.Response, base_url: str) -> Iterator[dict[str, Any]]:
+    """The events of an open ``text/event-stream`` answer as ``{"event", "data"}`` dicts.
+
+    Follows the SSE wire format: ``field: value`` lines, an empty line ends an event, lines
+    starting with ``:`` are comments. Events whose data is not JSON are skipped. The stream
+    ending or failing raises :class:`ComputeError`; the response is closed in every case.
+    """
+    kind, data = "message", []
+    try:
+        for line in response.iter_lines():
+            if not line:
+                try:
+                    payload = json.loads("\n".join(data)) if data else None
+                except ValueError:
+                    payload = None
+                if payload is not None:
+                    yield {"event": kind, "data": payload}
+                kind, data = "message", []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                kind = value
+            elif name == "data":
+                data.append(value)
+    except httpx.ReadTimeout:
+        raise ComputeError(
+            f"the event stream of {base_url} stayed silent for {_EVENTS_SILENCE_S:g} s"
+        ) from None
+    except httpx.TransportError as exc:
+        raise ComputeError(f"the event stream of {base_url} dropped: {_short_text(str(exc))}") from exc
+    finally:
+        response.close()
+    raise ComputeError(f"the event stream of {base_url} ended (the server closed it)")
 
 
 def _raise_for_status(response: httpx.Response, base_url: str) -> None:
