@@ -2,7 +2,7 @@
 # Install the browser the UI tests (tests/ui) drive: Debian's chromium, at /usr/bin/chromium.
 # Quick no-op when it is already there. Playwright (the Python package) uses this system browser;
 # never run `playwright install`, which downloads a browser of its own.
-# Set JUPYTER_COMPUTE_SKIP_UI_DEPS=1 to skip; JUPYTER_COMPUTE_CHROMIUM names another chromium binary.
+# Set JUPYTER_COMPUTE_SKIP_UI_DEPS=1 to skip this install; JUPYTER_COMPUTE_CHROMIUM names another chromium binary.
 set -euo pipefail
 
 chromium=${JUPYTER_COMPUTE_CHROMIUM:-/usr/bin/chromium}
