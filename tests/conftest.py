@@ -175,3 +175,11 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = start_live_server(tmp_path / "jupyter")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server shared by the tests of a module (they keep apart by their own job names)."""
+    server = start_live_server(tmp_path_factory.mktemp("module") / "jupyter")
+    yield server
+    server.stop()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LiveServer, start_live_server
+from conftest import LiveServer
 from jupyter_client import KernelManager
 
 SUBMITTED = re.compile(r"^Submitted job ([0-9a-f]{8}) (.+) on local: (QUEUED|RUNNING)$", re.MULTILINE)
@@ -104,10 +104,8 @@ class Kernel:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_live_server(tmp_path_factory.mktemp("magics") / "jupyter")
-    yield live
-    live.stop()
+def server(module_server: LiveServer) -> LiveServer:
+    return module_server
 
 
 @pytest.fixture(scope="module")

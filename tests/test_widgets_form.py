@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import ipywidgets as W
 import nbformat
 import pytest
-from conftest import REPO, LiveServer, start_live_server
+from conftest import REPO, LiveServer
 from IPython.core.formatters import DisplayFormatter
 from nbclient import NotebookClient
 
@@ -43,10 +43,8 @@ def text(widget: W.HTML) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[LiveServer]:
-    live = start_live_server(tmp_path_factory.mktemp("widgets") / "jupyter")
-    yield live
-    live.stop()
+def server(module_server: LiveServer) -> LiveServer:
+    return module_server
 
 
 @pytest.fixture

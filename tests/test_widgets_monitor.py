@@ -63,10 +63,8 @@ def shows_state(monitor: JobMonitor, job_id: str, state: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_live_server(tmp_path_factory.mktemp("monitor") / "jupyter")
-    yield live
-    live.stop()
+def server(module_server: LiveServer) -> LiveServer:
+    return module_server
 
 
 @pytest.fixture

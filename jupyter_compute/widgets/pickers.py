@@ -76,6 +76,27 @@ def backends_with(client: Client, capability: str, only: str | None) -> list[str
     return [b["name"] for b in client.backends() if (b.get("capabilities") or {}).get(capability)]
 
 
+def fetch_from_backends(
+    client: Client, capability: str, only: str | None, fetch: Callable[[str], list[Any]]
+) -> tuple[list[Any], list[str]]:
+    """What ``fetch(backend)`` gives for every backend offering ``capability``, and one line per failure.
+
+    Raises only when the backend list itself cannot be read.
+    """
+    found: list[Any] = []
+    problems: list[str] = []
+    for name in backends_with(client, capability, only):
+        try:
+            items = fetch(name)
+        except Exception as exc:  # noqa: BLE001 — one platform down must not hide the others
+            problems.append(f"{name}: {one_line(exc)}")
+            continue
+        for item in items:
+            item.backend = item.backend or name
+        found.extend(items)
+    return found, problems
+
+
 # --- environments -----------------------------------------------------------------------------
 
 
@@ -225,20 +246,13 @@ class EnvironmentPicker(W.VBox):
         if self.client is None:
             return
         self._error("")
-        found: list[Environment] = []
-        problems = []
         try:
-            names = backends_with(self.client, "has_environments", self.backend)
+            found, problems = fetch_from_backends(
+                self.client, "has_environments", self.backend, self.client.environments
+            )
         except Exception as exc:  # noqa: BLE001
             self._error(one_line(exc))
             return
-        for name in names:
-            try:
-                found.extend(self.client.environments(name))
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"{name}: {one_line(exc)}")
-        for env in found:
-            env.backend = env.backend or (self.backend or "")
         self.environments = found
         if problems:
             self._error("; ".join(problems))
@@ -494,20 +508,11 @@ class ClusterPicker(W.VBox):
         if self.client is None:
             return
         self._error("")
-        found: list[Cluster] = []
-        problems = []
         try:
-            names = backends_with(self.client, "has_clusters", self.backend)
+            found, problems = fetch_from_backends(self.client, "has_clusters", self.backend, self.client.clusters)
         except Exception as exc:  # noqa: BLE001
             self._error(one_line(exc))
             return
-        for name in names:
-            try:
-                found.extend(self.client.clusters(name))
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"{name}: {one_line(exc)}")
-        for cluster in found:
-            cluster.backend = cluster.backend or (self.backend or "")
         self.clusters = found
         key = self._chosen.id if self._chosen else self.value
         self._chosen = next((c for c in found if c.id == key), None) if key else None
