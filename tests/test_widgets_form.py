@@ -25,6 +25,7 @@ from jupyter_compute.widgets import (
     ClusterPicker,
     ComputePanel,
     EnvironmentPicker,
+    JobMonitor,
     SubmitForm,
     register_field_type,
 )
@@ -477,3 +478,21 @@ def test_panels_notebook(server, tmp_path):
     with server.client() as c:
         assert c.jobs(tag="panels").total >= 1
 
+
+
+def test_no_secret_in_any_widget_state(client, server):
+    """Everything the widgets sync to the browser (and save in a notebook) is free of the server token."""
+    from ipywidgets.widgets.widget import _instances
+
+    panel = ComputePanel(client)
+    job = client.submit(command="echo state-check", name="state check").wait(timeout=60, progress=False)
+    assert job.state is JobState.SUCCEEDED
+    monitor = JobMonitor(client)
+    monitor.select(job.id)
+    states = [w.get_state() for w in list(_instances.values())]
+    assert len(states) > 50
+    dumped = repr(states)
+    assert "state check" in dumped, "the job reached the widgets"
+    assert server.token not in dumped
+    monitor.close()
+    panel.close()
