@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from jupyter_compute.backends.base import Backend, Capabilities
+from jupyter_compute.backends.base import Backend, Capabilities, Submission
+from jupyter_compute.errors import InvalidSpec
+from jupyter_compute.models import JobSpec, JobState, RemoteStatus, map_native_status
 
 
 class EchoBackend(Backend):
@@ -19,3 +22,34 @@ class EchoBackend(Backend):
 
     async def auth_headers(self) -> dict[str, str]:
         return {"X-Api-Key": os.environ[self.config["api_key_env"]]}
+
+
+class CallbackBackend(Backend):
+    """A platform that only reports through callbacks: ``{"status": "RUNNING"|"DONE"|"BROKEN"}``."""
+
+    kind = "callback"
+    capabilities = Capabilities(has_webhooks=True)
+    status_map = {"WAITING": JobState.QUEUED, "RUNNING": JobState.RUNNING, "DONE": JobState.SUCCEEDED,
+                  "BROKEN": JobState.FAILED}
+    poll_interval = 3600.0  # polling switched off: only callbacks move the jobs
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.callback_urls: dict[str, str] = {}
+        self.statuses: dict[str, str] = {}
+
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        assert self.webhook_url is not None
+        self.callback_urls[job_id] = self.webhook_url(job_id)
+        self.statuses[job_id] = "WAITING"
+        return Submission(job_id, RemoteStatus(JobState.QUEUED, "WAITING"))
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        native = self.statuses[remote_id]
+        return RemoteStatus(map_native_status(self.status_map, native), native)
+
+    async def handle_webhook(self, remote_id: str, body: Any) -> RemoteStatus | None:
+        if not isinstance(body, dict) or body.get("status") not in self.status_map:
+            raise InvalidSpec("a callback must be {'status': WAITING|RUNNING|DONE|BROKEN}", field="body")
+        self.statuses[remote_id] = body["status"]
+        return await self.status(remote_id)

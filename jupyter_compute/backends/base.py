@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -119,6 +119,18 @@ class Backend:
     def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
         """Stream one result's bytes. Raise NotFound for an unknown name."""
         raise NotSupported(f"backend '{self.name}' offers no results", backend=self.name)
+
+    # callbacks ------------------------------------------------------------------------
+    #: Set by the server when it can receive platform callbacks: our job id → the callback URL
+    #: to hand to the platform (an unguessable token is in it). None: the jobs are polled only.
+    webhook_url: Callable[[str], str] | None = None
+
+    async def handle_webhook(self, remote_id: str, body: Any) -> RemoteStatus | None:
+        """Read a platform callback about one job: its fresh status, or None to have it polled now.
+
+        Raise InvalidSpec when the body is not what the platform sends (the job stays untouched).
+        """
+        raise NotSupported(f"backend '{self.name}' takes no callbacks", backend=self.name)
 
     # capacity -------------------------------------------------------------------------
     async def environments(self) -> list[Environment]:

@@ -11,6 +11,7 @@ Configure it in ``jupyter_server_config.py``::
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ..backends.base import Backend, backend_class
@@ -27,6 +29,7 @@ from .monitor import Monitor
 from .routes import ROUTES, tornado_pattern
 from .service import JobService
 from .store import JobStore
+from .webhooks import WebhookTokens
 
 #: Variables that hold the server's own credentials; never passed on to a job.
 SERVER_SECRET_ENV = (ENV_TOKEN, "JUPYTER_TOKEN", "JPY_API_TOKEN")
@@ -62,6 +65,11 @@ class ComputeApp(ExtensionApp):
 
     proxy_timeout = Float(60.0, help="Seconds the passthrough waits for a platform's answer.").tag(config=True)
 
+    webhook_base_url = Unicode(
+        "", help="This server's URL as the platforms can reach it, for their callbacks "
+        "(default: the server's own connection URL). Empty callbacks mean polling only.",
+    ).tag(config=True)
+
     @default("data_dir")
     def _default_data_dir(self) -> str:
         return str(Path(jupyter_data_dir()) / "compute")
@@ -72,6 +80,7 @@ class ComputeApp(ExtensionApp):
         self.service = JobService(self.store, self._build_backends(), self.hub, log=self.log)
         self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
         self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
+        self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")
 
     def _build_backends(self) -> dict[str, Backend]:
         configs: dict[str, dict[str, Any]] = {name: dict(cfg) for name, cfg in self.backends.items()}
@@ -93,9 +102,17 @@ class ComputeApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend((tornado_pattern(template), handler) for template, handler in ROUTES)
 
+    def callback_url(self, backend: str, job_id: str) -> str:
+        """The URL a platform calls back for one job (an unguessable token in it)."""
+        base = self.webhook_base_url or self.serverapp.connection_url
+        token = self.webhook_tokens.token(backend, job_id)
+        return url_path_join(base, "compute/api/webhooks", backend, token)
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
         for name, backend in list(self.service.backends.items()):
+            if backend.capabilities.has_webhooks:
+                backend.webhook_url = functools.partial(self.callback_url, name)
             try:
                 await backend.start()
             except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others

@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
@@ -242,6 +242,28 @@ class EventsHandler(ComputeHandler):
         finally:
             subscription.close()
         self.finish(set_content_type="text/event-stream")
+
+
+class WebhookHandler(ComputeHandler):
+    """Platform callbacks. Authenticated by the unguessable token in the URL, not by Jupyter:
+    a wrong token is refused with 403 and a body the backend does not recognise with 400."""
+
+    def check_xsrf_cookie(self) -> None:
+        """Platforms carry no XSRF token; the token in the URL is the credential."""
+
+    @allow_unauthenticated
+    async def post(self, backend: str, token: str) -> None:
+        job_id = self.compute.webhook_tokens.job_id(backend, token)
+        if job_id is None:
+            raise web.HTTPError(403, "unknown callback token")
+        job = await self.service.get(job_id)
+        if job.backend != backend:
+            raise web.HTTPError(403, "unknown callback token")
+        polled = await self.service.webhook(job, self.json_body())
+        if polled:
+            self.compute.monitor.poke(job.id)
+        self.set_status(204)
+        self.finish()
 
 
 class OpenAPIHandler(ComputeHandler):

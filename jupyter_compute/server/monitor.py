@@ -67,6 +67,13 @@ class Monitor:
         self._watches[job.id] = _Watch(job.backend, due=time.monotonic() + interval, interval=interval)
         self._wake.set()
 
+    def poke(self, job_id: str) -> None:
+        """Refresh a watched job now (a platform callback said it changed)."""
+        watch = self._watches.get(job_id)
+        if watch is not None and watch.due >= 0:
+            watch.due = time.monotonic()
+            self._wake.set()
+
     @property
     def watched(self) -> set[str]:
         return set(self._watches)

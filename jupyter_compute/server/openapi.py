@@ -239,6 +239,20 @@ PATHS: dict[str, dict[str, Any]] = {
                 "responses": _responses({"200": {"description": "An event stream", "content": {
                     "text/event-stream": {"schema": {"type": "string"}}}}})},
     },
+    "/api/webhooks/{backend}/{token}": {
+        "post": {
+            "summary": "A platform's callback about one job; the token in the URL is the credential",
+            "security": [],
+            "parameters": [_BACKEND, _param("token", description="Unguessable, made by the server for one job")],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "204": {"description": "Applied"},
+                "400": {"$ref": "#/components/responses/E400"},
+                "403": {"$ref": "#/components/responses/E403"},
+                "404": {"$ref": "#/components/responses/E404"},
+            },
+        }
+    },
     "/api/openapi.json": {
         "get": {"summary": "This document",
                 "responses": _responses({"200": _json({"type": "object"}, "OpenAPI 3.0 document")})},

@@ -196,6 +196,16 @@ class JobService:
         status = await self.backend(job.backend).status(job.remote_id)
         return await self.apply_status(job, status)
 
+    async def webhook(self, job: Job, body: Any) -> bool:
+        """Apply a platform callback about ``job``; True when the job should be polled now instead."""
+        if job.remote_id is None or job.is_terminal:
+            return False
+        status = await self.backend(job.backend).handle_webhook(job.remote_id, body)
+        if status is None:
+            return True
+        await self.apply_status(job, status)
+        return False
+
     async def cancel(self, job_id: str) -> Job:
         """Ask the platform to stop the job; a finished job is returned unchanged."""
         job = await self.store.get(job_id)
