@@ -39,6 +39,8 @@ from .forms import Form
 from .models import Cluster, Environment, JobSpec, JobState, LogChunk, ResultFile
 
 if TYPE_CHECKING:
+    import threading
+
     import pandas
 
 __all__ = ["Client", "Job", "JobPage", "LogChunk", "ResultList"]
@@ -58,6 +60,7 @@ _CHUNK_SIZE = 64 * 1024
 _SPOOL_SIZE = 64 * 1024 * 1024
 _MAX_POLL = 2.0
 _EVENTS_SILENCE_S = 60.0  # the server sends a keepalive every 15 s
+_FOLLOW_STATE_CHECK_S = 2.0  # follow_logs: how often an idle log's job is asked whether it ended
 
 
 class Client:
@@ -178,6 +181,42 @@ class Client:
         return LogChunk(
             text=data.get("text", ""), offset=data.get("offset", offset), complete=bool(data.get("complete"))
         )
+
+    def follow_logs(
+        self, job: JobRef, *, poll: float = 0.5, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        """The job's log from the start, each new piece of text as soon as it is written.
+
+        Ends when the server says the log is complete, or when the job has ended and a read
+        brings nothing more (for backends whose logs never say "complete"; the job's state is
+        asked at most every 2 s, and only after a read that brought nothing). Reads again at once
+        after text came, else sleeps ``poll`` seconds. Setting ``stop`` (a ``threading.Event``)
+        ends it early, within ``poll`` seconds. Errors (:class:`ComputeError`) are raised to
+        the caller; closing the iterator stops it too.
+        """
+        offset = 0
+        ended = False
+        last_check: float | None = None
+        while stop is None or not stop.is_set():
+            chunk = self.logs(job, offset)
+            if chunk.text:
+                yield chunk.text
+            if chunk.complete or (ended and not chunk.text):
+                return
+            advanced = chunk.offset > offset
+            offset = max(offset, chunk.offset)
+            if chunk.text and advanced:
+                continue  # more may be written already
+            now = time.monotonic()
+            if not chunk.text and (last_check is None or now - last_check >= _FOLLOW_STATE_CHECK_S):
+                last_check = now
+                ended = self.job(job).is_terminal
+                if ended:
+                    continue  # one more read: text written before the job ended
+            if stop is None:
+                time.sleep(poll)
+            elif stop.wait(poll):
+                return
 
     def results(self, job: JobRef) -> list[ResultFile]:
         """The files the job produced (outputs and logs)."""

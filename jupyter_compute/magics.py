@@ -8,6 +8,9 @@ created on first use (it finds the server by itself; ``%compute_connect`` sets o
 Every expected failure (a :class:`~jupyter_compute.errors.ComputeError`, a bad argument) prints
 one line on stderr, ``<magic>: <what went wrong>``, and nothing is submitted.
 
+Ctrl-C never shows a traceback either: it stops the waiting or reading the magic does (a job
+it submitted keeps running), with at most one line saying so.
+
 A job id may be given as a unique prefix (8 characters are plenty); without one, the job last
 submitted with ``%submit_job`` in this kernel is meant. That job is also kept in the user
 namespace as ``_job``.
@@ -19,13 +22,13 @@ import functools
 import json
 import keyword
 import math
+import os
 import re
 import shlex
 import sys
-import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,7 +45,15 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import results as _results
 from .client import Client, Job
 from .errors import ComputeError, InvalidSpec, NotFound
-from .models import JobState, ResultFile, utcnow
+from .formatting import (
+    elapsed_seconds,
+    format_duration,
+    format_size,
+    format_when,
+    one_line,
+    program_text,
+)
+from .models import JobState, ResultFile
 
 if TYPE_CHECKING:
     import argparse
@@ -53,17 +64,13 @@ __all__ = ["ComputeMagics", "load_ipython_extension"]
 
 #: The variable of the user namespace that holds the job last submitted by ``%submit_job``.
 LAST_JOB_VAR = "_job"
-#: Seconds between two reads of a log that is followed.
+#: Seconds between two reads of a followed log that brought nothing new.
 FOLLOW_POLL_S = 0.5
-#: While following a log that brings nothing new, the job's state is checked this often.
-FOLLOW_STATE_CHECK_S = 2.0
 #: Jobs asked for per page when a prefix is resolved (the server's largest page).
 _RESOLVE_PAGE = 1000
 _RESOLVE_MAX_PAGES = 100
 _FULL_ID = re.compile(r"[0-9a-f]{32}")
 _HELP_FLAGS = frozenset({"-h", "--help"})
-#: A log chunk this long may have been cut at the server's limit: read on without pausing.
-_FULL_CHUNK = 64 * 1024
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -71,18 +78,17 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 # --- errors -----------------------------------------------------------------------------------
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _report(magic: str, error: BaseException) -> None:
+def _report(magic: str, error: BaseException | str) -> None:
     """Print an expected failure as one line on stderr."""
     sys.stdout.flush()
-    print(f"{magic}: {_one_line(str(error))}", file=sys.stderr, flush=True)
+    print(f"{magic}: {one_line(error)}", file=sys.stderr, flush=True)
 
 
 def _expected_errors(func: _F) -> _F:
-    """Turn ComputeError and UsageError into one line on stderr (sparkmagic's habit)."""
+    """Turn ComputeError and UsageError into one line on stderr (sparkmagic's habit).
+
+    A Ctrl-C that the magic itself does not handle prints ``<magic>: interrupted``, no traceback.
+    """
     magic = func.__name__
 
     @functools.wraps(func)
@@ -91,6 +97,9 @@ def _expected_errors(func: _F) -> _F:
             return func(*args, **kwargs)
         except (ComputeError, UsageError) as exc:
             _report(magic, exc)
+            return None
+        except KeyboardInterrupt:
+            _report(magic, "interrupted")
             return None
 
     return wrapper  # type: ignore[return-value]
@@ -157,62 +166,54 @@ def _is_number(word: str) -> bool:
 
 
 def _arity(parser: argparse.ArgumentParser, word: str) -> int | None:
-    """How many words option ``word`` takes after it; None if it is no option of ``parser``."""
+    """How many words option ``word`` takes after it; None if it is no option of ``parser``.
+
+    ``--name=value`` and ``-nvalue`` carry their value and take no further word.
+    """
     if word.startswith("--") and "=" in word:
         name = word.split("=", 1)[0]
-        return 0 if name in parser._option_string_actions else None
+        action = parser._option_string_actions.get(name)
+        return 0 if action is not None and action.nargs != 0 else None
     action = parser._option_string_actions.get(word)
-    if action is None:
-        return None
-    return 0 if action.nargs == 0 else 1
-
-
-def _all_long_options(parser: argparse.ArgumentParser, words: list[str]) -> bool:
-    """Whether ``words`` are nothing but long options of ``parser`` with their values."""
-    i = 0
-    while i < len(words):
-        if not words[i].startswith("--"):
-            return False
-        arity = _arity(parser, words[i])
-        if arity is None or (arity and i + arity >= len(words)):
-            return False
-        i += 1 + arity
-    return True
+    if action is not None:
+        return 0 if action.nargs == 0 else 1
+    if not word.startswith("--") and len(word) > 2:
+        action = parser._option_string_actions.get(word[:2])
+        if action is not None and action.nargs != 0:
+            return 0  # a short option with its value attached: -ndemo
+    return None
 
 
 def split_submit_line(parser: argparse.ArgumentParser, line: str) -> tuple[list[str], str]:
     """The option words of a ``%submit_job`` line, and its program exactly as typed.
 
-    Options (short or long) come first; long ones may also follow the program. ``--`` ends the
-    options: everything after it is the program, even words that look like options.
+    Options come first, as with ``docker run`` or ``ssh``: the first word that is not an option
+    starts the program, and everything from there on is the program, its own flags included
+    (``python train.py --timeout 30`` runs with ``--timeout 30``; the job gets no timeout).
+    ``--`` ends the options explicitly: everything after it is the program, even a first word
+    that starts with ``-``.
     """
     tokens = _tokens(line)
     options: list[str] = []
-    i, explicit = 0, False
+    i = 0
     while i < len(tokens):
         word = tokens[i].value
         if tokens[i].text == "--":
-            i, explicit = i + 1, True
+            i += 1
             break
         if not _is_option(word):
             break
         arity = _arity(parser, word)
         if arity is None:
             raise UsageError(
-                f"unrecognized option '{word}' (see %submit_job --help; put -- before a program "
-                "that starts with '-')"
+                f"unrecognized option '{word}': options go before the program (see %submit_job "
+                "--help); put -- before a program that starts with '-'"
             )
+        if i + arity >= len(tokens):
+            raise UsageError(f"option '{word}' wants a value")
         options.extend(t.value for t in tokens[i : i + 1 + arity])
         i += 1 + arity
-    start, end = i, len(tokens)
-    if not explicit:
-        for j in range(start + 1, len(tokens)):
-            words = [t.value for t in tokens[j:]]
-            if tokens[j].text.startswith("--") and _all_long_options(parser, words):
-                options.extend(words)
-                end = j
-                break
-    program = line[tokens[start].start : tokens[end - 1].end] if start < end else ""
+    program = line[tokens[i].start : tokens[-1].end] if i < len(tokens) else ""
     return options, program
 
 
@@ -260,52 +261,14 @@ def short_id(job_id: str) -> str:
     return job_id[:8]
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
-def elapsed_s(job: Job) -> float | None:
-    """Seconds the job has run (so far, or in all once it ended); None before it started."""
-    start = job.started or (job.created if job.is_terminal else None)
-    if start is None:
-        return None
-    end = job.finished or (None if job.is_terminal else utcnow())
-    if end is None:
-        return None
-    return max(0.0, (end - start).total_seconds())
-
-
-def local_time(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
 def state_line(job: Job) -> str:
     """``job 1a2b3c4d 'name' on local: SUCCEEDED (1.2 s)``, with the message when it did not succeed."""
     line = f"job {short_id(job.id)} {job.name!r} on {job.backend}: {job.state.value}"
-    took = elapsed_s(job)
+    took = elapsed_seconds(job)
     if job.is_terminal and took is not None:
-        line += f" ({human_duration(took)})"
+        line += f" ({format_duration(took)})"
     if job.message and job.is_terminal and job.state is not JobState.SUCCEEDED:
-        line += f": {_one_line(job.message)}"
+        line += f": {one_line(job.message)}"
     return line
 
 
@@ -320,8 +283,8 @@ def jobs_frame(jobs: list[Job]) -> pandas.DataFrame:
             "backend": job.backend,
             "state": job.state.value,
             "native status": job.native_status,
-            "created": local_time(job.created),
-            "elapsed": human_duration(elapsed_s(job)),
+            "created": format_when(job.created),
+            "elapsed": format_duration(elapsed_seconds(job)),
             "message": job.message,
         }
         for job in jobs
@@ -335,25 +298,12 @@ def results_table(files: list[ResultFile]) -> str:
     if not files:
         return "  (no results)"
     name_width = max(len(f.name) for f in files)
-    sizes = [human_size(f.size) for f in files]
+    sizes = [format_size(f.size) or "?" for f in files]
     size_width = max(len(s) for s in sizes)
     return "\n".join(
         f"  {f.name.ljust(name_width)}  {size.rjust(size_width)}  {f.kind:<6}  {f.media_type or ''}".rstrip()
         for f, size in zip(files, sizes)
     )
-
-
-def program_text(job: Job) -> str:
-    spec = job.spec
-    for field in ("command", "script", "notebook", "algorithm"):
-        value = getattr(spec, field)
-        if value:
-            return f"{field}: {value}"
-    if spec.code:
-        lines = spec.code.strip().splitlines() or [""]
-        more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
-        return f"code: {lines[0]}{more}"
-    return ""
 
 
 def job_details(job: Job, files: list[ResultFile]) -> str:
@@ -364,18 +314,18 @@ def job_details(job: Job, files: list[ResultFile]) -> str:
         ("backend", job.backend),
         ("state", job.state.value),
         ("native status", job.native_status),
-        ("message", _one_line(job.message)),
+        ("message", one_line(job.message)),
         ("remote id", job.remote_id or ""),
-        ("program", program_text(job)),
+        ("program", program_text(spec)),
         ("environment", spec.environment or ""),
         ("cluster", spec.cluster or ""),
         ("params", ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.params.items())),
         ("tags", ", ".join(job.tags)),
-        ("timeout", human_duration(spec.timeout_s) if spec.timeout_s else ""),
-        ("created", local_time(job.created)),
-        ("started", local_time(job.started)),
-        ("finished", local_time(job.finished)),
-        ("elapsed", human_duration(elapsed_s(job))),
+        ("timeout", format_duration(spec.timeout_s) if spec.timeout_s else ""),
+        ("created", format_when(job.created)),
+        ("started", format_when(job.started)),
+        ("finished", format_when(job.finished)),
+        ("elapsed", format_duration(elapsed_seconds(job))),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [f"{label.ljust(width)}  {value}".rstrip() for label, value in rows if value]
@@ -430,7 +380,7 @@ class ComputeMagics(Magics):
             try:
                 self._client = Client()
             except ComputeError as exc:
-                raise ComputeError(f"{exc}; or run %compute_connect URL --token TOKEN") from None
+                raise ComputeError(f"{exc}; or run %compute_connect URL --token-env VAR") from None
         return self._client
 
     def _set_client(self, client: Client) -> None:
@@ -488,16 +438,59 @@ class ComputeMagics(Magics):
         try:
             job.wait(progress=True)
         except KeyboardInterrupt:
-            job_id = short_id(job.id)
-            print(
-                f"stopped waiting: job {job_id} keeps running (%job_logs {job_id} --follow to watch, "
-                f"%cancel_job {job_id} to stop it)",
-                file=sys.stderr,
-                flush=True,
-            )
+            self._stopped_waiting(job)
             return False
         print(state_line(job), flush=True)
         return True
+
+    @staticmethod
+    def _stopped_waiting(job: Job) -> None:
+        job_id = short_id(job.id)
+        print(
+            f"stopped waiting: job {job_id} keeps running (%job_logs {job_id} --follow to watch, "
+            f"%cancel_job {job_id} to stop it)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _keep(self, job: Job) -> None:
+        """Make ``job`` the last submitted one: the default of the other magics, and ``_job``."""
+        self._last_job_id = job.id
+        self._store(LAST_JOB_VAR, job)
+
+    def _submit(self, spec: dict[str, Any]) -> Job | None:
+        """Submit ``spec``; on Ctrl-C, one line saying whether the job was submitted (then None).
+
+        The submission carries an idempotency key of our own. After an interrupt the same spec
+        is sent once more (without retries) with that key: the server answers the job it took for
+        that key, so nothing runs twice. (The server has no look-up by key: a request it had not
+        received yet is submitted then, once.) That job becomes ``_job``, to watch or cancel.
+        """
+        client = self.client
+        key = uuid.uuid4().hex
+        try:
+            return client.submit(spec, idempotency_key=key)
+        except KeyboardInterrupt:
+            pass
+        retries, client.retries = client.retries, 0
+        try:
+            job = client.submit(spec, idempotency_key=key)
+        except KeyboardInterrupt:
+            _report("submit_job", "interrupted while sending the job: it may have been submitted (see %jobs)")
+            return None
+        except ComputeError as exc:
+            _report("submit_job", f"interrupted; the job was not submitted ({one_line(exc)})")
+            return None
+        finally:
+            client.retries = retries
+        self._keep(job)
+        job_id = short_id(job.id)
+        _report(
+            "submit_job",
+            f"interrupted, but the server has the job: job {job_id} {job.name!r} on {job.backend}: "
+            f"{job.state.value}, kept in {LAST_JOB_VAR} (%cancel_job {job_id} to stop it)",
+        )
+        return None
 
     # %submit_job / %%submit_job -----------------------------------------------------------
     @magic_arguments()
@@ -520,8 +513,8 @@ class ComputeMagics(Magics):
     )  # fmt: skip
     @argument(
         "program", nargs="*",
-        help="A shell command (sent exactly as typed), a script.py or a notebook.ipynb. "
-        "In the cell form the cell is the Python code to run.",
+        help="A shell command, a script.py or a notebook.ipynb, after all options. It is sent "
+        "exactly as typed, its own flags included. In the cell form the cell is the Python code to run.",
     )  # fmt: skip
     @no_var_expand
     @line_cell_magic
@@ -529,8 +522,11 @@ class ComputeMagics(Magics):
     def submit_job(self, line: str, cell: str | None = None) -> None:
         """Submit a compute job: a shell command, a script.py or a notebook.ipynb.
 
-        %submit_job [options] PROGRAM   runs PROGRAM; long options may also follow it, and
-        everything after -- is the program. %%submit_job [options] runs the cell as Python code.
+        %submit_job [options] PROGRAM   runs PROGRAM. Options go before the program (as with
+        docker run or ssh): the first word that is not an option starts the program, and the
+        rest of the line is its own, flags included (%submit_job --wait python train.py
+        --timeout 30 runs train.py with --timeout 30; the job gets no timeout). Everything after
+        -- is the program too. %%submit_job [options] runs the cell as Python code.
         Prints the job's id and state; the job is kept in the variable _job. $ and {} are not
         expanded: the line goes to the job as typed.
         """
@@ -544,14 +540,17 @@ class ComputeMagics(Magics):
         params = dict(parse_param(p) for p in args.param)
         if cell is not None:
             if program:
-                raise UsageError(f"%%submit_job takes only options; the cell is the program (got {program!r})")
+                raise UsageError(
+                    f"%%submit_job takes only options; the cell is the program (got {program!r})"
+                )
             if not cell.strip():
                 raise UsageError("the cell is empty: write the Python code to run in it")
             fields: dict[str, Any] = {"code": cell}
         else:
             if not program:
                 raise UsageError(
-                    "give a command, a script.py or a notebook.ipynb to run (see %submit_job --help)"
+                    "give a command, a script.py or a notebook.ipynb to run after the options "
+                    "(see %submit_job --help)"
                 )
             fields = program_fields(program)
         spec = {
@@ -564,13 +563,18 @@ class ComputeMagics(Magics):
             "timeout_s": args.timeout,
             **fields,
         }
-        job = self.client.submit({k: v for k, v in spec.items() if v not in (None, "", [], {})})
-        self._last_job_id = job.id
-        self._store(LAST_JOB_VAR, job)
-        print(f"Submitted job {short_id(job.id)} {job.name!r} on {job.backend}: {job.state.value}", flush=True)
-        if not (args.wait or args.out):
+        job = self._submit({k: v for k, v in spec.items() if v not in (None, "", [], {})})
+        if job is None:
             return
-        if not self._wait(job) or not args.out:
+        self._keep(job)
+        try:
+            print(f"Submitted job {short_id(job.id)} {job.name!r} on {job.backend}: {job.state.value}", flush=True)
+            if not (args.wait or args.out):
+                return
+            if not self._wait(job) or not args.out:
+                return
+        except KeyboardInterrupt:
+            self._stopped_waiting(job)
             return
         if job.state is not JobState.SUCCEEDED:
             raise ComputeError(f"job {short_id(job.id)} {job.state.value}; nothing loaded into {args.out}")
@@ -648,32 +652,10 @@ class ComputeMagics(Magics):
             print(text, end="" if text.endswith("\n") or not text else "\n", flush=True)
             return
         try:
-            for text in self._follow(job_id):
+            for text in self.client.follow_logs(job_id, poll=FOLLOW_POLL_S):
                 print(text, end="", flush=True)
         except KeyboardInterrupt:
             return  # stop following, quietly
-
-    def _follow(self, job_id: str) -> Iterator[str]:
-        """The log's new text as it is written, until it is complete (or the job ended)."""
-        offset = 0
-        ended = False
-        last_check = time.monotonic()
-        while True:
-            chunk = self.client.logs(job_id, offset)
-            if chunk.text:
-                yield chunk.text
-            if chunk.complete or (ended and not chunk.text):
-                return
-            offset = max(offset, chunk.offset)
-            if len(chunk.text) >= _FULL_CHUNK:
-                continue  # a chunk has a size limit: more is waiting already
-            if not chunk.text and time.monotonic() - last_check >= FOLLOW_STATE_CHECK_S:
-                # A backend whose log never says "complete": stop once the job ended and all is read.
-                ended = self.client.job(job_id).is_terminal
-                last_check = time.monotonic()
-                if ended:
-                    continue
-            time.sleep(FOLLOW_POLL_S)
 
     # %job_results -------------------------------------------------------------------------
     @magic_arguments()
@@ -722,7 +704,15 @@ class ComputeMagics(Magics):
     # %compute_connect ---------------------------------------------------------------------
     @magic_arguments()
     @argument("-h", "--help", action="store_true", help="Show this help.")
-    @argument("--token", help="The server's token (default: the one of a running server at URL).")
+    @argument(
+        "--token-env", metavar="VAR",
+        help="Read the server's token from the environment variable VAR (keeps it out of the notebook).",
+    )  # fmt: skip
+    @argument(
+        "--token",
+        help="The server's token, typed here: it is saved in the notebook and the input history, "
+        "so prefer --token-env (default: the token of a running server at URL).",
+    )  # fmt: skip
     @argument("url", nargs="?", help="The Jupyter server's URL with its base_url (default: find it again).")
     @line_magic
     @_expected_errors
@@ -731,9 +721,16 @@ class ComputeMagics(Magics):
         if self._help_asked(self.compute_connect, line):
             return
         args = parse_argstring(self.compute_connect, line)
-        if args.token and not args.url:
-            raise UsageError("--token goes with a URL")
-        client = Client(args.url, args.token) if args.url else Client()
+        if args.token and args.token_env:
+            raise UsageError("give --token or --token-env, not both")
+        token = args.token
+        if args.token_env:
+            token = os.environ.get(args.token_env)
+            if not token:
+                raise UsageError(f"the environment variable {args.token_env} is not set (--token-env)")
+        if token and not args.url:
+            raise UsageError(f"{'--token-env' if args.token_env else '--token'} goes with a URL")
+        client = Client(args.url, token) if args.url else Client()
         try:
             names = [b.get("name", "?") for b in client.backends()]
         except BaseException:

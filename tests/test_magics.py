@@ -14,7 +14,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pytest
 from conftest import LiveServer
 from jupyter_client import KernelManager
 
+TOKEN_VAR = "MAGICS_TEST_TOKEN"  # the kernel's environment holds the server's token under this name
 SUBMITTED = re.compile(r"^Submitted job ([0-9a-f]{8}) (.+) on local: (QUEUED|RUNNING)$", re.MULTILINE)
 
 
@@ -50,20 +51,24 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def run(self, code: str, timeout: float = 60, interrupt_after: float | None = None) -> Output:
+    def run(
+        self,
+        code: str,
+        timeout: float = 60,
+        *,
+        on_stream: Callable[[str], None] | None = None,
+        interrupt_when: Callable[[str], bool] | None = None,
+    ) -> Output:
         """Execute ``code``; collect its iopub messages as they arrive (with their arrival time).
 
-        With ``interrupt_after``, the kernel is interrupted (Ctrl-C) that many seconds in.
+        ``on_stream(text)`` is called with each stdout/stderr message as it arrives, from the loop
+        that reads them. With ``interrupt_when``, the kernel is interrupted (Ctrl-C) once, right
+        after the first stream message for which ``interrupt_when(text)`` is true.
         """
         msg_id = self.client.execute(code, allow_stdin=False)
         out = Output()
-        now = time.monotonic()
-        deadline = now + timeout
-        interrupt_at = None if interrupt_after is None else now + interrupt_after
+        deadline = time.monotonic() + timeout
         while True:
-            if interrupt_at is not None and time.monotonic() >= interrupt_at:
-                self.manager.interrupt_kernel()
-                interrupt_at = None
             try:
                 msg = self.client.get_iopub_msg(timeout=0.1)
             except queue.Empty:
@@ -78,6 +83,11 @@ class Kernel:
                     out.stdout += content["text"]
                 else:
                     out.stderr += content["text"]
+                if on_stream is not None:
+                    on_stream(content["text"])
+                if interrupt_when is not None and interrupt_when(content["text"]):
+                    self.manager.interrupt_kernel()
+                    interrupt_when = None
             elif kind in ("display_data", "update_display_data", "execute_result"):
                 out.data += content["data"].get("text/plain", "") + "\n"
             elif kind == "error":
@@ -116,6 +126,7 @@ def root(server: LiveServer) -> Path:
 @pytest.fixture(scope="module")
 def kernel(server: LiveServer, root: Path) -> Iterator[Kernel]:
     env = {k: v for k, v in server.env.items() if not k.startswith("JUPYTER_COMPUTE_")}
+    env[TOKEN_VAR] = server.token
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(env=env, cwd=str(root))
     k = Kernel(manager)
@@ -178,20 +189,21 @@ def test_help_is_built_from_the_arguments(kernel: Kernel) -> None:
         for option in ("--backend", "--env", "--cluster", "--name", "--param", "--tag", "--timeout",
                        "--wait", "-o VAR", "program"):
             assert option in text, (line, text)
+        assert "Options go before the program" in " ".join(text.split()), text
     expected = {
         "jobs": ("--backend", "--state", "--tag", "--limit"),
         "job": ("id",),
         "job_logs": ("--follow", "id"),
         "job_results": ("--name", "-o VAR", "id"),
         "cancel_job": ("id",),
-        "compute_connect": ("--token", "url"),
+        "compute_connect": ("--token TOKEN", "--token-env VAR", "url", "prefer --token-env"),
     }
     for magic, options in expected.items():
         out = kernel.run(f"%{magic} --help")
         assert not out.stderr and not out.error, out.text
         assert f"%{magic} [-h]" in out.stdout
         for option in options:
-            assert option in out.stdout, (magic, out.stdout)
+            assert option in " ".join(out.stdout.split()), (magic, out.stdout)
     assert "--follow" in kernel.run("%job_logs?").data
 
 
@@ -199,7 +211,7 @@ def test_help_is_built_from_the_arguments(kernel: Kernel) -> None:
 
 
 def test_submit_command_and_wait(kernel: Kernel, client) -> None:
-    out = kernel.run("%submit_job echo hello --name greet --wait")
+    out = kernel.run("%submit_job --name greet --wait echo hello")
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
     assert re.search(rf"^job {short} 'greet' on local: SUCCEEDED \(\d+\.\d s\)$", out.stdout, re.MULTILINE), out.stdout
@@ -215,6 +227,32 @@ def test_submit_command_and_wait(kernel: Kernel, client) -> None:
     assert job.spec.command == """echo "a   b" 'c' $((1+2)) {x} --wait"""
     assert job.logs() == "a   b c 3 {x} --wait\n"
 
+    # Options go before the program: after it, option-like words are the program's own.
+    out = kernel.run("%submit_job -w echo hello --name x -o df --wait")
+    assert not out.stderr and not out.error, out.text
+    short = submitted(out)
+    assert re.search(rf"^job {short} 'echo hello --name x -o df --wait' on local: SUCCEEDED", out.stdout,
+                     re.MULTILINE), out.stdout
+    job = client.job(full_id(client, short))
+    assert job.spec.command == "echo hello --name x -o df --wait" and job.logs() == "hello --name x -o df --wait\n"
+    assert kernel.value("'df' in globals()") is False
+
+    # Values attached to their options (--name=x, -nx) count as options too.
+    out = kernel.run("%submit_job --name=attached -tattached --wait echo 1")
+    job = client.job(full_id(client, submitted(out)))
+    assert (job.name, job.tags, job.spec.command) == ("attached", ["attached"], "echo 1")
+
+
+def test_a_script_flag_after_the_program_stays_in_the_command(kernel: Kernel, client) -> None:
+    out = kernel.run("""%submit_job --wait python3 -c "import sys; print(sys.argv)" --timeout 30""")
+    assert not out.stderr and not out.error, out.text
+    short = submitted(out)
+    assert f"job {short} " in out.stdout and ": SUCCEEDED" in out.stdout, out.stdout
+    job = client.job(full_id(client, short))
+    assert job.spec.command == """python3 -c "import sys; print(sys.argv)" --timeout 30"""
+    assert job.spec.timeout_s is None
+    assert job.logs() == "['-c', '--timeout', '30']\n"
+
 
 def test_failed_job_prints_its_message(kernel: Kernel) -> None:
     out = kernel.run("%submit_job --wait --name broken exit 3")
@@ -226,7 +264,7 @@ def test_submit_script_with_param(kernel: Kernel, client, root: Path) -> None:
     (root / "show_rows.py").write_text(
         "import os\nrows = int(os.environ['JUPYTER_COMPUTE_PARAM_ROWS'])\nprint('rows =', rows, rows * 'x')\n"
     )
-    out = kernel.run("%submit_job show_rows.py --param rows=3 --wait")
+    out = kernel.run("%submit_job --param rows=3 --wait show_rows.py")
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
     assert f"job {short} 'show_rows.py' on local: SUCCEEDED" in out.stdout
@@ -261,7 +299,7 @@ def test_submit_notebook_by_absolute_path(kernel: Kernel, client, root: Path) ->
     folder = root / "nbs"
     folder.mkdir(exist_ok=True)
     nbformat.write(nb, folder / "double.ipynb")
-    out = kernel.run(f"%submit_job {folder / 'double.ipynb'} --param rows=4 --wait", timeout=120)
+    out = kernel.run(f"%submit_job --param rows=4 --wait {folder / 'double.ipynb'}", timeout=120)
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
     assert f"job {short} 'double.ipynb' on local: SUCCEEDED" in out.stdout
@@ -362,32 +400,39 @@ def test_job_logs_follow_streams_lines_as_they_are_written(kernel: Kernel, clien
     out = kernel.run(f"%submit_job --name ticker echo tick 1; while [ ! -e {gate} ]; do sleep 0.1; done; echo tick 2")
     short = submitted(out)
     job_id = full_id(client, short)
-    opened: list[float] = []
+    seen: list[str] = []
 
-    def open_gate_once_the_first_line_is_logged() -> None:
-        deadline = time.monotonic() + 60
-        while "tick 1" not in client.logs(job_id).text and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(3.0)  # the follower polls every 0.5 s: it prints the line while the job still waits
-        opened.append(time.time())
-        gate.touch()
+    def open_the_gate_once_tick_1_is_shown(text: str) -> None:
+        seen.append(text)
+        if "tick 1" in "".join(seen) and not gate.exists():
+            gate.touch()  # the job can only end after the follower showed its first line
 
-    opener = threading.Thread(target=open_gate_once_the_first_line_is_logged)
-    opener.start()
-    out = kernel.run(f"%job_logs {short} --follow")
-    opener.join()
+    out = kernel.run(f"%job_logs {short} --follow", on_stream=open_the_gate_once_tick_1_is_shown)
     assert not out.stderr and not out.error, out.text
+    assert gate.exists()
     log = "tick 1\ntick 2\n"
     assert out.stdout == log
-    ticks = [(t, text) for t, name, text in out.streams if name == "stdout"]
-    first = next(t for t, text in ticks if "tick 1" in text)
-    assert first < opened[0], "the first line was shown while the job was still waiting, before its end"
     job = client.job(job_id).wait(timeout=30, progress=False)  # the store may lag the log
     assert job.state.value == "SUCCEEDED"
 
     # Without --follow: the whole log at once; following a finished job prints it and stops.
     assert kernel.run(f"%job_logs {short}").stdout == log
     assert kernel.run(f"%job_logs {short} --follow").stdout == log
+
+
+def test_client_follow_logs_ends_with_the_log_or_when_stopped(client, tmp_path) -> None:
+    gate = tmp_path / "gate"
+    job = client.submit(command=f"echo one; while [ ! -e {gate} ]; do sleep 0.1; done; echo two", name="followed")
+    stop = threading.Event()
+    pieces = []
+    for text in client.follow_logs(job.id, poll=0.1, stop=stop):
+        pieces.append(text)
+        stop.set()  # ends within one poll, while the job still waits
+    assert "".join(pieces) == "one\n"
+    assert client.job(job.id).state.value == "RUNNING"
+    gate.touch()
+    assert "".join(client.follow_logs(job.id, poll=0.1)) == "one\ntwo\n"  # ends with the job
+    assert client.job(job.id).wait(timeout=30, progress=False).state.value == "SUCCEEDED"
 
 
 def test_cancel_job(kernel: Kernel, client) -> None:
@@ -404,12 +449,13 @@ def test_cancel_job(kernel: Kernel, client) -> None:
 def test_ctrl_c_stops_following_and_waiting_quietly(kernel: Kernel, client) -> None:
     out = kernel.run("%submit_job --name patient for i in 1 2 3; do echo waiting $i; sleep 10; done")
     short = submitted(out)
-    out = kernel.run(f"%job_logs {short} --follow", interrupt_after=1.5)
+    out = kernel.run(f"%job_logs {short} --follow", interrupt_when=lambda text: "waiting 1" in text)
     assert out.stdout.startswith("waiting 1\n"), out.text
     assert not out.stderr and not out.error and "Traceback" not in out.text, out.text
     assert client.job(full_id(client, short)).state.value == "RUNNING"  # only the reading stopped
 
-    out = kernel.run("%submit_job --wait --name patient2 sleep 30", interrupt_after=1.5)
+    out = kernel.run("%submit_job --wait --name patient2 sleep 30",
+                     interrupt_when=lambda text: text.startswith("Submitted job"))
     assert not out.error and "Traceback" not in out.text, out.text
     short2 = submitted(out)
     assert out.stderr.strip() == (
@@ -418,6 +464,105 @@ def test_ctrl_c_stops_following_and_waiting_quietly(kernel: Kernel, client) -> N
     ), out.text
     for job_id in (short, short2):
         assert "CANCELLED" in kernel.run(f"%cancel_job {job_id}").stdout
+
+
+SLOW_ANSWER = """
+import time as _time
+_magics = get_ipython().magics_manager.registry["ComputeMagics"]
+_client = _magics.client
+_send = _client._send
+def _slow_first_submit(request, **kwargs):
+    response = _send(request, **kwargs)  # the server has the job now
+    if request.method == "POST" and getattr(_slow_first_submit, "armed", True):
+        _slow_first_submit.armed = False
+        print("request sent", flush=True)
+        _time.sleep(60)  # its answer is slow: Ctrl-C comes here
+    return response
+_client._send = _slow_first_submit
+"""
+
+
+def test_ctrl_c_while_submitting_keeps_the_job_the_server_took(kernel: Kernel, client) -> None:
+    assert not kernel.run("_job = None").text.strip()
+    out = kernel.run(SLOW_ANSWER)
+    assert not out.stderr and not out.error, out.text
+    try:
+        out = kernel.run("%submit_job --name slow-answer sleep 30", interrupt_when=lambda text: "request sent" in text)
+    finally:
+        assert not kernel.run("del _client._send").text.strip()
+    assert not out.error and "Traceback" not in out.text, out.text
+    assert "Submitted job" not in out.stdout, out.text
+    jobs = list(client.jobs(q="slow-answer"))
+    assert len(jobs) == 1, jobs  # sent once more with the same idempotency key: still one job
+    short = jobs[0].id[:8]
+    assert_one_line_error(out, "submit_job", "interrupted, but the server has the job", f"job {short} 'slow-answer'",
+                          "kept in _job", f"%cancel_job {short}")
+    assert kernel.value("_job.id") == jobs[0].id
+    assert "CANCELLED" in kernel.run("%cancel_job").stdout  # the last submitted job
+
+
+class _InterruptedClient:
+    """Stands in for the Client: the first submit is interrupted, the next one answers ``second``."""
+
+    retries = 3
+
+    def __init__(self, second: object) -> None:
+        self.second = second
+        self.calls: list[tuple[str, int]] = []
+
+    def submit(self, spec: dict, *, idempotency_key: str):
+        self.calls.append((idempotency_key, self.retries))
+        if len(self.calls) == 1:
+            raise KeyboardInterrupt
+        if isinstance(self.second, BaseException):
+            raise self.second
+        return self.second
+
+
+@pytest.mark.parametrize("second", ["job", "error", "interrupt"])
+def test_ctrl_c_while_submitting_in_process(second: str, capsys) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from jupyter_compute.client import Job
+    from jupyter_compute.errors import ComputeError
+    from jupyter_compute.magics import LAST_JOB_VAR, ComputeMagics
+    from jupyter_compute.models import JobSpec
+
+    job = Job(id="ab" * 16, backend="local", spec=JobSpec(command="true"), name="true")
+    answer = {"job": job, "error": ComputeError("cannot reach the Jupyter server"), "interrupt": KeyboardInterrupt()}
+    fake = _InterruptedClient(answer[second])
+    shell = InteractiveShell.instance()
+    shell.user_ns.pop(LAST_JOB_VAR, None)
+    ComputeMagics(shell, client=fake).submit_job("--wait true")
+    out = capsys.readouterr()
+    assert not out.out and len(out.err.strip().splitlines()) == 1, out
+    (key1, retries1), (key2, retries2) = fake.calls
+    assert key1 == key2 and (retries1, retries2) == (3, 0) and fake.retries == 3  # same key, asked once
+    if second == "job":
+        assert shell.user_ns[LAST_JOB_VAR] is job
+        assert out.err.startswith("submit_job: interrupted, but the server has the job: job abababab 'true'")
+    else:
+        assert LAST_JOB_VAR not in shell.user_ns
+        expected = "the job was not submitted" if second == "error" else "it may have been submitted"
+        assert out.err.startswith("submit_job: interrupted") and expected in out.err, out.err
+
+
+@pytest.mark.parametrize(
+    ("line", "options", "program"),
+    [
+        ("--wait echo hi --name x", ["--wait"], "echo hi --name x"),
+        ("-w -n demo python train.py --timeout 30", ["-w", "-n", "demo"], "python train.py --timeout 30"),
+        ("--name=demo -ndemo2 -o df  run  'a  b'", ["--name=demo", "-ndemo2", "-o", "df"], "run  'a  b'"),
+        ("--wait -- --weird --wait", ["--wait"], "--weird --wait"),
+        ("-p 'k=a b' -t x", ["-p", "k=a b", "-t", "x"], ""),
+        ("-1 -w", [], "-1 -w"),
+        ("", [], ""),
+    ],
+)
+def test_split_submit_line_takes_options_only_before_the_program(line, options, program) -> None:
+    from jupyter_compute.magics import ComputeMagics, split_submit_line
+
+    assert split_submit_line(ComputeMagics.submit_job.parser, line) == (options, program)
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -433,8 +578,11 @@ def test_ctrl_c_stops_following_and_waiting_quietly(kernel: Kernel, client) -> N
         ("%submit_job --param novalue echo hi", "submit_job", ["'novalue' has no value"]),
         ("%submit_job --param =3 echo hi", "submit_job", ["has no name"]),
         ("%submit_job", "submit_job", ["give a command"]),
-        ("%submit_job --wait --name nothing", "submit_job", ["give a command"]),
-        ("%submit_job --bogus echo hi", "submit_job", ["unrecognized option '--bogus'"]),
+        ("%submit_job --wait --name nothing", "submit_job", ["give a command", "after the options"]),
+        ("%submit_job --bogus echo hi", "submit_job", ["unrecognized option '--bogus'", "before the program"]),
+        ("%submit_job --wait --name", "submit_job", ["option '--name' wants a value"]),
+        ("%submit_job -p", "submit_job", ["option '-p' wants a value"]),
+        ("%submit_job --wait=yes echo hi", "submit_job", ["unrecognized option '--wait=yes'"]),
         ("%submit_job -o 1df echo hi", "submit_job", ["variable name", "1df"]),
         ("%submit_job --env big echo hi", "submit_job", ["(field 'environment')"]),
         ("%submit_job missing.ipynb", "submit_job", ["missing.ipynb", "(field 'notebook')"]),
@@ -446,6 +594,11 @@ def test_ctrl_c_stops_following_and_waiting_quietly(kernel: Kernel, client) -> N
         ("%job_results zzzz -o x", "job_results", ["no job id starts with 'zzzz'"]),
         ("%job 1 2", "job", ["unrecognized arguments: 2"]),
         ("%compute_connect ftp://example.org", "compute_connect", ["not the http(s) URL"]),
+        ("%compute_connect http://127.0.0.1:9 --token-env MAGICS_TEST_UNSET", "compute_connect",
+         ["MAGICS_TEST_UNSET is not set"]),
+        (f"%compute_connect --token-env {TOKEN_VAR}", "compute_connect", ["--token-env goes with a URL"]),
+        (f"%compute_connect http://127.0.0.1:9 --token x --token-env {TOKEN_VAR}", "compute_connect",
+         ["not both"]),
     ],
 )
 def test_bad_input_is_one_line_and_submits_nothing(kernel: Kernel, client, cell, magic, needles) -> None:
@@ -479,6 +632,10 @@ def test_compute_connect(kernel: Kernel, server: LiveServer) -> None:
     assert_one_line_error(out, "compute_connect", "403")
     assert server.token not in out.text
     assert not kernel.run("%jobs --limit 1").stderr  # a failed connect keeps the working client
+    out = kernel.run(f"%compute_connect {server.url} --token-env {TOKEN_VAR}")  # no token in the cell
+    assert out.stdout.strip() == f"connected to {server.url} (backends: local)", out.text
+    assert not kernel.run("%jobs --limit 1").stderr
+    assert server.token not in out.text
     out = kernel.run("%compute_connect")  # found again, without URL or token
     assert out.stdout.strip() == f"connected to {server.url} (backends: local)", out.text
     assert server.token not in out.text

@@ -160,6 +160,7 @@ COMMON_FIELDS: tuple[FormField, ...] = (
 #: Built-in backend kinds; a ``kind`` may also be a ``module:Class`` path to a third-party backend.
 BUILTIN_KINDS: dict[str, str] = {
     "local": "jupyter_compute.backends.local:LocalBackend",
+    "maap": "jupyter_compute.backends.maap:MaapBackend",
 }
 
 

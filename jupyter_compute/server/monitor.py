@@ -29,6 +29,7 @@ class _Watch:
     backend: str
     due: float
     interval: float
+    poked: bool = False  # a callback arrived while a refresh was in flight: refresh again at once
 
 
 class Monitor:
@@ -70,9 +71,13 @@ class Monitor:
     def poke(self, job_id: str) -> None:
         """Refresh a watched job now (a platform callback said it changed)."""
         watch = self._watches.get(job_id)
-        if watch is not None and watch.due >= 0:
-            watch.due = time.monotonic()
-            self._wake.set()
+        if watch is None:
+            return
+        if watch.due < 0:  # in flight: what it read may be older than the callback
+            watch.poked = True
+            return
+        watch.due = time.monotonic()
+        self._wake.set()
 
     @property
     def watched(self) -> set[str]:
@@ -166,5 +171,6 @@ class Monitor:
         backend = self.service.backends[watch.backend]
         first, top = backend.poll_interval, ceiling or backend.poll_max_interval
         watch.interval = first if changed else min(top, watch.interval * BACKOFF_FACTOR)
-        watch.due = time.monotonic() + watch.interval
+        watch.due = time.monotonic() + (0.0 if watch.poked else watch.interval)
+        watch.poked = False
         self._wake.set()

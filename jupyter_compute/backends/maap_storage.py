@@ -1,0 +1,208 @@
+"""Where MAAP puts a job's products, and how their bytes are streamed through the server.
+
+MAAP names a product by URL: an ``http(s)://`` download link, or an S3 URL in one of two styles,
+``s3://<bucket>/<key>`` or the DPS's own ``s3://s3.amazonaws.com:80/<bucket>/<key>`` (the host and
+port written where the bucket belongs). Both S3 styles are read with s3fs (in a worker thread)
+against the configured endpoint; http links are streamed with the backend's httpx client. The
+MAAP token is only ever sent to the MAAP API's own origin, never to a product host, and never
+across a redirect that leaves that origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from ..errors import AuthError, BackendError, InvalidSpec, NotFound
+
+CHUNK_SIZE = 64 * 1024
+MAX_REDIRECTS = 5
+#: The DPS writes S3 URLs with an endpoint host (and port) where the bucket belongs.
+_S3_HOST = re.compile(r"^(s3([.-][a-z0-9-]+)*\.amazonaws\.com|[^/]*:\d+)$", re.IGNORECASE)
+#: Media types mimetypes does not know for common product files.
+MEDIA_TYPES: dict[str, str] = {
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".parquet": "application/vnd.apache.parquet",
+    ".jsonl": "application/x-ndjson",
+    ".geojson": "application/geo+json",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".nc": "application/x-netcdf",
+    ".h5": "application/x-hdf5",
+    ".log": "text/plain",
+}
+LOG_SUFFIXES = (".log", "_stderr.txt", "_stdout.txt")
+
+
+def media_type(name: str) -> str | None:
+    suffix = PurePosixPath(name).suffix.lower()
+    return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0]
+
+
+def is_log(name: str) -> bool:
+    return name.lower().endswith(LOG_SUFFIXES)
+
+
+def s3_path(url: str) -> str:
+    """``bucket/key`` of an S3 URL in either style; InvalidSpec if it names no object."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        raise InvalidSpec(f"not an S3 URL: {url}", field="name")
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    if _S3_HOST.match(parts.netloc):
+        bucket, keys = (segments[0], segments[1:]) if segments else ("", [])
+    else:
+        bucket, keys = unquote(parts.netloc), segments
+    if not bucket or not keys:
+        raise InvalidSpec(f"the S3 URL names no object: {url}", field="name")
+    return "/".join([bucket, *keys])
+
+
+def file_name(url: str) -> str:
+    """The file name a product URL ends with (its last path segment)."""
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        with_bucket = parts.path if _S3_HOST.match(parts.netloc) else f"/{parts.netloc}{parts.path}"
+        path = with_bucket
+    else:
+        path = parts.path
+    return unquote(path.rstrip("/").rsplit("/", 1)[-1]) or parts.netloc
+
+
+def same_origin(url: str, base: str) -> bool:
+    a, b = httpx.URL(url), httpx.URL(base)
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+@dataclass
+class ProductIndex:
+    """A job's result names → the URLs each can be read from (tried in order; the first that works wins).
+
+    Links of one product that end in the same file name are the same object served two ways (an
+    https link and an S3 URL); a file name seen again in another product or step is another file,
+    and gets that product's prefix (then a number) to keep the names unique.
+    """
+
+    urls: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, links: Iterable[str], *, prefix: str = "") -> list[str]:
+        groups: dict[str, list[str]] = {}
+        for url in links:
+            if isinstance(url, str) and url:
+                groups.setdefault(file_name(url), []).append(url)
+        names = []
+        for base, sources in groups.items():
+            name, n = base, 1
+            if name in self.urls:
+                name = f"{prefix}{base}"
+            while name in self.urls:
+                n += 1
+                stem, suffix = PurePosixPath(base).stem, PurePosixPath(base).suffix
+                name = f"{prefix}{stem}-{n}{suffix}"
+            self.urls[name] = sources
+            names.append(name)
+        return names
+
+
+class S3Reader:
+    """Streams ``s3://`` objects with s3fs against one endpoint (blocking calls in worker threads)."""
+
+    def __init__(self, endpoint_url: str | None, key: str | None, secret: str | None) -> None:
+        self.endpoint_url = endpoint_url
+        self._key, self._secret = key, secret
+        self._fs: Any = None
+
+    def _filesystem(self) -> Any:
+        if self._fs is None:
+            try:
+                import s3fs
+            except ImportError:
+                raise BackendError(
+                    "reading s3:// products needs the s3fs package: pip install s3fs"
+                ) from None
+            options: dict[str, Any] = {"skip_instance_cache": True}
+            if self.endpoint_url:
+                options["endpoint_url"] = self.endpoint_url
+            if self._key and self._secret:
+                options.update(key=self._key, secret=self._secret)
+            self._fs = s3fs.S3FileSystem(**options)
+        return self._fs
+
+    def _open(self, path: str) -> Any:
+        fs = self._filesystem()
+        fs.invalidate_cache(path)  # a listing of the products folder must not fix an old size
+        try:
+            return fs.open(path, "rb", block_size=CHUNK_SIZE * 16)
+        except FileNotFoundError:
+            raise NotFound(f"the product s3://{path} does not exist (any more)", field="name") from None
+        except PermissionError as exc:
+            raise AuthError(f"the S3 store refused to read s3://{path}: {exc}") from None
+        except OSError as exc:
+            raise BackendError(f"cannot read s3://{path}: {exc}") from None
+
+    async def stream(self, url: str) -> AsyncIterator[bytes]:
+        path = s3_path(url)
+        handle = await asyncio.to_thread(self._open, path)
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
+    def list_folder(self, url: str) -> list[str]:
+        """The object URLs under an S3 "folder" URL (blocking; run in a thread)."""
+        path = s3_path(url).rstrip("/")
+        try:
+            found = self._filesystem().find(path)
+        except (FileNotFoundError, PermissionError):
+            return []
+        return [f"s3://{p}" for p in sorted(found)]
+
+
+async def stream_http(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    api_base: str,
+    auth: Mapping[str, str],
+    timeout: httpx.Timeout,
+) -> AsyncIterator[bytes]:
+    """GET ``url`` chunk by chunk, following redirects by hand so ``auth`` stays on ``api_base``'s origin."""
+    for _ in range(MAX_REDIRECTS + 1):
+        headers = dict(auth) if same_origin(url, api_base) else {}
+        request = client.build_request("GET", url, headers=headers, timeout=timeout)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"cannot download {file_name(url)}: {type(exc).__name__}: {exc}") from None
+        try:
+            if response.is_redirect and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status_code == 404:
+                raise NotFound(f"the product {file_name(url)} does not exist (any more)", field="name")
+            if response.status_code in (401, 403):
+                raise AuthError(f"the product host refused to serve {file_name(url)} (HTTP {response.status_code})")
+            if response.status_code >= 400:
+                raise BackendError(
+                    f"downloading {file_name(url)} failed: HTTP {response.status_code}",
+                    status=response.status_code,
+                )
+            try:
+                async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                    yield chunk
+            except httpx.HTTPError as exc:
+                raise BackendError(f"the download of {file_name(url)} broke off: {exc}") from None
+            return
+        finally:
+            await response.aclose()
+    raise BackendError(f"too many redirects downloading {file_name(url)}")

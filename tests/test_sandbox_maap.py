@@ -1,0 +1,564 @@
+"""The MAAP DPS sandbox over real HTTP: the swagger flavour (three-call flow, validation, callbacks,
+paging, failures, S3 upload, index lag) and the live OGC flavour (auth, queues, execute → follow →
+results, dismiss rules, paging without total, dedup)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+import httpx
+import jsonschema
+import pytest
+
+from jupyter_compute.sandbox.maap import (
+    EXPIRED_TOKEN,
+    MSG_INVALID_SESSION,
+    MSG_NO_CREDENTIALS,
+    VALID_TOKEN,
+    MaapSandbox,
+)
+from jupyter_compute.sandbox.maap_swagger import RESPONSE_SCHEMAS
+
+T = TypeVar("T")
+CSV = "x,y,name\n1,10,a\n2,20,b\n3,60,c\n"
+AUTH = {"proxy-ticket": VALID_TOKEN}
+TERMINAL = {"SUCCESS", "ERROR", "TIMEOUT", "CANCELED"}
+OGC_TERMINAL = {"successful", "failed", "dismissed", "deduped", "offline"}
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, every: float = 0.05) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        time.sleep(every)
+
+
+def check(model: str, body: Any) -> None:
+    jsonschema.Draft4Validator(RESPONSE_SCHEMAS[model]).validate(body)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[MaapSandbox]:
+    with MaapSandbox(granules={"G-CSV": CSV, "G-TEXT": b"one two two three three three\n"}) as sb:
+        yield sb
+
+
+@pytest.fixture
+def api(sandbox: MaapSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+        yield client
+
+
+def define(api: httpx.Client, algorithm: str, granules: list[dict[str, str]], name: str = "t") -> str:
+    r = api.post("v1/jobs", json={"job_name": name, "algorithm_id": algorithm, "data_collection": granules,
+                                  "status": "ACTIVE", "description": "test job"})
+    assert r.status_code == 200, r.text
+    check("Job", r.json())
+    return r.json()["job_id"]
+
+
+def submit(api: httpx.Client, job_id: str) -> str:
+    r = api.post(f"v1/jobs/{job_id}/submit")
+    assert r.status_code == 200, r.text
+    check("SubmitJobResponse", r.json())
+    return r.json()["entry_id"]
+
+
+def run_entry(api: httpx.Client, entry_id: str, callback_uri: str = "") -> None:
+    r = api.post(f"v1/jobentries/{entry_id}/run", json={"callback_uri": callback_uri})
+    assert r.status_code == 204, r.text
+    assert r.content == b""
+
+
+def wait_entry(api: httpx.Client, entry_id: str, timeout: float = 15.0) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        body = api.get(f"v1/jobentries/{entry_id}").json()
+        return body if body["status"] in TERMINAL else None
+
+    entry = wait_for(probe, timeout)
+    check("JobEntry", entry)
+    return entry
+
+
+def run_algorithm(api: httpx.Client, algorithm: str, granules: list[dict[str, str]]) -> dict[str, Any]:
+    entry_id = submit(api, define(api, algorithm, granules))
+    run_entry(api, entry_id)
+    return wait_entry(api, entry_id)
+
+
+# ---------------------------------------------------------------------------------------- swagger
+def test_swagger_three_call_flow_to_success(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    job_id = define(api, "row-stats", [{"granule_id": "G-CSV", "description": "a small table"}], "stats")
+    job = api.get(f"v1/jobs/{job_id}").json()
+    assert job == {"job_id": job_id, "job_name": "stats", "algorithm_id": "row-stats", "status": "ACTIVE",
+                   "description": "test job",
+                   "data_collection": [{"granule_id": "G-CSV", "description": "a small table"}]}
+    assert job_id in [j["job_id"] for j in api.get("v1/jobs").json()]
+
+    entry_id = submit(api, job_id)
+    created = api.get(f"v1/jobentries/{entry_id}").json()
+    check("JobEntry", created)
+    assert created["status"] == "PENDING" and created["callback_uri"] == ""
+    assert [(s["index"], s["description"], s["status"]) for s in created["steps"]] == [
+        (0, "stage-in", "PENDING"), (1, "run algorithm", "PENDING"), (2, "stage-out", "PENDING")]
+    time.sleep(0.2)
+    assert api.get(f"v1/jobentries/{entry_id}").json()["status"] == "PENDING"  # created, not started
+
+    run_entry(api, entry_id)
+    entry = wait_entry(api, entry_id)
+    assert entry["status"] == "SUCCESS"
+    assert entry["job_id"] == job_id and entry["job_name"] == "stats" and entry["user_id"] == "sandbox-user"
+    assert [s["status"] for s in entry["steps"]] == ["SUCCESS"] * 3
+    for step in entry["steps"]:
+        assert step["time_started"].endswith("Z") and step["time_ended"] >= step["time_started"]
+    assert {"level": "WARN", "text": "column 'name' of G-CSV is not numeric"} in entry["steps"][1]["messages"]
+    logs = {f["description"]: f["file_uri"] for f in entry["steps"][1]["files"]}
+    assert set(logs) == {"log: stdout", "log: stderr"}
+    assert "G-CSV: 3 columns" in httpx.get(logs["log: stdout"]).text
+
+    files = entry["steps"][-1]["files"]
+    assert [f["description"] for f in files] == ["output"]
+    response = httpx.get(files[0]["file_uri"])
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = {r["column"]: r for r in csv.DictReader(io.StringIO(response.text))}
+    assert rows["x"]["count"] == "3" and float(rows["x"]["mean"]) == 2.0
+    assert float(rows["y"]["min"]) == 10 and float(rows["y"]["max"]) == 60 and float(rows["y"]["mean"]) == 30
+    assert rows["name"]["count"] == "3" and rows["name"]["mean"] == ""
+    assert httpx.get(f"{sandbox.base_url}/files/{entry_id}/nope.csv").status_code == 404
+
+
+def test_swagger_validation_errors(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    def bad(method: str, path: str, expect: int, needle: str, **kw: Any) -> None:
+        r = api.request(method, path, **kw)
+        assert r.status_code == expect, (path, kw, r.text)
+        body = r.json()
+        check("ErrorResponse", body)
+        assert set(body) == {"message"} and needle in body["message"], body
+
+    bad("POST", "v1/jobs", 400, "'algorithm_id' is a required property", json={"job_name": "x"})
+    bad("POST", "v1/jobs", 400, "job_name", json={"algorithm_id": "row-stats", "job_name": 5})
+    bad("POST", "v1/jobs", 400, "data_collection", json={"algorithm_id": "row-stats", "data_collection": "G"})
+    bad("POST", "v1/jobs", 400, "data_collection.0.granule_id",
+        json={"algorithm_id": "row-stats", "data_collection": [{"granule_id": 7}]})
+    bad("POST", "v1/jobs", 400, "status must be one of ACTIVE, DEPRECATED",
+        json={"algorithm_id": "row-stats", "status": "RUNNING"})
+    bad("POST", "v1/jobs", 400, "algorithm_id", json={"algorithm_id": 12})
+    bad("POST", "v1/jobs", 400, "Unknown algorithm_id 'no-such-algo'", json={"algorithm_id": "no-such-algo"})
+    bad("POST", "v1/jobs", 400, "not valid JSON", content=b"{nope", headers={"Content-Type": "application/json"})
+    bad("POST", "v1/jobs", 400, "Missing request body")
+    bad("POST", "v1/jobs", 400, "not of type 'object'", json=[1, 2])
+    bad("GET", "v1/jobs/does-not-exist", 404, "not found")
+    bad("POST", "v1/jobs/does-not-exist/submit", 404, "not found")
+    bad("GET", "v1/jobentries/does-not-exist", 404, "not found")
+    bad("POST", "v1/jobentries/does-not-exist/run", 404, "not found", json={"callback_uri": ""})
+    bad("GET", "v1/nowhere", 404, "No such resource")
+    bad("GET", "v1/jobentries?offset=-1", 400, "offset")
+    bad("GET", "v1/jobentries?limit=ten", 400, "pagination")
+    bad("DELETE", "v1/jobs", 405, "Method Not Allowed")
+
+    entry_id = submit(api, define(api, "word-count", [{"granule_id": "G-TEXT"}]))
+    bad("POST", f"v1/jobentries/{entry_id}/run", 400, "Missing request body")
+    bad("POST", f"v1/jobentries/{entry_id}/run", 400, "callback_uri", json={"callback_uri": 3})
+    bad("POST", f"v1/jobentries/{entry_id}/run", 400, "http(s) URL", json={"callback_uri": "ftp://x"})
+    run_entry(api, entry_id)
+    bad("POST", f"v1/jobentries/{entry_id}/run", 409, "already run", json={"callback_uri": ""})
+    assert wait_entry(api, entry_id)["status"] == "SUCCESS"
+
+    r = api.post("v1/jobs", json={"algorithm_id": "word-count", "status": "DEPRECATED"})
+    bad("POST", f"v1/jobs/{r.json()['job_id']}/submit", 400, "DEPRECATED")
+
+
+class _Receiver:
+    """A loopback HTTP server that records JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        received: list[tuple[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append((self.path, json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_swagger_callbacks_in_order_and_failing_callback_harmless(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    receiver = _Receiver()
+    try:
+        entry_id = submit(api, define(api, "slow-steps", [{"description": "steps=2"}]))
+        token_path = "/hook/entry-1-secret"
+        run_entry(api, entry_id, receiver.url + token_path)
+        entry = wait_entry(api, entry_id)
+        assert entry["status"] == "SUCCESS" and entry["callback_uri"] == receiver.url + token_path
+        posts = wait_for(lambda: receiver.received if len(receiver.received) >= 6 else None)
+        time.sleep(0.2)
+        assert len(receiver.received) == 6
+        assert {path for path, _ in posts} == {token_path}
+        for _, step in posts:
+            check("JobStepResults", step)
+            assert set(step) <= {"index", "description", "status", "messages", "time_started", "time_ended",
+                                 "files"}
+        assert [(s["index"], s["status"]) for _, s in posts] == [
+            (0, "RUNNING"), (0, "SUCCESS"), (1, "RUNNING"), (1, "SUCCESS"), (2, "RUNNING"), (2, "SUCCESS")]
+        assert posts[-1][1] == entry["steps"][2]
+        assert posts[-1][1]["files"][0]["file_uri"].endswith("/steps.csv")
+        assert "step,square\r\n1,1\r\n2,4" in httpx.get(posts[-1][1]["files"][0]["file_uri"]).text
+
+        # An ERROR ends the callbacks with the failing step; later steps are never posted.
+        receiver.received.clear()
+        failing = submit(api, define(api, "fail", [{"description": "callback boom"}]))
+        run_entry(api, failing, receiver.url + "/hook/2")
+        assert wait_entry(api, failing)["status"] == "ERROR"
+        posts = wait_for(lambda: receiver.received if len(receiver.received) >= 4 else None)
+        time.sleep(0.2)
+        assert [(s["index"], s["status"]) for _, s in receiver.received] == [
+            (0, "RUNNING"), (0, "SUCCESS"), (1, "RUNNING"), (1, "ERROR")]
+    finally:
+        receiver.close()
+
+    # A callback URI nobody listens on: the job still succeeds, the failure is logged.
+    dead_port = receiver.server.server_address[1]
+    entry_id = submit(api, define(api, "word-count", [{"granule_id": "G-TEXT"}]))
+    run_entry(api, entry_id, f"http://127.0.0.1:{dead_port}/gone")
+    assert wait_entry(api, entry_id)["status"] == "SUCCESS"
+    attempts = wait_for(lambda: [a for a in sandbox.callback_log if a["entry_id"] == entry_id] or None)
+    assert "error" in attempts[0]
+
+
+def test_swagger_250_entries_paged_stably(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    job_id = define(api, "word-count", [{"granule_id": "G-TEXT"}], "many")
+    created = [submit(api, job_id) for _ in range(250)]
+
+    def all_pages(limit: int) -> list[str]:
+        seen: list[str] = []
+        offset = 0
+        while True:
+            page = api.get("v1/jobentries", params={"offset": offset, "limit": limit}).json()
+            assert len(page) <= limit
+            seen += [e["entry_id"] for e in page]
+            if len(page) < limit:
+                return seen
+            offset += limit
+
+    first = all_pages(50)
+    assert len(first) == len(set(first))
+    mine = [e for e in first if e in set(created)]
+    assert mine == created  # creation order, every entry exactly once
+    assert all_pages(37) == first  # same order whatever the page size
+    default = api.get("v1/jobentries").json()
+    assert [e["entry_id"] for e in default] == first[:50]
+    assert api.get("v1/jobentries", params={"offset": len(first) + 10}).json() == []
+    assert all(e["status"] == "PENDING" for e in api.get("v1/jobentries", params={"limit": 500}).json()
+               if e["job_id"] == job_id)
+
+
+def test_swagger_error_timeout_and_cancel_endings(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    failed = run_algorithm(api, "fail", [{"description": "the model diverged"}])
+    assert failed["status"] == "ERROR"
+    assert [s["status"] for s in failed["steps"]] == ["SUCCESS", "ERROR", "CANCELED"]
+    messages = failed["steps"][1]["messages"]
+    assert messages[-1]["level"] == "ERROR"
+    assert "exited with code 1" in messages[-1]["text"] and "RuntimeError: the model diverged" in messages[-1]["text"]
+    stderr = next(f["file_uri"] for f in failed["steps"][1]["files"] if f["description"] == "log: stderr")
+    assert "Traceback (most recent call last)" in httpx.get(stderr).text
+    assert "time_started" not in failed["steps"][2]
+
+    missing = run_algorithm(api, "row-stats", [{"granule_id": "G-CSV"}, {"granule_id": "no-such-granule"}])
+    assert missing["status"] == "ERROR"
+    assert [s["status"] for s in missing["steps"]] == ["ERROR", "CANCELED", "CANCELED"]
+    assert missing["steps"][0]["messages"] == [{"level": "ERROR", "text": "Granule 'no-such-granule' not found"}]
+
+    sandbox.timeout_s = 1.0
+    try:
+        started = time.monotonic()
+        timed_out = run_algorithm(api, "sleep", [{"description": "seconds=30"}])
+    finally:
+        sandbox.timeout_s = 300.0
+    assert time.monotonic() - started < 8
+    assert timed_out["status"] == "TIMEOUT"
+    assert [s["status"] for s in timed_out["steps"]] == ["SUCCESS", "TIMEOUT", "CANCELED"]
+    assert "Time limit of 1 s exceeded" in timed_out["steps"][1]["messages"][-1]["text"]
+
+    entry_id = submit(api, define(api, "sleep", [{"description": "30"}]))
+    run_entry(api, entry_id)
+    wait_for(lambda: api.get(f"v1/jobentries/{entry_id}").json()["steps"][1]["status"] == "RUNNING")
+    sandbox.cancel_entry(entry_id)
+    canceled = wait_entry(api, entry_id, timeout=8)
+    assert canceled["status"] == "CANCELED"
+    assert [s["status"] for s in canceled["steps"]] == ["SUCCESS", "CANCELED", "CANCELED"]
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_swagger_outputs_uploaded_to_s3(moto_s3: str, tmp_path: Any) -> None:
+    import boto3
+    import s3fs
+
+    creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1", **creds).create_bucket(Bucket="maap-ops")
+    text = tmp_path / "words.txt"
+    text.write_text("alpha beta beta\n")
+    with MaapSandbox(granules={"W": text}, s3_endpoint_url=moto_s3, s3_bucket="maap-ops",
+                     s3_access_key="testing", s3_secret_key="testing", user_id="jdoe") as sb, \
+            httpx.Client(base_url=sb.url, timeout=10) as api:
+        entry = run_algorithm(api, "word-count", [{"granule_id": "W"}])
+        assert entry["status"] == "SUCCESS", entry
+        files = entry["steps"][2]["files"]
+        assert [f["description"] for f in files] == ["output", "output (s3)"]
+        http_uri, s3_uri = files[0]["file_uri"], files[1]["file_uri"]
+        prefix = "s3://s3.amazonaws.com:80/maap-ops/jdoe/dps_output/word-count/main/"
+        assert s3_uri.startswith(prefix) and s3_uri.endswith(f"/{entry['entry_id']}/word_counts.csv")
+        path = "maap-ops/" + s3_uri.split(":80/maap-ops/", 1)[1]  # MAAP style → s3://bucket/key
+        fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=moto_s3,
+                               client_kwargs={"region_name": "us-east-1"})
+        with fs.open(path, "rb") as fh:
+            data = fh.read().decode()
+        assert data == httpx.get(http_uri).text
+        assert data.splitlines() == ["word,count", "beta,2", "alpha,1"]
+
+
+def test_index_lag_answers_404_then_found() -> None:
+    with MaapSandbox(index_lag_s=1.0) as sb, httpx.Client(base_url=sb.url, timeout=10) as api:
+        entry_id = submit(api, define(api, "word-count", [{"granule_id": "sample-text.txt"}]))
+        r = api.get(f"v1/jobentries/{entry_id}")
+        assert r.status_code == 404 and set(r.json()) == {"message"}
+        assert entry_id not in [e["entry_id"] for e in api.get("v1/jobentries").json()]
+        run_entry(api, entry_id)  # running is not subject to the lag
+        found = wait_for(lambda: api.get(f"v1/jobentries/{entry_id}").status_code == 200, timeout=5)
+        assert found
+        assert entry_id in [e["entry_id"] for e in api.get("v1/jobentries").json()]
+
+        r = api.post("ogc/processes/2/execution", headers=AUTH,
+                     json={"inputs": {"granules": ["sample-text.txt"]}, "queue": "maap-dps-worker-8gb"})
+        job_id = r.json()["jobID"]
+        missing = api.get(f"ogc/jobs/{job_id}", headers=AUTH)
+        assert missing.status_code == 404 and missing.json()["type"].endswith("no-such-job")
+        assert job_id not in [j["jobID"] for j in api.get("ogc/jobs", headers=AUTH).json()["jobs"]]
+        assert wait_for(lambda: api.get(f"ogc/jobs/{job_id}", headers=AUTH).status_code == 200, timeout=5)
+
+
+# ---------------------------------------------------------------------------------------- OGC
+def ogc_wait(api: httpx.Client, job_id: str, statuses: set[str] = OGC_TERMINAL, timeout: float = 15) -> str:
+    return wait_for(lambda: (s := api.get(f"ogc/jobs/{job_id}", headers=AUTH).json()["status"]) in statuses and s,
+                    timeout)
+
+
+def execute(api: httpx.Client, pid: int, inputs: dict[str, Any], queue: str = "maap-dps-worker-8gb",
+            **extra: Any) -> dict[str, Any]:
+    r = api.post(f"ogc/processes/{pid}/execution", headers=AUTH, json={"inputs": inputs, "queue": queue, **extra})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def test_ogc_config_auth_and_queues(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    config = httpx.get(sandbox.base_url + "/api/environment/config").json()  # no auth
+    assert config["service"]["maap_api_root"] == sandbox.base_url + "/api"
+    assert config["maap_endpoint"]["mas_algo"] == "mas/algorithm"
+
+    def queues(headers: dict[str, str]) -> httpx.Response:
+        return api.get("mas/algorithm/resource", headers=headers)
+
+    invalid = {"message": "Invalid session or insufficient permissions.", "code": 401}
+    assert MSG_INVALID_SESSION == invalid["message"]
+    r = queues({})
+    assert r.status_code == 401 and r.json() == {"message": MSG_NO_CREDENTIALS, "code": 401}
+    for headers in ({"proxy-ticket": EXPIRED_TOKEN}, {"proxy-ticket": "unknown"}, {"cpticket": EXPIRED_TOKEN},
+                    {"X-MAAP-API-Key": "nope"}, {"dps-token": "nope"},
+                    # the first header present decides: a bad PGT is not rescued by a good Bearer
+                    {"proxy-ticket": EXPIRED_TOKEN, "Authorization": f"Bearer {VALID_TOKEN}"},
+                    {"Authorization": "Bearer unknown", "X-MAAP-API-Key": VALID_TOKEN}):
+        r = queues(headers)
+        assert r.status_code == 401 and r.json() == invalid, headers
+    r = queues({"Authorization": VALID_TOKEN})
+    assert r.status_code == 401 and r.json() == {"message": "Malformed Authorization header.", "code": 401}
+
+    ok = {"code": 200, "message": "success",
+          "queues": ["maap-dps-worker-8gb", "maap-dps-worker-32gb", "maap-dps-sandbox"]}
+    for headers in (AUTH, {"cpticket": VALID_TOKEN}, {"Authorization": f"Bearer {VALID_TOKEN}"},
+                    {"Authorization": f"Bearer {EXPIRED_TOKEN}"},  # the live server accepts expired JWTs
+                    {"X-MAAP-API-Key": VALID_TOKEN},
+                    {"proxy-ticket": VALID_TOKEN, "Authorization": "Bearer garbage"}):
+        r = queues(headers)
+        assert r.status_code == 200 and r.json() == ok, headers
+    assert api.get("ogc/jobs").status_code == 401
+    assert api.delete("ogc/jobs/x", headers={"proxy-ticket": EXPIRED_TOKEN}).json() == invalid
+    r = api.get("nowhere", headers=AUTH)
+    assert r.status_code == 404 and r.json()["code"] == 404
+
+
+def test_ogc_execute_follow_results(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    procs = api.get("ogc/processes").json()["processes"]
+    pid = next(p["processID"] for p in procs if p["id"] == "row-stats")
+    assert pid == sandbox.algorithms["row-stats"] == 1
+
+    accepted = execute(api, pid, {"granules": ["G-CSV"]}, tag="my-run")
+    assert set(accepted) == {"jobID", "processID", "status", "created", "links"}
+    assert accepted["status"] == "accepted" and accepted["processID"] == 1
+    assert dt.datetime.fromisoformat(accepted["created"]).tzinfo is None  # naive server-local time
+    job_id = accepted["jobID"]
+    hrefs = [link["href"] for link in accepted["links"]]
+    assert f"/ogc/jobs/{job_id}" in hrefs and all(not h.startswith("/api") for h in hrefs)
+
+    assert ogc_wait(api, job_id) == "successful"
+    plain = api.get(f"ogc/jobs/{job_id}", headers=AUTH).json()
+    assert plain == {"jobID": job_id, "processID": 1, "type": None, "status": "successful"}
+    details = api.get(f"ogc/jobs/{job_id}", headers=AUTH, params={"getJobDetails": "true"}).json()
+    for key in ("created", "started", "finished"):
+        assert details[key].endswith("Z")
+    assert details["created"] <= details["started"] <= details["finished"]
+    assert details["job_queue"] == "maap-dps-worker-8gb" and details["tags"] == ["my-run"]
+    assert details["products"] == f"{sandbox.base_url}/files/{job_id}/" and "inputs" not in details
+    with_inputs = api.get(f"ogc/jobs/{job_id}", headers=AUTH, params={"fields": "inputs"}).json()
+    assert with_inputs["inputs"] == {"granules": ["G-CSV"]}
+
+    results = api.get(f"ogc/jobs/{job_id}/results", headers=AUTH).json()
+    assert list(results) == ["additionalProp1", "additionalProp2", "additionalProp3"]
+    assert [results[k]["id"] for k in results] == ["row_stats.csv", "_stdout.txt", "_stderr.txt"]
+    table = httpx.get(results["additionalProp1"]["links"][0]["href"]).text
+    rows = {r["column"]: r for r in csv.DictReader(io.StringIO(table))}
+    assert float(rows["y"]["mean"]) == 30.0
+    metrics = api.get(f"ogc/jobs/{job_id}/metrics", headers=AUTH).json()
+    assert metrics["job_duration_seconds"] > 0 and metrics["directory_size"] > 0
+
+    # Errors: a missing body or queue, a queue the user may not use, unknown process and job.
+    r = api.post(f"ogc/processes/{pid}/execution", headers=AUTH)
+    assert r.status_code == 400 and r.json()["status"] == 400
+    r = api.post(f"ogc/processes/{pid}/execution", headers=AUTH, json={"inputs": {}})
+    assert r.status_code == 400 and "queue" in r.json()["detail"]
+    r = api.post(f"ogc/processes/{pid}/execution", headers=AUTH, json={"inputs": {}, "queue": "gpu-secret"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "FailedJobSubmit: User does not have access to gpu-secret"
+    r = api.post("ogc/processes/999/execution", headers=AUTH, json={"inputs": {}, "queue": "maap-dps-sandbox"})
+    assert r.status_code == 404 and r.json()["type"].endswith("no-such-process")
+    r = api.get("ogc/jobs/not-a-job", headers=AUTH)
+    assert r.status_code == 404
+    body = r.json()
+    assert set(body) == {"type", "title", "status", "detail", "instance"}
+    assert body["type"].endswith("no-such-job") and body["status"] == 404
+    assert api.get("ogc/jobs/not-a-job/results", headers=AUTH).status_code == 404
+
+    # A failed job: the logs are staged, and the traceback is in `detail`.
+    failed = execute(api, sandbox.algorithms["fail"], {"message": "bad input"})["jobID"]
+    assert ogc_wait(api, failed) == "failed"
+    results = api.get(f"ogc/jobs/{failed}/results", headers=AUTH).json()
+    assert results["detail"].startswith("Job failed and traceback is ")
+    assert "RuntimeError: bad input" in results["detail"]
+    assert [results[k]["id"] for k in ("additionalProp1", "additionalProp2")] == ["_stdout.txt", "_stderr.txt"]
+
+
+def test_ogc_dismiss_rules(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    sleep = sandbox.algorithms["sleep"]
+    running = execute(api, sleep, {"seconds": 30}, queue="maap-dps-sandbox")["jobID"]  # one worker slot
+    assert ogc_wait(api, running, {"running"}) == "running"
+    queued = execute(api, sleep, {"seconds": 30}, queue="maap-dps-sandbox")["jobID"]
+    time.sleep(0.2)
+    assert api.get(f"ogc/jobs/{queued}", headers=AUTH).json()["status"] == "accepted"
+
+    r = api.get(f"ogc/jobs/{queued}/results", headers=AUTH)
+    assert r.status_code == 500 and r.json()["status"] == 500 and "detail" in r.json()
+    r = api.get(f"ogc/jobs/{running}/results", headers=AUTH)
+    assert r.status_code == 200 and r.json() == {}
+
+    r = api.delete(f"ogc/jobs/{queued}", headers=AUTH)
+    assert r.status_code == 202 and r.json() == {"jobID": queued, "type": "process", "status": "dismissed"}
+    assert api.get(f"ogc/jobs/{queued}", headers=AUTH).status_code == 404  # purged, never "dismissed"
+
+    r = api.delete(f"ogc/jobs/{running}", headers=AUTH)
+    assert r.status_code == 202 and r.json()["status"] == "dismissed"
+    assert ogc_wait(api, running, timeout=8) == "dismissed"
+    assert api.get(f"ogc/jobs/{running}/results", headers=AUTH).json() == {}
+    r = api.delete(f"ogc/jobs/{running}", headers=AUTH)
+    assert r.status_code == 400 and r.json()["detail"] == "Not allowed to cancel job with status job-revoked"
+
+    done = execute(api, sandbox.algorithms["word-count"], {"granules": ["G-TEXT"]}, queue="maap-dps-sandbox")
+    assert ogc_wait(api, done["jobID"]) == "successful"
+    r = api.delete(f"ogc/jobs/{done['jobID']}", headers=AUTH)
+    assert r.status_code == 400
+    assert r.json()["detail"] == "Not allowed to cancel job with status job-completed"
+
+    lost = execute(api, sleep, {"seconds": 30}, queue="maap-dps-worker-32gb")["jobID"]
+    assert ogc_wait(api, lost, {"running"}) == "running"
+    sandbox.mark_offline(lost)
+    assert ogc_wait(api, lost, timeout=8) == "offline"
+    assert "worker went offline" in api.get(f"ogc/jobs/{lost}/results", headers=AUTH).json()["detail"]
+
+
+def test_ogc_list_paging_without_total_and_dedup() -> None:
+    with MaapSandbox(granules={"T1": "a b c\n", "T2": "d e\n"}) as sb, \
+            httpx.Client(base_url=sb.url, timeout=10) as api:
+        wc = sb.algorithms["word-count"]
+        first = execute(api, wc, {"granules": ["T1"]}, tag="batch")["jobID"]
+        assert ogc_wait(api, first) == "successful"
+        dup = execute(api, wc, {"granules": ["T1"]}, dedup=True)["jobID"]
+        assert ogc_wait(api, dup) == "deduped"
+        assert api.get(f"ogc/jobs/{dup}/results", headers=AUTH).json() == {}
+        no_dedup = execute(api, wc, {"granules": ["T1"]}, dedup=False)["jobID"]
+        other = execute(api, wc, {"granules": ["T2"]}, dedup=True)["jobID"]
+        assert ogc_wait(api, no_dedup) == "successful" and ogc_wait(api, other) == "successful"
+        others = [execute(api, wc, {"granules": ["T2"]}, tag="batch", queue="maap-dps-worker-32gb")["jobID"]
+                  for _ in range(3)]
+        for job_id in others:
+            ogc_wait(api, job_id)
+        everything = [first, dup, no_dedup, other, *others][::-1]  # newest first
+
+        def page(**params: Any) -> dict[str, Any]:
+            r = api.get("ogc/jobs", headers=AUTH, params=params)
+            assert r.status_code == 200
+            body = r.json()
+            assert set(body) == {"status", "jobs", "links"} and body["status"] == 200  # no total, no next
+            assert all(link.get("rel") != "next" for link in body["links"])
+            return body
+
+        pages = [page(pageSize=3, offset=o) for o in (0, 3, 6)]
+        assert [len(p["jobs"]) for p in pages] == [3, 3, 1]  # the end is a short page
+        assert [j["jobID"] for p in pages for j in p["jobs"]] == everything
+        item = pages[0]["jobs"][0]
+        assert item == {"jobID": everything[0], "type": "process", "status": "successful",
+                        "job_type": "job-word-count:main"}
+        assert pages[0]["links"][0] == {"href": f"/ogc/job/{everything[0]}"}
+        assert len(page(limit=2, pageSize=5)["jobs"]) == 2  # limit wins
+        assert [j["jobID"] for j in page()["jobs"]] == everything  # default page of 100
+        assert [j["jobID"] for j in page(status="DEDUPED")["jobs"]] == [dup]
+        assert page(processID=999)["jobs"] == []
+        assert len(page(processID=wc)["jobs"]) == 7
+        assert {j["jobID"] for j in page(tag="batch")["jobs"]} == {first, *others}
+        assert {j["jobID"] for j in page(queue="maap-dps-worker-32gb")["jobs"]} == set(others)
+        detailed = page(getJobDetails="true", limit=1)["jobs"][0]
+        assert detailed["jobID"] == everything[0] and detailed["job_queue"] == "maap-dps-worker-32gb"
+        assert detailed["finished"].endswith("Z")
