@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from jupyter_compute.backends.base import backend_class
@@ -740,3 +741,21 @@ def test_maap_notebook_runs_against_a_live_server(tmp_path, monkeypatch: pytest.
         server.stop()
     log = server.log_path.read_text()
     assert "Traceback" not in log.split("jupyter-compute: backends")[-1]
+
+
+def test_250_entries_are_all_listed_in_a_stable_order() -> None:
+    async def body() -> None:
+        with MaapSandbox() as sb:
+            async with httpx.AsyncClient(base_url=sb.url, timeout=30) as http:
+                definition = (await http.post("v1/jobs", json={
+                    "job_name": "many", "algorithm_id": "word-count", "status": "ACTIVE",
+                    "data_collection": [{"granule_id": "sample-text.txt", "description": ""}]})).json()
+                created = [(await http.post(f"v1/jobs/{definition['job_id']}/submit")).json()["entry_id"]
+                           for _ in range(250)]  # created, not run: cheap
+            async with maap(sb) as b:
+                first = [entry_id for entry_id, _ in await b.list_jobs()]
+                second = [entry_id for entry_id, _ in await b.list_jobs()]
+        assert first == second, "the same order on every walk"
+        assert sorted(first) == sorted(created) and len(first) == 250
+
+    run(body)

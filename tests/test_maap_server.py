@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from urllib.parse import urlsplit
 from collections.abc import Iterator
 
 import pytest
@@ -73,6 +74,16 @@ class TestCallbacksOnly:
         await submit_and_finish(api, sandbox)
         answered = [record.get("status") for record in sandbox.callback_log]
         assert answered and set(answered) == {204}, sandbox.callback_log
+
+
+    async def test_a_body_that_is_not_a_step_is_refused(self, api, sandbox, jp_serverapp, http_server_client):
+        job = await submit_and_finish(api, sandbox)
+        url = jp_serverapp.web_app.settings["jupyter_compute"].callback_url("maap", job["id"])
+        for body in (b'{"index": "first", "status": "DONE"}', b"[]", b"not json"):
+            refused = await http_server_client.fetch(urlsplit(url).path, method="POST", body=body, raise_error=False)
+            assert refused.code == 400, body
+        after = (await api("GET", "jobs", job["id"])).body
+        assert (after["state"], after["updated"]) == (job["state"], job["updated"]), "the job is untouched"
 
 
 class TestPollingOnly:

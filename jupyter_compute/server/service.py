@@ -198,9 +198,11 @@ class JobService:
 
     async def webhook(self, job: Job, body: Any) -> bool:
         """Apply a platform callback about ``job``; True when the job should be polled now instead."""
-        if job.remote_id is None or job.is_terminal:
+        if job.remote_id is None:
             return False
-        status = await self.backend(job.backend).handle_webhook(job.remote_id, body)
+        status = await self.backend(job.backend).handle_webhook(job.remote_id, body)  # checks the body
+        if job.is_terminal:
+            return False
         if status is None:
             return True
         await self.apply_status(job, status)
