@@ -20,6 +20,8 @@ from .errors import InvalidSpec
 
 #: The field types a front end must know how to render.
 FIELD_TYPES = ("string", "text", "code", "path", "integer", "number", "boolean", "choice", "mapping", "tags")
+#: The types whose values are text (a type this version does not know is checked as text too).
+TEXT_TYPES = ("string", "text", "code", "path")
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,18 @@ class FormField:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FormField:
+        """A field as the server describes it; a type this version does not know is kept as it
+        is (a newer server may declare one): :func:`check_values` checks it as text and the
+        panels render it as a text box."""
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if values.get("choices") is not None:
             values["choices"] = tuple(values["choices"])
-        return cls(**values)
+        kind = values.get("type", "string")
+        if kind in FIELD_TYPES:
+            return cls(**values)
+        made = cls(**{**values, "type": "string"})
+        object.__setattr__(made, "type", str(kind))  # frozen: set past the check of __post_init__
+        return made
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,14 @@ class Form:
                 return form_field
         raise KeyError(name)
 
+    def has(self, name: str) -> bool:
+        """Whether the form has a field called ``name``."""
+        return any(form_field.name == name for form_field in self.fields)
+
+    def label(self, name: str) -> str:
+        """The label of field ``name`` (the name itself when there is no such field)."""
+        return self.field(name).label if self.has(name) else name
+
 
 def _is_empty(value: Any) -> bool:
     if isinstance(value, str):
@@ -99,7 +117,7 @@ def _check_one(form_field: FormField, value: Any) -> str | None:
             return f"must be at most {form_field.max:g}"
     elif kind == "boolean" and not isinstance(value, bool):
         return "must be true or false"
-    elif kind in ("string", "text", "code", "path") and not isinstance(value, str):
+    elif (kind in TEXT_TYPES or kind not in FIELD_TYPES) and not isinstance(value, str):
         return "must be text"
     elif kind == "mapping" and not isinstance(value, Mapping):
         return "must be a set of key=value pairs"
@@ -126,14 +144,10 @@ def check_values(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
     for group in form.one_of:
         given = [name for name in group if not _is_empty(values.get(name))]
         if len(given) != 1:
-            labels = " or ".join(form.field(n).label if _has(form, n) else n for n in group)
+            labels = " or ".join(form.label(n) for n in group)
             target = given[0] if given else group[0]
             problems.setdefault(target, f"give exactly one of {labels}")
     return problems
-
-
-def _has(form: Form, name: str) -> bool:
-    return any(f.name == name for f in form.fields)
 
 
 def values_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

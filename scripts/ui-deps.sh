@@ -13,8 +13,8 @@ cannot() {
     echo "NOTE: $chromium is missing and could not be installed ($1)." >&2
     echo "      The UI tests in tests/ui need it; as root, run:" >&2
     echo "      apt-get update && apt-get install -y --no-install-recommends chromium" >&2
-    echo "      (or set JUPYTER_COMPUTE_CHROMIUM to a Chromium binary). Without it they are skipped
-      (they fail instead where the environment variable CI is set)." >&2
+    echo "      (or set JUPYTER_COMPUTE_CHROMIUM to a Chromium binary). Without it they fail" >&2
+    echo "      (never skip), saying how to get it." >&2
     exit 0
 }
 

@@ -30,7 +30,8 @@ from jupyter_compute.widgets import (
     register_field_type,
 )
 from jupyter_compute.widgets import form as form_module
-from jupyter_compute.widgets.pickers import env_label, fmt_number
+from jupyter_compute.widgets._util import fmt_number
+from jupyter_compute.widgets.pickers import env_label
 
 SUBMITTED = re.compile(r"^Submitted job ([0-9a-f]{8}) '(.*)': (QUEUED|RUNNING|SUCCEEDED)$")
 TAGS = re.compile(r"<[^>]+>")
@@ -232,6 +233,101 @@ def test_copy_as_code_writes_the_cell_magic_for_inline_code(client):
     assert_same_spec(job.spec, form.spec())
     assert job.wait(timeout=60, progress=False).state is JobState.SUCCEEDED
     assert "inline v" in job.logs()
+    form.close()
+
+
+def test_copy_as_code_keeps_double_spaces(client):
+    form = SubmitForm(client)
+    form.set_values(command="printf '%s|' 'a  b'", name="two  spaces", params={"s": "x  y"})
+    magic = form.copy_as_code().split("# IPython magic")[1].splitlines()[1]
+    assert magic == (
+        "%submit_job --backend local --env local --cluster localhost --name 'two  spaces' "
+        "--param 's=x  y' printf '%s|' 'a  b'"
+    )
+    job = run_magic(client, magic)
+    assert_same_spec(job.spec, form.spec())
+    assert job.wait(timeout=60, progress=False).state is JobState.SUCCEEDED and job.logs() == "a  b|"
+    form.close()
+
+
+def test_copy_as_code_writes_no_magic_line_for_a_command_of_several_lines(client, server, monkeypatch):
+    form = SubmitForm(client)
+    command = "for word in one two; do\n  echo $word\ndone | tr a-z A-Z"
+    form.set_values(command=command, name="multi")
+    python, magic = form.copy_as_code().split("# IPython magic")
+    assert "%submit_job" not in magic.split("\n", 1)[1].replace("# %submit_job cannot", "")
+    assert "cannot run a shell command of several lines" in magic
+    monkeypatch.setenv("JUPYTER_COMPUTE_URL", server.url)
+    monkeypatch.setenv("JUPYTER_COMPUTE_TOKEN", server.token)
+    namespace: dict = {}
+    exec(python, namespace)  # noqa: S102 — the code the form wrote
+    job = namespace["job"].wait(timeout=60, progress=False)
+    assert job.state is JobState.SUCCEEDED and job.logs() == "ONE\nTWO\n" and job.spec.command == command
+    form.close()
+
+
+def test_a_double_click_on_submit_submits_once(client):
+    before = job_total(client)
+    form = SubmitForm(client)
+    form.set_values(command="true", name="clicked twice")
+    form.submit_button.click()
+    form.submit_button.click()
+    assert job_total(client) == before + 1 and "already" in text(form.status)
+    first = form.last_job
+    form.set_values(name="clicked again")  # a changed value: a new submission
+    form.submit_button.click()
+    assert job_total(client) == before + 2 and form.last_job.id != first.id and "already" not in text(form.status)
+    for job in (first, form.last_job):
+        job.wait(timeout=60, progress=False)
+    form.close()
+
+
+def test_unknown_field_types_and_failing_factories_become_text_boxes(client, monkeypatch):
+    monkeypatch.setattr(form_module, "_REGISTRY", dict(form_module._REGISTRY))
+
+    def broken(field):
+        raise RuntimeError("factory bug")
+
+    register_field_type("path", broken)
+    served = client.form("local").to_dict()
+    served["fields"] += [
+        {"name": "extra.colour", "label": "Colour", "type": "colour-from-the-future"},
+        {"name": "extra.queue", "label": "Queue", "type": "choice", "required": True, "default": "q1",
+         "choices": []},
+    ]
+    declared = forms.Form.from_dict(served)  # a newer server's form: read, not refused
+    colour = declared.field("extra.colour")
+    assert colour.type == "colour-from-the-future" and declared.has("extra.colour") and not declared.has("x")
+    assert forms.check_values(declared, {"extra.colour": 3})["extra.colour"] == "Colour must be text"
+    monkeypatch.setattr(client, "form", lambda backend="local": declared)
+    form = SubmitForm(client)
+    assert form.error.value == ""
+    for name in ("script", "notebook", "extra.colour", "extra.queue"):
+        widget = form.controls[name].widget
+        assert isinstance(widget, W.Text) and f"jc-field-{name.replace('.', '-')}" in widget._dom_classes, name
+    help_texts = {row.children[0].children[0].description: text(row.children[0].children[1])
+                  for row in form.fields_box.children if "jc-field-row" in row._dom_classes}
+    assert "shown as text (factory bug)" in help_texts["Python script"]
+    assert "shown as text (the server lists no choices for 'Queue')" in help_texts["Queue *"]
+    form.set_values(**{"extra.colour": "#00ff00", "command": "true"})
+    assert form.spec()["extra"] == {"colour": "#00ff00"}
+    form.close()
+
+
+def test_pickers_keep_an_id_they_do_not_list(client):
+    environments, clusters = EnvironmentPicker(client), ClusterPicker(client)
+    environments.choose("not-listed")
+    clusters.choose("not-listed")
+    assert environments.value == "not-listed" and environments.environment is None
+    assert clusters.value == "not-listed" and clusters.cluster is None
+    assert "not among the environments listed" in text(environments.details)
+    environments.choose("local")
+    assert environments.environment.id == "local"
+    for picker in (environments, clusters):
+        picker.close()
+    form = SubmitForm(client)
+    form.set_values(environment="my-own-env")  # typed into the field: the picker does not undo it
+    assert form.values()["environment"] == "my-own-env" and form.environment_picker.value == "my-own-env"
     form.close()
 
 
@@ -475,6 +571,7 @@ def test_panels_notebook(server, tmp_path):
     widgets = sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     assert widgets >= 5
     assert server.token not in shown
+    assert server.token not in nbformat.writes(nb), "nor in the saved notebook (widget state in its metadata)"
     with server.client() as c:
         assert c.jobs(tag="panels").total >= 1
 

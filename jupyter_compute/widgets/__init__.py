@@ -10,9 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .detail import JobDetail
     from .form import SubmitForm, register_field_type
     from .live import LiveJobs
-    from .monitor import JobDetail, JobMonitor
+    from .monitor import JobMonitor
     from .panel import ComputePanel
     from .pickers import ClusterPicker, EnvironmentPicker
 
@@ -34,7 +35,7 @@ _LAZY = {
     "register_field_type": ".form",
     "ComputePanel": ".panel",
     "JobMonitor": ".monitor",
-    "JobDetail": ".monitor",
+    "JobDetail": ".detail",
     "LiveJobs": ".live",
 }
 

@@ -1,43 +1,80 @@
-"""Small helpers shared by the panels: state colours, sizes, durations, static tables.
+"""Small helpers shared by the panels: state colours, sizes, durations, static tables, and
+the pieces every panel uses (the shared client, the CSS, closing widget trees, guarded threads).
 
-Stable for every module of ``jupyter_compute.widgets`` (nothing here imports ipywidgets):
+Stable for every module of ``jupyter_compute.widgets`` (importing this module does not import
+ipywidgets; ``style_widget`` does, when called):
 
 - ``STATE_COLOURS`` / ``state_colour(state)``: the CSS colour of each :class:`JobState`
   (SUCCEEDED green, FAILED red, CANCELLED grey, TIMED_OUT orange, RUNNING blue, QUEUED amber).
 - ``state_badge(state)``: the state as a coloured, bold ``<span>`` (HTML).
-- ``format_size(n)``: ``1.5 MB``-style byte counts; ``format_duration(s)``: ``2 min 05 s``.
-- ``format_when(dt)``: a UTC time as ``2024-01-31 12:00:05`` in the local time zone.
-- ``elapsed_seconds(job)``: run time so far (or in all) of a job, from its timestamps.
+- ``ERROR_COLOUR``, ``MUTED``, ``GREEN``: the panels' other colours; ``CSS`` their shared
+  styles and ``style_widget()`` an invisible widget carrying them.
+- ``format_size(n)``, ``format_duration(s)``, ``format_when(dt)``, ``elapsed_seconds(job)``,
+  ``one_line(error)``: from :mod:`jupyter_compute.formatting` (one set for panels and magics).
+- ``fmt_number(x, digits)``: a number for a table cell (``—`` when unknown, no trailing ``.0``).
 - ``Raw``: marks text as HTML already, so the table helpers do not escape it.
 - ``html_table(headers, rows)``: a static ``<table>`` for ``_repr_html_`` (cells escaped unless Raw).
 - ``text_table(headers, rows)``: the same as aligned plain text for ``__repr__``.
-- ``one_line(error)``: an exception (or text) as one short line, never a traceback.
-- ``error_html(error)``: that line in red, for an ``HTML`` widget showing errors.
+- ``error_html(error)``: the error's one line in red, for an ``HTML`` widget showing errors.
+- ``default_client()`` / ``connect(client)``: the one ``Client()`` of this process that every
+  panel made without a client shares (so they share one event stream and its thread).
+- ``close_tree(widget, keep)``: close a widget and everything in it; ``set_hidden(widget, bool)``.
+- ``start_thread(target, *args, name=..., on_error=...)``: a daemon thread whose failure is
+  logged at debug level and handed to ``on_error`` as one line, never printed as a traceback.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..models import Job, JobState, utcnow
+from ..formatting import (
+    elapsed_seconds,
+    format_duration,
+    format_size,
+    format_when,
+    one_line,
+)
+from ..models import JobState
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = [
+    "CSS",
+    "ERROR_COLOUR",
+    "GREEN",
+    "MUTED",
     "STATE_COLOURS",
     "Raw",
+    "close_tree",
+    "connect",
+    "default_client",
     "elapsed_seconds",
     "error_html",
+    "fmt_number",
     "format_duration",
     "format_size",
     "format_when",
     "html_table",
+    "is_closed",
     "one_line",
+    "set_hidden",
+    "start_thread",
     "state_badge",
     "state_colour",
+    "style_widget",
     "text_table",
 ]
+
+#: Background threads of the panels log here, at debug level. The NullHandler keeps Python's
+#: last-resort handler from printing anything of it into whatever notebook cell ran last.
+log = logging.getLogger("jupyter_compute.widgets")
+log.addHandler(logging.NullHandler())
 
 STATE_COLOURS: dict[str, str] = {
     JobState.SUCCEEDED.value: "#2e7d32",  # green
@@ -50,7 +87,23 @@ STATE_COLOURS: dict[str, str] = {
 }
 
 ERROR_COLOUR = "#c62828"
-_MAX_LINE = 300
+MUTED = "#666"
+GREEN = "#43a047"
+
+#: Styles shared by the panels (an HTML widget may carry a <style>; JupyterLab applies it).
+CSS = f"""<style>
+.jc-env-picker select, .jc-env-header {{
+  font-family: var(--jp-code-font-family, monospace); font-size: 12px;
+}}
+.jc-env-header {{ white-space: pre; font-weight: 600; overflow: hidden; }}
+.jc-error, .jc-field-error, .jc-form-error {{ color: {ERROR_COLOUR}; }}
+.jc-muted {{ color: {MUTED}; font-size: 90%; }}
+.jc-code-input textarea, .jc-code textarea {{ font-family: var(--jp-code-font-family, monospace); font-size: 12px; }}
+.jc-bar {{ display: inline-block; width: 160px; height: 10px; background: #e0e0e0;
+  border-radius: 3px; vertical-align: middle; margin: 0 6px; overflow: hidden; }}
+.jc-bar > div {{ height: 100%; background: {GREEN}; }}
+.jc-static td, .jc-static th {{ padding: 2px 8px; text-align: left; }}
+</style>"""
 
 
 class Raw(str):
@@ -72,57 +125,6 @@ def state_badge(state: JobState | str) -> Raw:
     """The state's name in its colour, bold."""
     value = _state_value(state)
     return Raw(f'<span style="color:{state_colour(value)};font-weight:600">{html.escape(value)}</span>')
-
-
-def format_size(size: float | None) -> str:
-    """Bytes in words: ``512 B``, ``1.5 kB``, ``20 MB`` (decimal units); ``""`` when unknown."""
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.1f} {unit}" if abs(value) < 100 else f"{value:.0f} {unit}"
-        value /= 1000
-    return f"{value:.0f} PB"  # pragma: no cover - the loop returns at TB
-
-
-def format_duration(seconds: float | None) -> str:
-    """``4.2 s``, ``12 s``, ``3 min 05 s``, ``2 h 07 min``, ``3 d 04 h``; ``""`` when unknown."""
-    if seconds is None:
-        return ""
-    seconds = max(0.0, float(seconds))
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
-
-
-def format_when(value: datetime | None) -> str:
-    """A timestamp in the local time zone, to the second; ``""`` when there is none."""
-    if value is None:
-        return ""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def elapsed_seconds(job: Job) -> float | None:
-    """How long the job has run (until now while it runs); None before it started."""
-    if job.started is None:
-        return None
-    end = job.finished or (None if job.is_terminal else utcnow())
-    if end is None:
-        return None
-    return max(0.0, (end - job.started).total_seconds())
 
 
 def _cell_html(value: Any) -> str:
@@ -168,19 +170,111 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_wid
     return "\n".join(lines)
 
 
-def one_line(error: BaseException | str) -> str:
-    """An error as one line: its message (and type when the message is empty), cut if long."""
-    if isinstance(error, BaseException):
-        text = str(error).strip() or type(error).__name__
-    else:
-        text = str(error)
-    words = " ".join(text.split())
-    return words if len(words) <= _MAX_LINE else words[: _MAX_LINE - 1] + "…"
-
-
 def error_html(error: BaseException | str) -> str:
     """One red line for an ``HTML`` widget; ``""`` for an empty message."""
     line = one_line(error)
     if not line:
         return ""
     return f'<span class="jc-error-text" style="color:{ERROR_COLOUR}">{html.escape(line)}</span>'
+
+
+def fmt_number(value: float | None, digits: int = 1) -> str:
+    """A number for a table cell: ``—`` when unknown, no trailing ``.0``."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if float(value).is_integer():
+        return f"{int(value)}"
+    return f"{value:.{digits}f}"
+
+
+# --- widgets ------------------------------------------------------------------------------------
+
+
+def style_widget() -> Any:
+    """An invisible ``HTML`` widget carrying the panels' CSS."""
+    import ipywidgets as W
+
+    return W.HTML(CSS, layout=W.Layout(display="none"))
+
+
+def close_tree(widget: Any, keep: Iterable[Any] = ()) -> None:
+    """Close ``widget`` and every widget in it, except those in ``keep`` (and what is in them)."""
+    kept = {id(item) for item in keep}
+
+    def close(item: Any) -> None:
+        if id(item) in kept:
+            return
+        for child in getattr(item, "children", ()) or ():
+            close(child)
+        item.close()
+
+    close(widget)
+
+
+def set_hidden(widget: Any, hidden: bool) -> None:
+    """Hide a widget (``display: none``) or show it again."""
+    widget.layout.display = "none" if hidden else None
+
+
+# --- the shared client --------------------------------------------------------------------------
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def is_closed(client: Client) -> bool:
+    """Whether ``client``'s connection pool is closed (it cannot be used any more)."""
+    http = getattr(client, "_http", None)
+    return bool(getattr(http, "is_closed", False))
+
+
+def default_client() -> Client:
+    """The one ``Client()`` of this process (made on first use; a closed one is replaced).
+
+    Every panel made without a client uses it, so they all share one
+    :class:`~jupyter_compute.widgets.live.LiveJobs`: one event stream and one thread.
+    Raises :class:`~jupyter_compute.errors.ComputeError` when no server is found.
+    """
+    global _default
+    with _default_lock:
+        if _default is None or is_closed(_default):
+            from ..client import Client
+
+            _default = Client()
+        return _default
+
+
+def connect(client: Client | None) -> Client:
+    """The given client, or the shared :func:`default_client`."""
+    return client if client is not None else default_client()
+
+
+# --- threads ------------------------------------------------------------------------------------
+
+
+def start_thread(
+    target: Callable[..., Any],
+    *args: Any,
+    name: str,
+    on_error: Callable[[str], None] | None = None,
+) -> threading.Thread:
+    """Run ``target(*args)`` in a daemon thread; nothing it raises reaches a notebook cell.
+
+    A failure is logged at debug level (logger ``jupyter_compute.widgets``) and handed to
+    ``on_error`` as one line (to show in the panel); a failing ``on_error`` is only logged.
+    """
+
+    def run() -> None:
+        try:
+            target(*args)
+        except Exception as exc:
+            log.debug("%s failed", name, exc_info=True)
+            if on_error is not None:
+                try:
+                    on_error(one_line(exc))
+                except Exception:
+                    log.debug("%s: reporting the failure failed", name, exc_info=True)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread

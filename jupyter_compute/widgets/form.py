@@ -5,6 +5,11 @@ turns them into widgets with :func:`register_field_type` factories (dask-gateway
 the same :func:`~jupyter_compute.forms.check_values` the server runs before anything is sent,
 shows every message at its field, and submits through the client. "Copy as code" writes the
 same submission as a ``Client().submit(...)`` call and as a ``%submit_job`` line.
+
+A field whose factory fails (a user's factory with a bug, a required choice without choices)
+is shown as a text box with the failure under it; a field type this version does not know is
+a text box too. Every submission of the same values carries the same idempotency key, so a
+double click on Submit submits once; changing any value makes a new key.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import shlex
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +28,23 @@ import traitlets as T
 
 from ..errors import ComputeError
 from ..forms import FIELD_TYPES, Form, FormField, check_values, spec_from_values
-from ._util import error_html, html_table, one_line
-from .pickers import ClusterPicker, EnvironmentPicker, connect, style_widget
+from ._util import (
+    close_tree,
+    connect,
+    error_html,
+    html_table,
+    log,
+    one_line,
+    style_widget,
+)
+from .pickers import ClusterPicker, EnvironmentPicker
 
 if TYPE_CHECKING:
     from ..client import Client, Job
 
 __all__ = ["FieldControl", "SubmitForm", "field_control", "register_field_type", "submit_code"]
 
+_TAGS = re.compile(r"<[^>]+>")
 LABEL_WIDTH = "150px"
 FIELD_WIDTH = "460px"
 
@@ -76,7 +92,10 @@ def register_field_type(type_name: str, factory: FieldFactory) -> None:
 
 
 def field_control(form_field: FormField) -> FieldControl:
-    """The control of one field, from the factory registered for its type (text if none)."""
+    """The control of one field, from the factory registered for its type (text if none).
+
+    Raises what the factory raises; :class:`SubmitForm` shows such a field as a text box.
+    """
     factory = _REGISTRY.get(form_field.type, _text_factory)
     made = factory(form_field)
     control = made if isinstance(made, FieldControl) else FieldControl(made)
@@ -183,6 +202,8 @@ def _choice_factory(form_field: FormField) -> FieldControl:
     options: list[tuple[str, Any]] = [(str(c), c) for c in choices]
     if not form_field.required or form_field.default is None:
         options.insert(0, (NO_CHOICE, None))
+    if not options:
+        raise ValueError(f"the server lists no choices for '{form_field.label}'")
     widget = W.Dropdown(options=options, value=options[0][1], **_common(form_field))
 
     def set_choice(value: Any) -> None:
@@ -274,10 +295,17 @@ def field_class(name: str) -> str:
 
 
 def submit_code(spec: Mapping[str, Any]) -> str:
-    """The Python call submitting ``spec``, then the ``%submit_job`` line (or cell) doing the same."""
+    """The Python call submitting ``spec``, then the ``%submit_job`` line (or cell) doing the same
+    (or, for a command of several lines, which no magic line can hold, a note saying so)."""
     args = "".join(f"    {key}={value!r},\n" for key, value in spec.items())
     python = f"from jupyter_compute import Client\n\njob = Client().submit(\n{args})\n"
     return f"# Python\n{python}\n# IPython magic (%load_ext jupyter_compute)\n{magic_line(spec)}\n"
+
+
+MULTILINE_NOTE = (
+    "# %submit_job cannot run a shell command of several lines (joining them could change what\n"
+    "# they do); use the Python call above, or put the command into a script."
+)
 
 
 _MAGIC_OPTIONS = (("backend", "--backend"), ("environment", "--env"), ("cluster", "--cluster"), ("name", "--name"))
@@ -299,24 +327,20 @@ def magic_line(spec: Mapping[str, Any]) -> str:
         words += ["--timeout", number_text(spec["timeout_s"])]
     missing = [k for k in spec if k not in {*dict(_MAGIC_OPTIONS), *_PROGRAMS, "params", "tags", "timeout_s"}]
     note = f"# %submit_job has no option for: {', '.join(missing)}\n" if missing else ""
-    options = " ".join(words)
     if spec.get("code") is not None:
-        return f"{note}%%submit_job {options}".rstrip() + "\n" + str(spec["code"])
+        return note + " ".join(["%%submit_job", *words]) + "\n" + str(spec["code"])
     if spec.get("script") is not None:
-        program = shlex.quote(str(spec["script"]))
+        program = [shlex.quote(str(spec["script"]))]
     elif spec.get("notebook") is not None:
-        program = shlex.quote(str(spec["notebook"]))
+        program = [shlex.quote(str(spec["notebook"]))]
     elif spec.get("command") is not None:
-        command = str(spec["command"])
-        if "\n" in command.strip():
-            note += "# a command of several lines does not fit one %submit_job line; join its lines with ;\n"
-            command = "; ".join(line for line in command.splitlines() if line.strip())
-        program = command
-        if _needs_separator(command):
-            program = "-- " + command
+        command = str(spec["command"]).strip()
+        if "\n" in command:
+            return MULTILINE_NOTE  # (a heredoc, a loop, a line ending in \ or | ... cannot be joined safely)
+        program = ["--", command] if _needs_separator(command) else [command]
     else:
-        program = "<command | script.py | notebook.ipynb>"
-    return f"{note}%submit_job {options} {program}".replace("  ", " ")
+        program = ["<command | script.py | notebook.ipynb>"]
+    return note + " ".join(["%submit_job", *words, *program])
 
 
 def _param_text_survives(value: str) -> bool:
@@ -329,8 +353,10 @@ def _param_text_survives(value: str) -> bool:
 
 
 def _needs_separator(command: str) -> bool:
+    """Whether the command must follow ``--``: %submit_job takes options only before the
+    program, so only a command whose first word looks like an option needs it."""
     words = command.split()
-    return bool(words) and (words[0].startswith("-") or any(w.startswith("--") for w in words[1:]))
+    return bool(words) and words[0].startswith("-")
 
 
 # --- the form -----------------------------------------------------------------------------------
@@ -362,6 +388,7 @@ class SubmitForm(W.VBox):
         self.environment_picker: EnvironmentPicker | None = None
         self.cluster_picker: ClusterPicker | None = None
         self._backends: list[dict[str, Any]] = []
+        self._idempotency_key = uuid.uuid4().hex
 
         self.backend_select = W.Dropdown(description="Backend", options=[], style={"description_width": LABEL_WIDTH},
                                          layout=W.Layout(width=FIELD_WIDTH))
@@ -451,7 +478,7 @@ class SubmitForm(W.VBox):
             return None
         self.submit_button.disabled = True
         try:
-            job = self.client.submit(**self.spec())
+            job = self.client.submit(**self.spec(), idempotency_key=self._idempotency_key)
         except ComputeError as exc:
             self._show_server_error(exc)
             return None
@@ -460,12 +487,18 @@ class SubmitForm(W.VBox):
             return None
         finally:
             self.submit_button.disabled = False
+        again = self.last_job is not None and self.last_job.id == job.id
         self.status.value = (
             f"Submitted job <code>{html.escape(job.id[:8])}</code> {html.escape(repr(job.name))}: "
             f"<b>{html.escape(job.state.value)}</b>"
-        )
+        ) + (' <span class="jc-muted">(already; change a field to submit another)</span>' if again else "")
         self.last_job = job
         return job
+
+    @property
+    def error_text(self) -> str:
+        """The form's error line as plain text (``""`` when there is none)."""
+        return html.unescape(_TAGS.sub("", self.error.value))
 
     def code(self) -> str:
         """The current submission as Python and as a ``%submit_job`` line."""
@@ -482,6 +515,11 @@ class SubmitForm(W.VBox):
         return text
 
     # --- building -----------------------------------------------------------------------------
+
+    def _renew_key(self, _change: Any = None) -> None:
+        """A value changed: the next Submit is a new submission (the same values resubmitted,
+        e.g. by a double click, carry the same key and give the same job)."""
+        self._idempotency_key = uuid.uuid4().hex
 
     @T.observe("backend")
     def _on_backend(self, change: dict[str, Any]) -> None:
@@ -513,13 +551,20 @@ class SubmitForm(W.VBox):
         self.controls, self.messages = {}, {}
         rows: list[W.Widget] = []
         for form_field in self.form.fields:
-            control = field_control(form_field)
+            help_html = f'<span class="jc-muted">{html.escape(form_field.help)}</span>'
+            try:
+                control = field_control(form_field)
+            except Exception as exc:  # noqa: BLE001 - one field must not break the form
+                log.debug("jupyter-compute: the widget of field %r failed", form_field.name, exc_info=True)
+                control = _text_factory(form_field)
+                help_html = error_html(f"shown as text ({one_line(exc)})") + " " + help_html
             control.widget.add_class(field_class(form_field.name))
             control.widget.add_class("jc-field")
+            if control.widget.has_trait("value"):
+                control.widget.observe(self._renew_key, "value")
             message = W.HTML()
             message.add_class("jc-field-error")
-            helptext = W.HTML(f'<span class="jc-muted">{html.escape(form_field.help)}</span>',
-                              layout=W.Layout(margin="0 0 0 8px", flex="1 1 auto"))
+            helptext = W.HTML(help_html, layout=W.Layout(margin="0 0 0 8px", flex="1 1 auto"))
             self.controls[form_field.name] = control
             self.messages[form_field.name] = message
             row = W.VBox([W.HBox([control.widget, helptext]), message])
@@ -529,16 +574,17 @@ class SubmitForm(W.VBox):
             if picker is not None:
                 rows.append(picker)
         groups = [
-            " or ".join(self.form.field(n).label if _has(self.form, n) else n for n in group)
+            " or ".join(self.form.label(n) for n in group)
             for group in self.form.one_of
         ]
         self.hint.value = "".join(
             f'<div class="jc-muted">Give exactly one of: {html.escape(g)}.</div>' for g in groups
         )
         self.fields_box.children = rows
-        keep = {id(self.environment_picker), id(self.cluster_picker)}
+        self._renew_key()
+        keep = [picker for picker in (self.environment_picker, self.cluster_picker) if picker is not None]
         for widget in old:
-            _close_tree(widget, keep)
+            close_tree(widget, keep)
 
     def _picker_for(self, form_field: FormField) -> W.Widget | None:
         """The picker bound to the environment or cluster field, when the backend has them."""
@@ -617,7 +663,7 @@ class SubmitForm(W.VBox):
             if picker is not None:
                 picker.close()
         for child in self.children:
-            _close_tree(child, set())
+            close_tree(child)
         super().close()
 
     # --- static fallbacks -----------------------------------------------------------------------
@@ -645,14 +691,4 @@ class SubmitForm(W.VBox):
         return f"<SubmitForm {self.backend}: {len(self.form.fields)} fields, filled {', '.join(filled) or 'none'}>"
 
 
-def _has(form: Form, name: str) -> bool:
-    return any(f.name == name for f in form.fields)
 
-
-def _close_tree(widget: W.Widget, keep: set[int]) -> None:
-    """Close a widget and its children, except those in ``keep`` (by id) and theirs."""
-    if id(widget) in keep:
-        return
-    for child in getattr(widget, "children", ()):
-        _close_tree(child, keep)
-    widget.close()

@@ -1,53 +1,59 @@
 """Job changes pushed by the server, handed to the panels from one background thread.
 
 :class:`LiveJobs` follows ``compute/api/events`` (:meth:`Client.events`) in a daemon thread,
-so the kernel's main thread never waits for it. Listeners are objects with the methods
+so the kernel's main thread never waits for it. Listeners (see :class:`JobListener`) are
+objects with any of the methods
 
 - ``on_job(job)``: a job (a bound :class:`jupyter_compute.client.Job`) was created or changed;
 - ``on_deleted(job_id)``: a job was forgotten;
-- ``on_resync()`` (optional): the stream (re)connected and events may have been missed, so
-  reload what is shown. Listeners without it get ``on_job`` for each of the most recently
-  updated jobs instead.
+- ``on_resync()``: the stream (re)connected and events may have been missed: reload what is shown;
+- ``on_status(connected, error)``: the stream is open (``True, ""``), or opening it failed and
+  it is being retried (``False, "<one line>"``), so the panel can say its updates are paused.
 
 Listeners are held weakly (a panel that is garbage-collected stops listening) and are called
 from the background thread: ipywidgets trait changes from there are fine (ipykernel sends comm
-messages through its thread-safe iopub). ``LiveJobs.for_client(client)`` gives the one instance
-of a client; its thread starts with the first listener and stops when the last one is gone.
+messages through its thread-safe iopub). A listener that raises is logged at debug level and
+never stops the others or the thread. ``LiveJobs.for_client(client)`` gives the one instance
+of a client; its thread starts with the first listener and ends at the first event or
+keepalive (every 15 s) after the last one is gone. The panels made without a client all use
+:func:`~jupyter_compute.widgets._util.default_client`, so one process has one such thread.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import ComputeError
-from ._util import one_line
+from ._util import is_closed, log, one_line
 
 if TYPE_CHECKING:
     from ..client import Client, Job
 
 __all__ = ["JobListener", "LiveJobs"]
 
-log = logging.getLogger(__name__)
-
 
 class JobListener(Protocol):
+    """What LiveJobs calls (each method is optional: missing ones are skipped)."""
+
     def on_job(self, job: Job) -> None: ...
 
     def on_deleted(self, job_id: str) -> None: ...
+
+    def on_resync(self) -> None: ...
+
+    def on_status(self, connected: bool, error: str) -> None: ...
 
 
 class LiveJobs:
     """Follows the server's job events in a daemon thread and calls the listeners.
 
     On a dropped or refused stream it reconnects after 0.5 s, doubling up to ``max_backoff``
-    seconds, and after every (re)connection does one ``client.jobs(...)`` resync (see the
-    module doc). It stops for good when the client is closed or :meth:`close` is called.
+    seconds, and after every (re)connection calls the listeners' ``on_resync``. A connection
+    that fails is reported through ``on_status`` (a stream that drops is not, unless opening it
+    again fails). It stops for good when the client is closed or :meth:`close` is called.
     """
-
-    RESYNC_LIMIT = 100
 
     _registry: ClassVar[weakref.WeakKeyDictionary[Client, LiveJobs]] = weakref.WeakKeyDictionary()
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -87,7 +93,7 @@ class LiveJobs:
             return self._alive()
 
     def add_listener(self, listener: Any) -> None:
-        """Call ``listener.on_job`` / ``on_deleted`` (/ ``on_resync``) from now on; starts the thread."""
+        """Call ``listener``'s methods (see :class:`JobListener`) from now on; starts the thread."""
         with self._lock:
             if self._closed:
                 raise ComputeError("this LiveJobs is closed; use LiveJobs.for_client(client)")
@@ -96,7 +102,7 @@ class LiveJobs:
             self._start_locked()
 
     def remove_listener(self, listener: Any) -> None:
-        """Stop calling ``listener`` (the thread stops at its next event if none is left)."""
+        """Stop calling ``listener`` (the thread ends at its next event or keepalive if none is left)."""
         with self._lock:
             self._listeners = [ref for ref in self._listeners if ref() not in (None, listener)]
 
@@ -145,23 +151,39 @@ class LiveJobs:
                 return True
             return False
 
-    def _client_closed(self) -> bool:
-        http = getattr(self.client, "_http", None)
-        return bool(getattr(http, "is_closed", False))
+    def _set_connected(self, stop: threading.Event, connected: bool) -> None:
+        """Set the ``connected`` flag for the thread of ``stop`` only while it is the current
+        thread: an old thread ending must not clear the flag a new one has set."""
+        with self._lock:
+            if stop is not self._stop:
+                return
+            if connected:
+                self._connected.set()
+            else:
+                self._connected.clear()
 
     def _run(self, stop: threading.Event) -> None:
+        try:
+            self._follow(stop)
+        except Exception as exc:  # noqa: BLE001 - never a traceback from this thread
+            self._failed(exc)
+            self._set_connected(stop, False)
+
+    def _follow(self, stop: threading.Event) -> None:
         delay = self.min_backoff
         while not self._retire_if_unused(stop):
             try:
                 stream = self.client.events()
-            except Exception as exc:  # noqa: BLE001 - reported in last_error, then retried
+            except Exception as exc:  # noqa: BLE001 - reported to the listeners, then retried
                 self._failed(exc)
+                self._broadcast("on_status", False, self.last_error)
             else:
-                self._connected.set()
+                self._set_connected(stop, True)
                 self.connections += 1
                 delay = self.min_backoff
                 try:
-                    self._resync()
+                    self._broadcast("on_status", True, "")
+                    self._broadcast("on_resync")
                     for event in stream:
                         if self._retire_if_unused(stop):
                             break
@@ -169,9 +191,9 @@ class LiveJobs:
                 except Exception as exc:  # noqa: BLE001 - the stream dropped: reconnect
                     self._failed(exc)
                 finally:
-                    self._connected.clear()
+                    self._set_connected(stop, False)
                     stream.close()  # type: ignore[attr-defined]
-            if self._client_closed():
+            if is_closed(self.client):
                 self.close()
                 return
             if stop.wait(delay):
@@ -184,17 +206,9 @@ class LiveJobs:
 
     # --- dispatch ---------------------------------------------------------------------------
 
-    def _resync(self) -> None:
-        """After a (re)connection: let every listener catch up on what it may have missed."""
-        listeners = self.listeners
-        plain = [listener for listener in listeners if not hasattr(listener, "on_resync")]
-        if plain:
-            for job in self.client.jobs(limit=self.RESYNC_LIMIT, sort="-updated"):
-                for listener in plain:
-                    self._call(listener, "on_job", job)
-        for listener in listeners:
-            if hasattr(listener, "on_resync"):
-                self._call(listener, "on_resync")
+    def _broadcast(self, method: str, *args: Any) -> None:
+        for listener in self.listeners:
+            self._call(listener, method, *args)
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         kind, data = event.get("event"), event.get("data")
@@ -206,18 +220,19 @@ class LiveJobs:
             except (KeyError, TypeError, ValueError) as exc:
                 self._failed(exc)
                 return
-            for listener in self.listeners:
-                self._call(listener, "on_job", job)
+            self._broadcast("on_job", job)
         elif kind == "job_deleted":
-            for listener in self.listeners:
-                self._call(listener, "on_deleted", str(data["id"]))
+            self._broadcast("on_deleted", str(data["id"]))
 
     def _call(self, listener: Any, method: str, *args: Any) -> None:
-        """Call one listener; its failure is logged and never stops the others or the thread."""
+        """Call one listener; its failure is logged (at debug level: a traceback printed from this
+        thread would land in whatever notebook cell ran last) and never stops the others or the
+        thread. The panels catch their own failures and show them as their error line."""
         function = getattr(listener, method, None)
         if function is None:
             return
         try:
             function(*args)
-        except Exception:  # a listener's bug must not end the stream
-            log.exception("jupyter-compute: %r.%s failed", listener, method)
+        except Exception as exc:  # noqa: BLE001 - a listener's bug must not end the stream
+            self.last_error = f"{type(listener).__name__}.{method} failed: {one_line(exc)}"
+            log.debug("jupyter-compute: %r.%s failed", listener, method, exc_info=True)

@@ -3,13 +3,22 @@
 ``JobMonitor(client=None, backend=None, state=None, page_size=25)`` shows one page of the jobs
 the server knows, newest first, and keeps it current from the server's pushed events
 (:class:`~jupyter_compute.widgets.live.LiveJobs`): a change of a job rewrites only that job's
-row widget; a new job matching the filters appears at the top of page 1. Nothing ever needs a
-refresh button, and no network call or wait happens on the kernel's main thread except the
-ones a click asks for (paging, filtering).
+row widget; a new job matching the filters appears at the top of page 1 (the page is queried
+again, at most once per ``RELOAD_DELAY_S`` however many events come, and only for a job that
+can belong on it). Nothing ever needs a refresh button, and no network call or wait happens
+on the kernel's main thread except the ones a click asks for (paging, filtering, selecting a
+job that is not shown). Network calls never hold the monitor's lock, so a click never waits
+for the event thread's query.
 
-Selecting a row (its ``▸`` button) opens :class:`JobDetail`: the job's fields, its log followed
-while it runs, its results with "Load as DataFrame" buttons, and Cancel / Delete actions that
-each ask for a confirming click. Server errors show as one red line, never a traceback.
+Monitors made without a client share one client (:func:`~jupyter_compute.widgets._util.default_client`)
+and so one event thread; the elapsed times of running jobs are kept current by one ticker
+thread for all monitors.
+
+Selecting a row (its ``▸`` button) opens :class:`~jupyter_compute.widgets.detail.JobDetail`:
+the job's fields, its log followed while it runs, its results with "Load as DataFrame"
+buttons, and Cancel / Delete actions that each ask for a confirming click. Server errors show
+as one red line (``error_text``), never a traceback; so do live updates that stopped
+("live updates paused: …").
 
 CSS classes for browser tests and styling: ``jc-monitor`` (the whole panel), ``jc-filter-bar``,
 ``jc-filter-backend``, ``jc-filter-state``, ``jc-search``, ``jc-prev``, ``jc-next``,
@@ -23,47 +32,48 @@ pane ``jc-detail`` with ``jc-detail-fields``, ``jc-log``, ``jc-results``, ``jc-d
 from __future__ import annotations
 
 import html
-import keyword
-import logging
 import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from .. import results as results_module
-from ..client import Client, Job
-from ..errors import InvalidSpec, NotFound, NotSupported
+from ..errors import InvalidSpec
 from ..models import JobState
 from ._util import (
-    Raw,
+    close_tree,
+    connect,
     elapsed_seconds,
     error_html,
     format_duration,
-    format_size,
-    format_when,
     html_table,
+    log,
     one_line,
+    start_thread,
     state_badge,
     state_colour,
     text_table,
 )
+from .detail import JobDetail
 from .live import LiveJobs
+
+if TYPE_CHECKING:
+    from ..client import Client, Job, JobPage
 
 __all__ = ["JobDetail", "JobMonitor", "JobRow"]
 
 ALL = ""
+#: Events arriving within this many seconds of each other cause one page query.
+RELOAD_DELAY_S = 0.2
 _GRID = "grid-template-columns:minmax(9em,2fr) minmax(6em,1fr) 7.5em minmax(6em,1fr) 6.5em minmax(8em,3fr)"
 _CELL = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:0 6px"
 _COLUMNS = ("name", "backend", "state", "native status", "elapsed", "message")
-_LOG_POLL_S = 1.0
-_LOG_SHOWN_MAX = 512 * 1024
 _TICK_S = 5.0
-_HEAD_ROWS = 10
-
-log = logging.getLogger(__name__)
+_SEEN_MAX = 100_000
+#: The error line shows the first of these that has a message.
+_ERROR_SLOTS = ("page", "backends", "select", "live", "event")
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -113,10 +123,6 @@ class JobRow(w.HBox):
         return f"<JobRow {self.job.id[:8]} {self.job.name!r} {self.job.state.value}>"
 
     @property
-    def job_id(self) -> str:
-        return self.job.id
-
-    @property
     def state(self) -> str:
         """The state shown, e.g. ``"RUNNING"``."""
         return self.job.state.value
@@ -149,397 +155,6 @@ class JobRow(w.HBox):
         super().close()
 
 
-# --- the detail pane ----------------------------------------------------------------------------
-
-
-def _hidden(widget: w.DOMWidget, hidden: bool) -> None:
-    widget.layout.display = "none" if hidden else None
-
-
-class JobDetail(w.VBox):
-    """Fields, followed log, results and actions of one job (shown under the monitor's table).
-
-    ``namespace`` is where "Load as DataFrame" binds its variable: the IPython user namespace
-    by default (when IPython runs), or any dict given (for tests and scripts).
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        *,
-        capabilities: Callable[[str], dict[str, bool]] | None = None,
-        namespace: MutableMapping[str, Any] | None = None,
-        on_change: Callable[[Job], None] | None = None,
-        on_deleted: Callable[[str], None] | None = None,
-    ) -> None:
-        self.client = client
-        self.job: Job | None = None
-        self.log_text = ""
-        self.loaded: dict[str, Any] = {}
-        self._capabilities = capabilities or (lambda backend: {})
-        self._namespace = namespace
-        self._on_change = on_change
-        self._on_deleted = on_deleted
-        self._lock = threading.RLock()
-        self._follow_stop = threading.Event()
-        self._pending: str | None = None
-        self._deleted = False
-        self._shown_log = 0
-
-        self.title = w.HTML()
-        self.fields = w.HTML().add_class("jc-detail-fields")
-        self.error = w.HTML().add_class("jc-error")
-        self.cancel_button = w.Button(description="Cancel", icon="stop").add_class("jc-cancel")
-        self.delete_button = w.Button(description="Delete", icon="trash").add_class("jc-delete")
-        self.confirm_label = w.HTML()
-        self.confirm_yes = w.Button(description="Yes", button_style="danger").add_class("jc-confirm-yes")
-        self.confirm_no = w.Button(description="No").add_class("jc-confirm-no")
-        self.confirm = w.HBox([self.confirm_label, self.confirm_yes, self.confirm_no]).add_class("jc-confirm")
-        _hidden(self.confirm, True)
-        self.df_name = w.Text(value="df", description="variable", layout=w.Layout(width="16em"))
-        self.df_name.add_class("jc-df-name")
-        self.results_box = w.VBox().add_class("jc-results")
-        self.df_status = w.HTML()
-        self.df_output = w.Output().add_class("jc-df-output")
-        self.log_view = w.Output(layout=w.Layout(max_height="24em", overflow="auto", border="1px solid #e0e0e0"))
-        self.log_view.add_class("jc-log")
-        self.log_status = w.HTML()
-        actions = w.HBox([self.cancel_button, self.delete_button, self.confirm])
-        super().__init__(
-            [
-                self.title,
-                self.fields,
-                actions,
-                self.error,
-                w.HTML("<b>Results</b>"),
-                self.results_box,
-                self.df_name,
-                self.df_status,
-                self.df_output,
-                w.HTML("<b>Log</b>"),
-                self.log_status,
-                self.log_view,
-            ],
-            layout=w.Layout(border="1px solid #ccc", padding="4px 8px", margin="6px 0 0 0"),
-        )
-        self.add_class("jc-detail")
-        self.cancel_button.on_click(lambda _b: self._ask("cancel"))
-        self.delete_button.on_click(lambda _b: self._ask("delete"))
-        self.confirm_yes.on_click(lambda _b: self._confirmed())
-        self.confirm_no.on_click(lambda _b: self._ask(None))
-        _hidden(self, True)
-
-    @property
-    def job_id(self) -> str | None:
-        return self.job.id if self.job is not None else None
-
-    # --- showing a job ------------------------------------------------------------------------
-
-    def show(self, job: Job) -> None:
-        """Show ``job`` (replacing any other) and follow its log in the background."""
-        with self._lock:
-            self._follow_stop.set()
-            self._follow_stop = stop = threading.Event()
-            self.job = job
-            self._deleted = False
-            self.log_text = ""
-            self._shown_log = 0
-            self.log_view.outputs = ()
-            self.log_status.value = ""
-            self.df_output.outputs = ()
-            self.df_status.value = ""
-            self.error.value = ""
-            self._ask(None)
-            self._render(job)
-            _hidden(self, False)
-        threading.Thread(target=self._follow, args=(job.id, stop), daemon=True, name="jupyter-compute-log").start()
-
-    def update(self, job: Job) -> None:
-        """The shown job changed (from the server's events)."""
-        with self._lock:
-            if self.job is None or job.id != self.job.id or self._deleted:
-                return
-            had_results = [r.name for r in self.job.results]
-            self.job = job
-            self._render(job, results=[r.name for r in job.results] != had_results)
-
-    def hide(self) -> None:
-        with self._lock:
-            self._follow_stop.set()
-            self.job = None
-            _hidden(self, True)
-
-    def show_deleted(self, job_id: str) -> None:
-        """The shown job was deleted (here or elsewhere)."""
-        with self._lock:
-            if self.job is None or self.job.id != job_id or self._deleted:
-                return
-            self._deleted = True
-            self._follow_stop.set()
-            self._ask(None)
-            self.title.value = self.title.value + ' <span style="color:#757575">(deleted)</span>'
-            self.cancel_button.disabled = self.delete_button.disabled = True
-            for child in self.results_box.children:
-                for widget in getattr(child, "children", ()):
-                    if isinstance(widget, w.Button):
-                        widget.disabled = True
-
-    def _render(self, job: Job, *, results: bool = True) -> None:
-        name = html.escape(job.name or "(unnamed)")
-        self.title.value = f"<b>{name}</b> {state_badge(job.state)}"
-        rows: list[tuple[str, Any]] = [
-            ("id", job.id),
-            ("backend", job.backend),
-            ("remote id", job.remote_id or ""),
-            ("state", state_badge(job.state)),
-            ("native status", job.native_status),
-            ("message", Raw(f'<span style="color:{state_colour(job.state)}">{html.escape(job.message)}</span>')
-             if job.state in (JobState.FAILED, JobState.TIMED_OUT) else job.message),
-            ("created", format_when(job.created)),
-            ("started", format_when(job.started)),
-            ("finished", format_when(job.finished)),
-            ("elapsed", format_duration(elapsed_seconds(job))),
-            ("tags", ", ".join(job.tags)),
-        ]
-        program = next(
-            (f"{k}: {v}" for k, v in (("command", job.spec.command), ("script", job.spec.script),
-                                      ("notebook", job.spec.notebook), ("algorithm", job.spec.algorithm),
-                                      ("code", job.spec.code)) if v),
-            "",
-        )
-        if program:
-            rows.append(("runs", program))
-        if job.spec.environment:
-            rows.append(("environment", job.spec.environment))
-        if job.spec.cluster:
-            rows.append(("cluster", job.spec.cluster))
-        table = html_table(("field", "value"), rows, css_class="jc-fields")
-        if table != self.fields.value:
-            self.fields.value = table
-        self._update_actions(job)
-        if results:
-            self._render_results(job)
-
-    def _update_actions(self, job: Job) -> None:
-        caps = self._capabilities(job.backend)
-        can_cancel = bool(caps.get("can_cancel")) and not job.is_terminal and not self._deleted
-        self.cancel_button.disabled = not can_cancel
-        self.cancel_button.tooltip = (
-            "Stop this job" if can_cancel
-            else "The job has finished" if job.is_terminal
-            else f"Backend '{job.backend}' cannot cancel jobs"
-        )
-        can_delete = bool(caps.get("can_delete")) and not self._deleted
-        self.delete_button.disabled = not can_delete
-        self.delete_button.tooltip = "Forget this job" if can_delete else f"Backend '{job.backend}' cannot delete jobs"
-        if self._pending == "cancel" and not can_cancel or self._pending == "delete" and not can_delete:
-            self._ask(None)
-
-    def _render_results(self, job: Job) -> None:
-        old = self.results_box.children
-        rows: list[w.Widget] = []
-        for result in job.results:
-            label = w.HTML(
-                f"<code>{html.escape(result.name)}</code> "
-                f'<span style="color:#616161">{html.escape(format_size(result.size))}'
-                f"{' · ' + html.escape(result.kind) if result.kind != 'output' else ''}</span>"
-            )
-            parts: list[w.Widget] = [label]
-            if result.kind == "output" and results_module.is_tabular(result.name, result.media_type):
-                button = w.Button(description="Load as DataFrame", icon="table", layout=w.Layout(width="auto"))
-                button.add_class("jc-load-df")
-                button.on_click(lambda _b, name=result.name: self.load_dataframe(name, wait=False))
-                parts.append(button)
-            rows.append(w.HBox(parts, layout=w.Layout(align_items="center")))
-        if not rows:
-            rows.append(w.HTML('<span style="color:#757575">no results yet</span>'))
-        self.results_box.children = rows
-        for box in old:
-            for child in getattr(box, "children", ()):
-                child.close()
-            box.close()
-
-    @property
-    def load_buttons(self) -> dict[str, w.Button]:
-        """The "Load as DataFrame" buttons by result name."""
-        found = {}
-        for box, result in zip(self.results_box.children, self.job.results if self.job else []):
-            for child in getattr(box, "children", ()):
-                if isinstance(child, w.Button):
-                    found[result.name] = child
-        return found
-
-    # --- the log ------------------------------------------------------------------------------
-
-    def _follow(self, job_id: str, stop: threading.Event) -> None:
-        """Read the log from the start, then every second until it is complete."""
-        offset = 0
-        idle_after_end = 0
-        while not stop.is_set():
-            try:
-                chunk = self.client.logs(job_id, offset)
-            except (NotFound, NotSupported) as exc:
-                self._log_note(stop, one_line(exc))
-                return
-            except Exception as exc:  # noqa: BLE001 - shown as one line, then retried
-                self._log_note(stop, "cannot read the log: " + one_line(exc), error=True)
-                if stop.wait(_LOG_POLL_S * 3):
-                    return
-                continue
-            if chunk.text:
-                self._append_log(stop, chunk.text)
-            advanced = chunk.offset > offset
-            offset = max(offset, chunk.offset)
-            job = self.job
-            finished = job is not None and job.id == job_id and job.is_terminal
-            if chunk.complete:
-                self._log_note(stop, "" if self.log_text else "the log is empty")
-                return
-            if finished and not advanced:
-                idle_after_end += 1
-                if idle_after_end >= 3:
-                    self._log_note(stop, "" if self.log_text else "the log is empty")
-                    return
-            if chunk.text and advanced:
-                continue  # there may be more already
-            if stop.wait(_LOG_POLL_S):
-                return
-
-    def _log_note(self, stop: threading.Event, text: str, *, error: bool = False) -> None:
-        with self._lock:
-            if stop.is_set():
-                return
-            if error:
-                self.log_status.value = error_html(text)
-            else:
-                self.log_status.value = f'<span style="color:#757575">{html.escape(text)}</span>' if text else ""
-
-    def _append_log(self, stop: threading.Event, text: str) -> None:
-        with self._lock:
-            if stop.is_set():
-                return
-            self.log_text += text
-            self.log_status.value = ""
-            if self._shown_log + len(text) <= _LOG_SHOWN_MAX:
-                self._shown_log += len(text)
-                self.log_view.append_stdout(text)
-                return
-            # Re-sending an ever longer log on every poll would choke the browser: show its end.
-            tail = self.log_text[-_LOG_SHOWN_MAX:]
-            cut = len(self.log_text) - len(tail)
-            note = f"[{cut:,} earlier characters not shown here; job.logs() returns the whole log]\n"
-            self._shown_log = len(tail)
-            self.log_view.outputs = (
-                {"output_type": "stream", "name": "stderr", "text": note},
-                {"output_type": "stream", "name": "stdout", "text": tail},
-            )
-
-    # --- results as DataFrames ----------------------------------------------------------------
-
-    def namespace(self) -> MutableMapping[str, Any] | None:
-        """Where loaded frames are bound: the given namespace, else IPython's user namespace."""
-        if self._namespace is not None:
-            return self._namespace
-        try:
-            from IPython import get_ipython
-        except ImportError:  # pragma: no cover - ipywidgets needs IPython
-            return None
-        shell = get_ipython()
-        return getattr(shell, "user_ns", None)
-
-    def load_dataframe(self, name: str, *, wait: bool = True) -> None:
-        """Read result ``name`` into a DataFrame bound to the variable named in the text field.
-
-        The button runs this in a background thread (``wait=False``) so the kernel stays free.
-        """
-        job = self.job
-        if job is None:
-            return
-        variable = self.df_name.value.strip()
-        if not variable.isidentifier() or keyword.iskeyword(variable):
-            self.df_status.value = error_html(f"'{variable}' is not a valid Python variable name")
-            return
-        self.df_status.value = f'<span style="color:#757575">loading {html.escape(name)} …</span>'
-        thread = threading.Thread(target=self._load, args=(job.id, name, variable), daemon=True)
-        thread.start()
-        if wait:
-            thread.join()
-
-    def _load(self, job_id: str, name: str, variable: str) -> None:
-        try:
-            frame = self.client.to_pandas(job_id, name)
-        except Exception as exc:  # noqa: BLE001 - shown as one line
-            self.df_status.value = error_html(f"cannot load {name}: {one_line(exc)}")
-            return
-        namespace = self.namespace()
-        rows, columns = frame.shape
-        shape = f"{rows:,} rows × {columns:,} columns"
-        if namespace is not None:
-            namespace[variable] = frame
-            status = f"<code>{html.escape(variable)}</code> = {html.escape(name)} ({shape})"
-        else:
-            status = f"{html.escape(name)} ({shape}); not bound to a variable: no IPython session"
-        self.loaded[variable] = frame
-        head = frame.head(_HEAD_ROWS)
-        shown = f"first {min(rows, _HEAD_ROWS)} of {rows:,} rows" if rows > _HEAD_ROWS else "all rows"
-        self.df_status.value = f'<span style="color:#2e7d32">{status}</span> — {shown}'
-        self.df_output.outputs = (
-            {
-                "output_type": "display_data",
-                "data": {"text/html": head.to_html(max_cols=50), "text/plain": head.to_string(max_cols=50)},
-                "metadata": {},
-            },
-        )
-
-    # --- cancel and delete --------------------------------------------------------------------
-
-    def _ask(self, action: str | None) -> None:
-        """Show the confirmation for ``action`` ("cancel"/"delete"), or hide it (None)."""
-        self._pending = action
-        if action is None:
-            _hidden(self.confirm, True)
-            return
-        what = "cancel" if action == "cancel" else "delete"
-        self.confirm_label.value = f"<b>Confirm {what}?</b>&nbsp;"
-        _hidden(self.confirm, False)
-
-    def _confirmed(self) -> None:
-        action, job = self._pending, self.job
-        self._ask(None)
-        if action is None or job is None:
-            return
-        self.error.value = ""
-        threading.Thread(target=self._act, args=(action, job), daemon=True).start()
-
-    def _act(self, action: str, job: Job) -> None:
-        try:
-            if action == "cancel":
-                changed = self.client.cancel(job.id)
-                if self._on_change is not None:
-                    self._on_change(changed)
-                else:
-                    self.update(changed)
-            else:
-                self.client.delete(job.id)
-                self.show_deleted(job.id)
-                if self._on_deleted is not None:
-                    self._on_deleted(job.id)
-        except Exception as exc:  # noqa: BLE001 - shown as one line
-            self.error.value = error_html(f"cannot {action} job {job.id[:8]}: {one_line(exc)}")
-
-    def close(self) -> None:
-        self._follow_stop.set()
-        _close_tree(self, include_self=False)
-        super().close()
-
-
-def _close_tree(widget: w.Widget, *, include_self: bool = True) -> None:
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    if include_self:
-        widget.close()
-
-
 # --- the monitor --------------------------------------------------------------------------------
 
 
@@ -548,6 +163,7 @@ class JobMonitor(w.VBox):
 
     ``namespace`` is where "Load as DataFrame" binds variables when IPython is not running
     (tests, scripts); ``live=False`` skips the pushed updates (a static snapshot).
+    ``page_queries`` counts the page queries made so far.
     """
 
     def __init__(
@@ -563,21 +179,30 @@ class JobMonitor(w.VBox):
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be 1 or more")
-        self.client = client if client is not None else Client()
+        state_value = state.value if isinstance(state, JobState) else (str(state).upper() if state else ALL)
+        if state_value and state_value not in JobState.__members__:
+            allowed = ", ".join(s.value for s in JobState)
+            raise InvalidSpec(f"unknown state '{state}' (one of {allowed})", field="state")
+        self.client: Client | None = None
         self.page_size = page_size
         self.offset = 0
         self.total = 0
         self.rows: dict[str, JobRow] = {}
         self.selected: str | None = None
+        self.page_queries = 0
         self._lock = threading.RLock()
         self._closed = False
         self._quiet = False
         self._capabilities: dict[str, dict[str, bool]] = {}
+        self._errors = dict.fromkeys(_ERROR_SLOTS, "")
+        self._live: LiveJobs | None = None
+        self._load_seq = 0  # page loads started
+        self._shown_seq = 0  # the load whose answer is shown (an older answer is dropped)
+        self._reload_wanted = False
+        self._reloader: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._seen: set[str] = set()  # ids of jobs known to exist (for new-job detection)
 
-        state_value = state.value if isinstance(state, JobState) else (str(state).upper() if state else ALL)
-        if state_value and state_value not in JobState.__members__:
-            allowed = ", ".join(s.value for s in JobState)
-            raise InvalidSpec(f"unknown state '{state}' (one of {allowed})", field="state")
         self.backend_filter = w.Dropdown(
             options=[("all", ALL)], value=ALL, description="backend", layout=w.Layout(width="14em")
         ).add_class("jc-filter-backend")
@@ -599,6 +224,22 @@ class JobMonitor(w.VBox):
         self.error = w.HTML().add_class("jc-error")
         self.header = w.HTML(_header_html(), layout=w.Layout(margin="0 0 0 2.8em"))
         self.table = w.VBox().add_class("jc-table")
+        bar = w.HBox(
+            [self.backend_filter, self.state_filter, self.search, self.prev_button, self.page_label, self.next_button],
+            layout=w.Layout(flex_flow="row wrap", align_items="center"),
+        ).add_class("jc-filter-bar")
+        try:
+            self.client = connect(client)
+        except Exception as exc:  # noqa: BLE001 - no server: one red line, the controls greyed out
+            self.detail = JobDetail(None)
+            super().__init__([bar, self.error, self.header, self.table, self.detail])
+            self.add_class("jc-monitor")
+            self._set_error("page", f"cannot show the jobs: {one_line(exc)}")
+            for control in (self.backend_filter, self.state_filter, self.search, self.prev_button, self.next_button):
+                control.disabled = True
+            self.page_label.value = "&nbsp;0 of 0&nbsp;"
+            self._closed = True
+            return
         self.detail = JobDetail(
             self.client,
             capabilities=self.capabilities,
@@ -606,10 +247,6 @@ class JobMonitor(w.VBox):
             on_change=self._apply,
             on_deleted=self.on_deleted,
         )
-        bar = w.HBox(
-            [self.backend_filter, self.state_filter, self.search, self.prev_button, self.page_label, self.next_button],
-            layout=w.Layout(flex_flow="row wrap", align_items="center"),
-        ).add_class("jc-filter-bar")
         super().__init__([bar, self.error, self.header, self.table, self.detail])
         self.add_class("jc-monitor")
 
@@ -619,13 +256,12 @@ class JobMonitor(w.VBox):
         self.prev_button.on_click(lambda _b: self.prev_page())
         self.next_button.on_click(lambda _b: self.next_page())
 
-        self._live: LiveJobs | None = None
         if live:  # listen first, then load: nothing falls between the page and the stream
             self._live = LiveJobs.for_client(self.client)
             self._live.add_listener(self)
         self._load_page()
         if live:
-            _Ticker(self).start()
+            _TICKER.add(self)
 
     # --- filters and paging -------------------------------------------------------------------
 
@@ -649,18 +285,23 @@ class JobMonitor(w.VBox):
             self.search.value = q or ""
         finally:
             self._quiet = False
-        self.offset = 0
+        with self._lock:
+            self.offset = 0
         self._load_page()
 
     def next_page(self) -> None:
-        if self.offset + self.page_size < self.total:
+        with self._lock:
+            if self.offset + self.page_size >= self.total:
+                return
             self.offset += self.page_size
-            self._load_page()
+        self._load_page()
 
     def prev_page(self) -> None:
-        if self.offset > 0:
+        with self._lock:
+            if self.offset <= 0:
+                return
             self.offset = max(0, self.offset - self.page_size)
-            self._load_page()
+        self._load_page()
 
     @property
     def page_text(self) -> str:
@@ -673,7 +314,8 @@ class JobMonitor(w.VBox):
     def _on_filter(self, _change: dict[str, Any]) -> None:
         if self._quiet:
             return
-        self.offset = 0
+        with self._lock:
+            self.offset = 0
         self._load_page()
 
     # --- backends -----------------------------------------------------------------------------
@@ -683,10 +325,11 @@ class JobMonitor(w.VBox):
         return self._capabilities.get(backend, {})
 
     def _load_backends(self, selected: str | None) -> None:
+        assert self.client is not None
         try:
             backends = self.client.backends()
         except Exception as exc:  # noqa: BLE001 - shown as one line
-            self._show_error(f"cannot list the backends: {one_line(exc)}")
+            self._set_error("backends", f"cannot list the backends: {one_line(exc)}")
             backends = []
         self._capabilities = {b["name"]: dict(b.get("capabilities") or {}) for b in backends if "name" in b}
         self.backend_filter.options = [("all", ALL)] + [(name, name) for name in self._capabilities]
@@ -701,30 +344,51 @@ class JobMonitor(w.VBox):
     # --- loading a page -----------------------------------------------------------------------
 
     def _load_page(self) -> None:
-        """Query the current page and show it, reusing the widgets of rows still on it."""
+        """Query the current page and show it, reusing the widgets of rows still on it.
+
+        The query runs without the lock (a click never waits for the event thread's query).
+        Its answer is dropped when a newer answer is shown already, or when the question
+        changed meanwhile (another page or other filters: that change made its own load).
+        """
         with self._lock:
             if self._closed:
                 return
-            filters = self.filters
-            try:
-                page = self.client.jobs(**filters, limit=self.page_size, offset=self.offset)
-                if not page and self.offset and page.total:  # jobs went away under our feet
-                    self.offset = (page.total - 1) // self.page_size * self.page_size
-                    page = self.client.jobs(**filters, limit=self.page_size, offset=self.offset)
-            except Exception as exc:  # noqa: BLE001 - shown as one line
-                self._show_error(f"cannot list the jobs: {one_line(exc)}")
+            self._load_seq += 1
+            seq, filters, asked = self._load_seq, self.filters, self.offset
+        offset = asked
+        try:
+            page = self._query(filters, offset)
+            if not page and offset and page.total:  # jobs went away under our feet
+                offset = (page.total - 1) // self.page_size * self.page_size
+                page = self._query(filters, offset)
+        except Exception as exc:  # noqa: BLE001 - shown as one line
+            with self._lock:
+                if self._answers(seq, filters, asked):
+                    self._set_error("page", f"cannot list the jobs: {one_line(exc)}")
+            return
+        with self._lock:
+            if not self._answers(seq, filters, asked):
                 return
-            self._show_error("")
+            self._shown_seq = seq
+            self.offset = offset
+            self._set_error("page", "")
             self._render_page(page, page.total)
 
-    def _render_page(self, jobs: Iterable[Job], total: int, *, reuse: bool = True) -> None:
-        """Show ``jobs`` as the table. ``reuse=False`` builds every row anew (the benchmark's
-        baseline of a full redraw); normally rows still on the page keep their widget."""
+    def _answers(self, seq: int, filters: dict[str, str | None], offset: int) -> bool:
+        """(Under the lock.) Whether load ``seq`` (of that page) may still be shown."""
+        return (
+            not self._closed and seq > self._shown_seq and self.offset == offset and self.filters == filters
+        )
+
+    def _query(self, filters: dict[str, str | None], offset: int) -> JobPage:
+        assert self.client is not None
+        self.page_queries += 1
+        return self.client.jobs(**filters, limit=self.page_size, offset=offset)
+
+    def _render_page(self, jobs: Iterable[Job], total: int) -> None:
+        """Show ``jobs`` as the table; rows still on the page keep their widget."""
         with self._lock:
-            old = self.rows if reuse else {}
-            if not reuse:
-                for row in self.rows.values():
-                    row.close()
+            old = dict(self.rows)
             rows: dict[str, JobRow] = {}
             for job in jobs:
                 row = old.pop(job.id, None)
@@ -734,53 +398,120 @@ class JobMonitor(w.VBox):
                 elif job.updated >= row.job.updated:
                     row.update(job)
                 rows[job.id] = row
-            for row in old.values():
-                row.close()
-            self.rows = rows
+            if len(self._seen) > _SEEN_MAX:
+                self._seen.clear()
+            self._seen.update(rows)
             children = tuple(rows.values())
             if children != self.table.children:
                 self.table.children = children
+            self.rows = rows  # after the table: whoever sees a row in rows finds it in the table
+            for row in old.values():
+                row.close()
             self.total = total
             self.page_label.value = f"&nbsp;{html.escape(self.page_text)}&nbsp;"
             self.prev_button.disabled = self.offset <= 0
             self.next_button.disabled = self.offset + self.page_size >= total
-            if self.detail.job is not None and self.detail.job_id in rows:
-                self.detail.update(rows[self.detail.job_id].job)
+            shown = self.detail.job_id
+            if shown is not None and shown in rows:
+                self.detail.update(rows[shown].job)
+
+    def _request_reload(self) -> None:
+        """Query the page again soon: all requests within ``RELOAD_DELAY_S`` make one query."""
+        with self._lock:
+            if self._closed:
+                return
+            self._reload_wanted = True
+            if self._reloader is not None:
+                return
+            self._reloader = start_thread(
+                self._reload_loop, name="jupyter-compute-monitor-reload",
+                on_error=lambda line: self._set_error("page", f"cannot list the jobs: {line}"),
+            )
+
+    def _reload_loop(self) -> None:
+        try:
+            while True:
+                if self._closing.wait(RELOAD_DELAY_S):
+                    return
+                with self._lock:
+                    if self._closed or not self._reload_wanted:
+                        return
+                    self._reload_wanted = False
+                self._load_page()
+        finally:
+            with self._lock:
+                self._reloader = None
+                again = self._reload_wanted and not self._closed
+            if again:  # asked for between the last check and now
+                self._request_reload()
 
     # --- live updates (called from LiveJobs' thread) ------------------------------------------
 
     def on_job(self, job: Job) -> None:
-        self._apply(job)
+        self._guarded(self._apply, job)
 
     def on_deleted(self, job_id: str) -> None:
-        self.detail.show_deleted(job_id)
-        if job_id in self.rows:
-            self._load_page()
+        self._guarded(self._deleted, job_id)
 
     def on_resync(self) -> None:
-        self._load_page()
+        self._guarded(self._load_page)  # on the event thread: no thread per monitor
+
+    def on_status(self, connected: bool, error: str) -> None:
+        self._set_error("live", "" if connected else f"live updates paused: {error} (retrying)")
+
+    def _guarded(self, function: Callable[..., None], *args: Any) -> None:
+        """Run a live update; a failure shows as the error line (never a traceback)."""
+        try:
+            function(*args)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("jupyter-compute: a live update of the monitor failed", exc_info=True)
+            self._set_error("event", f"a live update failed: {one_line(exc)}")
+        else:
+            if self._errors["event"]:
+                self._set_error("event", "")
+
+    def _deleted(self, job_id: str) -> None:
+        self.detail.show_deleted(job_id)
+        if job_id in self.rows:
+            self._request_reload()
 
     def _apply(self, job: Job) -> None:
         """One job changed: update its row (and the detail pane) in place.
 
-        A job not on the page that matches the filters is new (or newly matching): page 1 is
-        re-queried so it shows at the top. A row that stops matching reloads the page.
+        An older change than the row shows is ignored. A row that stops matching the filters,
+        and a job that is not shown but can belong on the page (see :meth:`_may_belong`), make
+        the page be queried again (once for many events, see :meth:`_request_reload`).
         """
         with self._lock:
             if self._closed:
                 return
-            if self.detail.job_id == job.id:
-                self.detail.update(job)
             row = self.rows.get(job.id)
             if row is not None:
                 if job.updated < row.job.updated:
                     return  # an older event than what is shown
                 row.update(job)
-                if not self._matches(job):
-                    self._load_page()
-                return
-            if self.offset == 0 and self._matches(job):
-                self._load_page()
+                reload = not self._matches(job)
+            else:
+                reload = self._matches(job) and self._may_belong(job)
+            if self.detail.job_id == job.id:
+                self.detail.update(job)  # (it ignores older news itself)
+            self._seen.add(job.id)
+        if reload:
+            self._request_reload()
+
+    def _may_belong(self, job: Job) -> bool:
+        """(Under the lock.) Whether a matching job that is not shown may belong on this page
+        (newest first): always when the page is not full; else when it is not older than the
+        page's oldest job: on page 1 it is new (or newly matching); on a later page, when it
+        falls within the page, or before it and is new (it moves every later page down one)."""
+        shown = [row.job for row in self.rows.values()]
+        if len(shown) < self.page_size:
+            return True
+        if job.created < min(j.created for j in shown):
+            return False
+        if self.offset == 0 or job.created <= max(j.created for j in shown):
+            return True
+        return job.id not in self._seen
 
     def _matches(self, job: Job) -> bool:
         """Whether ``job`` passes the filters (the server's rules: ``q`` is a substring of the
@@ -797,16 +528,20 @@ class JobMonitor(w.VBox):
         return True
 
     def _tick(self) -> None:
-        """Keep the elapsed time of running jobs current."""
+        """Keep the elapsed time of running jobs current (rows and the detail pane)."""
         with self._lock:
+            if self._closed:
+                return
             for row in self.rows.values():
                 if row.job.state is JobState.RUNNING:
                     row.update(row.job)
+        self.detail.refresh_elapsed()
 
     # --- selection ----------------------------------------------------------------------------
 
     def select(self, job_id: str | None) -> None:
         """Show the detail pane of ``job_id`` (None hides it)."""
+        self._set_error("select", "")
         with self._lock:
             if self.selected in self.rows:
                 self.rows[self.selected].set_selected(False)
@@ -817,21 +552,30 @@ class JobMonitor(w.VBox):
             row = self.rows.get(job_id)
             if row is not None:
                 row.set_selected(True)
-                job = row.job
-            else:
-                try:
-                    job = self.client.job(job_id)
-                except Exception as exc:  # noqa: BLE001 - shown as one line
-                    self._show_error(f"cannot show job {job_id[:8]}: {one_line(exc)}")
-                    return
-            self.detail.show(job)
+                self.detail.show(row.job)
+                return
+        if self.client is None:
+            return
+        try:
+            job = self.client.job(job_id)  # not shown: ask the server (without the lock)
+        except Exception as exc:  # noqa: BLE001 - shown as one line
+            self._set_error("select", f"cannot show job {job_id[:8]}: {one_line(exc)}")
+            return
+        with self._lock:
+            if self.selected == job_id and not self._closed:
+                self.detail.show(job)
 
     # --- errors, text and HTML ------------------------------------------------------------------
 
-    def _show_error(self, error: BaseException | str) -> None:
-        value = error_html(error) if error else ""
-        if value != self.error.value:
-            self.error.value = value
+    def _set_error(self, slot: str, message: str) -> None:
+        """Set one kind of error (``page``, ``backends``, ``select``, ``live``, ``event``); the
+        line shows the first one set, in that order."""
+        with self._lock:
+            self._errors[slot] = message
+            line = next((self._errors[name] for name in _ERROR_SLOTS if self._errors[name]), "")
+            value = error_html(line) if line else ""
+            if value != self.error.value:
+                self.error.value = value
 
     @property
     def error_text(self) -> str:
@@ -878,13 +622,17 @@ class JobMonitor(w.VBox):
         """Stop listening and following logs; close every widget of the panel."""
         with self._lock:
             self._closed = True
+            self._closing.set()
+        _TICKER.discard(self)
         if self._live is not None:
             self._live.remove_listener(self)
         self.detail.close()
-        for row in self.rows.values():
+        with self._lock:
+            rows, self.rows = self.rows, {}
+        for row in rows.values():
             row.close()
-        self.rows = {}
-        _close_tree(self, include_self=False)
+        for child in self.children:
+            close_tree(child)
         super().close()
 
 
@@ -892,21 +640,53 @@ def _strip_tags(text: str) -> str:
     return re.sub(r"<[^>]+>", "", text)
 
 
-class _Ticker(threading.Thread):
-    """Refreshes running rows' elapsed time every few seconds; holds the monitor weakly."""
+class _Ticker:
+    """One thread for every monitor: refreshes running rows' elapsed time every few seconds.
 
-    def __init__(self, monitor: JobMonitor) -> None:
-        super().__init__(daemon=True, name="jupyter-compute-monitor-ticker")
-        self._monitor = weakref.ref(monitor)
-        self._stop_event = threading.Event()
+    Monitors are held weakly; the thread starts with the first monitor and ends as soon as
+    the last one is closed (or collected).
+    """
 
-    def run(self) -> None:
-        while not self._stop_event.wait(_TICK_S):
-            monitor = self._monitor()
-            if monitor is None or monitor._closed:
-                return
-            try:
-                monitor._tick()
-            except Exception:  # cosmetic; never ends in a traceback
-                log.debug("jupyter-compute: updating elapsed times failed", exc_info=True)
-            del monitor
+    def __init__(self) -> None:
+        self._monitors: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, monitor: JobMonitor) -> None:
+        with self._lock:
+            self._monitors.add(monitor)
+            if self._thread is None:
+                self._wake.clear()
+                self._thread = threading.Thread(target=self._run, name="jupyter-compute-ticker", daemon=True)
+                self._thread.start()
+
+    def discard(self, monitor: JobMonitor) -> None:
+        with self._lock:
+            self._monitors.discard(monitor)
+            if not self._monitors:
+                self._wake.set()  # end the thread now
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(_TICK_S)
+            with self._lock:
+                monitors = list(self._monitors)
+                if not monitors:
+                    self._thread = None
+                    return
+                self._wake.clear()
+            for monitor in monitors:
+                try:
+                    monitor._tick()
+                except Exception:  # noqa: BLE001 - cosmetic; never a traceback
+                    log.debug("jupyter-compute: updating elapsed times failed", exc_info=True)
+            del monitors, monitor
+
+
+_TICKER = _Ticker()

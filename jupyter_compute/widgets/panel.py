@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from ._util import error_html, one_line
+from ._util import connect, error_html, one_line, style_widget
 from .form import SubmitForm
-from .pickers import ClusterPicker, EnvironmentPicker, connect, style_widget
+from .pickers import ClusterPicker, EnvironmentPicker
 
 if TYPE_CHECKING:
     from ..client import Client

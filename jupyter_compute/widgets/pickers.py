@@ -2,13 +2,13 @@
 
 Both pickers expose the choice as a ``value`` trait (the environment's or cluster's id, or
 None) that other widgets observe; the SubmitForm binds them to its environment and cluster
-fields. They read only through the :class:`~jupyter_compute.client.Client`.
+fields. They read only through the :class:`~jupyter_compute.client.Client`; the helpers they
+share with the other panels (CSS, ``connect``, ``fmt_number``) are in :mod:`._util`.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -16,57 +16,24 @@ import ipywidgets as W
 import traitlets as T
 
 from ..models import Cluster, Environment
-from ._util import error_html, html_table, one_line
+from ._util import (
+    GREEN,
+    MUTED,
+    close_tree,
+    connect,
+    error_html,
+    fmt_number,
+    html_table,
+    one_line,
+    style_widget,
+)
 
 if TYPE_CHECKING:
     from ..client import Client
 
 __all__ = ["ClusterPicker", "EnvironmentPicker"]
 
-RED = "#c62828"
-MUTED = "#666"
-GREEN = "#43a047"
-
-#: Styles shared by the panels (an HTML widget may carry a <style>; JupyterLab applies it).
-CSS = f"""<style>
-.jc-env-picker select, .jc-env-header {{
-  font-family: var(--jp-code-font-family, monospace); font-size: 12px;
-}}
-.jc-env-header {{ white-space: pre; font-weight: 600; overflow: hidden; }}
-.jc-error, .jc-field-error, .jc-form-error {{ color: {RED}; }}
-.jc-muted {{ color: {MUTED}; font-size: 90%; }}
-.jc-code-input textarea, .jc-code textarea {{ font-family: var(--jp-code-font-family, monospace); font-size: 12px; }}
-.jc-bar {{ display: inline-block; width: 160px; height: 10px; background: #e0e0e0;
-  border-radius: 3px; vertical-align: middle; margin: 0 6px; overflow: hidden; }}
-.jc-bar > div {{ height: 100%; background: {GREEN}; }}
-.jc-static td, .jc-static th {{ padding: 2px 8px; text-align: left; }}
-</style>"""
-
-
-# --- shared helpers (also used by form.py and panel.py) ----------------------------------------
-
-
-def style_widget() -> W.HTML:
-    """An invisible widget carrying the panels' CSS."""
-    return W.HTML(CSS, layout=W.Layout(display="none"))
-
-
-def connect(client: Client | None) -> Client:
-    """The given client, or a new one that finds the Jupyter server by itself."""
-    if client is not None:
-        return client
-    from ..client import Client
-
-    return Client()
-
-
-def fmt_number(value: float | None, digits: int = 1) -> str:
-    """A number for a table cell: ``—`` when unknown, no trailing ``.0``."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if float(value).is_integer():
-        return f"{int(value)}"
-    return f"{value:.{digits}f}"
+# --- shared helpers (also used by form.py) ---------------------------------------------------
 
 
 def backends_with(client: Client, capability: str, only: str | None) -> list[str]:
@@ -267,9 +234,14 @@ class EnvironmentPicker(W.VBox):
         return sort_environments(envs, self.sort.value, self.descending.value)
 
     def choose(self, environment_id: str | None, backend: str | None = None) -> None:
-        """Choose an environment by id (and backend, when several have the same id)."""
+        """Choose an environment by id (and backend, when several have the same id).
+
+        An id that is not listed is kept as ``value`` (``environment`` is None until a refresh
+        lists it), as :meth:`ClusterPicker.choose` does: a form field bound to the picker keeps
+        what was typed into it.
+        """
         self._chosen = self._find(environment_id, backend) if environment_id else None
-        self.value = self._chosen.id if self._chosen else None
+        self.value = environment_id or None
         self._render()
 
     # --- internals ----------------------------------------------------------------------------
@@ -327,6 +299,12 @@ class EnvironmentPicker(W.VBox):
 
     def _show_details(self) -> None:
         env = self._chosen
+        if env is None and self.value:
+            self.details.value = (
+                f'chosen: <b>{html.escape(self.value)}</b> <span class="jc-muted">(not among the environments '
+                "listed)</span>"
+            )
+            return
         if env is None:
             count = len(self.shown)
             self.details.value = (
@@ -345,7 +323,7 @@ class EnvironmentPicker(W.VBox):
 
     def close(self) -> None:
         for child in self.children:
-            _close_tree(child)
+            close_tree(child)
         super().close()
 
     # --- static fallbacks -------------------------------------------------------------------
@@ -446,12 +424,6 @@ def nodes_table(nodes: list[dict[str, Any]]) -> str:
         keys.extend(k for k, v in node.items() if k not in keys and not isinstance(v, (dict, list)))
     rows = [[_plain(node.get(k)) for k in keys] for node in nodes]
     return html_table(keys, rows, css_class="jc-static jc-nodes")
-
-
-def _close_tree(widget: W.Widget) -> None:
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
 
 
 def _plain(value: Any) -> str:
@@ -578,7 +550,7 @@ class ClusterPicker(W.VBox):
         self.rows.children = rows
         self._sync_buttons()
         for row in old_rows:
-            _close_tree(row)
+            close_tree(row)
 
     def _card_html(self, cluster: Cluster) -> str:
         status = html.escape(cluster.status or "unknown")
@@ -596,7 +568,7 @@ class ClusterPicker(W.VBox):
 
     def close(self) -> None:
         for child in self.children:
-            _close_tree(child)
+            close_tree(child)
         super().close()
 
     def _repr_html_(self) -> str:

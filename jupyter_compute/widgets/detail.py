@@ -1,0 +1,564 @@
+"""The detail pane of one job: its fields, its log followed while it runs, its results with
+"Load as DataFrame" buttons, and Cancel / Delete actions that each ask for a confirming click.
+
+:class:`JobDetail` is shown under the :class:`~jupyter_compute.widgets.monitor.JobMonitor`'s
+table; it can be used on its own too (``detail.show(job)``). Every network call runs in a
+background thread; server errors show as one red line, never a traceback.
+
+The log is followed with :meth:`Client.follow_logs` in a background thread. The pane keeps
+only the log's last ``LOG_TAIL_CHARS`` characters (``job.logs()`` returns all of it) and
+sends them to the browser at most once a second, as one stream output.
+
+CSS classes for browser tests and styling: ``jc-detail`` with ``jc-detail-fields``, ``jc-log``,
+``jc-results``, ``jc-df-name``, ``jc-load-df``, ``jc-df-output``, ``jc-cancel``, ``jc-delete``,
+``jc-confirm``, ``jc-confirm-yes``, ``jc-confirm-no``; ``jc-error`` for its error line.
+"""
+
+from __future__ import annotations
+
+import html
+import keyword
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from .. import results as results_module
+from ..errors import NotFound, NotSupported
+from ..formatting import program_text
+from ..models import JobState
+from ._util import (
+    Raw,
+    close_tree,
+    elapsed_seconds,
+    error_html,
+    format_duration,
+    format_size,
+    format_when,
+    html_table,
+    log,
+    one_line,
+    set_hidden,
+    start_thread,
+    state_badge,
+    state_colour,
+)
+
+if TYPE_CHECKING:
+    from ..client import Client, Job
+
+__all__ = ["LOG_TAIL_CHARS", "JobDetail"]
+
+#: How much of a log the pane keeps and shows (its end).
+LOG_TAIL_CHARS = 100_000
+#: The log view is sent to the browser at most this often (seconds).
+LOG_FLUSH_S = 1.0
+_LOG_POLL_S = 1.0
+_LOG_RETRY_S = 3.0
+_LOG_RETRIES = 5
+_HEAD_ROWS = 10
+_GREY = "#757575"
+
+
+class LogTail:
+    """The end of a log: at most ``limit`` characters, and how many came before them."""
+
+    def __init__(self, limit: int = LOG_TAIL_CHARS) -> None:
+        self.limit = limit
+        self.text = ""
+        self.dropped = 0
+
+    def add(self, text: str) -> None:
+        text = self.text + text
+        cut = len(text) - self.limit
+        if cut > 0:
+            self.dropped += cut
+            text = text[cut:]
+        self.text = text
+
+    @property
+    def received(self) -> int:
+        """Characters received in all."""
+        return self.dropped + len(self.text)
+
+
+class JobDetail(w.VBox):
+    """Fields, followed log, results and actions of one job (shown under the monitor's table).
+
+    ``namespace`` is where "Load as DataFrame" binds its variable: the IPython user namespace
+    by default (when IPython runs), or any dict given (for tests and scripts). ``on_change``
+    gets the job a Cancel answered with; ``on_deleted`` the id of a job deleted here.
+    """
+
+    def __init__(
+        self,
+        client: Client | None,
+        *,
+        capabilities: Callable[[str], dict[str, bool]] | None = None,
+        namespace: MutableMapping[str, Any] | None = None,
+        on_change: Callable[[Job], None] | None = None,
+        on_deleted: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.job: Job | None = None
+        self._capabilities = capabilities or (lambda backend: {})
+        self._namespace = namespace
+        self._on_change = on_change
+        self._on_deleted = on_deleted
+        self._lock = threading.RLock()
+        # Each show()/hide() starts a new generation: a background thread of an older one
+        # (log follower, DataFrame load, cancel) writes nothing into the pane.
+        self._generation = 0
+        self._load_seq = 0
+        self._follow_stop = threading.Event()
+        self._follow_state = "idle"  # "running", then "complete" or "ended" (gave up)
+        self._pending: str | None = None
+        self._deleted = False
+        self._tail = LogTail()
+        self._log_flushed = 0.0
+        self._flush_pending = False
+        self._shown_results: tuple[tuple[str, int | None, str], ...] | None = None
+
+        self.title = w.HTML()
+        self.fields = w.HTML().add_class("jc-detail-fields")
+        self.error = w.HTML().add_class("jc-error")
+        self.cancel_button = w.Button(description="Cancel", icon="stop").add_class("jc-cancel")
+        self.delete_button = w.Button(description="Delete", icon="trash").add_class("jc-delete")
+        self.confirm_label = w.HTML()
+        self.confirm_yes = w.Button(description="Yes", button_style="danger").add_class("jc-confirm-yes")
+        self.confirm_no = w.Button(description="No").add_class("jc-confirm-no")
+        self.confirm = w.HBox([self.confirm_label, self.confirm_yes, self.confirm_no]).add_class("jc-confirm")
+        set_hidden(self.confirm, True)
+        self.df_name = w.Text(value="df", description="variable", layout=w.Layout(width="16em"))
+        self.df_name.add_class("jc-df-name")
+        self.results_box = w.VBox().add_class("jc-results")
+        self.df_status = w.HTML()
+        self.df_output = w.Output().add_class("jc-df-output")
+        self.log_view = w.Output(layout=w.Layout(max_height="24em", overflow="auto", border="1px solid #e0e0e0"))
+        self.log_view.add_class("jc-log")
+        self.log_status = w.HTML()
+        actions = w.HBox([self.cancel_button, self.delete_button, self.confirm])
+        super().__init__(
+            [
+                self.title,
+                self.fields,
+                actions,
+                self.error,
+                w.HTML("<b>Results</b>"),
+                self.results_box,
+                self.df_name,
+                self.df_status,
+                self.df_output,
+                w.HTML("<b>Log</b>"),
+                self.log_status,
+                self.log_view,
+            ],
+            layout=w.Layout(border="1px solid #ccc", padding="4px 8px", margin="6px 0 0 0"),
+        )
+        self.add_class("jc-detail")
+        self.cancel_button.on_click(lambda _b: self._ask("cancel"))
+        self.delete_button.on_click(lambda _b: self._ask("delete"))
+        self.confirm_yes.on_click(lambda _b: self._confirmed())
+        self.confirm_no.on_click(lambda _b: self._ask(None))
+        set_hidden(self, True)
+
+    def __repr__(self) -> str:
+        job = self.job
+        return f"<JobDetail {job.id[:8]} {job.state.value}>" if job is not None else "<JobDetail (none shown)>"
+
+    @property
+    def job_id(self) -> str | None:
+        job = self.job
+        return job.id if job is not None else None
+
+    @property
+    def log_text(self) -> str:
+        """The end of the log received so far (at most ``LOG_TAIL_CHARS`` characters)."""
+        return self._tail.text
+
+    # --- showing a job ------------------------------------------------------------------------
+
+    def show(self, job: Job) -> None:
+        """Show ``job`` (replacing any other) and follow its log in the background."""
+        with self._lock:
+            self._generation += 1
+            self.job = job
+            self._deleted = False
+            self._shown_results = None
+            self.df_output.outputs = ()
+            self.df_status.value = ""
+            self.error.value = ""
+            self._ask(None)
+            self._render(job)
+            set_hidden(self, False)
+            self._start_following(job)
+
+    def update(self, job: Job) -> None:
+        """The shown job changed (from the server's events); older news than shown is ignored."""
+        with self._lock:
+            current = self.job
+            if current is None or job.id != current.id or self._deleted:
+                return
+            if job.updated < current.updated:
+                return  # e.g. a cancel reply that arrives after a newer pushed event
+            self.job = job
+            self._render(job)
+            if job.state != current.state and self._follow_state == "ended":
+                self._start_following(job)  # it gave up (no log yet, say): try again
+
+    def refresh_elapsed(self) -> None:
+        """Rewrite the fields of a running job (its elapsed time moves on)."""
+        with self._lock:
+            job = self.job
+            if job is not None and job.state is JobState.RUNNING and not self._deleted:
+                self._render(job, results=False)
+
+    def hide(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._follow_stop.set()
+            self._follow_state = "idle"
+            self.job = None
+            set_hidden(self, True)
+
+    def show_deleted(self, job_id: str) -> None:
+        """The shown job was deleted (here or elsewhere)."""
+        with self._lock:
+            if self.job is None or self.job.id != job_id or self._deleted:
+                return
+            self._deleted = True
+            self._follow_stop.set()
+            self._ask(None)
+            self.title.value = self.title.value + f' <span style="color:{_GREY}">(deleted)</span>'
+            self.cancel_button.disabled = self.delete_button.disabled = True
+            for child in self.results_box.children:
+                for widget in getattr(child, "children", ()):
+                    if isinstance(widget, w.Button):
+                        widget.disabled = True
+
+    def _render(self, job: Job, *, results: bool = True) -> None:
+        name = html.escape(job.name or "(unnamed)")
+        title = f"<b>{name}</b> {state_badge(job.state)}"
+        if title != self.title.value:
+            self.title.value = title
+        failed = job.state in (JobState.FAILED, JobState.TIMED_OUT)
+        rows: list[tuple[str, Any]] = [
+            ("id", job.id),
+            ("backend", job.backend),
+            ("remote id", job.remote_id or ""),
+            ("state", state_badge(job.state)),
+            ("native status", job.native_status),
+            ("message", Raw(f'<span style="color:{state_colour(job.state)}">{html.escape(job.message)}</span>')
+             if failed else job.message),
+            ("created", format_when(job.created)),
+            ("started", format_when(job.started)),
+            ("finished", format_when(job.finished)),
+            ("elapsed", format_duration(elapsed_seconds(job))),
+            ("tags", ", ".join(job.tags)),
+        ]
+        program = program_text(job.spec)
+        if program:
+            rows.append(("runs", program))
+        if job.spec.environment:
+            rows.append(("environment", job.spec.environment))
+        if job.spec.cluster:
+            rows.append(("cluster", job.spec.cluster))
+        table = html_table(("field", "value"), rows, css_class="jc-fields")
+        if table != self.fields.value:
+            self.fields.value = table
+        self._update_actions(job)
+        if results:
+            self._render_results(job)
+
+    def _update_actions(self, job: Job) -> None:
+        caps = self._capabilities(job.backend)
+        can_cancel = bool(caps.get("can_cancel")) and not job.is_terminal and not self._deleted
+        self.cancel_button.disabled = not can_cancel
+        self.cancel_button.tooltip = (
+            "Stop this job" if can_cancel
+            else "The job has finished" if job.is_terminal
+            else f"Backend '{job.backend}' cannot cancel jobs"
+        )
+        can_delete = bool(caps.get("can_delete")) and not self._deleted
+        self.delete_button.disabled = not can_delete
+        self.delete_button.tooltip = "Forget this job" if can_delete else f"Backend '{job.backend}' cannot delete jobs"
+        if self._pending == "cancel" and not can_cancel or self._pending == "delete" and not can_delete:
+            self._ask(None)
+
+    def _render_results(self, job: Job) -> None:
+        shown = tuple((r.name, r.size, r.kind) for r in job.results)
+        if shown == self._shown_results:
+            return  # same names, sizes and kinds: keep the widgets (and a click in progress)
+        self._shown_results = shown
+        old = self.results_box.children
+        rows: list[w.Widget] = []
+        for result in job.results:
+            label = w.HTML(
+                f"<code>{html.escape(result.name)}</code> "
+                f'<span style="color:#616161">{html.escape(format_size(result.size))}'
+                f"{' · ' + html.escape(result.kind) if result.kind != 'output' else ''}</span>"
+            )
+            parts: list[w.Widget] = [label]
+            if result.kind == "output" and results_module.is_tabular(result.name, result.media_type):
+                button = w.Button(description="Load as DataFrame", icon="table", layout=w.Layout(width="auto"))
+                button.add_class("jc-load-df")
+                button.on_click(lambda _b, name=result.name: self.load_dataframe(name, wait=False))
+                parts.append(button)
+            rows.append(w.HBox(parts, layout=w.Layout(align_items="center")))
+        if not rows:
+            rows.append(w.HTML(f'<span style="color:{_GREY}">no results yet</span>'))
+        self.results_box.children = rows
+        for box in old:
+            close_tree(box)
+
+    @property
+    def load_buttons(self) -> dict[str, w.Button]:
+        """The "Load as DataFrame" buttons by result name."""
+        found = {}
+        for box, result in zip(self.results_box.children, self.job.results if self.job else []):
+            for child in getattr(box, "children", ()):
+                if isinstance(child, w.Button):
+                    found[result.name] = child
+        return found
+
+    # --- the log ------------------------------------------------------------------------------
+
+    def _start_following(self, job: Job) -> None:
+        """(Under the lock.) Follow ``job``'s log from its start in a new thread."""
+        self._follow_stop.set()
+        self._follow_stop = stop = threading.Event()
+        self._follow_state = "running"
+        self._tail = LogTail()
+        self._log_flushed = 0.0
+        self.log_view.outputs = ()
+        self.log_status.value = ""
+        if self.client is None:
+            self._follow_state = "ended"
+            return
+        generation = self._generation
+        start_thread(
+            self._follow, generation, job.id, stop, name="jupyter-compute-log",
+            on_error=lambda line: self._log_ended(generation, stop, "cannot follow the log: " + line,
+                                                  complete=False, error=True),
+        )
+
+    def _follow(self, generation: int, job_id: str, stop: threading.Event) -> None:
+        """Follow the log; a read error is retried a few times (going on where it was)."""
+        assert self.client is not None
+        received = 0
+        failures = 0
+        while not stop.is_set():
+            skip = received  # a retry reads from the start again: skip what came already
+            try:
+                for text in self.client.follow_logs(job_id, poll=_LOG_POLL_S, stop=stop):
+                    if skip:
+                        if len(text) <= skip:
+                            skip -= len(text)
+                            continue
+                        text, skip = text[skip:], 0
+                    received += len(text)
+                    failures = 0
+                    self._log_arrived(generation, stop, text)
+            except (NotFound, NotSupported) as exc:
+                self._log_ended(generation, stop, one_line(exc), complete=False)
+                return
+            except Exception as exc:  # noqa: BLE001 - shown as one line, then retried
+                failures += 1
+                message = "cannot read the log: " + one_line(exc)
+                if failures >= _LOG_RETRIES:
+                    self._log_ended(generation, stop, message, complete=False, error=True)
+                    return
+                self._log_note(generation, stop, message + " (trying again)", error=True)
+                if stop.wait(_LOG_RETRY_S):
+                    return
+                continue
+            if not stop.is_set():
+                self._log_ended(generation, stop, "", complete=True)
+            return
+
+    def _current_log(self, generation: int, stop: threading.Event) -> bool:
+        return generation == self._generation and not stop.is_set()
+
+    def _log_arrived(self, generation: int, stop: threading.Event, text: str) -> None:
+        with self._lock:
+            if not self._current_log(generation, stop):
+                return
+            self._tail.add(text)
+            if self.log_status.value and self._follow_state == "running":
+                self.log_status.value = ""
+            wait = self._log_flushed + LOG_FLUSH_S - time.monotonic()
+            if wait <= 0:
+                self._flush_log_locked()
+            elif not self._flush_pending:
+                self._flush_pending = True
+                timer = threading.Timer(wait, self._flush_log, args=(generation,))
+                timer.daemon = True
+                timer.name = "jupyter-compute-log-flush"
+                timer.start()
+
+    def _flush_log(self, generation: int) -> None:
+        try:
+            with self._lock:
+                self._flush_pending = False
+                if generation == self._generation:
+                    self._flush_log_locked()
+        except Exception:  # noqa: BLE001 - cosmetic; the next flush tries again
+            log.debug("jupyter-compute: showing the log failed", exc_info=True)
+
+    def _flush_log_locked(self) -> None:
+        """Send the log's tail to the browser (one stream output, plus a note when cut)."""
+        self._log_flushed = time.monotonic()
+        tail = self._tail
+        outputs: tuple[dict[str, Any], ...] = ()
+        if tail.dropped:
+            note = f"[{tail.dropped:,} earlier characters not shown here; job.logs() returns the whole log]\n"
+            outputs += ({"output_type": "stream", "name": "stderr", "text": note},)
+        if tail.text:
+            outputs += ({"output_type": "stream", "name": "stdout", "text": tail.text},)
+        if outputs != self.log_view.outputs:
+            self.log_view.outputs = outputs
+
+    def _log_note(self, generation: int, stop: threading.Event, text: str, *, error: bool = False) -> None:
+        with self._lock:
+            if not self._current_log(generation, stop):
+                return
+            if error:
+                self.log_status.value = error_html(text)
+            else:
+                self.log_status.value = f'<span style="color:{_GREY}">{html.escape(text)}</span>' if text else ""
+
+    def _log_ended(
+        self, generation: int, stop: threading.Event, text: str, *, complete: bool, error: bool = False
+    ) -> None:
+        """The follower stopped: show all that came, and why it stopped (unless complete)."""
+        with self._lock:
+            if not self._current_log(generation, stop):
+                return
+            self._follow_state = "complete" if complete else "ended"
+            self._flush_log_locked()
+            if not text and not self._tail.received:
+                text = "the log is empty"
+        self._log_note(generation, stop, text, error=error)
+
+    # --- results as DataFrames ----------------------------------------------------------------
+
+    def namespace(self) -> MutableMapping[str, Any] | None:
+        """Where loaded frames are bound: the given namespace, else IPython's user namespace."""
+        if self._namespace is not None:
+            return self._namespace
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - ipywidgets needs IPython
+            return None
+        shell = get_ipython()
+        return getattr(shell, "user_ns", None)
+
+    def load_dataframe(self, name: str, *, wait: bool = True) -> None:
+        """Read result ``name`` into a DataFrame bound to the variable named in the text field.
+
+        The button runs this in a background thread (``wait=False``) so the kernel stays free.
+        Only the last load asked for in the pane finishes: switching the job or clicking
+        again makes an earlier one drop its frame.
+        """
+        with self._lock:
+            job = self.job
+            if job is None or self.client is None:
+                return
+            variable = self.df_name.value.strip()
+            if not variable.isidentifier() or keyword.iskeyword(variable):
+                self.df_status.value = error_html(f"'{variable}' is not a valid Python variable name")
+                return
+            self._load_seq += 1
+            token = (self._generation, self._load_seq)
+            self.df_status.value = f'<span style="color:{_GREY}">loading {html.escape(name)} …</span>'
+        thread = start_thread(
+            self._load, job.id, name, variable, token, name="jupyter-compute-load",
+            on_error=lambda line: self._load_failed(token, name, line),
+        )
+        if wait:
+            thread.join()
+
+    def _load_current(self, token: tuple[int, int]) -> bool:
+        return token == (self._generation, self._load_seq)
+
+    def _load_failed(self, token: tuple[int, int], name: str, line: str) -> None:
+        with self._lock:
+            if self._load_current(token):
+                self.df_status.value = error_html(f"cannot load {name}: {line}")
+
+    def _load(self, job_id: str, name: str, variable: str, token: tuple[int, int]) -> None:
+        assert self.client is not None
+        frame = self.client.to_pandas(job_id, name)  # a failure goes to _load_failed
+        with self._lock:
+            if not self._load_current(token):
+                return  # another job is shown now, or a newer load was asked for
+            namespace = self.namespace()
+            rows, columns = frame.shape
+            shape = f"{rows:,} rows × {columns:,} columns"
+            if namespace is not None:
+                namespace[variable] = frame
+                status = f"<code>{html.escape(variable)}</code> = {html.escape(name)} ({shape})"
+            else:
+                status = f"{html.escape(name)} ({shape}); not bound to a variable: no IPython session"
+            head = frame.head(_HEAD_ROWS)
+            shown = f"first {min(rows, _HEAD_ROWS)} of {rows:,} rows" if rows > _HEAD_ROWS else "all rows"
+            self.df_status.value = f'<span style="color:#2e7d32">{status}</span> — {shown}'
+            self.df_output.outputs = (
+                {
+                    "output_type": "display_data",
+                    "data": {"text/html": head.to_html(max_cols=50), "text/plain": head.to_string(max_cols=50)},
+                    "metadata": {},
+                },
+            )
+
+    # --- cancel and delete --------------------------------------------------------------------
+
+    def _ask(self, action: str | None) -> None:
+        """Show the confirmation for ``action`` ("cancel"/"delete"), or hide it (None)."""
+        self._pending = action
+        if action is None:
+            set_hidden(self.confirm, True)
+            return
+        what = "cancel" if action == "cancel" else "delete"
+        self.confirm_label.value = f"<b>Confirm {what}?</b>&nbsp;"
+        set_hidden(self.confirm, False)
+
+    def _confirmed(self) -> None:
+        with self._lock:
+            action, job, generation = self._pending, self.job, self._generation
+            self._ask(None)
+            if action is None or job is None or self.client is None:
+                return
+            self.error.value = ""
+
+        def failed(line: str) -> None:
+            with self._lock:
+                if generation == self._generation:
+                    self.error.value = error_html(f"cannot {action} job {job.id[:8]}: {line}")
+
+        start_thread(self._act, action, job, name=f"jupyter-compute-{action}", on_error=failed)
+
+    def _act(self, action: str, job: Job) -> None:
+        assert self.client is not None
+        if action == "cancel":
+            changed = self.client.cancel(job.id)
+            if self._on_change is not None:
+                self._on_change(changed)
+            else:
+                self.update(changed)
+        else:
+            self.client.delete(job.id)
+            self.show_deleted(job.id)
+            if self._on_deleted is not None:
+                self._on_deleted(job.id)
+
+    def close(self) -> None:
+        """Stop following the log; close the pane and its widgets."""
+        with self._lock:
+            self._generation += 1
+            self._follow_stop.set()
+        for child in self.children:
+            close_tree(child)
+        super().close()
