@@ -629,7 +629,7 @@ def test_expired_or_missing_token_is_an_auth_error_naming_the_variable(
 
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server")
+    from moto import server as moto_server
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()
@@ -638,7 +638,6 @@ def s3_server() -> Iterator[str]:
 
 
 def test_s3_products_are_read_with_s3fs(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("s3fs")
     monkeypatch.setenv("S3_KEY", "testing")
     monkeypatch.setenv("S3_SECRET", "testing")
     s3 = {"s3_endpoint_url": s3_server, "s3_key_env": "S3_KEY", "s3_secret_env": "S3_SECRET"}
