@@ -161,6 +161,7 @@ COMMON_FIELDS: tuple[FormField, ...] = (
 BUILTIN_KINDS: dict[str, str] = {
     "local": "jupyter_compute.backends.local:LocalBackend",
     "maap": "jupyter_compute.backends.maap:MaapBackend",
+    "datastory": "jupyter_compute.backends.datastory:DatastoryBackend",
 }
 
 

@@ -1,0 +1,600 @@
+"""A local stand-in of the Datastory offline algorithm platform's task API.
+
+Follows ``shared/specs/datastory-offline.md`` (documented parts exactly, assumed parts as the spec
+assumes them); imports nothing else of jupyter_compute. Tasks really run: each one reads its input from
+the file system its submission names (HDFS through WebHDFS, CEPH through S3), runs a small built-in
+algorithm in a worker thread (never on the server's event loop) and writes result files under
+``outputPath``.
+
+Starting it
+-----------
+::
+
+    from jupyter_compute.sandbox.datastory import DatastorySandbox
+    from jupyter_compute.sandbox.webhdfs import WebHdfsSandbox       # an HDFS to read/write
+    with WebHdfsSandbox() as hdfs, DatastorySandbox() as sb:
+        sb.url            # "http://127.0.0.1:PORT"  (the API base)
+        sb.submit_url     # sb.url + submit_path
+        sb.token          # "sandbox-token"  → header  Authorization: sandbox-token
+
+    python -m jupyter_compute.sandbox.datastory --port 8766 [--token T] [--with-webhdfs]
+
+``DatastorySandbox(token="sandbox-token", port=0, submit_path="/api/algorithm/task/submit", *,
+host="127.0.0.1", start_delay_s=0.0, min_run_s=0.0, connect_timeout_s=3.0, first_task_id=3039696)``
+
+- ``start_delay_s``: a task stays ``INITIALING`` this long before it starts; ``min_run_s``: a task stays
+  ``RUNNING`` at least this long. Both may be changed while running.
+- ``connect_timeout_s``: how long the HDFS primary ``host:port`` is probed before ``spareHost`` is used.
+
+Routes (every one needs ``Authorization: <token>``, a bare token; anything else → 401
+``{"code": 401, "message": "Unauthorized: invalid or missing token"}``)
+---------------------------------------------------------------------------------------------------
+``POST <submit_path>`` (default ``/api/algorithm/task/submit``), JSON body::
+
+    {"algorithm": "<name>", "params": {...}, "email": "a@b.c",
+     "inputFileSystemInfo": {...}, "outputFileSystemInfo": {...}}
+
+→ 200 ``{"id": <int>}``. 400 ``{"code": 400, "message": …}`` for: a body that is not a JSON object, a
+missing/empty ``algorithm``, a missing or invalid ``email`` (required), ``params`` not an object, a
+missing descriptor, ``fileSystemType`` not ``HDFS``/``CEPH``, missing ``host``/``port``/``inputPath``/
+``outputPath``, CEPH without ``userName``/``password`` or a path without ``#``. An unknown algorithm is
+accepted and the task ends ``ERROR`` (the platform learns it when it runs).
+
+``GET /api/algorithm/task/get?taskId=<id>`` → 200 ``{"id", "status", "addTime", "startTime",
+"finishTime", "message"}``. Statuses ``INITIALING`` → ``RUNNING`` → ``FINISHED`` | ``ERROR``; times
+``YYYY-MM-DD HH:MM:SS`` in UTC+8, ``startTime``/``finishTime`` null until set. ``message`` is a
+**sandbox addition** (the documented answer has none): null, or the failure reason when ``ERROR``.
+Missing/non-integer ``taskId`` → 400; unknown → 404 ``{"code": 404, "message"}``.
+
+File systems
+------------
+- ``HDFS``: fsspec's ``WebHDFS(host, port=int(port), user=userName)``. The primary ``host:port`` is
+  probed with a TCP connect (``connect_timeout_s``); when it does not answer, ``spareHost`` is used —
+  written ``"host"`` (same port) or ``"host:port"``.
+- ``CEPH``: ``s3fs.S3FileSystem(key=userName, secret=password, endpoint_url="http://host:port")``;
+  ``bucket#prefix`` → ``bucket/prefix``. The output bucket is created when missing. The secret is never
+  logged nor put in a message (it is masked as ``***`` if an error text contains it).
+- ``inputPath`` a file, or a folder: all files below it (sorted; names starting ``_`` or ``.`` skipped).
+
+Algorithms (``ALGORITHMS``)
+---------------------------
+=================  ========================================================================================
+``column-summary``  CSV input(s) (same header; rows concatenated) → ``part-00000.csv`` with columns
+                    ``column,count,mean,min,max`` (count = non-empty values; mean/min/max empty when a
+                    column is not all numeric); ``params.columns`` (list) restricts the columns
+``word-count``      text input(s) → ``part-00000.csv`` ``word,count`` (lower-cased ``\\w+`` words; count
+                    desc, then word); ``params.min_count`` (default 1)
+``dedup``           CSV input(s) → ``part-00000.csv``: the rows (header kept) without duplicates on
+                    ``params.keys`` (list of column names; default all columns), first occurrence kept
+``sleep``           sleeps ``params.seconds`` (default 1) → ``part-00000.csv`` ``slept`` (for status tests)
+``fail``            always fails with ``params.message`` (default "failed on purpose")
+=================  ========================================================================================
+Every successful task also writes an empty ``_SUCCESS`` marker (Hadoop style). Failures (unknown
+algorithm, missing input path, unreachable file system, bad CSV, unknown key column) → ``ERROR`` with
+the reason in ``message``.
+
+Attributes for tests: ``submissions`` (the submitted bodies, with ``password`` replaced by ``***``),
+``tasks()`` (id → a copy of the task answer).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+log = logging.getLogger(__name__)
+
+CST = dt.timezone(dt.timedelta(hours=8))
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEFAULT_TOKEN = "sandbox-token"
+DEFAULT_SUBMIT_PATH = "/api/algorithm/task/submit"
+GET_PATH = "/api/algorithm/task/get"
+
+
+class TaskFailed(Exception):
+    """A task's failure reason (becomes its ``message``)."""
+
+
+def _now() -> str:
+    return dt.datetime.now(CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ---------------------------------------------------------------------- algorithms
+def _read_csv(files: list[tuple[str, bytes]]) -> tuple[list[str], list[list[str]]]:
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    for name, data in files:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise TaskFailed(f"bad CSV {name}: not UTF-8 text") from None
+        try:
+            reader = list(csv.reader(io.StringIO(text), strict=True))
+        except csv.Error as exc:
+            raise TaskFailed(f"bad CSV {name}: {exc}") from None
+        reader = [r for r in reader if r]
+        if not reader:
+            continue
+        this_header, body = reader[0], reader[1:]
+        if header is None:
+            header = this_header
+        elif this_header != header:
+            raise TaskFailed(f"bad CSV {name}: header {this_header} differs from {header}")
+        for i, row in enumerate(body, start=2):
+            if len(row) != len(header):
+                raise TaskFailed(f"bad CSV {name}: line {i} has {len(row)} fields, expected {len(header)}")
+            rows.append(row)
+    if header is None:
+        raise TaskFailed("bad CSV: the input is empty")
+    return header, rows
+
+
+def _csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def algo_column_summary(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    header, rows = _read_csv(files)
+    cols = params.get("columns") or header
+    if not isinstance(cols, list) or any(c not in header for c in cols):
+        raise TaskFailed(f"params.columns must list columns of {header}")
+    out = []
+    for col in cols:
+        i = header.index(col)
+        values = [r[i].strip() for r in rows if r[i].strip() != ""]
+        try:
+            nums = [float(v) for v in values]
+        except ValueError:
+            nums = None
+        if nums:
+            out.append([col, len(values), _fmt(sum(nums) / len(nums)), _fmt(min(nums)), _fmt(max(nums))])
+        else:
+            out.append([col, len(values), "", "", ""])
+    return {"part-00000.csv": _csv_bytes(["column", "count", "mean", "min", "max"], out)}
+
+
+def algo_word_count(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    counts: Counter[str] = Counter()
+    for name, data in files:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TaskFailed(f"{name}: not UTF-8 text") from None
+        counts.update(w.lower() for w in re.findall(r"\w+", text))
+    min_count = int(params.get("min_count", 1))
+    rows = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda t: (-t[1], t[0]))
+    return {"part-00000.csv": _csv_bytes(["word", "count"], [list(r) for r in rows])}
+
+
+def algo_dedup(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    header, rows = _read_csv(files)
+    keys = params.get("keys") or header
+    if isinstance(keys, str):
+        keys = [keys]
+    if not isinstance(keys, list) or not keys:
+        raise TaskFailed("params.keys must be a list of column names")
+    missing = [k for k in keys if k not in header]
+    if missing:
+        raise TaskFailed(f"unknown key column(s) {missing}; columns are {header}")
+    idx = [header.index(k) for k in keys]
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for row in rows:
+        key = tuple(row[i] for i in idx)
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return {"part-00000.csv": _csv_bytes(header, out)}
+
+
+def algo_sleep(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    seconds = float(params.get("seconds", 1))
+    time.sleep(max(0.0, min(seconds, 3600)))
+    return {"part-00000.csv": _csv_bytes(["slept"], [[_fmt(seconds)]])}
+
+
+def algo_fail(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    raise TaskFailed(str(params.get("message") or "failed on purpose"))
+
+
+ALGORITHMS: dict[str, Callable[[list[tuple[str, bytes]], dict[str, Any]], dict[str, bytes]]] = {
+    "column-summary": algo_column_summary,
+    "word-count": algo_word_count,
+    "dedup": algo_dedup,
+    "sleep": algo_sleep,
+    "fail": algo_fail,
+}
+
+
+# ---------------------------------------------------------------------- file systems
+def _probe(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class _Store:
+    """One side (input or output) of a submission: an fsspec file system and a root path."""
+
+    def __init__(self, info: dict[str, Any], path_key: str, connect_timeout_s: float) -> None:
+        self.kind = str(info["fileSystemType"]).upper()
+        self.secret = str(info.get("password") or "")
+        raw_path = str(info[path_key])
+        host, port = str(info["host"]), int(str(info["port"]))
+        if self.kind == "HDFS":
+            from fsspec.implementations.webhdfs import WebHDFS
+
+            if not _probe(host, port, connect_timeout_s):
+                spare = str(info.get("spareHost") or "").strip()
+                if not spare:
+                    raise TaskFailed(f"HDFS NameNode {host}:{port} does not answer and no spareHost is given")
+                s_host, _, s_port = spare.rpartition(":") if ":" in spare else (spare, "", str(port))
+                host, port = s_host, int(s_port)
+                if not _probe(host, port, connect_timeout_s):
+                    raise TaskFailed(f"HDFS NameNode {info['host']}:{info['port']} and spareHost {spare} do not answer")
+            self.fs = WebHDFS(host=host, port=port, user=str(info.get("userName") or "") or None,
+                              skip_instance_cache=True)
+            self.path = "/" + raw_path.strip("/")
+        else:
+            import s3fs
+
+            bucket, _sep, prefix = raw_path.partition("#")
+            self.bucket = bucket
+            self.fs = s3fs.S3FileSystem(key=str(info["userName"]), secret=self.secret,
+                                        endpoint_url=f"http://{host}:{port}", skip_instance_cache=True,
+                                        use_listings_cache=False,
+                                        client_kwargs={"region_name": "us-east-1"})
+            self.path = f"{bucket}/{prefix.strip('/')}".rstrip("/")
+
+    def read_inputs(self) -> list[tuple[str, bytes]]:
+        try:
+            if not self.fs.exists(self.path):
+                raise TaskFailed(f"input path not found: {self.path}")
+            if self.fs.isdir(self.path):
+                names = [p for p in sorted(self.fs.find(self.path))
+                         if not p.rstrip("/").rsplit("/", 1)[-1].startswith(("_", "."))]
+                if not names:
+                    raise TaskFailed(f"input folder is empty: {self.path}")
+            else:
+                names = [self.path]
+            return [(n, self.fs.cat_file(n)) for n in names]
+        except TaskFailed:
+            raise
+        except FileNotFoundError:
+            raise TaskFailed(f"input path not found: {self.path}") from None
+
+    def write_outputs(self, files: dict[str, bytes]) -> None:
+        if self.kind == "CEPH":
+            try:
+                self.fs.call_s3("head_bucket", Bucket=self.bucket)
+            except Exception:  # noqa: BLE001 - missing (or unreadable): try to create it
+                with contextlib.suppress(Exception):
+                    self.fs.call_s3("create_bucket", Bucket=self.bucket)
+        else:
+            self.fs.mkdir(self.path)
+        for name, data in {**files, "_SUCCESS": b""}.items():
+            self.fs.pipe_file(f"{self.path}/{name}", data)
+
+
+# ---------------------------------------------------------------------- the sandbox
+class DatastorySandbox:
+    """The Datastory task API on a tornado server in a background thread."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN, port: int = 0, submit_path: str = DEFAULT_SUBMIT_PATH, *,
+                 host: str = "127.0.0.1", start_delay_s: float = 0.0, min_run_s: float = 0.0,
+                 connect_timeout_s: float = 3.0, first_task_id: int = 3039696) -> None:
+        self.token = token
+        self.host = host
+        self._port_req = int(port)
+        self.port = int(port)
+        self.submit_path = "/" + submit_path.strip("/")
+        self.start_delay_s = float(start_delay_s)
+        self.min_run_s = float(min_run_s)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self.submissions: list[dict[str, Any]] = []
+        self._next_id = int(first_task_id)
+        self._tasks: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: tornado.httpserver.HTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def submit_url(self) -> str:
+        return self.url + self.submit_path
+
+    @property
+    def get_url(self) -> str:
+        return self.url + GET_PATH
+
+    def tasks(self) -> dict[int, dict[str, Any]]:
+        with self._lock:
+            return {k: self._answer(v) for k, v in self._tasks.items()}
+
+    def start(self) -> DatastorySandbox:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._serve, args=(ready, errors), name="datastory-sandbox",
+                                        daemon=True)
+        self._thread.start()
+        if not ready.wait(30):
+            raise RuntimeError("Datastory sandbox did not start within 30 s")
+        if errors:
+            self._thread = None
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._stopping.set()
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._server.close_all_connections(), 5)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(15)
+        for w in list(self._workers):
+            w.join(5)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> DatastorySandbox:  # noqa: PYI034
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+
+        async def setup() -> None:
+            sockets = tornado.netutil.bind_sockets(self._port_req, self.host)
+            self.port = sockets[0].getsockname()[1]
+            app = tornado.web.Application([
+                (self.submit_path, _SubmitHandler, {"sb": self}),
+                (GET_PATH, _GetHandler, {"sb": self}),
+            ])
+            self._server = tornado.httpserver.HTTPServer(app)
+            self._server.add_sockets(sockets)
+
+        try:
+            loop.run_until_complete(setup())
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            errors.append(exc)
+            ready.set()
+            loop.close()
+            self._loop = None
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    # ------------------------------------------------------------------ tasks
+    @staticmethod
+    def _answer(task: dict[str, Any]) -> dict[str, Any]:
+        return {k: task[k] for k in ("id", "status", "addTime", "startTime", "finishTime", "message")}
+
+    @staticmethod
+    def validate(body: Any) -> str | None:
+        """The reason a submission is refused, or None."""
+        if not isinstance(body, dict):
+            return "the request body must be a JSON object"
+        if not isinstance(body.get("algorithm"), str) or not body["algorithm"].strip():
+            return "algorithm is required"
+        email = body.get("email")
+        if not email:
+            return "email is required"
+        if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
+            return f"email is not a valid address: {email!r}"
+        if "params" in body and body["params"] is not None and not isinstance(body["params"], dict):
+            return "params must be a JSON object"
+        for side, path_key in (("inputFileSystemInfo", "inputPath"), ("outputFileSystemInfo", "outputPath")):
+            info = body.get(side)
+            if not isinstance(info, dict):
+                return f"{side} is required"
+            kind = str(info.get("fileSystemType") or "").upper()
+            if kind not in ("HDFS", "CEPH"):
+                return f"{side}.fileSystemType must be HDFS or CEPH"
+            for key in ("host", "port", path_key):
+                if info.get(key) in (None, ""):
+                    return f"{side}.{key} is required"
+            try:
+                int(str(info["port"]))
+            except ValueError:
+                return f"{side}.port must be a number"
+            if kind == "CEPH":
+                if not info.get("userName") or not info.get("password"):
+                    return f"{side}.userName and password are required for CEPH"
+                if "#" not in str(info[path_key]) or not str(info[path_key]).split("#", 1)[0]:
+                    return f"{side}.{path_key} must be written bucket#path"
+        return None
+
+    def submit(self, body: dict[str, Any]) -> int:
+        redacted = copy.deepcopy(body)
+        for side in ("inputFileSystemInfo", "outputFileSystemInfo"):
+            if isinstance(redacted.get(side), dict) and "password" in redacted[side]:
+                redacted[side]["password"] = "***"
+        with self._lock:
+            task_id = self._next_id
+            self._next_id += 1
+            self._tasks[task_id] = {"id": task_id, "status": "INITIALING", "addTime": _now(), "startTime": None,
+                                    "finishTime": None, "message": None}
+            self.submissions.append(redacted)
+        log.info("task %s submitted: algorithm=%s", task_id, body.get("algorithm"))
+        worker = threading.Thread(target=self._run, args=(task_id, body), name=f"datastory-task-{task_id}",
+                                  daemon=True)
+        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
+        return task_id
+
+    def _set(self, task_id: int, **fields: Any) -> None:
+        with self._lock:
+            self._tasks[task_id].update(fields)
+
+    def _run(self, task_id: int, body: dict[str, Any]) -> None:
+        if self._stopping.wait(self.start_delay_s):
+            return
+        started = time.monotonic()
+        self._set(task_id, status="RUNNING", startTime=_now())
+        secrets = [str(body[s].get("password")) for s in ("inputFileSystemInfo", "outputFileSystemInfo")
+                   if body[s].get("password")]
+        try:
+            algo = ALGORITHMS.get(body["algorithm"])
+            if algo is None:
+                raise TaskFailed(f"unknown algorithm {body['algorithm']!r}; known: {', '.join(sorted(ALGORITHMS))}")
+            params = body.get("params") or {}
+            src = _Store(body["inputFileSystemInfo"], "inputPath", self.connect_timeout_s)
+            files = src.read_inputs()
+            outputs = algo(files, params)
+            dst = _Store(body["outputFileSystemInfo"], "outputPath", self.connect_timeout_s)
+            dst.write_outputs(outputs)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the task's message
+            msg = str(exc) if isinstance(exc, TaskFailed) else f"{type(exc).__name__}: {exc}"
+            for s in secrets:
+                msg = msg.replace(s, "***")
+            self._finish(task_id, started, "ERROR", msg)
+            log.info("task %s failed: %s", task_id, msg)
+            return
+        self._finish(task_id, started, "FINISHED", None)
+        log.info("task %s finished", task_id)
+
+    def _finish(self, task_id: int, started: float, status: str, message: str | None) -> None:
+        rest = self.min_run_s - (time.monotonic() - started)
+        if rest > 0:
+            self._stopping.wait(rest)
+        self._set(task_id, status=status, finishTime=_now(), message=message)
+
+
+class _Base(tornado.web.RequestHandler):
+    def initialize(self, sb: DatastorySandbox) -> None:
+        self.sb = sb
+
+    def check_xsrf_cookie(self) -> None:
+        return
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json;charset=UTF-8")
+        self.finish(json.dumps(body))
+
+    def prepare(self) -> None:
+        if self.request.headers.get("Authorization", "") != self.sb.token:
+            self._json(401, {"code": 401, "message": "Unauthorized: invalid or missing token"})
+
+
+class _SubmitHandler(_Base):
+    def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            self._json(400, {"code": 400, "message": "the request body is not valid JSON"})
+            return
+        reason = self.sb.validate(body)
+        if reason:
+            self._json(400, {"code": 400, "message": reason})
+            return
+        self._json(200, {"id": self.sb.submit(body)})
+
+
+class _GetHandler(_Base):
+    def get(self) -> None:
+        raw = self.get_query_argument("taskId", "")
+        try:
+            task_id = int(raw)
+        except ValueError:
+            self._json(400, {"code": 400, "message": "taskId is required and must be an integer"})
+            return
+        with self.sb._lock:
+            task = self.sb._tasks.get(task_id)
+            answer = self.sb._answer(task) if task else None
+        if answer is None:
+            self._json(404, {"code": 404, "message": f"task {task_id} not found"})
+            return
+        self._json(200, answer)
+
+
+# ---------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.datastory",
+                                     description="Local stand-in of the Datastory offline algorithm task API")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser.add_argument("--submit-path", default=DEFAULT_SUBMIT_PATH)
+    parser.add_argument("--start-delay-s", type=float, default=0.0)
+    parser.add_argument("--with-webhdfs", action="store_true", help="also start a WebHDFS sandbox")
+    parser.add_argument("--webhdfs-port", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.ExitStack() as stack:
+        if args.with_webhdfs:
+            from .webhdfs import WebHdfsSandbox  # the sibling sandbox
+
+            hdfs = stack.enter_context(WebHdfsSandbox(port=args.webhdfs_port, host=args.host))
+            print(f"WebHDFS sandbox at {hdfs.url} (host {hdfs.host}, port {hdfs.port})", flush=True)
+        sb = stack.enter_context(DatastorySandbox(args.token, args.port, args.submit_path, host=args.host,
+                                                  start_delay_s=args.start_delay_s))
+        print(f"Datastory sandbox at {sb.url}  (submit: {sb.submit_url}, header Authorization: {sb.token})",
+              flush=True)
+        print("algorithms: " + ", ".join(ALGORITHMS), flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
