@@ -127,11 +127,28 @@ class Client:
         The spec is checked before anything is sent. The submission carries an idempotency key
         (a new one unless given), so a retry after a dropped connection never runs a job twice.
         """
+        if "inputs" in fields:
+            fields = {**fields, "inputs": [self._server_input(item, i) for i, item in enumerate(fields["inputs"])]}
         body = _spec_body(spec, fields)
         body["idempotency_key"] = idempotency_key or uuid.uuid4().hex
         job = self._bind(self._request("POST", "jobs", json=body, retry=True))
         job.idempotency_key = body["idempotency_key"]
         return job
+
+    def upload(self, data: bytes | str | os.PathLike[str] | pandas.DataFrame, name: str | None = None) -> str:
+        """Store a file, bytes or a DataFrame (as CSV) on the server for a job to read; its path there."""
+        if _is_dataframe(data):
+            payload, name = data.to_csv(index=False).encode(), name or "frame.csv"  # type: ignore[union-attr]
+        elif isinstance(data, bytes):
+            payload, name = data, name or "upload.bin"
+        else:
+            path = Path(data)  # type: ignore[arg-type]
+            payload, name = path.read_bytes(), name or path.name
+        return str(self._request("POST", "uploads", params={"name": name}, content=payload)["path"])
+
+    def _server_input(self, item: Any, index: int) -> Any:
+        """A job input as the server sees it: a DataFrame is uploaded first and becomes its path."""
+        return self.upload(item, f"input-{index}.csv") if _is_dataframe(item) else item
 
     def jobs(
         self,
@@ -301,10 +318,11 @@ class Client:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         retry: bool = False,
     ) -> Any:
         """Send a request and answer its JSON body (None for an empty answer)."""
-        request = self._http.build_request(method, path, params=params, json=json)
+        request = self._http.build_request(method, path, params=params, json=json, content=content)
         response = self._send(request, retry=retry)
         _raise_for_status(response, self.url)
         if not response.content:
@@ -613,6 +631,11 @@ def _normalise_url(url: str) -> tuple[str, str | None]:
 
 
 # --- requests and answers ---------------------------------------------------------------------
+
+
+def _is_dataframe(value: Any) -> bool:
+    """A pandas DataFrame, recognised without importing pandas."""
+    return type(value).__name__ == "DataFrame" and type(value).__module__.startswith("pandas")
 
 
 def _spec_body(spec: JobSpec | Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class ComputeApp(ExtensionApp):
         self.hub = EventHub()
         self.store = JobStore(Path(self.data_dir) / "jobs.sqlite")
         self.service = JobService(self.store, self._build_backends(), self.hub, log=self.log)
+        self.service.uploads_dir = Path(self.data_dir) / "uploads"
         self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
         self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
         self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")

@@ -244,6 +244,17 @@ class EventsHandler(ComputeHandler):
         self.finish(set_content_type="text/event-stream")
 
 
+class UploadsHandler(ComputeHandler):
+    """Stores a file sent by a kernel (e.g. a DataFrame given as a job input) for a backend to read."""
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        name = self.get_query_argument("name", "")
+        path = await self.service.store_upload(name, self.request.body)
+        self.write_json({"path": str(path), "name": path.name, "size": len(self.request.body)}, status=201)
+
+
 class WebhookHandler(ComputeHandler):
     """Platform callbacks. Authenticated by the unguessable token in the URL, not by Jupyter:
     a wrong token is refused with 403 and a body the backend does not recognise with 400."""

@@ -239,6 +239,16 @@ PATHS: dict[str, dict[str, Any]] = {
                 "responses": _responses({"200": {"description": "An event stream", "content": {
                     "text/event-stream": {"schema": {"type": "string"}}}}})},
     },
+    "/api/uploads": {
+        "post": {
+            "summary": "Keep a file sent by a kernel (e.g. a DataFrame job input) for a backend to read",
+            "parameters": [_param("name", "query", description="A plain file name")],
+            "requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            "responses": _responses({"201": _json({"type": "object", "properties": {
+                "path": _TEXT, "name": _TEXT, "size": {"type": "integer"}}}, "Where the server keeps it")}, 400),
+        }
+    },
     "/api/webhooks/{backend}/{token}": {
         "post": {
             "summary": "A platform's callback about one job; the token in the URL is the credential",

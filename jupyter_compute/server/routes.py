@@ -27,6 +27,7 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     ("/api/jobs/{job_id}/logs", h.JobLogsHandler),
     ("/api/jobs/{job_id}/results", h.JobResultsHandler),
     ("/api/jobs/{job_id}/results/{name}", h.JobResultHandler),
+    ("/api/uploads", h.UploadsHandler),
     ("/api/events", h.EventsHandler),
     ("/api/webhooks/{backend}/{token}", h.WebhookHandler),
     ("/api/openapi.json", h.OpenAPIHandler),

@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import BackendError, ComputeError, InvalidSpec, NotFound
+from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
 from .store import JobStore
 
 MAX_IDEMPOTENCY_KEY = 200
+UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def default_job_name(spec: JobSpec) -> str:
@@ -66,6 +68,7 @@ class JobService:
         self.backends = dict(backends)
         self.hub = hub
         self.log = log or logging.getLogger("jupyter_compute.service")
+        self.uploads_dir: Path | None = None
         #: Called with each job that reached its platform (the monitor watches them).
         self.on_submitted: list[Callable[[Job], None]] = []
 
@@ -195,6 +198,22 @@ class JobService:
             return job
         status = await self.backend(job.backend).status(job.remote_id)
         return await self.apply_status(job, status)
+
+    async def store_upload(self, name: str, data: bytes) -> Path:
+        """Keep uploaded bytes under the uploads folder, in a folder of their own; their path."""
+        if not UPLOAD_NAME.fullmatch(name or "") or name in (".", ".."):
+            raise InvalidSpec("'name' must be a plain file name (letters, digits, '.', '-', '_')", field="name")
+        if self.uploads_dir is None:
+            raise NotSupported("this server keeps no uploads")
+        folder = self.uploads_dir / uuid.uuid4().hex
+        path = folder / name
+
+        def write() -> None:
+            folder.mkdir(parents=True)
+            path.write_bytes(data)
+
+        await asyncio.to_thread(write)
+        return path
 
     async def webhook(self, job: Job, body: Any) -> bool:
         """Apply a platform callback about ``job``; True when the job should be polled now instead."""
