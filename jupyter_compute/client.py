@@ -262,11 +262,21 @@ class Client:
     def to_pandas(self, job: JobRef, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
         """Load a result into a DataFrame (see :func:`results.read_frame` for the formats).
 
-        Without ``name``, the job's only tabular output is read.
+        Without ``name``, the job's only tabular output is read, or its part files
+        (``part-00000.csv`` …, as Spark and Hadoop write them) as one frame. A ``name`` ending
+        in ``/`` reads every tabular file of that folder as one frame.
         """
         files = self.results(job)
         if name is None:
             name = _only_table(files, _job_id(job))
+        if name.endswith("/") or name == "":
+            parts = _tables_under(files, name)
+            if not parts:
+                raise NotFound(f"job {_job_id(job)} has no tabular result under '{name}'", field="name")
+            import pandas
+
+            frames = [self.to_pandas(job, part.name, **read_kwargs) for part in parts]
+            return pandas.concat(frames, ignore_index=True)
         media_type = next((f.media_type for f in files if f.name == name), None)
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE) as spool:
             with self._open_result(job, name) as response:
@@ -658,11 +668,27 @@ def _job_path(job: JobRef, *parts: str) -> str:
     return "/".join(("jobs", _quote(_job_id(job)), *parts))
 
 
+_PART_FILE = re.compile(r"(?:.*/)?part-\d+(?:-[^/]*)?(?:\.[a-z0-9.]+)?")
+
+
+def _tables_under(files: list[ResultFile], folder: str) -> list[ResultFile]:
+    """The tabular outputs directly in ``folder`` ('' for the top), in name order."""
+    return sorted(
+        (f for f in files if f.kind == "output" and results.is_tabular(f.name, f.media_type)
+         and f.name.startswith(folder) and "/" not in f.name[len(folder):]),
+        key=lambda f: f.name,
+    )
+
+
 def _only_table(files: list[ResultFile], job_id: str) -> str:
-    """The name of the job's only tabular output, or an error saying what there is."""
+    """The job's only tabular output, its part files' folder ('dir/'), or an error saying what there is."""
     tables = [f.name for f in files if f.kind == "output" and results.is_tabular(f.name, f.media_type)]
     if len(tables) == 1:
         return tables[0]
+    folders = {t.rpartition("/")[0] for t in tables}
+    if len(tables) > 1 and len(folders) == 1 and all(_PART_FILE.fullmatch(t) for t in tables):
+        folder = folders.pop()
+        return f"{folder}/" if folder else ""
     if tables:
         raise InvalidSpec(
             f"job {job_id} has several tabular results ({', '.join(tables)}); pass name=... to pick one",

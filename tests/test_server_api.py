@@ -283,3 +283,28 @@ async def test_deleting_a_running_job_stops_it(api):
             break
         await asyncio.sleep(0.1)
     assert job_processes(job_id) == []
+
+
+async def test_part_files_load_as_one_frame(api, jp_serverapp, jp_http_port, jp_base_url):
+    code = (
+        "import os, pathlib\n"
+        "out = pathlib.Path(os.environ['JUPYTER_COMPUTE_OUTPUT_DIR'], 'result')\n"
+        "out.mkdir()\n"
+        "(out / 'part-00000.csv').write_text('k,v\\na,1\\nb,2\\n')\n"
+        "(out / 'part-00001.csv').write_text('k,v\\nc,3\\n')\n"
+        "(out / '_SUCCESS').write_text('')\n"
+    )
+    reply = await api("POST", "jobs", body={"code": code})
+    done = await wait_for_state(api, reply.body["id"], {"SUCCEEDED", "FAILED"})
+    assert done["state"] == "SUCCEEDED", done
+
+    from jupyter_compute.client import Client
+
+    def load():
+        with Client(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token) as c:
+            job_id = done["id"]
+            return c.to_pandas(job_id), c.to_pandas(job_id, "result/"), c.to_pandas(job_id, "result/part-00001.csv")
+
+    whole, folder, one_part = await asyncio.to_thread(load)
+    assert whole.to_dict("list") == {"k": ["a", "b", "c"], "v": [1, 2, 3]}
+    assert folder.equals(whole) and one_part.to_dict("list") == {"k": ["c"], "v": [3]}
