@@ -79,7 +79,6 @@ Attributes for tests: ``submissions`` (the submitted bodies, with ``password`` r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import copy
 import csv
@@ -100,6 +99,8 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
+from ._server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -306,16 +307,16 @@ class _Store:
 
 
 # ---------------------------------------------------------------------- the sandbox
-class DatastorySandbox:
+class DatastorySandbox(ThreadedServer):
     """The Datastory task API on a tornado server in a background thread."""
+
+    thread_name = "datastory-sandbox"
 
     def __init__(self, token: str = DEFAULT_TOKEN, port: int = 0, submit_path: str = DEFAULT_SUBMIT_PATH, *,
                  host: str = "127.0.0.1", start_delay_s: float = 0.0, min_run_s: float = 0.0,
                  connect_timeout_s: float = 3.0, first_task_id: int = 3039696) -> None:
+        super().__init__(port, host)
         self.token = token
-        self.host = host
-        self._port_req = int(port)
-        self.port = int(port)
         self.submit_path = "/" + submit_path.strip("/")
         self.start_delay_s = float(start_delay_s)
         self.min_run_s = float(min_run_s)
@@ -326,9 +327,6 @@ class DatastorySandbox:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: tornado.httpserver.HTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -346,79 +344,19 @@ class DatastorySandbox:
         with self._lock:
             return {k: self._answer(v) for k, v in self._tasks.items()}
 
-    def start(self) -> DatastorySandbox:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._serve, args=(ready, errors), name="datastory-sandbox",
-                                        daemon=True)
-        self._thread.start()
-        if not ready.wait(30):
-            raise RuntimeError("Datastory sandbox did not start within 30 s")
-        if errors:
-            self._thread = None
-            raise errors[0]
-        return self
+    def _make_app(self) -> tornado.web.Application:
+        return tornado.web.Application([
+            (self.submit_path, _SubmitHandler, {"sb": self}),
+            (GET_PATH, _GetHandler, {"sb": self}),
+        ])
 
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
+    async def _shutdown(self) -> None:
         self._stopping.set()
+        await super()._shutdown()
 
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.stop()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._server.close_all_connections(), 5)
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(15)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
-        for w in list(self._workers):
-            w.join(5)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> DatastorySandbox:  # noqa: PYI034
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-
-        async def setup() -> None:
-            sockets = tornado.netutil.bind_sockets(self._port_req, self.host)
-            self.port = sockets[0].getsockname()[1]
-            app = tornado.web.Application([
-                (self.submit_path, _SubmitHandler, {"sb": self}),
-                (GET_PATH, _GetHandler, {"sb": self}),
-            ])
-            self._server = tornado.httpserver.HTTPServer(app)
-            self._server.add_sockets(sockets)
-
-        try:
-            loop.run_until_complete(setup())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
-            errors.append(exc)
-            ready.set()
-            loop.close()
-            self._loop = None
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+    def _after_stop(self) -> None:
+        for worker in list(self._workers):
+            worker.join(5)
 
     # ------------------------------------------------------------------ tasks
     @staticmethod

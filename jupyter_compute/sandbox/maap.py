@@ -182,6 +182,8 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from ._server import ThreadedServer
+
 from .maap_swagger import validation_error
 
 log = logging.getLogger(__name__)
@@ -299,8 +301,10 @@ class _Run:
         return self.ogc_override or OGC_OF_SWAGGER[self.status]
 
 
-class MaapSandbox:
+class MaapSandbox(ThreadedServer):
     """The MAAP DPS stand-in (see the module docstring)."""
+
+    thread_name = "maap-sandbox"
 
     def __init__(
         self,
@@ -324,9 +328,7 @@ class MaapSandbox:
         s3_region: str = "us-east-1",
         callback_timeout_s: float = 5.0,
     ) -> None:
-        self.host = host
-        self._port_req = port
-        self.port: int | None = None
+        super().__init__(port, host)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="maap-sandbox-"))
         (self.workdir / "granules").mkdir(parents=True, exist_ok=True)
@@ -356,9 +358,6 @@ class MaapSandbox:
         self._busy: dict[str, int] = {q: 0 for q in self.queues}
         self._s3_client: Any = None
         self._s3_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: tornado.httpserver.HTTPServer | None = None
 
         for name, program, description in BUILTIN_ALGORITHMS:
             self.register_algorithm(name, ALGORITHMS_DIR / program, description=description)
@@ -369,10 +368,6 @@ class MaapSandbox:
             self.add_granule(gid, data)
 
     # ------------------------------------------------------------------ public API
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def url(self) -> str:
         return f"{self.base_url}/api/"
@@ -420,40 +415,6 @@ class MaapSandbox:
             self._algorithms[name] = Algorithm(name, version, pid, path, description)
             return pid
 
-    def start(self) -> MaapSandbox:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(ready, errors), name="maap-sandbox",
-                                        daemon=True)
-        self._thread.start()
-        if not ready.wait(30):
-            raise RuntimeError("MAAP sandbox did not start within 30 s")
-        if errors:
-            self._thread = None
-            raise errors[0]
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(15)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
-        self._thread = None
-        self._loop = None
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> MaapSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def cancel_entry(self, entry_id: str) -> str:
         """End a swagger entry CANCELED (there is no swagger route for it). Returns its status."""
         return self._call(self._cancel_entry, entry_id)
@@ -461,45 +422,6 @@ class MaapSandbox:
     def mark_offline(self, job_id: str) -> str:
         """Simulate a lost worker: a running (or queued) OGC job ends ``offline``."""
         return self._call(self._mark_offline, job_id)
-
-    # ------------------------------------------------------------------ loop plumbing
-    def _call(self, fn: Any, *args: Any) -> Any:
-        if self._loop is None:
-            raise RuntimeError("the sandbox is not running")
-
-        async def wrapper() -> Any:
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(10)
-
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-
-        async def setup() -> None:
-            sockets = tornado.netutil.bind_sockets(self._port_req, self.host)
-            self.port = sockets[0].getsockname()[1]
-            self._server = tornado.httpserver.HTTPServer(self._make_app())
-            self._server.add_sockets(sockets)
-
-        try:
-            loop.run_until_complete(setup())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
-            errors.append(exc)
-            ready.set()
-            loop.close()
-            self._loop = None
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
 
     async def _shutdown(self) -> None:
         if self._server is not None:
@@ -513,6 +435,10 @@ class MaapSandbox:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.close_all_connections(), 5)
+
+    def _after_stop(self) -> None:
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _make_app(self) -> tornado.web.Application:
         sb = {"sb": self}

@@ -61,8 +61,6 @@ group ``supergroup``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import shutil
 import signal
@@ -76,6 +74,8 @@ from urllib.parse import quote, urlencode
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
+from ._server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,14 @@ class HdfsError(Exception):
         self.status, self.exception, self.message = status, exception, message
 
 
-class WebHdfsSandbox:
+class WebHdfsSandbox(ThreadedServer):
     """WebHDFS NameNode + DataNode on one tornado server in a background thread."""
 
+    thread_name = "webhdfs-sandbox"
+    max_body_size = 1 << 30
+
     def __init__(self, root_dir: str | Path | None = None, port: int = 0, *, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self._port_req = int(port)
-        self.port = int(port)
+        super().__init__(port, host)
         self._own_root = root_dir is None
         self.root_dir = Path(tempfile.mkdtemp(prefix="webhdfs-sandbox-") if root_dir is None else root_dir)
         self.root_dir.mkdir(parents=True, exist_ok=True)
@@ -121,15 +122,8 @@ class WebHdfsSandbox:
         self._lock = threading.RLock()
         self._owners: dict[str, str] = {}
         self._file_ids: dict[str, int] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: tornado.httpserver.HTTPServer | None = None
 
     # ------------------------------------------------------------------ public API
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def url(self) -> str:
         return f"{self.base_url}{NN_PREFIX}"
@@ -138,78 +132,15 @@ class WebHdfsSandbox:
         """The real file behind an HDFS path (for tests)."""
         return self._resolve(hdfs_path)
 
-    def start(self) -> WebHdfsSandbox:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(ready, errors), name="webhdfs-sandbox",
-                                        daemon=True)
-        self._thread.start()
-        if not ready.wait(30):
-            raise RuntimeError("WebHDFS sandbox did not start within 30 s")
-        if errors:
-            self._thread = None
-            raise errors[0]
-        return self
+    def _make_app(self) -> tornado.web.Application:
+        return tornado.web.Application([
+            (rf"{NN_PREFIX}(/.*)?", _NameNodeHandler, {"sb": self}),
+            (rf"{DN_PREFIX}(/.*)?", _DataNodeHandler, {"sb": self}),
+        ])
 
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.stop()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._server.close_all_connections(), 5)
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(15)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
-        self._thread = None
-        self._loop = None
+    def _after_stop(self) -> None:
         if self._own_root:
             shutil.rmtree(self.root_dir, ignore_errors=True)
-
-    def __enter__(self) -> WebHdfsSandbox:  # noqa: PYI034
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ loop plumbing
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-
-        async def setup() -> None:
-            sockets = tornado.netutil.bind_sockets(self._port_req, self.host)
-            self.port = sockets[0].getsockname()[1]
-            app = tornado.web.Application([
-                (rf"{NN_PREFIX}(/.*)?", _NameNodeHandler, {"sb": self}),
-                (rf"{DN_PREFIX}(/.*)?", _DataNodeHandler, {"sb": self}),
-            ])
-            self._server = tornado.httpserver.HTTPServer(app, max_body_size=1 << 30)
-            self._server.add_sockets(sockets)
-
-        try:
-            loop.run_until_complete(setup())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
-            errors.append(exc)
-            ready.set()
-            loop.close()
-            self._loop = None
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     # ------------------------------------------------------------------ file system
     @staticmethod
