@@ -50,6 +50,7 @@ import httpx
 from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound
 from ..forms import Form, FormField
 from ..models import JobSpec, JobState, RemoteStatus, ResultFile, map_native_status
+from . import _http
 from .base import COMMON_FIELDS, Backend, Capabilities, Submission
 from .datastory_storage import CHUNK_SIZE, Profile, Storage
 from .maap_storage import media_type
@@ -76,9 +77,6 @@ CONFIG_KEYS = frozenset({
 })  # fmt: skip
 PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-GET_ATTEMPTS = 3
-RETRY_BACKOFF_S = 0.25
-RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 def parse_platform_time(value: Any) -> datetime | None:
@@ -248,27 +246,10 @@ class DatastoryBackend(Backend):
 
     # HTTP -----------------------------------------------------------------------------
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
-        client = self._client()
-        attempts = GET_ATTEMPTS if method == "GET" else 1
-        response: httpx.Response | None = None
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
-            try:
-                response = await client.request(
-                    method, self.url + path, headers=self._auth(), **kwargs
-                )
-            except httpx.TransportError as exc:
-                if attempt + 1 < attempts:
-                    continue
-                raise BackendError(
-                    f"Datastory did not answer ({what}): {type(exc).__name__}: {self._scrub(exc)}",
-                    backend=self.name,
-                ) from None
-            if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
-                continue
-            break
-        assert response is not None
+        response = await _http.request(
+            self._client(), method, self.url + path, headers=self._auth(),
+            platform="Datastory", what=what, backend=self.name, scrub=self._scrub, **kwargs,
+        )
         try:
             body = response.json()
         except ValueError:

@@ -50,6 +50,7 @@ import httpx
 from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
 from ..forms import Form, FormField
 from ..models import Environment, JobSpec, JobState, RemoteStatus, ResultFile, map_native_status, parse_time
+from . import _http
 from .base import COMMON_FIELDS, Backend, Capabilities, Submission
 from .maap_storage import ProductIndex, S3Reader, file_name, is_log, media_type, s3_path, stream_http
 
@@ -106,10 +107,6 @@ OGC_CAPABILITIES = Capabilities(
 #: A job the platform does not know this soon after its submission is retried (search-index lag).
 INDEX_LAG_S = 10.0
 INDEX_LAG_RETRY_S = 0.5
-#: Idempotent GETs are tried this often, with exponential backoff from RETRY_BACKOFF_S.
-GET_ATTEMPTS = 3
-RETRY_BACKOFF_S = 0.25
-RETRY_STATUSES = frozenset({502, 503, 504})
 #: How long the list of queues is trusted before it is read again.
 QUEUE_CACHE_S = 60.0
 SWAGGER_PAGE = 50
@@ -367,28 +364,10 @@ class MaapBackend(Backend):
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """One API call (GETs retried on connection errors and 502/503/504); errors in words."""
-        client = self._client()
-        attempts = GET_ATTEMPTS if method == "GET" else 1
-        response: httpx.Response | None = None
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
-            headers = self._auth()
-            try:
-                response = await client.request(
-                    method, self.url + path, json=json_body, params=params, headers=headers
-                )
-            except httpx.TransportError as exc:
-                if attempt + 1 < attempts:
-                    continue
-                raise BackendError(
-                    f"MAAP did not answer ({what}): {type(exc).__name__}: {self._scrub(str(exc))}",
-                    backend=self.name,
-                ) from None
-            if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
-                continue
-            break
-        assert response is not None
+        response = await _http.request(
+            self._client(), method, self.url + path, json=json_body, params=params, headers=self._auth(),
+            platform="MAAP", what=what, backend=self.name, scrub=self._scrub,
+        )
         if response.is_success:
             return response
         raise self._error(response, what)
