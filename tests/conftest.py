@@ -183,3 +183,17 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     server = start_live_server(tmp_path_factory.mktemp("module") / "jupyter")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 server (moto) on loopback for the module; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -628,13 +628,8 @@ def test_expired_or_missing_token_is_an_auth_error_naming_the_variable(
 
 
 @pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    from moto import server as moto_server
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def s3_server(s3_endpoint: str) -> str:
+    return s3_endpoint
 
 
 def test_s3_products_are_read_with_s3fs(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -46,19 +47,13 @@ def platform() -> Iterator[DatastorySandbox]:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[tuple[str, int]]:
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        import boto3
+def s3(s3_endpoint: str) -> tuple[str, int]:
+    import boto3
 
-        boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id=CEPH_KEY,
-                     aws_secret_access_key=CEPH_SECRET, region_name="us-east-1").create_bucket(Bucket="lake")
-        yield host, port
-    finally:
-        server.stop()
+    boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=CEPH_KEY, aws_secret_access_key=CEPH_SECRET,
+                 region_name="us-east-1").create_bucket(Bucket="lake")
+    address = urlsplit(s3_endpoint)
+    return address.hostname, address.port
 
 
 def backend_config(platform: DatastorySandbox, hdfs: WebHdfsSandbox, s3: tuple[str, int]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import io
 import logging
 import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -134,13 +135,9 @@ def test_unreachable_without_spare_is_error(ds, hdfs):
 
 
 @pytest.fixture(scope="module")
-def moto():
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield host, port
-    server.stop()
+def moto(s3_endpoint):
+    address = urlsplit(s3_endpoint)
+    return address.hostname, address.port
 
 
 def test_ceph_round_trip(ds, moto, caplog):

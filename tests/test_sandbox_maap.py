@@ -314,16 +314,8 @@ def test_swagger_error_timeout_and_cancel_endings(sandbox: MaapSandbox, api: htt
 
 
 @pytest.fixture(scope="module")
-def moto_s3() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def moto_s3(s3_endpoint: str) -> str:
+    return s3_endpoint
 
 
 def test_swagger_outputs_uploaded_to_s3(moto_s3: str, tmp_path: Any) -> None:
