@@ -150,6 +150,24 @@ class Backend:
         return {}
 
 
+def config_text(config: Mapping[str, Any], key: str, default: str | None, *, kind: str) -> str | None:
+    """A non-empty string setting of a backend's config (stripped), or ``default``."""
+    value = config.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InvalidSpec(f"{kind} backend config '{key}' must be a non-empty string", field=key)
+    return value.strip() if isinstance(value, str) else None
+
+
+def config_positive(config: Mapping[str, Any], key: str, default: Any, *, kind: str) -> Any:
+    """A positive number setting of a backend's config (as given), or ``default``."""
+    value = config.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidSpec(f"{kind} backend config '{key}' must be a positive number", field=key)
+    return value
+
+
 #: Fields every backend's form starts with.
 COMMON_FIELDS: tuple[FormField, ...] = (
     FormField("name", "Job name", "string", help="A name to find the job by; defaults to the program's name."),

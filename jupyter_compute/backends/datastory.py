@@ -51,7 +51,7 @@ from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFoun
 from ..forms import Form, FormField
 from ..models import JobSpec, JobState, RemoteStatus, ResultFile, map_native_status
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
 from .datastory_storage import CHUNK_SIZE, Profile, Storage
 from .maap_storage import media_type
 
@@ -100,26 +100,12 @@ def format_platform_time(value: datetime) -> str:
     return value.astimezone(PLATFORM_TZ).strftime(TIME_FORMAT)
 
 
-def _config_text(
-    config: Mapping[str, Any], key: str, default: str | None
-) -> str | None:
-    value = config.get(key, default)
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InvalidSpec(
-            f"datastory backend config '{key}' must be a non-empty string", field=key
-        )
-    return value.strip() if isinstance(value, str) else None
+def _config_text(config: Mapping[str, Any], key: str, default: str | None) -> str | None:
+    return config_text(config, key, default, kind="datastory")
 
 
 def _positive(config: Mapping[str, Any], key: str, default: float) -> float:
-    value = config.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidSpec(
-            f"datastory backend config '{key}' must be a positive number", field=key
-        )
-    return float(value)
+    return float(config_positive(config, key, default, kind="datastory"))
 
 
 def split_remote_id(remote_id: str) -> tuple[str, str, str]:
@@ -138,8 +124,6 @@ class DatastoryBackend(Backend):
     kind: ClassVar[str] = "datastory"
     capabilities: ClassVar[Capabilities] = CAPABILITIES
     status_map: ClassVar[Mapping[str, JobState]] = STATUS
-    poll_interval: float = 2.0
-    poll_max_interval: float = 30.0
 
     def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
                  log: Any = None) -> None:  # fmt: skip

@@ -51,7 +51,7 @@ from ..models import (
 )
 from . import local_files as files
 from ..forms import Form, FormField
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive
 from .local_notebook import prepare_notebook, read_notebook
 from .local_procs import is_alive, kill_job, start_token
 from .local_runner import GRACE_S
@@ -105,12 +105,8 @@ def media_type(name: str) -> str | None:
 
 
 def _config_number(config: Mapping[str, Any], key: str, default: Any, kind: type) -> Any:
-    value = config.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidSpec(f"local backend config '{key}' must be a positive number", field=key)
-    return kind(value)
+    value = config_positive(config, key, None, kind="local")
+    return default if value is None else kind(value)
 
 
 def _config_names(config: Mapping[str, Any], key: str) -> frozenset[str]:

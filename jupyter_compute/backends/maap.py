@@ -51,7 +51,7 @@ from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFoun
 from ..forms import Form, FormField
 from ..models import Environment, JobSpec, JobState, RemoteStatus, ResultFile, map_native_status, parse_time
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
 from .maap_storage import ProductIndex, S3Reader, file_name, is_log, media_type, s3_path, stream_http
 
 FLAVORS = ("swagger", "ogc")
@@ -128,19 +128,12 @@ _INTERNAL_STATUS = re.compile(r"\bjob-[a-z]+\b")
 
 
 def _positive(config: Mapping[str, Any], key: str, default: float | None) -> float | None:
-    value = config.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidSpec(f"maap backend config '{key}' must be a positive number", field=key)
-    return float(value)
+    value = config_positive(config, key, default, kind="maap")
+    return None if value is None else float(value)
 
 
 def _text(config: Mapping[str, Any], key: str, default: str | None) -> str | None:
-    value = config.get(key, default)
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InvalidSpec(f"maap backend config '{key}' must be a non-empty string", field=key)
-    return value.strip() if isinstance(value, str) else None
+    return config_text(config, key, default, kind="maap")
 
 
 def _platform_message(response: httpx.Response) -> str:
@@ -271,8 +264,6 @@ class MaapBackend(Backend):
     kind: ClassVar[str] = "maap"
     capabilities: Capabilities = SWAGGER_CAPABILITIES  # per instance: it depends on the flavour
     status_map: Mapping[str, JobState] = SWAGGER_STATUS  # likewise
-    poll_interval: float = 2.0
-    poll_max_interval: float = 30.0
 
     def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
                  log: Any = None) -> None:  # fmt: skip
