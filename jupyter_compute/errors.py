@@ -76,6 +76,12 @@ class BackendError(ComputeError):
         self.status = status
 
 
+class Unavailable(ComputeError):
+    """A configured backend cannot work (e.g. its credential is not set); the message says what to do."""
+
+    http_status = 503
+
+
 class WaitTimeout(ComputeError, TimeoutError):
     """A job did not reach a terminal state within the time given to ``wait``."""
 
@@ -84,7 +90,7 @@ class WaitTimeout(ComputeError, TimeoutError):
 
 ERROR_TYPES: dict[str, type[ComputeError]] = {
     cls.__name__: cls
-    for cls in (ComputeError, InvalidSpec, NotFound, NotSupported, AuthError, BackendError, WaitTimeout)
+    for cls in (ComputeError, InvalidSpec, NotFound, NotSupported, AuthError, BackendError, Unavailable, WaitTimeout)
 }
 
 

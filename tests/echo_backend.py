@@ -53,3 +53,16 @@ class CallbackBackend(Backend):
             raise InvalidSpec("a callback must be {'status': WAITING|RUNNING|DONE|BROKEN}", field="body")
         self.statuses[remote_id] = body["status"]
         return await self.status(remote_id)
+
+
+class NeedsKeyBackend(Backend):
+    """A backend that cannot be set up without ``NEEDS_KEY`` in the server's environment."""
+
+    kind = "needs-key"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not os.environ.get("NEEDS_KEY"):
+            from jupyter_compute.errors import AuthError
+
+            raise AuthError("set NEEDS_KEY in the Jupyter server's environment to use this backend")

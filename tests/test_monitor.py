@@ -157,3 +157,67 @@ def test_cancel_during_submission_stops_the_platform_job(tmp_path: Path) -> None
 
     final, backend = asyncio.run(scenario())
     assert final.state is JobState.CANCELLED and final.remote_id == backend.cancelled[0]
+
+
+class ListingBackend(ScriptedBackend):
+    """A platform whose status call lists every job at once (like Ocean's status endpoint)."""
+
+    batch_status = True
+
+    def __init__(self, rounds_running: int) -> None:
+        super().__init__([NotFound("no such job")])
+        self.rounds_running = rounds_running
+        self.forget: set[str] = set()
+        self.listings: list[list[str]] = []
+
+    async def status_many(self, remote_ids):
+        self.listings.append(sorted(remote_ids))
+        state = JobState.RUNNING if len(self.listings) <= self.rounds_running else JobState.SUCCEEDED
+        return {rid: RemoteStatus(state, state.value) for rid in remote_ids if rid not in self.forget}
+
+
+def run_jobs(tmp_path: Path, backend: ListingBackend, count: int) -> list[Job]:
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        service = JobService(store, {"scripted": backend}, EventHub())
+        monitor = Monitor(service)
+        await monitor.start()
+        try:
+            ids = [(await service.submit({"backend": "scripted", "algorithm": "a"}))[0].id for _ in range(count)]
+            for _ in range(2000):
+                if not monitor.watched:
+                    break
+                await asyncio.sleep(0.005)
+            return [await store.get(job_id) for job_id in ids]
+        finally:
+            await monitor.stop()
+            await store.close()
+
+    return asyncio.run(scenario())
+
+
+def test_a_listing_backend_is_asked_once_per_cycle_for_all_its_jobs(tmp_path: Path) -> None:
+    backend = ListingBackend(rounds_running=3)
+    jobs = run_jobs(tmp_path, backend, count=6)
+    assert all(job.state is JobState.SUCCEEDED for job in jobs)
+    remote_ids = sorted(job.remote_id for job in jobs)
+    assert backend.calls == 0, "no per-job status call"
+    assert backend.listings[-1] == remote_ids, "the last cycle asked about all six jobs in one call"
+    assert len(backend.listings) <= 3 + 6, "about one call per cycle, not one per job per cycle"
+    assert sum(len(ids) for ids in backend.listings) >= 4 * 6 - 5
+
+
+def test_a_job_missing_from_the_listing_is_asked_alone_then_ends_failed(tmp_path: Path) -> None:
+    class Forgetful(ListingBackend):
+        async def submit(self, spec, job_id):
+            submission = await super().submit(spec, job_id)
+            if not self.forget:
+                self.forget = {submission.remote_id}
+            return submission
+
+    backend = Forgetful(rounds_running=2)
+    lost, kept = run_jobs(tmp_path, backend, count=2)
+    assert lost.state is JobState.FAILED and "no longer knows" in lost.message
+    assert backend.calls >= 1, "the missing job was asked about alone before being given up"
+    assert kept.state is JobState.SUCCEEDED

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,6 +54,9 @@ class Backend:
     #: How often the monitor refreshes a running job: first interval and the backoff ceiling.
     poll_interval: ClassVar[float] = 2.0
     poll_max_interval: ClassVar[float] = 30.0
+    #: True when ``status_many`` asks the platform once for many jobs: the monitor then refreshes
+    #: all of this backend's watched jobs together, with one ``status_many`` call per cycle.
+    batch_status: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -98,6 +101,10 @@ class Backend:
 
     async def status(self, remote_id: str) -> RemoteStatus:
         raise NotSupported(f"backend '{self.name}' cannot report status", backend=self.name)
+
+    async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
+        """Statuses of several jobs; an id missing from the answer is one the platform does not know."""
+        return {remote_id: await self.status(remote_id) for remote_id in remote_ids}
 
     async def cancel(self, remote_id: str) -> None:
         raise NotSupported(f"backend '{self.name}' cannot cancel jobs", backend=self.name)
@@ -180,6 +187,8 @@ BUILTIN_KINDS: dict[str, str] = {
     "local": "jupyter_compute.backends.local:LocalBackend",
     "maap": "jupyter_compute.backends.maap:MaapBackend",
     "datastory": "jupyter_compute.backends.datastory:DatastoryBackend",
+    "modelarts": "jupyter_compute.backends.modelarts:ModelArtsBackend",
+    "ocean": "jupyter_compute.backends.ocean:OceanBackend",
 }
 
 

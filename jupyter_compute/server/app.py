@@ -24,6 +24,7 @@ from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ..backends.base import Backend, backend_class
 from ..client import ENV_TOKEN, ENV_URL
+from ..errors import ComputeError
 from .events import EventHub
 from .monitor import Monitor
 from .routes import ROUTES, tornado_pattern
@@ -42,6 +43,11 @@ def secret_env_names(configs: dict[str, dict[str, Any]]) -> list[str]:
         if key.endswith("_env") and isinstance(value, str)
     }
     return sorted(named | set(SERVER_SECRET_ENV))
+
+
+def _reason(exc: Exception) -> str:
+    """An error as words for the log: our own errors' messages, only the type of anything else."""
+    return exc.message if isinstance(exc, ComputeError) else f"{type(exc).__name__} (details withheld: may quote a secret)"
 
 
 class ComputeApp(ExtensionApp):
@@ -77,18 +83,22 @@ class ComputeApp(ExtensionApp):
     def initialize_settings(self) -> None:
         self.hub = EventHub()
         self.store = JobStore(Path(self.data_dir) / "jobs.sqlite")
-        self.service = JobService(self.store, self._build_backends(), self.hub, log=self.log)
+        backends, failed = self._build_backends()
+        self.service = JobService(self.store, backends, self.hub, log=self.log)
+        for name, (kind, exc) in failed.items():
+            self.service.mark_unavailable(name, kind, exc)
         self.service.uploads_dir = Path(self.data_dir) / "uploads"
         self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
         self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
         self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")
 
-    def _build_backends(self) -> dict[str, Backend]:
+    def _build_backends(self) -> tuple[dict[str, Backend], dict[str, tuple[str, Exception]]]:
         configs: dict[str, dict[str, Any]] = {name: dict(cfg) for name, cfg in self.backends.items()}
         if self.enable_local:
             configs.setdefault("local", {"kind": "local"})
         hidden = secret_env_names(configs)
         built: dict[str, Backend] = {}
+        failed: dict[str, tuple[str, Exception]] = {}
         for name, config in configs.items():
             kind = str(config.pop("kind", name))
             if kind == "local":  # local jobs must not inherit the platforms' secrets
@@ -97,8 +107,9 @@ class ComputeApp(ExtensionApp):
                 cls = backend_class(kind)
                 built[name] = cls(name, config, data_dir=Path(self.data_dir) / "backends" / name, log=self.log)
             except Exception as exc:  # noqa: BLE001 — one misconfigured backend must not stop the others
-                self.log.error("jupyter-compute: backend '%s' is not available: %s", name, exc)
-        return built
+                self.log.error("jupyter-compute: backend '%s' is not available: %s", name, _reason(exc))
+                failed[name] = (kind, exc)
+        return built, failed
 
     def initialize_handlers(self) -> None:
         self.handlers.extend((tornado_pattern(template), handler) for template, handler in ROUTES)
@@ -117,8 +128,8 @@ class ComputeApp(ExtensionApp):
             try:
                 await backend.start()
             except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others
-                self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, exc)
-                self.service.backends.pop(name)
+                self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, _reason(exc))
+                self.service.mark_unavailable(name, backend.kind, exc)
         await self.monitor.start()
         os.environ[ENV_URL] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""

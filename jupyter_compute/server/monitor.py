@@ -14,9 +14,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ComputeError, NotFound
-from ..models import Job, JobState, utcnow
+from ..models import Job, JobState, RemoteStatus, utcnow
 from .service import JobService
 
 BACKOFF_FACTOR = 1.6
@@ -123,11 +124,20 @@ class Monitor:
         while True:
             now = time.monotonic()
             due = [job_id for job_id, w in self._watches.items() if 0 <= w.due <= now]
+            batched: set[str] = set()
             for job_id in due:
-                self._watches[job_id].due = -1  # in flight
-                task = asyncio.create_task(self._refresh(job_id))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                watch = self._watches[job_id]
+                backend = self.service.backends.get(watch.backend)
+                if backend is not None and backend.batch_status:
+                    batched.add(watch.backend)
+                    continue
+                watch.due = -1  # in flight
+                self._spawn(self._refresh(job_id))
+            for name in batched:  # one platform call for all of its watched jobs, due or not
+                job_ids = [job_id for job_id, w in self._watches.items() if w.backend == name and w.due >= 0]
+                for job_id in job_ids:
+                    self._watches[job_id].due = -1
+                self._spawn(self._refresh_batch(name, job_ids))
             pending = [w.due for w in self._watches.values() if w.due >= 0]
             delay = max(0.0, min(pending) - time.monotonic()) if pending else 3600.0
             self._wake.clear()
@@ -135,6 +145,64 @@ class Monitor:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
                 pass
+
+    def _spawn(self, refresh: Any) -> None:
+        task = asyncio.create_task(refresh)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _refresh_batch(self, backend_name: str, job_ids: list[str]) -> None:
+        """Refresh several jobs of one backend with a single ``status_many`` call."""
+        jobs: dict[str, Job] = {}
+        for job_id in job_ids:
+            try:
+                jobs[job_id] = await self.service.store.get(job_id)
+            except NotFound:  # deleted meanwhile
+                self._watches.pop(job_id, None)
+        live = {job_id: job for job_id, job in jobs.items() if job.remote_id and not job.is_terminal}
+        for job_id in jobs.keys() - live.keys():
+            self._watches.pop(job_id, None)
+        if not live:
+            return
+        backend = self.service.backends[backend_name]
+        try:
+            async with self._limit:
+                statuses = await backend.status_many([job.remote_id for job in live.values() if job.remote_id])
+        except Exception as exc:  # noqa: BLE001 — an outage must not stop the watch
+            if isinstance(exc, (ComputeError, OSError)):
+                self.log.warning("refreshing the jobs of backend %s failed: %s", backend_name, exc)
+            else:
+                self.log.exception("unexpected error refreshing the jobs of backend %s", backend_name)
+            for job_id in live:
+                watch = self._watches.get(job_id)
+                if watch is not None:
+                    self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
+            return
+        for job_id, job in live.items():
+            status = statuses.get(job.remote_id or "")
+            if status is None:  # not in the listing: ask for it alone before calling it lost
+                await self._refresh(job_id)
+            else:
+                await self._apply(job_id, job, status)
+
+    async def _apply(self, job_id: str, job: Job, status: RemoteStatus) -> None:
+        watch = self._watches.get(job_id)
+        if watch is None:
+            return
+        before = (job.state, job.native_status, job.message)
+        try:
+            job = await self.service.apply_status(job, status)
+        except NotFound:  # deleted meanwhile
+            self._watches.pop(job_id, None)
+            return
+        except Exception:  # noqa: BLE001 — e.g. the store briefly busy: try again later
+            self.log.exception("could not record the status of job %s", job_id)
+            self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
+            return
+        if job.is_terminal:
+            self._watches.pop(job_id, None)
+            return
+        self._reschedule(job_id, watch, changed=(job.state, job.native_status, job.message) != before)
 
     async def _refresh(self, job_id: str) -> None:
         watch = self._watches.get(job_id)

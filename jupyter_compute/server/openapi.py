@@ -45,7 +45,8 @@ _SCHEMAS: dict[str, Any] = {
     "Backend": {
         "type": "object",
         "required": ["name", "kind", "capabilities"],
-        "properties": {"name": _TEXT, "kind": _TEXT, "capabilities": _ref("Capabilities")},
+        "properties": {"name": _TEXT, "kind": _TEXT, "capabilities": _ref("Capabilities"),
+                       "available": {"type": "boolean"}, "message": _TEXT},
     },
     "Environment": {
         "type": "object",
@@ -138,12 +139,15 @@ _RESPONSES = {
         404: "No such backend, job or result",
         405: "The backend's platform cannot do this",
         502: "The platform failed; its own message is kept",
+        503: "The backend is configured but cannot work; the message says what to set",
     }.items()
 }
 
 
 def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     out = dict(ok)
+    if 404 in errors:  # the route names a backend (or a job of one): it may be configured but unavailable
+        errors = (*errors, 503)
     for code in (401, 403, *errors):
         out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     return out

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..backends.base import Backend
-from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
+from ..backends.base import Backend, Capabilities
+from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported, Unavailable
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
@@ -69,11 +69,16 @@ class JobService:
         self.hub = hub
         self.log = log or logging.getLogger("jupyter_compute.service")
         self.uploads_dir: Path | None = None
+        #: Backends configured but unable to work: name → {"kind", "message"}.
+        self.unavailable: dict[str, dict[str, str]] = {}
         #: Called with each job that reached its platform (the monitor watches them).
         self.on_submitted: list[Callable[[Job], None]] = []
 
     # backends -------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
+        if name in self.unavailable:
+            reason = self.unavailable[name]["message"]
+            raise Unavailable(f"backend '{name}' is not available: {reason}", backend=name, field="backend")
         try:
             return self.backends[name]
         except KeyError:
@@ -81,7 +86,21 @@ class JobService:
             raise NotFound(f"unknown backend '{name}' (configured: {known})", field="backend") from None
 
     def describe_backends(self) -> list[dict[str, Any]]:
-        return [backend.describe() for backend in self.backends.values()]
+        """Every configured backend; those that cannot work say why (``available`` False, ``message``)."""
+        working = [{**backend.describe(), "available": True} for backend in self.backends.values()]
+        broken = [
+            {"name": name, "kind": info["kind"], "capabilities": Capabilities().to_dict(), "available": False,
+             "message": info["message"]}
+            for name, info in self.unavailable.items()
+        ]
+        return working + broken
+
+    def mark_unavailable(self, name: str, kind: str, reason: Exception | str) -> None:
+        """Keep a backend that cannot work listed, with the reason (never its credential) as the message."""
+        self.backends.pop(name, None)
+        # Only our own errors are worded for users; anything else may quote a setting, so name its type only.
+        message = reason.message if isinstance(reason, ComputeError) else f"it failed to start ({type(reason).__name__})"
+        self.unavailable[name] = {"kind": kind, "message": message}
 
     async def environments(self, name: str) -> list[Environment]:
         return await self.backend(name).environments()

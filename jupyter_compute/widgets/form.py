@@ -427,10 +427,15 @@ class SubmitForm(W.VBox):
             self._form_error(one_line(exc))
             self.submit_button.disabled = self.code_button.disabled = True
             return
+        broken = {b["name"]: b.get("message", "") for b in self._backends if b.get("available") is False}
+        self._backends = [b for b in self._backends if b["name"] not in broken]
         names = [b["name"] for b in self._backends]
         self.backend_select.options = names
         notice = ""
-        if backend not in names:
+        if backend in broken:
+            notice = f"backend '{backend}' is not available: {broken[backend]}"
+            backend = names[0] if names else backend
+        elif backend not in names:
             notice = f"no backend '{backend}' on the server (there are: {', '.join(names) or 'none'})"
             backend = names[0] if names else backend
         self.backend_select.observe(lambda change: setattr(self, "backend", change["new"]), "value")

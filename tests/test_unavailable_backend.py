@@ -1,0 +1,32 @@
+"""A backend that cannot be set up is listed as unavailable with the reason; the others keep working."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import wait_for_state
+
+
+@pytest.fixture
+def compute_config(monkeypatch):
+    monkeypatch.delenv("NEEDS_KEY", raising=False)
+    return {"backends": {"local": {"kind": "local"}, "keyed": {"kind": "echo_backend:NeedsKeyBackend"}}}
+
+
+async def test_the_broken_backend_says_what_to_set_and_local_still_runs(api, jp_serverapp):
+    backends = {b["name"]: b for b in (await api("GET", "backends")).body["backends"]}
+    assert backends["local"]["available"] is True
+    keyed = backends["keyed"]
+    assert keyed["available"] is False and "set NEEDS_KEY" in keyed["message"]
+    assert not any(keyed["capabilities"].values()), "nothing can be done with it"
+
+    refused = await api("POST", "jobs", body={"backend": "keyed", "command": "true"})
+    assert refused.status == 503
+    assert refused.body["error"]["field"] == "backend" and "set NEEDS_KEY" in refused.body["error"]["message"]
+    assert (await api("GET", "jobs")).body["total"] == 0, "nothing was recorded"
+    assert (await api("GET", "backends", "keyed", "environments")).status == 503
+
+    job = await api("POST", "jobs", body={"command": "echo still fine", "name": "fine"})
+    assert job.status == 201, job.body
+    done = await wait_for_state(api, job.body["id"], {"SUCCEEDED", "FAILED"})
+    assert done["state"] == "SUCCEEDED"
