@@ -1,0 +1,491 @@
+"""A faithful local stand-in of Huawei Cloud ModelArts (v1 clusters, v2 pools and training jobs).
+
+Follows ``shared/specs/modelarts.md`` to the field name and the quirk; imports nothing of
+jupyter_compute except ``_server.py``. Training jobs really run: a worker thread downloads the code and
+the inputs from OBS (any S3 endpoint, e.g. moto), runs the boot file once per node and uploads the
+outputs (see ``modelarts_jobs``).
+
+Starting it
+-----------
+::
+
+    from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
+    with ModelArtsSandbox(s3_endpoint="http://127.0.0.1:9000") as sb:
+        sb.base_url       # "http://127.0.0.1:PORT"; calls are sb.base_url + "/v2/" + sb.project_id + "/…"
+        sb.job(job_id)    # a snapshot of a training job (the API's view)
+
+    python -m jupyter_compute.sandbox.modelarts --s3-endpoint http://127.0.0.1:9000 [--port 8767]
+
+``ModelArtsSandbox(port=0, host="127.0.0.1", *, s3_endpoint, s3_key="sandbox-obs-ak",
+s3_secret="sandbox-obs-sk", project_id="sandbox-project", credentials=None, tokens=None, step_delay_s=0.3)``
+— ``credentials`` AK → SK (default ``DEFAULT_CREDENTIALS``), ``tokens`` the valid ``X-Auth-Token`` values
+(default ``{DEFAULT_TOKEN}``), ``step_delay_s`` the time a job spends in Creating and in Pending (may be
+changed while running). Attribute ``algorithms`` ({id: algorithm fields}, empty) names the algorithms
+``algorithm.id`` may use.
+
+Authentication (every API route; checked as API Gateway does, before the project)
+-------------------------------------------------------------------------------
+``X-Auth-Token: <token>``, or AK/SK ``Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…,
+Signature=…`` verified against the request actually received (``modelarts_auth``); ``X-Sdk-Date`` must be
+signed and within 15 minutes. Any failure → 401 ``{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM
+authentication information: …", "request_id"}``. A project id in the path other than ``project_id`` → 403
+``{"error_code": "ModelArts.0203", "error_msg": "Invalid token: …"}`` (the service refuses a project the
+credentials are not scoped to). An unknown path or method → 404 ``APIGW.0101``. Every answer carries
+``X-Request-Id``.
+
+Routes (errors are ``{"error_code", "error_msg"}``)
+---------------------------------------------------
+- ``GET /v1/{project_id}/clusters?cluster_name&status&offset&limit&sort_by&order`` → ``{total_count, count,
+  clusters}``; ``cluster_name``/``status`` match exactly; ``offset`` is a page index (default 0), ``limit``
+  1… (default 1000), ``sort_by`` created_at|cluster_name, ``order`` desc|asc; a bad value → 400
+  ``ModelArts.0101``. Five seeded clusters (running ×2, deploying, abnormal, concerning).
+- ``GET /v2/{project_id}/pools?workspaceId&labelSelector=k=v,k2!=v&status=created|failed|creating`` →
+  ``{apiVersion, kind: PoolList, items}`` (no paging); ``GET …/pools/{name}`` (404 ``ModelArts.50015001``
+  "pool not found"); ``GET …/pools/{name}/nodes?limit=0-500&continue=`` → NodeList with
+  ``metadata.continue`` ("" on the last page) and ``metadata.remainingItemCount``; limit 0 means the
+  default 500; a bad limit or continue token → 400 ``ModelArts.50004000``. Seeded pools (``modelarts_seed``):
+  ``pool-cpu-a1b2c3`` cpu-pool (7 × modelarts.vm.cpu.8u, one Creating, one Abnormal),
+  ``pool-gpu-d4e5f6`` gpu-pool (2 × modelarts.vm.gpu.t4), ``pool-npu-g7h8i9`` npu-pool (2 ×
+  modelarts.bm.npu.arm.8snt9.d, one Checking; workspace ``ws-research-01``).
+- ``GET /v2/{project_id}/training-job-flavors?flavor_type=CPU|GPU|Ascend`` → ``{total_count, flavors}``
+  (the public pool's flavors: modelarts.vm.cpu.2u, modelarts.vm.cpu.8u, modelarts.vm.gpu.t4).
+- ``POST /v2/{project_id}/training-jobs`` → 201 with the job; ``GET …/training-jobs/{id}`` → 200;
+  ``DELETE …/training-jobs/{id}`` → 202 with an empty body (as the API reference; a running job is
+  terminated first); ``POST …/training-jobs/{id}/actions`` ``{"action_type": "terminate"}`` → 202 with
+  the job (Terminating); a finished job → 400 ``ModelArts.0105``. An unknown job → 400 ``ModelArts.2775``.
+  Create-body errors → 400 naming the field: ``ModelArts.2762`` (invalid parameter), ``ModelArts.2791``
+  (bad OBS url), ``ModelArts.2763`` (flavor not offered by the pool / public pool), ``ModelArts.2755``
+  (unknown ``algorithm.id``); an unknown ``pool_id`` → 404 ``ModelArts.50015001``.
+- ``POST /v2/{project_id}/training-job-searches`` ``{offset (page index), limit 1-50 (default 10), sort_by
+  create_time|name|duration, order desc|asc, group_by, workspace_id, filters: [{key, operator, value: []}]}``
+  → ``{total, count, limit, offset, sort_by, order, group_by, items}``; filter keys ``name`` (like / in /
+  not), ``phase`` (in / not), ``create_time`` (between [ms, ms]).
+- ``GET …/training-jobs/{id}/tasks/{task}/logs/preview`` → ``{content, current_size, full_size}`` (the
+  last 5 MB at most); ``GET …/logs/url`` → ``{"obs_url"}``, a temporary link (one hour) served by the
+  sandbox without credentials. An unknown task → 404 ``ModelArts.0102``.
+
+Job phases: Creating → Pending (secondary Queuing) → Running → Completed | Failed (secondary Failed, or
+CreateFailed when a download failed) | Terminating → Terminated. ``status.task_statuses`` gives each
+task's exit code and a readable message; the task logs hold the service lines and the program's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import tornado.web
+
+from . import modelarts_seed as seed
+from ._server import ThreadedServer
+from .modelarts_auth import AUTH_ERROR_CODE, AuthFailure, authenticate
+from .modelarts_jobs import (
+    CAN_TERMINATE,
+    E_BAD_PARAM,
+    E_NOT_ALLOWED,
+    E_NOT_FOUND,
+    E_POOL_NOT_FOUND,
+    ApiError,
+    Job,
+    Worker,
+    read_log_tail,
+    validate_create,
+)
+from .modelarts_listing import E_POOL_BAD_REQUEST, int_arg, list_clusters, list_pools, search_jobs
+from .modelarts_obs import ObsStore
+
+DEFAULT_PROJECT = "sandbox-project"
+DEFAULT_CREDENTIALS = {"SANDBOXAK0000000001": "sandbox-secret-key"}
+DEFAULT_TOKEN = "sandbox-iam-token"
+E_PROJECT = "ModelArts.0203"
+E_NO_RESOURCE = "ModelArts.0102"
+LOG_URL_TTL_S = 3600
+
+
+class ModelArtsSandbox(ThreadedServer):
+    """The ModelArts stand-in (see the module docstring)."""
+
+    thread_name = "modelarts-sandbox"
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", *, s3_endpoint: str,
+                 s3_key: str = "sandbox-obs-ak", s3_secret: str = "sandbox-obs-sk",
+                 project_id: str = DEFAULT_PROJECT, credentials: Mapping[str, str] | None = None,
+                 tokens: Iterable[str] | None = None, step_delay_s: float = 0.3) -> None:
+        super().__init__(port, host)
+        self.project_id = project_id
+        self.s3_endpoint = s3_endpoint
+        self.credentials = dict(credentials if credentials is not None else DEFAULT_CREDENTIALS)
+        self.tokens = set(tokens if tokens is not None else {DEFAULT_TOKEN})
+        self.step_delay_s = float(step_delay_s)
+        self.algorithms: dict[str, dict[str, Any]] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix="modelarts-sandbox-"))
+        self._store = ObsStore(s3_endpoint, s3_key, s3_secret)
+        self._link_key = secrets.token_bytes(32)
+        self._seq = itertools.count(1)
+        self._clusters = seed.clusters(project_id)
+        self._pools = {p["metadata"]["name"]: p for p in seed.pools()}
+        self._nodes = seed.nodes()
+        self._flavors = seed.public_flavors()
+        self._jobs: dict[str, Job] = {}
+        self._all_jobs: list[Job] = []  # deleted ones too: their workers are stopped and joined at the end
+
+    # ------------------------------------------------------------------ public API
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A snapshot of a training job as the API shows it (KeyError when unknown)."""
+        return self._call(self._job_view, job_id)
+
+    def _job_view(self, job_id: str) -> dict[str, Any]:
+        job = self._jobs[job_id]
+        with job.lock:
+            return job.view()
+
+    # ------------------------------------------------------------------ server plumbing
+    def _make_app(self) -> tornado.web.Application:
+        sb = {"sb": self}
+        p, rid = r"([^/]+)", r"([^/]+)"
+        jobs = rf"/v2/{p}/training-jobs"
+        routes = [
+            (rf"/v1/{p}/clusters/?", ClustersHandler, sb),
+            (rf"/v2/{p}/pools/?", PoolsHandler, sb),
+            (rf"/v2/{p}/pools/{rid}/nodes/?", NodesHandler, sb),
+            (rf"/v2/{p}/pools/{rid}/?", PoolHandler, sb),
+            (rf"/v2/{p}/training-job-flavors/?", FlavorsHandler, sb),
+            (rf"/v2/{p}/training-job-searches/?", SearchHandler, sb),
+            (rf"{jobs}/?", JobsHandler, sb),
+            (rf"{jobs}/{rid}/actions/?", ActionsHandler, sb),
+            (rf"{jobs}/{rid}/tasks/{rid}/logs/preview/?", LogPreviewHandler, sb),
+            (rf"{jobs}/{rid}/tasks/{rid}/logs/url/?", LogUrlHandler, sb),
+            (rf"{jobs}/{rid}/?", JobHandler, sb),
+            (rf"/sandbox-obs/training-logs/{rid}/{rid}", LogDownloadHandler, sb),
+        ]
+        return tornado.web.Application(routes, default_handler_class=NoRouteHandler, default_handler_args=sb)
+
+    async def _shutdown(self) -> None:
+        for job in self._all_jobs:
+            job.stop.set()
+        await super()._shutdown()
+
+    def _after_stop(self) -> None:
+        deadline = time.monotonic() + 15
+        for job in self._all_jobs:
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ operations (on the loop)
+    def _find_job(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise ApiError(400, E_NOT_FOUND, f"The training job {job_id} does not exist.")
+        return job
+
+    def _create_job(self, body: Any) -> Job:
+        normal, plan = validate_create(body, pools=self._pools, public_flavors=self._flavors,
+                                       algorithms=self.algorithms)
+        job_id = str(uuid.uuid4())
+        job = Job(id=job_id, seq=next(self._seq), body=normal, plan=plan, dir=self.workdir / "jobs" / job_id)
+        self._jobs[job_id] = job
+        self._all_jobs.append(job)
+        Worker(job, self._store, lambda: self.step_delay_s).start()
+        return job
+
+    def _terminate(self, job: Job) -> dict[str, Any]:
+        with job.lock:
+            if job.phase not in CAN_TERMINATE:
+                raise ApiError(400, E_NOT_ALLOWED, f"The operation is not allowed: training job {job.id} is "
+                                                   f"{job.phase}; only Creating, Pending or Running jobs "
+                                                   "can be terminated.")
+            job.phase = job.secondary_phase = "Terminating"
+            job.stop.set()
+            return job.view()
+
+    def _delete(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        with job.lock:
+            if job.phase in CAN_TERMINATE:
+                job.phase = job.secondary_phase = "Terminating"
+            job.stop.set()
+            job.deleted = True
+            done = job.done
+        if done:  # the worker has ended and will not clean up: do it here, off the loop
+            threading.Thread(target=shutil.rmtree, args=(job.dir, True), daemon=True).start()
+
+    def _log_link(self, job: Job, task: str, base: str) -> str:
+        expires = int(time.time()) + LOG_URL_TTL_S
+        signature = self._link_signature(job.id, task, expires)
+        return (f"{base}/sandbox-obs/training-logs/{quote(job.id)}/{quote(task)}"
+                f"?Expires={expires}&Signature={signature}")
+
+    def _link_signature(self, job_id: str, task: str, expires: int) -> str:
+        return hmac.new(self._link_key, f"{job_id}/{task}/{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def _search(self, body: Any) -> dict[str, Any]:
+        return search_jobs(list(self._jobs.values()), body)
+
+    def _encode_continue(self, pool: str, offset: int) -> str:
+        raw = json.dumps({"pool": pool, "offset": offset}).encode()
+        mac = hmac.new(self._link_key, raw, hashlib.sha256).digest()[:8]
+        return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+    def _decode_continue(self, pool: str, token: str) -> int:
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            mac, raw = blob[:8], blob[8:]
+            if not hmac.compare_digest(mac, hmac.new(self._link_key, raw, hashlib.sha256).digest()[:8]):
+                raise ValueError("signature")
+            data = json.loads(raw)
+            if data["pool"] != pool or not isinstance(data["offset"], int) or data["offset"] < 0:
+                raise ValueError("pool")
+            return data["offset"]
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid continue token {token!r}") from None
+
+
+# ---------------------------------------------------------------------- handlers
+class _Base(tornado.web.RequestHandler):
+    sb: ModelArtsSandbox
+
+    def initialize(self, sb: ModelArtsSandbox) -> None:
+        self.sb = sb
+        self.request_id = uuid.uuid4().hex
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json;charset=UTF-8")
+
+    def check_xsrf_cookie(self) -> None:  # an API, not a form
+        return
+
+    def send(self, status: int, body: Any = None) -> None:
+        self.set_status(status)
+        self.set_header("X-Request-Id", self.request_id)
+        if body is None:
+            self.clear_header("Content-Type")
+            self.finish()
+        else:
+            self.finish(json.dumps(body))
+
+    def gateway_error(self, status: int, code: str, message: str) -> None:
+        self.send(status, {"error_code": code, "error_msg": message, "request_id": self.request_id})
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            return self.send(exc.status, {"error_code": exc.code, "error_msg": exc.message})
+        if status_code == 405:  # the gateway matches method and path together
+            return self.gateway_error(404, "APIGW.0101", "The API does not exist or has not been published "
+                                                         "in the environment")
+        self.send(status_code, {"error_code": "ModelArts.0010", "error_msg": f"Internal service error: {self._reason}"})
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, ApiError):
+            super().log_exception(typ, value, tb)
+
+    def json_body(self) -> Any:
+        raw = self.request.body or b""
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, E_BAD_PARAM, f"Invalid parameter body: not valid JSON ({exc})") from None
+
+
+class NoRouteHandler(_Base):
+    def prepare(self) -> None:
+        self.gateway_error(404, "APIGW.0101", "The API does not exist or has not been published in the environment")
+
+
+class _Api(_Base):
+    """Routes behind the gateway: credentials first, then the project in the path."""
+
+    def prepare(self) -> None:
+        req = self.request
+        try:
+            authenticate(req.method or "GET", req.path, req.query, req.headers, req.body or b"",
+                         credentials=self.sb.credentials, tokens=self.sb.tokens)
+        except AuthFailure as exc:
+            return self.gateway_error(401, AUTH_ERROR_CODE, str(exc))
+        project = self.path_args[0] if self.path_args else None
+        if project != self.sb.project_id:
+            self.send(403, {"error_code": E_PROJECT, "error_msg": f"Invalid token: the project id {project!r} in "
+                                                                  "the URL is not the project of the credentials"})
+
+    def args(self, *names: str) -> dict[str, str | None]:
+        return {n: self.get_query_argument(n, None) for n in names}
+
+
+class ClustersHandler(_Api):
+    def get(self, _project: str) -> None:
+        self.send(200, list_clusters(self.sb._clusters,
+                                     self.args("cluster_name", "status", "offset", "limit", "sort_by", "order")))
+
+
+class PoolsHandler(_Api):
+    def get(self, _project: str) -> None:
+        self.send(200, list_pools(list(self.sb._pools.values()), self.args("workspaceId", "labelSelector", "status")))
+
+
+class PoolHandler(_Api):
+    def get(self, _project: str, name: str) -> None:
+        pool = self.sb._pools.get(name)
+        if pool is None:
+            raise ApiError(404, E_POOL_NOT_FOUND, "pool not found")
+        self.send(200, pool)
+
+
+class NodesHandler(_Api):
+    def get(self, _project: str, name: str) -> None:
+        if name not in self.sb._pools:
+            raise ApiError(404, E_POOL_NOT_FOUND, "pool not found")
+        limit = int_arg(self.get_query_argument("limit", None), "limit", 500, 0, 500, E_POOL_BAD_REQUEST) or 500
+        token = self.get_query_argument("continue", None)
+        nodes = self.sb._nodes[name]
+        start = self.sb._decode_continue(name, token) if token else 0
+        if start > len(nodes):
+            raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid continue token {token!r}")
+        page = nodes[start:start + limit]
+        end = start + len(page)
+        more = end < len(nodes)
+        self.send(200, {"kind": "NodeList", "apiVersion": "v2",
+                        "metadata": {"continue": self.sb._encode_continue(name, end) if more else "",
+                                     "remainingItemCount": len(nodes) - end},
+                        "items": page})
+
+
+class FlavorsHandler(_Api):
+    def get(self, _project: str) -> None:
+        kind = self.get_query_argument("flavor_type", None)
+        if kind and kind not in ("CPU", "GPU", "Ascend"):
+            raise ApiError(400, E_BAD_PARAM, f"Invalid parameter flavor_type: {kind!r} must be CPU, GPU or Ascend")
+        flavors = [f for f in self.sb._flavors if not kind or f["flavor_type"] == kind]
+        self.send(200, {"total_count": len(flavors), "flavors": flavors})
+
+
+class JobsHandler(_Api):
+    def post(self, _project: str) -> None:
+        job = self.sb._create_job(self.json_body())
+        with job.lock:
+            self.send(201, job.view())
+
+
+class JobHandler(_Api):
+    def get(self, _project: str, job_id: str) -> None:
+        job = self.sb._find_job(job_id)
+        with job.lock:
+            view = job.view()
+        self.send(200, view)
+
+    def delete(self, _project: str, job_id: str) -> None:
+        self.sb._delete(self.sb._find_job(job_id))
+        self.send(202)
+
+
+class ActionsHandler(_Api):
+    def post(self, _project: str, job_id: str) -> None:
+        job = self.sb._find_job(job_id)
+        body = self.json_body()
+        action = body.get("action_type") if isinstance(body, dict) else None
+        if action != "terminate":
+            raise ApiError(400, E_BAD_PARAM, f"Invalid parameter action_type: {action!r} is not supported "
+                                             "(use 'terminate')")
+        self.send(202, self.sb._terminate(job))
+
+
+class SearchHandler(_Api):
+    def post(self, _project: str) -> None:
+        self.send(200, self.sb._search(self.json_body()))
+
+
+def _task_of(sb: ModelArtsSandbox, job_id: str, task: str) -> Job:
+    job = sb._find_job(job_id)
+    if task not in job.tasks:
+        raise ApiError(404, E_NO_RESOURCE, f"The resource does not exist: training job {job_id} has no task "
+                                           f"{task!r} (tasks: {', '.join(job.tasks)})")
+    return job
+
+
+class LogPreviewHandler(_Api):
+    async def get(self, _project: str, job_id: str, task: str) -> None:
+        job = _task_of(self.sb, job_id, task)
+        content, current, full = await asyncio.get_running_loop().run_in_executor(
+            None, read_log_tail, job.log_path(task))
+        self.send(200, {"content": content, "current_size": current, "full_size": full})
+
+
+class LogUrlHandler(_Api):
+    def get(self, _project: str, job_id: str, task: str) -> None:
+        job = _task_of(self.sb, job_id, task)
+        base = f"{self.request.protocol}://{self.request.host}"
+        self.send(200, {"obs_url": self.sb._log_link(job, task, base)})
+
+
+class LogDownloadHandler(_Base):
+    """The temporary log link: no credentials, but a valid signature and expiry (like a signed OBS URL)."""
+
+    async def get(self, job_id: str, task: str) -> None:
+        try:
+            expires = int(self.get_query_argument("Expires", ""))
+        except ValueError:
+            expires = 0
+        signature = self.get_query_argument("Signature", "")
+        job = self.sb._jobs.get(job_id)
+        valid = hmac.compare_digest(self.sb._link_signature(job_id, task, expires), signature)
+        if not valid or expires < time.time() or job is None or task not in job.tasks:
+            return self.send(403, {"error_code": "AccessDenied", "error_msg": "the link is invalid or has expired"})
+        path = job.log_path(task)
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: path.read_bytes() if path.exists() else b"")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Request-Id", self.request_id)
+        self.finish(data)
+
+
+# ---------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.modelarts",
+                                     description="Local stand-in of Huawei Cloud ModelArts")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--s3-endpoint", required=True, help="S3 endpoint standing in for OBS")
+    parser.add_argument("--s3-key", default="sandbox-obs-ak")
+    parser.add_argument("--s3-secret", default="sandbox-obs-sk")
+    parser.add_argument("--project-id", default=DEFAULT_PROJECT)
+    parser.add_argument("--token", action="append", default=None, help=f"valid IAM token (default {DEFAULT_TOKEN})")
+    parser.add_argument("--step-delay-s", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    sandbox = ModelArtsSandbox(args.port, args.host, s3_endpoint=args.s3_endpoint, s3_key=args.s3_key,
+                               s3_secret=args.s3_secret, project_id=args.project_id, tokens=args.token,
+                               step_delay_s=args.step_delay_s)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with sandbox:
+        print(f"ModelArts sandbox at {sandbox.base_url}  project {sandbox.project_id}  "
+              f"(X-Auth-Token: {next(iter(sandbox.tokens))}; AK {next(iter(sandbox.credentials))})", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,566 @@
+"""Training jobs of the ModelArts sandbox: the create-body check, the job record and the worker that runs it.
+
+A job runs in its own worker thread, never on the server's loop: it downloads ``code_dir`` and every
+input from OBS (S3) into a private folder, starts one process per node
+(``python <boot_file> --<param>=<value> … --<input>=<dir> --<output>=<dir>``, cwd = the code folder,
+env ``VC_TASK_INDEX`` / ``MA_NUM_HOSTS``), captures each process's stdout and stderr to its task's log,
+then uploads the output folders to their OBS urls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .modelarts_obs import ObsPath, ObsStore, StageError
+
+log = logging.getLogger(__name__)
+
+# error codes (ModelArts.2775, .50015001 and .0105 are the platform's; the others are the sandbox's choice)
+E_NOT_FOUND = "ModelArts.2775"
+E_POOL_NOT_FOUND = "ModelArts.50015001"
+E_BAD_PARAM = "ModelArts.2762"
+E_BAD_FLAVOR = "ModelArts.2763"
+E_BAD_OBS = "ModelArts.2791"
+E_NO_ALGORITHM = "ModelArts.2755"
+E_NOT_ALLOWED = "ModelArts.0105"
+
+CAN_TERMINATE = frozenset({"Creating", "Pending", "Running"})
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+USER_NAME = "sandbox-user"
+LOG_PREVIEW_MAX = 5 * 1024 * 1024
+KILL_GRACE_S = 3.0
+
+
+class ApiError(Exception):
+    """An answer that is an error: HTTP status, ModelArts error code, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _bad(field_name: str, reason: str) -> ApiError:
+    return ApiError(400, E_BAD_PARAM, f"Invalid parameter {field_name}: {reason}")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parse_obs(value: Any, field_name: str) -> ObsPath:
+    """``obs://bucket/path`` or ``/bucket/path`` → ObsPath; anything else is a 400 naming the field."""
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, E_BAD_OBS, f"Invalid OBS path in {field_name}: a non-empty string is required")
+    text = value.strip()
+    if text.startswith("obs://"):
+        rest = text[len("obs://"):]
+    elif text.startswith("/") and not text.startswith("//"):
+        rest = text[1:]
+    else:
+        raise ApiError(400, E_BAD_OBS, f"Invalid OBS path in {field_name}: {text!r} must look like "
+                                       "obs://bucket/path/ or /bucket/path/")
+    bucket, _, key = rest.partition("/")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ApiError(400, E_BAD_OBS, f"Invalid OBS path in {field_name}: {bucket!r} is not a bucket name")
+    if any(part in ("..", ".") for part in key.split("/")):
+        raise ApiError(400, E_BAD_OBS, f"Invalid OBS path in {field_name}: '.' and '..' are not allowed")
+    return ObsPath(bucket, key)
+
+
+@dataclass
+class Plan:
+    """What the worker does, taken from a valid create body."""
+
+    code: ObsPath | None
+    boot_file: str | None  # relative to the code folder
+    command: list[str] | None
+    parameters: list[tuple[str, str]]
+    inputs: list[tuple[str, ObsPath]]
+    outputs: list[tuple[str, ObsPath]]
+    environments: dict[str, str]
+    node_count: int
+    log_export: ObsPath | None
+
+
+def _obj(body: dict[str, Any], key: str, where: str, required: bool = True) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(f"{where}{key}", "an object is required" if value is None else "must be an object")
+    return value
+
+
+def _opt_str(body: dict[str, Any], key: str, where: str, max_len: int = 1024) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise _bad(f"{where}{key}", f"must be a string of at most {max_len} characters")
+    return value
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+def _data_list(algorithm: dict[str, Any], key: str) -> tuple[list[tuple[str, ObsPath]], list[dict[str, Any]]]:
+    raw = algorithm.get(key) or []
+    if not isinstance(raw, list):
+        raise _bad(f"algorithm.{key}", "must be a list")
+    items, views, names = [], [], set()
+    for i, item in enumerate(raw):
+        where = f"algorithm.{key}[{i}]"
+        if not isinstance(item, dict):
+            raise _bad(where, "must be an object with name and remote.obs.obs_url")
+        name = item.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise _bad(f"{where}.name", "is required: 1-64 letters, digits, '_' or '-'")
+        if name in names:
+            raise _bad(f"{where}.name", f"{name!r} is used twice")
+        names.add(name)
+        obs = ((item.get("remote") or {}).get("obs") or {}) if isinstance(item.get("remote"), dict) else {}
+        if not isinstance(obs, dict) or "obs_url" not in obs:
+            raise _bad(f"{where}.remote.obs.obs_url", "is required")
+        path = parse_obs(obs["obs_url"], f"{where}.remote.obs.obs_url")
+        if key == "outputs":
+            path = path.folder()
+        local = item.get("local_dir") or f"/home/ma-user/modelarts/{key}/{name}_0"
+        items.append((name, path))
+        views.append({"name": name, "local_dir": local, "remote": {"obs": {"obs_url": obs["obs_url"]}},
+                      **({"access_method": item["access_method"]} if "access_method" in item else {})})
+    return items, views
+
+
+def _algorithm(algorithm: dict[str, Any], algorithms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Plan]:
+    """Check ``algorithm``; answer its view and a Plan without resources."""
+    if algorithm.get("id") is not None:
+        aid = algorithm["id"]
+        if not isinstance(aid, str) or aid not in algorithms:
+            raise ApiError(400, E_NO_ALGORITHM, f"Invalid parameter algorithm.id: algorithm {aid!r} does not exist")
+        algorithm = {**algorithms[aid], **{k: v for k, v in algorithm.items() if k != "id"}, "id": aid}
+    engine = algorithm.get("engine") if algorithm.get("engine") is not None else {}
+    if not isinstance(engine, dict):
+        raise _bad("algorithm.engine", "must be an object")
+    command_text = _opt_str(algorithm, "command", "algorithm.", 4096)
+    code_dir = algorithm.get("code_dir")
+    boot_file = _opt_str(algorithm, "boot_file", "algorithm.")
+    code = parse_obs(code_dir, "algorithm.code_dir").folder() if code_dir is not None else None
+    command = None
+    if engine.get("image_url") is not None:
+        if not isinstance(engine["image_url"], str) or not engine["image_url"].strip():
+            raise _bad("algorithm.engine.image_url", "must be a non-empty string")
+        if not command_text or not command_text.strip():
+            raise _bad("algorithm.command", "is required with engine.image_url (a custom image needs a boot command)")
+    if command_text and command_text.strip():
+        try:
+            command = shlex.split(command_text)
+        except ValueError as exc:
+            raise _bad("algorithm.command", f"cannot be split into arguments: {exc}") from None
+        if command and command[0] in ("python", "python3"):
+            command[0] = sys.executable
+    boot_rel = None
+    if code is not None and command is None:
+        if not boot_file or not boot_file.strip():
+            raise _bad("algorithm.boot_file", "is required with algorithm.code_dir")
+        boot_rel = _boot_relative(boot_file.strip(), code)
+    elif code is None and command is None:
+        if boot_file:
+            raise _bad("algorithm.code_dir", "is required with algorithm.boot_file")
+        raise _bad("algorithm", "give algorithm.id, algorithm.code_dir + boot_file, or "
+                                "engine.image_url + command")
+    raw_params = algorithm.get("parameters") or []
+    if not isinstance(raw_params, list):
+        raise _bad("algorithm.parameters", "must be a list of {name, value}")
+    params = []
+    for i, p in enumerate(raw_params):
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str) or not p["name"].strip():
+            raise _bad(f"algorithm.parameters[{i}].name", "is required (a non-empty string)")
+        value = _scalar(p.get("value", ""))
+        if value is None:
+            raise _bad(f"algorithm.parameters[{i}].value", "must be a string, number or boolean")
+        params.append((p["name"].strip(), value))
+    envs = algorithm.get("environments") or {}
+    if isinstance(envs, list):
+        merged: dict[str, Any] = {}
+        for item in envs:
+            if not isinstance(item, dict):
+                raise _bad("algorithm.environments", "must be an object or a list of objects")
+            merged.update(item)
+        envs = merged
+    if not isinstance(envs, dict) or any(_scalar(v) is None for v in envs.values()):
+        raise _bad("algorithm.environments", "must map names to strings")
+    inputs, input_views = _data_list(algorithm, "inputs")
+    outputs, output_views = _data_list(algorithm, "outputs")
+    view = {k: v for k, v in algorithm.items() if k not in ("inputs", "outputs", "parameters")}
+    view.update(engine=engine, parameters=[{"name": n, "value": v} for n, v in params],
+                inputs=input_views, outputs=output_views)
+    plan = Plan(code, boot_rel, command, params, inputs, outputs, {str(k): _scalar(v) or "" for k, v in envs.items()},
+                1, None)
+    return view, plan
+
+
+def _boot_relative(boot_file: str, code: ObsPath) -> str:
+    if boot_file.startswith(("obs://", "/")):
+        boot = parse_obs(boot_file, "algorithm.boot_file")
+        if boot.bucket != code.bucket or not boot.key.startswith(code.key) or boot.is_folder:
+            raise _bad("algorithm.boot_file", f"{boot_file!r} must be a file inside code_dir {code.url}")
+        return boot.key[len(code.key):]
+    rel = PurePosixPath(boot_file)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise _bad("algorithm.boot_file", f"{boot_file!r} must be a path inside code_dir")
+    return rel.as_posix()
+
+
+def validate_create(body: Any, *, pools: dict[str, dict[str, Any]], public_flavors: list[dict[str, Any]],
+                    algorithms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Plan]:
+    """Check a create body like the platform; answer (normalised body, plan) or raise ApiError."""
+    if not isinstance(body, dict):
+        raise _bad("body", "the request body must be a JSON object")
+    kind = body.get("kind")
+    if kind is None:
+        raise _bad("kind", "is required")
+    if kind != "job":
+        raise _bad("kind", f"{kind!r} is not supported (the sandbox runs kind 'job')")
+    metadata = _obj(body, "metadata", "")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise _bad("metadata.name", "is required: 1-64 characters, only letters, digits, '_' and '-'")
+    description = _opt_str(metadata, "description", "metadata.", 256) or ""
+    workspace = _opt_str(metadata, "workspace_id", "metadata.", 64) or "0"
+    algorithm_view, plan = _algorithm(_obj(body, "algorithm", ""), algorithms)
+    spec = _obj(body, "spec", "")
+    resource = _obj(spec, "resource", "spec.")
+    node_count = resource.get("node_count")
+    if node_count is None:
+        raise _bad("spec.resource.node_count", "is required")
+    if isinstance(node_count, bool) or not isinstance(node_count, int) or node_count < 1:
+        raise _bad("spec.resource.node_count", "must be an integer of at least 1")
+    flavor_id = _opt_str(resource, "flavor_id", "spec.resource.", 128)
+    pool_id = _opt_str(resource, "pool_id", "spec.resource.", 128)
+    if pool_id is not None:
+        pool = pools.get(pool_id)
+        if pool is None:
+            raise ApiError(404, E_POOL_NOT_FOUND, "pool not found")
+        offered = {r["flavor"]: int(r["count"]) for r in pool["spec"]["resources"]}
+        if flavor_id is not None and flavor_id not in offered:
+            raise ApiError(400, E_BAD_FLAVOR, f"Invalid parameter spec.resource.flavor_id: flavor {flavor_id!r} "
+                                              f"is not offered by pool {pool_id} (it offers {sorted(offered)})")
+        limit = offered.get(flavor_id) if flavor_id else max(offered.values())
+    else:
+        if flavor_id is None:
+            raise _bad("spec.resource.flavor_id", "is required when spec.resource.pool_id is not given "
+                                                  "(a job on the public pool needs a flavor)")
+        flavor = next((f for f in public_flavors if f["flavor_id"] == flavor_id), None)
+        if flavor is None:
+            raise ApiError(400, E_BAD_FLAVOR, f"Invalid parameter spec.resource.flavor_id: flavor {flavor_id!r} "
+                                              "is not offered by the public resource pool")
+        limit = int(flavor["max_num"])
+    if node_count > (limit or 1):
+        raise _bad("spec.resource.node_count", f"{node_count} exceeds the {limit} node(s) available for this flavor")
+    log_export = None
+    log_spec = spec.get("log_export_path")
+    if log_spec is not None:
+        if not isinstance(log_spec, dict) or "obs_url" not in log_spec:
+            raise _bad("spec.log_export_path.obs_url", "is required in spec.log_export_path")
+        log_export = parse_obs(log_spec["obs_url"], "spec.log_export_path.obs_url").folder()
+    plan.node_count, plan.log_export = node_count, log_export
+    normal = {
+        "kind": kind,
+        "metadata": {"name": name, "description": description, "workspace_id": workspace},
+        "algorithm": algorithm_view,
+        "spec": {**spec, "resource": {**resource, "node_count": node_count}},
+    }
+    return normal, plan
+
+
+@dataclass
+class Job:
+    """One training job and everything its worker changes (guarded by ``lock``)."""
+
+    id: str
+    seq: int
+    body: dict[str, Any]
+    plan: Plan
+    dir: Path
+    created_ms: int = field(default_factory=now_ms)
+    phase: str = "Creating"
+    secondary_phase: str = "Creating"
+    start_ms: int | None = None
+    end_ms: int | None = None
+    task_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    deleted: bool = False
+    done: bool = False  # the worker has ended
+    thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self.body["metadata"]["name"]
+
+    @property
+    def tasks(self) -> list[str]:
+        return [f"worker-{i}" for i in range(self.plan.node_count)]
+
+    def log_path(self, task: str) -> Path:
+        return self.dir / "logs" / f"{task}.log"
+
+    def duration_ms(self) -> int:
+        if self.start_ms is None:
+            return 0
+        return (self.end_ms or now_ms()) - self.start_ms
+
+    def view(self) -> dict[str, Any]:
+        """The job object the API answers (call with ``lock`` held)."""
+        status: dict[str, Any] = {"phase": self.phase, "secondary_phase": self.secondary_phase,
+                                  "duration": self.duration_ms(), "tasks": self.tasks,
+                                  "node_count_metrics": [[self.created_ms, 0]]}
+        if self.start_ms is not None:
+            status["start_time"] = self.start_ms
+            status["node_count_metrics"].append([self.start_ms, self.plan.node_count])
+        if self.task_statuses:
+            status["task_statuses"] = [dict(self.task_statuses[t]) for t in self.tasks if t in self.task_statuses]
+        meta = self.body["metadata"]
+        return {
+            "kind": self.body["kind"],
+            "metadata": {"id": self.id, "name": meta["name"], "description": meta["description"],
+                         "create_time": self.created_ms, "workspace_id": meta["workspace_id"],
+                         "user_name": USER_NAME, "annotations": {}},
+            "status": status,
+            "algorithm": _copy(self.body["algorithm"]),
+            "spec": _copy(self.body["spec"]),
+        }
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def read_log_tail(path: Path, limit: int = LOG_PREVIEW_MAX) -> tuple[str, int, int]:
+    """(content, bytes returned, full size) of a task log: all of it, or its last ``limit`` bytes."""
+    try:
+        with open(path, "rb") as fh:
+            full = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, full - limit))
+            data = fh.read(limit)
+    except FileNotFoundError:
+        return "", 0, 0
+    return data.decode("utf-8", errors="replace"), len(data), full
+
+
+class Worker:
+    """Runs one job to its end (in a thread); every state change goes through ``job.lock``."""
+
+    def __init__(self, job: Job, store: ObsStore, step_delay: Callable[[], float]) -> None:
+        self.job, self.store, self.step_delay = job, store, step_delay
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> None:
+        self.job.thread = threading.Thread(target=self.run, name=f"modelarts-job-{self.job.id[:8]}", daemon=True)
+        self.job.thread.start()
+
+    # -------------------------------------------------------------- state
+    def _set(self, phase: str, secondary: str | None = None) -> bool:
+        """Move to ``phase`` unless a terminate came first; answer whether it moved."""
+        with self.job.lock:
+            if self.job.stop.is_set():
+                return False
+            self.job.phase, self.job.secondary_phase = phase, secondary or phase
+            if phase == "Running" and self.job.start_ms is None:
+                self.job.start_ms = now_ms()
+            return True
+
+    def _finish(self, phase: str, secondary: str | None = None) -> None:
+        with self.job.lock:
+            if self.job.stop.is_set():
+                phase, secondary = "Terminated", "Terminated"
+            self.job.phase, self.job.secondary_phase = phase, secondary or phase
+            self.job.end_ms = now_ms()
+
+    def _task_status(self, task: str, exit_code: int | None, message: str) -> None:
+        with self.job.lock:
+            self.job.task_statuses[task] = {"task": task, "exit_code": exit_code, "message": message}
+
+    def _service_log(self, text: str, tasks: list[str] | None = None) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        for task in tasks or self.job.tasks:
+            with open(self.job.log_path(task), "ab") as fh:
+                fh.write(f"[ModelArts Service Log][{stamp}] {text}\n".encode())
+
+    # -------------------------------------------------------------- run
+    def run(self) -> None:
+        job = self.job
+        (job.dir / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - an internal error fails the job, never the server
+            log.exception("ModelArts sandbox: job %s failed internally", job.id)
+            self._kill_all(signal.SIGKILL)
+            self._service_log(f"sandbox internal error: {exc}\n{traceback.format_exc()}")
+            for task in job.tasks:
+                self._task_status(task, None, f"sandbox internal error: {exc}")
+            self._finish("Failed")
+        finally:
+            with job.lock:
+                job.done = True
+                deleted = job.deleted
+            if deleted:
+                shutil.rmtree(job.dir, ignore_errors=True)
+
+    def _run(self) -> None:
+        job = self.job
+        self._service_log(f"training job {job.name} ({job.id}) created; {job.plan.node_count} node(s)")
+        if job.stop.wait(self.step_delay()) or not self._set("Pending", "Queuing"):
+            return self._terminated_early()
+        if job.stop.wait(self.step_delay()) or not self._set("Running"):
+            return self._terminated_early()
+        try:
+            code_dir, input_dirs = self._stage_in()
+        except StageError as exc:
+            self._service_log(f"ERROR: {exc}")
+            for task in job.tasks:
+                self._task_status(task, None, str(exc))
+            return self._finish("Failed", "CreateFailed")
+        if job.stop.is_set():
+            return self._terminated_early()
+        output_dirs = self._start(code_dir, input_dirs)
+        codes = self._wait()
+        if job.stop.is_set():
+            for task, code in codes.items():
+                self._task_status(task, code, "terminated by the user")
+                self._service_log(f"process terminated (exit code {code})", [task])
+            return self._finish("Terminated")
+        failed = False
+        for task, code in codes.items():
+            message = "completed" if code == 0 else f"exited with code {code}: {self._last_line(task)}"
+            self._task_status(task, code, message)
+            self._service_log(f"process exited with code {code}", [task])
+            failed = failed or code != 0
+        try:
+            self._stage_out(output_dirs)
+        except StageError as exc:
+            self._service_log(f"ERROR: {exc}")
+            for task in job.tasks:
+                self._task_status(task, codes.get(task), str(exc))
+            failed = True
+        self._export_logs()
+        self._finish("Failed" if failed else "Completed")
+
+    def _terminated_early(self) -> None:
+        self._service_log("training job terminated before it ran")
+        self._finish("Terminated")
+
+    def _stage_in(self) -> tuple[Path, dict[str, Path]]:
+        job, plan = self.job, self.job.plan
+        code_dir = job.dir / "code"
+        code_dir.mkdir(parents=True, exist_ok=True)
+        if plan.code is not None:
+            self._service_log(f"downloading code_dir {plan.code.url}")
+            self.store.download(plan.code, code_dir, "code_dir")
+            if plan.boot_file and not (code_dir / plan.boot_file).is_file():
+                raise StageError(f"boot_file {plan.boot_file} not found in code_dir {plan.code.url}")
+        inputs = {}
+        for name, path in plan.inputs:
+            self._service_log(f"downloading input {name} from {path.url}")
+            target = job.dir / "inputs" / name
+            files = self.store.download(path, target, f"input {name}")
+            self._service_log(f"input {name}: {len(files)} file(s) in {target}")
+            inputs[name] = target
+        return code_dir, inputs
+
+    def _start(self, code_dir: Path, input_dirs: dict[str, Path]) -> dict[str, dict[str, Path]]:
+        job, plan = self.job, self.job.plan
+        outputs: dict[str, dict[str, Path]] = {}
+        for index, task in enumerate(job.tasks):
+            out = {name: job.dir / "work" / task / "outputs" / name for name, _ in plan.outputs}
+            for folder in out.values():
+                folder.mkdir(parents=True, exist_ok=True)
+            outputs[task] = out
+            args = [f"--{n}={v}" for n, v in plan.parameters]
+            args += [f"--{n}={input_dirs[n]}" for n, _ in plan.inputs]
+            args += [f"--{n}={out[n]}" for n, _ in plan.outputs]
+            argv = [*plan.command, *args] if plan.command else [sys.executable, plan.boot_file or "", *args]
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **plan.environments,
+                   "VC_TASK_INDEX": str(index), "MA_NUM_HOSTS": str(plan.node_count), "MA_JOB_DIR": str(code_dir)}
+            if job.stop.is_set():
+                break
+            self._service_log(f"starting: {shlex.join(argv)}", [task])
+            with open(job.log_path(task), "ab") as logfile:
+                try:
+                    self.procs[task] = subprocess.Popen(
+                        argv, cwd=code_dir, stdin=subprocess.DEVNULL, stdout=logfile,
+                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                except OSError as exc:
+                    self._service_log(f"ERROR: cannot start the process: {exc}", [task])
+        return outputs
+
+    def _wait(self) -> dict[str, int]:
+        """Wait for every process; on terminate, SIGTERM their groups, then SIGKILL after a grace time."""
+        term_at: float | None = None
+        while any(p.poll() is None for p in self.procs.values()):
+            if self.job.stop.is_set():
+                if term_at is None:
+                    self._kill_all(signal.SIGTERM)
+                    term_at = time.monotonic()
+                elif time.monotonic() - term_at > KILL_GRACE_S:
+                    self._kill_all(signal.SIGKILL)
+                time.sleep(0.05)
+            else:
+                self.job.stop.wait(0.05)
+        if term_at is not None:
+            self._kill_all(signal.SIGKILL)  # leftovers of the process groups
+        codes = {task: proc.returncode for task, proc in self.procs.items()}
+        for task in self.job.tasks:
+            codes.setdefault(task, -1)
+        return codes
+
+    def _kill_all(self, sig: int) -> None:
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+
+    def _stage_out(self, output_dirs: dict[str, dict[str, Path]]) -> None:
+        for name, path in self.job.plan.outputs:
+            for task, dirs in output_dirs.items():
+                count = self.store.upload(dirs[name], path, f"output {name}")
+                self._service_log(f"output {name}: uploaded {count} file(s) to {path.url}", [task])
+
+    def _export_logs(self) -> None:
+        target = self.job.plan.log_export
+        if target is None:
+            return
+        for task in self.job.tasks:
+            try:
+                self.store.upload_file(self.job.log_path(task), target, f"modelarts-job-{self.job.id}-{task}.log")
+            except StageError as exc:
+                self._service_log(f"WARNING: {exc}", [task])
+
+    def _last_line(self, task: str) -> str:
+        content, _, _ = read_log_tail(self.job.log_path(task), 8192)
+        lines = [ln for ln in content.splitlines() if ln.strip() and not ln.startswith("[ModelArts Service Log]")]
+        return lines[-1].strip() if lines else "no output"

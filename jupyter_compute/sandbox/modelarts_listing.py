@@ -1,0 +1,148 @@
+"""Listings of the ModelArts sandbox: v1 clusters (page-index paging), v2 pools (filters) and
+training-job searches (filters, stable sort, page index). Pure functions; bad values raise ApiError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import modelarts_seed as seed
+from .modelarts_jobs import E_BAD_PARAM, ApiError, Job
+
+E_CLUSTER_PARAM = "ModelArts.0101"
+E_POOL_BAD_REQUEST = "ModelArts.50004000"
+
+
+def int_arg(value: str | None, name: str, default: int, low: int, high: int | None, code: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ApiError(400, code, f"Invalid parameter {name}: {value!r} must be an integer {bounds}")
+    return number
+
+
+def list_clusters(clusters: list[dict[str, Any]], args: Mapping[str, str | None]) -> dict[str, Any]:
+    """The v1 cluster listing: filters, sort, then a page (``offset`` is a page index)."""
+    offset = int_arg(args.get("offset"), "offset", 0, 0, None, E_CLUSTER_PARAM)
+    limit = int_arg(args.get("limit"), "limit", 1000, 1, None, E_CLUSTER_PARAM)
+    sort_by = args.get("sort_by") or "created_at"
+    order = args.get("order") or "desc"
+    if sort_by not in ("created_at", "cluster_name"):
+        raise ApiError(400, E_CLUSTER_PARAM, f"Invalid parameter sort_by: {sort_by!r} must be created_at or "
+                                             "cluster_name")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, E_CLUSTER_PARAM, f"Invalid parameter order: {order!r} must be asc or desc")
+    rows = [c for c in clusters
+            if (not args.get("cluster_name") or c["cluster_name"] == args["cluster_name"])
+            and (not args.get("status") or c["status"] == args["status"])]
+    rows.sort(key=lambda c: (c[sort_by], c["cluster_id"]), reverse=order == "desc")
+    page = rows[offset * limit:(offset + 1) * limit]
+    return {"total_count": len(rows), "count": len(page), "clusters": page}
+
+
+def _label_selector(text: str) -> list[tuple[str, str, bool]]:
+    terms = []
+    for part in text.split(","):
+        part = part.strip()
+        for op, equal in (("!=", False), ("==", True), ("=", True)):
+            key, sep, value = part.partition(op)
+            if sep:
+                break
+        if not sep or not key.strip():
+            raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid labelSelector {text!r}: each term "
+                                                   "must be key=value or key!=value")
+        terms.append((key.strip(), value.strip(), equal))
+    return terms
+
+
+def list_pools(pools: list[dict[str, Any]], args: Mapping[str, str | None]) -> dict[str, Any]:
+    """The v2 pool listing with its three filters (no paging)."""
+    status = args.get("status")
+    if status and status not in ("created", "failed", "creating"):
+        raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid status {status!r}: use created, "
+                                                "failed or creating")
+    terms = _label_selector(args["labelSelector"]) if args.get("labelSelector") else []
+    items = []
+    for pool in pools:
+        labels = pool["metadata"]["labels"]
+        if args.get("workspaceId") and labels.get("os.modelarts/workspace.id") != args["workspaceId"]:
+            continue
+        if status and seed.pool_state(pool) != status:
+            continue
+        if any((labels.get(k) == v) != equal for k, v, equal in terms):
+            continue
+        items.append(pool)
+    return {"apiVersion": "v2", "kind": "PoolList", "items": items}
+
+
+_SEARCH_SORT = {"create_time": lambda j: j.created_ms, "name": lambda j: j.name.lower(),
+                "duration": lambda j: j.duration_ms()}
+
+
+def _check_filter(i: int, item: Any) -> tuple[str, str, list[Any]]:
+    where = f"filters[{i}]"
+    if not isinstance(item, dict):
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter {where}: must be {{key, operator, value}}")
+    key, op, value = item.get("key"), item.get("operator", "in"), item.get("value")
+    allowed = {"name": ("like", "in", "not"), "phase": ("in", "not"), "create_time": ("between",)}
+    if key not in allowed:
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter {where}.key: {key!r} must be one of {sorted(allowed)}")
+    if op not in allowed[key]:
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter {where}.operator: {op!r} is not usable with {key} "
+                                         f"(use {', '.join(allowed[key])})")
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter {where}.value: a non-empty list is required")
+    if key == "create_time" and (len(value) != 2 or not all(isinstance(v, int) for v in value)):
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter {where}.value: between needs [from_ms, to_ms]")
+    return key, op, value
+
+
+def _matches(job: Job, key: str, op: str, value: list[Any]) -> bool:
+    if key == "name":
+        words = [str(v).lower() for v in value]
+        name = job.name.lower()
+        hit = any(w in name for w in words) if op == "like" else name in words
+        return not hit if op == "not" else hit
+    if key == "phase":
+        hit = job.phase.lower() in {str(v).lower() for v in value}
+        return not hit if op == "not" else hit
+    return value[0] <= job.created_ms <= value[1]
+
+
+def search_jobs(jobs: list[Job], body: Any) -> dict[str, Any]:
+    """``training-job-searches``: filter, sort (stable), then the page ``offset`` of ``limit`` jobs."""
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        raise ApiError(400, E_BAD_PARAM, "Invalid parameter body: the request body must be a JSON object")
+    offset, limit = body.get("offset", 0), body.get("limit", 10)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ApiError(400, E_BAD_PARAM, "Invalid parameter offset: must be a page index (an integer >= 0)")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+        raise ApiError(400, E_BAD_PARAM, "Invalid parameter limit: must be an integer from 1 to 50")
+    sort_by, order = body.get("sort_by") or "create_time", body.get("order") or "desc"
+    if sort_by not in _SEARCH_SORT:
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter sort_by: {sort_by!r} must be one of "
+                                         f"{sorted(_SEARCH_SORT)}")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, E_BAD_PARAM, f"Invalid parameter order: {order!r} must be asc or desc")
+    filters = body.get("filters") or []
+    if not isinstance(filters, list):
+        raise ApiError(400, E_BAD_PARAM, "Invalid parameter filters: must be a list")
+    checked = [_check_filter(i, f) for i, f in enumerate(filters)]
+    workspace = body.get("workspace_id")
+    snapshots = []
+    for job in jobs:
+        with job.lock:
+            if workspace not in (None, "") and job.body["metadata"]["workspace_id"] != workspace:
+                continue
+            if all(_matches(job, k, op, v) for k, op, v in checked):
+                snapshots.append((_SEARCH_SORT[sort_by](job), job.seq, job.view()))
+    snapshots.sort(key=lambda t: (t[0], t[1]), reverse=order == "desc")
+    page = [view for _, _, view in snapshots[offset * limit:(offset + 1) * limit]]
+    return {"total": len(snapshots), "count": len(page), "limit": limit, "offset": offset, "sort_by": sort_by,
+            "order": order, "group_by": body.get("group_by") or "", "items": page}

@@ -1,0 +1,630 @@
+"""A faithful local stand-in of an Ocean Protocol Provider's Compute-to-Data endpoints.
+
+Follows ``shared/specs/ocean-provider-compute.md``: the code-true variant by default (where the docs
+and the Provider's code disagree, it answers as the code does), the docs' shapes with
+``variant="docs"``. Imports nothing of jupyter_compute but ``_server.py``. Jobs really compute: see
+``ocean_jobs.py`` for the pod-like folder and the algorithm run.
+
+Starting it
+-----------
+::
+
+    from jupyter_compute.sandbox.ocean import OceanProviderSandbox, DEMO_DATASET_DID, DEMO_ALGORITHM_DID
+    with OceanProviderSandbox(step_delay_s=0.05) as sb:      # or sb = OceanProviderSandbox().start() … sb.stop()
+        sb.base_url            # "http://127.0.0.1:PORT"  (the Provider URL)
+        sb.provider_address    # checksummed, from a fixed public test key
+
+    python -m jupyter_compute.sandbox.ocean --port 8030 [--variant docs] [--step-delay-s 0.2]
+
+``OceanProviderSandbox(port=0, host="127.0.0.1", *, chain_id=8996, variant="code", step_delay_s=0.2,
+work_dir=None)``; ``work_dir`` holds the seeded demo file and the job folders (a temp dir removed at
+``stop()`` when not given). Seeded: ``DEMO_DATASET_DID`` (``DEMO_DATASET_CSV``, 10 rows of numbers)
+and ``DEMO_ALGORITHM_DID`` (summarises every input CSV into ``summary.csv``: one row per numeric
+column with dataset,column,count,sum,mean,min,max; ``algocustomdata`` ``{"columns": [...]}`` narrows
+it). Environments ``FREE_ENVIRONMENT_ID`` (priceMin 0) and ``PAID_ENVIRONMENT_ID`` (a GPU one, priceMin
+1.5). Methods: ``register_dataset(did, path, *, allow_raw_algorithm=True, trusted_algorithms=None)``,
+``register_algorithm(did, code, *, image="python", tag="3.11", entrypoint="python $ALGO")``,
+``job(job_id)`` (a snapshot: the status object plus ``environment``, ``history`` (every status
+taken), ``folder``, ``note``, ``pid``; KeyError when unknown), ``nonce_of(address)`` (0 when none);
+attribute ``requests`` (a copy of the last 10,000 ``(method, path, query params)``).
+
+Routes (code-true)
+------------------
+- ``GET /`` → ``serviceEndpoints`` {name: [method, path]} (nonce + compute endpoints),
+  ``providerAddresses`` {"<chain id>": address}, ``chainIds``, ``software``, ``version``
+  (docs: one ``providerAddress``).
+- ``GET /api/services/nonce?userAddress=`` → ``{"nonce": <stored>}`` (0 for a new address).
+- ``GET /api/services/computeEnvironments`` → ``{"<chain id>": [env, …]}`` (``chainId`` ignored);
+  docs: a flat list, ``nCPU``/``nGPU``, and ramGB/diskGB/priceMin/maxJobDuration as strings.
+- ``POST /api/services/compute`` (JSON; signed ``consumerAddress + dataset.documentId``) → ``[status]``.
+  ``dataset.serviceId`` is not required here. An unknown dataset DID is accepted (the job ends 31),
+  an unknown algorithm DID too (32), as is a ``meta`` without ``rawcode`` or with a non-Python
+  entrypoint (32: this sandbox runs Python only). A paid environment needs every dataset's
+  ``transferTxId``, else 400 ``{"error": {"dataset": "fees_not_paid"}}``; ``agreementId`` is
+  ``dataset.transferTxId`` (a random 0x… when none).
+- ``GET /api/services/compute?consumerAddress=[&jobId=]`` (unsigned; ``signature``/``nonce`` ignored,
+  nothing stored) → always an array: the owner's jobs whose ``owner`` equals ``consumerAddress``
+  exactly, so another owner's job answers ``[]`` (as the operator's SQL filter does).
+- ``PUT /api/services/compute`` (signed ``consumerAddress + jobId + documentId``; no jobId: all the
+  owner's jobs) → status array; an unfinished job gets ``stopreq`` 1, its algorithm is killed and
+  it still publishes and ends at 70 (a finished job is left as it is).
+- ``DELETE /api/services/compute`` (signed as PUT) → 200 with the JSON body ``""`` (what the code
+  sends; docs: the status array with status 8). The job is gone afterwards.
+- ``GET /api/services/computeResult?jobId&index&consumerAddress&nonce&signature`` (signed
+  ``consumerAddress + jobId + index``) → the bytes, ``Content-Disposition: attachment;filename=<name>``;
+  404 ``{"error": …}``: ``No results for job X``, ``Owner <address> mismatch for job X``,
+  ``Negative index``, ``No such index N in this compute job``.
+
+Signatures are checked as the Provider does: ``msg = <signed string> + str(nonce)``, the signer is
+recovered from ``encode_defunct(primitive=keccak(text=msg))`` and compared as a string with
+``consumerAddress`` (send it checksummed); ``v`` may be 27/28 or 0/1, with or without ``0x``. The
+nonce must be > the stored one, else 400 ``Invalid signature expected nonce (<stored>) > current
+nonce (<sent>).``; it is stored only when the signature is good. Errors: 400 ``{"message": "Validation
+error", "errors": {<field>: [<text>]}, "success": false}`` (a missing field, a bad signature, a
+stale nonce), 400 ``{"error": "Environment invalid or does not exist"}``, 400 ``{"error":
+{"dataset": "no_raw_algo_allowed" | "not_trusted_algo" | "fees_not_paid"}}``, 404 ``{"error": …}``
+for unknown routes, 503 ``{"error": …}`` for anything unexpected.
+
+What an algorithm sees
+----------------------
+It runs as ``<this Python> <algorithm file>`` with the job's folder as working directory. A real
+pod mounts ``/data``; here ``DATA_ROOT`` (also ``ROOT_FOLDER``) names the job's ``data`` folder, so
+portable code reads ``Path(os.environ.get("DATA_ROOT", "/data"))``. Below it: ``inputs/<did>/0``
+(each dataset's file), ``inputs/algoCustomData.json`` (``algorithm.algocustomdata``, ``{}`` when
+none), ``ddos/<did>``, ``transformations/algorithm`` (the code), ``outputs/`` (write results here:
+each file becomes an ``output`` result) and ``logs/``. Also ``DIDS`` (a JSON list of the input DIDs),
+``TRANSFORMATION_DID`` (the algorithm DID, or ``raw``) and ``ALGO`` (the algorithm's path). Its
+stdout and stderr become ``algorithm.log`` (``algorithmLog``); ``configure.log`` is listed last as
+``configrationLog`` (sic). The environment's ``maxJobDuration`` bounds a run (killed, ``stopreq`` 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import mimetypes
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import keccak, to_checksum_address
+
+from ._server import ThreadedServer
+from .ocean_jobs import Algorithm, Dataset, Job, JobRunner, status_object
+
+log = logging.getLogger(__name__)
+
+# A fixed, public test key: the sandbox Provider's identity (never use it for anything real).
+PROVIDER_TEST_KEY = keccak(text="jupyter-compute/ocean-sandbox/provider-key")
+OPERATOR_ADDRESS = to_checksum_address(keccak(text="jupyter-compute/ocean-sandbox/operator")[-20:])
+FEE_TOKEN_ADDRESS = to_checksum_address(keccak(text="jupyter-compute/ocean-sandbox/fee-token")[-20:])
+
+DEMO_DATASET_DID = "did:op:" + keccak(text="jupyter-compute/ocean-sandbox/demo-dataset").hex()
+DEMO_ALGORITHM_DID = "did:op:" + keccak(text="jupyter-compute/ocean-sandbox/demo-algorithm").hex()
+FREE_ENVIRONMENT_ID = "ocean-compute"
+PAID_ENVIRONMENT_ID = "ocean-compute-gpu"
+
+_TEMPERATURE = (12, 15, 11, 17, 14, 19, 13, 16, 18, 20)
+_RAINFALL = (0.0, 2.5, 1.0, 0.0, 4.5, 3.0, 0.5, 0.0, 2.0, 1.5)
+DEMO_DATASET_CSV = "day,temperature,rainfall\n" + "".join(
+    f"{day},{t},{r}\n" for day, t, r in zip(range(1, 11), _TEMPERATURE, _RAINFALL))
+
+DEMO_ALGORITHM_CODE = '''\
+"""Summarise every input CSV: count, sum, mean, min and max of each numeric column."""
+import csv
+import json
+import os
+from pathlib import Path
+
+root = Path(os.environ.get("DATA_ROOT", "/data"))
+custom = json.loads((root / "inputs" / "algoCustomData.json").read_text() or "{}")
+wanted = custom.get("columns") if isinstance(custom, dict) else None
+
+
+def fmt(x):
+    return str(int(x)) if float(x).is_integer() else repr(round(x, 6))
+
+
+rows = []
+for did in json.loads(os.environ.get("DIDS", "[]")):
+    for path in sorted((root / "inputs" / did).iterdir()):
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            table = list(reader)
+        for column in reader.fieldnames or []:
+            if wanted and column not in wanted:
+                continue
+            try:
+                values = [float(r[column]) for r in table if r[column].strip()]
+            except ValueError:
+                continue
+            if values:
+                rows.append([did, column, len(values), fmt(sum(values)), fmt(sum(values) / len(values)),
+                             fmt(min(values)), fmt(max(values))])
+out = root / "outputs"
+out.mkdir(parents=True, exist_ok=True)
+with (out / "summary.csv").open("w", newline="") as fh:
+    writer = csv.writer(fh)
+    writer.writerow(["dataset", "column", "count", "sum", "mean", "min", "max"])
+    writer.writerows(rows)
+print(f"summarised {len(rows)} columns")
+'''
+
+ENVIRONMENTS: tuple[dict[str, Any], ...] = (
+    {"id": FREE_ENVIRONMENT_ID, "cpuNumber": 2, "cpuType": "AMD EPYC 7B13 (sandbox)", "gpuNumber": 0,
+     "gpuType": "", "ramGB": 4, "diskGB": 10, "priceMin": 0, "desc": "Free CPU environment (sandbox)",
+     "maxJobs": 8, "storageExpiry": 604800, "maxJobDuration": 3600},
+    {"id": PAID_ENVIRONMENT_ID, "cpuNumber": 8, "cpuType": "AMD EPYC 7B13 (sandbox)", "gpuNumber": 1,
+     "gpuType": "NVIDIA T4", "ramGB": 32, "diskGB": 100, "priceMin": 1.5,
+     "desc": "GPU environment, paid (sandbox)", "maxJobs": 2, "storageExpiry": 604800, "maxJobDuration": 36000},
+)
+SERVICE_PATHS = {
+    "nonce": ("GET", "/api/services/nonce"),
+    "computeEnvironments": ("GET", "/api/services/computeEnvironments"),
+    "computeStart": ("POST", "/api/services/compute"),
+    "computeStatus": ("GET", "/api/services/compute"),
+    "computeStop": ("PUT", "/api/services/compute"),
+    "computeDelete": ("DELETE", "/api/services/compute"),
+    "computeResult": ("GET", "/api/services/computeResult"),
+}
+MSG_ENV_INVALID = "Environment invalid or does not exist"
+
+
+class ProviderError(tornado.web.HTTPError):
+    """An answer in one of the Provider's error shapes."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.body = body
+
+
+def validation_error(errors: dict[str, list[str]]) -> ProviderError:
+    return ProviderError(400, {"message": "Validation error", "errors": errors, "success": False})
+
+
+def _required(field: str) -> str:
+    return f"The {field} field is required."
+
+
+def recover_signer(message: str, signature: Any) -> str | None:
+    """The checksummed address that signed keccak(message) with the Ethereum prefix, or None."""
+    if not isinstance(signature, str):
+        return None
+    text = signature[2:] if signature[:2].lower() == "0x" else signature
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    if len(raw) != 65 or raw[64] not in (0, 1, 27, 28):
+        return None
+    if raw[64] < 27:
+        raw = raw[:64] + bytes([raw[64] + 27])
+    try:
+        return Account.recover_message(encode_defunct(primitive=keccak(text=message)), signature=raw)
+    except Exception:  # noqa: BLE001 - any unrecoverable signature is simply invalid
+        return None
+
+
+def _parse_nonce(raw: Any) -> tuple[Decimal, str] | None:
+    if raw is None or isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return (value, text) if value.is_finite() else None
+
+
+def _plain(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class OceanProviderSandbox(ThreadedServer):
+    """The Provider stand-in (see the module docstring)."""
+
+    thread_name = "ocean-provider-sandbox"
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", *, chain_id: int = 8996, variant: str = "code",
+                 step_delay_s: float = 0.2, work_dir: str | Path | None = None) -> None:
+        if variant not in ("code", "docs"):
+            raise ValueError(f"variant must be 'code' or 'docs', not {variant!r}")
+        super().__init__(port, host)
+        self.chain_id = int(chain_id)
+        self.variant = variant
+        self.step_delay_s = float(step_delay_s)
+        self._own_work_dir = work_dir is None
+        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="ocean-sandbox-"))
+        (self.work_dir / "assets").mkdir(parents=True, exist_ok=True)
+        self.provider_address: str = Account.from_key(PROVIDER_TEST_KEY).address
+        self._lock = threading.RLock()
+        self._nonces: dict[str, Decimal] = {}
+        self._datasets: dict[str, Dataset] = {}
+        self._algorithms: dict[str, Algorithm] = {}
+        self._jobs: dict[str, Job] = {}
+        self._requests: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(maxlen=10_000)
+        self._runner = JobRunner(self._lock, lambda: self.step_delay_s)
+
+        demo = self.work_dir / "assets" / "demo-numbers.csv"
+        demo.write_text(DEMO_DATASET_CSV, encoding="utf-8")
+        self.register_dataset(DEMO_DATASET_DID, demo)
+        self.register_algorithm(DEMO_ALGORITHM_DID, DEMO_ALGORITHM_CODE)
+
+    # ------------------------------------------------------------------ public API
+    def register_dataset(self, did: str, path: str | Path, *, allow_raw_algorithm: bool = True,
+                         trusted_algorithms: Iterable[str] | None = None) -> None:
+        """Publish a dataset: compute jobs on ``did`` get the file at ``path``."""
+        if not isinstance(did, str) or not did.strip():
+            raise ValueError("did must be a non-empty string")
+        file = Path(path).resolve()
+        if not file.is_file():
+            raise FileNotFoundError(file)
+        trusted = frozenset(trusted_algorithms) if trusted_algorithms is not None else None
+        with self._lock:
+            self._datasets[did] = Dataset(did, file, bool(allow_raw_algorithm), trusted)
+
+    def register_algorithm(self, did: str, code: str, *, image: str = "python", tag: str = "3.11",
+                           entrypoint: str = "python $ALGO") -> None:
+        """Publish an algorithm asset: ``code`` is run for jobs naming ``did``."""
+        if not isinstance(did, str) or not did.strip():
+            raise ValueError("did must be a non-empty string")
+        if not isinstance(code, str):
+            raise TypeError("code must be a string")
+        with self._lock:
+            self._algorithms[did] = Algorithm(did, code, image, tag, entrypoint)
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        with self._lock:
+            return [(m, p, dict(q)) for m, p, q in self._requests]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A snapshot of one job, for tests (KeyError when unknown)."""
+        with self._lock:
+            job = self._jobs[job_id]
+            return {**status_object(job, "code"), "environment": job.environment, "history": list(job.history),
+                    "folder": str(job.folder), "note": job.note, "pid": job.pid}
+
+    def nonce_of(self, address: str) -> int | float:
+        """The nonce stored for ``address`` (0 when none)."""
+        with self._lock:
+            return _plain(self._nonces.get(address.lower(), Decimal(0)))
+
+    # ------------------------------------------------------------------ server plumbing
+    def _make_app(self) -> tornado.web.Application:
+        args = {"sb": self}
+        return tornado.web.Application([
+            (r"/", _RootHandler, args),
+            (r"/api/services/nonce", _NonceHandler, args),
+            (r"/api/services/computeEnvironments", _EnvironmentsHandler, args),
+            (r"/api/services/compute", _ComputeHandler, args),
+            (r"/api/services/computeResult", _ResultHandler, args),
+        ], default_handler_class=_NotFoundHandler, default_handler_args=args)
+
+    async def _shutdown(self) -> None:
+        self._runner.closing.set()
+        await super()._shutdown()
+
+    def _after_stop(self) -> None:
+        self._runner.close()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _record(self, method: str, path: str, query: dict[str, str]) -> None:
+        with self._lock:
+            self._requests.append((method, path, query))
+
+    # ------------------------------------------------------------------ answers
+    def _root(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "chainIds": [self.chain_id],
+            "serviceEndpoints": {name: [m, p] for name, (m, p) in SERVICE_PATHS.items()},
+            "software": "Provider",
+        }
+        if self.variant == "docs":
+            body.update(providerAddress=self.provider_address, version="1.3.4")
+        else:
+            body.update(providerAddresses={str(self.chain_id): self.provider_address}, version="2.1.6")
+        return body
+
+    def _environments(self) -> Any:
+        now = time.time()
+        with self._lock:
+            busy = collections.Counter(j.environment for j in self._jobs.values() if j.finished is None)
+        envs = [{**env, "currentJobs": busy[env["id"]], "consumerAddress": OPERATOR_ADDRESS, "lastSeen": now,
+                 "feeToken": FEE_TOKEN_ADDRESS} for env in ENVIRONMENTS]
+        if self.variant == "code":
+            return {str(self.chain_id): envs}
+        docs = []
+        for env in envs:
+            env = {("nCPU" if k == "cpuNumber" else "nGPU" if k == "gpuNumber" else k): v for k, v in env.items()}
+            docs.append({**env, **{k: str(env[k]) for k in ("ramGB", "diskGB", "priceMin", "maxJobDuration")}})
+        return docs
+
+    def _verify(self, data: dict[str, Any], signed: Callable[[str], str], errors: dict[str, list[str]]) -> str:
+        """Check consumerAddress, nonce and signature as the Provider does; the consumer on success."""
+        consumer = data.get("consumerAddress")
+        if not consumer or not isinstance(consumer, str):
+            errors["consumerAddress"] = [_required("consumerAddress")]
+        nonce = _parse_nonce(data.get("nonce"))
+        if data.get("nonce") in (None, ""):
+            errors["nonce"] = [_required("nonce")]
+        elif nonce is None:
+            errors["nonce"] = ["The nonce must be a number."]
+        if errors:
+            raise validation_error(errors)
+        assert isinstance(consumer, str) and nonce is not None
+        value, text = nonce
+        with self._lock:  # check and store at once: a nonce is good for one call only
+            stored = self._nonces.get(consumer.lower(), Decimal(0))
+            if value <= stored:
+                raise validation_error({"signature": [
+                    f"Invalid signature expected nonce ({_plain(stored)}) > current nonce ({text})."]})
+            message = signed(consumer) + text
+            signer = recover_signer(message, data.get("signature"))
+            if signer is None or signer != consumer:
+                raise validation_error({"signature": [
+                    f"Invalid signature provided. The signature of {message!r} recovers to {signer or 'nothing'}, "
+                    f"not {consumer}: sign keccak(message) with the Ethereum message prefix and send the "
+                    "EIP-55 checksummed address."]})
+            self._nonces[consumer.lower()] = value
+        return consumer
+
+    def _start(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, dict):
+            raise ProviderError(400, {"error": "The request body must be a JSON object"})
+        errors: dict[str, list[str]] = {}
+        dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
+        algo = data.get("algorithm") if isinstance(data.get("algorithm"), dict) else {}
+        extra = data.get("additionalDatasets") or []
+        if not dataset.get("documentId"):
+            errors["dataset.documentId"] = [_required("dataset.documentId")]
+        meta = algo.get("meta")
+        if not meta and not algo.get("documentId"):
+            errors["algorithm.documentId"] = [
+                "The algorithm.documentId field is required when algorithm.meta is not present."]
+            errors["algorithm.meta"] = ["The algorithm.meta field is required when algorithm.documentId is not present."]
+        elif meta and not isinstance(meta, dict):
+            errors["algorithm.meta"] = ["The algorithm.meta must be an object."]
+        if not isinstance(extra, list):
+            errors["additionalDatasets"] = ["The additionalDatasets must be a list."]
+        else:
+            for i, item in enumerate(extra):
+                if not isinstance(item, dict) or not item.get("documentId"):
+                    errors[f"additionalDatasets.{i}.documentId"] = [_required(f"additionalDatasets.{i}.documentId")]
+        if not data.get("environment"):
+            errors["environment"] = [_required("environment")]
+        owner = self._verify(data, lambda c: f"{c}{dataset.get('documentId', '')}", errors)
+
+        env = next((e for e in ENVIRONMENTS if e["id"] == data["environment"]), None)
+        if env is None:
+            raise ProviderError(400, {"error": MSG_ENV_INVALID})
+        all_datasets = [dataset, *extra]
+        with self._lock:
+            if meta:
+                container = meta.get("container") if isinstance(meta.get("container"), dict) else {}
+                code = meta.get("rawcode") if isinstance(meta.get("rawcode"), str) else None
+                algorithm: Algorithm | None = Algorithm(
+                    "raw", code, str(container.get("image") or "python"), str(container.get("tag") or "latest"),
+                    str(container.get("entrypoint") or "python $ALGO"))
+                algo_did = "raw"
+            else:
+                algo_did = str(algo["documentId"])
+                algorithm = self._algorithms.get(algo_did)
+            files: list[tuple[str, Path | None]] = []
+            for item in all_datasets:
+                did = str(item["documentId"])
+                known = self._datasets.get(did)
+                files.append((did, known.path if known else None))
+                if known is None:
+                    continue  # the Provider learns it at provisioning: the job ends 31
+                if meta and not known.allow_raw_algorithm:
+                    raise ProviderError(400, {"error": {"dataset": "no_raw_algo_allowed"}})
+                if not meta and known.trusted_algorithms is not None and algo_did not in known.trusted_algorithms:
+                    raise ProviderError(400, {"error": {"dataset": "not_trusted_algo"}})
+            if env["priceMin"] > 0 and not all(item.get("transferTxId") for item in all_datasets):
+                raise ProviderError(400, {"error": {"dataset": "fees_not_paid"}})
+            job_id = uuid.uuid4().hex
+            custom = algo.get("algocustomdata")
+            job = Job(job_id=job_id, owner=owner,
+                      agreement_id=str(dataset.get("transferTxId") or "0x" + secrets.token_hex(32)),
+                      environment=env["id"], algorithm=algorithm, datasets=files,
+                      algocustomdata={} if custom is None else custom, max_duration_s=float(env["maxJobDuration"]),
+                      folder=self.work_dir / "jobs" / job_id, algo_did=algo_did)
+            self._jobs[job_id] = job
+            answer = [status_object(job, self.variant)]
+        log.info("job %s started for %s on %s (algorithm %s)", job_id, owner, env["id"], algo_did)
+        self._runner.start(job)
+        return answer
+
+    def _owned(self, owner: str, job_id: str | None) -> list[Job]:
+        return [j for j in self._jobs.values() if j.owner == owner and (not job_id or j.job_id == job_id)]
+
+    def _status(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        consumer = data.get("consumerAddress")
+        if not consumer:
+            raise validation_error({"consumerAddress": [_required("consumerAddress")]})
+        with self._lock:
+            return [status_object(j, self.variant) for j in self._owned(consumer, data.get("jobId"))]
+
+    def _stop_or_delete(self, data: dict[str, Any], delete: bool) -> Any:
+        job_id = data.get("jobId") or ""
+        owner = self._verify(data, lambda c: f"{c}{job_id}{data.get('documentId') or ''}", {})
+        with self._lock:
+            jobs = self._owned(owner, job_id)
+            if delete:
+                for job in jobs:
+                    del self._jobs[job.job_id]
+        for job in jobs:
+            (self._runner.delete if delete else self._runner.stop)(job)
+        with self._lock:
+            if not delete:
+                return [status_object(j, self.variant) for j in jobs]
+            return [status_object(j, "docs", status=8) for j in jobs] if self.variant == "docs" else ""
+
+    def _result(self, data: dict[str, Any]) -> tuple[Path, str]:
+        errors = {k: [_required(k)] for k in ("jobId", "index") if data.get(k) in (None, "")}
+        raw_index = data.get("index")
+        try:
+            index = int(str(raw_index))
+        except ValueError:
+            if "index" not in errors:
+                errors["index"] = ["The index must be an integer."]
+            index = 0
+        job_id = str(data.get("jobId") or "")
+        owner = self._verify(data, lambda c: f"{c}{job_id}{raw_index}", errors)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise ProviderError(404, {"error": f"No results for job {job_id}"})
+            if job.owner != owner:
+                raise ProviderError(404, {"error": f"Owner {owner} mismatch for job {job_id}"})
+            if index < 0:
+                raise ProviderError(404, {"error": "Negative index"})
+            if not job.results:
+                raise ProviderError(404, {"error": f"No results for job {job_id}"})
+            if index >= len(job.results):
+                raise ProviderError(404, {"error": f"No such index {index} in this compute job"})
+            return job.result_paths[index], job.results[index]["filename"]
+
+
+# ---------------------------------------------------------------------- handlers
+class _Base(tornado.web.RequestHandler):
+    def initialize(self, sb: OceanProviderSandbox) -> None:
+        self.sb = sb
+
+    def check_xsrf_cookie(self) -> None:  # an API, not a form
+        return
+
+    def prepare(self) -> None:
+        self.sb._record(self.request.method or "", self.request.path, self.query())
+
+    def query(self) -> dict[str, str]:
+        return {k: v[0].decode("utf-8", "replace") for k, v in self.request.query_arguments.items() if v}
+
+    def data(self) -> dict[str, Any]:
+        """The request's parameters: its query, or its JSON body when there is no query."""
+        query = self.query()
+        if query or not self.request.body:
+            return query
+        try:
+            body = json.loads(self.request.body)
+        except ValueError:
+            raise ProviderError(400, {"error": "The request body is not valid JSON"}) from None
+        return body if isinstance(body, dict) else {}
+
+    def send(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ProviderError):
+            self.send(exc.status_code, exc.body)
+        elif status_code >= 500:
+            self.send(503, {"error": f"{type(exc).__name__}: {exc}" if exc else self._reason})
+        else:
+            self.send(status_code, {"error": self._reason})
+
+
+class _NotFoundHandler(_Base):
+    def prepare(self) -> None:
+        super().prepare()
+        raise ProviderError(404, {"error": f"Not found: {self.request.method} {self.request.path}"})
+
+
+class _RootHandler(_Base):
+    def get(self) -> None:
+        self.send(200, self.sb._root())
+
+
+class _NonceHandler(_Base):
+    def get(self) -> None:
+        address = self.query().get("userAddress")
+        if not address:
+            raise validation_error({"userAddress": [_required("userAddress")]})
+        self.send(200, {"nonce": self.sb.nonce_of(address)})
+
+
+class _EnvironmentsHandler(_Base):
+    def get(self) -> None:
+        self.send(200, self.sb._environments())
+
+
+class _ComputeHandler(_Base):
+    def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise ProviderError(400, {"error": "The request body is not valid JSON"}) from None
+        self.send(200, self.sb._start(body))
+
+    def get(self) -> None:
+        self.send(200, self.sb._status(self.data()))
+
+    def put(self) -> None:
+        self.send(200, self.sb._stop_or_delete(self.data(), delete=False))
+
+    def delete(self) -> None:
+        self.send(200, self.sb._stop_or_delete(self.data(), delete=True))
+
+
+class _ResultHandler(_Base):
+    async def get(self) -> None:
+        path, name = self.sb._result(self.data())
+        try:
+            handle = path.open("rb")
+        except OSError:
+            raise ProviderError(404, {"error": f"No results for job {self.query().get('jobId', '')}"}) from None
+        with handle:
+            self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+            self.set_header("Content-Disposition", f"attachment;filename={name}")
+            while chunk := handle.read(1 << 16):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+# ---------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.ocean",
+                                     description="Local stand-in of an Ocean Protocol Provider (Compute-to-Data)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--chain-id", type=int, default=8996)
+    parser.add_argument("--variant", choices=("code", "docs"), default="code")
+    parser.add_argument("--step-delay-s", type=float, default=0.2)
+    parser.add_argument("--work-dir", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with OceanProviderSandbox(args.port, args.host, chain_id=args.chain_id, variant=args.variant,
+                              step_delay_s=args.step_delay_s, work_dir=args.work_dir) as sb:
+        print(f"Ocean Provider sandbox at {sb.base_url}  (chain {sb.chain_id}, provider {sb.provider_address}, "
+              f"{sb.variant} variant)", flush=True)
+        print(f"dataset {DEMO_DATASET_DID}\nalgorithm {DEMO_ALGORITHM_DID}\n"
+              f"environments {FREE_ENVIRONMENT_ID} (free), {PAID_ENVIRONMENT_ID} (paid)", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
