@@ -121,7 +121,9 @@ def _check_one(form_field: FormField, value: Any) -> str | None:
         return "must be text"
     elif kind == "mapping" and not isinstance(value, Mapping):
         return "must be a set of key=value pairs"
-    elif kind == "tags" and not (isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)):
+    elif kind == "tags" and not (
+        isinstance(value, (list, tuple)) and all(isinstance(t, (str, Mapping)) for t in value)
+    ):  # objects come through the API only (e.g. an Ocean dataset with its order); the panels give words
         return "must be a list of words"
     if form_field.choices is not None and value not in form_field.choices:
         shown = ", ".join(str(c) for c in form_field.choices)

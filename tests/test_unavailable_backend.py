@@ -30,3 +30,17 @@ async def test_the_broken_backend_says_what_to_set_and_local_still_runs(api, jp_
     assert job.status == 201, job.body
     done = await wait_for_state(api, job.body["id"], {"SUCCEEDED", "FAILED"})
     assert done["state"] == "SUCCEEDED"
+
+
+def test_local_jobs_never_see_a_backend_secret_even_by_its_default_variable():
+    from jupyter_compute.server.app import secret_env_names
+
+    names = secret_env_names({
+        "ocean": {"kind": "ocean", "url": "http://provider"},  # key variable left to its default
+        "maap": {"kind": "maap", "token_env": "MY_MAAP"},
+        "ds": {"kind": "datastory", "storage": {"ceph": {"type": "CEPH", "access_key_env": "CEPH_AK",
+                                                         "secret_key_env": "CEPH_SK"}}},
+        "local": {"kind": "local"},
+    })
+    assert {"OCEAN_PRIVATE_KEY", "MY_MAAP", "CEPH_AK", "CEPH_SK", "DATASTORY_TOKEN"} <= set(names)
+    assert "MAAP_PGT" not in names, "a variable the config replaced is not a secret of this server"

@@ -57,6 +57,9 @@ class Backend:
     #: True when ``status_many`` asks the platform once for many jobs: the monitor then refreshes
     #: all of this backend's watched jobs together, with one ``status_many`` call per cycle.
     batch_status: ClassVar[bool] = False
+    #: Config keys naming a secret's environment variable → the variable read when the key is not
+    #: given. The server hides all of them from local jobs.
+    secret_env_defaults: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,

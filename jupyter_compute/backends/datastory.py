@@ -122,6 +122,7 @@ class DatastoryBackend(Backend):
     """Runs Datastory offline algorithms over files on HDFS or CEPH."""
 
     kind: ClassVar[str] = "datastory"
+    secret_env_defaults: ClassVar[Mapping[str, str]] = {"token_env": "DATASTORY_TOKEN"}
     capabilities: ClassVar[Capabilities] = CAPABILITIES
     status_map: ClassVar[Mapping[str, JobState]] = STATUS
 

@@ -262,6 +262,7 @@ class MaapBackend(Backend):
     """Runs registered MAAP algorithms over granules on the DPS (swagger or OGC flavour)."""
 
     kind: ClassVar[str] = "maap"
+    secret_env_defaults: ClassVar[Mapping[str, str]] = {"token_env": "MAAP_PGT"}
     capabilities: Capabilities = SWAGGER_CAPABILITIES  # per instance: it depends on the flavour
     status_map: Mapping[str, JobState] = SWAGGER_STATUS  # likewise
 

@@ -291,7 +291,12 @@ class JobRunner:
                         with self.lock:
                             job.stopreq = 2
                     _kill_group(proc.pid)
-                    proc.wait()
+                    with contextlib.suppress(OSError):
+                        proc.kill()  # the leader too, should the group signal have missed it
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        log.write(b"the algorithm did not end when killed\n")
                     break
 
     def _collect(self, job: Job) -> list[tuple[dict[str, Any], Path]]:

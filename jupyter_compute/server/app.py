@@ -36,13 +36,27 @@ from .webhooks import WebhookTokens
 SERVER_SECRET_ENV = (ENV_TOKEN, "JUPYTER_TOKEN", "JPY_API_TOKEN")
 
 
+def _named_env(config: Any) -> set[str]:
+    """The values of ``*_env`` keys in a config, at any depth (e.g. storage profiles' keys)."""
+    if isinstance(config, dict):
+        found = {v for k, v in config.items() if str(k).endswith("_env") and isinstance(v, str)}
+        return found.union(*(_named_env(v) for v in config.values()))
+    if isinstance(config, (list, tuple)):
+        return set().union(*(_named_env(v) for v in config))
+    return set()
+
+
 def secret_env_names(configs: dict[str, dict[str, Any]]) -> list[str]:
-    """Every environment variable a backend config names as holding a secret (``*_env`` keys)."""
-    named = {
-        value for config in configs.values() for key, value in config.items()
-        if key.endswith("_env") and isinstance(value, str)
-    }
-    return sorted(named | set(SERVER_SECRET_ENV))
+    """Every environment variable holding a backend's secret: named in its config, or its default."""
+    named = set(SERVER_SECRET_ENV)
+    for name, config in configs.items():
+        named |= _named_env(config)
+        try:
+            cls = backend_class(str(config.get("kind", name)))
+        except ComputeError:
+            continue
+        named |= {default for key, default in cls.secret_env_defaults.items() if key not in config}
+    return sorted(named)
 
 
 def _reason(exc: Exception) -> str:

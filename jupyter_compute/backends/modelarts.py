@@ -1,0 +1,622 @@
+"""The ``modelarts`` backend: Huawei Cloud ModelArts training jobs, with inputs and results on OBS.
+
+A job is a v2 training job (``POST /v2/{project_id}/training-jobs``); its id is the remote id. Code,
+inputs and outputs live on OBS (S3-compatible): local scripts and input files are uploaded under
+``upload_root`` first, and the results are the files under the job's output folder, which the show
+answer keeps (``algorithm.outputs``), so they are found again after a restart. What a spec may
+hold is described in :mod:`.modelarts_jobs`; capacity (clusters, pools, flavors) in
+:mod:`.modelarts_capacity`; credentials in :mod:`.modelarts_auth`.
+
+Config keys:
+
+- ``endpoint`` (required): the API base URL, e.g. ``https://modelarts.cn-north-4.myhuaweicloud.com``.
+- ``project_id`` (required): the project the calls are made in.
+- Credentials, read from the environment at each call: ``token_env`` (an IAM token, sent as
+  ``X-Auth-Token``; default ``MODELARTS_TOKEN``) or ``ak_env``/``sk_env`` (access keys; requests are
+  signed with ``SDK-HMAC-SHA256``; defaults ``HUAWEICLOUD_SDK_AK``/``HUAWEICLOUD_SDK_SK``). Naming
+  one chooses it; otherwise access keys are used when both are set, else a token.
+- ``obs_endpoint``: the S3 endpoint URL of OBS (``https://obs.<region>.myhuaweicloud.com``);
+  ``obs_ak_env``/``obs_sk_env``: the variables of its keys (default: the access-key variables).
+- ``upload_root``: an OBS folder (``obs://bucket/jupyter-compute/``) where local code and inputs
+  are uploaded (``<root>/<job id>/code/``, ``…/inputs/<name>/``) and default outputs go
+  (``<root>/<job id>/output/``).
+- ``workspace_id``: the workspace jobs are created and listed in, and pools listed from.
+- ``nodes_page_size``: nodes asked for per page of a pool's node list (1–500, default 500).
+- ``timeout_s``: seconds each HTTP call may take (default 30); ``poll_interval_s``.
+
+The passthrough proxy works with a token only: an AK/SK signature covers the very request it
+signs, which the proxy's per-backend headers cannot carry (``can_proxy`` is False then).
+
+Cluster ids are ``cluster:<cluster_id>`` (v1 clusters, for inference services) and
+``pool:<pool name>`` (v2 pools, where training jobs run); a job's ``cluster`` takes either
+``pool:<name>`` or the bare pool name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
+from ..forms import Form, FormField
+from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
+from . import _http
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
+from .maap_storage import CHUNK_SIZE, media_type
+from .modelarts_auth import AKSK, TOKEN, Auth, segment
+from .modelarts_capacity import (
+    flavor_environments,
+    pool_cluster,
+    pool_display_name,
+    pool_flavors,
+    pool_name,
+    v1_cluster,
+)
+from .modelarts_jobs import (
+    DESCRIPTION_PREFIX,
+    OUTPUT_NAME,
+    STATUS,
+    Plan,
+    create_body,
+    job_folder,
+    job_id_of,
+    job_status,
+    log_slice,
+    output_folders,
+    plan_job,
+    task_names,
+)
+from .modelarts_storage import ObsStore, display_url, join, obs_path
+
+CAPABILITIES = Capabilities(
+    can_cancel=True, can_delete=True, can_list=True, has_logs=True, has_results=True,
+    has_environments=True, has_clusters=True,
+)  # fmt: skip
+TOKEN_CAPABILITIES = dataclasses.replace(CAPABILITIES, can_proxy=True)
+CONFIG_KEYS = frozenset({
+    "endpoint", "project_id", "token_env", "ak_env", "sk_env", "obs_endpoint", "obs_ak_env", "obs_sk_env",
+    "upload_root", "workspace_id", "nodes_page_size", "timeout_s", "poll_interval_s",
+})  # fmt: skip
+#: ModelArts answers a job it does not know with 400 and this code (404 is accepted too).
+NOT_FOUND_CODES = frozenset({"ModelArts.2775"})
+SEARCH_PAGE = 50
+V1_PAGE = 100
+MAX_NODE_PAGE = 500
+MAX_PAGES = 1000
+#: Words in ModelArts' refusal of a create call → the spec field they are about (first match wins).
+FIELD_HINTS: tuple[tuple[str, str], ...] = (
+    ("node_count", "extra.node_count"), ("flavor", "environment"), ("pool", "cluster"),
+    ("boot_file", "extra.boot_file"), ("code_dir", "extra.code_dir"), ("image_url", "extra.image_url"),
+    ("engine", "extra.engine"), ("command", "command"), ("algorithm.id", "algorithm"), ("parameters", "params"),
+    ("inputs", "inputs"), ("outputs", "output"),
+)
+#: Output folders of recent jobs kept in memory (the show answer has them too).
+MAX_REMEMBERED = 1024
+
+
+def platform_error(response: httpx.Response) -> tuple[str, str]:
+    """(error code, message) of an error answer, in whichever of ModelArts' spellings it comes."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        for code_key, msg_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
+            code, msg = body.get(code_key), body.get(msg_key)
+            if code or msg:
+                return str(code or ""), str(msg or "").strip()
+    return "", (response.text or "").strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+class ModelArtsBackend(Backend):
+    """Runs training jobs on Huawei Cloud ModelArts; code, inputs and outputs on OBS."""
+
+    kind: ClassVar[str] = "modelarts"
+    capabilities: Capabilities = CAPABILITIES  # per instance: the proxy needs a token
+    status_map: ClassVar[Mapping[str, JobState]] = STATUS
+    batch_status: ClassVar[bool] = True
+    secret_env_defaults: ClassVar[Mapping[str, str]] = {
+        "token_env": "MODELARTS_TOKEN", "ak_env": "HUAWEICLOUD_SDK_AK", "sk_env": "HUAWEICLOUD_SDK_SK",
+    }
+
+    def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
+                 log: Any = None) -> None:  # fmt: skip
+        super().__init__(name, config, data_dir=data_dir, log=log)
+        unknown = sorted(set(self.config) - CONFIG_KEYS)
+        if unknown:
+            raise InvalidSpec(
+                f"unknown modelarts backend config key '{unknown[0]}' (known: {', '.join(sorted(CONFIG_KEYS))})",
+                field=unknown[0],
+            )
+        endpoint = self._text("endpoint", None)
+        if not endpoint or not endpoint.startswith(("http://", "https://")):
+            raise InvalidSpec("modelarts backend config 'endpoint' must be the http(s) URL of the API",
+                              field="endpoint")  # fmt: skip
+        self.endpoint = httpx.URL(endpoint.rstrip("/"))
+        project_id = self._text("project_id", None)
+        if not project_id:
+            raise InvalidSpec("modelarts backend config 'project_id' is required", field="project_id")
+        self.project_id = project_id
+        if "token_env" in self.config and ("ak_env" in self.config or "sk_env" in self.config):
+            raise InvalidSpec("give either token_env or ak_env/sk_env, not both", field="token_env")
+        texts = {k: self._text(k, None) for k in ("token_env", "ak_env", "sk_env")}
+        self.auth = Auth.from_config(self.config, project_id, texts)
+        obs_endpoint = self._text("obs_endpoint", None)
+        if obs_endpoint and not obs_endpoint.startswith(("http://", "https://")):
+            raise InvalidSpec("modelarts backend config 'obs_endpoint' must be an http(s) URL", field="obs_endpoint")
+        self.obs_endpoint = obs_endpoint
+        self.obs_ak_env = self._text("obs_ak_env", self.auth.ak_env) or self.auth.ak_env
+        self.obs_sk_env = self._text("obs_sk_env", self.auth.sk_env) or self.auth.sk_env
+        root = self._text("upload_root", None)
+        self.upload_root = obs_path(root, "upload_root", folder=True) if root else None
+        self.workspace_id = self._text("workspace_id", None)
+        page = self.config.get("nodes_page_size", MAX_NODE_PAGE)
+        if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_NODE_PAGE:
+            raise InvalidSpec(f"modelarts backend config 'nodes_page_size' must be a whole number 1–{MAX_NODE_PAGE}",
+                              field="nodes_page_size")  # fmt: skip
+        self.nodes_page_size = page
+        self.timeout = httpx.Timeout(float(config_positive(self.config, "timeout_s", 30.0, kind="modelarts")),
+                                     connect=10.0)  # fmt: skip
+        self.poll_interval = float(config_positive(self.config, "poll_interval_s", type(self).poll_interval,
+                                                   kind="modelarts"))  # fmt: skip
+        self.poll_max_interval = max(self.poll_interval, type(self).poll_max_interval)
+        self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
+        self._http: httpx.AsyncClient | None = None
+        self._obs: tuple[tuple[str, str], ObsStore] | None = None
+        self._outputs: dict[str, dict[str, str]] = {}
+
+    def _text(self, key: str, default: str | None) -> str | None:
+        return config_text(self.config, key, default, kind="modelarts")
+
+    # lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._client()
+
+    async def close(self) -> None:
+        client, self._http = self._http, None
+        if client is not None:
+            await client.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
+        return self._http
+
+    def describe(self) -> dict[str, Any]:
+        data = super().describe()
+        data["auth"] = "token" if self.auth.mode == TOKEN else "access keys"
+        return data
+
+    # credentials ----------------------------------------------------------------------
+    def _scrub(self, text: Any) -> str:
+        text = str(text)
+        secrets = self.auth.secrets() + [s for s in self._obs_keys(required=False) if len(s) >= 4]
+        for secret in sorted(set(secrets), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    @property
+    def api_base(self) -> str | None:
+        """The API for the passthrough (token auth only; see the module doc)."""
+        return str(self.endpoint) + "/" if self.auth.mode == TOKEN else None
+
+    async def auth_headers(self) -> dict[str, str]:
+        if self.auth.mode == AKSK:
+            raise NotSupported("the passthrough needs token auth: AK/SK signatures cover one request each",
+                               backend=self.name)  # fmt: skip
+        return self.auth.token_headers()
+
+    # HTTP -----------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, *, what: str, params: Sequence[tuple[str, Any]] = (),
+                    json_body: Any = None) -> httpx.Response:  # fmt: skip
+        """One API call under ``/…/{project_id}``-style ``path`` (already encoded); errors in words."""
+        try:
+            prepared = self.auth.prepare(method, self.endpoint, path, params=params, json_body=json_body)
+        except AuthError as exc:
+            exc.backend = self.name
+            raise
+        self.log.debug("modelarts backend '%s': %s %s", self.name, method, path)
+        response = await _http.request(
+            self._client(), method, prepared.url, headers=prepared.headers, content=prepared.body or None,
+            platform="ModelArts", what=what, backend=self.name, scrub=self._scrub,
+        )  # fmt: skip
+        if response.is_success:
+            return response
+        raise self._error(response, what)
+
+    def _error(self, response: httpx.Response, what: str) -> ComputeError:
+        code, said = platform_error(response)
+        text = self._scrub(f"{code}: {said}" if code else said)
+        request_id = response.headers.get("x-request-id")
+        if request_id:
+            text += f" (request id {self._scrub(request_id)})"
+        status = response.status_code
+        error: ComputeError
+        if status in (401, 403):
+            error = AuthError(f"ModelArts refused {self.auth.describe()} ({what}): {text}", backend=self.name)
+        elif status == 404 or code in NOT_FOUND_CODES:
+            error = NotFound(f"not found on ModelArts ({what}): {text}", backend=self.name)
+        elif status in (400, 409, 422):
+            error = InvalidSpec(f"ModelArts refused {what}: {text}", backend=self.name)
+        else:
+            error = BackendError(f"ModelArts failed {what} (HTTP {status}): {text}", status=status, backend=self.name)
+        error.platform_said = text  # type: ignore[attr-defined]
+        return error
+
+    async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        response = await self._call(method, path, what=what, **kwargs)
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise BackendError(f"ModelArts answered {what} with something that is not JSON: "
+                               f"{self._scrub(response.text[:200])!r}", backend=self.name) from None  # fmt: skip
+
+    def _path(self, version: str, *parts: str) -> str:
+        return "/" + "/".join([version, segment(self.project_id), *parts])
+
+    # OBS ------------------------------------------------------------------------------
+    def _obs_keys(self, *, required: bool = True) -> tuple[str, ...]:
+        key, secret = os.environ.get(self.obs_ak_env) or "", os.environ.get(self.obs_sk_env) or ""
+        if key and secret:
+            return key, secret
+        if required:
+            raise AuthError(
+                f"no OBS keys: set the environment variables {self.obs_ak_env} and {self.obs_sk_env} of the "
+                "Jupyter server to the access key id and secret of the bucket", backend=self.name,
+            )  # fmt: skip
+        return tuple(v for v in (key, secret) if v)
+
+    def _store(self) -> ObsStore:
+        if not self.obs_endpoint:
+            raise NotSupported("this modelarts backend has no 'obs_endpoint' configured: OBS files cannot be "
+                               "read or written", backend=self.name)  # fmt: skip
+        keys = self._obs_keys()
+        if self._obs is None or self._obs[0] != keys:
+            self._obs = (keys, ObsStore(self.obs_endpoint, keys[0], keys[1]))  # type: ignore[misc]
+        return self._obs[1]
+
+    async def _fs(self, call: Any, *args: Any, what: str) -> Any:
+        """A blocking OBS call in a worker thread; its errors as ComputeErrors, secrets scrubbed."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except ComputeError as exc:
+            exc.message, exc.backend = self._scrub(exc.message), exc.backend or self.name
+            raise
+        except FileNotFoundError as exc:
+            raise NotFound(f"{what}: not found on OBS: {self._scrub(exc)}", backend=self.name) from None
+        except PermissionError as exc:
+            raise AuthError(f"{what}: OBS refused the keys in ${self.obs_ak_env}/${self.obs_sk_env}: "
+                            f"{self._scrub(exc)}", backend=self.name) from None  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 — botocore and fsspec errors of every kind
+            raise BackendError(f"{what} failed: {type(exc).__name__}: {self._scrub(exc)}",
+                               backend=self.name) from None  # fmt: skip
+
+    # capacity -------------------------------------------------------------------------
+    async def _v1_clusters(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in range(MAX_PAGES):
+            data = await self._json("GET", self._path("v1", "clusters"), what="listing the clusters",
+                                    params=[("offset", page), ("limit", V1_PAGE)])  # fmt: skip
+            items = [c for c in (data.get("clusters") or []) if isinstance(c, dict)] if isinstance(data, dict) else []
+            found.extend(items)
+            total = data.get("total_count") if isinstance(data, dict) else None
+            if len(items) < V1_PAGE or (isinstance(total, int) and len(found) >= total):
+                break
+        return found
+
+    async def _pools(self) -> list[dict[str, Any]]:
+        params = [("workspaceId", self.workspace_id)] if self.workspace_id else []
+        data = await self._json("GET", self._path("v2", "pools"), what="listing the pools", params=params)
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise BackendError("ModelArts answered the pool list without items", backend=self.name)
+        return [p for p in items if isinstance(p, dict) and pool_name(p)]
+
+    async def _nodes(self, pool: str) -> list[dict[str, Any]]:
+        """Every node of a pool, through all ``continue`` pages."""
+        nodes: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            params: list[tuple[str, Any]] = [("limit", self.nodes_page_size)]
+            if token:
+                params.append(("continue", token))
+            data = await self._json("GET", self._path("v2", "pools", segment(pool), "nodes"),
+                                    what=f"listing the nodes of pool {pool}", params=params)  # fmt: skip
+            items = data.get("items") if isinstance(data, dict) else None
+            nodes.extend(n for n in items or [] if isinstance(n, dict))
+            metadata = data.get("metadata") if isinstance(data, dict) else None
+            token = metadata.get("continue") if isinstance(metadata, dict) else None
+            if not token:
+                return nodes
+        self.log.warning("modelarts backend '%s': node list of pool %s cut at %d pages", self.name, pool, MAX_PAGES)
+        return nodes
+
+    async def _pools_with_nodes(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        pools = await self._pools()
+        nodes = await asyncio.gather(*(self._nodes(pool_name(p)) for p in pools))
+        return list(zip(pools, nodes))
+
+    async def clusters(self) -> list[Cluster]:
+        """The v1 clusters (all pages) and the v2 pools with their nodes' capacity."""
+        try:
+            v1 = await self._v1_clusters()
+        except NotFound:  # a region without the v1 cluster API
+            v1 = []
+        pools = await self._pools_with_nodes()
+        return [v1_cluster(self.name, c) for c in v1] + [pool_cluster(self.name, p, n) for p, n in pools]
+
+    async def environments(self) -> list[Environment]:
+        """The flavors the pools offer, sized from their nodes."""
+        return flavor_environments(self.name, await self._pools_with_nodes())
+
+    # the form and the check -----------------------------------------------------------
+    def form(self) -> Form:
+        common = tuple(f for f in COMMON_FIELDS if f.name != "timeout_s")
+        root = display_url(self.upload_root) if self.upload_root else None
+        fields = (
+            FormField("script", "Code (local)", "path",
+                      help="A local script (the boot file) or folder, uploaded to OBS"
+                      + (f" under {root}" if root else "")),
+            FormField("extra.code_dir", "Code folder (OBS)", "path", help="obs://bucket/path/ holding the code."),
+            FormField("extra.boot_file", "Boot file", "string",
+                      help="The script in the code folder that starts the job."),
+            FormField("algorithm", "Algorithm id", "string", help="Run an algorithm registered on ModelArts instead."),
+            FormField("extra.image_url", "Custom image", "string", help="An image (SWR path) to run the command in."),
+            FormField("command", "Command", "text", help="The command a custom image runs."),
+            FormField("extra.engine", "Engine", "mapping",
+                      help="engine_name and engine_version (or engine_id) of a code job."),
+            FormField("environment", "Flavor", "string",
+                      help="The flavor (e.g. modelarts.vm.cpu.8u); required unless a pool with one flavor is chosen."),
+            FormField("cluster", "Pool", "string", help="A dedicated resource pool: pool:<name> or its name."),
+            FormField("extra.node_count", "Nodes", "integer", default=1, min=1, help="How many nodes run the job."),
+            FormField("inputs", "Inputs", "tags",
+                      help="OBS paths or local files; name=path names one (default data_url, data_url_1, …)."),
+            FormField("params", "Parameters", "mapping", help="Passed to the boot file as --name=value."),
+            FormField("output", "Output folder (OBS)", "path",
+                      help=f"Default {root}<job id>/output/; passed as --{OUTPUT_NAME}." if root
+                      else f"obs://bucket/path/; passed as --{OUTPUT_NAME}."),
+        )  # fmt: skip
+        return Form(fields=fields + common)
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        """Check the spec (reads local files); InvalidSpec naming the field."""
+        plan_job(spec, upload_root=self.upload_root)
+        return spec
+
+    async def _check_on_platform(self, plan: Plan) -> None:
+        """What only the platform and OBS can tell, before anything is uploaded or created."""
+        if plan.pool:
+            try:
+                pool = await self._json("GET", self._path("v2", "pools", segment(plan.pool)),
+                                        what=f"reading pool {plan.pool}")  # fmt: skip
+            except NotFound:
+                raise InvalidSpec(f"ModelArts has no pool '{plan.pool}'", field="cluster", backend=self.name) from None
+            offered = pool_flavors(pool) if isinstance(pool, dict) else []
+            shown = pool_display_name(pool) if isinstance(pool, dict) else plan.pool
+            if plan.flavor and offered and plan.flavor not in offered:
+                raise InvalidSpec(f"pool {shown} offers {', '.join(offered)}, not {plan.flavor}",
+                                  field="environment", backend=self.name)  # fmt: skip
+            if not plan.flavor and len(offered) > 1:
+                raise InvalidSpec(f"pool {shown} offers several flavors ({', '.join(offered)}): choose one",
+                                  field="environment", backend=self.name)  # fmt: skip
+        if not self.obs_endpoint:
+            return  # nothing can be checked on OBS; the platform checks the paths
+        store = self._store()
+        if plan.code_obs:
+            if plan.boot_file:
+                boot = join(plan.code_obs, plan.boot_file)
+                if not await self._fs(store.exists, boot, what="checking the boot file"):
+                    raise InvalidSpec(f"the boot file {display_url(boot)} does not exist", field="extra.boot_file")
+            elif not await self._fs(store.exists, plan.code_obs, what="checking the code folder"):
+                raise InvalidSpec(f"the code folder {display_url(plan.code_obs)} is empty or missing",
+                                  field="extra.code_dir")  # fmt: skip
+        for source in plan.inputs:
+            if source.obs is None:
+                continue
+            found = await self._fs(store.exists, source.obs, what=f"checking {source.field}")
+            if not found and not source.obs.endswith("/"):
+                found = await self._fs(store.exists, source.obs + "/", what=f"checking {source.field}")
+            if not found:
+                raise InvalidSpec(f"{display_url(source.obs)} does not exist on OBS", field=source.field)
+
+    # jobs -----------------------------------------------------------------------------
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        plan = plan_job(spec, upload_root=self.upload_root)
+        await self._check_on_platform(plan)
+        code_obs = plan.code_obs
+        if plan.code_local is not None:
+            code_obs = self._job_folder(job_id, "code", field="script")
+            await self._upload(plan.code_local, code_obs, what="the code")
+        inputs: dict[str, str] = {}
+        for source in plan.inputs:
+            if source.local is None:
+                inputs[source.name] = source.obs or ""
+                continue
+            folder = self._job_folder(job_id, "inputs", source.name, field=source.field)
+            inputs[source.name] = await self._upload(source.local, folder, what=source.field)
+        output = plan.output or self._job_folder(job_id, "output", field="output")
+        body = create_body(plan, job_id=job_id, code_obs=code_obs, inputs=inputs, output=output,
+                           workspace_id=self.workspace_id)  # fmt: skip
+        try:
+            data = await self._json("POST", self._path("v2", "training-jobs"),
+                                    what=f"creating the training job of {job_id}", json_body=body)  # fmt: skip
+        except InvalidSpec as exc:
+            said = str(getattr(exc, "platform_said", "")).lower()
+            exc.field = exc.field or next((f for word, f in FIELD_HINTS if word in said), None)
+            raise
+        remote_id = job_id_of(data) if isinstance(data, dict) else ""
+        if not remote_id:
+            raise BackendError("ModelArts created the job but answered no metadata.id", backend=self.name)
+        self._remember(remote_id, {OUTPUT_NAME: output})
+        self.log.info("modelarts backend '%s': job %s is training job %s", self.name, job_id, remote_id)
+        status = job_status(data, self._scrub)
+        if status.state is JobState.UNKNOWN:
+            status = RemoteStatus(JobState.QUEUED, status.native_status or "Creating", "submitted")
+        return Submission(remote_id, status)
+
+    def _job_folder(self, job_id: str, *parts: str, field: str) -> str:
+        """``<upload_root>/<job_id>/<parts…>/``; InvalidSpec naming ``field`` without an upload_root."""
+        if self.upload_root is None:  # plan_job has refused this already; kept for direct callers
+            raise InvalidSpec("this backend has no upload_root for local files and default outputs", field=field)
+        return job_folder(self.upload_root, job_id, *parts)
+
+    async def _upload(self, local: Path, folder: str, *, what: str) -> str:
+        """A local file or folder into the OBS ``folder``; the uploaded object's path (a file) or ``folder``."""
+        target = join(folder, local.name) if local.is_file() else folder
+        await self._fs(self._store().upload, local, target, what=f"uploading {what}")
+        return target
+
+    def _remember(self, remote_id: str, outputs: dict[str, str]) -> None:
+        self._outputs.pop(remote_id, None)
+        self._outputs[remote_id] = outputs
+        while len(self._outputs) > MAX_REMEMBERED:
+            del self._outputs[next(iter(self._outputs))]
+
+    async def _show(self, remote_id: str) -> dict[str, Any]:
+        if not remote_id or not isinstance(remote_id, str):
+            raise NotFound("no ModelArts training job id given", field="remote_id", backend=self.name)
+        data = await self._json("GET", self._path("v2", "training-jobs", segment(remote_id)),
+                                what=f"reading training job {remote_id}")  # fmt: skip
+        if not isinstance(data, dict):
+            raise BackendError(f"ModelArts answered training job {remote_id} with no job object", backend=self.name)
+        return data
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        return job_status(await self._show(remote_id), self._scrub)
+
+    async def _search(self) -> AsyncIterator[dict[str, Any]]:
+        """Every training job, newest first, page by page (``offset`` is the page index)."""
+        for page in range(MAX_PAGES):
+            body: dict[str, Any] = {"offset": page, "limit": SEARCH_PAGE, "sort_by": "create_time", "order": "desc"}
+            if self.workspace_id:
+                body["workspace_id"] = self.workspace_id
+            data = await self._json("POST", self._path("v2", "training-job-searches"), what="listing training jobs",
+                                    json_body=body)  # fmt: skip
+            items = data.get("items") if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise BackendError("ModelArts answered the job search without items", backend=self.name)
+            for item in items:
+                if isinstance(item, dict) and job_id_of(item):
+                    yield item
+            total = data.get("total")
+            if len(items) < SEARCH_PAGE or (isinstance(total, int) and (page + 1) * SEARCH_PAGE >= total):
+                return
+        self.log.warning("modelarts backend '%s': job search cut at %d pages", self.name, MAX_PAGES)
+
+    async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
+        """One walk of the job search (stopping once every id is found); absent ids are unknown jobs."""
+        wanted = set(remote_ids)
+        found: dict[str, RemoteStatus] = {}
+        if not wanted:
+            return found
+        async for item in self._search():
+            job_id = job_id_of(item)
+            if job_id in wanted:
+                found[job_id] = job_status(item, self._scrub)
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    async def list_jobs(self) -> list[tuple[str, RemoteStatus]]:
+        """Every training job of the project (or workspace) with its status, newest first."""
+        return [(job_id_of(item), job_status(item, self._scrub)) async for item in self._search()]
+
+    async def recover(self, job_id: str) -> str | None:
+        """The training job created for our ``job_id`` (its description names it), if any."""
+        description = f"{DESCRIPTION_PREFIX}{job_id}"
+        async for item in self._search():
+            metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+            if metadata.get("description") == description:
+                return job_id_of(item)
+        return None
+
+    async def cancel(self, remote_id: str) -> None:
+        await self._call(
+            "POST", self._path("v2", "training-jobs", segment(remote_id), "actions"),
+            what=f"terminating training job {remote_id}", json_body={"action_type": "terminate"},
+        )  # fmt: skip
+
+    async def delete(self, remote_id: str) -> None:
+        await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
+                         what=f"deleting training job {remote_id}")  # fmt: skip
+        self._outputs.pop(remote_id, None)
+
+    # logs -----------------------------------------------------------------------------
+    async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
+        """The first task's log from byte ``offset`` (its preview, the last ~5 MB); complete once the job ended."""
+        job = await self._show(remote_id)
+        done = job_status(job).state.is_terminal
+        tasks = task_names(job)
+        if not tasks:
+            return LogChunk("", offset, complete=done)
+        try:
+            data = await self._json(
+                "GET", self._path("v2", "training-jobs", segment(remote_id), "tasks", segment(tasks[0]), "logs",
+                                  "preview"),
+                what=f"reading the log of training job {remote_id}",
+            )  # fmt: skip
+        except NotFound:  # the task has no log yet
+            return LogChunk("", offset, complete=done)
+        text, end = log_slice(data if isinstance(data, dict) else {}, offset)
+        return LogChunk(self._scrub(text), end, complete=done)
+
+    # results --------------------------------------------------------------------------
+    async def _output_folders(self, remote_id: str) -> dict[str, str]:
+        folders = self._outputs.get(remote_id)
+        if folders is None:
+            folders = output_folders(await self._show(remote_id))
+            self._remember(remote_id, folders)
+        return folders
+
+    @staticmethod
+    def _result_paths(
+        folders: Mapping[str, str], listing: Mapping[str, dict[str, int | None]]
+    ) -> dict[str, tuple[str, int | None]]:
+        """Result name → (OBS path, size); with several outputs, names start with the output's name."""
+        paths: dict[str, tuple[str, int | None]] = {}
+        for output, files in listing.items():
+            for name, size in files.items():
+                shown = name if len(folders) == 1 else f"{output}/{name}"
+                paths[shown] = (join(folders[output], name), size)
+        return paths
+
+    async def _results_index(self, remote_id: str) -> dict[str, tuple[str, int | None]]:
+        folders = await self._output_folders(remote_id)
+        store = self._store()
+        listing = {}
+        for output, folder in folders.items():
+            listing[output] = await self._fs(store.list_files, folder, what=f"listing the output {output}")
+        return self._result_paths(folders, listing)
+
+    async def results(self, remote_id: str) -> list[ResultFile]:
+        """The files under the job's OBS output folder(s)."""
+        index = await self._results_index(remote_id)
+        return [ResultFile(name, size, "output", media_type(name)) for name, (_, size) in index.items()]
+
+    def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
+        """Stream one output file from OBS."""
+        return self._open_result(remote_id, name)
+
+    async def _open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
+        parts = name.split("/") if isinstance(name, str) else []
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise NotFound(f"no result '{name}'", field="name", backend=self.name)
+        folders = await self._output_folders(remote_id)
+        output, relative = (next(iter(folders)), name) if len(folders) == 1 else name.partition("/")[::2]
+        if output not in folders or not relative:
+            raise NotFound(f"training job {remote_id} has no result '{name}'", field="name", backend=self.name)
+        store = self._store()
+        handle = await self._fs(store.open_object, join(folders[output], relative), what=f"opening {name}")
+        try:
+            while chunk := await self._fs(handle.read, CHUNK_SIZE, what=f"reading {name}"):
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)

@@ -1,0 +1,454 @@
+"""What a ModelArts training job is made of: the job spec checked and turned into a create body,
+and a training-job answer turned into a status.
+
+Pure functions (no network); :mod:`.modelarts` calls them. The program is one of:
+
+- ``script``: a local file (it is the boot file) or folder (``extra.boot_file`` names the boot file
+  in it), uploaded to OBS under ``upload_root`` first;
+- ``extra.code_dir``: a code folder on OBS with ``extra.boot_file`` (relative to it, or its full path);
+- ``algorithm``: the id of an algorithm registered on ModelArts;
+- ``extra.image_url`` with ``command``: a custom image (optionally with code from the above).
+
+``extra.engine`` chooses the engine of a code job: ``{"engine_id": …}`` or ``{"engine_name": …,
+"engine_version": …}``. Inputs are OBS paths (``obs://bucket/path`` or ``/bucket/path``) or local
+files/folders (``file://…`` or an existing path on the server), each optionally named
+``name=path``; unnamed inputs are ``data_url``, ``data_url_1``, … . The output folder is the job's
+output named ``train_url``. Every parameter, input and output reaches the boot file as
+``--name=value``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import InvalidSpec
+from ..models import JobSpec, JobState, RemoteStatus, map_native_status
+from .modelarts_capacity import CLUSTER_PREFIX, POOL_PREFIX
+from .modelarts_storage import api_url, display_url, join, obs_path
+
+#: ModelArts training-job phases → our states (``secondary_phase`` is kept in the native status only).
+STATUS: Mapping[str, JobState] = {
+    "Creating": JobState.QUEUED,
+    "Pending": JobState.QUEUED,
+    "Running": JobState.RUNNING,
+    "Completed": JobState.SUCCEEDED,
+    "Failed": JobState.FAILED,
+    "Abnormal": JobState.FAILED,
+    "Terminating": JobState.CANCELLED,
+    "Terminated": JobState.CANCELLED,
+}
+#: What a phase means, in words, when the platform says nothing more.
+PHASE_WORDS: Mapping[str, str] = {
+    "Creating": "being created",
+    "Pending": "waiting for resources",
+    "Running": "running",
+    "Completed": "",
+    "Failed": "the job failed; its log says why",
+    "Abnormal": "the job became abnormal",
+    "Terminating": "being stopped",
+    "Terminated": "stopped",
+}
+EXTRA_KEYS = ("code_dir", "boot_file", "engine", "image_url", "node_count")
+ENGINE_KEYS = ("engine_id", "engine_name", "engine_version")
+PROGRAM_SOURCES = ("script", "extra.code_dir", "algorithm", "extra.image_url")
+DEFAULT_INPUT = "data_url"
+OUTPUT_NAME = "train_url"
+DESCRIPTION_PREFIX = "jupyter-compute job "
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_NAMED_INPUT = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]{0,63})=(.+)$", re.DOTALL)
+
+
+def local_path(text: str) -> Path | None:
+    """The local file or folder an input or script names (``file://…`` or an existing path), else None."""
+    if text.startswith("file://"):
+        return Path(text[len("file://") :])
+    if not text.startswith("obs://") and os.path.exists(text):
+        return Path(text)
+    return None
+
+
+@dataclass
+class Source:
+    """One input: its name, and either a local path (uploaded first) or an OBS path (``bucket/key``)."""
+
+    name: str
+    field: str
+    local: Path | None = None
+    obs: str | None = None
+
+
+@dataclass
+class Plan:
+    """A checked spec, ready for the platform checks, the uploads and the create call."""
+
+    name: str
+    flavor: str | None
+    pool: str | None
+    node_count: int
+    code_local: Path | None = None
+    code_obs: str | None = None  # bucket/folder/
+    boot_file: str | None = None  # relative to the code folder
+    algorithm_id: str | None = None
+    image_url: str | None = None
+    command: str | None = None
+    engine: dict[str, str] = field(default_factory=dict)
+    parameters: list[dict[str, str]] = field(default_factory=list)
+    inputs: list[Source] = field(default_factory=list)
+    output: str | None = None  # bucket/folder/; None: under upload_root
+
+    @property
+    def needs_upload(self) -> bool:
+        return self.code_local is not None or any(s.local is not None for s in self.inputs)
+
+
+def pool_of(cluster: str | None) -> str | None:
+    """``pool:<name>`` or ``<name>`` → the pool name; InvalidSpec for a v1 cluster or an empty name."""
+    if cluster is None or not cluster.strip():
+        return None
+    value = cluster.strip()
+    if value.startswith(CLUSTER_PREFIX):
+        raise InvalidSpec(
+            "v1 clusters serve inference services; training jobs run on a resource pool (pool:<name>)",
+            field="cluster",
+        )
+    name = value[len(POOL_PREFIX) :] if value.startswith(POOL_PREFIX) else value
+    if not name or "/" in name:
+        raise InvalidSpec(f"not a pool name: '{value}'", field="cluster")
+    return name
+
+
+def parameter_text(name: str, value: Any) -> str:
+    if value is None:
+        raise InvalidSpec(f"parameter '{name}' has no value", field="params")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        raise InvalidSpec(f"parameter '{name}' must be a JSON value", field="params") from None
+
+
+def _text_extra(extra: Mapping[str, Any], key: str) -> str | None:
+    value = extra.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSpec(f"'extra.{key}' must be a non-empty string", field=f"extra.{key}")
+    return value.strip()
+
+
+def _engine(extra: Mapping[str, Any]) -> dict[str, str]:
+    value = extra.get("engine")
+    if value is None:
+        return {}
+    if isinstance(value, str) and value.strip():
+        return {"engine_id": value.strip()}
+    if not isinstance(value, Mapping) or not value:
+        raise InvalidSpec("'extra.engine' must be {engine_id} or {engine_name, engine_version}", field="extra.engine")
+    unknown = sorted(set(value) - set(ENGINE_KEYS))
+    if unknown:
+        raise InvalidSpec(f"unknown engine key '{unknown[0]}' (known: {', '.join(ENGINE_KEYS)})", field="extra.engine")
+    engine = {}
+    for key, text in value.items():
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidSpec(f"engine '{key}' must be a non-empty string", field="extra.engine")
+        engine[key] = text.strip()
+    if "engine_id" in engine and len(engine) > 1:
+        raise InvalidSpec("give either engine_id or engine_name with engine_version", field="extra.engine")
+    if "engine_id" not in engine and "engine_name" not in engine:
+        raise InvalidSpec("give the engine_name (with engine_version) or the engine_id", field="extra.engine")
+    return engine
+
+
+def _relative_boot_file(boot: str, code_obs: str | None) -> str:
+    """``extra.boot_file`` relative to the code folder (a full OBS path inside ``code_obs`` is accepted)."""
+    if code_obs and (boot.startswith("obs://") or boot.startswith("/")):
+        full = obs_path(boot, "extra.boot_file")
+        if not full.startswith(code_obs):
+            raise InvalidSpec(f"the boot file must be inside the code folder {display_url(code_obs)}",
+                              field="extra.boot_file")  # fmt: skip
+        boot = full[len(code_obs) :]
+    parts = PurePosixPath(boot.replace("\\", "/")).parts
+    if not parts or boot.startswith("/") or any(p in (".", "..") for p in parts):
+        raise InvalidSpec(f"the boot file must be a path inside the code folder: '{boot}'", field="extra.boot_file")
+    return "/".join(parts)
+
+
+def _code(spec: JobSpec, extra: Mapping[str, Any], plan: Plan) -> None:
+    """Fill the program of ``plan`` from the spec; InvalidSpec naming the field."""
+    given = [name for name, value in (
+        ("script", spec.script), ("extra.code_dir", extra.get("code_dir")), ("algorithm", spec.algorithm),
+    ) if value is not None]  # fmt: skip
+    image = _text_extra(extra, "image_url")
+    boot = _text_extra(extra, "boot_file")
+    if len(given) > 1:
+        raise InvalidSpec(f"give only one of {' / '.join(given)}", field=given[1])
+    if not given and not image:
+        raise InvalidSpec(
+            "give the program: a local script or folder (script), an OBS code folder (extra.code_dir) with "
+            "its boot file, an algorithm id (algorithm), or an image (extra.image_url) with a command",
+            field="script",
+        )
+    plan.engine = _engine(extra)
+    if spec.algorithm is not None:
+        if not spec.algorithm.strip():
+            raise InvalidSpec("the algorithm id must not be empty", field="algorithm")
+        for name, value in (("extra.image_url", image), ("extra.boot_file", boot), ("command", spec.command)):
+            if value:
+                raise InvalidSpec("a registered algorithm brings its own code and engine", field=name)
+        if plan.engine:
+            raise InvalidSpec("a registered algorithm brings its own engine", field="extra.engine")
+        plan.algorithm_id = spec.algorithm.strip()
+        return
+    if image:
+        if plan.engine:
+            raise InvalidSpec("a custom image replaces the engine: give one of them", field="extra.engine")
+        if not (spec.command or "").strip():
+            raise InvalidSpec("a custom image (extra.image_url) needs the command to run", field="command")
+        plan.image_url, plan.command = image, spec.command.strip()  # type: ignore[union-attr]
+    elif spec.command is not None:
+        raise InvalidSpec("a command runs in a custom image (extra.image_url); a code job runs its boot file",
+                          field="command")  # fmt: skip
+    if spec.script is not None:
+        if spec.script.strip().startswith("obs://"):
+            raise InvalidSpec("'script' is a local file or folder; give code on OBS as extra.code_dir",
+                              field="script")  # fmt: skip
+        local = local_path(spec.script.strip()) if spec.script.strip() else None
+        if local is None or not local.exists():
+            raise InvalidSpec(f"the local script or folder '{spec.script}' does not exist", field="script")
+        if local.is_file():
+            if boot and boot != local.name:
+                raise InvalidSpec(f"the script {local.name} is the boot file; leave extra.boot_file out",
+                                  field="extra.boot_file")  # fmt: skip
+            plan.code_local, plan.boot_file = local, local.name
+            return
+        plan.code_local = local
+        if not boot and not image:
+            raise InvalidSpec(f"name the boot file in the folder {local.name}", field="extra.boot_file")
+        if boot:
+            plan.boot_file = _relative_boot_file(boot, None)
+            if not (local / plan.boot_file).is_file():
+                raise InvalidSpec(f"the folder {local} has no boot file {plan.boot_file}", field="extra.boot_file")
+        return
+    if extra.get("code_dir") is not None:
+        plan.code_obs = obs_path(extra.get("code_dir"), "extra.code_dir", folder=True)
+        if not boot and not image:
+            raise InvalidSpec("name the boot file in the code folder", field="extra.boot_file")
+        if boot:
+            plan.boot_file = _relative_boot_file(boot, plan.code_obs)
+    elif boot:
+        raise InvalidSpec("a boot file needs its code: give script or extra.code_dir", field="extra.boot_file")
+
+
+def _inputs(spec: JobSpec) -> list[Source]:
+    sources: list[Source] = []
+    for i, item in enumerate(spec.inputs):
+        where = f"inputs[{i}]"
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidSpec("an input must be an OBS path or a local file (name=path to name it)", field=where)
+        text = item.strip()
+        named = _NAMED_INPUT.match(text)
+        name, text = (named.group(1), named.group(2).strip()) if named else (None, text)
+        name = name or (DEFAULT_INPUT if not sources else f"{DEFAULT_INPUT}_{len(sources)}")
+        if any(s.name == name for s in sources) or name == OUTPUT_NAME:
+            raise InvalidSpec(f"two inputs (or an input and the output) are named '{name}'", field=where)
+        local = local_path(text)
+        if local is not None:
+            if not local.exists():
+                raise InvalidSpec(f"the local input '{local}' does not exist", field=where)
+            sources.append(Source(name, where, local=local))
+        else:
+            sources.append(Source(name, where, obs=obs_path(text, where)))
+    return sources
+
+
+def plan_job(spec: JobSpec, *, upload_root: str | None) -> Plan:
+    """Check a spec's meaning on ModelArts (may read local files); InvalidSpec naming the field."""
+    for unused in ("notebook", "code"):
+        if getattr(spec, unused) is not None:
+            raise InvalidSpec(f"ModelArts runs code from OBS, an algorithm or an image, not a {unused}",
+                              field=unused)  # fmt: skip
+    if spec.timeout_s is not None:
+        raise InvalidSpec("ModelArts training jobs take no time limit here", field="timeout_s")
+    unknown = sorted(set(spec.extra) - set(EXTRA_KEYS))
+    if unknown:
+        raise InvalidSpec(f"unknown extra key '{unknown[0]}' (known: {', '.join(EXTRA_KEYS)})",
+                          field=f"extra.{unknown[0]}")  # fmt: skip
+    pool = pool_of(spec.cluster)
+    flavor = spec.environment.strip() if spec.environment and spec.environment.strip() else None
+    if flavor is None and pool is None:
+        raise InvalidSpec("give the flavor to run on (environment), or a dedicated pool (cluster)",
+                          field="environment")  # fmt: skip
+    count = spec.extra.get("node_count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidSpec("'extra.node_count' must be a whole number ≥ 1", field="extra.node_count")
+    plan = Plan(name=job_name(spec), flavor=flavor, pool=pool, node_count=count)
+    _code(spec, spec.extra, plan)
+    plan.inputs = _inputs(spec)
+    for key, value in spec.params.items():
+        if not _NAME.match(key):
+            raise InvalidSpec(f"parameter name '{key}' must be letters, digits, _ and -", field="params")
+        if key == OUTPUT_NAME or any(s.name == key for s in plan.inputs):
+            raise InvalidSpec(f"parameter '{key}' has the name of an input or the output", field="params")
+        plan.parameters.append({"name": key, "value": parameter_text(key, value)})
+    if spec.output is not None:
+        plan.output = obs_path(spec.output, "output", folder=True)
+    elif upload_root is None:
+        raise InvalidSpec("give the OBS output folder (this backend has no upload_root for a default)",
+                          field="output")  # fmt: skip
+    if plan.needs_upload and upload_root is None:
+        where = "script" if plan.code_local is not None else next(s.field for s in plan.inputs if s.local)
+        raise InvalidSpec("local files cannot be uploaded: this backend has no upload_root", field=where)
+    return plan
+
+
+def job_name(spec: JobSpec) -> str:
+    """A name ModelArts accepts (letters, digits, - and _, at most 64) from the spec."""
+    raw = spec.name or (Path(spec.script).stem if spec.script else "") or spec.algorithm or "jupyter-compute"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-_")[:64]
+    return name or "jupyter-compute"
+
+
+def job_folder(upload_root: str, job_id: str, *parts: str) -> str:
+    """``<upload_root>/<job_id>/<parts>/`` as ``bucket/key/``."""
+    return join(upload_root, job_id, *parts) + "/"
+
+
+def create_body(plan: Plan, *, job_id: str, code_obs: str | None, inputs: Mapping[str, str], output: str,
+                workspace_id: str | None) -> dict[str, Any]:  # fmt: skip
+    """The ``POST training-jobs`` body. ``inputs``: name → ``bucket/key``; folders as ``bucket/key/``."""
+    algorithm: dict[str, Any] = {}
+    if plan.algorithm_id:
+        algorithm["id"] = plan.algorithm_id
+    if code_obs:
+        algorithm["code_dir"] = api_url(code_obs)
+        if plan.boot_file:
+            algorithm["boot_file"] = api_url(join(code_obs, plan.boot_file))
+    if plan.image_url:
+        algorithm["engine"] = {"image_url": plan.image_url}
+        algorithm["command"] = plan.command
+    elif plan.engine:
+        algorithm["engine"] = dict(plan.engine)
+    algorithm["parameters"] = list(plan.parameters)
+    algorithm["inputs"] = [{"name": n, "remote": {"obs": {"obs_url": api_url(p)}}} for n, p in inputs.items()]
+    algorithm["outputs"] = [{"name": OUTPUT_NAME, "remote": {"obs": {"obs_url": api_url(output)}}}]
+    metadata: dict[str, Any] = {"name": plan.name, "description": f"{DESCRIPTION_PREFIX}{job_id}"}
+    if workspace_id:
+        metadata["workspace_id"] = workspace_id
+    resource: dict[str, Any] = {"node_count": plan.node_count}
+    if plan.flavor:
+        resource["flavor_id"] = plan.flavor
+    if plan.pool:
+        resource["pool_id"] = plan.pool
+    return {"kind": "job", "metadata": metadata, "algorithm": algorithm, "spec": {"resource": resource}}
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def job_id_of(job: Mapping[str, Any]) -> str:
+    return str(_mapping(job.get("metadata")).get("id") or "")
+
+
+def from_ms(value: Any) -> datetime | None:
+    """An epoch in milliseconds → an aware UTC datetime; None when absent, zero or unreadable."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if number <= 0:
+        return None
+    return datetime.fromtimestamp(number / 1000, tz=timezone.utc)
+
+
+def _task_problems(status: Mapping[str, Any]) -> list[str]:
+    """``worker-0: exited with code 1: …`` for every task that ended badly (``task_statuses``)."""
+    problems = []
+    for item in status.get("task_statuses") or []:
+        task, code, said = _mapping(item).get("task"), _mapping(item).get("exit_code"), _mapping(item).get("message")
+        if code != 0 and isinstance(said, str) and said.strip():
+            problems.append(f"{task}: {said.strip()}" if task else said.strip())
+    return problems
+
+
+def job_status(job: Mapping[str, Any], scrub: Any = str) -> RemoteStatus:
+    """A training job (show / search / create answer) as a RemoteStatus; ``scrub`` cleans its texts."""
+    status = _mapping(job.get("status"))
+    phase = str(status.get("phase") or "")
+    secondary = str(status.get("secondary_phase") or "")
+    native = f"{phase} ({secondary})" if phase and secondary else phase or secondary
+    state = map_native_status(STATUS, phase or None)
+    started = from_ms(status.get("start_time"))
+    duration = status.get("duration")
+    finished = None
+    if state.is_terminal and started is not None and isinstance(duration, (int, float)):
+        finished = started + timedelta(milliseconds=max(0.0, float(duration)))
+    problems = _task_problems(status) if state is JobState.FAILED else []
+    if problems:
+        message = "; ".join(problems)
+    elif phase in PHASE_WORDS:
+        message = PHASE_WORDS[phase]
+        if secondary and secondary != phase and state in (JobState.FAILED, JobState.QUEUED):
+            message = f"{message} ({secondary})"
+    else:
+        message = f"unknown ModelArts phase '{phase}'" if phase else "ModelArts reported no phase"
+    return RemoteStatus(state=state, native_status=scrub(native), message=scrub(message), started=started,
+                        finished=finished)  # fmt: skip
+
+
+def task_names(job: Mapping[str, Any]) -> list[str]:
+    """The job's task names (``worker-0`` …), whether given as names or as objects."""
+    names = []
+    for task in _mapping(job.get("status")).get("tasks") or []:
+        name = task if isinstance(task, str) else _mapping(task).get("task") or _mapping(task).get("name")
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
+
+
+def log_slice(preview: Mapping[str, Any], offset: int) -> tuple[str, int]:
+    """(text after byte ``offset`` of the whole log, the log's size) from a log preview answer.
+
+    A preview holds the last ``current_size`` bytes of a log of ``full_size`` bytes; when ``offset``
+    lies before them, the text says how much of the log the preview no longer holds.
+    """
+    content = preview.get("content")
+    raw = content.encode("utf-8") if isinstance(content, str) else b""
+    full, current = preview.get("full_size"), preview.get("current_size")
+    sizes_known = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (full, current))
+    start = max(0, full - current) if sizes_known else 0  # type: ignore[operator]
+    end = start + len(raw)
+    offset = max(0, int(offset))
+    if offset >= end:
+        return "", offset
+    if offset < start:
+        note = f"[{start - offset} bytes of the log are older than its preview; the full log is on OBS]\n"
+        return note + raw.decode("utf-8", errors="replace"), end
+    return raw[offset - start :].decode("utf-8", errors="replace"), end
+
+
+def output_folders(job: Mapping[str, Any]) -> dict[str, str]:
+    """The job's OBS outputs: name → ``bucket/key/`` (unreadable ones are left out)."""
+    folders: dict[str, str] = {}
+    for item in _mapping(job.get("algorithm")).get("outputs") or []:
+        url = _mapping(_mapping(_mapping(item).get("remote")).get("obs")).get("obs_url")
+        try:
+            folders[str(_mapping(item).get("name") or OUTPUT_NAME)] = obs_path(url, "outputs", folder=True)
+        except InvalidSpec:
+            continue
+    return folders

@@ -1,0 +1,655 @@
+"""The ``ocean`` backend: Ocean Protocol Compute-to-Data through an Ocean Provider.
+
+An algorithm (a published algorithm DID, or raw Python code) runs next to a dataset that never
+leaves its provider; the job's outputs and logs are downloaded from the provider afterwards. Calls
+that start, stop, delete or download are signed by the consumer wallet (see ``ocean_signing``);
+listing environments and reading statuses are not. Endpoint paths come from the provider's root
+document (``GET {url}/``), read once and kept.
+
+Config keys:
+
+- ``url`` (required): the provider's base URL, e.g. ``https://v4.provider.oceanprotocol.com``.
+- ``chain_id``: the chain whose environments are used (default: the provider's first ``chainIds``).
+- ``private_key_env``: the environment variable holding the consumer wallet's private key (64 hex
+  digits, with or without ``0x``), read once when the backend is built; default
+  ``OCEAN_PRIVATE_KEY``. The key stays in the backend object; only its address is ever shown.
+- ``timeout_s``: seconds each HTTP call may take (default 30); ``poll_interval_s``.
+
+Job spec: ``inputs[0]`` is the dataset (a DID, or ``{documentId, serviceId, transferTxId,
+userdata}``), further inputs are additional datasets; ``algorithm`` is an algorithm DID (its order
+in ``extra.algorithm`` = ``{serviceId, transferTxId, userdata}``) or ``code`` is raw Python (its
+container in ``extra.container`` = ``{image, tag, entrypoint}``) or ``script`` a local file read as
+raw code; ``params`` reach the algorithm as ``algoCustomData.json``; ``environment`` is a compute
+environment id (default: the first free one). ``extra.dataset`` gives the order of a dataset
+written as a bare DID. Ordering on chain is not done here: give the ``transferTxId``s you have.
+
+The remote id is ``<jobId>|<dataset documentId>``: stop and delete sign the documentId too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound
+from ..forms import Form, FormField
+from ..models import Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
+from . import _http
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
+from .ocean_signing import ConsumerKey, NonceCounter, parse_nonce, signed_text
+from .ocean_status import (
+    STATUS_MAP,
+    environment_list,
+    is_finished,
+    is_free,
+    job_status,
+    normalise_environment,
+    result_entries,
+)
+
+CONFIG_KEYS = frozenset({"url", "chain_id", "private_key_env", "timeout_s", "poll_interval_s"})
+CAPABILITIES = Capabilities(can_cancel=True, can_delete=True, has_logs=True, has_results=True,
+                            has_environments=True)  # fmt: skip
+
+#: The spec's endpoint paths, used when the provider's root document does not name one.
+DEFAULT_PATHS: Mapping[str, str] = {
+    "computeStart": "/api/services/compute",
+    "computeStatus": "/api/services/compute",
+    "computeStop": "/api/services/compute",
+    "computeDelete": "/api/services/compute",
+    "computeResult": "/api/services/computeResult",
+    "computeEnvironments": "/api/services/computeEnvironments",
+    "nonce": "/api/services/nonce",
+}
+METHODS: Mapping[str, str] = {
+    "computeStart": "POST", "computeStatus": "GET", "computeStop": "PUT", "computeDelete": "DELETE",
+    "computeResult": "GET", "computeEnvironments": "GET", "nonce": "GET",
+}  # fmt: skip
+
+DATASET_KEYS = ("documentId", "serviceId", "transferTxId", "userdata")
+ORDER_KEYS = ("serviceId", "transferTxId", "userdata")
+CONTAINER_KEYS = ("image", "tag", "entrypoint", "checksum")
+DEFAULT_CONTAINER: Mapping[str, str] = {"image": "python", "tag": "3.11", "entrypoint": "python $ALGO"}
+EXTRA_KEYS = ("algorithm", "container", "dataset")
+NOT_TAKEN: Mapping[str, str] = {
+    "command": "Ocean runs an algorithm DID or raw Python code, not a command",
+    "notebook": "Ocean runs an algorithm DID or raw Python code, not a notebook",
+    "cluster": "Ocean has no clusters to choose; pick a compute environment",
+    "output": "Ocean keeps the results on the provider; there is no output location to choose",
+    "timeout_s": "Ocean takes no time limit per job: the environment's maxJobDuration applies",
+}
+
+#: The provider's error codes, in words, and the spec field each one is about.
+PROVIDER_CODES: Mapping[str, tuple[str, str]] = {
+    "not_trusted_algo": ("algorithm", "the dataset does not trust this algorithm"),
+    "no_raw_algo_allowed": ("code", "the dataset does not allow raw algorithms"),
+    "fees_not_paid": ("inputs", "the provider fees of this order were not paid"),
+    "order_invalid": ("inputs", "the order (transferTxId) is not valid for this dataset"),
+}
+FIELD_OF_KEY: Mapping[str, str] = {
+    "dataset": "inputs", "additionalDatasets": "inputs", "algorithm": "algorithm", "environment": "environment",
+}  # fmt: skip
+
+MAX_SCRIPT_BYTES = 1024 * 1024
+LOG_READ_LIMIT = 1024 * 1024
+CHUNK_SIZE = 64 * 1024
+_STALE_NONCE = re.compile(r"expected nonce", re.IGNORECASE)
+_NUMBERS_IN_PARENS = re.compile(r"\(([0-9][0-9.eE+]*)\)")
+
+
+def split_remote_id(remote_id: str) -> tuple[str, str]:
+    """``jobId|documentId`` → (jobId, documentId); a bare jobId gives an empty documentId."""
+    job_id, _, document_id = str(remote_id).partition("|")
+    if not job_id.strip():
+        raise NotFound(f"'{remote_id}' is not an Ocean compute job id", field="remote_id")
+    return job_id.strip(), document_id.strip()
+
+
+def provider_words(response: httpx.Response) -> str:
+    """The provider's own words from an error answer, whichever of its error shapes it uses."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    said = _words(body) if body is not None else ""
+    return said or (response.text or "").strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _words(body: Any) -> str:
+    if isinstance(body, str):
+        return body.strip()
+    if isinstance(body, list):
+        return "; ".join(w for w in (_words(item) for item in body) if w)
+    if not isinstance(body, dict):
+        return "" if body is None else str(body)
+    parts: list[str] = []
+    for key in ("error", "errors"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            parts += [f"{k}: {_words(v)}" for k, v in value.items()]
+        elif value not in (None, "", [], False):
+            parts.append(_words(value))
+    message = _words(body.get("message")) if body.get("message") else ""
+    if message and parts:
+        return f"{message}: {'; '.join(parts)}"
+    return message or "; ".join(parts)
+
+
+def _refusal_field(body: Any, said: str) -> tuple[str | None, str]:
+    """(the spec field a 4xx answer is about, our words for its error code) from its body."""
+    error = body.get("error") if isinstance(body, dict) else None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    items = {**(errors if isinstance(errors, dict) else {}), **(error if isinstance(error, dict) else {})}
+    if "signature" in items or "nonce" in items:
+        return None, ""
+    for key, value in items.items():
+        code = _words(value)
+        if code in PROVIDER_CODES:
+            field, words = PROVIDER_CODES[code]
+            return field, words
+        field = FIELD_OF_KEY.get(str(key).split(".")[0])  # "dataset.documentId" is about the dataset
+        if field is not None:
+            return field, ""
+    if "environment" in said.lower():
+        return "environment", ""
+    return None, ""
+
+
+def _is_signature_problem(said: str) -> bool:
+    lowered = said.lower()
+    return "signature" in lowered or "nonce" in lowered
+
+
+def _check_keys(value: Any, allowed: Sequence[str], field: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(f"'{field}' must be an object with keys {', '.join(allowed)}", field=field)
+    for key in value:
+        if key not in allowed:
+            raise InvalidSpec(f"unknown key '{key}' (known: {', '.join(allowed)})", field=f"{field}.{key}")
+    for key in ("serviceId", "transferTxId", "image", "tag", "entrypoint", "checksum"):
+        if key in value and not isinstance(value[key], str):
+            raise InvalidSpec(f"'{field}.{key}' must be a string", field=f"{field}.{key}")
+    if "userdata" in value and not isinstance(value["userdata"], Mapping):
+        raise InvalidSpec(f"'{field}.userdata' must be an object", field=f"{field}.userdata")
+    return dict(value)
+
+
+def _dataset(item: Any, index: int) -> Any:
+    """A checked dataset input: a DID (stripped) or an object with a documentId."""
+    field = f"inputs[{index}]"
+    if isinstance(item, str):
+        if not item.strip():
+            raise InvalidSpec("a dataset must be its DID (did:op:…) or an object with a documentId", field=field)
+        return item.strip()
+    data = _check_keys(item, DATASET_KEYS, field)
+    document_id = data.get("documentId")
+    if not isinstance(document_id, str) or not document_id.strip():
+        raise InvalidSpec("the dataset object needs its documentId (the dataset's DID)", field=f"{field}.documentId")
+    return {**data, "documentId": document_id.strip()}
+
+
+def _read_script(path_text: str) -> str:
+    path = Path(os.path.expanduser(path_text.strip()))
+    if not path.is_file():
+        raise InvalidSpec(f"the algorithm file '{path_text}' does not exist", field="script")
+    if path.stat().st_size > MAX_SCRIPT_BYTES:
+        raise InvalidSpec(f"the algorithm file is larger than {MAX_SCRIPT_BYTES // 1024} KiB", field="script")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSpec(f"cannot read the algorithm file: {exc}", field="script") from None
+
+
+class OceanBackend(Backend):
+    """Runs algorithms over datasets with an Ocean Provider's Compute-to-Data."""
+
+    kind: ClassVar[str] = "ocean"
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
+    status_map: ClassVar[Mapping[str, JobState]] = STATUS_MAP
+    batch_status: ClassVar[bool] = True
+    secret_env_defaults: ClassVar[Mapping[str, str]] = {"private_key_env": "OCEAN_PRIVATE_KEY"}
+
+    def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
+                 log: Any = None) -> None:  # fmt: skip
+        super().__init__(name, config, data_dir=data_dir, log=log)
+        unknown = sorted(set(self.config) - CONFIG_KEYS)
+        if unknown:
+            raise InvalidSpec(
+                f"unknown ocean backend config key '{unknown[0]}' (known: {', '.join(sorted(CONFIG_KEYS))})",
+                field=unknown[0],
+            )
+        url = config_text(self.config, "url", None, kind="ocean")
+        if not url or not url.startswith(("http://", "https://")):
+            raise InvalidSpec("ocean backend config 'url' must be the http(s) URL of an Ocean Provider", field="url")
+        self.url = url.rstrip("/")
+        chain_id = self.config.get("chain_id")
+        if chain_id is not None and (isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0):
+            raise InvalidSpec("ocean backend config 'chain_id' must be a positive whole number", field="chain_id")
+        self.chain_id: int | None = chain_id
+        self.private_key_env = config_text(self.config, "private_key_env", "OCEAN_PRIVATE_KEY", kind="ocean") or ""
+        self.timeout = httpx.Timeout(float(config_positive(self.config, "timeout_s", 30.0, kind="ocean")), connect=10.0)
+        self.poll_interval = float(config_positive(self.config, "poll_interval_s", type(self).poll_interval,
+                                                   kind="ocean"))  # fmt: skip
+        self.poll_max_interval = max(self.poll_interval, type(self).poll_max_interval)
+        self._key = ConsumerKey.from_env(self.private_key_env)
+        self.address = self._key.address
+        self._nonces = NonceCounter()
+        self._signing = asyncio.Lock()
+        self._http: httpx.AsyncClient | None = None
+        self._paths: dict[str, str] | None = None
+        self.provider_address: str | None = None
+        self._environments: list[Environment] | None = None
+
+    # lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the HTTP client; read the provider's root and environments once (for the form)."""
+        self._client()
+        try:
+            await self.environments()
+        except ComputeError as exc:  # the server must start even when the provider is down
+            self.log.warning("ocean backend '%s': could not reach the provider: %s", self.name, exc.message)
+
+    async def close(self) -> None:
+        client, self._http = self._http, None
+        if client is not None:
+            await client.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
+        return self._http
+
+    def describe(self) -> dict[str, Any]:
+        data = super().describe()
+        data.update(url=self.url, consumer_address=self.address, chain_id=self.chain_id)
+        if self.provider_address:
+            data["provider_address"] = self.provider_address
+        return data
+
+    def _scrub(self, text: str) -> str:
+        return self._key.scrub(str(text))
+
+    # discovery ------------------------------------------------------------------------
+    async def _discover(self) -> dict[str, str]:
+        """Endpoint paths, chain id and provider address from ``GET {url}/`` (read once)."""
+        if self._paths is not None:
+            return self._paths
+        response = await _http.request(
+            self._client(), "GET", self.url + "/", platform="the Ocean Provider", what="reading its root document",
+            backend=self.name, scrub=self._scrub,
+        )  # fmt: skip
+        root = self._json(response, "reading its root document")
+        if not isinstance(root, dict):
+            raise BackendError(f"{self.url}/ is not an Ocean Provider (no root document)", backend=self.name)
+        endpoints = root.get("serviceEndpoints") if isinstance(root.get("serviceEndpoints"), dict) else {}
+        paths = dict(DEFAULT_PATHS)
+        for name in DEFAULT_PATHS:
+            declared = endpoints.get(name)
+            path = declared[-1] if isinstance(declared, (list, tuple)) and declared else declared
+            if isinstance(path, str) and path.startswith("/"):  # never a URL of another host
+                paths[name] = path
+        chains = [int(c) for c in root.get("chainIds") or [] if isinstance(c, (int, str)) and str(c).isdigit()]
+        if self.chain_id is None and chains:
+            self.chain_id = chains[0]
+        elif self.chain_id is not None and chains and self.chain_id not in chains:
+            raise InvalidSpec(
+                f"the Ocean Provider at {self.url} serves chains {', '.join(map(str, chains))}, not {self.chain_id}",
+                field="chain_id", backend=self.name,
+            )  # fmt: skip
+        addresses = root.get("providerAddresses")
+        if isinstance(addresses, dict):
+            found = addresses.get(str(self.chain_id))
+            self.provider_address = found if isinstance(found, str) else None
+        elif isinstance(root.get("providerAddress"), str):
+            self.provider_address = root["providerAddress"]
+        self._paths = paths
+        return paths
+
+    async def _url(self, endpoint: str) -> str:
+        return self.url + (await self._discover())[endpoint]
+
+    # HTTP -----------------------------------------------------------------------------
+    def _json(self, response: httpx.Response, what: str) -> Any:
+        if not response.is_success:
+            raise self._error(response, what)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise BackendError(
+                f"the Ocean Provider answered {what} with something that is not JSON: "
+                f"{self._scrub(response.text[:200])!r}", backend=self.name,
+            ) from None  # fmt: skip
+
+    def _error(self, response: httpx.Response, what: str) -> ComputeError:
+        """The error for a non-2xx answer, in the provider's own words (and ours for its codes)."""
+        status = response.status_code
+        said = self._scrub(provider_words(response))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status in (401, 403):
+            return AuthError(f"the Ocean Provider refused consumer {self.address} ({what}): {said}", backend=self.name)
+        if status == 404:
+            return NotFound(f"not found on the Ocean Provider ({what}): {said}", backend=self.name)
+        if status in (400, 409, 422):
+            field, words = _refusal_field(body, said)
+            if field is None and _is_signature_problem(said):
+                return BackendError(f"the Ocean Provider refused the signature ({what}): {said}", status=status,
+                                    backend=self.name)  # fmt: skip
+            detail = f" ({words})" if words else ""
+            return InvalidSpec(f"the Ocean Provider refused {what}: {said}{detail}", field=field, backend=self.name)
+        return BackendError(f"the Ocean Provider failed {what} (HTTP {status}): {said}", status=status,
+                            backend=self.name)  # fmt: skip
+
+    async def _get(self, endpoint: str, params: Mapping[str, Any], *, what: str) -> Any:
+        """An unsigned GET (retried on connection errors and 502/503/504)."""
+        response = await _http.request(
+            self._client(), "GET", await self._url(endpoint), params=dict(params), platform="the Ocean Provider",
+            what=what, backend=self.name, scrub=self._scrub,
+        )  # fmt: skip
+        return self._json(response, what)
+
+    async def _stored_nonce(self) -> int:
+        data = await self._get("nonce", {"userAddress": self.address}, what="reading the consumer's nonce")
+        value = data.get("nonce") if isinstance(data, dict) else data
+        try:
+            return parse_nonce(value)
+        except (ValueError, ArithmeticError):
+            raise BackendError(f"the Ocean Provider sent a nonce that is not a number: {value!r}",
+                               backend=self.name) from None  # fmt: skip
+
+    async def _signed(
+        self, endpoint: str, signed: Mapping[str, Any], *, what: str,
+        params: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None, stream: bool = False,
+    ) -> httpx.Response:  # fmt: skip
+        """One signed call (not retried on connection errors: a nonce is spent once).
+
+        Signed calls go one at a time so their nonces reach the provider in the order they were
+        drawn. A "stale nonce" refusal (another client of this wallet went ahead) is signed again,
+        once, with a nonce above the provider's fresh one. ``stream``: the caller reads and closes.
+        """
+        url = await self._url(endpoint)
+        client = self._client()
+        floor = 0
+        async with self._signing:
+            for attempt in range(2):
+                nonce = self._nonces.next(await self._stored_nonce(), floor=floor)
+                message = signed_text(endpoint, {"consumerAddress": self.address, **signed}, nonce)
+                signature = await asyncio.to_thread(self._key.sign, message)
+                auth = {"consumerAddress": self.address, "nonce": nonce, "signature": signature}
+                if body is not None:
+                    request = client.build_request(METHODS[endpoint], url, params=params, json={**body, **auth})
+                else:
+                    request = client.build_request(METHODS[endpoint], url, params={**(params or {}), **auth})
+                try:
+                    response = await client.send(request, stream=stream)
+                except httpx.TransportError as exc:
+                    raise BackendError(f"the Ocean Provider did not answer ({what}): {type(exc).__name__}: "
+                                       f"{self._scrub(str(exc))}", backend=self.name) from None  # fmt: skip
+                if response.status_code != 400 or attempt:
+                    return response
+                await response.aread()
+                said = provider_words(response)
+                if not _STALE_NONCE.search(said):
+                    return response
+                await response.aclose()
+                floor = max([nonce, *(_nonce_or_zero(n) for n in _NUMBERS_IN_PARENS.findall(said))])
+                self.log.info("ocean backend '%s': stale nonce %d (%s); signing again", self.name, nonce, what)
+        raise AssertionError("unreachable")
+
+    async def _signed_json(self, endpoint: str, signed: Mapping[str, Any], *, what: str, **kwargs: Any) -> Any:
+        return self._json(await self._signed(endpoint, signed, what=what, **kwargs), what)
+
+    # the form and the check -----------------------------------------------------------
+    def form(self) -> Form:
+        common = tuple(f for f in COMMON_FIELDS if f.name != "timeout_s")
+        env_help = "The compute environment; default: the provider's first free environment (priceMin 0)."
+        known = [e.id for e in self._environments or []]
+        environment = (
+            FormField("environment", "Environment", "choice", choices=tuple(known), help=env_help)
+            if known else FormField("environment", "Environment", "string", help=env_help)
+        )  # fmt: skip
+        fields = (
+            FormField("inputs", "Datasets", "tags", required=True,
+                      help="The dataset's DID (did:op:…) first; more DIDs are additional datasets. Through the "
+                           "API an input may also be {documentId, serviceId, transferTxId, userdata}."),
+            FormField("algorithm", "Algorithm DID", "string",
+                      help="A published algorithm (did:op:…); its order goes in extra.algorithm."),
+            FormField("code", "Raw algorithm (Python)", "code",
+                      help="Python run as $ALGO in the job; the dataset is under data/inputs/<DID>/0, outputs "
+                           "go to data/outputs/."),
+            FormField("script", "Algorithm file", "path", help="A local .py file sent as raw code."),
+            environment,
+            FormField("params", "Custom data", "mapping",
+                      help="algocustomdata: the algorithm reads it from data/inputs/algoCustomData.json."),
+            FormField("extra.dataset", "Dataset order", "mapping",
+                      help="serviceId, transferTxId (and userdata) of the first dataset when given as a DID."),
+            FormField("extra.algorithm", "Algorithm order", "mapping",
+                      help="serviceId, transferTxId (and userdata) of a published algorithm."),
+            FormField("extra.container", "Container", "mapping",
+                      help="image, tag, entrypoint of raw code; default python:3.11, 'python $ALGO'."),
+        )  # fmt: skip
+        return Form(fields=fields + common, one_of=(("algorithm", "code", "script"),))
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        """Datasets, one algorithm, the order objects. A ``script`` is read here and becomes ``code``."""
+        for name, why in NOT_TAKEN.items():
+            if getattr(spec, name) is not None:
+                raise InvalidSpec(why, field=name)
+        for key in spec.extra:
+            if key not in EXTRA_KEYS:
+                raise InvalidSpec(f"unknown key '{key}' (known: {', '.join(EXTRA_KEYS)})", field=f"extra.{key}")
+        extra = {key: _check_keys(spec.extra[key], ORDER_KEYS if key != "container" else CONTAINER_KEYS,
+                                  f"extra.{key}") for key in spec.extra}  # fmt: skip
+        inputs = [i for i in spec.inputs if not (isinstance(i, str) and not i.strip())]
+        if not inputs:
+            raise InvalidSpec("give the dataset to compute on: its DID (did:op:…) first in inputs", field="inputs")
+        datasets = [_dataset(item, i) for i, item in enumerate(inputs)]
+        if "dataset" in extra and not isinstance(datasets[0], str):
+            raise InvalidSpec("the first dataset is an object: put its order in it", field="extra.dataset")
+        code, script = spec.code, spec.script
+        algorithm = (spec.algorithm or "").strip() or None
+        if script is not None:
+            if code is not None or algorithm:
+                raise InvalidSpec("give one algorithm: a script, raw code or an algorithm DID", field="script")
+            code = _read_script(script)
+        if code is not None and algorithm:
+            raise InvalidSpec("give either an algorithm DID or raw code, not both", field="code")
+        if code is None and not algorithm:
+            raise InvalidSpec("give the algorithm to run: an algorithm DID, or raw Python code", field="algorithm")
+        if code is not None and not code.strip():
+            raise InvalidSpec("the raw algorithm is empty", field="script" if script is not None else "code")
+        if code is not None and "algorithm" in extra:
+            raise InvalidSpec("an algorithm order goes with an algorithm DID, not raw code", field="extra.algorithm")
+        if algorithm and "container" in extra:
+            raise InvalidSpec("a container goes with raw code; a published algorithm has its own",
+                              field="extra.container")  # fmt: skip
+        try:
+            json.dumps(spec.params)
+        except (TypeError, ValueError) as exc:
+            raise InvalidSpec(f"custom data must be JSON values: {exc}", field="params") from None
+        environment = spec.environment.strip() if spec.environment is not None else None
+        if environment == "":
+            environment = None
+        return spec.replace(inputs=datasets, algorithm=algorithm, code=code, script=None,
+                            environment=environment, extra=extra)  # fmt: skip
+
+    def _start_body(self, spec: JobSpec, environment: str) -> dict[str, Any]:
+        first, *more = spec.inputs
+        dataset = {"documentId": first, **spec.extra.get("dataset", {})} if isinstance(first, str) else dict(first)
+        additional = [{"documentId": d} if isinstance(d, str) else dict(d) for d in more]
+        if spec.code is not None:
+            container = {**DEFAULT_CONTAINER, **spec.extra.get("container", {})}
+            algorithm: dict[str, Any] = {"meta": {"rawcode": spec.code, "language": "python", "container": container}}
+        else:
+            algorithm = {"documentId": spec.algorithm, **spec.extra.get("algorithm", {})}
+        if spec.params:
+            algorithm["algocustomdata"] = dict(spec.params)
+        body: dict[str, Any] = {"environment": environment, "dataset": dataset, "algorithm": algorithm}
+        if additional:
+            body["additionalDatasets"] = additional  # not ocean.py's additionalInputs, which providers ignore
+        return body
+
+    # jobs -----------------------------------------------------------------------------
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        spec = await asyncio.to_thread(self.validate, spec)  # may read a script file
+        environment = spec.environment or await self._default_environment()
+        body = self._start_body(spec, environment)
+        document_id = body["dataset"]["documentId"]
+        answer = await self._signed_json("computeStart", {"documentId": document_id}, body=body,
+                                         what="starting the compute job")  # fmt: skip
+        first = answer[0] if isinstance(answer, list) and answer else answer
+        remote = first.get("jobId") if isinstance(first, dict) else None
+        if not isinstance(remote, str) or not remote:
+            raise BackendError("the Ocean Provider started the job but sent no jobId", backend=self.name)
+        self.log.info("ocean backend '%s': job %s is compute job %s on %s", self.name, job_id, remote, environment)
+        return Submission(f"{remote}|{document_id}", job_status(first))
+
+    async def _default_environment(self) -> str:
+        environments = await self.environments()
+        for environment in environments:
+            if is_free(environment):
+                return environment.id
+        known = ", ".join(e.id for e in environments) or "none"
+        raise InvalidSpec(f"the Ocean Provider offers no free compute environment; choose one (known: {known})",
+                          field="environment", backend=self.name)  # fmt: skip
+
+    async def _jobs(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """The consumer's status objects (one job, or all of them): an unsigned GET."""
+        params = {"consumerAddress": self.address, **({"jobId": job_id} if job_id else {})}
+        what = f"reading compute job {job_id}" if job_id else "listing the consumer's compute jobs"
+        data = await self._get("computeStatus", params, what=what)
+        items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+        return [item for item in items if isinstance(item, dict) and item.get("jobId")]
+
+    async def _job(self, remote_id: str) -> dict[str, Any]:
+        job_id, _ = split_remote_id(remote_id)
+        for item in await self._jobs(job_id):
+            if str(item.get("jobId")) == job_id:
+                return item
+        raise NotFound(f"the Ocean Provider knows no compute job {job_id} of {self.address}", backend=self.name)
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        return job_status(await self._job(remote_id))
+
+    async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
+        """All of the consumer's jobs in one GET; an id the provider did not list is left out."""
+        wanted = {split_remote_id(remote_id)[0]: remote_id for remote_id in remote_ids}
+        found: dict[str, RemoteStatus] = {}
+        for item in await self._jobs():
+            remote_id = wanted.get(str(item.get("jobId")))
+            if remote_id is not None:
+                found[remote_id] = job_status(item)
+        return found
+
+    async def cancel(self, remote_id: str) -> None:
+        job_id, document_id = split_remote_id(remote_id)
+        await self._job_call("computeStop", job_id, document_id, what=f"stopping compute job {job_id}")
+
+    async def delete(self, remote_id: str) -> None:
+        job_id, document_id = split_remote_id(remote_id)
+        await self._job_call("computeDelete", job_id, document_id, what=f"deleting compute job {job_id}")
+
+    async def _job_call(self, endpoint: str, job_id: str, document_id: str, *, what: str) -> None:
+        query = {"jobId": job_id, **({"documentId": document_id} if document_id else {})}
+        await self._signed_json(endpoint, {"jobId": job_id, "documentId": document_id}, params=query, what=what)
+
+    # results and logs -----------------------------------------------------------------
+    async def results(self, remote_id: str) -> list[ResultFile]:
+        """Outputs, then logs, as the provider lists them (none until the job has published)."""
+        return [entry.to_result_file() for entry in result_entries(await self._job(remote_id))]
+
+    def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
+        """Stream one result (signed ``computeResult`` by its index in the results list)."""
+        return self._open_result(remote_id, name)
+
+    async def _open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
+        job = await self._job(remote_id)
+        entry = next((e for e in result_entries(job) if e.name == name), None)
+        if entry is None:
+            raise NotFound(f"compute job {split_remote_id(remote_id)[0]} has no result named '{name}'", field="name",
+                           backend=self.name)  # fmt: skip
+        async for chunk in self._download(str(job["jobId"]), entry.index, name):
+            yield chunk
+
+    async def _download(self, job_id: str, index: int, name: str) -> AsyncIterator[bytes]:
+        what = f"downloading {name} of compute job {job_id}"
+        response = await self._signed("computeResult", {"jobId": job_id, "index": index},
+                                      params={"jobId": job_id, "index": index}, what=what, stream=True)  # fmt: skip
+        try:
+            if not response.is_success:
+                await response.aread()
+                raise self._error(response, what)
+            try:
+                async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                    yield chunk
+            except httpx.TransportError as exc:
+                raise BackendError(f"the Ocean Provider broke off {what}: {type(exc).__name__}",
+                                   backend=self.name) from None  # fmt: skip
+        finally:
+            await response.aclose()
+
+    async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
+        """The algorithm log from byte ``offset`` once the provider lists it (an empty chunk before)."""
+        if offset < 0:
+            raise InvalidSpec("'offset' must not be negative", field="offset")
+        job = await self._job(remote_id)
+        finished = is_finished(job)
+        entry = next((e for e in result_entries(job) if e.type == "algorithmLog"), None)
+        if entry is None:
+            return LogChunk("", offset, complete=finished)
+        data = bytearray()
+        seen = 0
+        at_end = True
+        async with contextlib.aclosing(self._download(str(job["jobId"]), entry.index, entry.name)) as chunks:
+            async for chunk in chunks:
+                start = max(0, offset - seen)
+                seen += len(chunk)
+                data += chunk[start:]
+                if len(data) > LOG_READ_LIMIT:
+                    at_end = False
+                    break
+        text_bytes = bytes(data[:LOG_READ_LIMIT]) if not at_end else bytes(data)
+        if not at_end:
+            text_bytes = _whole_utf8(text_bytes)
+        return LogChunk(text_bytes.decode("utf-8", errors="replace"), offset + len(text_bytes),
+                        complete=finished and at_end)  # fmt: skip
+
+    # capacity -------------------------------------------------------------------------
+    async def environments(self) -> list[Environment]:
+        """This chain's compute environments (both response shapes and both field spellings)."""
+        await self._discover()
+        params = {"chainId": self.chain_id} if self.chain_id is not None else {}
+        data = await self._get("computeEnvironments", params, what="listing the compute environments")
+        found = [normalise_environment(raw, self.name) for raw in environment_list(data, self.chain_id)]
+        self._environments = found
+        return found
+
+
+def _nonce_or_zero(text: str) -> int:
+    try:
+        return parse_nonce(text)
+    except (ValueError, ArithmeticError):
+        return 0
+
+
+def _whole_utf8(data: bytes) -> bytes:
+    """``data`` without a UTF-8 character cut at its end."""
+    for cut in range(min(3, len(data)) + 1):
+        try:
+            (data[: len(data) - cut] if cut else data).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return data[: len(data) - cut] if cut else data
+    return data
