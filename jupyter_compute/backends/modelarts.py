@@ -2,9 +2,10 @@
 
 A job is a v2 training job (``POST /v2/{project_id}/training-jobs``); its id is the remote id. Code,
 inputs and outputs live on OBS (S3-compatible): local scripts and input files are uploaded under
-``upload_root`` first, and the results are the files under the job's output folder, which the show
-answer keeps (``algorithm.outputs``), so they are found again after a restart. What a spec may
-hold is described in :mod:`.modelarts_jobs`; capacity (clusters, pools, flavors) in
+``upload_root`` first (and removed again when an upload fails or the platform refuses the job), and
+the results are the files under the job's output folder, which the show answer keeps
+(``algorithm.outputs``), so they are found again after a restart. What a spec may hold is
+described in :mod:`.modelarts_jobs`; capacity (clusters, pools, flavors) in
 :mod:`.modelarts_capacity`; credentials in :mod:`.modelarts_auth`.
 
 Config keys:
@@ -432,25 +433,30 @@ class ModelArtsBackend(Backend):
         plan = plan_job(spec, upload_root=self.upload_root)
         await self._check_on_platform(plan)
         code_obs = plan.code_obs
-        if plan.code_local is not None:
-            code_obs = self._job_folder(job_id, "code", field="script")
-            await self._upload(plan.code_local, code_obs, what="the code")
         inputs: dict[str, str] = {}
-        for source in plan.inputs:
-            if source.local is None:
-                inputs[source.name] = source.obs or ""
-                continue
-            folder = self._job_folder(job_id, "inputs", source.name, field=source.field)
-            inputs[source.name] = await self._upload(source.local, folder, what=source.field)
+        try:
+            if plan.code_local is not None:
+                code_obs = self._job_folder(job_id, "code", field="script")
+                await self._upload(plan.code_local, code_obs, what="the code")
+            for source in plan.inputs:
+                if source.local is None:
+                    inputs[source.name] = source.obs or ""
+                    continue
+                folder = self._job_folder(job_id, "inputs", source.name, field=source.field)
+                inputs[source.name] = await self._upload(source.local, folder, what=source.field)
+        except ComputeError:
+            await self._remove_uploads(plan, job_id)
+            raise
         output = plan.output or self._job_folder(job_id, "output", field="output")
         body = create_body(plan, job_id=job_id, code_obs=code_obs, inputs=inputs, output=output,
                            workspace_id=self.workspace_id)  # fmt: skip
         try:
             data = await self._json("POST", self._path("v2", "training-jobs"),
                                     what=f"creating the training job of {job_id}", json_body=body)  # fmt: skip
-        except InvalidSpec as exc:
+        except InvalidSpec as exc:  # refused: no job uses the uploads (after other errors one may, see recover)
             said = str(getattr(exc, "platform_said", "")).lower()
             exc.field = exc.field or next((f for word, f in FIELD_HINTS if word in said), None)
+            await self._remove_uploads(plan, job_id)
             raise
         remote_id = job_id_of(data) if isinstance(data, dict) else ""
         if not remote_id:
@@ -467,6 +473,16 @@ class ModelArtsBackend(Backend):
         if self.upload_root is None:  # plan_job has refused this already; kept for direct callers
             raise InvalidSpec("this backend has no upload_root for local files and default outputs", field=field)
         return job_folder(self.upload_root, job_id, *parts)
+
+    async def _remove_uploads(self, plan: Plan, job_id: str) -> None:
+        """Remove ``<upload_root>/<job_id>/`` after a failed submission (best effort: a failure is logged)."""
+        if not plan.needs_upload or self.upload_root is None:
+            return
+        folder = job_folder(self.upload_root, job_id)
+        try:
+            await self._fs(self._store().remove, folder, what=f"removing the uploads of job {job_id}")
+        except ComputeError as exc:
+            self.log.warning("modelarts backend '%s': %s left on OBS: %s", self.name, display_url(folder), exc)
 
     async def _upload(self, local: Path, folder: str, *, what: str) -> str:
         """A local file or folder into the OBS ``folder``; the uploaded object's path (a file) or ``folder``."""

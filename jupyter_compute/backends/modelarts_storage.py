@@ -120,6 +120,20 @@ class ObsStore(S3Reader):
             files[name] = int(size) if isinstance(size, (int, float)) else None
         return files
 
+    def remove(self, folder: str) -> int:
+        """Delete every object under ``folder``, one by one (OBS takes no unsigned bulk delete); how many."""
+        fs = self._filesystem()
+        root = folder.rstrip("/")
+        fs.invalidate_cache(root)
+        try:
+            keys = fs.find(root)
+        except FileNotFoundError:
+            return 0
+        for key in keys:
+            fs.rm_file(key)
+        fs.invalidate_cache(root)
+        return len(keys)
+
     def open_object(self, path: str) -> Any:
         """A binary handle on one object; NotFound / AuthError in words."""
         try:
