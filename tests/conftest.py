@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,3 +197,90 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+# --- grepping for secrets -----------------------------------------------------------------------
+
+#: botocore/moto DEBUG records trace raw signed requests (an S3 access key id sits in the SigV4
+#: Authorization header); they are third-party wire traces, silent unless a deployment turns them on.
+THIRD_PARTY_WIRE_LOGGERS = ("botocore", "aiobotocore", "boto3", "moto", "s3fs", "urllib3")
+
+
+class Recorder:
+    """Wraps the ``api`` fixture and keeps the text of every answer (body and headers), to grep for secrets."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self.texts: list[str] = []
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Reply:
+        reply = await self._api(*args, **kwargs)
+        self.texts.append(repr(reply.body) + repr(dict(reply.headers)))
+        return reply
+
+    def assert_free_of(self, secrets: Iterable[str]) -> None:
+        assert self.texts, "no answer was recorded"
+        for text in self.texts:
+            for secret in secrets:
+                assert secret not in text, f"{secret!r} in a REST answer: {text[:300]}"
+
+
+@pytest.fixture
+def rec(api) -> Recorder:
+    return Recorder(api)
+
+
+#: Loggers set to DEBUG while a test greps the log (the extension's own, "ComputeApp", does not propagate).
+SERVER_LOGGERS = ("", "ServerApp", "ComputeApp", "jupyter_compute", "tornado", "httpx")
+
+
+def log_everything() -> None:
+    """DEBUG on the server's loggers (call again once the server started: it sets its own levels)."""
+    import logging
+
+    for name in SERVER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+@pytest.fixture
+def server_log() -> Iterator[list[str]]:
+    """Every log record made while the test runs, by any logger but the third-party wire traces.
+
+    Records are read where they are made (the record factory), not through handlers: the server
+    replaces the handlers of its own loggers when it configures logging. Request this fixture from
+    ``compute_config`` to see the lines of the server's start too.
+    """
+    import logging
+
+    lines: list[str] = []
+    make = logging.getLogRecordFactory()
+
+    def collect(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if record.name.startswith(THIRD_PARTY_WIRE_LOGGERS):
+            return record
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 — a malformed record: keep its parts
+            text = f"{record.msg!r} {record.args!r}"
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        lines.append(f"{record.name} {record.levelname} {text}")
+        return record
+
+    loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
+    saved = {lg: lg.level for lg in loggers}
+    logging.setLogRecordFactory(collect)
+    log_everything()
+    yield lines
+    logging.setLogRecordFactory(make)
+    for lg in loggers:
+        lg.setLevel(saved[lg])
+
+
+def job_store_bytes(jp_serverapp) -> bytes:
+    """The raw bytes of the server's SQLite job store (with its WAL), to grep for secrets."""
+    data_dir = Path(jp_serverapp.web_app.settings["jupyter_compute"].data_dir)
+    found = b"".join(p.read_bytes() for p in sorted(data_dir.glob("jobs.sqlite*")))
+    assert found, f"no job store under {data_dir}"
+    return found

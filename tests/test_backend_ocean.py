@@ -50,6 +50,7 @@ from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.ocean import (
     DEMO_ALGORITHM_DID,
     DEMO_DATASET_DID,
+    DEMO_DATASET_SERVICE_ID,
     FREE_ENVIRONMENT_ID,
     PAID_ENVIRONMENT_ID,
     OceanProviderSandbox,
@@ -65,6 +66,10 @@ ADDRESS_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 KEY_ENV = "OCEAN_TEST_KEY"
 DID = "did:op:" + "ab" * 32
 ALGO_DID = "did:op:" + "cd" * 32
+# Orders: the serviceId ordered and the order's transaction (the sandbox has no chain; a hash pays any environment).
+TX = "0x" + "0d" * 32
+ORDER = {"serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": TX}
+ALGO_ORDER = {"serviceId": "access", "transferTxId": "0x" + "a1" * 32}
 
 
 def run(test: Callable[[], Awaitable[T]]) -> T:
@@ -83,6 +88,14 @@ def offline(**config: Any) -> OceanBackend:
 
 def spec(**fields: Any) -> JobSpec:
     return JobSpec(backend="ocean", **fields)
+
+
+def ordered(did: str = DEMO_DATASET_DID, **order: Any) -> dict[str, Any]:
+    """A dataset input with its order."""
+    return {"documentId": did, **ORDER, **order}
+
+
+DEMO = ordered()
 
 
 # --- signing ----------------------------------------------------------------------------------
@@ -395,6 +408,19 @@ def test_remote_ids_keep_the_document_id() -> None:
         ({"inputs": [{"documentId": DID}], "code": "print(1)", "extra": {"dataset": {"serviceId": "0"}}},
          "extra.dataset"),
         ({"inputs": [DID], "code": "print(1)", "params": {"x": object()}}, "params"),
+        # the order of every asset (checked last: a spec is first checked for its shape)
+        ({"inputs": [DID], "code": "print(1)"}, "extra.dataset.serviceId"),
+        ({"inputs": [DID], "code": "print(1)", "extra": {"dataset": {"serviceId": "compute"}}},
+         "extra.dataset.transferTxId"),
+        ({"inputs": [{"documentId": DID, "transferTxId": TX}], "code": "print(1)"}, "inputs[0].serviceId"),
+        ({"inputs": [{"documentId": DID, "serviceId": "compute", "transferTxId": " "}], "code": "print(1)"},
+         "inputs[0].transferTxId"),
+        ({"inputs": [DID, "did:op:2"], "code": "print(1)", "extra": {"dataset": ORDER}}, "inputs[1]"),
+        ({"inputs": [ordered(DID), {"documentId": "did:op:2", "serviceId": "c"}], "code": "print(1)"},
+         "inputs[1].transferTxId"),
+        ({"inputs": [ordered(DID)], "algorithm": ALGO_DID}, "extra.algorithm.serviceId"),
+        ({"inputs": [ordered(DID)], "algorithm": ALGO_DID, "extra": {"algorithm": {"serviceId": "access"}}},
+         "extra.algorithm.transferTxId"),
     ],
 )  # fmt: skip
 def test_validation_names_the_field(fields: dict[str, Any], field: str) -> None:
@@ -414,20 +440,42 @@ def test_validation_names_the_field(fields: dict[str, Any], field: str) -> None:
     run(body)
 
 
+def test_a_missing_order_is_explained_before_anything_is_sent(sandbox: OceanProviderSandbox) -> None:
+    async def body() -> None:
+        async with ocean(sandbox) as b:
+            before = len(sandbox.requests)
+            for job_spec, field, asset in (
+                (spec(inputs=[DEMO_DATASET_DID], code="print(1)"), "extra.dataset.serviceId", "dataset"),
+                (spec(inputs=[{"documentId": DEMO_DATASET_DID, "serviceId": DEMO_DATASET_SERVICE_ID}],
+                      code="print(1)"), "inputs[0].transferTxId", "dataset"),
+                (spec(inputs=[DEMO], algorithm=DEMO_ALGORITHM_DID), "extra.algorithm.serviceId", "algorithm"),
+            ):  # fmt: skip
+                with pytest.raises(InvalidSpec) as caught:
+                    await b.submit(job_spec, "o1")
+                assert caught.value.field == field
+                assert caught.value.message.startswith(f"the Provider needs the order of the {asset}: give {field}")
+            assert len(sandbox.requests) == before, "nothing reached the provider"
+
+    run(body)
+
+
 def test_validation_normalises_and_reads_a_script(tmp_path: Any) -> None:
     script = tmp_path / "algo.py"
     script.write_text("print('from a file')\n", encoding="utf-8")
     b = offline()
-    checked = b.validate(spec(inputs=[f" {DID} ", "", {"documentId": f" {ALGO_DID}", "serviceId": "1"}],
-                              script=str(script), environment=" env-1 "))  # fmt: skip
-    assert checked.inputs == [DID, {"documentId": ALGO_DID, "serviceId": "1"}]
+    checked = b.validate(spec(inputs=[f" {DID} ", "", {"documentId": f" {ALGO_DID}", "serviceId": "1",
+                                                        "transferTxId": "0x1"}],
+                              script=str(script), environment=" env-1 ", extra={"dataset": ORDER}))  # fmt: skip
+    assert checked.inputs == [DID, {"documentId": ALGO_DID, "serviceId": "1", "transferTxId": "0x1"}]
+    assert checked.extra == {"dataset": ORDER}
     assert checked.code == "print('from a file')\n" and checked.script is None and checked.environment == "env-1"
     assert b.validate(checked) == checked  # idempotent: the server checks, then submit checks again
 
 
 def test_start_body_fields() -> None:
     b = offline()
-    raw = b.validate(spec(inputs=[DID, "did:op:2", {"documentId": "did:op:3", "transferTxId": "0x3"}],
+    raw = b.validate(spec(inputs=[DID, ordered("did:op:2"), {"documentId": "did:op:3", "serviceId": "3",
+                                                             "transferTxId": "0x3"}],
                           code="print(1)", params={"n": 3},
                           extra={"dataset": {"serviceId": "1", "transferTxId": "0x1"},
                                  "container": {"tag": "3.12"}}))  # fmt: skip
@@ -438,11 +486,13 @@ def test_start_body_fields() -> None:
         "algorithm": {"meta": {"rawcode": "print(1)", "language": "python",
                                "container": {"image": "python", "tag": "3.12", "entrypoint": "python $ALGO"}},
                       "algocustomdata": {"n": 3}},
-        "additionalDatasets": [{"documentId": "did:op:2"}, {"documentId": "did:op:3", "transferTxId": "0x3"}],
+        "additionalDatasets": [ordered("did:op:2"),
+                               {"documentId": "did:op:3", "serviceId": "3", "transferTxId": "0x3"}],
     }  # fmt: skip
-    published = b.validate(spec(inputs=[DID], algorithm=ALGO_DID, extra={"algorithm": {"serviceId": "0"}}))
+    published = b.validate(spec(inputs=[DID], algorithm=ALGO_DID, extra={"algorithm": ALGO_ORDER, "dataset": ORDER}))
     body = b._start_body(published, "env-2")
-    assert body["algorithm"] == {"documentId": ALGO_DID, "serviceId": "0"} and "additionalDatasets" not in body
+    assert body["algorithm"] == {"documentId": ALGO_DID, **ALGO_ORDER} and "additionalDatasets" not in body
+    assert body["dataset"] == {"documentId": DID, **ORDER}
 
 
 def test_form_declares_the_fields() -> None:
@@ -576,7 +626,7 @@ def test_environments_are_listed_and_normalised(sandbox: OceanProviderSandbox) -
 def test_raw_algorithm_job_succeeds_and_its_output_is_a_dataframe(sandbox: OceanProviderSandbox) -> None:
     async def body() -> None:
         async with ocean(sandbox) as b:
-            submission = await b.submit(spec(inputs=[DEMO_DATASET_DID], code=SCALE_CODE, params={"scale": 2}), "j1")
+            submission = await b.submit(spec(inputs=[DEMO], code=SCALE_CODE, params={"scale": 2}), "j1")
             rid = submission.remote_id
             job_id, document_id = split_remote_id(rid)
             assert document_id == DEMO_DATASET_DID and submission.status.state is JobState.QUEUED
@@ -618,8 +668,8 @@ def test_published_algorithm_with_custom_data(sandbox: OceanProviderSandbox) -> 
     async def body() -> None:
         async with ocean(sandbox) as b:
             submission = await b.submit(
-                spec(inputs=[DEMO_DATASET_DID], algorithm=DEMO_ALGORITHM_DID, params={"columns": ["rainfall"]},
-                     environment=FREE_ENVIRONMENT_ID), "j2")  # fmt: skip
+                spec(inputs=[DEMO], algorithm=DEMO_ALGORITHM_DID, params={"columns": ["rainfall"]},
+                     environment=FREE_ENVIRONMENT_ID, extra={"algorithm": ALGO_ORDER}), "j2")  # fmt: skip
             assert (await wait_for(b, submission.remote_id)).state is JobState.SUCCEEDED
             frame = read_frame(await read_all(b, submission.remote_id, "summary.csv"), "summary.csv")
             assert list(frame["column"]) == ["rainfall"]
@@ -637,7 +687,7 @@ def test_text_signatures_are_refused_and_the_backends_pass_on_every_signed_endpo
         message = ADDRESS_1 + DEMO_DATASET_DID + str(nonce)
         wrong = Account.sign_message(encode_defunct(text=message), KEY_1).signature.hex()
         start = {"consumerAddress": ADDRESS_1, "nonce": nonce, "signature": wrong,
-                 "environment": FREE_ENVIRONMENT_ID, "dataset": {"documentId": DEMO_DATASET_DID},
+                 "environment": FREE_ENVIRONMENT_ID, "dataset": ordered(),
                  "algorithm": {"meta": {"rawcode": "print(1)"}}}  # fmt: skip
         async with httpx.AsyncClient(timeout=10) as client:
             refused = await client.post(sandbox.base_url + "/api/services/compute", json=start)
@@ -652,10 +702,10 @@ def test_text_signatures_are_refused_and_the_backends_pass_on_every_signed_endpo
                     calls.append((f"{response.request.method} {response.request.url.path}", response.status_code))
 
             b._client().event_hooks["response"].append(note)
-            done = await b.submit(spec(inputs=[DEMO_DATASET_DID], code="print('hi')"), "j3")  # start
+            done = await b.submit(spec(inputs=[DEMO], code="print('hi')"), "j3")  # start
             assert (await wait_for(b, done.remote_id)).state is JobState.SUCCEEDED
             assert (await b.logs(done.remote_id)).text == "hi\n"  # computeResult
-            running = await b.submit(spec(inputs=[DEMO_DATASET_DID], code=SLEEP_CODE), "j4")
+            running = await b.submit(spec(inputs=[DEMO], code=SLEEP_CODE), "j4")
             job_id, _ = split_remote_id(running.remote_id)
             await until(lambda: "sleeping" in algorithm_log_on_the_sandbox(sandbox, job_id))
             await b.cancel(running.remote_id)  # stop
@@ -672,7 +722,7 @@ def test_text_signatures_are_refused_and_the_backends_pass_on_every_signed_endpo
 def test_stop_delete_and_provisioning_failures(sandbox: OceanProviderSandbox) -> None:
     async def body() -> None:
         async with ocean(sandbox) as b:
-            running = await b.submit(spec(inputs=[DEMO_DATASET_DID], code=SLEEP_CODE), "s1")
+            running = await b.submit(spec(inputs=[DEMO], code=SLEEP_CODE), "s1")
             job_id, _ = split_remote_id(running.remote_id)
             await until(lambda: "sleeping" in algorithm_log_on_the_sandbox(sandbox, job_id))  # it really runs
             status = await b.status(running.remote_id)
@@ -692,7 +742,7 @@ def test_stop_delete_and_provisioning_failures(sandbox: OceanProviderSandbox) ->
             with pytest.raises(KeyError):
                 sandbox.job(job_id)
 
-            unknown = await b.submit(spec(inputs=["did:op:" + "00" * 32], code="print(1)"), "s2")
+            unknown = await b.submit(spec(inputs=[ordered("did:op:" + "00" * 32)], code="print(1)"), "s2")
             failed = await wait_for(b, unknown.remote_id)
             assert failed.state is JobState.FAILED and failed.native_status == "31 Data provisioning failed"
             assert failed.message.startswith("data provisioning failed: the provider could not fetch the dataset")
@@ -700,7 +750,8 @@ def test_stop_delete_and_provisioning_failures(sandbox: OceanProviderSandbox) ->
             log = await b.logs(unknown.remote_id)
             assert (log.text, log.complete) == ("", True)
 
-            bad_algo = await b.submit(spec(inputs=[DEMO_DATASET_DID], algorithm="did:op:" + "11" * 32), "s3")
+            bad_algo = await b.submit(spec(inputs=[DEMO], algorithm="did:op:" + "11" * 32,
+                                           extra={"algorithm": ALGO_ORDER}), "s3")
             failed = await wait_for(b, bad_algo.remote_id)
             assert failed.state is JobState.FAILED and failed.message.startswith("algorithm provisioning failed")
 
@@ -710,7 +761,7 @@ def test_stop_delete_and_provisioning_failures(sandbox: OceanProviderSandbox) ->
 def test_status_many_is_one_request_for_many_jobs(sandbox: OceanProviderSandbox) -> None:
     async def body() -> None:
         async with ocean(sandbox) as b:
-            ids = [(await b.submit(spec(inputs=[DEMO_DATASET_DID], code=SLEEP_CODE), f"m{i}")).remote_id
+            ids = [(await b.submit(spec(inputs=[DEMO], code=SLEEP_CODE), f"m{i}")).remote_id
                    for i in range(3)]  # fmt: skip
             try:
                 before = len(compute_gets(sandbox))
@@ -738,19 +789,23 @@ def test_provider_refusals_are_reported_in_its_own_words(sandbox: OceanProviderS
     async def body() -> None:
         async with ocean(sandbox) as b:
             cases = [
-                (spec(inputs=[DEMO_DATASET_DID], code="print(1)", environment="no-such-env"), "environment",
+                (spec(inputs=[DEMO], code="print(1)", environment="no-such-env"), "environment",
                  "Environment invalid or does not exist"),
-                (spec(inputs=[no_raw], code="print(1)"), "code", "no_raw_algo_allowed"),
-                (spec(inputs=[trusted_only], algorithm="did:op:" + "12" * 32), "algorithm", "not_trusted_algo"),
-                (spec(inputs=[DEMO_DATASET_DID], code="print(1)", environment=PAID_ENVIRONMENT_ID), "inputs",
-                 "fees_not_paid"),
+                (spec(inputs=[ordered(no_raw)], code="print(1)"), "code", "no_raw_algo_allowed"),
+                (spec(inputs=[ordered(trusted_only)], algorithm="did:op:" + "12" * 32,
+                      extra={"algorithm": ALGO_ORDER}), "algorithm", "not_trusted_algo"),
+                (spec(inputs=[ordered(transferTxId="an order that paid no provider fee")], code="print(1)",
+                      environment=PAID_ENVIRONMENT_ID), "inputs", "fees_not_paid"),
+                (spec(inputs=[ordered(serviceId="no-such-service")], code="print(1)"), "inputs",
+                 "service_not_found"),
             ]  # fmt: skip
             for job_spec, field, words in cases:
                 with pytest.raises(InvalidSpec) as caught:
                     await b.submit(job_spec, "r")
                 assert caught.value.field == field and words in caught.value.message, caught.value
+            paid_order = {**ORDER, "transferTxId": "0x" + "ab" * 32}  # a transaction hash: the fee was paid
             paid = await b.submit(spec(inputs=[DEMO_DATASET_DID], code="print(1)", environment=PAID_ENVIRONMENT_ID,
-                                       extra={"dataset": {"transferTxId": "0x" + "ab" * 32}}), "r")  # fmt: skip
+                                       extra={"dataset": paid_order}), "r")  # fmt: skip
             assert (await wait_for(b, paid.remote_id)).state is JobState.SUCCEEDED
             job_id, _ = split_remote_id(paid.remote_id)
             assert sandbox.job(job_id)["agreementId"] == "0x" + "ab" * 32
@@ -763,7 +818,7 @@ def test_nonces_are_increasing_milliseconds_and_a_stale_nonce_is_recovered(sandb
     async def body() -> None:
         async with ocean(sandbox) as b:
             used: list[int] = []
-            first = await b.submit(spec(inputs=[DEMO_DATASET_DID], code="print('n')"), "n1")
+            first = await b.submit(spec(inputs=[DEMO], code="print('n')"), "n1")
             used.append(sandbox.nonce_of(ADDRESS_0))
             await wait_for(b, first.remote_id)
             for _ in range(3):
@@ -787,7 +842,7 @@ def test_nonces_are_increasing_milliseconds_and_a_stale_nonce_is_recovered(sandb
 
             b._client().event_hooks["request"].append(race)
             before = len([r for r in sandbox.requests if r[0] == "POST"])
-            second = await b.submit(spec(inputs=[DEMO_DATASET_DID], code="print('n')"), "n2")
+            second = await b.submit(spec(inputs=[DEMO], code="print('n')"), "n2")
             assert len([r for r in sandbox.requests if r[0] == "POST"]) == before + 2, "refused once, then signed again"
             assert sandbox.nonce_of(ADDRESS_0) == pushed[0] + 1
             assert (await wait_for(b, second.remote_id)).state is JobState.SUCCEEDED
@@ -806,7 +861,7 @@ def test_the_private_key_appears_nowhere(sandbox: OceanProviderSandbox, caplog: 
             async with ocean(sandbox) as b:
                 seen.extend([repr(b), repr(vars(b)), json.dumps(b.describe()), repr(b.form().to_dict())])
                 seen.append(repr(await b.environments()))
-                submission = await b.submit(spec(inputs=[DEMO_DATASET_DID], code="print('k')"), "k1")
+                submission = await b.submit(spec(inputs=[DEMO], code="print('k')"), "k1")
                 seen.append(repr(submission))
                 seen.append(repr(await wait_for(b, submission.remote_id)))
                 seen.append(repr(await b.results(submission.remote_id)))
@@ -814,7 +869,7 @@ def test_the_private_key_appears_nowhere(sandbox: OceanProviderSandbox, caplog: 
                 seen.append(repr(await read_all(b, submission.remote_id, "algorithm.log")))
                 seen.append(repr(await b.status_many([submission.remote_id])))
                 for failing in (
-                    b.submit(spec(inputs=[DEMO_DATASET_DID], code="x", environment="nope"), "k2"),
+                    b.submit(spec(inputs=[DEMO], code="x", environment="nope"), "k2"),
                     read_all(b, submission.remote_id, "nope.csv"),
                     b.status("nope|x"),
                 ):

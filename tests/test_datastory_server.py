@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
-from conftest import wait_for_state
+from conftest import THIRD_PARTY_WIRE_LOGGERS, Recorder, job_store_bytes, wait_for_state
 
 from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.datastory import DatastorySandbox
@@ -74,53 +74,8 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def compute_config(platform, hdfs, s3, secret_env) -> dict[str, Any]:
+def compute_config(platform, hdfs, s3, secret_env, server_log) -> dict[str, Any]:
     return {"backends": {"datastory": backend_config(platform, hdfs, s3)}}
-
-
-# botocore/moto DEBUG records trace raw signed requests (the S3 access key id sits in the SigV4
-# Authorization header); they are third-party wire traces, silent unless a deployment turns them on.
-THIRD_PARTY_WIRE_LOGGERS = ("botocore", "aiobotocore", "boto3", "moto", "s3fs", "urllib3")
-
-
-@pytest.fixture
-def server_log(jp_serverapp) -> Iterator[list[str]]:
-    """Every record the server and the extension log while the test runs (any level)."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect(level=logging.DEBUG)
-    handler.addFilter(lambda record: not record.name.startswith(THIRD_PARTY_WIRE_LOGGERS))
-    loggers = {logging.getLogger(), jp_serverapp.log, logging.getLogger("jupyter_compute")}
-    saved = {lg: lg.level for lg in loggers}
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    yield lines
-    for lg in loggers:
-        lg.removeHandler(handler)
-        lg.setLevel(saved[lg])
-
-
-class Recorder:
-    """Wraps the ``api`` fixture and keeps the text of every answer, to grep for secrets."""
-
-    def __init__(self, api) -> None:
-        self._api = api
-        self.texts: list[str] = []
-
-    async def __call__(self, *args: Any, **kwargs: Any):
-        reply = await self._api(*args, **kwargs)
-        self.texts.append(repr(reply.body) + repr(dict(reply.headers)))
-        return reply
-
-
-@pytest.fixture
-def rec(api) -> Recorder:
-    return Recorder(api)
 
 
 async def frame_input(rec: Recorder) -> str:
@@ -248,11 +203,10 @@ async def test_no_secret_in_answers_log_or_job_store(rec, tmp_path, platform, jp
         await rec("GET", "jobs", job["id"])
         await rec("GET", "jobs", job["id"], "results")
 
-    data_dir = Path(jp_serverapp.web_app.settings["jupyter_compute"].data_dir)
-    store_bytes = b"".join(p.read_bytes() for p in data_dir.glob("jobs.sqlite*"))
-    assert store_bytes, f"no job store under {data_dir}"
+    store_bytes = job_store_bytes(jp_serverapp)
     log_text = "\n".join(server_log) + "\n" + caplog.text
     assert "compute/api/jobs" in log_text, "the capture sees the server's own log lines"
+    assert "jupyter-compute: backends datastory" in log_text, "and the extension's, from its start"
     answers = "\n".join(rec.texts)
     assert "SUCCEEDED" in answers and "column-summary" in store_bytes.decode("latin-1")
     for secret in SECRETS:

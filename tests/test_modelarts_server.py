@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import wait_for_state
+from conftest import THIRD_PARTY_WIRE_LOGGERS, Recorder, job_store_bytes, wait_for_state
 
 from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
@@ -105,7 +105,7 @@ def backend_config(endpoint: str, obs_endpoint: str, *, auth: str = "aksk", buck
 
 
 @pytest.fixture
-def compute_config(sandbox: ModelArtsSandbox, obs: str, secret_env: None) -> dict[str, Any]:
+def compute_config(sandbox: ModelArtsSandbox, obs: str, secret_env: None, server_log: list[str]) -> dict[str, Any]:
     return {"backends": {"ma": backend_config(sandbox.base_url, obs),
                          "ma-token": backend_config(sandbox.base_url, obs, auth="token")}}
 
@@ -129,61 +129,6 @@ def uploaded_keys(obs_endpoint: str, prefix: str = ROOT) -> list[str]:
 
 
 # --- the REST API, recorded ----------------------------------------------------------------------
-
-
-class Recorder:
-    """Wraps the ``api`` fixture and keeps the text of every answer (body and headers), to grep for secrets."""
-
-    def __init__(self, api: Any) -> None:
-        self._api = api
-        self.texts: list[str] = []
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        reply = await self._api(*args, **kwargs)
-        self.texts.append(repr(reply.body) + repr(dict(reply.headers)))
-        return reply
-
-    def assert_no_secret(self) -> None:
-        assert self.texts
-        for text in self.texts:
-            for secret in SECRETS:
-                assert secret not in text, f"{secret!r} in a REST answer: {text[:300]}"
-
-
-@pytest.fixture
-def rec(api: Any) -> Recorder:
-    return Recorder(api)
-
-
-# botocore/moto DEBUG records trace raw signed requests (the S3 access key id sits in the SigV4
-# Authorization header); they are third-party wire traces, silent unless a deployment turns them on.
-THIRD_PARTY_WIRE_LOGGERS = ("botocore", "aiobotocore", "boto3", "moto", "s3fs", "urllib3")
-
-
-@pytest.fixture
-def server_log(jp_serverapp: Any) -> Iterator[list[str]]:
-    """Every record the server, the extension and the sandbox log while the test runs (any level).
-
-    The extension logs through its own app logger, which does not propagate: it is listened to as well.
-    """
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(f"{record.name}: {self.format(record)}")
-
-    handler = Collect(level=logging.DEBUG)
-    handler.addFilter(lambda record: not record.name.startswith(THIRD_PARTY_WIRE_LOGGERS))
-    extension_logs = {app.log for app in jp_serverapp.extension_manager.extension_apps["jupyter_compute"]}
-    loggers = {logging.getLogger(), jp_serverapp.log, logging.getLogger("jupyter_compute"), *extension_logs}
-    saved = {lg: lg.level for lg in loggers}
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    yield lines
-    for lg in loggers:
-        lg.removeHandler(handler)
-        lg.setLevel(saved[lg])
 
 
 async def upload_csv(rec: Recorder, text: str = CSV, name: str = "stations.csv") -> str:
@@ -278,7 +223,7 @@ async def test_clusters_pools_and_flavors(rec: Recorder, sandbox: ModelArtsSandb
     assert (flavors[GPU_FLAVOR]["gpus"], flavors[GPU_FLAVOR]["gpu_type"]) == (1, "NVIDIA GPU")
     assert (flavors[NPU_FLAVOR]["gpus"], flavors[NPU_FLAVOR]["gpu_type"]) == (8, "Ascend snt9")
     assert flavors[NPU_FLAVOR]["raw"]["pools"] == [f"pool:{NPU_POOL}"]
-    rec.assert_no_secret()
+    rec.assert_free_of(SECRETS)
 
 
 # --- a training job ------------------------------------------------------------------------------------
@@ -314,7 +259,7 @@ async def test_training_job_round_trip(rec: Recorder, sandbox: ModelArtsSandbox,
     assert rest["text"] and len(rest["text"].encode()) == whole["offset"] - cut
     end = await read_log(rec, job["id"], whole["offset"])
     assert (end["text"], end["offset"], end["complete"]) == ("", whole["offset"], True)
-    rec.assert_no_secret()
+    rec.assert_free_of(SECRETS)
 
 
 async def test_cancel_then_delete(rec: Recorder, sandbox: ModelArtsSandbox, tmp_path: Path, jp_serverapp: Any) -> None:
@@ -344,7 +289,7 @@ async def test_cancel_then_delete(rec: Recorder, sandbox: ModelArtsSandbox, tmp_
     assert job["id"] not in [j["id"] for j in (await rec("GET", "jobs", params={"limit": "500"})).body["jobs"]]
     answer = await platform(sandbox, "GET", f"training-jobs/{job['remote_id']}")
     assert answer.status_code == 400 and answer.json()["error_code"] == "ModelArts.2775", answer.text
-    rec.assert_no_secret()
+    rec.assert_free_of(SECRETS)
 
 
 # --- bad input: 400 naming the field, nothing created anywhere --------------------------------------------
@@ -393,7 +338,7 @@ async def test_bad_specs_are_refused_with_nothing_created(rec: Recorder, sandbox
     assert reply.body["error"]["message"], reply.body
     after = ((await rec("GET", "jobs")).body["total"], await platform_job_count(sandbox), uploaded_keys(obs))
     assert after == before, "no job recorded, no training job created, nothing uploaded"
-    rec.assert_no_secret()
+    rec.assert_free_of(SECRETS)
 
 
 @pytest.mark.parametrize(("change", "field", "said"), [
@@ -416,7 +361,7 @@ async def test_a_platform_refusal_keeps_its_code_and_words(rec: Recorder, sandbo
     assert said in reply.body["error"]["message"] and reply.body["error"]["field"] == field, reply.body
     after = ((await rec("GET", "jobs")).body["total"], await platform_job_count(sandbox), uploaded_keys(obs))
     assert after == before, "no job recorded, no training job created, what was uploaded removed again"
-    rec.assert_no_secret()
+    rec.assert_free_of(SECRETS)
 
 
 # --- the same with an IAM token --------------------------------------------------------------------------
@@ -442,7 +387,7 @@ async def test_token_backend_round_trip(rec: Recorder, sandbox: ModelArtsSandbox
     proxied = await http_server_client.fetch(url, headers=dict(jp_auth_header), raise_error=False)
     assert proxied.code == 200 and json.loads(proxied.body)["metadata"]["name"] == CPU_POOL
     assert all(secret not in proxied.body.decode() + repr(dict(proxied.headers)) for secret in SECRETS)
-    rec.assert_no_secret()
+    rec.assert_free_of(SECRETS)
 
 
 # --- secrets -----------------------------------------------------------------------------------------------
@@ -482,11 +427,10 @@ async def test_no_secret_in_answers_log_or_job_store(rec: Recorder, sandbox: Mod
     await rec("POST", "jobs", ok["id"], "cancel")
     assert (await rec("DELETE", "jobs", by_token["id"])).status in (200, 204)
 
-    data_dir = Path(jp_serverapp.web_app.settings["jupyter_compute"].data_dir)
-    store_bytes = b"".join(p.read_bytes() for p in data_dir.glob("jobs.sqlite*"))
-    assert store_bytes, f"no job store under {data_dir}"
+    store_bytes = job_store_bytes(jp_serverapp)
     log_text = "\n".join(server_log) + "\n" + caplog.text
     assert "compute/api/jobs" in log_text, "the capture sees the server's own log lines"
+    assert "jupyter-compute: backends ma, ma-token" in log_text, "and the extension's, from its start"
     assert "modelarts backend 'ma': POST" in log_text, "the capture sees the backend's debug lines"
     assert f"/v2/{PROJECT}/training-jobs" in log_text, "the capture sees the sandbox's access lines"
     answers = "\n".join(rec.texts)

@@ -221,3 +221,30 @@ def test_a_job_missing_from_the_listing_is_asked_alone_then_ends_failed(tmp_path
     assert lost.state is JobState.FAILED and "no longer knows" in lost.message
     assert backend.calls >= 1, "the missing job was asked about alone before being given up"
     assert kept.state is JobState.SUCCEEDED
+
+
+def test_a_poke_refreshes_now_and_restarts_the_backoff(tmp_path: Path) -> None:
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        backend = ScriptedBackend([RemoteStatus(JobState.RUNNING, "RUNNING")])
+        backend.poll_max_interval = 3600.0
+        service = JobService(store, {"scripted": backend}, EventHub())
+        monitor = Monitor(service)
+        await monitor.start()
+        try:
+            job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
+            watch = monitor._watches[job.id]
+            while watch.interval < 1.0:  # unchanged answers: polled less and less often
+                await asyncio.sleep(0.01)
+            calls = backend.calls
+            monitor.poke(job.id)
+            while backend.calls == calls:
+                await asyncio.sleep(0.01)
+            return watch.interval, backend.poll_interval
+        finally:
+            await monitor.stop()
+            await store.close()
+
+    interval, first = asyncio.run(scenario())
+    assert interval < 1.0 and interval <= first * 1.6 ** 2, "back to frequent polls after the poke"

@@ -28,6 +28,7 @@ from eth_utils import keccak, to_checksum_address
 from jupyter_compute.sandbox.ocean import (
     DEMO_ALGORITHM_DID,
     DEMO_DATASET_DID,
+    DEMO_DATASET_SERVICE_ID,
     FREE_ENVIRONMENT_ID,
     PAID_ENVIRONMENT_ID,
     OceanProviderSandbox,
@@ -39,6 +40,9 @@ CODE_TEXTS = {1: "Warming up", 20: "Configuring volumes", 30: "Provisioning succ
               60: "Publishing results", 70: "Job finished"}
 ENV_FIELDS = {"id", "cpuNumber", "cpuType", "gpuNumber", "gpuType", "ramGB", "diskGB", "priceMin", "desc",
               "currentJobs", "maxJobs", "consumerAddress", "storageExpiry", "maxJobDuration", "lastSeen", "feeToken"}
+# The sandbox has no chain: an order's transferTxId is any text (a transaction hash pays a paid environment).
+ORDER_TX = "0x" + "5a" * 32
+ALGO_ORDER = {"serviceId": "access", "transferTxId": "0x" + "a1" * 32}
 STATUS_FIELDS = {"agreementId", "jobId", "owner", "status", "statusText", "dateCreated", "dateFinished", "results",
                  "stopreq", "removed", "algoDID", "inputDID"}
 
@@ -138,11 +142,18 @@ def raw_algorithm(code: str, **extra: Any) -> dict[str, Any]:
                      "container": {"entrypoint": "python $ALGO", "image": "python", "tag": "3.11"}}, **extra}
 
 
+def published(did: str = DEMO_ALGORITHM_DID, **extra: Any) -> dict[str, Any]:
+    """A published algorithm with its order."""
+    return {"documentId": did, **ALGO_ORDER, **extra}
+
+
 def start_body(wallet: Wallet, algorithm: dict[str, Any], dataset: str = DEMO_DATASET_DID,
-               environment: str = FREE_ENVIRONMENT_ID, **extra: Any) -> dict[str, Any]:
+               environment: str = FREE_ENVIRONMENT_ID, service_id: str = DEMO_DATASET_SERVICE_ID,
+               tx: str = ORDER_TX, **extra: Any) -> dict[str, Any]:
     nonce, signature = wallet.signed(wallet.address + dataset)
     return {"consumerAddress": wallet.address, "nonce": nonce, "signature": signature, "environment": environment,
-            "dataset": {"documentId": dataset, "serviceId": "compute"}, "algorithm": algorithm, **extra}
+            "dataset": {"documentId": dataset, "serviceId": service_id, "transferTxId": tx}, "algorithm": algorithm,
+            **extra}
 
 
 def start(client: httpx.Client, wallet: Wallet, algorithm: dict[str, Any], **kw: Any) -> dict[str, Any]:
@@ -254,7 +265,7 @@ def test_nonce_endpoint_answers_the_stored_nonce(sb: OceanProviderSandbox, clien
     assert missing.status_code == 400
     assert missing.json() == {"message": "Validation error", "success": False,
                               "errors": {"userAddress": ["The userAddress field is required."]}}
-    body = start_body(wallet, {"documentId": DEMO_ALGORITHM_DID})
+    body = start_body(wallet, published())
     assert client.post("/api/services/compute", json=body).status_code == 200
     assert client.get("/api/services/nonce", params={"userAddress": wallet.address}).json() == {"nonce": body["nonce"]}
     assert sb.nonce_of(wallet.address) == body["nonce"]
@@ -336,7 +347,7 @@ def test_status_steps_come_in_order(sb: OceanProviderSandbox, client: httpx.Clie
 
 
 def test_registered_demo_algorithm_summarises_the_demo_dataset(client: httpx.Client, wallet: Wallet) -> None:
-    first = start(client, wallet, {"documentId": DEMO_ALGORITHM_DID, "serviceId": "compute"})
+    first = start(client, wallet, published())
     assert first["algoDID"] == DEMO_ALGORITHM_DID
     job = wait_final(client, wallet, first["jobId"])
     assert job["status"] == 70 and job["results"][0]["filename"] == "summary.csv"
@@ -357,8 +368,8 @@ def test_algorithm_sees_custom_data_dids_and_its_transformation_did(sb: OceanPro
     algo_did = "did:op:" + "cd" * 32
     sb.register_algorithm(algo_did, ENV_DUMP_CODE)
 
-    first = start(client, wallet, {"documentId": algo_did, "algocustomdata": {"k": [1, 2], "label": "x"}},
-                  additionalDatasets=[{"documentId": second, "serviceId": "compute"}])
+    first = start(client, wallet, published(algo_did, algocustomdata={"k": [1, 2], "label": "x"}),
+                  additionalDatasets=[{"documentId": second, "serviceId": "compute", "transferTxId": ORDER_TX}])
     assert first["inputDID"] == [DEMO_DATASET_DID, second]
     job = wait_final(client, wallet, first["jobId"])
     assert job["status"] == 70, job
@@ -398,7 +409,7 @@ def test_unknown_dataset_is_accepted_and_ends_31(sb: OceanProviderSandbox, clien
 
 
 def test_unknown_algorithm_did_ends_32(sb: OceanProviderSandbox, client: httpx.Client, wallet: Wallet) -> None:
-    job = wait_final(client, wallet, start(client, wallet, {"documentId": "did:op:" + "9" * 64})["jobId"])
+    job = wait_final(client, wallet, start(client, wallet, published("did:op:" + "9" * 64))["jobId"])
     assert (job["status"], job["statusText"], job["results"]) == (32, "Algorithm provisioning failed", "")
     assert job["dateFinished"] is not None
 
@@ -428,9 +439,28 @@ def test_stop_kills_a_long_running_algorithm_and_the_job_still_ends_70(wallet: W
         assert envs[FREE_ENVIRONMENT_ID]["currentJobs"] == 0
 
 
+def test_stops_racing_the_start_of_the_algorithm_always_end_the_job(wallet: Wallet) -> None:
+    # No step delay: each stop lands somewhere between "warming up" and the algorithm's first lines.
+    with OceanProviderSandbox(step_delay_s=0) as own, httpx.Client(base_url=own.base_url, timeout=10) as client:
+        stopped: list[tuple[str, int]] = []
+        for _ in range(8):
+            job_id = start(client, wallet, raw_algorithm(WAIT_CODE))["jobId"]
+            r = client.put("/api/services/compute", params=signed_query(wallet, job_id))
+            assert r.status_code == 200, r.text
+            stopped.append((job_id, r.json()[0]["status"]))
+        for job_id, status_at_stop in stopped:
+            job = wait_final(client, wallet, job_id, timeout=30)  # the algorithm alone would wait 60 s
+            assert (job["status"], job["stopreq"]) == (70, 1), own.job(job_id)
+            seen = own.job(job_id)
+            if status_at_stop < 40:  # stopped before the algorithm started: it never starts
+                assert seen["pid"] is None, seen
+            if seen["pid"] is not None:
+                assert not pid_alive(seen["pid"])
+
+
 def test_delete_removes_finished_and_running_jobs(sb: OceanProviderSandbox, client: httpx.Client,
                                                   wallet: Wallet) -> None:
-    done = wait_final(client, wallet, start(client, wallet, {"documentId": DEMO_ALGORITHM_DID})["jobId"])
+    done = wait_final(client, wallet, start(client, wallet, published())["jobId"])
     folder = Path(sb.job(done["jobId"])["folder"])
     r = client.delete("/api/services/compute", params=signed_query(wallet, done["jobId"], DEMO_DATASET_DID))
     assert r.status_code == 200 and r.json() == ""
@@ -451,7 +481,7 @@ def test_delete_removes_finished_and_running_jobs(sb: OceanProviderSandbox, clie
 
 # ---------------------------------------------------------------------- signatures and nonces
 def test_signing_the_raw_text_is_rejected(sb: OceanProviderSandbox, client: httpx.Client, wallet: Wallet) -> None:
-    body = start_body(wallet, {"documentId": DEMO_ALGORITHM_DID})
+    body = start_body(wallet, published())
     message = f"{wallet.address}{DEMO_DATASET_DID}{body['nonce']}"
     body["signature"] = Account.sign_message(encode_defunct(text=message), wallet.account.key).signature.hex()
     r = client.post("/api/services/compute", json=body)
@@ -464,7 +494,7 @@ def test_signing_the_raw_text_is_rejected(sb: OceanProviderSandbox, client: http
 
 def test_v_as_0_or_1_with_or_without_0x_is_accepted(client: httpx.Client, wallet: Wallet) -> None:
     for prefix in ("0x", ""):
-        body = start_body(wallet, {"documentId": DEMO_ALGORITHM_DID})
+        body = start_body(wallet, published())
         raw = bytes.fromhex(body["signature"].removeprefix("0x"))
         assert raw[64] in (27, 28)
         body["signature"] = prefix + (raw[:64] + bytes([raw[64] - 27])).hex()
@@ -477,7 +507,7 @@ def test_lower_case_consumer_address_is_rejected(sb: OceanProviderSandbox, clien
                                                  wallet: Wallet) -> None:
     lower = wallet.address.lower()
     nonce = wallet.nonce()
-    body = start_body(wallet, {"documentId": DEMO_ALGORITHM_DID})
+    body = start_body(wallet, published())
     body.update(consumerAddress=lower, nonce=nonce, signature=wallet.sign(f"{lower}{DEMO_DATASET_DID}{nonce}"))
     r = client.post("/api/services/compute", json=body)
     assert r.status_code == 400
@@ -488,7 +518,7 @@ def test_lower_case_consumer_address_is_rejected(sb: OceanProviderSandbox, clien
 def test_a_nonce_not_above_the_stored_one_is_refused_with_the_providers_words(sb: OceanProviderSandbox,
                                                                                client: httpx.Client,
                                                                                wallet: Wallet) -> None:
-    body = start_body(wallet, {"documentId": DEMO_ALGORITHM_DID})
+    body = start_body(wallet, published())
     assert client.post("/api/services/compute", json=body).status_code == 200
     stored = body["nonce"]
     for nonce in (stored, stored - 5):
@@ -502,8 +532,8 @@ def test_a_nonce_not_above_the_stored_one_is_refused_with_the_providers_words(sb
 
 def test_status_is_unsigned_and_ignores_signature_and_nonce(sb: OceanProviderSandbox, client: httpx.Client,
                                                             wallet: Wallet) -> None:
-    first = start(client, wallet, {"documentId": DEMO_ALGORITHM_DID})
-    second = start(client, wallet, {"documentId": DEMO_ALGORITHM_DID})
+    first = start(client, wallet, published())
+    second = start(client, wallet, published())
     stored = sb.nonce_of(wallet.address)
     r = client.get("/api/services/compute", params={
         "consumerAddress": wallet.address, "jobId": first["jobId"], "documentId": DEMO_DATASET_DID,
@@ -519,7 +549,7 @@ def test_status_is_unsigned_and_ignores_signature_and_nonce(sb: OceanProviderSan
 
 # ---------------------------------------------------------------------- results and ownership
 def test_results_and_control_only_for_the_owner(client: httpx.Client, wallet: Wallet) -> None:
-    job = wait_final(client, wallet, start(client, wallet, {"documentId": DEMO_ALGORITHM_DID})["jobId"])
+    job = wait_final(client, wallet, start(client, wallet, published())["jobId"])
     other = Wallet()
     r = fetch_result(client, other, job["jobId"], 0)
     assert (r.status_code, r.json()) == (404, {"error": f"Owner {other.address} mismatch for job {job['jobId']}"})
@@ -533,7 +563,7 @@ def test_results_and_control_only_for_the_owner(client: httpx.Client, wallet: Wa
 
 
 def test_compute_result_errors(client: httpx.Client, wallet: Wallet) -> None:
-    job = wait_final(client, wallet, start(client, wallet, {"documentId": DEMO_ALGORITHM_DID})["jobId"])
+    job = wait_final(client, wallet, start(client, wallet, published())["jobId"])
     for index, text in ((99, "No such index 99 in this compute job"), (-1, "Negative index")):
         r = fetch_result(client, wallet, job["jobId"], index)
         assert (r.status_code, r.json()) == (404, {"error": text})
@@ -550,27 +580,75 @@ def test_compute_result_errors(client: httpx.Client, wallet: Wallet) -> None:
 
 # ---------------------------------------------------------------------- start validation
 def test_missing_fields_are_named_in_the_validation_error(client: httpx.Client) -> None:
-    r = client.post("/api/services/compute", json={"algorithm": {"documentId": DEMO_ALGORITHM_DID},
-                                                   "environment": FREE_ENVIRONMENT_ID})
+    r = client.post("/api/services/compute", json={"algorithm": published(), "environment": FREE_ENVIRONMENT_ID})
     assert r.status_code == 400
     answer = r.json()
     assert (answer["message"], answer["success"]) == ("Validation error", False)
-    assert answer["errors"]["consumerAddress"] == ["The consumerAddress field is required."]
-    assert answer["errors"]["dataset.documentId"] == ["The dataset.documentId field is required."]
-    assert answer["errors"]["nonce"] == ["The nonce field is required."]
+    assert answer["errors"] == {
+        "consumerAddress": ["The consumerAddress field is required."],
+        "dataset.documentId": ["The dataset.documentId field is required."],
+        "dataset.serviceId": ["The dataset.serviceId field is required."],
+        "dataset.transferTxId": ["The dataset.transferTxId field is required."],
+        "nonce": ["The nonce field is required."],
+    }
+
+
+@pytest.mark.parametrize(("change", "errors"), [
+    (lambda b: b["dataset"].pop("serviceId"), {"dataset.serviceId": ["The dataset.serviceId field is required."]}),
+    (lambda b: b["dataset"].update(transferTxId=""),
+     {"dataset.transferTxId": ["The dataset.transferTxId field is required."]}),
+    (lambda b: b.update(algorithm={"documentId": DEMO_ALGORITHM_DID}), {
+        "algorithm.serviceId": ["The algorithm.serviceId field is required when algorithm.documentId is present."],
+        "algorithm.transferTxId": [
+            "The algorithm.transferTxId field is required when algorithm.documentId is present."]}),
+    (lambda b: b.update(algorithm={**raw_algorithm("print(1)"), **ALGO_ORDER}), {
+        "algorithm.documentId": ["The algorithm.documentId field is required when algorithm.serviceId, "
+                                 "algorithm.transferTxId are present."]}),
+    (lambda b: b.update(algorithm={}), {
+        "algorithm.documentId": ["The algorithm.documentId field is required when algorithm.meta is not present."],
+        "algorithm.meta": ["The algorithm.meta field is required when algorithm.documentId is not present."]}),
+    (lambda b: b.update(additionalDatasets=[{"documentId": DEMO_DATASET_DID}]), {
+        "additionalDatasets.0.serviceId": ["The additionalDatasets.0.serviceId field is required."],
+        "additionalDatasets.0.transferTxId": ["The additionalDatasets.0.transferTxId field is required."]}),
+])
+def test_the_order_of_every_asset_is_required(sb: OceanProviderSandbox, client: httpx.Client, wallet: Wallet,
+                                              change: Callable[[dict[str, Any]], Any],
+                                              errors: dict[str, list[str]]) -> None:
+    body = start_body(wallet, published())
+    change(body)
+    before = client.get("/api/services/compute", params={"consumerAddress": wallet.address}).json()
+    r = client.post("/api/services/compute", json=body)
+    assert (r.status_code, r.json()) == (400, {"message": "Validation error", "errors": errors, "success": False})
+    assert sb.nonce_of(wallet.address) == 0, "a refused request spends no nonce"
+    assert client.get("/api/services/compute", params={"consumerAddress": wallet.address}).json() == before == []
+
+
+def test_a_service_the_dataset_does_not_have_is_refused(sb: OceanProviderSandbox, client: httpx.Client,
+                                                        wallet: Wallet, tmp_path: Path) -> None:
+    r = client.post("/api/services/compute", json=start_body(wallet, raw_algorithm(SUMMARY_CODE), service_id="0"))
+    assert (r.status_code, r.json()) == (400, {"error": {"dataset": "service_not_found"}})
+    other = "did:op:" + "5e" * 32
+    (tmp_path / "other.csv").write_text("v\n2\n")
+    sb.register_dataset(other, tmp_path / "other.csv", service_id="c2d-1")
+    r = client.post("/api/services/compute", json=start_body(
+        wallet, raw_algorithm(SUMMARY_CODE),
+        additionalDatasets=[{"documentId": other, "serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": "t"}]))
+    assert (r.status_code, r.json()) == (400, {"error": {"dataset": "service_not_found"}})
+    assert client.get("/api/services/compute", params={"consumerAddress": wallet.address}).json() == []
+    job = wait_final(client, wallet, start(client, wallet, raw_algorithm(SUMMARY_CODE), dataset=other,
+                                           service_id="c2d-1", tx="any non-empty text")["jobId"])
+    assert (job["status"], job["agreementId"]) == (70, "any non-empty text")
 
 
 def test_unknown_environment_and_unpaid_paid_environment_are_refused(sb: OceanProviderSandbox,
                                                                      client: httpx.Client, wallet: Wallet) -> None:
-    r = client.post("/api/services/compute", json=start_body(wallet, {"documentId": DEMO_ALGORITHM_DID},
-                                                             environment="no-such-env"))
+    r = client.post("/api/services/compute", json=start_body(wallet, published(), environment="no-such-env"))
     assert (r.status_code, r.json()) == (400, {"error": "Environment invalid or does not exist"})
-    r = client.post("/api/services/compute", json=start_body(wallet, {"documentId": DEMO_ALGORITHM_DID},
-                                                             environment=PAID_ENVIRONMENT_ID))
+    r = client.post("/api/services/compute", json=start_body(wallet, published(), environment=PAID_ENVIRONMENT_ID,
+                                                             tx="an order that paid no provider fee"))
     assert (r.status_code, r.json()) == (400, {"error": {"dataset": "fees_not_paid"}})
-    body = start_body(wallet, {"documentId": DEMO_ALGORITHM_DID}, environment=PAID_ENVIRONMENT_ID)
-    body["dataset"]["transferTxId"] = "0x" + "12" * 32
-    r = client.post("/api/services/compute", json=body)
+    r = client.post("/api/services/compute", json=start_body(wallet, published(), environment=PAID_ENVIRONMENT_ID,
+                                                             tx="0x" + "12" * 32))
     assert r.status_code == 200 and r.json()[0]["agreementId"] == "0x" + "12" * 32
     assert sb.job(r.json()[0]["jobId"])["environment"] == PAID_ENVIRONMENT_ID
 
@@ -585,9 +663,9 @@ def test_dataset_rules_refuse_raw_and_untrusted_algorithms(sb: OceanProviderSand
     sb.register_algorithm(other_algo, "print('hi')\n")
     r = client.post("/api/services/compute", json=start_body(wallet, raw_algorithm(SUMMARY_CODE), dataset=guarded))
     assert (r.status_code, r.json()) == (400, {"error": {"dataset": "no_raw_algo_allowed"}})
-    r = client.post("/api/services/compute", json=start_body(wallet, {"documentId": other_algo}, dataset=guarded))
+    r = client.post("/api/services/compute", json=start_body(wallet, published(other_algo), dataset=guarded))
     assert (r.status_code, r.json()) == (400, {"error": {"dataset": "not_trusted_algo"}})
-    job = wait_final(client, wallet, start(client, wallet, {"documentId": DEMO_ALGORITHM_DID}, dataset=guarded)["jobId"])
+    job = wait_final(client, wallet, start(client, wallet, published(), dataset=guarded)["jobId"])
     assert job["status"] == 70
 
 

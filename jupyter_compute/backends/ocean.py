@@ -16,12 +16,17 @@ Config keys:
 - ``timeout_s``: seconds each HTTP call may take (default 30); ``poll_interval_s``.
 
 Job spec: ``inputs[0]`` is the dataset (a DID, or ``{documentId, serviceId, transferTxId,
-userdata}``), further inputs are additional datasets; ``algorithm`` is an algorithm DID (its order
-in ``extra.algorithm`` = ``{serviceId, transferTxId, userdata}``) or ``code`` is raw Python (its
-container in ``extra.container`` = ``{image, tag, entrypoint}``) or ``script`` a local file read as
-raw code; ``params`` reach the algorithm as ``algoCustomData.json``; ``environment`` is a compute
-environment id (default: the first free one). ``extra.dataset`` gives the order of a dataset
-written as a bare DID. Ordering on chain is not done here: give the ``transferTxId``s you have.
+userdata}``), further inputs are additional datasets (objects); ``algorithm`` is an algorithm DID
+(its order in ``extra.algorithm`` = ``{serviceId, transferTxId, userdata}``) or ``code`` is raw
+Python (its container in ``extra.container`` = ``{image, tag, entrypoint}``) or ``script`` a local
+file read as raw code; ``params`` reach the algorithm as ``algoCustomData.json``; ``environment`` is
+a compute environment id (default: the first free one). ``extra.dataset`` gives the order of a
+dataset written as a bare DID.
+
+The Provider starts a job only on ordered assets: every dataset, and a published algorithm, needs
+its order — ``serviceId`` (the asset's service that was ordered) and ``transferTxId`` (the order's
+transaction). ``validate`` names a missing one before anything is sent. Ordering on chain is not
+done here: give the ``transferTxId``s you have.
 
 The remote id is ``<jobId>|<dataset documentId>``: stop and delete sign the documentId too.
 """
@@ -93,6 +98,7 @@ PROVIDER_CODES: Mapping[str, tuple[str, str]] = {
     "no_raw_algo_allowed": ("code", "the dataset does not allow raw algorithms"),
     "fees_not_paid": ("inputs", "the provider fees of this order were not paid"),
     "order_invalid": ("inputs", "the order (transferTxId) is not valid for this dataset"),
+    "service_not_found": ("inputs", "the dataset has no service with this serviceId"),
 }
 FIELD_OF_KEY: Mapping[str, str] = {
     "dataset": "inputs", "additionalDatasets": "inputs", "algorithm": "algorithm", "environment": "environment",
@@ -194,6 +200,32 @@ def _dataset(item: Any, index: int) -> Any:
     if not isinstance(document_id, str) or not document_id.strip():
         raise InvalidSpec("the dataset object needs its documentId (the dataset's DID)", field=f"{field}.documentId")
     return {**data, "documentId": document_id.strip()}
+
+
+def _need_order(order: Mapping[str, Any], where: str, asset: str) -> None:
+    """InvalidSpec naming ``<where>.serviceId`` / ``.transferTxId`` when the order of ``asset`` lacks one."""
+    for key, meaning in (("serviceId", f"the id of the {asset}'s service that was ordered"),
+                         ("transferTxId", "the transaction id of that order on chain")):  # fmt: skip
+        value = order.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidSpec(f"the Provider needs the order of the {asset}: give {where}.{key} ({meaning})",
+                              field=f"{where}.{key}")  # fmt: skip
+
+
+def _check_orders(datasets: Sequence[Any], algorithm: str | None, extra: Mapping[str, Any]) -> None:
+    """Every dataset and a published algorithm must come with their order (serviceId, transferTxId)."""
+    first = datasets[0]
+    if isinstance(first, str):
+        _need_order(extra.get("dataset", {}), "extra.dataset", "dataset")
+    else:
+        _need_order(first, "inputs[0]", "dataset")
+    for index, item in enumerate(datasets[1:], start=1):
+        if isinstance(item, str):
+            raise InvalidSpec("the Provider needs the order of the dataset: give an additional dataset as "
+                              "{documentId, serviceId, transferTxId}", field=f"inputs[{index}]")  # fmt: skip
+        _need_order(item, f"inputs[{index}]", "dataset")
+    if algorithm:
+        _need_order(extra.get("algorithm", {}), "extra.algorithm", "algorithm")
 
 
 def _read_script(path_text: str) -> str:
@@ -422,8 +454,9 @@ class OceanBackend(Backend):
         )  # fmt: skip
         fields = (
             FormField("inputs", "Datasets", "tags", required=True,
-                      help="The dataset's DID (did:op:…) first; more DIDs are additional datasets. Through the "
-                           "API an input may also be {documentId, serviceId, transferTxId, userdata}."),
+                      help="The dataset's DID (did:op:…), its order in 'Dataset order'. Through the API an input "
+                           "may also be {documentId, serviceId, transferTxId, userdata}, as additional datasets "
+                           "must be."),
             FormField("algorithm", "Algorithm DID", "string",
                       help="A published algorithm (did:op:…); its order goes in extra.algorithm."),
             FormField("code", "Raw algorithm (Python)", "code",
@@ -434,9 +467,10 @@ class OceanBackend(Backend):
             FormField("params", "Custom data", "mapping",
                       help="algocustomdata: the algorithm reads it from data/inputs/algoCustomData.json."),
             FormField("extra.dataset", "Dataset order", "mapping",
-                      help="serviceId, transferTxId (and userdata) of the first dataset when given as a DID."),
+                      help="serviceId and transferTxId (and userdata) of the dataset given as a DID: the Provider "
+                           "needs its order (the transferTxId comes from ordering the dataset on chain)."),
             FormField("extra.algorithm", "Algorithm order", "mapping",
-                      help="serviceId, transferTxId (and userdata) of a published algorithm."),
+                      help="serviceId and transferTxId (and userdata) of a published algorithm: needed too."),
             FormField("extra.container", "Container", "mapping",
                       help="image, tag, entrypoint of raw code; default python:3.11, 'python $ALGO'."),
         )  # fmt: skip
@@ -482,6 +516,7 @@ class OceanBackend(Backend):
         environment = spec.environment.strip() if spec.environment is not None else None
         if environment == "":
             environment = None
+        _check_orders(datasets, algorithm, extra)
         return spec.replace(inputs=datasets, algorithm=algorithm, code=code, script=None,
                             environment=environment, extra=extra)  # fmt: skip
 

@@ -9,7 +9,7 @@ Starting it
 -----------
 ::
 
-    from jupyter_compute.sandbox.ocean import OceanProviderSandbox, DEMO_DATASET_DID, DEMO_ALGORITHM_DID
+    from jupyter_compute.sandbox.ocean import OceanProviderSandbox, DEMO_DATASET_DID, DEMO_DATASET_SERVICE_ID
     with OceanProviderSandbox(step_delay_s=0.05) as sb:      # or sb = OceanProviderSandbox().start() … sb.stop()
         sb.base_url            # "http://127.0.0.1:PORT"  (the Provider URL)
         sb.provider_address    # checksummed, from a fixed public test key
@@ -18,11 +18,12 @@ Starting it
 
 ``OceanProviderSandbox(port=0, host="127.0.0.1", *, chain_id=8996, variant="code", step_delay_s=0.2,
 work_dir=None)``; ``work_dir`` holds the seeded demo file and the job folders (a temp dir removed at
-``stop()`` when not given). Seeded: ``DEMO_DATASET_DID`` (``DEMO_DATASET_CSV``, 10 rows of numbers)
-and ``DEMO_ALGORITHM_DID`` (summarises every input CSV into ``summary.csv``: one row per numeric
-column with dataset,column,count,sum,mean,min,max; ``algocustomdata`` ``{"columns": [...]}`` narrows
-it). Environments ``FREE_ENVIRONMENT_ID`` (priceMin 0) and ``PAID_ENVIRONMENT_ID`` (a GPU one, priceMin
-1.5). Methods: ``register_dataset(did, path, *, allow_raw_algorithm=True, trusted_algorithms=None)``,
+``stop()`` when not given). Seeded: ``DEMO_DATASET_DID`` (``DEMO_DATASET_CSV``, 10 rows of numbers;
+its compute service is ``DEMO_DATASET_SERVICE_ID``) and ``DEMO_ALGORITHM_DID`` (summarises every
+input CSV into ``summary.csv``: one row per numeric column with dataset,column,count,sum,mean,min,
+max; ``algocustomdata`` ``{"columns": [...]}`` narrows it). Environments ``FREE_ENVIRONMENT_ID``
+(priceMin 0) and ``PAID_ENVIRONMENT_ID`` (a GPU one, priceMin 1.5). Methods:
+``register_dataset(did, path, *, service_id="compute", allow_raw_algorithm=True, trusted_algorithms=None)``,
 ``register_algorithm(did, code, *, image="python", tag="3.11", entrypoint="python $ALGO")``,
 ``job(job_id)`` (a snapshot: the status object plus ``environment``, ``history`` (every status
 taken), ``folder``, ``note``, ``pid``; KeyError when unknown), ``nonce_of(address)`` (0 when none);
@@ -37,17 +38,28 @@ Routes (code-true)
 - ``GET /api/services/computeEnvironments`` → ``{"<chain id>": [env, …]}`` (``chainId`` ignored);
   docs: a flat list, ``nCPU``/``nGPU``, and ramGB/diskGB/priceMin/maxJobDuration as strings.
 - ``POST /api/services/compute`` (JSON; signed ``consumerAddress + dataset.documentId``) → ``[status]``.
-  ``dataset.serviceId`` is not required here. An unknown dataset DID is accepted (the job ends 31),
-  an unknown algorithm DID too (32), as is a ``meta`` without ``rawcode`` or with a non-Python
-  entrypoint (32: this sandbox runs Python only). A paid environment needs every dataset's
-  ``transferTxId``, else 400 ``{"error": {"dataset": "fees_not_paid"}}``; ``agreementId`` is
-  ``dataset.transferTxId`` (a random 0x… when none).
+  Validated as the Provider's ``ComputeStartRequest``: ``dataset.documentId``, ``dataset.serviceId``
+  and ``dataset.transferTxId`` (the order of the dataset) are required; ``algorithm.documentId`` is
+  required without ``algorithm.meta`` and when ``algorithm.serviceId`` and ``algorithm.transferTxId``
+  are given, ``algorithm.meta`` without ``algorithm.documentId``; a published (DID) algorithm needs
+  its order too (``algorithm.serviceId``, ``algorithm.transferTxId``; any values), and each of
+  ``additionalDatasets`` its ``documentId``, ``serviceId`` and ``transferTxId``; then
+  ``consumerAddress``, ``nonce`` (numeric) and the signature. Every missing field is named in one
+  validation error. There is no chain: any non-empty ``transferTxId`` stands for an order, except
+  in a paid environment, whose provider fee only a real transaction pays — there every dataset's
+  ``transferTxId`` must be a transaction hash (``0x`` + 64 hex digits), else 400
+  ``{"error": {"dataset": "fees_not_paid"}}``. A ``serviceId`` that a registered dataset does not
+  have answers 400 ``{"error": {"dataset": "service_not_found"}}`` (this sandbox's choice of code).
+  An unknown dataset DID is accepted (the job ends 31; its serviceId cannot be checked), an unknown
+  algorithm DID too (32), as is a ``meta`` without ``rawcode`` or with a non-Python entrypoint (32:
+  this sandbox runs Python only). ``agreementId`` is ``dataset.transferTxId``.
 - ``GET /api/services/compute?consumerAddress=[&jobId=]`` (unsigned; ``signature``/``nonce`` ignored,
   nothing stored) → always an array: the owner's jobs whose ``owner`` equals ``consumerAddress``
   exactly, so another owner's job answers ``[]`` (as the operator's SQL filter does).
 - ``PUT /api/services/compute`` (signed ``consumerAddress + jobId + documentId``; no jobId: all the
   owner's jobs) → status array; an unfinished job gets ``stopreq`` 1, its algorithm is killed and
-  it still publishes and ends at 70 (a finished job is left as it is).
+  it still publishes and ends at 70 (a finished job is left as it is). A stop that comes before the
+  algorithm started means it never starts (no status 40).
 - ``DELETE /api/services/compute`` (signed as PUT) → 200 with the JSON body ``""`` (what the code
   sends; docs: the status array with status 8). The job is gone afterwards.
 - ``GET /api/services/computeResult?jobId&index&consumerAddress&nonce&signature`` (signed
@@ -62,8 +74,8 @@ nonce must be > the stored one, else 400 ``Invalid signature expected nonce (<st
 nonce (<sent>).``; it is stored only when the signature is good. Errors: 400 ``{"message": "Validation
 error", "errors": {<field>: [<text>]}, "success": false}`` (a missing field, a bad signature, a
 stale nonce), 400 ``{"error": "Environment invalid or does not exist"}``, 400 ``{"error":
-{"dataset": "no_raw_algo_allowed" | "not_trusted_algo" | "fees_not_paid"}}``, 404 ``{"error": …}``
-for unknown routes, 503 ``{"error": …}`` for anything unexpected.
+{"dataset": "service_not_found" | "no_raw_algo_allowed" | "not_trusted_algo" | "fees_not_paid"}}``,
+404 ``{"error": …}`` for unknown routes, 503 ``{"error": …}`` for anything unexpected.
 
 What an algorithm sees
 ----------------------
@@ -85,7 +97,7 @@ import collections
 import json
 import logging
 import mimetypes
-import secrets
+import re
 import shutil
 import signal
 import sys
@@ -115,6 +127,7 @@ FEE_TOKEN_ADDRESS = to_checksum_address(keccak(text="jupyter-compute/ocean-sandb
 
 DEMO_DATASET_DID = "did:op:" + keccak(text="jupyter-compute/ocean-sandbox/demo-dataset").hex()
 DEMO_ALGORITHM_DID = "did:op:" + keccak(text="jupyter-compute/ocean-sandbox/demo-algorithm").hex()
+DEMO_DATASET_SERVICE_ID = "compute"
 FREE_ENVIRONMENT_ID = "ocean-compute"
 PAID_ENVIRONMENT_ID = "ocean-compute-gpu"
 
@@ -182,6 +195,7 @@ SERVICE_PATHS = {
     "computeResult": ("GET", "/api/services/computeResult"),
 }
 MSG_ENV_INVALID = "Environment invalid or does not exist"
+_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 class ProviderError(tornado.web.HTTPError):
@@ -198,6 +212,11 @@ def validation_error(errors: dict[str, list[str]]) -> ProviderError:
 
 def _required(field: str) -> str:
     return f"The {field} field is required."
+
+
+def _given(value: Any) -> bool:
+    """What the Provider's ``required`` rule accepts: anything but a missing value, "" or an empty list."""
+    return value is not None and value != "" and value != [] and value != {}
 
 
 def recover_signer(message: str, signature: Any) -> str | None:
@@ -265,17 +284,19 @@ class OceanProviderSandbox(ThreadedServer):
         self.register_algorithm(DEMO_ALGORITHM_DID, DEMO_ALGORITHM_CODE)
 
     # ------------------------------------------------------------------ public API
-    def register_dataset(self, did: str, path: str | Path, *, allow_raw_algorithm: bool = True,
-                         trusted_algorithms: Iterable[str] | None = None) -> None:
-        """Publish a dataset: compute jobs on ``did`` get the file at ``path``."""
+    def register_dataset(self, did: str, path: str | Path, *, service_id: str = DEMO_DATASET_SERVICE_ID,
+                         allow_raw_algorithm: bool = True, trusted_algorithms: Iterable[str] | None = None) -> None:
+        """Publish a dataset: compute jobs on ``did``, ordered through its service ``service_id``, get ``path``."""
         if not isinstance(did, str) or not did.strip():
             raise ValueError("did must be a non-empty string")
+        if not isinstance(service_id, str) or not service_id.strip():
+            raise ValueError("service_id must be a non-empty string")
         file = Path(path).resolve()
         if not file.is_file():
             raise FileNotFoundError(file)
         trusted = frozenset(trusted_algorithms) if trusted_algorithms is not None else None
         with self._lock:
-            self._datasets[did] = Dataset(did, file, bool(allow_raw_algorithm), trusted)
+            self._datasets[did] = Dataset(did, file, service_id, bool(allow_raw_algorithm), trusted)
 
     def register_algorithm(self, did: str, code: str, *, image: str = "python", tag: str = "3.11",
                            entrypoint: str = "python $ALGO") -> None:
@@ -387,27 +408,11 @@ class OceanProviderSandbox(ThreadedServer):
     def _start(self, data: Any) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             raise ProviderError(400, {"error": "The request body must be a JSON object"})
-        errors: dict[str, list[str]] = {}
         dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
         algo = data.get("algorithm") if isinstance(data.get("algorithm"), dict) else {}
         extra = data.get("additionalDatasets") or []
-        if not dataset.get("documentId"):
-            errors["dataset.documentId"] = [_required("dataset.documentId")]
+        errors = self._start_errors(data, dataset, algo, extra)
         meta = algo.get("meta")
-        if not meta and not algo.get("documentId"):
-            errors["algorithm.documentId"] = [
-                "The algorithm.documentId field is required when algorithm.meta is not present."]
-            errors["algorithm.meta"] = ["The algorithm.meta field is required when algorithm.documentId is not present."]
-        elif meta and not isinstance(meta, dict):
-            errors["algorithm.meta"] = ["The algorithm.meta must be an object."]
-        if not isinstance(extra, list):
-            errors["additionalDatasets"] = ["The additionalDatasets must be a list."]
-        else:
-            for i, item in enumerate(extra):
-                if not isinstance(item, dict) or not item.get("documentId"):
-                    errors[f"additionalDatasets.{i}.documentId"] = [_required(f"additionalDatasets.{i}.documentId")]
-        if not data.get("environment"):
-            errors["environment"] = [_required("environment")]
         owner = self._verify(data, lambda c: f"{c}{dataset.get('documentId', '')}", errors)
 
         env = next((e for e in ENVIRONMENTS if e["id"] == data["environment"]), None)
@@ -432,16 +437,18 @@ class OceanProviderSandbox(ThreadedServer):
                 files.append((did, known.path if known else None))
                 if known is None:
                     continue  # the Provider learns it at provisioning: the job ends 31
+                if str(item["serviceId"]) != known.service_id:
+                    raise ProviderError(400, {"error": {"dataset": "service_not_found"}})
                 if meta and not known.allow_raw_algorithm:
                     raise ProviderError(400, {"error": {"dataset": "no_raw_algo_allowed"}})
                 if not meta and known.trusted_algorithms is not None and algo_did not in known.trusted_algorithms:
                     raise ProviderError(400, {"error": {"dataset": "not_trusted_algo"}})
-            if env["priceMin"] > 0 and not all(item.get("transferTxId") for item in all_datasets):
+            if env["priceMin"] > 0 and not all(_TX_HASH.fullmatch(str(item["transferTxId"])) for item in all_datasets):
                 raise ProviderError(400, {"error": {"dataset": "fees_not_paid"}})
             job_id = uuid.uuid4().hex
             custom = algo.get("algocustomdata")
             job = Job(job_id=job_id, owner=owner,
-                      agreement_id=str(dataset.get("transferTxId") or "0x" + secrets.token_hex(32)),
+                      agreement_id=str(dataset["transferTxId"]),
                       environment=env["id"], algorithm=algorithm, datasets=files,
                       algocustomdata={} if custom is None else custom, max_duration_s=float(env["maxJobDuration"]),
                       folder=self.work_dir / "jobs" / job_id, algo_did=algo_did)
@@ -450,6 +457,41 @@ class OceanProviderSandbox(ThreadedServer):
         log.info("job %s started for %s on %s (algorithm %s)", job_id, owner, env["id"], algo_did)
         self._runner.start(job)
         return answer
+
+    @staticmethod
+    def _start_errors(data: dict[str, Any], dataset: dict[str, Any], algo: dict[str, Any],
+                      extra: Any) -> dict[str, list[str]]:
+        """The start request's missing fields, as the Provider's ComputeStartRequest rules name them."""
+        errors: dict[str, list[str]] = {}
+        for key in ("documentId", "serviceId", "transferTxId"):
+            if not _given(dataset.get(key)):
+                errors[f"dataset.{key}"] = [_required(f"dataset.{key}")]
+        meta, did = algo.get("meta"), algo.get("documentId")
+        if not _given(meta) and not _given(did):
+            errors["algorithm.documentId"] = [
+                "The algorithm.documentId field is required when algorithm.meta is not present."]
+            errors["algorithm.meta"] = [
+                "The algorithm.meta field is required when algorithm.documentId is not present."]
+        elif _given(meta) and not isinstance(meta, dict):
+            errors["algorithm.meta"] = ["The algorithm.meta must be an object."]
+        if not _given(did) and _given(algo.get("serviceId")) and _given(algo.get("transferTxId")):
+            errors["algorithm.documentId"] = ["The algorithm.documentId field is required when algorithm.serviceId, "
+                                              "algorithm.transferTxId are present."]
+        if _given(did) and not _given(meta):  # a published algorithm is ordered like a dataset
+            for key in ("serviceId", "transferTxId"):
+                if not _given(algo.get(key)):
+                    errors[f"algorithm.{key}"] = [
+                        f"The algorithm.{key} field is required when algorithm.documentId is present."]
+        if not isinstance(extra, list):
+            errors["additionalDatasets"] = ["The additionalDatasets must be a list."]
+        else:
+            for i, item in enumerate(extra):
+                for key in ("documentId", "serviceId", "transferTxId"):
+                    if not isinstance(item, dict) or not _given(item.get(key)):
+                        errors[f"additionalDatasets.{i}.{key}"] = [_required(f"additionalDatasets.{i}.{key}")]
+        if not _given(data.get("environment")):
+            errors["environment"] = [_required("environment")]
+        return errors
 
     def _owned(self, owner: str, job_id: str | None) -> list[Job]:
         return [j for j in self._jobs.values() if j.owner == owner and (not job_id or j.job_id == job_id)]
@@ -619,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
                               step_delay_s=args.step_delay_s, work_dir=args.work_dir) as sb:
         print(f"Ocean Provider sandbox at {sb.base_url}  (chain {sb.chain_id}, provider {sb.provider_address}, "
               f"{sb.variant} variant)", flush=True)
-        print(f"dataset {DEMO_DATASET_DID}\nalgorithm {DEMO_ALGORITHM_DID}\n"
+        print(f"dataset {DEMO_DATASET_DID} (service {DEMO_DATASET_SERVICE_ID})\nalgorithm {DEMO_ALGORITHM_DID}\n"
               f"environments {FREE_ENVIRONMENT_ID} (free), {PAID_ENVIRONMENT_ID} (paid)", flush=True)
         while not stop.wait(0.5):
             pass

@@ -41,10 +41,11 @@ PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TEMP", "TMP", "SYSTEM
 
 @dataclass
 class Dataset:
-    """A registered dataset asset: its file and its compute-service rules."""
+    """A registered dataset asset: its file, its compute service's id and that service's rules."""
 
     did: str
     path: Path
+    service_id: str = "compute"
     allow_raw_algorithm: bool = True
     trusted_algorithms: frozenset[str] | None = None
 
@@ -84,6 +85,7 @@ class Job:
     history: list[int] = field(default_factory=lambda: [1])
     note: str = ""  # why provisioning failed (for tests; the Provider does not say)
     pid: int | None = None
+    proc: subprocess.Popen[bytes] | None = None  # the running algorithm, set under the runner's lock
     deleted: bool = False
     done: bool = False  # its worker thread has ended
     stop_requested: threading.Event = field(default_factory=threading.Event)
@@ -129,12 +131,15 @@ def python_argv(entrypoint: str, algo_path: Path) -> list[str] | None:
     return [sys.executable, *argv[1:]]
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill an algorithm: its whole process group, then the leader itself should the group signal miss."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(OSError):
         if hasattr(os, "killpg"):
-            os.killpg(pid, signal.SIGKILL)
-        else:  # pragma: no cover - Windows
-            os.kill(pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: its group id is its pid
+    with contextlib.suppress(OSError):
+        proc.kill()
 
 
 class JobRunner:
@@ -153,17 +158,26 @@ class JobRunner:
         thread.start()
 
     def stop(self, job: Job) -> None:
-        """Ask a job to stop: its algorithm is killed, then it publishes and ends at 70."""
+        """Ask a job to stop: its algorithm is killed (or never started), then it publishes and ends at 70.
+
+        Race-free with the start of the algorithm: the runner checks the request and starts the
+        process under the same lock, so either it sees the request and starts nothing, or the
+        process is already recorded here and is killed at once.
+        """
         with self.lock:
             if job.finished is None:
                 job.stopreq = 1
                 job.stop_requested.set()
+                if job.proc is not None:
+                    _kill(job.proc)
 
     def delete(self, job: Job) -> None:
         """Forget a job: its algorithm is killed and its folder removed."""
         with self.lock:
             job.deleted = True
             job.stop_requested.set()
+            if job.proc is not None:
+                _kill(job.proc)
             remove_now = job.done or job.thread is None
         if remove_now:
             shutil.rmtree(job.folder, ignore_errors=True)
@@ -194,6 +208,8 @@ class JobRunner:
     def _run(self, job: Job) -> None:
         try:
             self._steps(job)
+        except Exception as exc:  # noqa: BLE001 - a job must end even when the sandbox itself fails
+            self._crashed(job, exc)
         finally:
             with self.lock:
                 job.done = True
@@ -224,6 +240,21 @@ class JobRunner:
         if self._pause(job):
             return
         self._finish(job, 70, results)
+
+    def _crashed(self, job: Job, exc: Exception) -> None:
+        """Finish a job whose run broke inside the sandbox (never leave it at a running status)."""
+        with self.lock:
+            if job.proc is not None:
+                _kill(job.proc)
+        note = f"the sandbox failed running this job: {type(exc).__name__}: {exc}"
+        try:
+            results = self._collect(job)
+        except OSError:
+            results = []
+        with self.lock:
+            job.note = job.note or note
+            if job.finished is None:
+                self._finish(job, 70, results)
 
     def _provision(self, job: Job) -> int | None:
         """Lay out the pod's folders; 31 or 32 when data or algorithm cannot be provisioned."""
@@ -273,31 +304,42 @@ class JobRunner:
                    DATA_ROOT=str(data), ROOT_FOLDER=str(data), PYTHONUNBUFFERED="1")
         deadline = time.monotonic() + job.max_duration_s
         with open(data / "logs" / ALGORITHM_LOG, "wb") as log:
-            try:
-                proc = subprocess.Popen(argv, cwd=job.folder, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as exc:
-                log.write(f"could not start the algorithm: {exc}\n".encode())
-                return
-            job.pid = proc.pid
-            while True:
+            with self.lock:  # see stop(): the request is checked and the process recorded at once
+                if job.stop_requested.is_set() or self.closing.is_set():
+                    return
                 try:
-                    proc.wait(timeout=0.05)
-                    break
+                    proc = subprocess.Popen(argv, cwd=job.folder, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+                except OSError as exc:
+                    log.write(f"could not start the algorithm: {exc}\n".encode())
+                    return
+                job.proc, job.pid = proc, proc.pid
+            try:
+                self._watch(job, proc, deadline, log)
+            finally:
+                _kill(proc)  # never left running, whatever happened above
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+
+    def _watch(self, job: Job, proc: subprocess.Popen[bytes], deadline: float, log: Any) -> None:
+        """Wait for the algorithm; kill it on a stop request, at the server's stop or past its time limit."""
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+            late = time.monotonic() > deadline
+            if job.stop_requested.is_set() or self.closing.is_set() or late:
+                with self.lock:
+                    if late and not job.stop_requested.is_set():
+                        job.stopreq = 2
+                    _kill(proc)
+                try:
+                    proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    pass
-                if job.stop_requested.is_set() or self.closing.is_set() or time.monotonic() > deadline:
-                    if time.monotonic() > deadline and not job.stop_requested.is_set():
-                        with self.lock:
-                            job.stopreq = 2
-                    _kill_group(proc.pid)
-                    with contextlib.suppress(OSError):
-                        proc.kill()  # the leader too, should the group signal have missed it
-                    try:
-                        proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        log.write(b"the algorithm did not end when killed\n")
-                    break
+                    log.write(b"the algorithm did not end when killed\n")
+                return
 
     def _collect(self, job: Job) -> list[tuple[dict[str, Any], Path]]:
         """The job's results in the Provider's order: outputs, then logs."""

@@ -177,7 +177,10 @@ class JobCancelHandler(ComputeHandler):
     @web.authenticated
     @authorized
     async def post(self, job_id: str) -> None:
-        self.write_json((await self.service.cancel(job_id)).to_dict())
+        job = await self.service.cancel(job_id)
+        if not job.is_terminal:  # the platform is stopping it: look again soon, not after the backoff
+            self.compute.monitor.poke(job.id)
+        self.write_json(job.to_dict())
 
 
 class JobLogsHandler(ComputeHandler):

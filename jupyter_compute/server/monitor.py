@@ -70,10 +70,13 @@ class Monitor:
         self._wake.set()
 
     def poke(self, job_id: str) -> None:
-        """Refresh a watched job now (a platform callback said it changed)."""
+        """Refresh a watched job now, and often again (a callback or a stop request: it is changing)."""
         watch = self._watches.get(job_id)
         if watch is None:
             return
+        backend = self.service.backends.get(watch.backend)
+        if backend is not None:
+            watch.interval = backend.poll_interval
         if watch.due < 0:  # in flight: what it read may be older than the callback
             watch.poked = True
             return
