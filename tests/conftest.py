@@ -1,8 +1,12 @@
 """Shared fixtures: an in-process Jupyter server with the extension (non-root base_url),
-a JSON helper over real HTTP, and a live `jupyter server` subprocess for end-to-end tests."""
+a JSON helper over real HTTP, a live `jupyter server` subprocess for end-to-end tests, and the
+helpers the backend, sandbox and notebook tests share (polling, backends started and closed, S3 on
+moto, the demo notebooks)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -11,10 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -23,6 +27,13 @@ from traitlets.config import Config
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+B = TypeVar("B")
+
+#: Hardhat's default accounts #0 and #1 (private keys, then addresses): published test keys that hold nothing.
+HARDHAT_KEYS = ("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+                "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+HARDHAT_ADDRESSES = ("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 
 
 @pytest.fixture
@@ -82,8 +93,6 @@ def api(jp_fetch):
 
 async def wait_for_state(api, job_id: str, states: set[str], timeout: float = 60.0) -> dict:
     """Poll the REST API until the job reaches one of ``states``."""
-    import asyncio
-
     deadline = time.monotonic() + timeout
     while True:
         reply = await api("GET", "jobs", job_id)
@@ -96,9 +105,103 @@ async def wait_for_state(api, job_id: str, states: set[str], timeout: float = 60
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on (as a closed port too: connections to it are refused)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- polling (never a fixed sleep), processes ---------------------------------------------------------
+
+
+class Deadline:
+    """The end of a wait of ``timeout`` seconds for ``what``; ``check`` fails the test once it is past."""
+
+    def __init__(self, timeout: float, what: str) -> None:
+        self.timeout, self.what = timeout, what
+        self.end = time.monotonic() + timeout
+
+    def check(self, last: Any, explain: Callable[[], Any] | None = None) -> None:
+        """Fail once past the end, showing ``last`` (what the wait saw last) and what ``explain`` answers."""
+        if time.monotonic() > self.end:
+            more = f"; {explain()}" if explain else ""
+            raise AssertionError(f"timed out after {self.timeout} s waiting for {self.what} (last: {last!r}){more}")
+
+
+def wait_for(probe: Callable[[], T], what: str = "the condition", *, timeout: float = 30.0,
+             every: float = 0.05) -> T:  # fmt: skip
+    """Call ``probe`` until it answers something truthy, and answer that; fail naming ``what`` after ``timeout`` s."""
+    deadline = Deadline(timeout, what)
+    while not (value := probe()):
+        deadline.check(value)
+        time.sleep(every)
+    return value
+
+
+async def until(probe: Callable[[], T], what: str = "the condition", *, timeout: float = 30.0,
+                every: float = 0.05) -> T:  # fmt: skip
+    """``wait_for`` on an event loop: the loop keeps running between the calls of ``probe``."""
+    deadline = Deadline(timeout, what)
+    while not (value := probe()):
+        deadline.check(value)
+        await asyncio.sleep(every)
+    return value
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# --- backends under test ------------------------------------------------------------------------------
+
+
+def run(test: Callable[[], Awaitable[T]]) -> T:
+    """Run an async test body (no pytest-asyncio here)."""
+    return asyncio.run(test())  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def started(backend: B) -> AsyncIterator[B]:
+    """The backend started, and closed again however the block ends."""
+    await backend.start()  # type: ignore[attr-defined]
+    try:
+        yield backend
+    finally:
+        await backend.close()  # type: ignore[attr-defined]
+
+
+async def wait_status(b: Any, remote_id: str, states: Iterable[Any] | None = None, *, timeout: float = 30.0,
+                      every: float = 0.05, explain: Callable[[], Any] | None = None) -> Any:  # fmt: skip
+    """Poll ``b.status`` until the job is terminal (or in one of ``states``): its RemoteStatus.
+
+    ``explain`` adds what it answers to the failure message (e.g. the sandbox's own record of the job).
+    """
+    wanted = None if states is None else set(states)
+    deadline = Deadline(timeout, f"job {remote_id} to reach {'an end' if wanted is None else wanted}")
+    while True:
+        status = await b.status(remote_id)
+        if status.state.is_terminal if wanted is None else status.state in wanted:
+            return status
+        deadline.check(status, explain)
+        await asyncio.sleep(every)
+
+
+async def read_result(b: Any, remote_id: str, name: str) -> bytes:
+    """All the bytes of one result, as ``open_result`` streams them."""
+    return b"".join([chunk async for chunk in b.open_result(remote_id, name)])
+
+
+def s3_client(endpoint: str, key: str = "testing", secret: str = "testing", **options: Any) -> Any:
+    """A boto3 S3 client of the moto server at ``endpoint`` (``options``: more client arguments, e.g. config)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret, **options)  # fmt: skip
 
 
 @dataclass
@@ -116,6 +219,19 @@ class LiveServer:
 
         return Client(self.url, self.token)
 
+    def checked_log(self, secrets: Iterable[str] = ()) -> str:
+        """The server's log, checked: no traceback once its backends are set up, none of ``secrets`` anywhere."""
+        log = self.log_path.read_text()
+        assert "Traceback" not in log.split("jupyter-compute: backends")[-1]
+        for secret in secrets:
+            assert secret not in log, "a secret in the server log"
+        return log
+
+    def kernel_env(self, *drop: str) -> dict[str, str]:
+        """The environment for a kernel of this server: no JUPYTER_COMPUTE_* (it finds the server by
+        itself) and none of the variables named in ``drop`` (the server's secrets)."""
+        return {k: v for k, v in self.env.items() if not k.startswith("JUPYTER_COMPUTE_") and k not in drop}
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
@@ -130,8 +246,14 @@ class LiveServer:
 
 
 def start_live_server(home: Path, *, port: int | None = None, token: str | None = None,
-                      extra_args: list[str] = ()) -> LiveServer:
-    """Start `python -m jupyter_server` with private Jupyter dirs under ``home``; wait until it answers."""
+                      extra_args: list[str] = (), backends: Mapping[str, Any] | None = None) -> LiveServer:
+    """Start `python -m jupyter_server` with private Jupyter dirs under ``home``; wait until it answers.
+
+    ``backends``: written as ``c.ComputeApp.backends`` into its ``jupyter_server_config.py``.
+    """
+    if backends is not None:
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "jupyter_server_config.py").write_text(f"c.ComputeApp.backends = {dict(backends)!r}\n")
     port = port or free_port()
     token = token or secrets.token_hex(16)
     env = dict(os.environ)
@@ -170,6 +292,67 @@ def start_live_server(home: Path, *, port: int | None = None, token: str | None 
     raise RuntimeError(f"jupyter server did not answer in 60 s: {log_path.read_text()[-3000:]}")
 
 
+# --- ModelArts on OBS (moto's S3) -----------------------------------------------------------------------
+
+#: The ModelArts tests' project, keys and bucket: distinct, recognisable secret values that no answer,
+#: error, log line or stored record may carry.
+MA_PROJECT = "sandbox-project"
+MA_AK = "MAAK-SECRET-0c5e71d2"
+MA_SK = "ma-sk-SECRET-4b9f2a61"
+MA_TOKEN = "ma-token-SECRET-83d0e5f7"
+MA_OBS_KEY = "OBSKEY-SECRET-1a7c3e90"
+MA_OBS_SECRET = "obs-secret-SECRET-6d2b8f14"
+MA_BUCKET = "ma-bucket"
+
+
+@pytest.fixture(scope="module")
+def obs(s3_endpoint: str) -> str:
+    """moto's S3 server standing in for OBS, with MA_BUCKET made there; its endpoint URL."""
+    s3_client(s3_endpoint, MA_OBS_KEY, MA_OBS_SECRET).create_bucket(Bucket=MA_BUCKET)
+    return s3_endpoint
+
+
+@pytest.fixture(scope="module")
+def modelarts(obs: str) -> Iterator[Any]:
+    """The ModelArts sandbox on that OBS: project MA_PROJECT, signatures by MA_AK/MA_SK, the token MA_TOKEN."""
+    from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
+
+    with ModelArtsSandbox(s3_endpoint=obs, s3_key=MA_OBS_KEY, s3_secret=MA_OBS_SECRET, project_id=MA_PROJECT,
+                          credentials={MA_AK: MA_SK}, tokens={MA_TOKEN}, step_delay_s=0.2) as sb:  # fmt: skip
+        yield sb
+
+
+# --- the demo notebooks --------------------------------------------------------------------------------
+
+
+def stored_notebook(name: str) -> Any:
+    """``notebooks/<name>`` as committed, checked: valid, and no code cell carries outputs or a count."""
+    import nbformat
+
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(not c.outputs and c.execution_count is None for c in code)
+    return nb
+
+
+def run_notebook(name: str, env: Mapping[str, str], cwd: Path, *, timeout: int = 180) -> tuple[Any, str]:
+    """Run ``notebooks/<name>`` top to bottom in a python3 kernel with ``env``, in ``cwd``; no cell may fail.
+
+    Answers the executed notebook and the text of all its outputs (streams and text/plain).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd)}}).execute(env=dict(env))  # fmt: skip
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    return nb, text
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = start_live_server(tmp_path / "jupyter")
@@ -183,6 +366,15 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     server = start_live_server(tmp_path_factory.mktemp("module") / "jupyter")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def hdfs() -> Iterator[Any]:
+    """A WebHDFS sandbox for the module (an HDFS stand-in on loopback)."""
+    from jupyter_compute.sandbox.webhdfs import WebHdfsSandbox
+
+    with WebHdfsSandbox() as sb:
+        yield sb
 
 
 @pytest.fixture(scope="module")

@@ -66,3 +66,14 @@ class NeedsKeyBackend(Backend):
             from jupyter_compute.errors import AuthError
 
             raise AuthError("set NEEDS_KEY in the Jupyter server's environment to use this backend")
+
+
+class HangingStartBackend(Backend):
+    """A backend whose platform accepts connections at start but never answers."""
+
+    kind = "hanging"
+
+    async def start(self) -> None:
+        import asyncio
+
+        await asyncio.Event().wait()

@@ -4,18 +4,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
-import socket
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import free_port, read_result, run, s3_client, started, wait_status
 
 from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.datastory import (
@@ -31,28 +33,11 @@ from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.datastory import DatastorySandbox
 from jupyter_compute.sandbox.webhdfs import WebHdfsSandbox
 
-T = TypeVar("T")
 TOKEN = "sandbox-token"
 CEPH_KEY = "AKIDCEPHACCESS0001"
 CEPH_SECRET = "ceph-secret-value-do-not-leak-42"
 EMAIL = "analyst@example.org"
 CSV = "city,words\nparis,the cat sat\nlyon,the dog ran\nparis,the cat ran\n"
-
-
-def run(test: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(test())  # type: ignore[arg-type]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def hdfs() -> Iterator[WebHdfsSandbox]:
-    with WebHdfsSandbox() as sb:
-        yield sb
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +48,7 @@ def platform() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def s3(s3_endpoint: str) -> tuple[str, int]:
-    import boto3
-
-    boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=CEPH_KEY, aws_secret_access_key=CEPH_SECRET,
-                 region_name="us-east-1").create_bucket(Bucket="lake")
+    s3_client(s3_endpoint, CEPH_KEY, CEPH_SECRET).create_bucket(Bucket="lake")
     address = urlsplit(s3_endpoint)
     return address.hostname, address.port
 
@@ -105,33 +87,8 @@ def storage_config(
     return storage
 
 
-@contextlib.asynccontextmanager
-async def backend(
-    platform: Any, storage: dict[str, Any], **config: Any
-) -> AsyncIterator[DatastoryBackend]:
-    b = DatastoryBackend(
-        "ds",
-        {"url": platform.url, "token_env": "DS_TOKEN", "storage": storage, **config},
-    )
-    await b.start()
-    try:
-        yield b
-    finally:
-        await b.close()
-
-
-async def wait_done(b: DatastoryBackend, remote_id: str, limit: float = 30.0) -> Any:
-    deadline = time.monotonic() + limit
-    while True:
-        status = await b.status(remote_id)
-        if status.state.is_terminal:
-            return status
-        assert time.monotonic() < deadline, f"task still {status.native_status}"
-        await asyncio.sleep(0.1)
-
-
-async def read_all(b: DatastoryBackend, remote_id: str, name: str) -> bytes:
-    return b"".join([chunk async for chunk in b.open_result(remote_id, name)])
+def backend(platform: Any, storage: dict[str, Any], **config: Any) -> AbstractAsyncContextManager[DatastoryBackend]:
+    return started(DatastoryBackend("ds", {"url": platform.url, "token_env": "DS_TOKEN", "storage": storage, **config}))
 
 
 def spec(**values: Any) -> JobSpec:
@@ -291,7 +248,7 @@ def test_hdfs_round_trip(platform: Any, hdfs: WebHdfsSandbox, csv_file: Path) ->
             assert (
                 hdfs.local_path("/jupyter-compute/job-hdfs-1-input/cities.csv")
             ).read_text() == CSV
-            status = await wait_done(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.SUCCEEDED, status.message
             assert status.native_status == "FINISHED"
             assert status.started is not None and status.started.tzinfo is not None
@@ -300,7 +257,7 @@ def test_hdfs_round_trip(platform: Any, hdfs: WebHdfsSandbox, csv_file: Path) ->
             assert results, "no result files"
             assert all(not r.name.startswith("_") for r in results)
             frames = [
-                read_frame(await read_all(b, sub.remote_id, r.name), r.name)
+                read_frame(await read_result(b, sub.remote_id, r.name), r.name)
                 for r in results
             ]
             counts: dict[str, int] = {}
@@ -314,7 +271,7 @@ def test_hdfs_round_trip(platform: Any, hdfs: WebHdfsSandbox, csv_file: Path) ->
                 and counts["dog"] == 1
             )
             with pytest.raises(NotFound):
-                await read_all(b, sub.remote_id, "no-such-part")
+                await read_result(b, sub.remote_id, "no-such-part")
 
     run(scenario)
 
@@ -338,13 +295,13 @@ def test_hdfs_existing_input_and_explicit_output(
                 ),
                 "job-hdfs-2",
             )
-            status = await wait_done(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.SUCCEEDED, status.message
             assert sub.remote_id.endswith("|/out/summary/")
             results = await b.results(sub.remote_id)
             assert results
             frame = read_frame(
-                await read_all(b, sub.remote_id, results[0].name), results[0].name
+                await read_result(b, sub.remote_id, results[0].name), results[0].name
             )
             assert len(frame) >= 1
 
@@ -354,7 +311,7 @@ def test_hdfs_existing_input_and_explicit_output(
 def test_spare_host_when_the_primary_does_not_answer(
     platform: Any, hdfs: WebHdfsSandbox, csv_file: Path
 ) -> None:
-    storage = storage_config(closed_port(), spare_host=f"127.0.0.1:{hdfs.port}")
+    storage = storage_config(free_port(), spare_host=f"127.0.0.1:{hdfs.port}")
 
     async def scenario() -> None:
         async with backend(platform, storage) as b:
@@ -367,12 +324,12 @@ def test_spare_host_when_the_primary_does_not_answer(
             assert body["inputFileSystemInfo"]["port"] == str(
                 storage["hdfs-main"]["port"]
             )
-            status = await wait_done(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.SUCCEEDED, status.message
             results = await b.results(sub.remote_id)
             assert [r.name for r in results] == ["part-00000.csv"]
             frame = read_frame(
-                await read_all(b, sub.remote_id, "part-00000.csv"), "part-00000.csv"
+                await read_result(b, sub.remote_id, "part-00000.csv"), "part-00000.csv"
             )
             assert _word_counts(frame)["the"] == 3
 
@@ -383,7 +340,7 @@ def test_no_host_answers_is_a_clear_error(platform: Any, csv_file: Path) -> None
     async def scenario() -> None:
         async with backend(
             platform,
-            storage_config(closed_port(), spare_host=f"127.0.0.1:{closed_port()}"),
+            storage_config(free_port(), spare_host=f"127.0.0.1:{free_port()}"),
         ) as b:
             with pytest.raises(ComputeError) as err:
                 await b.submit(b.validate(spec(inputs=[str(csv_file)])), "job-down")
@@ -404,14 +361,14 @@ def test_ceph_round_trip(platform: Any, hdfs: WebHdfsSandbox, s3: tuple[str, int
             assert checked.extra["storage"] == "ceph"
             sub = await b.submit(checked, "job-ceph-1")
             assert CEPH_SECRET not in sub.remote_id and CEPH_KEY not in sub.remote_id
-            status = await wait_done(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.SUCCEEDED, status.message
             results = await b.results(sub.remote_id)
             assert results
             counts: dict[str, int] = {}
             for r in results:
                 for word, n in _word_counts(
-                    read_frame(await read_all(b, sub.remote_id, r.name), r.name)
+                    read_frame(await read_result(b, sub.remote_id, r.name), r.name)
                 ).items():
                     counts[word] = counts.get(word, 0) + n
             assert counts["the"] == 3 and counts["paris"] == 2 and counts["dog"] == 1
@@ -484,7 +441,7 @@ def test_failed_task_keeps_the_message_and_leaks_no_secret(
                                 extra={"email": EMAIL, "storage": "ceph"})),
                 "job-fail",
             )  # fmt: skip
-            status = await wait_done(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.FAILED and status.native_status == "ERROR"
             assert (
                 "no-such-algorithm" in status.message
@@ -494,7 +451,7 @@ def test_failed_task_keeps_the_message_and_leaks_no_secret(
                                 extra={"email": EMAIL, "storage": "ceph"})),
                 "job-fail-2",
             )  # fmt: skip
-            leaked = await wait_done(b, leaky.remote_id)
+            leaked = await wait_status(b, leaky.remote_id)
             assert leaked.state is JobState.FAILED and "boom" in leaked.message
             assert CEPH_SECRET not in leaked.message
             for text in (status.message, sub.remote_id):
@@ -504,14 +461,8 @@ def test_failed_task_keeps_the_message_and_leaks_no_secret(
                     and CEPH_KEY not in text
                 )
             # wrong token: the error names the variable, never the value
-            import os
-
-            os.environ["DS_TOKEN"] = "wrong-token-value"
-            try:
-                with pytest.raises(ComputeError) as err:
-                    await b.status(sub.remote_id)
-            finally:
-                os.environ["DS_TOKEN"] = TOKEN
+            with mock.patch.dict(os.environ, {"DS_TOKEN": "wrong-token-value"}), pytest.raises(ComputeError) as err:
+                await b.status(sub.remote_id)
             assert "wrong-token-value" not in str(err.value) and "DS_TOKEN" in str(
                 err.value
             )
@@ -597,7 +548,7 @@ def test_error_row_against_the_platform(
                 ),
                 "job-err",
             )
-            status = await wait_done(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert (status.state, status.native_status) == (JobState.FAILED, "ERROR")
             assert "disk full" in status.message
             assert status.finished is not None
@@ -631,10 +582,10 @@ def test_column_summary_and_dedup_values(
                 "job-dedup",
             )
             for sub in (summary, dedup):
-                status = await wait_done(b, sub.remote_id)
+                status = await wait_status(b, sub.remote_id)
                 assert status.state is JobState.SUCCEEDED, status.message
             frame = read_frame(
-                await read_all(b, summary.remote_id, "part-00000.csv"), "part-00000.csv"
+                await read_result(b, summary.remote_id, "part-00000.csv"), "part-00000.csv"
             )
             row = frame.set_index("column").loc["score"]
             assert int(row["count"]) == 4 and float(row["mean"]) == 2.5
@@ -642,7 +593,7 @@ def test_column_summary_and_dedup_values(
             names = [r.name for r in await b.results(dedup.remote_id)]
             assert names == ["part-00000.csv"]  # _SUCCESS is not offered
             frame = read_frame(
-                await read_all(b, dedup.remote_id, "part-00000.csv"), "part-00000.csv"
+                await read_result(b, dedup.remote_id, "part-00000.csv"), "part-00000.csv"
             )
             assert list(frame["name"]) == ["ann", "bob", "cid"] and list(
                 frame["score"]
@@ -657,7 +608,7 @@ def test_configurable_submit_path(hdfs: WebHdfsSandbox, csv_file: Path) -> None:
             sb, storage_config(hdfs.port), submit_path="/v2/tasks/new"
         ) as b:
             sub = await b.submit(b.validate(spec(inputs=[str(csv_file)])), "job-path")
-            assert (await wait_done(b, sub.remote_id)).state is JobState.SUCCEEDED
+            assert (await wait_status(b, sub.remote_id)).state is JobState.SUCCEEDED
 
     with DatastorySandbox(token=TOKEN, submit_path="/v2/tasks/new") as sb:
         run(lambda: scenario(sb))

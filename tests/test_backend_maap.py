@@ -11,11 +11,13 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import httpx
 import pytest
+from conftest import free_port, read_result, run, run_notebook, s3_client, start_live_server, started, wait_status
 
 from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.maap import (
@@ -32,13 +34,8 @@ from jupyter_compute.models import JobSpec, JobState
 from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.maap import EXPIRED_TOKEN, VALID_TOKEN, MaapSandbox
 
-T = TypeVar("T")
 TREES = "sample-trees.csv"  # a built-in granule of every sandbox: species,height_m,diameter_cm; 6 rows
 QUEUE = "maap-dps-worker-8gb"
-
-
-def run(test: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(test())  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -52,29 +49,8 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAAP_PGT", VALID_TOKEN)
 
 
-@contextlib.asynccontextmanager
-async def maap(sb: MaapSandbox, flavor: str = "swagger", **config: Any) -> AsyncIterator[MaapBackend]:
-    b = MaapBackend("maap", {"url": sb.url, "flavor": flavor, "token_env": "MAAP_PGT", **config})
-    await b.start()
-    try:
-        yield b
-    finally:
-        await b.close()
-
-
-async def wait_for(b: MaapBackend, remote_id: str, timeout: float = 30.0, states: Any = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await b.status(remote_id)
-        if status.state.is_terminal if states is None else status.state in states:
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{remote_id} still {status} after {timeout} s")
-        await asyncio.sleep(0.1)
-
-
-async def read_all(b: MaapBackend, remote_id: str, name: str) -> bytes:
-    return b"".join([chunk async for chunk in b.open_result(remote_id, name)])
+def maap(sb: MaapSandbox, flavor: str = "swagger", **config: Any) -> AbstractAsyncContextManager[MaapBackend]:
+    return started(MaapBackend("maap", {"url": sb.url, "flavor": flavor, "token_env": "MAAP_PGT", **config}))
 
 
 def check_trees_stats(data: bytes) -> None:
@@ -290,22 +266,22 @@ def test_swagger_submit_makes_three_calls_in_order_and_succeeds_by_polling(sandb
             assert sandbox._entries[entry_id].callback_uri == ""  # no webhook_url: polled only
             assert submission.status.state is JobState.QUEUED
 
-            final = await wait_for(b, entry_id)
+            final = await wait_status(b, entry_id)
             assert final.state is JobState.SUCCEEDED and final.native_status == "SUCCESS"
             assert final.started and final.finished and final.started <= final.finished
 
             files = {r.name: r for r in await b.results(entry_id)}
             assert files["row_stats.csv"].kind == "output" and files["row_stats.csv"].media_type == "text/csv"
             assert files["_stdout.txt"].kind == "log"
-            frame = read_frame(await read_all(b, entry_id, "row_stats.csv"), "row_stats.csv")
+            frame = read_frame(await read_result(b, entry_id, "row_stats.csv"), "row_stats.csv")
             biomass = frame.set_index("column").loc["biomass"]
             assert biomass["count"] == 3 and biomass["mean"] == 20.5 and biomass["max"] == 30.5
             with pytest.raises(NotFound):
-                await read_all(b, entry_id, "nothing.csv")
+                await read_result(b, entry_id, "nothing.csv")
 
             fresh = MaapBackend("maap", {"url": sandbox.url})  # after a restart: the name map is rebuilt
             try:
-                again = read_frame(await read_all(fresh, entry_id, "row_stats.csv"), "row_stats.csv")
+                again = read_frame(await read_result(fresh, entry_id, "row_stats.csv"), "row_stats.csv")
                 assert again.equals(frame)
             finally:
                 await fresh.close()
@@ -331,8 +307,8 @@ def test_swagger_definitions_are_reused_for_the_same_algorithm_and_granule_set(s
             fourth = await b.submit(spec(algorithm="word-count", inputs=["reuse-1.txt"], params={"n": 2}), "d")
             assert len(sandbox._jobs) == count + 2, "other parameters: another definition"
             for entry in (first, second, third, fourth):
-                assert (await wait_for(b, entry.remote_id)).state is JobState.SUCCEEDED
-            words = read_frame(await read_all(b, first.remote_id, "word_counts.csv"), "word_counts.csv")
+                assert (await wait_status(b, entry.remote_id)).state is JobState.SUCCEEDED
+            words = read_frame(await read_result(b, first.remote_id, "word_counts.csv"), "word_counts.csv")
             assert dict(zip(words["word"], words["count"], strict=True)) == {"beta": 2, "alpha": 1, "gamma": 1}
 
     run(body)
@@ -342,29 +318,29 @@ def test_swagger_failures_timeouts_and_cancellations(sandbox: MaapSandbox) -> No
     async def body() -> None:
         async with maap(sandbox) as b:
             failed = await b.submit(spec(algorithm="fail", inputs=[TREES], params={"message": "bad plot"}), "f")
-            status = await wait_for(b, failed.remote_id)
+            status = await wait_status(b, failed.remote_id)
             assert status.state is JobState.FAILED and status.native_status == "ERROR"
             assert "RuntimeError: " in status.message and "bad plot" in status.message
             assert {r.name for r in await b.results(failed.remote_id)} == {"_stdout.txt", "_stderr.txt"}
 
             missing = await b.submit(spec(algorithm="row-stats", inputs=["no-such-granule"]), "m")
-            status = await wait_for(b, missing.remote_id)
+            status = await wait_status(b, missing.remote_id)
             assert status.state is JobState.FAILED and "Granule 'no-such-granule' not found" in status.message
 
             sandbox.timeout_s = 0.5
             try:
                 slow = await b.submit(spec(algorithm="sleep", inputs=[TREES], params={"seconds": 20}), "t")
-                status = await wait_for(b, slow.remote_id)
+                status = await wait_status(b, slow.remote_id)
             finally:
                 sandbox.timeout_s = 300
             assert status.state is JobState.TIMED_OUT and "Time limit" in status.message
 
             running = await b.submit(spec(algorithm="sleep", inputs=[TREES], params={"seconds": 20}), "r")
-            await wait_for(b, running.remote_id, states={JobState.RUNNING})
+            await wait_status(b, running.remote_id, states={JobState.RUNNING})
             with pytest.raises(NotSupported):
                 await b.cancel(running.remote_id)
             sandbox.cancel_entry(running.remote_id)  # the platform's own cancel (no API route)
-            assert (await wait_for(b, running.remote_id)).state is JobState.CANCELLED
+            assert (await wait_status(b, running.remote_id)).state is JobState.CANCELLED
 
     run(body)
 
@@ -470,7 +446,7 @@ def test_index_lag_is_waited_out_after_submission() -> None:
                 await b.status("never-submitted")
         async with maap(sb, "ogc") as b:
             job = await b.submit(spec(algorithm="2", inputs=["sample-text.txt"], environment=QUEUE), "lag-2")
-            assert (await wait_for(b, job.remote_id)).state is JobState.SUCCEEDED
+            assert (await wait_status(b, job.remote_id)).state is JobState.SUCCEEDED
             began = time.monotonic()
             with pytest.raises(NotFound):
                 await b.status("0f0f0f0f-unknown")
@@ -505,11 +481,11 @@ def test_ogc_execute_status_results_and_products(sandbox: MaapSandbox) -> None:
             run_ = sandbox._ogc[job.remote_id]
             assert run_.inputs == {"granules": [TREES]} and run_.queue == QUEUE and run_.tag == "ogc-job-1"
             assert job.status.state is JobState.QUEUED and job.status.native_status == "accepted"
-            final = await wait_for(b, job.remote_id)
+            final = await wait_status(b, job.remote_id)
             assert final.state is JobState.SUCCEEDED and final.started and final.finished
             files = {r.name: r.kind for r in await b.results(job.remote_id)}
             assert files == {"row_stats.csv": "output", "_stdout.txt": "log", "_stderr.txt": "log"}
-            check_trees_stats(await read_all(b, job.remote_id, "row_stats.csv"))
+            check_trees_stats(await read_result(b, job.remote_id, "row_stats.csv"))
             assert await b.recover("ogc-job-1") == job.remote_id
             assert await b.recover("never-submitted") is None
 
@@ -521,22 +497,22 @@ def test_ogc_failures_offline_and_dedup(sandbox: MaapSandbox) -> None:
         async with maap(sandbox, "ogc") as b:
             failed = await b.submit(spec(algorithm="3", inputs=[TREES], environment=QUEUE,
                                          params={"message": "no biomass"}), "f")  # fmt: skip
-            status = await wait_for(b, failed.remote_id)
+            status = await wait_status(b, failed.remote_id)
             assert status.state is JobState.FAILED and "RuntimeError: no biomass" in status.message
 
             sleeper = await b.submit(spec(algorithm="4", inputs=[TREES], environment=QUEUE,
                                           params={"seconds": 20}), "o")  # fmt: skip
-            await wait_for(b, sleeper.remote_id, states={JobState.RUNNING})
+            await wait_status(b, sleeper.remote_id, states={JobState.RUNNING})
             sandbox.mark_offline(sleeper.remote_id)
-            status = await wait_for(b, sleeper.remote_id)
+            status = await wait_status(b, sleeper.remote_id)
             assert status.state is JobState.FAILED and status.native_status == "offline"
             assert "offline" in status.message
 
             fields = {"algorithm": "2", "inputs": ["sample-text.txt"], "environment": QUEUE, "extra": {"dedup": True}}
             original = await b.submit(spec(**fields), "d1")
-            assert (await wait_for(b, original.remote_id)).state is JobState.SUCCEEDED
+            assert (await wait_status(b, original.remote_id)).state is JobState.SUCCEEDED
             duplicate = await b.submit(spec(**fields), "d2")
-            status = await wait_for(b, duplicate.remote_id)
+            status = await wait_status(b, duplicate.remote_id)
             assert status.state is JobState.SUCCEEDED and status.native_status == "deduped"
             assert status.message == "identical to an earlier run (deduplicated); no new products"
             assert await b.results(duplicate.remote_id) == []
@@ -549,7 +525,7 @@ def test_ogc_dismiss_running_and_queued_jobs_and_refuse_finished_ones() -> None:
         async with maap(sb, "ogc") as b:
             busy = spec(algorithm="4", inputs=[TREES], environment="solo", params={"seconds": 30})
             running = await b.submit(busy, "c1")
-            await wait_for(b, running.remote_id, states={JobState.RUNNING})
+            await wait_status(b, running.remote_id, states={JobState.RUNNING})
             queued = await b.submit(busy, "c2")  # the queue's only slot is taken
             assert (await b.status(queued.remote_id)).state is JobState.QUEUED
 
@@ -558,11 +534,11 @@ def test_ogc_dismiss_running_and_queued_jobs_and_refuse_finished_ones() -> None:
             assert status.state is JobState.CANCELLED and status.native_status == "dismissed"
 
             await b.cancel(running.remote_id)
-            status = await wait_for(b, running.remote_id)
+            status = await wait_status(b, running.remote_id)
             assert status.state is JobState.CANCELLED and status.native_status == "dismissed"
 
             done = await b.submit(spec(algorithm="2", inputs=["sample-text.txt"], environment="solo"), "c3")
-            assert (await wait_for(b, done.remote_id)).state is JobState.SUCCEEDED
+            assert (await wait_status(b, done.remote_id)).state is JobState.SUCCEEDED
             with pytest.raises(InvalidSpec) as caught:
                 await b.cancel(done.remote_id)
             assert "the job has already finished" in caught.value.message
@@ -611,7 +587,7 @@ def test_expired_or_missing_token_is_an_auth_error_naming_the_variable(
                 await b.auth_headers()
             monkeypatch.setenv("MAAP_PGT", VALID_TOKEN)
             assert await b.auth_headers() == {"proxy-ticket": VALID_TOKEN}
-            assert (await wait_for(b, job.remote_id)).state is JobState.SUCCEEDED
+            assert (await wait_status(b, job.remote_id)).state is JobState.SUCCEEDED
 
         monkeypatch.setenv("MAAP_PGT", EXPIRED_TOKEN)
         b = MaapBackend("maap", {"url": sandbox.url, "flavor": "ogc"})
@@ -638,26 +614,23 @@ def test_s3_products_are_read_with_s3fs(s3_server: str, monkeypatch: pytest.Monk
     s3 = {"s3_endpoint_url": s3_server, "s3_key_env": "S3_KEY", "s3_secret_env": "S3_SECRET"}
 
     async def body(sb: MaapSandbox) -> None:
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        client = s3_client(s3_server)
         for flavor, fields in (("swagger", {}), ("ogc", {"environment": QUEUE})):
             async with maap(sb, flavor, **s3) as b:
                 job = await b.submit(spec(algorithm="row-stats" if flavor == "swagger" else "1",
                                           inputs=[TREES], **fields), f"s3-{flavor}")  # fmt: skip
-                assert (await wait_for(b, job.remote_id)).state is JobState.SUCCEEDED
+                assert (await wait_status(b, job.remote_id)).state is JobState.SUCCEEDED
                 names = [r.name for r in await b.results(job.remote_id)]
                 assert names.count("row_stats.csv") == 1, names  # the http and the s3 link: one file
                 sources = b._products[job.remote_id].urls["row_stats.csv"]
                 s3_url = next(u for u in sources if u.startswith("s3://s3.amazonaws.com:80/"))
-                check_trees_stats(await read_all(b, job.remote_id, "row_stats.csv"))
+                check_trees_stats(await read_result(b, job.remote_id, "row_stats.csv"))
                 # prove the bytes came from S3: change the object there, read again
                 bucket, _, key = s3_path(s3_url).partition("/")
                 client.put_object(Bucket=bucket, Key=key, Body=b"from,s3\n1,2\n")
-                assert await read_all(b, job.remote_id, "row_stats.csv") == b"from,s3\n1,2\n"
+                assert await read_result(b, job.remote_id, "row_stats.csv") == b"from,s3\n1,2\n"
             async with maap(sb, flavor) as plain:  # no S3 endpoint: the http link is read
-                check_trees_stats(await read_all(plain, job.remote_id, "row_stats.csv"))
+                check_trees_stats(await read_result(plain, job.remote_id, "row_stats.csv"))
 
     with MaapSandbox(s3_endpoint_url=s3_server, s3_bucket="maap-ops-workspace",
                      s3_access_key="testing", s3_secret_key="testing") as sb:  # fmt: skip
@@ -688,7 +661,7 @@ def test_the_token_is_never_sent_to_a_product_host(sandbox: MaapSandbox) -> None
             index = ProductIndex()
             index.add([f"http://127.0.0.1:{server.server_address[1]}/products/out.csv"])
             b._products["elsewhere"] = index
-            assert await read_all(b, "elsewhere", "out.csv") == b"a,b\n"
+            assert await read_result(b, "elsewhere", "out.csv") == b"a,b\n"
         assert seen and all("proxy-ticket" not in {k.lower() for k in h} for h in seen)
 
     try:
@@ -702,27 +675,13 @@ def test_the_token_is_never_sent_to_a_product_host(sandbox: MaapSandbox) -> None
 
 
 def test_maap_notebook_runs_against_a_live_server(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nbformat
-    from conftest import REPO, free_port, start_live_server
-    from nbclient import NotebookClient
-
     sandbox_url = f"http://127.0.0.1:{free_port()}/api/"  # nothing there: the notebook starts the sandbox
-    home = tmp_path / "jupyter"
-    (home / "config").mkdir(parents=True)
-    backends = {
+    server = start_live_server(tmp_path / "jupyter", backends={
         "maap": {"kind": "maap", "flavor": "swagger", "url": sandbox_url},
         "maap-ogc": {"kind": "maap", "flavor": "ogc", "url": sandbox_url, "token_env": "MAAP_PGT"},
-    }
-    (home / "config" / "jupyter_server_config.py").write_text(f"c.ComputeApp.backends = {backends!r}\n")
-    server = start_live_server(home)
+    })  # fmt: skip
     try:
-        env = {k: v for k, v in server.env.items() if not k.startswith("JUPYTER_COMPUTE_")}
-        env["MAAP_SANDBOX_URL"] = sandbox_url
-        nb = nbformat.read(REPO / "notebooks" / "maap.ipynb", as_version=4)
-        NotebookClient(nb, timeout=180, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)  # fmt: skip
-        text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                       for cell in nb.cells for o in cell.get("outputs", []))  # fmt: skip
+        _, text = run_notebook("maap.ipynb", server.kernel_env() | {"MAAP_SANDBOX_URL": sandbox_url}, tmp_path)
         assert "mean biomass 154.69 t/ha over 4 plots" in text
         assert "sandbox started in this kernel" in text and VALID_TOKEN not in text
         callbacks = re.search(r"callbacks: (\[.*\])", text)
@@ -733,8 +692,7 @@ def test_maap_notebook_runs_against_a_live_server(tmp_path, monkeypatch: pytest.
             assert {j.backend for j in jobs} == {"maap", "maap-ogc"}
     finally:
         server.stop()
-    log = server.log_path.read_text()
-    assert "Traceback" not in log.split("jupyter-compute: backends")[-1]
+    server.checked_log()
 
 
 def test_250_entries_are_all_listed_in_a_stable_order() -> None:

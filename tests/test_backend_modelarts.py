@@ -6,17 +6,32 @@ and no secret in any answer, error or log record. Pure parts (phase table, quant
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
+from conftest import (
+    MA_AK,
+    MA_BUCKET,
+    MA_OBS_KEY,
+    MA_OBS_SECRET,
+    MA_PROJECT,
+    MA_SK,
+    MA_TOKEN,
+    read_result,
+    run,
+    s3_client,
+    started,
+    wait_status,
+)
 
 from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.modelarts import ModelArtsBackend
@@ -28,15 +43,9 @@ from jupyter_compute.forms import check_spec
 from jupyter_compute.models import JobSpec, JobState
 from jupyter_compute.results import read_frame
 
-T = TypeVar("T")
-PROJECT = "sandbox-project"
-AK = "SANDBOXAK0000000001"
-SK = "sandbox-secret-key-7f3a9c"
-TOKEN = "sandbox-iam-token-5d2e8b"
-OBS_KEY = "obs-access-key-3c1d"
-OBS_SECRET = "obs-secret-value-9e8f7a"
+PROJECT, BUCKET = MA_PROJECT, MA_BUCKET
+AK, SK, TOKEN, OBS_KEY, OBS_SECRET = MA_AK, MA_SK, MA_TOKEN, MA_OBS_KEY, MA_OBS_SECRET
 SECRETS = (AK, SK, TOKEN, OBS_KEY, OBS_SECRET)
-BUCKET = "ma-bucket"
 CPU_POOL, GPU_POOL, NPU_POOL = "pool-cpu-a1b2c3", "pool-gpu-d4e5f6", "pool-npu-g7h8i9"
 CPU_FLAVOR = "modelarts.vm.cpu.8u"
 CSV = "city,temp\nparis,21.5\nlyon,24.0\nparis,19.5\nnice,26.0\n"
@@ -65,10 +74,6 @@ with open(os.path.join(args.train_url, "metrics.csv"), "w") as f:
         f.write(f"{city},{sums[city] / counts[city]},{counts[city]}\\n")
 print("wrote metrics for", len(sums), "cities", flush=True)
 '''
-
-
-def run(test: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(test())  # type: ignore[arg-type]
 
 
 # --- pure parts: the phase table, quantities, OBS paths ----------------------------------------
@@ -180,36 +185,11 @@ def test_non_obs_paths_name_the_field(bad: str) -> None:
 # --- the sandbox, OBS and the backend -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def obs(s3_endpoint: str) -> str:
-    import boto3
-
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id=OBS_KEY,
-                 aws_secret_access_key=OBS_SECRET).create_bucket(Bucket=BUCKET)  # fmt: skip
-    return s3_endpoint
-
-
-@pytest.fixture(scope="module")
-def sandbox(obs: str) -> Iterator[Any]:
-    from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
-
-    with ModelArtsSandbox(s3_endpoint=obs, s3_key=OBS_KEY, s3_secret=OBS_SECRET, project_id=PROJECT,
-                          credentials={AK: SK}, tokens={TOKEN}, step_delay_s=0.2) as sb:  # fmt: skip
-        yield sb
-
-
 @pytest.fixture(autouse=True)
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in (("MA_AK", AK), ("MA_SK", SK), ("MA_TOKEN", TOKEN), ("OBS_AK", OBS_KEY),
                         ("OBS_SK", OBS_SECRET)):  # fmt: skip
         monkeypatch.setenv(name, value)
-
-
-def s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=OBS_KEY,
-                        aws_secret_access_key=OBS_SECRET)  # fmt: skip
 
 
 def config(sb: Any, obs_endpoint: str, auth: str = "aksk", **extra: Any) -> dict[str, Any]:
@@ -221,14 +201,9 @@ def config(sb: Any, obs_endpoint: str, auth: str = "aksk", **extra: Any) -> dict
     }  # fmt: skip
 
 
-@contextlib.asynccontextmanager
-async def backend(sb: Any, obs_endpoint: str, auth: str = "aksk", **extra: Any) -> AsyncIterator[ModelArtsBackend]:
-    b = ModelArtsBackend("ma", config(sb, obs_endpoint, auth, **extra))
-    await b.start()
-    try:
-        yield b
-    finally:
-        await b.close()
+def backend(sb: Any, obs_endpoint: str, auth: str = "aksk",
+            **extra: Any) -> AbstractAsyncContextManager[ModelArtsBackend]:  # fmt: skip
+    return started(ModelArtsBackend("ma", config(sb, obs_endpoint, auth, **extra)))
 
 
 def count_requests(b: ModelArtsBackend) -> list[tuple[str, str]]:
@@ -241,21 +216,6 @@ def count_requests(b: ModelArtsBackend) -> list[tuple[str, str]]:
     b._http = httpx.AsyncClient(timeout=b.timeout, headers={"Accept": "application/json"},
                                 event_hooks={"request": [record]})  # fmt: skip
     return sent
-
-
-async def wait_for(b: ModelArtsBackend, remote_id: str, states: set[JobState] | None = None,
-                   limit: float = 60.0) -> Any:  # fmt: skip
-    deadline = time.monotonic() + limit
-    while True:
-        status = await b.status(remote_id)
-        if status.state.is_terminal if states is None else status.state in states:
-            return status
-        assert time.monotonic() < deadline, f"job {remote_id} still {status}"
-        await asyncio.sleep(0.1)
-
-
-async def read_all(b: ModelArtsBackend, remote_id: str, name: str) -> bytes:
-    return b"".join([chunk async for chunk in b.open_result(remote_id, name)])
 
 
 async def follow_logs(b: ModelArtsBackend, remote_id: str, limit: float = 30.0) -> tuple[str, int]:
@@ -378,11 +338,11 @@ def test_missing_credentials_name_the_variables(monkeypatch: pytest.MonkeyPatch)
 # --- over HTTP against the sandbox ---------------------------------------------------------------
 
 
-def test_clusters_and_pools_with_aksk(sandbox: Any, obs: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_clusters_and_pools_with_aksk(modelarts: Any, obs: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="jupyter_compute")
 
     async def scenario() -> None:
-        async with backend(sandbox, obs) as b:
+        async with backend(modelarts, obs) as b:
             sent = count_requests(b)
             clusters = {c.id: c for c in await b.clusters()}
             node_pages = [p for m, p in sent if m == "GET" and p == f"/v2/{PROJECT}/pools/{CPU_POOL}/nodes"]
@@ -418,16 +378,16 @@ def test_clusters_and_pools_with_aksk(sandbox: Any, obs: str, caplog: pytest.Log
     assert_no_secret_logged(caplog)
 
 
-def test_pools_of_one_workspace(sandbox: Any, obs: str) -> None:
+def test_pools_of_one_workspace(modelarts: Any, obs: str) -> None:
     async def scenario() -> None:
-        async with backend(sandbox, obs, workspace_id="ws-research-01") as b:
+        async with backend(modelarts, obs, workspace_id="ws-research-01") as b:
             pools = [c.id for c in await b.clusters() if c.id.startswith("pool:")]
             assert pools == [f"pool:{NPU_POOL}"]
 
     run(scenario)
 
 
-def test_training_job_round_trip_with_aksk(sandbox: Any, obs: str, tmp_path: Path,
+def test_training_job_round_trip_with_aksk(modelarts: Any, obs: str, tmp_path: Path,
                                            caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     """A local code folder and a local CSV (as an uploaded DataFrame arrives) → a job that really runs
     on the platform → metrics.csv on OBS → a DataFrame with the values the job computed."""
@@ -437,31 +397,31 @@ def test_training_job_round_trip_with_aksk(sandbox: Any, obs: str, tmp_path: Pat
                environment=CPU_FLAVOR, cluster=f"pool:{CPU_POOL}", name="mean temps")  # fmt: skip
 
     async def scenario() -> None:
-        async with backend(sandbox, obs) as b:
+        async with backend(modelarts, obs) as b:
             assert b.validate(job) == job
             sub = await b.submit(job, "job-aksk-1")
             assert sub.status.state is JobState.QUEUED and sub.status.native_status.startswith("Creating")
             root = "jupyter-compute/job-aksk-1/"
-            listed = s3_client(obs).list_objects_v2(Bucket=BUCKET, Prefix=root).get("Contents", [])
+            listed = s3_client(obs, OBS_KEY, OBS_SECRET).list_objects_v2(Bucket=BUCKET, Prefix=root).get("Contents", [])
             assert {o["Key"][len(root):] for o in listed} == {
                 "code/train.py", "code/helpers/README.txt", "inputs/data_url/cities.csv"}  # fmt: skip
-            created = sandbox.job(sub.remote_id)
+            created = modelarts.job(sub.remote_id)
             assert created["metadata"]["name"] == "mean-temps"
             assert created["spec"]["resource"] == {"node_count": 1, "flavor_id": CPU_FLAVOR, "pool_id": CPU_POOL}
-            status = await wait_for(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.SUCCEEDED, status.message
             assert status.native_status == "Completed (Completed)"
             assert status.started is not None and status.finished is not None and status.finished >= status.started
             results = await b.results(sub.remote_id)
             assert [(r.name, r.kind, r.media_type) for r in results] == [("metrics.csv", "output", "text/csv")]
-            body = await read_all(b, sub.remote_id, "metrics.csv")
+            body = await read_result(b, sub.remote_id, "metrics.csv")
             assert results[0].size == len(body)
             frame = read_frame(body, "metrics.csv", results[0].media_type)
             assert metrics(frame) == {"lyon": (48.0, 1), "nice": (52.0, 1), "paris": (41.0, 2)}
             with pytest.raises(NotFound):
-                await read_all(b, sub.remote_id, "no-such-file.csv")
+                await read_result(b, sub.remote_id, "no-such-file.csv")
             with pytest.raises(NotFound):
-                await read_all(b, sub.remote_id, "../code/train.py")
+                await read_result(b, sub.remote_id, "../code/train.py")
             text, offset = await follow_logs(b, sub.remote_id)
             assert "reading data_url" in text and "wrote metrics for 3 cities" in text
             again = await b.logs(sub.remote_id, offset)
@@ -472,23 +432,23 @@ def test_training_job_round_trip_with_aksk(sandbox: Any, obs: str, tmp_path: Pat
             assert listed[sub.remote_id].native_status == "Completed (Completed)"
             assert await b.recover("job-aksk-1") == sub.remote_id
             assert_no_secret(sub, status, *results, many[sub.remote_id], b.describe())
-        async with backend(sandbox, obs) as fresh:  # a restarted server finds the outputs from the job itself
+        async with backend(modelarts, obs) as fresh:  # a restarted server finds the outputs from the job itself
             assert [r.name for r in await fresh.results(sub.remote_id)] == ["metrics.csv"]
-            assert await read_all(fresh, sub.remote_id, "metrics.csv") == body
+            assert await read_result(fresh, sub.remote_id, "metrics.csv") == body
 
     run(scenario)
     assert_no_secret_logged(caplog)
 
 
-def test_terminate_then_delete(sandbox: Any, obs: str, tmp_path: Path) -> None:
+def test_terminate_then_delete(modelarts: Any, obs: str, tmp_path: Path) -> None:
     code, data = code_folder(tmp_path), csv_file(tmp_path)
 
     async def scenario() -> None:
-        async with backend(sandbox, obs) as b:
+        async with backend(modelarts, obs) as b:
             job = spec(script=str(code / "train.py"), inputs=[f"data_url={data}"], params={"sleep": 60},
                        environment=CPU_FLAVOR)  # fmt: skip
             sub = await b.submit(job, "job-stop-1")
-            await wait_for(b, sub.remote_id, {JobState.RUNNING})
+            await wait_status(b, sub.remote_id, {JobState.RUNNING})
             deadline = time.monotonic() + 30
             first = await b.logs(sub.remote_id)
             while "tick" not in first.text:  # the program itself runs
@@ -505,7 +465,7 @@ def test_terminate_then_delete(sandbox: Any, obs: str, tmp_path: Path) -> None:
             whole = await b.logs(sub.remote_id, 0)
             assert whole.text.startswith(first.text + second.text) and second.offset >= first.offset
             await b.cancel(sub.remote_id)
-            status = await wait_for(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.CANCELLED  # Terminating already counts as cancelled
             while not status.native_status.startswith("Terminated"):
                 assert time.monotonic() < deadline, status
@@ -527,50 +487,38 @@ def test_terminate_then_delete(sandbox: Any, obs: str, tmp_path: Path) -> None:
     run(scenario)
 
 
-def test_token_flow_with_code_and_input_on_obs(sandbox: Any, obs: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_flow_with_code_and_input_on_obs(modelarts: Any, obs: str, caplog: pytest.LogCaptureFixture) -> None:
     """The same flow with X-Auth-Token: code and data already on OBS, a pool with one flavor and no flavor
     given, the output folder chosen; then a wrong secret key is an AuthError with the platform's code."""
     caplog.set_level(logging.DEBUG, logger="jupyter_compute")
-    s3 = s3_client(obs)
+    s3 = s3_client(obs, OBS_KEY, OBS_SECRET)
     s3.put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
     s3.put_object(Bucket=BUCKET, Key="data/cities/part-0.csv", Body=CSV.encode())
     job = spec(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": f"/{BUCKET}/code/v1/train.py"},
                inputs=[f"/{BUCKET}/data/cities/"], cluster=CPU_POOL, output=f"obs://{BUCKET}/results/run-1/")
 
     async def scenario() -> None:
-        async with backend(sandbox, obs, auth="token") as b:
+        async with backend(modelarts, obs, auth="token") as b:
             sent = count_requests(b)
             sub = await b.submit(job, "job-token-1")
-            status = await wait_for(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.SUCCEEDED, status.message
             assert ("POST", f"/v2/{PROJECT}/training-jobs") in sent
             results = await b.results(sub.remote_id)
             assert [r.name for r in results] == ["metrics.csv"]
-            frame = read_frame(await read_all(b, sub.remote_id, "metrics.csv"), "metrics.csv")
+            frame = read_frame(await read_result(b, sub.remote_id, "metrics.csv"), "metrics.csv")
             assert metrics(frame) == {"lyon": (24.0, 1), "nice": (26.0, 1), "paris": (20.5, 2)}
             assert s3.head_object(Bucket=BUCKET, Key="results/run-1/metrics.csv")["ContentLength"] > 0
             assert_no_secret(sub, status, *results)
-        async with backend(sandbox, obs) as wrong:
-            import os
-
-            os.environ["MA_SK"] = "wrong-secret-key-0000"
-            try:
-                with pytest.raises(AuthError) as err:
-                    await wrong.status(sub.remote_id)
-            finally:
-                os.environ["MA_SK"] = SK
+        async with backend(modelarts, obs) as wrong:
+            with mock.patch.dict(os.environ, {"MA_SK": "wrong-secret-key-0000"}), pytest.raises(AuthError) as err:
+                await wrong.status(sub.remote_id)
             assert "APIGW.0301" in err.value.message and "MA_SK" in err.value.message
             assert "wrong-secret-key-0000" not in str(err.value) and SK not in str(err.value)
             assert_no_secret(err.value, err.value.to_dict())
-        async with backend(sandbox, obs, auth="token") as expired:
-            import os
-
-            os.environ["MA_TOKEN"] = "expired-token-value"
-            try:
-                with pytest.raises(AuthError) as err:
-                    await expired.clusters()
-            finally:
-                os.environ["MA_TOKEN"] = TOKEN
+        async with backend(modelarts, obs, auth="token") as expired:
+            with mock.patch.dict(os.environ, {"MA_TOKEN": "expired-token-value"}), pytest.raises(AuthError) as err:
+                await expired.clusters()
             assert "APIGW.0301" in err.value.message and "expired-token-value" not in str(err.value)
 
     run(scenario)
@@ -607,9 +555,9 @@ BAD_SPECS = [
 ]  # fmt: skip
 
 
-def test_bad_specs_are_refused_before_anything_is_created(sandbox: Any, obs: str, tmp_path: Path) -> None:
+def test_bad_specs_are_refused_before_anything_is_created(modelarts: Any, obs: str, tmp_path: Path) -> None:
     code, data = code_folder(tmp_path), csv_file(tmp_path)
-    s3_client(obs).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
+    s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
 
     def fill(value: Any) -> Any:
         if isinstance(value, str):
@@ -619,7 +567,7 @@ def test_bad_specs_are_refused_before_anything_is_created(sandbox: Any, obs: str
         return value
 
     async def scenario() -> None:
-        async with backend(sandbox, obs) as b:
+        async with backend(modelarts, obs) as b:
             before = len(await b.list_jobs())
             for i, (values, field) in enumerate(BAD_SPECS):
                 bad = spec(**{k: fill(v) for k, v in values.items()})
@@ -630,7 +578,7 @@ def test_bad_specs_are_refused_before_anything_is_created(sandbox: Any, obs: str
                 if values.get("extra", {}).get("node_count") == 99 or values.get("environment") == "modelarts.vm.v100":
                     assert "ModelArts.276" in err.value.message  # the platform's error code is kept
             assert len(await b.list_jobs()) == before  # nothing created on the platform
-        listed = s3_client(obs).list_objects_v2(Bucket=BUCKET, Prefix="jupyter-compute/job-bad-")
+        listed = s3_client(obs, OBS_KEY, OBS_SECRET).list_objects_v2(Bucket=BUCKET, Prefix="jupyter-compute/job-bad-")
         assert listed.get("KeyCount", 0) == 0  # and nothing uploaded
 
     run(scenario)
@@ -654,12 +602,12 @@ def test_validate_alone_names_the_field_without_the_platform(tmp_path: Path) -> 
     assert err.value.field == "extra.boot_file"
 
 
-def test_status_many_walks_the_search_once(sandbox: Any, obs: str) -> None:
-    s3_client(obs).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
-    s3_client(obs).put_object(Bucket=BUCKET, Key="data/cities/part-0.csv", Body=CSV.encode())
+def test_status_many_walks_the_search_once(modelarts: Any, obs: str) -> None:
+    s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
+    s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="data/cities/part-0.csv", Body=CSV.encode())
 
     async def scenario() -> None:
-        async with backend(sandbox, obs) as b:
+        async with backend(modelarts, obs) as b:
             ids = []
             for i in range(3):
                 job = spec(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "train.py"},
@@ -670,7 +618,7 @@ def test_status_many_walks_the_search_once(sandbox: Any, obs: str) -> None:
             assert set(statuses) == set(ids)  # the unknown id is absent: the platform does not know it
             assert sent == [("POST", f"/v2/{PROJECT}/training-job-searches")]  # one walk, no per-job reads
             for remote_id in ids:
-                final = await wait_for(b, remote_id)
+                final = await wait_status(b, remote_id)
                 assert final.state is JobState.SUCCEEDED, final.message
             sent.clear()
             statuses = await b.status_many(ids)
@@ -680,7 +628,8 @@ def test_status_many_walks_the_search_once(sandbox: Any, obs: str) -> None:
     run(scenario)
 
 
-def test_platform_texts_are_scrubbed(sandbox: Any, obs: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_platform_texts_are_scrubbed(modelarts: Any, obs: str, tmp_path: Path,
+                                     caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     """A program that prints the keys it finds and fails with one in its message: the failure keeps the
     platform's words, and neither the status, the log nor our log records carry a secret."""
     caplog.set_level(logging.DEBUG, logger="jupyter_compute")
@@ -690,9 +639,9 @@ def test_platform_texts_are_scrubbed(sandbox: Any, obs: str, tmp_path: Path, cap
                     "str(os.environ.get('OBS_AK')))\n")  # fmt: skip
 
     async def scenario() -> None:
-        async with backend(sandbox, obs) as b:
+        async with backend(modelarts, obs) as b:
             sub = await b.submit(spec(script=str(leak), environment=CPU_FLAVOR), "job-leak-1")
-            status = await wait_for(b, sub.remote_id)
+            status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.FAILED and status.native_status == "Failed (Failed)"
             assert "worker-0: exited with code 1: cannot log in with ***" in status.message
             text, _ = await follow_logs(b, sub.remote_id)

@@ -4,21 +4,20 @@ Jupyter server. Keys are Hardhat's well-known public test accounts, never a real
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import http.server
 import json
 import logging
 import pickle
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+from conftest import HARDHAT_ADDRESSES, HARDHAT_KEYS, read_result, run, started, until, wait_status
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak
@@ -56,13 +55,9 @@ from jupyter_compute.sandbox.ocean import (
     OceanProviderSandbox,
 )
 
-T = TypeVar("T")
 
-# Hardhat's default accounts #0 and #1: published test keys that hold nothing.
-KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-ADDRESS_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-ADDRESS_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+KEY_0, KEY_1 = HARDHAT_KEYS
+ADDRESS_0, ADDRESS_1 = HARDHAT_ADDRESSES
 KEY_ENV = "OCEAN_TEST_KEY"
 DID = "did:op:" + "ab" * 32
 ALGO_DID = "did:op:" + "cd" * 32
@@ -70,10 +65,6 @@ ALGO_DID = "did:op:" + "cd" * 32
 TX = "0x" + "0d" * 32
 ORDER = {"serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": TX}
 ALGO_ORDER = {"serviceId": "access", "transferTxId": "0x" + "a1" * 32}
-
-
-def run(test: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(test())  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
@@ -538,27 +529,15 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[OceanProviderSandbox]:
         yield sb
 
 
-@contextlib.asynccontextmanager
-async def ocean(sb: OceanProviderSandbox, **config: Any) -> AsyncIterator[OceanBackend]:
+def ocean(sb: OceanProviderSandbox, **config: Any) -> AbstractAsyncContextManager[OceanBackend]:
     b = OceanBackend("ocean", {"url": sb.base_url, "private_key_env": KEY_ENV, "timeout_s": 20, **config})
     b.sandbox_under_test = sb  # type: ignore[attr-defined]  # for failure messages only
-    await b.start()
-    try:
-        yield b
-    finally:
-        await b.close()
+    return started(b)
 
 
 async def wait_for(b: OceanBackend, remote_id: str, states: Any = None, timeout: float = 30.0) -> Any:
-    """Poll until the job is terminal (or in one of ``states``); generous deadline, no fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await b.status(remote_id)
-        if status.state.is_terminal if states is None else status.state in states:
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{remote_id} still {status} after {timeout} s: {_sandbox_view(b, remote_id)}")
-        await asyncio.sleep(0.05)
+    """Poll until the job is terminal (or in one of ``states``); a failure shows the sandbox's record of it."""
+    return await wait_status(b, remote_id, states, timeout=timeout, explain=lambda: _sandbox_view(b, remote_id))
 
 
 def _sandbox_view(b: OceanBackend, remote_id: str) -> Any:
@@ -570,21 +549,10 @@ def _sandbox_view(b: OceanBackend, remote_id: str) -> Any:
         return None
 
 
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not true after {timeout} s"
-        await asyncio.sleep(0.02)
-
-
 def algorithm_log_on_the_sandbox(sb: OceanProviderSandbox, job_id: str) -> str:
     """What the algorithm wrote so far, read from the sandbox's job folder (the provider's side)."""
     path = Path(sb.job(job_id)["folder"]) / "data" / "logs" / "algorithm.log"
     return path.read_text() if path.is_file() else ""
-
-
-async def read_all(b: OceanBackend, remote_id: str, name: str) -> bytes:
-    return b"".join([chunk async for chunk in b.open_result(remote_id, name)])
 
 
 def compute_gets(sb: OceanProviderSandbox) -> list[dict[str, str]]:
@@ -641,7 +609,7 @@ def test_raw_algorithm_job_succeeds_and_its_output_is_a_dataframe(sandbox: Ocean
             assert [(r.name, r.kind) for r in results] == [
                 ("scaled.csv", "output"), ("algorithm.log", "log"), ("configure.log", "log")]
             assert results[0].media_type == "text/csv" and results[0].size and results[0].size > 0
-            frame = read_frame(await read_all(b, rid, "scaled.csv"), "scaled.csv")
+            frame = read_frame(await read_result(b, rid, "scaled.csv"), "scaled.csv")
             assert list(frame["day"]) == list(range(1, 11))
             assert list(frame["temperature_scaled"]) == [2.0 * t for t in TEMPERATURES]
 
@@ -652,12 +620,12 @@ def test_raw_algorithm_job_succeeds_and_its_output_is_a_dataframe(sandbox: Ocean
             assert rest.text == "" and rest.complete and rest.offset == log.offset
             assert (await b.logs(rid, 7)).text == log.text[7:]
             with pytest.raises(NotFound):
-                await read_all(b, rid, "nothing.csv")
+                await read_result(b, rid, "nothing.csv")
 
             fresh = OceanBackend("ocean", {"url": sandbox.base_url, "private_key_env": KEY_ENV})
             try:  # after a restart the remote id alone finds the job and its results
                 assert (await fresh.status(rid)).state is JobState.SUCCEEDED
-                assert read_frame(await read_all(fresh, rid, "scaled.csv"), "scaled.csv").equals(frame)
+                assert read_frame(await read_result(fresh, rid, "scaled.csv"), "scaled.csv").equals(frame)
             finally:
                 await fresh.close()
 
@@ -671,7 +639,7 @@ def test_published_algorithm_with_custom_data(sandbox: OceanProviderSandbox) -> 
                 spec(inputs=[DEMO], algorithm=DEMO_ALGORITHM_DID, params={"columns": ["rainfall"]},
                      environment=FREE_ENVIRONMENT_ID, extra={"algorithm": ALGO_ORDER}), "j2")  # fmt: skip
             assert (await wait_for(b, submission.remote_id)).state is JobState.SUCCEEDED
-            frame = read_frame(await read_all(b, submission.remote_id, "summary.csv"), "summary.csv")
+            frame = read_frame(await read_result(b, submission.remote_id, "summary.csv"), "summary.csv")
             assert list(frame["column"]) == ["rainfall"]
             row = frame.iloc[0]
             assert (row["count"], row["sum"], row["mean"], row["min"], row["max"]) == (10, 15, 1.5, 0, 4.5)
@@ -822,7 +790,7 @@ def test_nonces_are_increasing_milliseconds_and_a_stale_nonce_is_recovered(sandb
             used.append(sandbox.nonce_of(ADDRESS_0))
             await wait_for(b, first.remote_id)
             for _ in range(3):
-                await read_all(b, first.remote_id, "algorithm.log")
+                await read_result(b, first.remote_id, "algorithm.log")
                 used.append(sandbox.nonce_of(ADDRESS_0))
             assert all(isinstance(n, int) and len(str(n)) == 13 for n in used), used
             assert used == sorted(set(used)), "strictly increasing"
@@ -830,7 +798,7 @@ def test_nonces_are_increasing_milliseconds_and_a_stale_nonce_is_recovered(sandb
 
             ahead = now_ms() + 10_000_000  # another client pushed the stored nonce far ahead
             await push_nonce(sandbox, ahead)
-            await read_all(b, first.remote_id, "algorithm.log")
+            await read_result(b, first.remote_id, "algorithm.log")
             assert sandbox.nonce_of(ADDRESS_0) == ahead + 1
 
             pushed: list[int] = []
@@ -866,11 +834,11 @@ def test_the_private_key_appears_nowhere(sandbox: OceanProviderSandbox, caplog: 
                 seen.append(repr(await wait_for(b, submission.remote_id)))
                 seen.append(repr(await b.results(submission.remote_id)))
                 seen.append(repr(await b.logs(submission.remote_id)))
-                seen.append(repr(await read_all(b, submission.remote_id, "algorithm.log")))
+                seen.append(repr(await read_result(b, submission.remote_id, "algorithm.log")))
                 seen.append(repr(await b.status_many([submission.remote_id])))
                 for failing in (
                     b.submit(spec(inputs=[DEMO], code="x", environment="nope"), "k2"),
-                    read_all(b, submission.remote_id, "nope.csv"),
+                    read_result(b, submission.remote_id, "nope.csv"),
                     b.status("nope|x"),
                 ):
                     with pytest.raises(Exception) as caught:  # noqa: PT011 — every error is searched

@@ -8,13 +8,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
-from conftest import THIRD_PARTY_WIRE_LOGGERS, Recorder, job_store_bytes, wait_for_state
+from conftest import (
+    THIRD_PARTY_WIRE_LOGGERS,
+    Recorder,
+    free_port,
+    job_store_bytes,
+    run_notebook,
+    s3_client,
+    start_live_server,
+    stored_notebook,
+    wait_for_state,
+)
 
 from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.datastory import DatastorySandbox
@@ -35,12 +44,6 @@ FRAME = pd.DataFrame({"city": ["paris", "lyon", "nice", "lille"],
 
 
 @pytest.fixture(scope="module")
-def hdfs() -> Iterator[WebHdfsSandbox]:
-    with WebHdfsSandbox() as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
 def platform() -> Iterator[DatastorySandbox]:
     with DatastorySandbox(token=TOKEN) as sb:
         yield sb
@@ -48,10 +51,7 @@ def platform() -> Iterator[DatastorySandbox]:
 
 @pytest.fixture(scope="module")
 def s3(s3_endpoint: str) -> tuple[str, int]:
-    import boto3
-
-    boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=CEPH_KEY, aws_secret_access_key=CEPH_SECRET,
-                 region_name="us-east-1").create_bucket(Bucket="lake")
+    s3_client(s3_endpoint, CEPH_KEY, CEPH_SECRET).create_bucket(Bucket="lake")
     address = urlsplit(s3_endpoint)
     return address.hostname, address.port
 
@@ -221,24 +221,12 @@ async def test_no_secret_in_answers_log_or_job_store(rec, tmp_path, platform, jp
 
 
 def test_datastory_notebook_is_stored_without_outputs() -> None:
-    import nbformat
-    from conftest import REPO
-
-    nb = nbformat.read(REPO / "notebooks" / "datastory.ipynb", as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(not c.outputs and c.execution_count is None for c in code)
+    stored_notebook("datastory.ipynb")
 
 
 @pytest.mark.parametrize("sandboxes", ["running", "started-by-the-notebook"])
 def test_datastory_notebook_runs_against_a_live_server(tmp_path, platform, hdfs, s3, sandboxes,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import nbformat
-    from conftest import REPO, free_port, start_live_server
-    from nbclient import NotebookClient
-
-    home = tmp_path / "jupyter"
-    (home / "config").mkdir(parents=True)
     notebook_env = {"DATASTORY_SANDBOX_URL": platform.url, "WEBHDFS_SANDBOX_PORT": str(hdfs.port),
                     "DATASTORY_CEPH": "ceph"}
     config = backend_config(platform, hdfs, s3)
@@ -248,20 +236,12 @@ def test_datastory_notebook_runs_against_a_live_server(tmp_path, platform, hdfs,
         config["storage"]["hdfs-main"]["port"] = hdfs_port
         monkeypatch.setenv("DS_TOKEN", "sandbox-token")  # the token of a sandbox started with defaults
         notebook_env = {"DATASTORY_SANDBOX_URL": platform_url, "WEBHDFS_SANDBOX_PORT": str(hdfs_port)}
-    (home / "config" / "jupyter_server_config.py").write_text(
-        f"c.ComputeApp.backends = {{'datastory': {config!r}}}\n")
-    server = start_live_server(home)  # the secrets reach it through the environment (monkeypatched)
+    # the secrets reach the server through the environment (monkeypatched)
+    server = start_live_server(tmp_path / "jupyter", backends={"datastory": config})
     try:
-        env = {k: v for k, v in server.env.items() if not k.startswith("JUPYTER_COMPUTE_")}
-        for key in ("DS_TOKEN", "DS_CEPH_KEY", "DS_CEPH_SECRET", "DATASTORY_CEPH"):
-            env.pop(key, None)  # the kernel needs none of the secrets
-        env.update(notebook_env)
-        nb = nbformat.read(REPO / "notebooks" / "datastory.ipynb", as_version=4)
-        NotebookClient(nb, timeout=180, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
-        outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
-        assert not [o for o in outputs if o.get("output_type") == "error"]
-        text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+        # the kernel needs none of the secrets
+        env = server.kernel_env("DS_TOKEN", "DS_CEPH_KEY", "DS_CEPH_SECRET", "DATASTORY_CEPH") | notebook_env
+        _, text = run_notebook("datastory.ipynb", env, tmp_path)
         assert "population: mean 798.75 over 4 cities (hdfs)" in text, text
         if sandboxes == "running":
             assert "(already running)" in text
@@ -278,7 +258,4 @@ def test_datastory_notebook_runs_against_a_live_server(tmp_path, platform, hdfs,
             assert {j.state.value for j in jobs} == {"SUCCEEDED"}
     finally:
         server.stop()
-    log = server.log_path.read_text()
-    assert "Traceback" not in log.split("jupyter-compute: backends")[-1]
-    for secret in SECRETS:
-        assert secret not in log
+    server.checked_log(SECRETS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -11,13 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import nbformat
 import psutil
 import pytest
+from conftest import read_result, run, started, until, wait_status
 
 from jupyter_compute.backends import local, local_runner
 from jupyter_compute.backends import local_files as files
@@ -34,47 +35,13 @@ from jupyter_compute.models import JobSpec, JobState
 T = TypeVar("T")
 
 
-def run(test: Callable[[], Awaitable[T]]) -> T:
-    """Run an async test body (no pytest-asyncio here)."""
-    return asyncio.run(test())  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def backend(data_dir: Path, **config: Any) -> AsyncIterator[LocalBackend]:
-    b = LocalBackend("local", config, data_dir=data_dir)
-    await b.start()
-    try:
-        yield b
-    finally:
-        await b.close()
-
-
-async def wait_for(b: LocalBackend, job_id: str, timeout: float = 30.0) -> Any:
-    """Poll until the job ends; its final RemoteStatus."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = await b.status(job_id)
-        if status.state.is_terminal:
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {status.state} after {timeout} s")
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+def backend(data_dir: Path, **config: Any) -> AbstractAsyncContextManager[LocalBackend]:
+    return started(LocalBackend("local", config, data_dir=data_dir))
 
 
 def gated(command: str, gate: Path) -> str:
     """``command`` run only once the test creates the file ``gate``."""
     return f'while [ ! -e "{gate}" ]; do sleep 0.02; done; {command}'
-
-
-async def read_result(b: LocalBackend, job_id: str, name: str) -> bytes:
-    return b"".join([chunk async for chunk in b.open_result(job_id, name)])
 
 
 def job_record(data_dir: Path, job_id: str, name: str) -> dict[str, Any]:
@@ -291,7 +258,7 @@ def test_command_job_writes_csv_result(tmp_path: Path) -> None:
             submission = await b.submit(JobSpec(command=command), "job-csv")
             assert submission.remote_id == "job-csv"
             assert submission.status.state in (JobState.QUEUED, JobState.RUNNING)
-            status = await wait_for(b, "job-csv")
+            status = await wait_status(b, "job-csv")
             assert status.state is JobState.SUCCEEDED and status.native_status == "succeeded"
             assert status.started and status.finished and status.started <= status.finished
             results = {r.name: r for r in await b.results("job-csv")}
@@ -315,12 +282,12 @@ def test_output_named_job_log_wins_the_name(tmp_path: Path) -> None:
                 'printf own > "$JUPYTER_COMPUTE_OUTPUT_DIR/sub/job.log"'
             )
             await b.submit(JobSpec(command=nested), "j-sub-log")
-            assert (await wait_for(b, "j-own-log")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "j-own-log")).state is JobState.SUCCEEDED
             results = await b.results("j-own-log")
             assert [(r.name, r.size, r.kind) for r in results] == [("job.log", 3, "output")]
             assert await read_result(b, "j-own-log", "job.log") == b"own"
             assert (await b.logs("j-own-log")).text == "to-log\n"
-            assert (await wait_for(b, "j-sub-log")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "j-sub-log")).state is JobState.SUCCEEDED
             results = await b.results("j-sub-log")
             assert [(r.name, r.kind) for r in results] == [
                 ("sub/job.log", "output"), ("job.log", "log")
@@ -346,7 +313,7 @@ def test_jobs_do_not_see_the_server_secrets(
     async def body() -> None:
         async with backend(tmp_path, hidden_env=["MY_SECRET"]) as b:
             await b.submit(JobSpec(command="env"), "j-env")
-            assert (await wait_for(b, "j-env")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "j-env")).state is JobState.SUCCEEDED
             log = (await b.logs("j-env")).text
             assert "MY_ORDINARY=plain-value-9d0e" in log.splitlines()
             for name, value in secrets.items():
@@ -368,7 +335,7 @@ def test_code_job_sees_params(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path / "data") as b:
             await b.submit(JobSpec(code=code, params=params), "job-code")
-            assert (await wait_for(b, "job-code")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "job-code")).state is JobState.SUCCEEDED
             seen = json.loads(await read_result(b, "job-code", "seen.json"))
             assert seen == {"file": params, "alpha": "a b", "sizes": "[1, 2]"}
             assert (tmp_path / "data/jobs/job-code" / files.SCRIPT).read_text() == code
@@ -388,7 +355,7 @@ def test_script_job_runs_in_configured_cwd(files_dir: Path) -> None:
     async def body() -> None:
         async with backend(files_dir.parent / "data", cwd=str(files_dir)) as b:
             await b.submit(JobSpec(script="job.py"), "job-script")
-            assert (await wait_for(b, "job-script")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "job-script")).state is JobState.SUCCEEDED
             assert (await read_result(b, "job-script", "py.txt")).decode() == sys.executable
             assert f"cwd {files_dir}" in (await b.logs("job-script")).text
 
@@ -401,11 +368,11 @@ def test_failing_job_reports_exit_code_and_last_line(tmp_path: Path) -> None:
             await b.submit(JobSpec(command="echo working; echo 'disk full' >&2; exit 3"), "j-fail")
             suicide = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
             await b.submit(JobSpec(code=suicide), "j-sig")
-            status = await wait_for(b, "j-fail")
+            status = await wait_status(b, "j-fail")
             assert status.state is JobState.FAILED and status.native_status == "failed"
             assert status.message == "exited with code 3: disk full"
             assert job_record(tmp_path, "j-fail", files.STATUS)["exit_code"] == 3
-            killed = await wait_for(b, "j-sig")
+            killed = await wait_status(b, "j-sig")
             assert killed.state is JobState.FAILED and killed.message == "killed by signal SIGKILL"
 
     run(body)
@@ -418,11 +385,11 @@ def test_logs_offsets_and_complete(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path) as b:
             await b.submit(JobSpec(command=command), "j-log")
-            await wait_until(lambda: (tmp_path / "jobs/j-log/job.log").stat().st_size > 0)
+            await until(lambda: (tmp_path / "jobs/j-log/job.log").stat().st_size > 0)
             chunk = await b.logs("j-log")
             assert chunk == type(chunk)("first\n", 6, False)
             gate.touch()
-            await wait_for(b, "j-log")
+            await wait_status(b, "j-log")
             rest = await b.logs("j-log", chunk.offset)
             assert (rest.text, rest.offset, rest.complete) == ("sécond\n", 14, True)
             assert (await b.logs("j-log", 0)).text == "first\nsécond\n"
@@ -458,7 +425,7 @@ def test_notebook_job_with_injected_parameters(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path / "data", cwd=str(work)) as b:
             await b.submit(JobSpec(notebook="analysis.ipynb", params=params), "j-nb")
-            status = await wait_for(b, "j-nb", timeout=60)
+            status = await wait_status(b, "j-nb", timeout=60)
             assert status.state is JobState.SUCCEEDED, status.message
             results = {r.name: r for r in await b.results("j-nb")}
             assert results["analysis.ipynb"].media_type == "application/x-ipynb+json"
@@ -488,7 +455,7 @@ def test_failing_notebook_is_saved_and_explained(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path / "data") as b:
             await b.submit(JobSpec(notebook=str(tmp_path / "broken.ipynb")), "j-nb-fail")
-            status = await wait_for(b, "j-nb-fail", timeout=60)
+            status = await wait_status(b, "j-nb-fail", timeout=60)
             assert status.state is JobState.FAILED
             assert status.message == "cell 2 raised ZeroDivisionError: division by zero"
             executed = nbformat.reads(
@@ -506,9 +473,9 @@ def test_cancel_kills_the_whole_process_tree(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path) as b:
             await b.submit(JobSpec(command="sh -c 'sleep 300 & sleep 300'"), "j-cancel")
-            await wait_until(lambda: bool(job_record(tmp_path, "j-cancel", files.PROCESS)))
+            await until(lambda: bool(job_record(tmp_path, "j-cancel", files.PROCESS)))
             process = job_record(tmp_path, "j-cancel", files.PROCESS)
-            await wait_until(
+            await until(
                 lambda: sum(p.name() == "sleep" for p in live_group_members(process["pgid"])) == 2
             )
             assert (await b.status("j-cancel")).state is JobState.RUNNING
@@ -520,7 +487,7 @@ def test_cancel_kills_the_whole_process_tree(tmp_path: Path) -> None:
                 psutil.Process(process["pid"]).status() == psutil.STATUS_ZOMBIE
             )
             runner = job_record(tmp_path, "j-cancel", files.RUNNER)
-            await wait_until(lambda: not psutil.pid_exists(runner["pid"]) or (
+            await until(lambda: not psutil.pid_exists(runner["pid"]) or (
                 psutil.Process(runner["pid"]).status() == psutil.STATUS_ZOMBIE
             ))  # fmt: skip
             await b.cancel("j-cancel")  # a finished job: nothing to do
@@ -557,7 +524,7 @@ def test_status_reads_files_off_the_event_loop(
                 assert (await b.status(job_id)).state is state
                 assert on_loop == []
             gate.touch()
-            await wait_until(lambda: (tmp_path / "data/jobs/s-run" / files.STATUS).exists())
+            await until(lambda: (tmp_path / "data/jobs/s-run" / files.STATUS).exists())
             on_loop.clear()
             assert (await b.status("s-run")).state is JobState.SUCCEEDED
             assert on_loop == []
@@ -591,7 +558,7 @@ def test_timeout_ends_timed_out(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path, default_timeout_s=30) as b:
             await b.submit(JobSpec(command="sleep 30", timeout_s=0.5), "j-slow")
-            status = await wait_for(b, "j-slow", timeout=10)
+            status = await wait_status(b, "j-slow", timeout=10)
             assert (status.state, status.native_status) == (JobState.TIMED_OUT, "timed_out")
             assert status.message == "timed out after 0.5 s"
             assert (status.finished - status.started).total_seconds() < 5
@@ -612,7 +579,7 @@ def test_max_jobs_queues_the_rest(tmp_path: Path) -> None:
             assert (await b.clusters())[0].cpus_allocatable == max((os.cpu_count() or 1) - 2, 0)
             assert not (tmp_path / "jobs/q2" / files.LAUNCHED).exists()
             gate.touch()
-            finals = [await wait_for(b, f"q{i}") for i in range(3)]
+            finals = [await wait_status(b, f"q{i}") for i in range(3)]
             assert all(s.state is JobState.SUCCEEDED for s in finals)
             assert finals[2].started >= min(finals[0].finished, finals[1].finished)
             assert [r.name for r in await b.results("q2")] == ["done.txt", "job.log"]
@@ -635,7 +602,7 @@ def test_cancel_queued_and_delete(tmp_path: Path) -> None:
                 await b.status("d-running")
             # a job submitted later runs once the slot is free: the older cancelled one must not
             await b.submit(JobSpec(command="true"), "d-later")
-            assert (await wait_for(b, "d-later")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "d-later")).state is JobState.SUCCEEDED
             assert not (tmp_path / "jobs/d-queued" / files.RUNNER).exists()
             assert (await b.status("d-queued")).state is JobState.CANCELLED
 
@@ -662,7 +629,7 @@ def test_submit_twice_starts_one_process(tmp_path: Path) -> None:
             await b.submit(JobSpec(command="echo once"), "j-once")
             again = await b.submit(JobSpec(command="echo twice"), "j-once")
             assert again.remote_id == "j-once"
-            await wait_for(b, "j-once")
+            await wait_status(b, "j-once")
             assert (await b.logs("j-once")).text == "once\n"
             assert await b.recover("j-once") == "j-once"
             assert await b.recover("never-submitted") is None
@@ -679,7 +646,7 @@ def test_unknown_jobs_and_results(tmp_path: Path) -> None:
             with pytest.raises(NotFound):
                 b.open_result("nope", "x")
             await b.submit(JobSpec(command="echo x > $JUPYTER_COMPUTE_OUTPUT_DIR/x.txt"), "j-res")
-            await wait_for(b, "j-res")
+            await wait_status(b, "j-res")
             for escape in ("../spec.json", "/etc/passwd", "a/../../status.json", ""):
                 with pytest.raises((InvalidSpec, NotFound)):
                     b.open_result("j-res", escape)
@@ -726,9 +693,9 @@ def test_jobs_survive_a_restart_of_the_backend(tmp_path: Path) -> None:
             assert (await b.status("r-running")).state is JobState.RUNNING
             assert (await b.status("r-queued")).state is JobState.QUEUED
             gate.touch()
-            assert (await wait_for(b, "r-running")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "r-running")).state is JobState.SUCCEEDED
             assert await read_result(b, "r-running", "late.txt") == b"late\n"
-            assert (await wait_for(b, "r-queued")).state is JobState.SUCCEEDED
+            assert (await wait_status(b, "r-queued")).state is JobState.SUCCEEDED
 
     run(second_server)
 
@@ -762,7 +729,7 @@ def test_jobs_survive_sigkill_of_the_server_process(tmp_path: Path) -> None:
 
     async def new_server() -> None:
         async with backend(tmp_path) as b:
-            status = await wait_for(b, "k-job")
+            status = await wait_status(b, "k-job")
             assert status.state is JobState.SUCCEEDED
             assert await read_result(b, "k-job", "ok.txt") == b"ok\n"
 
@@ -773,7 +740,7 @@ def test_runner_killed_means_lost_and_no_orphans(tmp_path: Path) -> None:
     async def first_server() -> dict[str, Any]:
         async with backend(tmp_path) as b:
             await b.submit(JobSpec(command="sleep 300"), "r-lost")
-            await wait_until(lambda: bool(job_record(tmp_path, "r-lost", files.PROCESS)))
+            await until(lambda: bool(job_record(tmp_path, "r-lost", files.PROCESS)))
         return job_record(tmp_path, "r-lost", files.PROCESS)
 
     process = run(first_server)

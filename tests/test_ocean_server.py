@@ -7,15 +7,25 @@ The key is Hardhat's account #0: a published test key that holds nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Recorder, job_store_bytes, log_everything, wait_for_state
+from conftest import (
+    HARDHAT_ADDRESSES,
+    HARDHAT_KEYS,
+    Recorder,
+    free_port,
+    job_store_bytes,
+    log_everything,
+    run_notebook,
+    start_live_server,
+    stored_notebook,
+    until,
+    wait_for_state,
+)
 
 from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.ocean import (
@@ -26,8 +36,7 @@ from jupyter_compute.sandbox.ocean import (
     OceanProviderSandbox,
 )
 
-KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+KEY, ADDRESS = HARDHAT_KEYS[0], HARDHAT_ADDRESSES[0]
 KEY_ENV = "OCEAN_SERVER_TEST_KEY"
 TX = "0x" + "7e" * 32  # the order's transaction (the sandbox has no chain)
 DEMO = {"documentId": DEMO_DATASET_DID, "serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": TX}
@@ -99,15 +108,6 @@ def compute_config(provider: OceanProviderSandbox, consumer_key: str, server_log
                    monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv(KEY_ENV, consumer_key)
     return {"backends": {"ocean": ocean_config(provider.base_url)}}
-
-
-async def until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``condition`` (no fixed wait) until it is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what}: not met within {timeout} s"
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def running_on_the_provider(rec: Recorder, provider: OceanProviderSandbox, job_id: str) -> str:
@@ -330,38 +330,22 @@ async def test_the_key_is_in_no_answer_log_line_or_stored_record(rec, provider, 
 def test_ocean_notebook_is_stored_without_outputs() -> None:
     import nbformat
 
-    nb = nbformat.read(REPO / "notebooks" / "ocean.ipynb", as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(not c.outputs and c.execution_count is None for c in code)
-    assert KEY[2:] not in nbformat.writes(nb)
+    assert KEY[2:] not in nbformat.writes(stored_notebook("ocean.ipynb"))
 
 
 @pytest.mark.parametrize("sandbox", ["running", "started-by-the-notebook"])
 def test_ocean_notebook_runs_against_a_live_server(tmp_path, provider, sandbox,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
-    from conftest import free_port, start_live_server
-    from nbclient import NotebookClient
 
     url = provider.base_url if sandbox == "running" else f"http://127.0.0.1:{free_port()}"
-    home = tmp_path / "jupyter"
-    (home / "config").mkdir(parents=True)
     config = {"kind": "ocean", "url": url, "private_key_env": "OCEAN_PRIVATE_KEY", "poll_interval_s": 0.2}
-    (home / "config" / "jupyter_server_config.py").write_text(f"c.ComputeApp.backends = {{'ocean': {config!r}}}\n")
     monkeypatch.setenv("OCEAN_PRIVATE_KEY", KEY)  # the server's environment only
-    server = start_live_server(home)
+    server = start_live_server(tmp_path / "jupyter", backends={"ocean": config})
     try:
-        env = {k: v for k, v in server.env.items() if not k.startswith("JUPYTER_COMPUTE_")}
-        env.pop("OCEAN_PRIVATE_KEY")  # the kernel holds no key
-        env.pop(KEY_ENV, None)
-        env["OCEAN_PROVIDER_URL"] = url
-        nb = nbformat.read(REPO / "notebooks" / "ocean.ipynb", as_version=4)
-        NotebookClient(nb, timeout=180, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
-        outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
-        assert not [o for o in outputs if o.get("output_type") == "error"]
-        text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+        assert "OCEAN_PRIVATE_KEY" in server.env
+        env = server.kernel_env("OCEAN_PRIVATE_KEY", KEY_ENV) | {"OCEAN_PROVIDER_URL": url}  # the kernel holds no key
+        nb, text = run_notebook("ocean.ipynb", env, tmp_path)
         assert "mean temperature: 59.90 °F over 10 days" in text, text
         assert "read 10 rows" in text and FREE_ENVIRONMENT_ID in text
         assert ("(already running)" if sandbox == "running" else "(started in this kernel)") in text, text
@@ -371,6 +355,6 @@ def test_ocean_notebook_runs_against_a_live_server(tmp_path, provider, sandbox,
             assert jobs.total == 1 and jobs[0].state.value == "SUCCEEDED"
     finally:
         server.stop()
-    log = server.log_path.read_text()
+    log = server.checked_log()
     assert "Traceback" not in log
     assert KEY[2:] not in log.lower()

@@ -14,17 +14,10 @@ import requests
 from fsspec.implementations.webhdfs import WebHDFS
 
 from jupyter_compute.sandbox.datastory import DatastorySandbox
-from jupyter_compute.sandbox.webhdfs import WebHdfsSandbox
 
 TOKEN = "sandbox-token"
 H = {"Authorization": TOKEN}
 CSV = b"species,height,diameter\noak,10,30\npine,20,25\noak,30,35\nbirch,,20\n"
-
-
-@pytest.fixture(scope="module")
-def hdfs():
-    with WebHdfsSandbox() as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

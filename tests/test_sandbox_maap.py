@@ -10,13 +10,14 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import jsonschema
 import pytest
+from conftest import s3_client, wait_for
 
 from jupyter_compute.sandbox.maap import (
     EXPIRED_TOKEN,
@@ -27,22 +28,10 @@ from jupyter_compute.sandbox.maap import (
 )
 from jupyter_compute.sandbox.maap_swagger import RESPONSE_SCHEMAS
 
-T = TypeVar("T")
 CSV = "x,y,name\n1,10,a\n2,20,b\n3,60,c\n"
 AUTH = {"proxy-ticket": VALID_TOKEN}
 TERMINAL = {"SUCCESS", "ERROR", "TIMEOUT", "CANCELED"}
 OGC_TERMINAL = {"successful", "failed", "dismissed", "deduped", "offline"}
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, every: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(every)
 
 
 def check(model: str, body: Any) -> None:
@@ -87,7 +76,7 @@ def wait_entry(api: httpx.Client, entry_id: str, timeout: float = 15.0) -> dict[
         body = api.get(f"v1/jobentries/{entry_id}").json()
         return body if body["status"] in TERMINAL else None
 
-    entry = wait_for(probe, timeout)
+    entry = wait_for(probe, "the entry to end", timeout=timeout)
     check("JobEntry", entry)
     return entry
 
@@ -319,11 +308,9 @@ def moto_s3(s3_endpoint: str) -> str:
 
 
 def test_swagger_outputs_uploaded_to_s3(moto_s3: str, tmp_path: Any) -> None:
-    import boto3
     import s3fs
 
-    creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1", **creds).create_bucket(Bucket="maap-ops")
+    s3_client(moto_s3).create_bucket(Bucket="maap-ops")
     text = tmp_path / "words.txt"
     text.write_text("alpha beta beta\n")
     with MaapSandbox(granules={"W": text}, s3_endpoint_url=moto_s3, s3_bucket="maap-ops",

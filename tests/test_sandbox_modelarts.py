@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
-import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from conftest import pid_alive, s3_client, wait_for
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
 from jupyter_compute.sandbox.modelarts import DEFAULT_CREDENTIALS, DEFAULT_TOKEN, ModelArtsSandbox
 
-T = TypeVar("T")
 AK, SK = next(iter(DEFAULT_CREDENTIALS.items()))
 BUCKET = "ma-sandbox-test"
 FINISHED = {"Completed", "Failed", "Terminated", "Abnormal"}
@@ -69,23 +66,10 @@ print("THE-END")
 """
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.03) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(every)
-
-
 @pytest.fixture(scope="module")
 def s3(s3_endpoint: str) -> Any:
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test",
-                          config=Config(request_checksum_calculation="when_required",
-                                        response_checksum_validation="when_required"))
+    client = s3_client(s3_endpoint, "test", "test", config=Config(request_checksum_calculation="when_required",
+                                                                  response_checksum_validation="when_required"))
     client.create_bucket(Bucket=BUCKET)
     for name, text in {"train.py": TRAIN_PY, "fail.py": FAIL_PY, "loop.py": LOOP_PY, "quick.py": QUICK_PY,
                        "big_log.py": BIG_LOG_PY}.items():
@@ -179,14 +163,6 @@ def preview(api: httpx.Client, sb: ModelArtsSandbox, job_id: str, task: str = "w
 def assert_in_order(phases: list[str]) -> None:
     ranks = [PHASE_ORDER.index(p) for p in phases]
     assert ranks == sorted(ranks), phases
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 # ---------------------------------------------------------------------- authentication
@@ -433,7 +409,7 @@ def test_terminate_stops_the_process(sandbox: ModelArtsSandbox, api: httpx.Clien
     job_id = create(api, sandbox, job_body("long-loop", "loop.py"))["metadata"]["id"]
     content = wait_for(lambda: (c := preview(api, sandbox, job_id)["content"]) and "pid=" in c and c)
     pid = int(content.split("pid=")[1].split()[0])
-    assert not pid_gone(pid)
+    assert pid_alive(pid)
     assert api.get(v2(sandbox, f"training-jobs/{job_id}")).json()["status"]["phase"] == "Running"
 
     r = api.post(v2(sandbox, f"training-jobs/{job_id}/actions"), json={"action_type": "terminate"})
@@ -441,7 +417,7 @@ def test_terminate_stops_the_process(sandbox: ModelArtsSandbox, api: httpx.Clien
     assert r.json()["status"]["phase"] == "Terminating"
     final, _ = follow(api, sandbox, job_id)
     assert final["status"]["phase"] == "Terminated"
-    assert pid_gone(pid)
+    assert not pid_alive(pid)
     assert final["status"]["task_statuses"][0]["exit_code"] != 0
 
     again = api.post(v2(sandbox, f"training-jobs/{job_id}/actions"), json={"action_type": "terminate"})
@@ -458,7 +434,7 @@ def test_delete_terminates_then_show_answers_2775(sandbox: ModelArtsSandbox, api
     assert r.status_code == 202 and r.content == b""
     r = api.get(v2(sandbox, f"training-jobs/{job_id}"))
     assert r.status_code == 400 and r.json()["error_code"] == "ModelArts.2775"
-    wait_for(lambda: pid_gone(pid))
+    wait_for(lambda: not pid_alive(pid))
     for method in ("GET", "DELETE"):
         r = api.request(method, v2(sandbox, f"training-jobs/{uuid.uuid4()}"))
         assert r.status_code == 400 and r.json()["error_code"] == "ModelArts.2775"

@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,10 +16,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+from conftest import pid_alive, wait_for
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
@@ -34,7 +34,6 @@ from jupyter_compute.sandbox.ocean import (
     OceanProviderSandbox,
 )
 
-T = TypeVar("T")
 STEP = 0.05
 CODE_TEXTS = {1: "Warming up", 20: "Configuring volumes", 30: "Provisioning success", 40: "Running algorithm ",
               60: "Publishing results", 70: "Job finished"}
@@ -106,17 +105,6 @@ report = {
 
 
 # ---------------------------------------------------------------------- helpers
-def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.02) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(every)
-
-
 class Wallet:
     """A consumer key that signs exactly as ocean.py / the Provider expect."""
 
@@ -175,7 +163,7 @@ def wait_final(client: httpx.Client, wallet: Wallet, job_id: str, timeout: float
         jobs = status(client, wallet.address, job_id)
         return jobs[0] if jobs and jobs[0]["dateFinished"] else None
 
-    return wait_for(probe, timeout)
+    return wait_for(probe, "the job to finish", timeout=timeout)
 
 
 def fetch_result(client: httpx.Client, wallet: Wallet, job_id: str, index: int | str) -> httpx.Response:
@@ -197,14 +185,6 @@ def signed_query(wallet: Wallet, job_id: str, document_id: str = "") -> dict[str
     if document_id:
         query["documentId"] = document_id
     return query
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -44,3 +44,38 @@ def test_local_jobs_never_see_a_backend_secret_even_by_its_default_variable():
     })
     assert {"OCEAN_PRIVATE_KEY", "MY_MAAP", "CEPH_AK", "CEPH_SK", "DATASTORY_TOKEN"} <= set(names)
     assert "MAAP_PGT" not in names, "a variable the config replaced is not a secret of this server"
+
+
+class TestAPlatformThatNeverAnswersAtStart:
+    @pytest.fixture
+    def compute_config(self):
+        return {"backend_start_timeout": 0.5,
+                "backends": {"local": {"kind": "local"}, "stuck": {"kind": "echo_backend:HangingStartBackend"}}}
+
+    async def test_the_server_starts_and_the_other_backends_work(self, api, jp_serverapp):
+        backends = {b["name"]: b for b in (await api("GET", "backends")).body["backends"]}
+        assert backends["stuck"]["available"] is True, "only slow: kept, its calls have their own timeouts"
+        job = await api("POST", "jobs", body={"command": "echo fine", "name": "fine"})
+        assert job.status == 201, job.body
+        assert (await wait_for_state(api, job.body["id"], {"SUCCEEDED", "FAILED"}))["state"] == "SUCCEEDED"
+
+
+class TestLocalJobsAndTheOtherBackendsSecrets:
+    KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat's public test key #1
+
+    @pytest.fixture
+    def compute_config(self, monkeypatch):
+        monkeypatch.setenv("OCEAN_PRIVATE_KEY", self.KEY)  # the ocean backend's default variable
+        monkeypatch.setenv("HARMLESS_SETTING", "visible")
+        return {"backend_start_timeout": 1.0, "backends": {
+            "local": {"kind": "local"},
+            "ocean": {"kind": "ocean", "url": "http://127.0.0.1:9"},  # no provider there: only its key matters
+        }}
+
+    async def test_a_local_job_does_not_inherit_the_key(self, api, jp_serverapp):
+        job = await api("POST", "jobs", body={"command": "env", "name": "env"})
+        assert job.status == 201, job.body
+        assert (await wait_for_state(api, job.body["id"], {"SUCCEEDED", "FAILED"}))["state"] == "SUCCEEDED"
+        log = (await api("GET", "jobs", job.body["id"], "logs")).body["text"]
+        assert "HARMLESS_SETTING=visible" in log, "the job saw the server's environment"
+        assert "OCEAN_PRIVATE_KEY" not in log and self.KEY[2:] not in log

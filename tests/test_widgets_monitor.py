@@ -8,6 +8,7 @@ monitor on it, so tests do not see each other's jobs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import LiveServer, start_live_server
+from conftest import wait_for as poll
 
 from jupyter_compute.client import Client, _server_sent_events
 from jupyter_compute.client import Job as ClientJob
@@ -37,24 +39,14 @@ from jupyter_compute.widgets.detail import LOG_FLUSH_S, LOG_TAIL_CHARS
 from jupyter_compute.widgets.monitor import _TICKER, RELOAD_DELAY_S
 
 TIMEOUT = 60.0
+#: Poll until a condition holds (with this module's longer deadline: widget threads and a live server).
+wait_for = functools.partial(poll, timeout=TIMEOUT, every=0.02)
 
 CSV_JOB = (
     "echo first line; sleep 1; echo second line; "
     "printf 'x,y\\n1,a\\n2,b\\n3,c\\n' > \"$JUPYTER_COMPUTE_OUTPUT_DIR/table.csv\"; "
     "echo not a table > \"$JUPYTER_COMPUTE_OUTPUT_DIR/notes.txt\""
 )
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    """Poll ``predicate`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def row_state(monitor: JobMonitor, job_id: str) -> str | None:

@@ -1,4 +1,4 @@
-"""One platform HTTP call with the retry policy every remote backend shares."""
+"""What every remote backend shares about HTTP: its one client, the retry policy, JSON answers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,33 @@ from ..errors import BackendError
 GET_ATTEMPTS = 3
 RETRY_BACKOFF_S = 0.25
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: ``decode_json(empty=...)`` not given: an empty body is "not JSON" like any other.
+_NOT_GIVEN: Any = object()
+
+
+class ClientMixin:
+    """The one ``httpx.AsyncClient`` of a remote backend (JSON accepted, the backend's ``timeout``).
+
+    Opened by ``start`` or on first use, closed by ``close``; put it before ``Backend`` in the bases.
+    """
+
+    timeout: httpx.Timeout
+    _http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        """Open the HTTP client."""
+        self._client()
+
+    async def close(self) -> None:
+        """Close the HTTP client (a later call opens a new one)."""
+        client, self._http = self._http, None
+        if client is not None:
+            await client.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
+        return self._http
 
 
 async def request(
@@ -49,3 +76,25 @@ async def request(
             continue
         return response
     raise AssertionError("unreachable")
+
+
+
+def decode_json(
+    response: httpx.Response,
+    *,
+    platform: str,
+    what: str,
+    backend: str,
+    scrub: Callable[[str], str],
+    empty: Any = _NOT_GIVEN,
+) -> Any:
+    """The JSON of an answer (``empty`` for an empty body, when given); else a BackendError in words."""
+    if not response.content and empty is not _NOT_GIVEN:
+        return empty
+    try:
+        return response.json()
+    except ValueError:
+        raise BackendError(
+            f"{platform} answered {what} with something that is not JSON: {scrub(response.text[:200])!r}",
+            backend=backend,
+        ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -158,6 +158,15 @@ class Backend:
     async def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate a passthrough request (added on the server only)."""
         return {}
+
+
+def config_known(config: Mapping[str, Any], known: Collection[str], *, kind: str) -> None:
+    """Refuse a backend config with a key not in ``known`` (InvalidSpec naming the first such key)."""
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise InvalidSpec(
+            f"unknown {kind} backend config key '{unknown[0]}' (known: {', '.join(sorted(known))})", field=unknown[0]
+        )
 
 
 def config_text(config: Mapping[str, Any], key: str, default: str | None, *, kind: str) -> str | None:

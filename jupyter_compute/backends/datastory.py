@@ -118,7 +118,7 @@ def split_remote_id(remote_id: str) -> tuple[str, str, str]:
     return task, profile, output
 
 
-class DatastoryBackend(Backend):
+class DatastoryBackend(_http.ClientMixin, Backend):
     """Runs Datastory offline algorithms over files on HDFS or CEPH."""
 
     kind: ClassVar[str] = "datastory"
@@ -175,7 +175,6 @@ class DatastoryBackend(Backend):
                 field="default_storage",
             )
         self.default_storage: str = default  # type: ignore[assignment]
-        self._http: httpx.AsyncClient | None = None
         unknown = sorted(set(self.config) - CONFIG_KEYS)
         if unknown:
             self.log.warning(
@@ -185,18 +184,6 @@ class DatastoryBackend(Backend):
             )
 
     # lifecycle ------------------------------------------------------------------------
-    async def close(self) -> None:
-        client, self._http = self._http, None
-        if client is not None:
-            await client.aclose()
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=self.timeout, headers={"Accept": "application/json"}
-            )
-        return self._http
-
     def describe(self) -> dict[str, Any]:
         data = super().describe()
         data["storage"] = sorted(self.profiles)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AuthError, BackendError, InvalidSpec, NotFound
+from ._fsspec import file_sizes, s3_filesystem
 
 TYPES = ("HDFS", "CEPH")
 CHUNK_SIZE = 64 * 1024
@@ -232,6 +233,11 @@ class Profile:
         return info
 
 
+def _not_hidden(name: str) -> bool:
+    """Not a platform's marker file (``_SUCCESS``) nor a hidden one (``.crc`` checksums)."""
+    return not name.rsplit("/", 1)[-1].startswith((".", "_"))
+
+
 class Storage:
     """Blocking file-system operations on one profile (run them in a worker thread)."""
 
@@ -269,17 +275,8 @@ class Storage:
         )
 
     def _s3(self) -> Any:
-        try:
-            import s3fs
-        except ImportError:
-            raise BackendError(
-                "CEPH storage needs the s3fs package: pip install s3fs"
-            ) from None
         key, secret = self.profile.keys()
-        return s3fs.S3FileSystem(
-            key=key, secret=secret, endpoint_url=f"http://{self.profile.host}:{self.profile.port}",
-            skip_instance_cache=True,
-        )  # fmt: skip
+        return s3_filesystem(f"http://{self.profile.host}:{self.profile.port}", key, secret)
 
     def exists(self, path: str) -> bool:
         return bool(self.fs().exists(self.profile.fs_path(path)))
@@ -295,25 +292,8 @@ class Storage:
                 sink.write(chunk)
 
     def list_files(self, folder: str) -> dict[str, int | None]:
-        """Files under ``folder`` (recursively): name relative to the folder → size."""
-        fs = self.fs()
-        root = self.profile.fs_path(folder).rstrip("/")
-        if hasattr(fs, "invalidate_cache"):
-            fs.invalidate_cache(root)
-        try:
-            found = fs.find(root, detail=True)
-        except FileNotFoundError:
-            return {}
-        files: dict[str, int | None] = {}
-        for path, info in sorted(found.items()):
-            if info.get("type") == "directory":
-                continue
-            name = path.lstrip("/")[len(root.lstrip("/")) :].lstrip("/")
-            if not name or name.rsplit("/", 1)[-1].startswith((".", "_")):
-                continue  # _SUCCESS markers, .crc files
-            size = info.get("size")
-            files[name] = int(size) if isinstance(size, (int, float)) else None
-        return files
+        """Files under ``folder`` (recursively): name relative to the folder → size (no _SUCCESS or .crc files)."""
+        return file_sizes(self.fs(), self.profile.fs_path(folder), keep=_not_hidden)
 
     def open(self, folder: str, name: str) -> Any:
         path = self.profile.fs_path(folder).rstrip("/") + "/" + name

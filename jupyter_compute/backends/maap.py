@@ -258,7 +258,7 @@ def entry_message(entry: Mapping[str, Any]) -> str:
     return ""
 
 
-class MaapBackend(Backend):
+class MaapBackend(_http.ClientMixin, Backend):
     """Runs registered MAAP algorithms over granules on the DPS (swagger or OGC flavour)."""
 
     kind: ClassVar[str] = "maap"
@@ -287,7 +287,6 @@ class MaapBackend(Backend):
         s3_secret_env = _text(self.config, "s3_secret_env", None)
         self._s3_env = (s3_key_env, s3_secret_env)
         self.s3_endpoint_url = _text(self.config, "s3_endpoint_url", None)
-        self._http: httpx.AsyncClient | None = None
         self._s3: S3Reader | None = None
         self._submitted: dict[str, float] = {}
         self._dismissed: dict[str, None] = {}  # ordered: the oldest are forgotten first
@@ -301,22 +300,12 @@ class MaapBackend(Backend):
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the HTTP client; read the queues once (ogc) so the form can offer them."""
-        self._client()
+        await super().start()
         if self.flavor == "ogc":
             try:
                 await self._queue_names(fresh=True)
             except ComputeError as exc:  # the server must start even with an expired token
                 self.log.warning("maap backend '%s': could not read the queues: %s", self.name, exc.message)
-
-    async def close(self) -> None:
-        client, self._http = self._http, None
-        if client is not None:
-            await client.aclose()
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
-        return self._http
 
     # credentials ----------------------------------------------------------------------
     def _token(self) -> str | None:
@@ -386,13 +375,7 @@ class MaapBackend(Backend):
 
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
         response = await self._call(method, path, what=what, **kwargs)
-        try:
-            return response.json()
-        except ValueError:
-            raise BackendError(
-                f"MAAP answered {what} with something that is not JSON: {response.text[:200]!r}",
-                backend=self.name,
-            ) from None
+        return _http.decode_json(response, platform="MAAP", what=what, backend=self.name, scrub=self._scrub)
 
     async def _lagging(self, remote_id: str, read: Any) -> Any:
         """``await read()``, retried while a fresh job may not be visible yet (search-index lag)."""

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from ..errors import AuthError, BackendError, InvalidSpec, NotFound
+from ._fsspec import s3_filesystem
 
 CHUNK_SIZE = 64 * 1024
 MAX_REDIRECTS = 5
@@ -116,6 +117,9 @@ class ProductIndex:
 class S3Reader:
     """Streams ``s3://`` objects with s3fs against one endpoint (blocking calls in worker threads)."""
 
+    #: botocore client options of the store (none: botocore's defaults).
+    client_config: Mapping[str, Any] = {}
+
     def __init__(self, endpoint_url: str | None, key: str | None, secret: str | None) -> None:
         self.endpoint_url = endpoint_url
         self._key, self._secret = key, secret
@@ -123,18 +127,7 @@ class S3Reader:
 
     def _filesystem(self) -> Any:
         if self._fs is None:
-            try:
-                import s3fs
-            except ImportError:
-                raise BackendError(
-                    "reading s3:// products needs the s3fs package: pip install s3fs"
-                ) from None
-            options: dict[str, Any] = {"skip_instance_cache": True}
-            if self.endpoint_url:
-                options["endpoint_url"] = self.endpoint_url
-            if self._key and self._secret:
-                options.update(key=self._key, secret=self._secret)
-            self._fs = s3fs.S3FileSystem(**options)
+            self._fs = s3_filesystem(self.endpoint_url, self._key, self._secret, config=self.client_config)
         return self._fs
 
     def _open(self, path: str) -> Any:

@@ -48,7 +48,7 @@ from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFoun
 from ..forms import Form, FormField
 from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text
 from .maap_storage import CHUNK_SIZE, media_type
 from .modelarts_auth import AKSK, TOKEN, Auth, segment
 from .modelarts_capacity import (
@@ -115,7 +115,7 @@ def platform_error(response: httpx.Response) -> tuple[str, str]:
     return "", (response.text or "").strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"
 
 
-class ModelArtsBackend(Backend):
+class ModelArtsBackend(_http.ClientMixin, Backend):
     """Runs training jobs on Huawei Cloud ModelArts; code, inputs and outputs on OBS."""
 
     kind: ClassVar[str] = "modelarts"
@@ -129,12 +129,7 @@ class ModelArtsBackend(Backend):
     def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
                  log: Any = None) -> None:  # fmt: skip
         super().__init__(name, config, data_dir=data_dir, log=log)
-        unknown = sorted(set(self.config) - CONFIG_KEYS)
-        if unknown:
-            raise InvalidSpec(
-                f"unknown modelarts backend config key '{unknown[0]}' (known: {', '.join(sorted(CONFIG_KEYS))})",
-                field=unknown[0],
-            )
+        config_known(self.config, CONFIG_KEYS, kind="modelarts")
         endpoint = self._text("endpoint", None)
         if not endpoint or not endpoint.startswith(("http://", "https://")):
             raise InvalidSpec("modelarts backend config 'endpoint' must be the http(s) URL of the API",
@@ -168,7 +163,6 @@ class ModelArtsBackend(Backend):
                                                    kind="modelarts"))  # fmt: skip
         self.poll_max_interval = max(self.poll_interval, type(self).poll_max_interval)
         self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
-        self._http: httpx.AsyncClient | None = None
         self._obs: tuple[tuple[str, str], ObsStore] | None = None
         self._outputs: dict[str, dict[str, str]] = {}
 
@@ -176,19 +170,6 @@ class ModelArtsBackend(Backend):
         return config_text(self.config, key, default, kind="modelarts")
 
     # lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        self._client()
-
-    async def close(self) -> None:
-        client, self._http = self._http, None
-        if client is not None:
-            await client.aclose()
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
-        return self._http
-
     def describe(self) -> dict[str, Any]:
         data = super().describe()
         data["auth"] = "token" if self.auth.mode == TOKEN else "access keys"
@@ -252,13 +233,8 @@ class ModelArtsBackend(Backend):
 
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
         response = await self._call(method, path, what=what, **kwargs)
-        if not response.content:
-            return {}
-        try:
-            return response.json()
-        except ValueError:
-            raise BackendError(f"ModelArts answered {what} with something that is not JSON: "
-                               f"{self._scrub(response.text[:200])!r}", backend=self.name) from None  # fmt: skip
+        return _http.decode_json(response, platform="ModelArts", what=what, backend=self.name, scrub=self._scrub,
+                                 empty={})  # fmt: skip
 
     def _path(self, version: str, *parts: str) -> str:
         return "/" + "/".join([version, segment(self.project_id), *parts])

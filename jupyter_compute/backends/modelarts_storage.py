@@ -9,11 +9,11 @@ methods of :class:`ObsStore` through :func:`asyncio.to_thread`.
 from __future__ import annotations
 
 import os
-import posixpath
 from pathlib import Path
 from typing import Any
 
 from ..errors import AuthError, InvalidSpec, NotFound
+from ._fsspec import file_sizes
 from .maap_storage import CHUNK_SIZE, S3Reader
 
 #: Client options OBS needs from recent botocore (it rejects the new default checksums).
@@ -62,17 +62,7 @@ def join(folder: str, *names: str) -> str:
 class ObsStore(S3Reader):
     """Blocking OBS operations on one endpoint with one key pair (run them in a worker thread)."""
 
-    def _filesystem(self) -> Any:
-        if self._fs is None:
-            import s3fs
-
-            options: dict[str, Any] = {"skip_instance_cache": True, "config_kwargs": dict(CHECKSUM_OPTIONS)}
-            if self.endpoint_url:
-                options["endpoint_url"] = self.endpoint_url
-            if self._key and self._secret:
-                options.update(key=self._key, secret=self._secret)
-            self._fs = s3fs.S3FileSystem(**options)
-        return self._fs
+    client_config = CHECKSUM_OPTIONS
 
     def exists(self, path: str) -> bool:
         """Whether an object (or, for a path ending in ``/``, any object under that folder) exists."""
@@ -102,23 +92,7 @@ class ObsStore(S3Reader):
 
     def list_files(self, folder: str) -> dict[str, int | None]:
         """Files under ``folder`` (recursively): name relative to the folder → size in bytes."""
-        fs = self._filesystem()
-        root = folder.rstrip("/")
-        fs.invalidate_cache(root)
-        try:
-            found = fs.find(root, detail=True)
-        except FileNotFoundError:
-            return {}
-        files: dict[str, int | None] = {}
-        for key, info in sorted(found.items()):
-            if info.get("type") == "directory" or key.endswith("/"):
-                continue
-            name = posixpath.relpath(key, root)
-            if name.startswith(".."):
-                continue
-            size = info.get("size")
-            files[name] = int(size) if isinstance(size, (int, float)) else None
-        return files
+        return file_sizes(self._filesystem(), folder)
 
     def remove(self, folder: str) -> int:
         """Delete every object under ``folder``, one by one (OBS takes no unsigned bulk delete); how many."""

@@ -48,7 +48,7 @@ from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFoun
 from ..forms import Form, FormField
 from ..models import Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text
 from .ocean_signing import ConsumerKey, NonceCounter, parse_nonce, signed_text
 from .ocean_status import (
     STATUS_MAP,
@@ -240,7 +240,7 @@ def _read_script(path_text: str) -> str:
         raise InvalidSpec(f"cannot read the algorithm file: {exc}", field="script") from None
 
 
-class OceanBackend(Backend):
+class OceanBackend(_http.ClientMixin, Backend):
     """Runs algorithms over datasets with an Ocean Provider's Compute-to-Data."""
 
     kind: ClassVar[str] = "ocean"
@@ -252,12 +252,7 @@ class OceanBackend(Backend):
     def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
                  log: Any = None) -> None:  # fmt: skip
         super().__init__(name, config, data_dir=data_dir, log=log)
-        unknown = sorted(set(self.config) - CONFIG_KEYS)
-        if unknown:
-            raise InvalidSpec(
-                f"unknown ocean backend config key '{unknown[0]}' (known: {', '.join(sorted(CONFIG_KEYS))})",
-                field=unknown[0],
-            )
+        config_known(self.config, CONFIG_KEYS, kind="ocean")
         url = config_text(self.config, "url", None, kind="ocean")
         if not url or not url.startswith(("http://", "https://")):
             raise InvalidSpec("ocean backend config 'url' must be the http(s) URL of an Ocean Provider", field="url")
@@ -275,7 +270,6 @@ class OceanBackend(Backend):
         self.address = self._key.address
         self._nonces = NonceCounter()
         self._signing = asyncio.Lock()
-        self._http: httpx.AsyncClient | None = None
         self._paths: dict[str, str] | None = None
         self.provider_address: str | None = None
         self._environments: list[Environment] | None = None
@@ -283,21 +277,11 @@ class OceanBackend(Backend):
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the HTTP client; read the provider's root and environments once (for the form)."""
-        self._client()
+        await super().start()
         try:
             await self.environments()
         except ComputeError as exc:  # the server must start even when the provider is down
             self.log.warning("ocean backend '%s': could not reach the provider: %s", self.name, exc.message)
-
-    async def close(self) -> None:
-        client, self._http = self._http, None
-        if client is not None:
-            await client.aclose()
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
-        return self._http
 
     def describe(self) -> dict[str, Any]:
         data = super().describe()
@@ -352,15 +336,8 @@ class OceanBackend(Backend):
     def _json(self, response: httpx.Response, what: str) -> Any:
         if not response.is_success:
             raise self._error(response, what)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise BackendError(
-                f"the Ocean Provider answered {what} with something that is not JSON: "
-                f"{self._scrub(response.text[:200])!r}", backend=self.name,
-            ) from None  # fmt: skip
+        return _http.decode_json(response, platform="the Ocean Provider", what=what, backend=self.name,
+                                 scrub=self._scrub, empty=None)  # fmt: skip
 
     def _error(self, response: httpx.Response, what: str) -> ComputeError:
         """The error for a non-2xx answer, in the provider's own words (and ours for its codes)."""

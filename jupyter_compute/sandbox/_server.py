@@ -1,10 +1,18 @@
-"""A tornado server on its own thread and event loop: the plumbing every sandbox shares."""
+"""A tornado server on its own thread and event loop: the plumbing every sandbox shares.
+
+Also the command line of a sandbox (``python -m jupyter_compute.sandbox.<name>``): :func:`cli_parser`
+and :func:`serve_until_stopped`.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import logging
+import signal
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import tornado.httpserver
@@ -12,6 +20,7 @@ import tornado.netutil
 import tornado.web
 
 S = TypeVar("S", bound="ThreadedServer")
+T = TypeVar("T")
 
 
 class ThreadedServer:
@@ -120,3 +129,24 @@ class ThreadedServer:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
+
+
+def cli_parser(module: str, description: str) -> argparse.ArgumentParser:
+    """The arguments of ``python -m jupyter_compute.sandbox.<module>``, starting with ``--port`` and ``--host``."""
+    parser = argparse.ArgumentParser(prog=f"python -m jupyter_compute.sandbox.{module}", description=description)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    return parser
+
+
+def serve_until_stopped(sandbox: contextlib.AbstractContextManager[T], banner: Callable[[T], str]) -> int:
+    """Run ``sandbox`` (logging at INFO), print ``banner`` of it, and stop it on SIGINT or SIGTERM; exit code 0."""
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with sandbox as running:
+        print(banner(running), flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0

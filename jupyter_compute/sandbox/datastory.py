@@ -78,7 +78,6 @@ Attributes for tests: ``submissions`` (the submitted bodies, with ``password`` r
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import csv
@@ -87,20 +86,19 @@ import io
 import json
 import logging
 import re
-import signal
 import socket
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from ._server import ThreadedServer
+from ._server import ThreadedServer, cli_parser, serve_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -504,34 +502,29 @@ class _GetHandler(_Base):
 
 # ---------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.datastory",
-                                     description="Local stand-in of the Datastory offline algorithm task API")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = cli_parser("datastory", "Local stand-in of the Datastory offline algorithm task API")
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--submit-path", default=DEFAULT_SUBMIT_PATH)
     parser.add_argument("--start-delay-s", type=float, default=0.0)
     parser.add_argument("--with-webhdfs", action="store_true", help="also start a WebHDFS sandbox")
     parser.add_argument("--webhdfs-port", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.ExitStack() as stack:
-        if args.with_webhdfs:
-            from .webhdfs import WebHdfsSandbox  # the sibling sandbox
+    lines: list[str] = []
 
-            hdfs = stack.enter_context(WebHdfsSandbox(port=args.webhdfs_port, host=args.host))
-            print(f"WebHDFS sandbox at {hdfs.url} (host {hdfs.host}, port {hdfs.port})", flush=True)
-        sb = stack.enter_context(DatastorySandbox(args.token, args.port, args.submit_path, host=args.host,
-                                                  start_delay_s=args.start_delay_s))
-        print(f"Datastory sandbox at {sb.url}  (submit: {sb.submit_url}, header Authorization: {sb.token})",
-              flush=True)
-        print("algorithms: " + ", ".join(ALGORITHMS), flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+    @contextlib.contextmanager
+    def sandboxes() -> Iterator[DatastorySandbox]:
+        with contextlib.ExitStack() as stack:
+            if args.with_webhdfs:
+                from .webhdfs import WebHdfsSandbox  # the sibling sandbox
+
+                hdfs = stack.enter_context(WebHdfsSandbox(port=args.webhdfs_port, host=args.host))
+                lines.append(f"WebHDFS sandbox at {hdfs.url} (host {hdfs.host}, port {hdfs.port})")
+            yield stack.enter_context(DatastorySandbox(args.token, args.port, args.submit_path, host=args.host,
+                                                       start_delay_s=args.start_delay_s))
+
+    return serve_until_stopped(sandboxes(), lambda sb: "\n".join([
+        *lines, f"Datastory sandbox at {sb.url}  (submit: {sb.submit_url}, header Authorization: {sb.token})",
+        "algorithms: " + ", ".join(ALGORITHMS)]))
 
 
 if __name__ == "__main__":

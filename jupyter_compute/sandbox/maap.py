@@ -152,7 +152,6 @@ Files: ``GET /files/{run_id}/{name}`` serves a published product or log (no auth
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import copy
@@ -182,7 +181,8 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from ._server import ThreadedServer
+from ._procs import kill_group
+from ._server import ThreadedServer, cli_parser, serve_until_stopped
 
 from .maap_swagger import validation_error
 
@@ -767,14 +767,14 @@ class MaapSandbox(ThreadedServer):
                 if not timed_out and not run.stop_reason and now >= deadline:
                     timed_out = True
                 if (timed_out or run.stop_reason) and term_at is None:
-                    _kill_group(proc.pid, signal.SIGTERM)
+                    kill_group(proc.pid, signal.SIGTERM)
                     term_at = now
                 elif term_at is not None and now - term_at > 2:
-                    _kill_group(proc.pid, signal.SIGKILL)
+                    kill_group(proc.pid, signal.SIGKILL)
                 await asyncio.sleep(0.05)
         except BaseException:
             if proc.returncode is None:
-                _kill_group(proc.pid, signal.SIGKILL)
+                kill_group(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(proc.pid, 0)
                 proc.returncode = -9
@@ -935,11 +935,6 @@ def _warnings(path: Path) -> list[str]:
     except OSError:
         return []
     return [line[len("WARNING:"):].strip() for line in lines if line.startswith("WARNING:")][:20]
-
-
-def _kill_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 # ---------------------------------------------------------------------- handlers
@@ -1340,10 +1335,7 @@ class FilesHandler(_Base):
 
 # ---------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.maap",
-                                     description="Local stand-in of NASA MAAP's DPS API (swagger + live flavours)")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = cli_parser("maap", "Local stand-in of NASA MAAP's DPS API (swagger + live flavours)")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--index-lag-s", type=float, default=0.0)
@@ -1366,18 +1358,10 @@ def main(argv: list[str] | None = None) -> int:
         tokens=tuple(args.token or (VALID_TOKEN,)), s3_endpoint_url=args.s3_endpoint_url,
         s3_bucket=args.s3_bucket, s3_access_key=args.s3_access_key, s3_secret_key=args.s3_secret_key,
     )
-    logging.basicConfig(level=logging.INFO)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with sandbox:
-        print(f"MAAP sandbox at {sandbox.url}  (swagger: {sandbox.url}v1/, token: proxy-ticket: "
-              f"{next(iter(sandbox.tokens))})", flush=True)
-        print("algorithms: " + ", ".join(f"{k}={v}" for k, v in sandbox.algorithms.items()), flush=True)
-        print("granules: " + ", ".join(sandbox.granules), flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+    return serve_until_stopped(sandbox, lambda sb: (
+        f"MAAP sandbox at {sb.url}  (swagger: {sb.url}v1/, token: proxy-ticket: {next(iter(sb.tokens))})\n"
+        "algorithms: " + ", ".join(f"{k}={v}" for k, v in sb.algorithms.items()) + "\n"
+        "granules: " + ", ".join(sb.granules)))
 
 
 if __name__ == "__main__":

@@ -71,7 +71,6 @@ task's exit code and a readable message; the task logs hold the service lines an
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
@@ -79,10 +78,8 @@ import hashlib
 import hmac
 import itertools
 import json
-import logging
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -96,7 +93,7 @@ from urllib.parse import quote
 import tornado.web
 
 from . import modelarts_seed as seed
-from ._server import ThreadedServer
+from ._server import ThreadedServer, cli_parser, serve_until_stopped
 from .modelarts_auth import AUTH_ERROR_CODE, AuthFailure, authenticate
 from .modelarts_jobs import (
     CAN_TERMINATE,
@@ -461,10 +458,7 @@ class LogDownloadHandler(_Base):
 
 # ---------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.modelarts",
-                                     description="Local stand-in of Huawei Cloud ModelArts")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = cli_parser("modelarts", "Local stand-in of Huawei Cloud ModelArts")
     parser.add_argument("--s3-endpoint", required=True, help="S3 endpoint standing in for OBS")
     parser.add_argument("--s3-key", default="sandbox-obs-ak")
     parser.add_argument("--s3-secret", default="sandbox-obs-sk")
@@ -472,19 +466,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", action="append", default=None, help=f"valid IAM token (default {DEFAULT_TOKEN})")
     parser.add_argument("--step-delay-s", type=float, default=0.3)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
     sandbox = ModelArtsSandbox(args.port, args.host, s3_endpoint=args.s3_endpoint, s3_key=args.s3_key,
                                s3_secret=args.s3_secret, project_id=args.project_id, tokens=args.token,
                                step_delay_s=args.step_delay_s)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with sandbox:
-        print(f"ModelArts sandbox at {sandbox.base_url}  project {sandbox.project_id}  "
-              f"(X-Auth-Token: {next(iter(sandbox.tokens))}; AK {next(iter(sandbox.credentials))})", flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+    return serve_until_stopped(sandbox, lambda sb: (
+        f"ModelArts sandbox at {sb.base_url}  project {sb.project_id}  "
+        f"(X-Auth-Token: {next(iter(sb.tokens))}; AK {next(iter(sb.credentials))})"))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ then uploads the output folders to their OBS urls.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ._procs import kill_group
 from .modelarts_obs import ObsPath, ObsStore, StageError
 
 log = logging.getLogger(__name__)
@@ -541,8 +541,7 @@ class Worker:
 
     def _kill_all(self, sig: int) -> None:
         for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
+            kill_group(proc.pid, sig)
 
     def _stage_out(self, output_dirs: dict[str, dict[str, Path]]) -> None:
         for name, path in self.job.plan.outputs:

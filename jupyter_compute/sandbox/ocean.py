@@ -92,14 +92,12 @@ stdout and stderr become ``algorithm.log`` (``algorithmLog``); ``configure.log``
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import logging
 import mimetypes
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -115,7 +113,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
 
-from ._server import ThreadedServer
+from ._server import ThreadedServer, cli_parser, serve_until_stopped
 from .ocean_jobs import Algorithm, Dataset, Job, JobRunner, status_object
 
 log = logging.getLogger(__name__)
@@ -644,28 +642,19 @@ class _ResultHandler(_Base):
 
 # ---------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.ocean",
-                                     description="Local stand-in of an Ocean Protocol Provider (Compute-to-Data)")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = cli_parser("ocean", "Local stand-in of an Ocean Protocol Provider (Compute-to-Data)")
     parser.add_argument("--chain-id", type=int, default=8996)
     parser.add_argument("--variant", choices=("code", "docs"), default="code")
     parser.add_argument("--step-delay-s", type=float, default=0.2)
     parser.add_argument("--work-dir", default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with OceanProviderSandbox(args.port, args.host, chain_id=args.chain_id, variant=args.variant,
-                              step_delay_s=args.step_delay_s, work_dir=args.work_dir) as sb:
-        print(f"Ocean Provider sandbox at {sb.base_url}  (chain {sb.chain_id}, provider {sb.provider_address}, "
-              f"{sb.variant} variant)", flush=True)
-        print(f"dataset {DEMO_DATASET_DID} (service {DEMO_DATASET_SERVICE_ID})\nalgorithm {DEMO_ALGORITHM_DID}\n"
-              f"environments {FREE_ENVIRONMENT_ID} (free), {PAID_ENVIRONMENT_ID} (paid)", flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+    sandbox = OceanProviderSandbox(args.port, args.host, chain_id=args.chain_id, variant=args.variant,
+                                   step_delay_s=args.step_delay_s, work_dir=args.work_dir)
+    return serve_until_stopped(sandbox, lambda sb: (
+        f"Ocean Provider sandbox at {sb.base_url}  (chain {sb.chain_id}, provider {sb.provider_address}, "
+        f"{sb.variant} variant)\n"
+        f"dataset {DEMO_DATASET_DID} (service {DEMO_DATASET_SERVICE_ID})\nalgorithm {DEMO_ALGORITHM_DID}\n"
+        f"environments {FREE_ENVIRONMENT_ID} (free), {PAID_ENVIRONMENT_ID} (paid)"))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ._procs import kill_group
 
 # The operator engine's status texts; the docs spell two of them differently.
 STATUS_TEXT_CODE = {
@@ -135,9 +136,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     """Kill an algorithm: its whole process group, then the leader itself should the group signal miss."""
     if proc.returncode is not None:
         return
-    with contextlib.suppress(OSError):
-        if hasattr(os, "killpg"):
-            os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: its group id is its pid
+    kill_group(proc.pid)
     with contextlib.suppress(OSError):
         proc.kill()
 

@@ -60,10 +60,8 @@ group ``supergroup``.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -75,7 +73,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from ._server import ThreadedServer
+from ._server import ThreadedServer, cli_parser, serve_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -427,21 +425,11 @@ class _DataNodeHandler(_Base):
 
 # ---------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_compute.sandbox.webhdfs",
-                                     description="Local stand-in of an HDFS cluster's WebHDFS REST API")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = cli_parser("webhdfs", "Local stand-in of an HDFS cluster's WebHDFS REST API")
     parser.add_argument("--root-dir", default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with WebHdfsSandbox(args.root_dir, args.port, host=args.host) as sb:
-        print(f"WebHDFS sandbox at {sb.url}  (host {sb.host}, port {sb.port}, root {sb.root_dir})", flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+    return serve_until_stopped(WebHdfsSandbox(args.root_dir, args.port, host=args.host), lambda sb: (
+        f"WebHDFS sandbox at {sb.url}  (host {sb.host}, port {sb.port}, root {sb.root_dir})"))
 
 
 if __name__ == "__main__":

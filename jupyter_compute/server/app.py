@@ -11,6 +11,7 @@ Configure it in ``jupyter_server_config.py``::
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from pathlib import Path
@@ -83,6 +84,10 @@ class ComputeApp(ExtensionApp):
 
     monitor_concurrency = Int(8, help="How many platform status calls the monitor makes at once.").tag(config=True)
 
+    backend_start_timeout = Float(
+        10.0, help="Seconds the server waits for a backend's start (e.g. its first call to its platform).",
+    ).tag(config=True)
+
     proxy_timeout = Float(60.0, help="Seconds the passthrough waits for a platform's answer.").tag(config=True)
 
     webhook_base_url = Unicode(
@@ -136,20 +141,28 @@ class ComputeApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
-        for name, backend in list(self.service.backends.items()):
+        backends = list(self.service.backends.items())
+        for name, backend in backends:
             if backend.capabilities.has_webhooks:
                 backend.webhook_url = functools.partial(self.callback_url, name)
-            try:
-                await backend.start()
-            except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others
-                self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, _reason(exc))
-                self.service.mark_unavailable(name, backend.kind, exc)
+        # side by side, each bounded: a platform that does not answer delays neither the others nor the server
+        await asyncio.gather(*(self._start_backend(name, backend) for name, backend in backends))
         await self.monitor.start()
         os.environ[ENV_URL] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""
         if token:
             os.environ[ENV_TOKEN] = token
         self.log.info("jupyter-compute: backends %s", ", ".join(self.service.backends) or "none")
+
+    async def _start_backend(self, name: str, backend: Backend) -> None:
+        try:
+            await asyncio.wait_for(backend.start(), self.backend_start_timeout)
+        except asyncio.TimeoutError:
+            self.log.warning("jupyter-compute: backend '%s' took over %g s to start; going on without waiting",
+                             name, self.backend_start_timeout)
+        except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others
+            self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, _reason(exc))
+            self.service.mark_unavailable(name, backend.kind, exc)
 
     async def stop_extension(self) -> None:
         await self.monitor.stop()
