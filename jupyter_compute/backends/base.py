@@ -135,6 +135,44 @@ class Backend:
     #: to hand to the platform (an unguessable token is in it). None: the jobs are polled only.
     webhook_url: Callable[[str], str] | None = None
 
+    #: Set by the server: the folders a spec's local files must lie in (its root_dir and uploads
+    #: folder). Empty (a backend used from a script): any path but the system's own.
+    local_roots: tuple[Path, ...] = ()
+
+    def local_source(self, text: str, *, field: str, required: bool = False) -> Path | None:
+        """The local file or folder a spec value names, or None when it names none (a platform path).
+
+        ``file://…`` always means a local path; any other text is local when it exists under
+        ``local_roots``. With ``required`` (the value can only be local) or ``file://``, a path
+        outside them, in ``/proc``, ``/sys`` or ``/dev``, or missing is refused naming ``field``:
+        reading any server file would let a spec hand out the server's own secrets.
+        """
+        explicit = text.startswith("file://")
+        raw = text[len("file://"):] if explicit else text
+        if not raw.strip():
+            return None
+        path = Path(raw).expanduser()
+        if not path.is_absolute() and self.local_roots:
+            path = self.local_roots[0] / path
+        resolved = path.resolve()
+        allowed = not any(resolved.is_relative_to(root) for root in SYSTEM_ROOTS) and (
+            not self.local_roots or any(resolved.is_relative_to(root) for root in self.local_roots)
+        )
+        if allowed and resolved.exists():
+            return resolved
+        if not (explicit or required):
+            return None
+        if not allowed:
+            where = " or ".join(str(root) for root in self.local_roots) or "the server's own files"
+            raise InvalidSpec(
+                f"'{text}' is not a file this server shares: local files must lie under {where}", field=field
+            )
+        raise InvalidSpec(f"the local file or folder '{text}' does not exist", field=field)
+
+    def proxy_refusal(self, path: str) -> str | None:
+        """Why the passthrough must not forward to this API path (relative, decoded), or None."""
+        return None
+
     async def handle_webhook(self, remote_id: str, body: Any) -> RemoteStatus | None:
         """Read a platform callback about one job: its fresh status, or None to have it polled now.
 
@@ -186,6 +224,9 @@ def config_positive(config: Mapping[str, Any], key: str, default: Any, *, kind: 
         raise InvalidSpec(f"{kind} backend config '{key}' must be a positive number", field=key)
     return value
 
+
+#: Folders whose files describe the server process itself, never a user's input.
+SYSTEM_ROOTS: tuple[Path, ...] = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 #: Fields every backend's form starts with.
 COMMON_FIELDS: tuple[FormField, ...] = (

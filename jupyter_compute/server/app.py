@@ -142,7 +142,10 @@ class ComputeApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
         backends = list(self.service.backends.items())
+        uploads = self.service.uploads_dir
+        shared = tuple(Path(p).expanduser().resolve() for p in (serverapp.root_dir, uploads) if p)
         for name, backend in backends:
+            backend.local_roots = shared
             if backend.capabilities.has_webhooks:
                 backend.webhook_url = functools.partial(self.callback_url, name)
         # side by side, each bounded: a platform that does not answer delays neither the others nor the server

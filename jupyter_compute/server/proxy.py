@@ -17,7 +17,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import BackendError, InvalidSpec, NotSupported
+from ..errors import AuthError, BackendError, InvalidSpec, NotSupported
 from .handlers import ComputeHandler
 
 # Percent-encodings of '.', '/', '\\' and '%' itself (double encoding), and of control characters.
@@ -82,6 +82,10 @@ class ProxyHandler(ComputeHandler):
         raw_rest = self.request.path[len(prefix):]
         raw_path = raw_rest.partition("/")[2]
         target = build_target(backend.api_base, raw_path, self.request.query)
+        refusal = backend.proxy_refusal(unquote(raw_path))
+        if refusal:
+            raise AuthError(f"the passthrough of backend '{backend_name}' does not forward this path: {refusal}",
+                            backend=backend_name)
         headers = {k: v for k, v in self.request.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
         headers.update(await backend.auth_headers())
         body = self.request.body if self.request.method not in ("GET", "HEAD", "DELETE") else None
