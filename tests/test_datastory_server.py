@@ -162,6 +162,7 @@ async def test_client_in_a_thread_takes_a_dataframe(api, platform, jp_serverapp,
     ({"extra": {"email": EMAIL, "storage": "no-such-profile"}}, "extra.storage"),
     ({"inputs": ["/definitely/not/here.csv"]}, "inputs"),
     ({"inputs": ["file:///definitely/not/here.csv"]}, "inputs"),
+    ({"inputs": ["file:///proc/self/environ"]}, "inputs"),  # the server's own secrets: never uploaded
 ])
 async def test_bad_specs_are_refused_before_reaching_the_platform(rec, tmp_path, platform, jp_serverapp,
                                                                  change, field) -> None:

@@ -318,7 +318,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
                 field="inputs",
             )
         source = inputs[0].strip()
-        if not _local_file(source):
+        if self._local_input(source) is None:
             source = profile.check_path(source, "inputs")
         output = spec.output.strip() if spec.output else None
         if output:
@@ -328,6 +328,15 @@ class DatastoryBackend(_http.ClientMixin, Backend):
             algorithm=algorithm, inputs=[source], output=output, extra=extra
         )
 
+    def _local_input(self, source: str) -> str | None:
+        """The local file an input names, to upload first (see ``local_source``), else None (a storage path)."""
+        if "#" in source and not source.startswith("file://"):  # CEPH's bucket#path
+            return None
+        local = self.local_source(source, field="inputs")
+        if local is not None and not local.is_file():
+            raise InvalidSpec(f"the local input '{source}' is a folder: give one file", field="inputs")
+        return str(local) if local is not None else None
+
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
         spec = self.validate(spec)
@@ -335,7 +344,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
         storage = Storage(profile)
         output = spec.output or profile.default_folder(self.output_root, job_id)
         source = spec.inputs[0]
-        local = _local_file(source)
+        local = self._local_input(source)
         if local is None:
             if not await self._fs(
                 storage.exists, source, what=f"checking the input {source}"
@@ -475,10 +484,3 @@ class DatastoryBackend(_http.ClientMixin, Backend):
             ) from None
 
 
-def _local_file(path: str) -> str | None:
-    """The local path of an input to upload (``file://…`` or an existing local file), else None."""
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    if "#" not in path and os.path.isfile(path):
-        return path
-    return None
