@@ -21,7 +21,9 @@ class EchoBackend(Backend):
         return self.config["url"]
 
     async def auth_headers(self) -> dict[str, str]:
-        return {"X-Api-Key": os.environ[self.config["api_key_env"]]}
+        from jupyter_compute.backends.secrets import read_secret
+
+        return {"X-Api-Key": read_secret(self.config["api_key_env"]) or ""}
 
 
 class CallbackBackend(Backend):
@@ -59,6 +61,15 @@ class NeedsKeyBackend(Backend):
     """A backend that cannot be set up without ``NEEDS_KEY`` in the server's environment."""
 
     kind = "needs-key"
+    capabilities = Capabilities(has_environments=True)
+    secret_env_defaults = {"key_env": "NEEDS_KEY"}
+
+    async def environments(self):
+        from jupyter_compute.backends.secrets import read_secret
+        from jupyter_compute.models import Environment
+
+        key = read_secret("NEEDS_KEY") or ""  # read at each call, as a token that may be renewed
+        return [Environment(id="only", description=f"key of {len(key)} characters")]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -9,7 +9,9 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import time
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,8 +39,8 @@ from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.modelarts import ModelArtsBackend
 from jupyter_compute.backends.modelarts_capacity import Resources, accelerator_type, parse_quantity
 from jupyter_compute.backends.modelarts_jobs import STATUS, job_status, log_slice
-from jupyter_compute.backends.modelarts_storage import obs_path
-from jupyter_compute.errors import AuthError, InvalidSpec, NotFound
+from jupyter_compute.backends.modelarts_storage import ObsStore, obs_path
+from jupyter_compute.errors import AuthError, BackendError, InvalidSpec, NotFound
 from jupyter_compute.forms import check_spec
 from jupyter_compute.models import JobSpec, JobState
 from jupyter_compute.results import read_frame
@@ -47,6 +49,7 @@ PROJECT, BUCKET = MA_PROJECT, MA_BUCKET
 AK, SK, TOKEN, OBS_KEY, OBS_SECRET = MA_AK, MA_SK, MA_TOKEN, MA_OBS_KEY, MA_OBS_SECRET
 SECRETS = (AK, SK, TOKEN, OBS_KEY, OBS_SECRET)
 CPU_POOL, GPU_POOL, NPU_POOL = "pool-cpu-a1b2c3", "pool-gpu-d4e5f6", "pool-npu-g7h8i9"
+MIXED_POOL = "pool-mix-j1k2l3"  # offers two flavors
 CPU_FLAVOR = "modelarts.vm.cpu.8u"
 CSV = "city,temp\nparis,21.5\nlyon,24.0\nparis,19.5\nnice,26.0\n"
 #: Reads every CSV of --data_url, writes mean temperature per city to --train_url/metrics.csv.
@@ -201,9 +204,12 @@ def config(sb: Any, obs_endpoint: str, auth: str = "aksk", **extra: Any) -> dict
     }  # fmt: skip
 
 
-def backend(sb: Any, obs_endpoint: str, auth: str = "aksk",
+def backend(sb: Any, obs_endpoint: str, auth: str = "aksk", *, roots: tuple[Path, ...] = (),
             **extra: Any) -> AbstractAsyncContextManager[ModelArtsBackend]:  # fmt: skip
-    return started(ModelArtsBackend("ma", config(sb, obs_endpoint, auth, **extra)))
+    """The backend started; ``roots``: the folders its local files must lie in, as a server sets them."""
+    made = ModelArtsBackend("ma", config(sb, obs_endpoint, auth, **extra))
+    made.local_roots = tuple(r.resolve() for r in roots)
+    return started(made)
 
 
 def count_requests(b: ModelArtsBackend) -> list[tuple[str, str]]:
@@ -266,6 +272,13 @@ def assert_no_secret(*things: Any) -> None:
                 assert secret not in text, f"a secret leaked into {type(thing).__name__}: {text[:300]}"
 
 
+def assert_no_secret_held(b: ModelArtsBackend) -> None:
+    """No secret in the reprs of what the backend holds: its attributes, its OBS store's, its credentials'."""
+    stores = [v for v in vars(b).values() if isinstance(v, ObsStore)]
+    assert stores, "the backend holds its OBS store"
+    assert_no_secret(repr(vars(b)), repr(vars(b.auth)), *(repr(vars(store)) for store in stores))
+
+
 def assert_no_secret_logged(caplog: pytest.LogCaptureFixture) -> None:
     for record in caplog.records:
         text = record.getMessage() + (record.exc_text or "")
@@ -282,6 +295,7 @@ def assert_no_secret_logged(caplog: pytest.LogCaptureFixture) -> None:
      ({"project_id": None}, "project_id"), ({"token_env": "T"}, "token_env"),
      ({"upload_root": "s3://b/x"}, "upload_root"),
      ({"nodes_page_size": 0}, "nodes_page_size"), ({"nodes_page_size": 501}, "nodes_page_size"),
+     ({"search_page_size": 0}, "search_page_size"), ({"search_page_size": 51}, "search_page_size"),
      ({"timeout_s": -1}, "timeout_s"), ({"obs_endpoint": "obs.example.com"}, "obs_endpoint")],
 )  # fmt: skip
 def test_bad_config_names_the_key(changes: dict[str, Any], field: str) -> None:
@@ -316,23 +330,36 @@ def test_kind_capabilities_and_form() -> None:
 
 
 def test_missing_credentials_name_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token nor keys: the backend cannot be made (the server lists it unavailable with this message);
+    set ones are read again at every call, so a rotated token is used and a removed one is named."""
     monkeypatch.delenv("MA_SK")
     monkeypatch.delenv("MA_TOKEN")
-    aksk = ModelArtsBackend("ma", {"endpoint": "http://127.0.0.1:1", "project_id": PROJECT, "ak_env": "MA_AK",
-                                   "sk_env": "MA_SK"})  # fmt: skip
-    token = ModelArtsBackend("ma", {"endpoint": "http://127.0.0.1:1", "project_id": PROJECT, "token_env": "MA_TOKEN"})
-
-    async def calls() -> None:
+    base = {"endpoint": "http://127.0.0.1:1", "project_id": PROJECT}
+    for keys, names in (({"ak_env": "MA_AK", "sk_env": "MA_SK"}, ("MA_AK", "MA_SK")),
+                        ({"token_env": "MA_TOKEN"}, ("MA_TOKEN",))):  # fmt: skip
         with pytest.raises(AuthError) as err:
-            await aksk.clusters()
-        assert "MA_AK" in err.value.message and "MA_SK" in err.value.message and AK not in err.value.message
+            ModelArtsBackend("ma", {**base, **keys})
+        assert all(name in err.value.message for name in names), err.value.message
+        assert AK not in err.value.message
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "MODELARTS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(AuthError) as err:  # nothing configured, none of the default variables set
+        ModelArtsBackend("ma", base)
+    assert all(n in err.value.message for n in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "MODELARTS_TOKEN"))
+
+    monkeypatch.setenv("MA_TOKEN", "the-first-token-value")
+    token = ModelArtsBackend("ma", {**base, "token_env": "MA_TOKEN"})
+    monkeypatch.setenv("MA_TOKEN", TOKEN)  # rotated
+    assert run(token.auth_headers)["X-Auth-Token"] == TOKEN
+    monkeypatch.delenv("MA_TOKEN")
+
+    async def removed() -> None:
         with pytest.raises(AuthError) as err:
             await token.status("some-job")
         assert "MA_TOKEN" in err.value.message
-        await aksk.close()
         await token.close()
 
-    run(calls)
+    run(removed)
 
 
 # --- over HTTP against the sandbox ---------------------------------------------------------------
@@ -397,7 +424,7 @@ def test_training_job_round_trip_with_aksk(modelarts: Any, obs: str, tmp_path: P
                environment=CPU_FLAVOR, cluster=f"pool:{CPU_POOL}", name="mean temps")  # fmt: skip
 
     async def scenario() -> None:
-        async with backend(modelarts, obs) as b:
+        async with backend(modelarts, obs, roots=(tmp_path,)) as b:
             assert b.validate(job) == job
             sub = await b.submit(job, "job-aksk-1")
             assert sub.status.state is JobState.QUEUED and sub.status.native_status.startswith("Creating")
@@ -432,6 +459,7 @@ def test_training_job_round_trip_with_aksk(modelarts: Any, obs: str, tmp_path: P
             assert listed[sub.remote_id].native_status == "Completed (Completed)"
             assert await b.recover("job-aksk-1") == sub.remote_id
             assert_no_secret(sub, status, *results, many[sub.remote_id], b.describe())
+            assert_no_secret_held(b)
         async with backend(modelarts, obs) as fresh:  # a restarted server finds the outputs from the job itself
             assert [r.name for r in await fresh.results(sub.remote_id)] == ["metrics.csv"]
             assert await read_result(fresh, sub.remote_id, "metrics.csv") == body
@@ -444,7 +472,7 @@ def test_terminate_then_delete(modelarts: Any, obs: str, tmp_path: Path) -> None
     code, data = code_folder(tmp_path), csv_file(tmp_path)
 
     async def scenario() -> None:
-        async with backend(modelarts, obs) as b:
+        async with backend(modelarts, obs, roots=(tmp_path,)) as b:
             job = spec(script=str(code / "train.py"), inputs=[f"data_url={data}"], params={"sleep": 60},
                        environment=CPU_FLAVOR)  # fmt: skip
             sub = await b.submit(job, "job-stop-1")
@@ -540,6 +568,12 @@ BAD_SPECS = [
     (dict(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "nope.py"}, environment=CPU_FLAVOR),
      "extra.boot_file"),
     (dict(script="{code}/missing.py", environment=CPU_FLAVOR), "script"),
+    (dict(script="/proc/self/environ", environment=CPU_FLAVOR), "script"),  # the server's own secrets
+    (dict(script="file:///proc/self/environ", environment=CPU_FLAVOR), "script"),
+    (dict(script="{outside}", environment=CPU_FLAVOR), "script"),  # a file the server does not share
+    (dict(script="{code}/train.py", environment=CPU_FLAVOR, inputs=["file:///proc/self/environ"]), "inputs[0]"),
+    (dict(script="{code}/train.py", environment=CPU_FLAVOR, inputs=["{data}", "file://{outside}"]), "inputs[1]"),
+    (dict(script="{code}/train.py", cluster=MIXED_POOL), "environment"),  # a pool of two flavors: say which
     (dict(environment=CPU_FLAVOR), "script"),
     (dict(algorithm="algo-1", script="{code}/train.py", environment=CPU_FLAVOR), "algorithm"),
     (dict(extra={"image_url": "swr.example/img:1"}, environment=CPU_FLAVOR), "command"),
@@ -561,13 +595,13 @@ def test_bad_specs_are_refused_before_anything_is_created(modelarts: Any, obs: s
 
     def fill(value: Any) -> Any:
         if isinstance(value, str):
-            return value.format(code=code, data=data)
+            return value.format(code=code, data=data, outside=Path(__file__).resolve())
         if isinstance(value, list):
             return [fill(v) for v in value]
         return value
 
     async def scenario() -> None:
-        async with backend(modelarts, obs) as b:
+        async with backend(modelarts, obs, roots=(tmp_path,)) as b:
             before = len(await b.list_jobs())
             for i, (values, field) in enumerate(BAD_SPECS):
                 bad = spec(**{k: fill(v) for k, v in values.items()})
@@ -633,13 +667,12 @@ def test_platform_texts_are_scrubbed(modelarts: Any, obs: str, tmp_path: Path,
     """A program that prints the keys it finds and fails with one in its message: the failure keeps the
     platform's words, and neither the status, the log nor our log records carry a secret."""
     caplog.set_level(logging.DEBUG, logger="jupyter_compute")
-    leak = tmp_path / "leak.py"
-    leak.write_text("import os\nprint('keys:', os.environ.get('MA_SK'), os.environ.get('OBS_SK'), flush=True)\n"
-                    "raise SystemExit('cannot log in with ' + str(os.environ.get('MA_AK')) + ' / ' + "
-                    "str(os.environ.get('OBS_AK')))\n")  # fmt: skip
+    leak = tmp_path / "leak.py"  # a job never sees the server's environment: the secrets are in its code
+    leak.write_text(f"print('keys:', {SK!r}, {OBS_SECRET!r}, flush=True)\n"
+                    f"raise SystemExit('cannot log in with ' + {AK!r} + ' / ' + {OBS_KEY!r})\n")
 
     async def scenario() -> None:
-        async with backend(modelarts, obs) as b:
+        async with backend(modelarts, obs, roots=(tmp_path,)) as b:
             sub = await b.submit(spec(script=str(leak), environment=CPU_FLAVOR), "job-leak-1")
             status = await wait_status(b, sub.remote_id)
             assert status.state is JobState.FAILED and status.native_status == "Failed (Failed)"
@@ -652,3 +685,127 @@ def test_platform_texts_are_scrubbed(modelarts: Any, obs: str, tmp_path: Path,
 
     run(scenario)
     assert_no_secret_logged(caplog)
+
+
+# --- local files, the job search's bound, the capacity walk, OBS timeouts -------------------------------
+
+
+def test_the_servers_own_files_are_never_uploaded(modelarts: Any, obs: str, tmp_path: Path) -> None:
+    """``/proc/self/environ`` (the server's environment, secrets and all) as the script or as a
+    ``file://`` input is refused naming the field, with or without shared folders, and nothing reaches OBS."""
+    code = code_folder(tmp_path)
+    cases = [(spec(script="/proc/self/environ", environment=CPU_FLAVOR), "script"),
+             (spec(script=str(code / "train.py"), inputs=["file:///proc/self/environ"], environment=CPU_FLAVOR),
+              "inputs[0]")]  # fmt: skip
+
+    async def scenario() -> None:
+        for roots in ((tmp_path,), ()):  # as a server sets it up, and as a script uses the backend
+            async with backend(modelarts, obs, roots=roots) as b:
+                for i, (job, field) in enumerate(cases):
+                    with pytest.raises(InvalidSpec) as err:
+                        await b.submit(job, f"job-proc-{len(roots)}-{i}")
+                    assert err.value.field == field, err.value
+                    assert_no_secret(err.value)
+        listed = s3_client(obs, OBS_KEY, OBS_SECRET).list_objects_v2(Bucket=BUCKET, Prefix="jupyter-compute/job-proc-")
+        assert listed.get("KeyCount", 0) == 0
+
+    run(scenario)
+
+
+def test_a_path_outside_the_shared_folders_is_an_obs_path(modelarts: Any, obs: str, tmp_path: Path) -> None:
+    """``/tmp/…/cities.csv`` outside the server's folders is read as ``/bucket/key`` on OBS even though
+    such a local file exists: the job computes from the OBS object, and the local file is not uploaded."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    outside = tmp_path / "outside" / "cities.csv"
+    outside.parent.mkdir()
+    outside.write_text("city,temp\nlocal-only,99\n")
+    bucket, key = outside.parts[1], "/".join(outside.parts[2:])  # /tmp/… is bucket tmp, key …
+    s3 = s3_client(obs, OBS_KEY, OBS_SECRET)
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"city,temp\nbergen,12\nbergen,14\n")
+    s3.put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
+    job = spec(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "train.py"}, inputs=[str(outside)],
+               environment=CPU_FLAVOR)  # fmt: skip
+
+    async def scenario() -> None:
+        async with backend(modelarts, obs, roots=(shared,)) as b:
+            sub = await b.submit(job, "job-outside-1")
+            inputs = modelarts.job(sub.remote_id)["algorithm"]["inputs"]
+            assert [i["remote"]["obs"]["obs_url"] for i in inputs] == [str(outside)]
+            status = await wait_status(b, sub.remote_id)
+            assert status.state is JobState.SUCCEEDED, status.message
+            frame = read_frame(await read_result(b, sub.remote_id, "metrics.csv"), "metrics.csv")
+            assert metrics(frame) == {"bergen": (13.0, 2)}
+            listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="jupyter-compute/job-outside-1/inputs/")
+            assert listed.get("KeyCount", 0) == 0, "nothing local was uploaded"
+
+    run(scenario)
+
+
+def test_status_many_reads_a_bounded_number_of_pages(modelarts: Any, obs: str) -> None:
+    """With one job a page, ``status_many`` reads the newest STATUS_PAGES pages and stops: the older jobs
+    are left out (the monitor asks for them one by one), and they are still known to ``status``."""
+    from jupyter_compute.backends.modelarts import STATUS_PAGES
+
+    s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
+    job = spec(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "train.py"},
+               output=f"obs://{BUCKET}/results/paged/", environment=CPU_FLAVOR)  # fmt: skip
+
+    async def scenario() -> None:
+        async with backend(modelarts, obs, search_page_size=1, workspace_id="ws-paged-01") as b:
+            ids = [(await b.submit(job, f"job-paged-{i}")).remote_id for i in range(STATUS_PAGES + 2)]
+            sent = count_requests(b)
+            statuses = await b.status_many(ids)
+            assert sent == [("POST", f"/v2/{PROJECT}/training-job-searches")] * STATUS_PAGES
+            assert set(statuses) == set(ids[2:]), "the newest jobs, one a page"
+            for remote_id in ids[:2]:
+                assert (await b.status(remote_id)).state is not JobState.UNKNOWN
+            assert len(await b.list_jobs()) == len(ids), "a full listing still walks every page"
+
+    run(scenario)
+
+
+def test_clusters_and_environments_share_one_bounded_walk(modelarts: Any, obs: str) -> None:
+    async def scenario() -> None:
+        async with backend(modelarts, obs) as b:
+            sent = count_requests(b)
+            clusters, environments, again = await asyncio.gather(b.clusters(), b.environments(), b.clusters())
+            assert [c.id for c in clusters] == [c.id for c in again]
+            assert {e.id for e in environments} >= {CPU_FLAVOR, "modelarts.vm.cpu.2u", "modelarts.vm.cpu.4u"}
+            assert sent.count(("GET", f"/v2/{PROJECT}/pools")) == 1
+            cpu_pages = [p for m, p in sent if p == f"/v2/{PROJECT}/pools/{CPU_POOL}/nodes"]
+            assert len(cpu_pages) == 4, "7 nodes, 2 a page, read once for all three calls"
+            await b.environments()
+            assert sent.count(("GET", f"/v2/{PROJECT}/pools")) == 1, "a call soon after is answered from the walk"
+
+    run(scenario)
+
+
+@pytest.fixture
+def silent_obs() -> Iterator[str]:
+    """An endpoint that takes connections and never answers (a stuck OBS): its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)  # connections complete in the backlog; nothing ever reads or writes them
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_stuck_obs_is_an_error_not_a_hang(silent_obs: str) -> None:
+    """Every OBS request has a read timeout and a bounded number of attempts (from ``timeout_s``)."""
+    b = ModelArtsBackend("ma", {"endpoint": "http://127.0.0.1:1", "project_id": PROJECT, "ak_env": "MA_AK",
+                                "sk_env": "MA_SK", "obs_endpoint": silent_obs, "obs_ak_env": "OBS_AK",
+                                "obs_sk_env": "OBS_SK", "timeout_s": 0.2})  # fmt: skip
+    job = spec(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "train.py"},
+               output=f"obs://{BUCKET}/results/stuck/", environment=CPU_FLAVOR)  # fmt: skip
+
+    async def scenario() -> None:
+        with pytest.raises(BackendError) as err:  # the generous deadline only keeps a hang from stalling the suite
+            await asyncio.wait_for(b.submit(job, "job-stuck-1"), 120)
+        message = err.value.message
+        assert "checking the boot file failed" in message and "timeout" in message.lower(), message
+        assert_no_secret(err.value)
+        await b.close()
+
+    run(scenario)

@@ -4,10 +4,13 @@ Jupyter server. Keys are Hardhat's well-known public test accounts, never a real
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import http.server
 import json
 import logging
 import pickle
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
@@ -22,6 +25,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak
 
+from jupyter_compute.backends import ocean as ocean_module
 from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.ocean import OceanBackend, provider_words, split_remote_id
 from jupyter_compute.backends.ocean_signing import (
@@ -42,7 +46,7 @@ from jupyter_compute.backends.ocean_status import (
     parse_date,
     result_entries,
 )
-from jupyter_compute.errors import AuthError, InvalidSpec, NotFound
+from jupyter_compute.errors import AuthError, BackendError, InvalidSpec, NotFound
 from jupyter_compute.forms import check_spec
 from jupyter_compute.models import JobSpec, JobState
 from jupyter_compute.results import read_frame
@@ -149,6 +153,7 @@ def test_consumer_key_signs_the_keccak_of_the_message_and_never_shows_the_key() 
         ("0x" + "00" * 32, "valid secp256k1"),
         ("0x" + "ff" * 32, "valid secp256k1"),
     ],
+    ids=["unset", "empty", "not-hex", "short", "long", "zero", "past-the-curve-order"],
 )
 def test_missing_or_malformed_key_is_an_auth_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, value: str | None, why: str
@@ -166,7 +171,8 @@ def test_missing_or_malformed_key_is_an_auth_error_naming_the_variable(
             assert part not in message
 
 
-@pytest.mark.parametrize("written", [KEY_0, KEY_0[2:], KEY_0.upper().replace("0X", "0x"), f"  {KEY_0}\n"])
+@pytest.mark.parametrize("written", [KEY_0, KEY_0[2:], KEY_0.upper().replace("0X", "0x"), f"  {KEY_0}\n"],
+                         ids=["0x", "bare", "upper", "spaced"])  # ids: never the key in a test's name
 def test_key_with_or_without_0x(monkeypatch: pytest.MonkeyPatch, written: str) -> None:
     monkeypatch.setenv(KEY_ENV, written)
     assert offline().address == ADDRESS_0
@@ -246,7 +252,8 @@ def test_status_dates_epoch_strings_and_iso() -> None:
     status = job_status(finished)
     assert status.started == datetime.fromtimestamp(1683116843.125146, timezone.utc)
     assert status.finished == datetime.fromtimestamp(1683117001.2, timezone.utc)
-    assert status.message.startswith("finished without output files")
+    assert status.message == "finished without output files: the algorithm may have failed — read its log " \
+                             "(jobs/{id}/logs)" and status.state is JobState.SUCCEEDED
     docs = {"status": 70, "statusText": "Job completed", "dateCreated": "2020-10-01T01:00:00Z",
             "dateFinished": "2020-10-01T01:05:00Z"}  # fmt: skip
     status = job_status(docs)
@@ -378,12 +385,22 @@ def test_remote_ids_keep_the_document_id() -> None:
         ({"inputs": [{"documentId": DID, "orderId": "x"}], "code": "print(1)"}, "inputs[0].orderId"),
         ({"inputs": [DID, {"documentId": DID, "userdata": 3}], "code": "print(1)"}, "inputs[1].userdata"),
         ({"inputs": [DID, 5], "code": "print(1)"}, "inputs[1]"),
+        # datasets are DIDs: never a local file, an uploaded DataFrame's server path or a URL
+        ({"inputs": ["/srv/jupyter/uploads/input-0.csv"], "code": "print(1)", "extra": {"dataset": ORDER}},
+         "inputs[0]"),
+        ({"inputs": ["rain.csv"], "code": "print(1)", "extra": {"dataset": ORDER}}, "inputs[0]"),
+        ({"inputs": [ordered(DID), "s3://bucket/rain.csv"], "code": "print(1)"}, "inputs[1]"),
+        ({"inputs": [ordered("file:///data/rain.csv")], "code": "print(1)"}, "inputs[0].documentId"),
+        ({"inputs": [ordered(DID), ordered("did:")], "code": "print(1)"}, "inputs[1].documentId"),
         ({"inputs": [DID]}, "algorithm"),
         ({"inputs": [DID], "algorithm": "  "}, "algorithm"),
         ({"inputs": [DID], "algorithm": ALGO_DID, "code": "print(1)"}, "code"),
         ({"inputs": [DID], "code": "   "}, "code"),
         ({"inputs": [DID], "code": "print(1)", "script": "/x.py"}, "script"),
         ({"inputs": [DID], "script": "/no/such/file.py"}, "script"),
+        ({"inputs": [DID], "script": "/proc/self/environ"}, "script"),
+        ({"inputs": [DID], "script": "  "}, "script"),
+        ({"inputs": [DID], "code": f"KEY = '{KEY_0}'"}, "code"),
         ({"inputs": [DID], "code": "print(1)", "command": "ls"}, "command"),
         ({"inputs": [DID], "code": "print(1)", "notebook": "a.ipynb"}, "notebook"),
         ({"inputs": [DID], "code": "print(1)", "timeout_s": 60}, "timeout_s"),
@@ -434,7 +451,7 @@ def test_validation_names_the_field(fields: dict[str, Any], field: str) -> None:
 def test_a_missing_order_is_explained_before_anything_is_sent(sandbox: OceanProviderSandbox) -> None:
     async def body() -> None:
         async with ocean(sandbox) as b:
-            before = len(sandbox.requests)
+            before = len(job_requests(sandbox))
             for job_spec, field, asset in (
                 (spec(inputs=[DEMO_DATASET_DID], code="print(1)"), "extra.dataset.serviceId", "dataset"),
                 (spec(inputs=[{"documentId": DEMO_DATASET_DID, "serviceId": DEMO_DATASET_SERVICE_ID}],
@@ -445,7 +462,7 @@ def test_a_missing_order_is_explained_before_anything_is_sent(sandbox: OceanProv
                     await b.submit(job_spec, "o1")
                 assert caught.value.field == field
                 assert caught.value.message.startswith(f"the Provider needs the order of the {asset}: give {field}")
-            assert len(sandbox.requests) == before, "nothing reached the provider"
+            assert len(job_requests(sandbox)) == before, "nothing reached the provider"
 
     run(body)
 
@@ -454,6 +471,7 @@ def test_validation_normalises_and_reads_a_script(tmp_path: Any) -> None:
     script = tmp_path / "algo.py"
     script.write_text("print('from a file')\n", encoding="utf-8")
     b = offline()
+    b.local_roots = (tmp_path.resolve(),)
     checked = b.validate(spec(inputs=[f" {DID} ", "", {"documentId": f" {ALGO_DID}", "serviceId": "1",
                                                         "transferTxId": "0x1"}],
                               script=str(script), environment=" env-1 ", extra={"dataset": ORDER}))  # fmt: skip
@@ -461,6 +479,60 @@ def test_validation_normalises_and_reads_a_script(tmp_path: Any) -> None:
     assert checked.extra == {"dataset": ORDER}
     assert checked.code == "print('from a file')\n" and checked.script is None and checked.environment == "env-1"
     assert b.validate(checked) == checked  # idempotent: the server checks, then submit checks again
+
+
+def test_datasets_must_be_dids_and_the_refusal_says_why() -> None:
+    b = offline()
+    for inputs, field in (([str(Path.home() / "rain.csv")], "inputs[0]"), ([ordered(DID), "rain.csv"], "inputs[1]"),
+                          ([ordered("/tmp/rain.csv")], "inputs[0].documentId")):  # fmt: skip
+        with pytest.raises(InvalidSpec) as caught:
+            b.validate(spec(inputs=inputs, code="print(1)", extra={"dataset": ORDER} if field == "inputs[0]" else {}))
+        assert caught.value.field == field
+        assert caught.value.message == (
+            "Ocean computes only on published datasets: give the dataset's DID (did:op:…); local files and "
+            "DataFrames cannot be sent to a Provider")
+    assert b.validate(spec(inputs=[f" {DID}"], code="print(1)", extra={"dataset": ORDER})).inputs == [DID]
+
+
+def test_a_script_is_read_only_under_the_shared_folders(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for folder in (root, outside):
+        folder.mkdir()
+        (folder / "algo.py").write_text("print('algo')\n")
+    b = offline()
+    b.local_roots = (root.resolve(),)
+    job = spec(inputs=[DID], extra={"dataset": ORDER})
+    assert b.validate(job.replace(script=str(root / "algo.py"))).code == "print('algo')\n"
+    assert b.validate(job.replace(script="algo.py")).code == "print('algo')\n", "relative to the first root"
+    for path in (str(outside / "algo.py"), f"file://{outside / 'algo.py'}", "/proc/self/environ", "../outside/algo.py"):
+        with pytest.raises(InvalidSpec) as caught:
+            b.validate(job.replace(script=path))
+        assert caught.value.field == "script" and "not a file this server shares" in caught.value.message, path
+    (root / "folder.py").mkdir()
+    with pytest.raises(InvalidSpec, match="is not a file") as caught:
+        b.validate(job.replace(script="folder.py"))
+    assert caught.value.field == "script"
+
+
+@pytest.mark.parametrize("written", [KEY_0, KEY_0[2:], KEY_0[2:].upper(), "0x" + KEY_0[2:].upper()],
+                         ids=["0x", "bare", "upper", "0x-upper"])
+def test_raw_code_or_anything_sent_that_carries_the_key_is_refused_without_repeating_it(
+    tmp_path: Path, written: str
+) -> None:
+    b = offline()
+    b.local_roots = (tmp_path.resolve(),)
+    (tmp_path / "leak.py").write_text(f"print('{written}')\n")
+    job = spec(inputs=[DID], extra={"dataset": ORDER})
+    for fields, field in (({"code": f"key = '{written}'"}, "code"), ({"script": "leak.py"}, "script"),
+                          ({"code": "print(1)", "params": {"k": written}}, "params"),
+                          ({"code": "print(1)", "extra": {"dataset": {**ORDER, "userdata": {"k": written}}}},
+                           "extra")):  # fmt: skip
+        with pytest.raises(InvalidSpec) as caught:
+            b.validate(job.replace(**fields))
+        assert caught.value.field == field and "private key" in caught.value.message
+        shown = json.dumps(caught.value.to_dict()).lower() + str(caught.value).lower()
+        assert KEY_0[2:].lower() not in shown and KEY_0[2:26].lower() not in shown
+    assert b.validate(job.replace(code=f"print('{KEY_1}')")).code, "another key is the user's own business"
 
 
 def test_start_body_fields() -> None:
@@ -553,6 +625,11 @@ def algorithm_log_on_the_sandbox(sb: OceanProviderSandbox, job_id: str) -> str:
     """What the algorithm wrote so far, read from the sandbox's job folder (the provider's side)."""
     path = Path(sb.job(job_id)["folder"]) / "data" / "logs" / "algorithm.log"
     return path.read_text() if path.is_file() else ""
+
+
+def job_requests(sb: OceanProviderSandbox) -> list[tuple[str, str, dict[str, str]]]:
+    """The requests about jobs (nonces and compute calls): all but the warm-up's root and environments."""
+    return [r for r in sb.requests if r[1] not in ("/", "/api/services/computeEnvironments")]
 
 
 def compute_gets(sb: OceanProviderSandbox) -> list[dict[str, str]]:
@@ -864,7 +941,9 @@ class _StubProvider:
 
     def __init__(self) -> None:
         self.paths: list[str] = []
-        paths = self.paths
+        self.queries: list[str] = []
+        self.authorizations: list[str] = []
+        paths, queries, authorizations = self.paths, self.queries, self.authorizations
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _send(self, body: Any) -> None:
@@ -876,8 +955,13 @@ class _StubProvider:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                paths.append("GET " + self.path.split("?")[0])
-                if self.path == "/":
+                route, _, query = self.path.partition("?")
+                paths.append("GET " + route)
+                if query:
+                    queries.append(query)
+                if self.headers.get("Authorization"):
+                    authorizations.append(self.headers["Authorization"])
+                if route == "/":
                     self._send({"serviceEndpoints": {"computeEnvironments": ["GET", "/v9/envs"],
                                                      "nonce": ["GET", "https://elsewhere.example/nonce"]},
                                 "chainIds": [5], "providerAddress": "0x" + "12" * 20})  # fmt: skip
@@ -920,3 +1004,123 @@ def test_endpoint_paths_come_from_the_root_document_with_the_spec_defaults() -> 
         stub.close()
     # the root once; the declared environments path; another host's nonce URL refused for the default
     assert stub.paths == ["GET /", "GET /v9/envs", "GET /api/services/nonce", "PUT /api/services/compute"]
+
+
+# --- a provider that never answers; the URL as shown ------------------------------------------
+
+
+@pytest.fixture
+def silent_provider() -> Iterator[socket.socket]:
+    """A loopback socket that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock
+
+
+def test_start_does_not_wait_for_a_provider_that_never_answers(silent_provider: socket.socket) -> None:
+    port = silent_provider.getsockname()[1]
+
+    async def body() -> None:
+        b = OceanBackend("ocean", {"url": f"http://127.0.0.1:{port}", "private_key_env": KEY_ENV, "timeout_s": 30})
+        await asyncio.wait_for(b.start(), 5)  # the warm-up alone would take 3 × 30 s
+        silent_provider.settimeout(10)
+        connection, _ = await asyncio.to_thread(silent_provider.accept)  # the warm-up asks in the background
+        with connection:
+            connection.settimeout(10)
+            sent = b""
+            while b"\r\n\r\n" not in sent:
+                sent += await asyncio.to_thread(connection.recv, 4096)
+            assert sent.startswith(b"GET / HTTP/1.1"), "the root document is asked for"
+            await asyncio.wait_for(b.close(), 5)  # and close() cancels the warm-up: the connection ends
+            assert await asyncio.to_thread(connection.recv, 4096) == b""
+
+    run(body)
+
+
+def test_a_timeout_is_reported_in_words(silent_provider: socket.socket) -> None:
+    port = silent_provider.getsockname()[1]
+
+    async def body() -> None:
+        b = OceanBackend("ocean", {"url": f"http://127.0.0.1:{port}", "private_key_env": KEY_ENV, "timeout_s": 0.2})
+        try:
+            with pytest.raises(BackendError) as caught:
+                await b.environments()
+        finally:
+            await b.close()
+        assert caught.value.message == ("the Ocean Provider did not answer (reading its root document): no answer "
+                                        "within 0.2 s (tried 3 times)")  # fmt: skip
+
+    run(body)
+
+
+def test_describe_shows_the_url_without_credentials_or_query_but_requests_keep_them() -> None:
+    stub = _StubProvider()
+    host = stub.url.removeprefix("http://")
+
+    async def body() -> None:
+        url = f"http://reader:pa55word@{host}/?tenant=t-secret"
+        b = OceanBackend("ocean", {"url": url, "private_key_env": KEY_ENV})
+        try:
+            shown = json.dumps(b.describe())
+            assert b.describe()["url"] == stub.url and "pa55word" not in shown and "t-secret" not in shown
+            assert [e.id for e in await b.environments()] == ["e1"]
+        finally:
+            await b.close()
+
+    try:
+        run(body)
+    finally:
+        stub.close()
+    assert stub.queries == ["tenant=t-secret", "tenant=t-secret&chainId=5"]
+    assert stub.authorizations == ["Basic " + base64.b64encode(b"reader:pa55word").decode()] * 2
+
+
+# --- logs of finished jobs; a job without outputs ---------------------------------------------
+
+
+def result_gets(sb: OceanProviderSandbox) -> int:
+    return len([path for method, path, _ in sb.requests if method == "GET" and path == "/api/services/computeResult"])
+
+
+def test_a_finished_jobs_log_is_downloaded_once(sandbox: OceanProviderSandbox,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(ocean_module, "LOG_CACHE_JOBS", 1)  # kept for one job: the second evicts the first
+
+    async def body() -> None:
+        async with ocean(sandbox) as b:
+            first = await b.submit(spec(inputs=[DEMO], code="print('first log')"), "c1")
+            second = await b.submit(spec(inputs=[DEMO], code="print('second log')"), "c2")
+            for submission in (first, second):
+                assert (await wait_for(b, submission.remote_id)).state is JobState.SUCCEEDED
+            assert (await b.logs(first.remote_id)).text == "first log\n"
+            before = result_gets(sandbox)
+            again = await b.logs(first.remote_id)
+            assert (again.text, again.offset, again.complete) == ("first log\n", 10, True)
+            assert (await b.logs(first.remote_id, 6)).text == "log\n"
+            assert (await b.logs(first.remote_id, 10)).text == ""
+            assert result_gets(sandbox) == before, "a finished job's log is not downloaded again"
+            assert (await b.logs(second.remote_id)).text == "second log\n"
+            assert result_gets(sandbox) == before + 1
+            assert (await b.logs(first.remote_id)).text == "first log\n"
+            assert result_gets(sandbox) == before + 2, "evicted by the second job: downloaded again"
+            await b.delete(first.remote_id)
+            with pytest.raises(NotFound):
+                await b.logs(first.remote_id)  # a deleted job's kept log is gone too
+            await b.delete(second.remote_id)
+
+    run(body)
+
+
+def test_a_finished_job_without_outputs_says_to_read_its_log(sandbox: OceanProviderSandbox) -> None:
+    async def body() -> None:
+        async with ocean(sandbox) as b:
+            job = await b.submit(spec(inputs=[DEMO], code="raise ValueError('no such column: rain')"), "f1")
+            final = await wait_for(b, job.remote_id)
+            assert final.state is JobState.SUCCEEDED and final.native_status.startswith("70 ")
+            assert final.message == ("finished without output files: the algorithm may have failed — read its log "
+                                     "(jobs/{id}/logs)")  # fmt: skip
+            assert "ValueError: no such column: rain" in (await b.logs(job.remote_id)).text
+            assert [r.kind for r in await b.results(job.remote_id)] == ["log", "log"]
+
+    run(body)

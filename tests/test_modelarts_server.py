@@ -45,6 +45,7 @@ ENV = {"MA_AK": AK, "MA_SK": SK, "MA_TOKEN": TOKEN, "MA_OBS_AK": OBS_KEY, "MA_OB
 ROOT = "jupyter-compute/"
 CPU_POOL, GPU_POOL, NPU_POOL = "pool-cpu-a1b2c3", "pool-gpu-d4e5f6", "pool-npu-g7h8i9"
 CPU_FLAVOR, GPU_FLAVOR, NPU_FLAVOR = "modelarts.vm.cpu.8u", "modelarts.vm.gpu.t4", "modelarts.bm.npu.arm.8snt9.d"
+MIXED_POOL, MIXED_FLAVORS = "pool-mix-j1k2l3", ("modelarts.vm.cpu.2u", "modelarts.vm.cpu.4u")
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
 CSV = "station,temp\nparis,21.5\nlyon,24.0\nparis,19.5\nnice,26.0\nnice,25.0\n"
 #: Mean temperature per station of every CSV under --data_url, times --scale, into --train_url/metrics.csv.
@@ -72,9 +73,10 @@ with open(os.path.join(args.train_url, "metrics.csv"), "w") as f:
         f.write(f"{station},{sums[station] / counts[station]},{counts[station]}\\n")
 print("wrote metrics for", len(sums), "stations", flush=True)
 '''
-#: A program that prints the keys it can see and fails naming one: the platform's words must be scrubbed.
-LEAK = ("import os\nprint('keys:', os.environ['MA_SK'], os.environ['MA_OBS_SK'], flush=True)\n"
-        "raise SystemExit('cannot log in with ' + os.environ['MA_AK'] + ' / ' + os.environ['MA_OBS_AK'])\n")
+#: A program that prints secrets and fails naming some: the platform's words must be scrubbed. (A job never
+#: sees the server's environment, so the secrets are written into its code, which goes to OBS only.)
+LEAK = (f"print('keys:', {SK!r}, {OBS_SECRET!r}, flush=True)\n"
+        f"raise SystemExit('cannot log in with ' + {AK!r} + ' / ' + {OBS_KEY!r})\n")
 
 
 # --- platform, OBS, the server's backends --------------------------------------------------------
@@ -108,6 +110,12 @@ async def platform(sb: ModelArtsSandbox, method: str, path: str, body: Any = Non
                                   headers={"X-Auth-Token": TOKEN})  # fmt: skip
 
 
+async def platform_v1(sb: ModelArtsSandbox, path: str) -> httpx.Response:
+    """A v1 GET straight to the ModelArts sandbox with the IAM token."""
+    async with httpx.AsyncClient(timeout=20) as http:
+        return await http.get(f"{sb.base_url}/v1/{PROJECT}/{path}", headers={"X-Auth-Token": TOKEN})
+
+
 async def platform_job_count(sb: ModelArtsSandbox) -> int:
     reply = await platform(sb, "POST", "training-job-searches", {"limit": 1})
     assert reply.status_code == 200, reply.text
@@ -129,8 +137,9 @@ async def upload_csv(rec: Recorder, text: str = CSV, name: str = "stations.csv")
     return stored.body["path"]
 
 
-def code_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "code"
+def code_folder(root: Path) -> Path:
+    """The training code in a folder under ``root`` (the server's root_dir: where it may read local files)."""
+    folder = root / "code"
     folder.mkdir(exist_ok=True)
     (folder / "train.py").write_text(TRAIN)
     (folder / "lib").mkdir(exist_ok=True)
@@ -209,7 +218,8 @@ async def test_clusters_pools_and_flavors(rec: Recorder, modelarts: ModelArtsSan
     reply = await rec("GET", "backends", "ma", "environments")
     assert reply.status == 200, reply.body
     flavors = {e["id"]: e for e in reply.body["environments"]}
-    assert set(flavors) == {CPU_FLAVOR, GPU_FLAVOR, NPU_FLAVOR}
+    assert set(flavors) == {CPU_FLAVOR, GPU_FLAVOR, NPU_FLAVOR, *MIXED_FLAVORS}
+    assert all(flavors[f]["raw"]["pools"] == [f"pool:{MIXED_POOL}"] for f in MIXED_FLAVORS)
     assert (flavors[CPU_FLAVOR]["cpus"], flavors[CPU_FLAVOR]["memory_gb"], flavors[CPU_FLAVOR]["gpus"]) == (7.8, 30, 0)
     assert (flavors[GPU_FLAVOR]["gpus"], flavors[GPU_FLAVOR]["gpu_type"]) == (1, "NVIDIA GPU")
     assert (flavors[NPU_FLAVOR]["gpus"], flavors[NPU_FLAVOR]["gpu_type"]) == (8, "Ascend snt9")
@@ -220,11 +230,11 @@ async def test_clusters_pools_and_flavors(rec: Recorder, modelarts: ModelArtsSan
 # --- a training job ------------------------------------------------------------------------------------
 
 
-async def test_training_job_round_trip(rec: Recorder, modelarts: ModelArtsSandbox, obs: str, tmp_path: Path,
+async def test_training_job_round_trip(rec: Recorder, modelarts: ModelArtsSandbox, obs: str, jp_root_dir: Path,
                                        jp_serverapp: Any) -> None:  # fmt: skip
     """A local code folder and an uploaded CSV on a pool with a flavor and a parameter → SUCCEEDED → the
     log read by offsets → metrics.csv as the numbers the program computed."""
-    code = code_folder(tmp_path)
+    code = code_folder(jp_root_dir)
     job = await submit(rec, {
         "backend": "ma", "script": str(code), "extra": {"boot_file": "train.py"}, "inputs": [await upload_csv(rec)],
         "cluster": f"pool:{CPU_POOL}", "environment": CPU_FLAVOR, "params": {"scale": 2}, "name": "station means"})
@@ -253,9 +263,9 @@ async def test_training_job_round_trip(rec: Recorder, modelarts: ModelArtsSandbo
     rec.assert_free_of(SECRETS)
 
 
-async def test_cancel_then_delete(rec: Recorder, modelarts: ModelArtsSandbox, tmp_path: Path,
+async def test_cancel_then_delete(rec: Recorder, modelarts: ModelArtsSandbox, jp_root_dir: Path,
                                   jp_serverapp: Any) -> None:  # fmt: skip
-    code = code_folder(tmp_path)
+    code = code_folder(jp_root_dir)
     job = await submit(rec, {"backend": "ma", "script": str(code / "train.py"), "inputs": [await upload_csv(rec)],
                              "environment": CPU_FLAVOR, "params": {"ticks": 600}})  # fmt: skip
     await wait_for_state(rec, job["id"], {"RUNNING"})
@@ -295,6 +305,13 @@ BAD_SPECS = [
     pytest.param({"extra": {"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "nope.py"},
                   "environment": CPU_FLAVOR}, "extra.boot_file", id="boot-file-not-on-obs"),
     pytest.param({"script": "{code}/train.py", "cluster": "pool:no-such-pool"}, "cluster", id="unknown-pool"),
+    pytest.param({"script": "{code}/train.py", "cluster": f"pool:{MIXED_POOL}"}, "environment",
+                 id="no-flavor-on-a-pool-of-several"),
+    pytest.param({"script": "/proc/self/environ", "environment": CPU_FLAVOR}, "script", id="script-in-proc"),
+    pytest.param({"script": "{code}/train.py", "environment": CPU_FLAVOR, "inputs": ["file:///proc/self/environ"]},
+                 "inputs[0]", id="input-in-proc"),
+    pytest.param({"script": "{outside}/train.py", "environment": CPU_FLAVOR}, "script",
+                 id="script-outside-root-dir"),
     pytest.param({"script": "{code}/train.py", "environment": CPU_FLAVOR, "inputs": ["s3://bucket/data.csv"]},
                  "inputs[0]", id="input-not-obs"),
     pytest.param({"script": "{code}/train.py", "environment": CPU_FLAVOR, "output": "bucket/out/"}, "output",
@@ -306,23 +323,24 @@ BAD_SPECS = [
 ]  # fmt: skip
 
 
-def fill(value: Any, code: Path) -> Any:
+def fill(value: Any, code: Path, outside: Path) -> Any:
     if isinstance(value, str):
-        return value.format(code=code)
+        return value.format(code=code, outside=outside)
     if isinstance(value, dict):
-        return {k: fill(v, code) for k, v in value.items()}
+        return {k: fill(v, code, outside) for k, v in value.items()}
     if isinstance(value, list):
-        return [fill(v, code) for v in value]
+        return [fill(v, code, outside) for v in value]
     return value
 
 
 @pytest.mark.parametrize(("spec", "field"), BAD_SPECS)
 async def test_bad_specs_are_refused_with_nothing_created(rec: Recorder, modelarts: ModelArtsSandbox, obs: str,
-                                                          tmp_path: Path, jp_serverapp: Any, spec: dict[str, Any],
-                                                          field: str) -> None:  # fmt: skip
+                                                          jp_root_dir: Path, tmp_path: Path, jp_serverapp: Any,
+                                                          spec: dict[str, Any], field: str) -> None:  # fmt: skip
     s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=TRAIN.encode())
-    code = code_folder(tmp_path)
-    body = {"backend": "ma", "inputs": [await upload_csv(rec)], **fill(spec, code)}
+    code = code_folder(jp_root_dir)
+    outside = code_folder(tmp_path)  # the same code, outside the server's root_dir (jp_root_dir is tmp_path/root_dir)
+    body = {"backend": "ma", "inputs": [await upload_csv(rec)], **fill(spec, code, outside)}
     before = ((await rec("GET", "jobs")).body["total"], await platform_job_count(modelarts), uploaded_keys(obs))
     reply = await rec("POST", "jobs", body=body)
     assert reply.status == 400, reply.body
@@ -342,9 +360,9 @@ async def test_bad_specs_are_refused_with_nothing_created(rec: Recorder, modelar
                  "offered by the public resource pool", id="flavor-not-offered"),
 ])  # fmt: skip
 async def test_a_platform_refusal_keeps_its_code_and_words(rec: Recorder, modelarts: ModelArtsSandbox, obs: str,
-                                                           tmp_path: Path, jp_serverapp: Any, change: dict[str, Any],
+                                                           jp_root_dir: Path, jp_serverapp: Any, change: dict[str, Any],
                                                            field: str, said: str) -> None:  # fmt: skip
-    code = code_folder(tmp_path)
+    code = code_folder(jp_root_dir)
     body = {"backend": "ma", "script": str(code / "train.py"), "inputs": [await upload_csv(rec)],
             "environment": CPU_FLAVOR, **change}  # fmt: skip
     before = ((await rec("GET", "jobs")).body["total"], await platform_job_count(modelarts), uploaded_keys(obs))
@@ -359,7 +377,7 @@ async def test_a_platform_refusal_keeps_its_code_and_words(rec: Recorder, modela
 # --- the same with an IAM token --------------------------------------------------------------------------
 
 
-async def test_token_backend_round_trip(rec: Recorder, modelarts: ModelArtsSandbox, obs: str, tmp_path: Path,
+async def test_token_backend_round_trip(rec: Recorder, modelarts: ModelArtsSandbox, obs: str, jp_root_dir: Path,
                                         jp_serverapp: Any, jp_base_url: str, jp_auth_header: Any,
                                         http_server_client: Any) -> None:  # fmt: skip
     from jupyter_server.utils import url_path_join
@@ -367,7 +385,7 @@ async def test_token_backend_round_trip(rec: Recorder, modelarts: ModelArtsSandb
     backends = {b["name"]: b for b in (await rec("GET", "backends")).body["backends"]}
     assert backends["ma-token"]["auth"] == "token" and backends["ma"]["auth"] == "access keys"
     assert backends["ma-token"]["capabilities"]["can_proxy"] and not backends["ma"]["capabilities"]["can_proxy"]
-    code = code_folder(tmp_path)
+    code = code_folder(jp_root_dir)
     job = await submit(rec, {"backend": "ma-token", "script": str(code / "train.py"), "inputs": [await upload_csv(rec)],
                              "cluster": CPU_POOL, "params": {"scale": 10}})  # fmt: skip
     done = await wait_for_state(rec, job["id"], TERMINAL)
@@ -382,30 +400,92 @@ async def test_token_backend_round_trip(rec: Recorder, modelarts: ModelArtsSandb
     rec.assert_free_of(SECRETS)
 
 
+async def test_the_passthrough_refuses_the_app_auth_paths(modelarts: ModelArtsSandbox, jp_serverapp: Any,
+                                                         jp_base_url: str, jp_auth_header: Any,
+                                                         http_server_client: Any) -> None:  # fmt: skip
+    """The app-auth answers carry each app's app_secret: the passthrough refuses those paths (403, saying
+    why) however they are spelled, while ordinary paths still pass with the server's token."""
+    from jupyter_server.utils import url_path_join
+
+    direct = await platform_v1(modelarts, "app-auth/apps")  # what the platform would hand out
+    assert direct.status_code == 200 and direct.json()["apps"][0]["app_secret"], direct.text
+    app_secrets = [a["app_secret"] for a in direct.json()["apps"]]
+    base = url_path_join(jp_base_url, "compute/proxy/ma-token")
+
+    async def proxy(path: str) -> Any:
+        return await http_server_client.fetch(f"{base}/{path}", headers=dict(jp_auth_header), raise_error=False)
+
+    for path in (f"v1/{PROJECT}/app-auth/apps", f"v1/{PROJECT}/%61pp-auth/apps", f"v1/{PROJECT}/App-Auth/apps",
+                 f"v1/{PROJECT}/app-auth/apps/{direct.json()['apps'][0]['app_id']}/auth-apis",
+                 f"v1/{PROJECT}/services/s-1/app-auth-apis/a-1/api-auths"):  # fmt: skip
+        refused = await proxy(path)
+        assert refused.code == 403, (path, refused.code, refused.body)
+        error = json.loads(refused.body)["error"]
+        assert "app_secret" in error["message"] and error["type"] == "AuthError", error
+        assert not any(secret in refused.body.decode() for secret in app_secrets)
+    for path in (f"v1/{PROJECT}/clusters", f"v2/{PROJECT}/pools"):
+        passed = await proxy(path)
+        assert passed.code == 200, (path, passed.body)
+        assert all(secret not in passed.body.decode() for secret in SECRETS)
+
+
+class TestABackendWithoutCredentials:
+    """Neither a token nor keys in the server's environment: listed unavailable, saying what to set."""
+
+    @pytest.fixture
+    def compute_config(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        for name in ("MA_UNSET_AK", "MA_UNSET_SK", "MA_UNSET_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        keys = backend_config("http://127.0.0.1:9", "http://127.0.0.1:9")
+        keys.update(ak_env="MA_UNSET_AK", sk_env="MA_UNSET_SK")
+        token = {k: v for k, v in backend_config("http://127.0.0.1:9", "http://127.0.0.1:9", auth="token").items()}
+        token.update(token_env="MA_UNSET_TOKEN")
+        return {"backends": {"ma-keys": keys, "ma-token": token, "local": {"kind": "local"}}}
+
+    async def test_it_is_listed_unavailable_with_the_variables_to_set(self, rec: Recorder, jp_serverapp: Any) -> None:
+        backends = {b["name"]: b for b in (await rec("GET", "backends")).body["backends"]}
+        assert backends["local"]["available"] is True
+        keys, token = backends["ma-keys"], backends["ma-token"]
+        assert keys["available"] is False and token["available"] is False
+        assert "MA_UNSET_AK" in keys["message"] and "MA_UNSET_SK" in keys["message"], keys
+        assert "MA_UNSET_TOKEN" in token["message"], token
+        refused = await rec("POST", "jobs", body={"backend": "ma-keys", "script": "train.py",
+                                                  "environment": CPU_FLAVOR})  # fmt: skip
+        assert refused.status == 503 and "MA_UNSET_AK" in refused.body["error"]["message"], refused.body
+        rec.assert_free_of(SECRETS)
+
+
 # --- secrets -----------------------------------------------------------------------------------------------
 
 
 async def test_no_secret_in_answers_log_or_job_store(rec: Recorder, modelarts: ModelArtsSandbox, obs: str,
-                                                     tmp_path: Path, jp_serverapp: Any, server_log: list[str],
+                                                     jp_root_dir: Path, jp_serverapp: Any, server_log: list[str],
                                                      caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     caplog.set_level(logging.DEBUG)
     for name in THIRD_PARTY_WIRE_LOGGERS:
         caplog.set_level(logging.INFO, logger=name)
-    code = code_folder(tmp_path)
-    (tmp_path / "leak.py").write_text(LEAK)
+    code = code_folder(jp_root_dir)
+    (jp_root_dir / "leak.py").write_text(LEAK)
     ok = await submit(rec, {"backend": "ma", "script": str(code), "extra": {"boot_file": "train.py"},
                             "inputs": [await upload_csv(rec)], "cluster": CPU_POOL, "tags": ["secrets"]})
     by_token = await submit(rec, {"backend": "ma-token", "script": str(code / "train.py"),
                                   "inputs": [await upload_csv(rec)], "environment": CPU_FLAVOR, "tags": ["secrets"]})
-    leak = await submit(rec, {"backend": "ma", "script": str(tmp_path / "leak.py"), "environment": CPU_FLAVOR,
+    leak = await submit(rec, {"backend": "ma", "script": str(jp_root_dir / "leak.py"), "environment": CPU_FLAVOR,
                               "tags": ["secrets"]})  # fmt: skip
     for job in (ok, by_token):
         assert (await wait_for_state(rec, job["id"], TERMINAL))["state"] == "SUCCEEDED"
     failed = await wait_for_state(rec, leak["id"], TERMINAL)
     assert failed["state"] == "FAILED" and "cannot log in with *** / ***" in failed["message"], failed
     assert "keys: *** ***" in (await read_log(rec, leak["id"], 0))["text"]
-    # refusals of every kind, unknown things, every listing
+    # refusals of every kind, unknown things, every listing; the server's own environment is never read
     assert (await rec("POST", "jobs", body={"backend": "ma", "script": str(code)})).status == 400
+    before = uploaded_keys(obs)
+    for bad in ({"script": "/proc/self/environ"}, {"script": "file:///proc/self/environ"},
+                {"script": str(code / "train.py"), "inputs": ["file:///proc/self/environ"]},
+                {"script": str(code / "train.py"), "inputs": ["/proc/self/environ"]}):  # an OBS path: not there
+        reply = await rec("POST", "jobs", body={"backend": "ma", "environment": CPU_FLAVOR, **bad})
+        assert reply.status == 400 and reply.body["error"]["field"] in ("script", "inputs[0]"), reply.body
+    assert uploaded_keys(obs) == before, "nothing of /proc reached OBS"
     assert (await rec("POST", "jobs", body={"backend": "ma", "script": str(code / "train.py"),
                                             "environment": "modelarts.vm.v100"})).status == 400
     assert (await rec("GET", "jobs", ok["id"], "results", "nope.csv")).status == 404
@@ -427,10 +507,26 @@ async def test_no_secret_in_answers_log_or_job_store(rec: Recorder, modelarts: M
     assert f"/v2/{PROJECT}/training-jobs" in log_text, "the capture sees the sandbox's access lines"
     answers = "\n".join(rec.texts)
     assert "SUCCEEDED" in answers and "station" in answers and "train.py" in store_bytes.decode("latin-1")
+    held = held_reprs(jp_serverapp, "ma", "ma-token")
     for secret in SECRETS:
         assert secret not in answers, f"{secret!r} in a REST answer"
         assert secret not in log_text, f"{secret!r} in the server log"
         assert secret.encode() not in store_bytes, f"{secret!r} in the job store"
+        assert secret not in held, f"{secret!r} in the repr of what a backend holds"
+
+
+def held_reprs(jp_serverapp: Any, *names: str) -> str:
+    """The reprs of what the server's backends hold: their attributes, credentials and OBS stores."""
+    from jupyter_compute.backends.modelarts_storage import ObsStore
+
+    backends = jp_serverapp.web_app.settings["jupyter_compute"].service.backends
+    texts = []
+    for name in names:
+        backend = backends[name]
+        stores = [v for v in vars(backend).values() if isinstance(v, ObsStore)]
+        assert stores, f"backend {name} has used OBS"
+        texts += [repr(vars(backend)), repr(vars(backend.auth)), *(repr(vars(store)) for store in stores)]
+    return "\n".join(texts)
 
 
 # --- the demo notebook against a live server ------------------------------------------------------------
@@ -460,7 +556,8 @@ def test_modelarts_notebook_runs_against_a_live_server(tmp_path: Path, modelarts
     server = start_live_server(tmp_path / "jupyter", backends={"modelarts": config})
     try:
         env = server.kernel_env(*ENV) | {"MODELARTS_SANDBOX_URL": endpoint, "OBS_SANDBOX_URL": obs_endpoint}
-        nb, text = run_notebook("modelarts.ipynb", env, tmp_path, timeout=120)
+        # the notebook lies in the server's root_dir, where the server may read its local code
+        nb, text = run_notebook("modelarts.ipynb", env, tmp_path / "jupyter" / "root", timeout=120)
         outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
         assert not [o for o in outputs if o.get("name") == "stderr"], "nothing written to stderr"
         assert "best site: valencia, mean 31.25 kWh/day over 4 days" in text, text

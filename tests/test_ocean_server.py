@@ -7,6 +7,7 @@ The key is Hardhat's account #0: a published test key that holds nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from conftest import (
     HARDHAT_ADDRESSES,
     HARDHAT_KEYS,
+    Deadline,
     Recorder,
     free_port,
     job_store_bytes,
@@ -119,6 +121,20 @@ async def running_on_the_provider(rec: Recorder, provider: OceanProviderSandbox,
     return remote
 
 
+async def warmed_up(rec: Recorder, backend: str = "ocean") -> None:
+    """Wait until the backend's start, in the background, has read the provider's environments (its form
+    then offers them as choices)."""
+
+    async def choices() -> Any:
+        form = await rec("GET", "backends", backend, "form")
+        return next(f["choices"] for f in form.body["fields"] if f["name"] == "environment")
+
+    deadline = Deadline(30, f"the environments of {backend} in its form")
+    while not (found := await choices()):
+        deadline.check(found)
+        await asyncio.sleep(0.05)
+
+
 def compute_gets(provider: OceanProviderSandbox, since: int) -> list[dict[str, str]]:
     return [q for m, p, q in provider.requests[since:] if m == "GET" and p == "/api/services/compute"]
 
@@ -204,6 +220,7 @@ async def test_an_unknown_dataset_fails_with_the_reason(rec, jp_serverapp) -> No
 ])
 async def test_bad_specs_are_refused_before_reaching_the_provider(rec, provider, jp_serverapp, change, field,
                                                                  words) -> None:
+    await warmed_up(rec)
     before_total = (await rec("GET", "jobs")).body["total"]
     before = len(provider.requests)
     body = {k: v for k, v in ocean_job(**change).items() if v is not None}
@@ -229,6 +246,58 @@ async def test_a_provider_refusal_is_answered_in_its_own_words(rec, provider, jp
     assert error["field"] == field and said in error["message"] and "the Ocean Provider refused" in error["message"]
     assert [r[1] for r in provider.requests[before:] if r[0] == "POST"] == ["/api/services/compute"]
     assert (await rec("GET", "jobs")).body["total"] == before_total, "no job recorded"
+
+
+async def refused(rec: Recorder, provider: OceanProviderSandbox, body: dict[str, Any], field: str) -> dict[str, Any]:
+    """POST the job: a 400 naming ``field``, no job recorded, nothing sent to the provider; the error."""
+    before_total = (await rec("GET", "jobs")).body["total"]
+    before = len(provider.requests)
+    reply = await rec("POST", "jobs", body={k: v for k, v in body.items() if v is not None})
+    assert reply.status == 400, reply.body
+    assert reply.body["error"]["field"] == field, reply.body
+    assert not [r for r in provider.requests[before:] if r[0] != "GET"], "nothing was sent to the provider"
+    assert (await rec("GET", "jobs")).body["total"] == before_total, "no job recorded"
+    return reply.body["error"]
+
+
+async def test_a_script_is_read_only_from_the_servers_shared_folders(rec, provider, jp_serverapp, jp_root_dir,
+                                                                    tmp_path, server_log) -> None:
+    outside = tmp_path / "outside.py"  # jp_root_dir is tmp_path/root_dir: this is not under it
+    outside.write_text("print('outside')\n")
+    for script in ("/proc/self/environ", "file:///proc/self/environ", str(outside), "../outside.py"):
+        error = await refused(rec, provider, ocean_job(code=None, script=script), "script")
+        assert "not a file this server shares" in error["message"], error
+        assert str(jp_root_dir.resolve()) in error["message"], error
+    hex_key = KEY[2:]
+    rec.assert_free_of([hex_key, hex_key.upper()])
+    assert not [line for line in server_log if hex_key in line.lower()]
+
+
+@pytest.mark.parametrize("written", [KEY, KEY[2:], KEY[2:].upper()], ids=["0x", "bare", "upper"])
+async def test_raw_code_carrying_the_wallet_key_is_refused_without_repeating_it(rec, provider, jp_serverapp,
+                                                                               jp_root_dir, server_log,
+                                                                               written) -> None:
+    (jp_root_dir / "leak.py").write_text(f"print({written!r})\n")
+    for body, field in ((ocean_job(code=f"print({written!r})"), "code"),
+                        (ocean_job(code=None, script="leak.py"), "script"),
+                        (ocean_job(code=None, script=str(jp_root_dir / "leak.py")), "script")):  # fmt: skip
+        error = await refused(rec, provider, body, field)
+        assert "private key" in error["message"], error
+    hex_key = KEY[2:]
+    rec.assert_free_of([hex_key, hex_key.upper(), hex_key[:24], hex_key[-24:]])
+    assert not [line for line in server_log if hex_key[:24] in line.lower() or hex_key[-24:] in line.lower()]
+
+
+async def test_a_dataframe_or_a_local_file_is_refused_as_a_dataset(rec, provider, jp_serverapp,
+                                                                   jp_root_dir) -> None:
+    upload = await rec("POST", "uploads", params={"name": "input-0.csv"}, raw_body=b"day,temperature\n1,12\n")
+    assert upload.status == 201, upload.body  # what the client does with a DataFrame given as an input
+    (jp_root_dir / "rain.csv").write_text("day,rain\n1,0.5\n")
+    for dataset in (upload.body["path"], "rain.csv", str(jp_root_dir / "rain.csv")):
+        order = {"serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": TX}
+        error = await refused(rec, provider, ocean_job(inputs=[dataset], extra={"dataset": order}), "inputs[0]")
+        assert error["message"] == ("Ocean computes only on published datasets: give the dataset's DID (did:op:…); "
+                                    "local files and DataFrames cannot be sent to a Provider"), error
 
 
 # --- a backend without its key ----------------------------------------------------------------
@@ -259,6 +328,46 @@ class TestWithoutAKey:
         job = await rec("POST", "jobs", body={"backend": "local", "command": "echo still fine", "name": "fine"})
         assert job.status == 201, job.body
         assert (await wait_for_state(rec, job.body["id"], FINAL))["state"] == "SUCCEEDED"
+
+
+# --- the docs variant, beside the code-true one ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def docs_provider() -> Iterator[OceanProviderSandbox]:
+    with OceanProviderSandbox(variant="docs", step_delay_s=0.05) as sb:
+        yield sb
+
+
+class TestDocsVariant:
+    @pytest.fixture
+    def compute_config(self, provider, docs_provider, monkeypatch) -> dict[str, Any]:
+        monkeypatch.setenv(KEY_ENV, KEY)
+        return {"backends": {"ocean": ocean_config(provider.base_url),
+                             "ocean-docs": ocean_config(docs_provider.base_url)}}  # fmt: skip
+
+    async def test_a_script_runs_to_success_on_a_docs_variant_provider(self, rec, docs_provider, jp_serverapp,
+                                                                     jp_root_dir) -> None:
+        reply = await rec("GET", "backends", "ocean-docs", "environments")
+        assert reply.status == 200, reply.body
+        envs = {e["id"]: e for e in reply.body["environments"]}  # a flat list, nCPU/nGPU, numbers as text
+        assert (envs[PAID_ENVIRONMENT_ID]["cpus"], envs[PAID_ENVIRONMENT_ID]["gpus"]) == (8, 1)
+        assert (envs[FREE_ENVIRONMENT_ID]["price"], envs[FREE_ENVIRONMENT_ID]["max_duration_s"]) == (0, 3600)
+
+        (jp_root_dir / "algorithms").mkdir()
+        (jp_root_dir / "algorithms" / "fahrenheit.py").write_text(FAHRENHEIT_CODE)
+        job = {"backend": "ocean-docs", "inputs": [DEMO], "script": "algorithms/fahrenheit.py", "name": "docs"}
+        reply = await rec("POST", "jobs", body=job)
+        assert reply.status == 201, reply.body
+        done = await wait_for_state(rec, reply.body["id"], FINAL)
+        assert done["state"] == "SUCCEEDED" and done["native_status"] == "70 Job completed", done
+        assert docs_provider.job(done["remote_id"].split("|")[0])["environment"] == FREE_ENVIRONMENT_ID
+        answer = await rec("GET", "jobs", done["id"], "results", "fahrenheit.csv")
+        assert answer.status == 200, answer.body
+        frame = read_frame(str(answer.body).encode(), "fahrenheit.csv")
+        assert list(frame["fahrenheit"]) == [t * 9 / 5 + 32 for t in (12, 15, 11, 17, 14, 19, 13, 16, 18, 20)]
+        log = await rec("GET", "jobs", done["id"], "logs")
+        assert (log.body["text"], log.body["complete"]) == ("read 10 rows\nmean 59.90 F\n", True)
 
 
 # --- the monitor ------------------------------------------------------------------------------

@@ -239,6 +239,27 @@ def test_token_auth_project_check_and_unknown_routes(sandbox: ModelArtsSandbox, 
     assert r.status_code == 404 and r.json()["error_code"] == "APIGW.0101"
 
 
+def test_app_auth_apps_carry_their_secrets(sandbox: ModelArtsSandbox, api: httpx.Client) -> None:
+    """The app-auth listing answers each app's key and secret, as the platform does (what a passthrough
+    of the server must therefore never hand out)."""
+    r = api.get(v1(sandbox, "app-auth/apps"))
+    assert r.status_code == 200, r.text
+    listing = r.json()
+    assert listing["count"] == listing["total_count"] == len(listing["apps"]) == 2
+    first = listing["apps"][0]
+    assert first["app_name"] == "batch-callers"  # newest first
+    assert first["app_secret"].startswith("sandbox-app-secret-") and first["app_key"]
+    assert first["app_type"] == "DEDICATE_APIG" and first["project_id"] == sandbox.project_id
+    named = api.get(v1(sandbox, "app-auth/apps"), params={"app_name": "infer-clients", "order": "asc"}).json()
+    assert [a["app_name"] for a in named["apps"]] == ["infer-clients"] and named["total_count"] == 1
+    second = api.get(v1(sandbox, "app-auth/apps"), params={"offset": 1, "limit": 1}).json()
+    assert [a["app_name"] for a in second["apps"]] == ["infer-clients"] and second["total_count"] == 2
+    r = api.get(v1(sandbox, "app-auth/apps"), params={"sort_by": "secret"})
+    assert r.status_code == 400 and "sort_by" in r.json()["error_msg"]
+    with httpx.Client(base_url=sandbox.base_url, timeout=15) as anonymous:
+        assert anonymous.get(v1(sandbox, "app-auth/apps")).status_code == 401
+
+
 # ---------------------------------------------------------------------- clusters, pools, nodes
 def test_clusters_filters_sort_and_page_index(sandbox: ModelArtsSandbox, api: httpx.Client) -> None:
     every = api.get(v1(sandbox, "clusters")).json()
@@ -275,7 +296,8 @@ def test_pools_filters_objects_and_not_found(sandbox: ModelArtsSandbox, api: htt
     listing = api.get(v2(sandbox, "pools")).json()
     assert listing["kind"] == "PoolList" and listing["apiVersion"] == "v2"
     names = {p["metadata"]["name"]: p["metadata"]["labels"]["os.modelarts/name"] for p in listing["items"]}
-    assert names == {"pool-cpu-a1b2c3": "cpu-pool", "pool-gpu-d4e5f6": "gpu-pool", "pool-npu-g7h8i9": "npu-pool"}
+    assert names == {"pool-cpu-a1b2c3": "cpu-pool", "pool-gpu-d4e5f6": "gpu-pool", "pool-npu-g7h8i9": "npu-pool",
+                     "pool-mix-j1k2l3": "mixed-pool"}
 
     cpu = api.get(v2(sandbox, "pools/pool-cpu-a1b2c3")).json()
     assert cpu["kind"] == "Pool" and cpu["spec"]["type"] == "Dedicate"
@@ -285,14 +307,19 @@ def test_pools_filters_objects_and_not_found(sandbox: ModelArtsSandbox, api: htt
     assert all(isinstance(b, list) for b in buckets.values())
     assert buckets["available"][0]["count"] == 5 and buckets["available"][0]["flavor"] == "modelarts.vm.cpu.8u"
     assert buckets["creating"][0]["count"] == 1 and buckets["abnormal"][0]["count"] == 1
+    mixed = api.get(v2(sandbox, "pools/pool-mix-j1k2l3")).json()  # a pool offering two flavors
+    assert mixed["spec"]["resources"] == [{"flavor": "modelarts.vm.cpu.2u", "count": 1},
+                                          {"flavor": "modelarts.vm.cpu.4u", "count": 1}]
+    assert [e["flavor"] for e in mixed["status"]["resources"]["available"]] == ["modelarts.vm.cpu.2u",
+                                                                                "modelarts.vm.cpu.4u"]
 
     research = api.get(v2(sandbox, "pools"), params={"workspaceId": "ws-research-01"}).json()["items"]
     assert [p["metadata"]["name"] for p in research] == ["pool-npu-g7h8i9"]
     selected = api.get(v2(sandbox, "pools"), params={"labelSelector": "os.modelarts/name=gpu-pool"}).json()
     assert [p["metadata"]["name"] for p in selected["items"]] == ["pool-gpu-d4e5f6"]
     assert len(api.get(v2(sandbox, "pools"), params={"labelSelector": "os.modelarts/name!=gpu-pool"})
-               .json()["items"]) == 2
-    assert len(api.get(v2(sandbox, "pools"), params={"status": "created"}).json()["items"]) == 3
+               .json()["items"]) == 3
+    assert len(api.get(v2(sandbox, "pools"), params={"status": "created"}).json()["items"]) == 4
     assert api.get(v2(sandbox, "pools"), params={"status": "creating"}).json()["items"] == []
     r = api.get(v2(sandbox, "pools"), params={"status": "Running"})
     assert r.status_code == 400 and "status" in r.json()["error_msg"]
@@ -381,6 +408,30 @@ def test_two_nodes_run_one_process_each_from_a_file_input(sandbox: ModelArtsSand
     assert "task 1 of 2" in preview(api, sandbox, job_id, "worker-1")["content"]
     metrics = s3.get_object(Bucket=BUCKET, Key=f"{out}/metrics.csv")["Body"].read().decode()
     assert "count,1" in metrics and "sum,4.0" in metrics
+
+
+ENV_PY = """\
+import os, sys
+print("host-only:", os.environ.get("MA_HOST_ONLY_SECRET"))
+print("job-setting:", os.environ.get("JOB_SETTING"))
+print("task:", os.environ.get("VC_TASK_INDEX"), "python:", bool(os.environ.get("PATH")), sys.version_info[0])
+"""
+
+
+def test_a_job_sees_its_own_environment_not_the_hosts(sandbox: ModelArtsSandbox, api: httpx.Client, s3: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's process gets what running Python needs and its algorithm.environments, never the rest of
+    the host's variables (a real platform runs it on another machine)."""
+    monkeypatch.setenv("MA_HOST_ONLY_SECRET", "host-secret-4f1e")
+    s3.put_object(Bucket=BUCKET, Key="code/env.py", Body=ENV_PY.encode())
+    body = job_body("env-check", "env.py")
+    body["algorithm"]["environments"] = {"JOB_SETTING": "from-the-job"}
+    job_id = create(api, sandbox, body)["metadata"]["id"]
+    final, _ = follow(api, sandbox, job_id)
+    content = preview(api, sandbox, job_id)["content"]
+    assert final["status"]["phase"] == "Completed", content
+    assert "host-only: None" in content and "host-secret-4f1e" not in content
+    assert "job-setting: from-the-job" in content and "task: 0 python: True 3" in content
 
 
 def test_failing_script_ends_failed_with_its_traceback(sandbox: ModelArtsSandbox, api: httpx.Client, s3: Any) -> None:

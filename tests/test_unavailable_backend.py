@@ -79,3 +79,25 @@ class TestLocalJobsAndTheOtherBackendsSecrets:
         log = (await api("GET", "jobs", job.body["id"], "logs")).body["text"]
         assert "HARMLESS_SETTING=visible" in log, "the job saw the server's environment"
         assert "OCEAN_PRIVATE_KEY" not in log and self.KEY[2:] not in log
+
+    async def test_kernels_and_jobs_cannot_read_it_from_the_servers_environment(self, api, jp_serverapp):
+        import os
+
+        assert "OCEAN_PRIVATE_KEY" not in os.environ, "kernels the server starts inherit os.environ"
+        assert os.environ.get("HARMLESS_SETTING") == "visible", "only the secrets are withheld"
+        ocean = {b["name"]: b for b in (await api("GET", "backends")).body["backends"]}["ocean"]
+        assert ocean["available"] and ocean["consumer_address"].startswith("0x"), "the backend still has its key"
+
+
+class TestACallTimeSecretStillWorksOnceWithheld:
+    @pytest.fixture
+    def compute_config(self, monkeypatch):
+        monkeypatch.setenv("NEEDS_KEY", "s3cr3t-value")
+        return {"backends": {"keyed": {"kind": "echo_backend:NeedsKeyBackend"}}}
+
+    async def test_the_backend_reads_it_after_it_left_the_environment(self, api, jp_serverapp):
+        import os
+
+        assert "NEEDS_KEY" not in os.environ
+        reply = await api("GET", "backends", "keyed", "environments")
+        assert reply.status == 200 and reply.body["environments"][0]["description"] == "key of 12 characters"

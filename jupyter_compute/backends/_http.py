@@ -69,14 +69,54 @@ async def request(
         except httpx.TransportError as exc:
             if not last:
                 continue
-            raise BackendError(
-                f"{platform} did not answer ({what}): {type(exc).__name__}: {scrub(str(exc))}", backend=backend
-            ) from None
+            raise transport_failure(exc, platform=platform, what=what, backend=backend, scrub=scrub,
+                                    attempts=attempts) from None  # fmt: skip
         if response.status_code in RETRY_STATUSES and not last:
             continue
         return response
     raise AssertionError("unreachable")
 
+
+#: A timeout's kind → what did not happen within its limit, and which limit that is.
+_TIMEOUTS: tuple[tuple[type[httpx.TimeoutException], str, str], ...] = (
+    (httpx.ConnectTimeout, "no connection", "connect"),
+    (httpx.WriteTimeout, "the request could not be sent", "write"),
+    (httpx.PoolTimeout, "no free connection", "pool"),
+    (httpx.ReadTimeout, "no answer", "read"),
+)
+
+
+def transport_failure(
+    exc: httpx.TransportError, *, platform: str, what: str, backend: str, scrub: Callable[[str], str],
+    attempts: int = 1,
+) -> BackendError:  # fmt: skip
+    """The BackendError for a request that got no answer: "<platform> did not answer (<what>): <reason>".
+
+    ``attempts``: how often the request was tried. ``scrub`` removes secrets from the exception's text.
+    """
+    tried = f" (tried {attempts} times)" if attempts > 1 else ""
+    return BackendError(f"{platform} did not answer ({what}): {transport_reason(exc, scrub)}{tried}", backend=backend)
+
+
+def transport_reason(exc: httpx.TransportError, scrub: Callable[[str], str]) -> str:
+    """Why a request got no answer, in words: "no answer within 30 s" for a read timeout."""
+    if isinstance(exc, httpx.TimeoutException):
+        missing, limit = next(((words, key) for kind, words, key in _TIMEOUTS if isinstance(exc, kind)),
+                              ("no answer", "read"))  # fmt: skip
+        seconds = _timeout_s(exc, limit)
+        return missing + (f" within {seconds:g} s" if seconds is not None else " in time")
+    said = scrub(str(exc)).strip()
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
+
+
+def _timeout_s(exc: httpx.TimeoutException, limit: str) -> float | None:
+    """The limit (seconds) that ran out, as the request carried it."""
+    try:
+        timeouts = exc.request.extensions.get("timeout") or {}
+    except RuntimeError:  # an exception raised without its request
+        return None
+    value = timeouts.get(limit)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def decode_json(

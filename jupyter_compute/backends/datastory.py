@@ -54,6 +54,7 @@ from . import _http
 from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
 from .datastory_storage import CHUNK_SIZE, Profile, Storage
 from .maap_storage import media_type
+from .secrets import read_secret
 
 STATUS: Mapping[str, JobState] = {
     "INITIALING": JobState.QUEUED,
@@ -191,7 +192,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
 
     # credentials ----------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        token = os.environ.get(self.token_env)
+        token = read_secret(self.token_env)
         if not token:
             raise AuthError(
                 f"no Datastory token: set the environment variable {self.token_env} of the Jupyter server",
@@ -201,7 +202,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
 
     def _scrub(self, text: Any) -> str:
         text = str(text)
-        secrets = [os.environ.get(self.token_env) or ""]
+        secrets = [read_secret(self.token_env) or ""]
         for profile in self.profiles.values():
             secrets.extend(profile.secrets())
         for secret in sorted(set(secrets), key=len, reverse=True):

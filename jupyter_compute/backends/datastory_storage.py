@@ -8,7 +8,6 @@ submission descriptor is built, and never kept on a profile.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import socket
@@ -18,6 +17,7 @@ from typing import Any
 
 from ..errors import AuthError, BackendError, InvalidSpec, NotFound
 from ._fsspec import file_sizes, s3_filesystem
+from .secrets import read_secret
 
 TYPES = ("HDFS", "CEPH")
 CHUNK_SIZE = 64 * 1024
@@ -117,8 +117,8 @@ class Profile:
     # secrets ---------------------------------------------------------------------------------
     def keys(self) -> tuple[str, str]:
         """(access key, secret key) read from the environment now; AuthError naming the variables."""
-        key = os.environ.get(self.access_key_env or "") or ""
-        secret = os.environ.get(self.secret_key_env or "") or ""
+        key = read_secret(self.access_key_env) or ""
+        secret = read_secret(self.secret_key_env) or ""
         if not key or not secret:
             raise AuthError(
                 f"storage profile '{self.name}': set the environment variables {self.access_key_env} and "
@@ -133,8 +133,8 @@ class Profile:
         return [
             v
             for v in (
-                os.environ.get(self.access_key_env or ""),
-                os.environ.get(self.secret_key_env or ""),
+                read_secret(self.access_key_env),
+                read_secret(self.secret_key_env),
             )
             if v
         ]

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -53,6 +52,7 @@ from ..models import Environment, JobSpec, JobState, RemoteStatus, ResultFile, m
 from . import _http
 from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
 from .maap_storage import ProductIndex, S3Reader, file_name, is_log, media_type, s3_path, stream_http
+from .secrets import read_secret
 
 FLAVORS = ("swagger", "ogc")
 
@@ -309,7 +309,7 @@ class MaapBackend(_http.ClientMixin, Backend):
 
     # credentials ----------------------------------------------------------------------
     def _token(self) -> str | None:
-        return os.environ.get(self.token_env) or None
+        return read_secret(self.token_env) or None
 
     def _auth(self) -> dict[str, str]:
         token = self._token()
@@ -621,8 +621,8 @@ class MaapBackend(_http.ClientMixin, Backend):
     def _s3_reader(self) -> S3Reader:
         if self._s3 is None:
             key_env, secret_env = self._s3_env
-            key = os.environ.get(key_env) if key_env else None
-            secret = os.environ.get(secret_env) if secret_env else None
+            key = read_secret(key_env) if key_env else None
+            secret = read_secret(secret_env) if secret_env else None
             self._s3 = S3Reader(self.s3_endpoint_url, key, secret)
         return self._s3
 

@@ -12,10 +12,11 @@ Config keys:
 
 - ``endpoint`` (required): the API base URL, e.g. ``https://modelarts.cn-north-4.myhuaweicloud.com``.
 - ``project_id`` (required): the project the calls are made in.
-- Credentials, read from the environment at each call: ``token_env`` (an IAM token, sent as
-  ``X-Auth-Token``; default ``MODELARTS_TOKEN``) or ``ak_env``/``sk_env`` (access keys; requests are
-  signed with ``SDK-HMAC-SHA256``; defaults ``HUAWEICLOUD_SDK_AK``/``HUAWEICLOUD_SDK_SK``). Naming
-  one chooses it; otherwise access keys are used when both are set, else a token.
+- Credentials, read at each call from the variables named here (or what the server withheld of them
+  from its children): ``token_env`` (an IAM token, sent as ``X-Auth-Token``; default
+  ``MODELARTS_TOKEN``) or ``ak_env``/``sk_env`` (access keys; requests are signed with
+  ``SDK-HMAC-SHA256``; defaults ``HUAWEICLOUD_SDK_AK``/``HUAWEICLOUD_SDK_SK``). Naming one chooses
+  it; otherwise access keys are used when both are set, else a token.
 - ``obs_endpoint``: the S3 endpoint URL of OBS (``https://obs.<region>.myhuaweicloud.com``);
   ``obs_ak_env``/``obs_sk_env``: the variables of its keys (default: the access-key variables).
 - ``upload_root``: an OBS folder (``obs://bucket/jupyter-compute/``) where local code and inputs
@@ -23,10 +24,22 @@ Config keys:
   (``<root>/<job id>/output/``).
 - ``workspace_id``: the workspace jobs are created and listed in, and pools listed from.
 - ``nodes_page_size``: nodes asked for per page of a pool's node list (1–500, default 500).
-- ``timeout_s``: seconds each HTTP call may take (default 30); ``poll_interval_s``.
+- ``search_page_size``: jobs asked for per page of the job search (1–50, default 50).
+- ``timeout_s``: seconds each HTTP call and each OBS request may take (default 30); ``poll_interval_s``.
+
+Credentials must be set when the backend is made (AuthError naming the variables otherwise, and the
+server lists the backend as unavailable); they are read again at every call, so a rotated token works.
+
+A spec's local files (``script``, local ``inputs``) are read only where :meth:`Backend.local_source`
+allows (under the server's root_dir and uploads folder); any other input path is an OBS path.
 
 The passthrough proxy works with a token only: an AK/SK signature covers the very request it
-signs, which the proxy's per-backend headers cannot carry (``can_proxy`` is False then).
+signs, which the proxy's per-backend headers cannot carry (``can_proxy`` is False then). It does
+not forward the app-auth paths, whose answers carry the apps' ``app_secret``.
+
+Pools and their nodes are read once for ``clusters`` and ``environments`` together (kept
+``CAPACITY_TTL_S`` seconds, a few pools at a time); the job search behind ``status_many`` reads at
+most ``STATUS_PAGES`` pages per call (the jobs it does not reach are then asked for one by one).
 
 Cluster ids are ``cluster:<cluster_id>`` (v1 clusters, for inference services) and
 ``pool:<pool name>`` (v2 pools, where training jobs run); a job's ``cluster`` takes either
@@ -37,10 +50,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import httpx
 
@@ -73,7 +87,8 @@ from .modelarts_jobs import (
     plan_job,
     task_names,
 )
-from .modelarts_storage import ObsStore, display_url, join, obs_path
+from .modelarts_storage import KeyPair, ObsStore, client_options, display_url, join, obs_path
+from .secrets import read_secret
 
 CAPABILITIES = Capabilities(
     can_cancel=True, can_delete=True, can_list=True, has_logs=True, has_results=True,
@@ -82,14 +97,22 @@ CAPABILITIES = Capabilities(
 TOKEN_CAPABILITIES = dataclasses.replace(CAPABILITIES, can_proxy=True)
 CONFIG_KEYS = frozenset({
     "endpoint", "project_id", "token_env", "ak_env", "sk_env", "obs_endpoint", "obs_ak_env", "obs_sk_env",
-    "upload_root", "workspace_id", "nodes_page_size", "timeout_s", "poll_interval_s",
+    "upload_root", "workspace_id", "nodes_page_size", "search_page_size", "timeout_s", "poll_interval_s",
 })  # fmt: skip
 #: ModelArts answers a job it does not know with 400 and this code (404 is accepted too).
 NOT_FOUND_CODES = frozenset({"ModelArts.2775"})
-SEARCH_PAGE = 50
+MAX_SEARCH_PAGE = 50
 V1_PAGE = 100
 MAX_NODE_PAGE = 500
 MAX_PAGES = 1000
+#: Search pages one ``status_many`` call reads at most (newest jobs first).
+STATUS_PAGES = 5
+#: Seconds the pools and their nodes are kept for ``clusters`` and ``environments``.
+CAPACITY_TTL_S = 15.0
+#: Pools whose nodes are read at the same time.
+NODE_WALKS = 4
+#: Path segments of the passthrough that are refused (their answers carry the apps' ``app_secret``).
+REFUSED_SEGMENTS = ("app-auth", "api-auths")
 #: Words in ModelArts' refusal of a create call → the spec field they are about (first match wins).
 FIELD_HINTS: tuple[tuple[str, str], ...] = (
     ("node_count", "extra.node_count"), ("flavor", "environment"), ("pool", "cluster"),
@@ -157,14 +180,23 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
             raise InvalidSpec(f"modelarts backend config 'nodes_page_size' must be a whole number 1–{MAX_NODE_PAGE}",
                               field="nodes_page_size")  # fmt: skip
         self.nodes_page_size = page
-        self.timeout = httpx.Timeout(float(config_positive(self.config, "timeout_s", 30.0, kind="modelarts")),
-                                     connect=10.0)  # fmt: skip
+        search = self.config.get("search_page_size", MAX_SEARCH_PAGE)
+        if isinstance(search, bool) or not isinstance(search, int) or not 1 <= search <= MAX_SEARCH_PAGE:
+            raise InvalidSpec(f"modelarts backend config 'search_page_size' must be a whole number "
+                              f"1–{MAX_SEARCH_PAGE}", field="search_page_size")  # fmt: skip
+        self.search_page_size = search
+        timeout_s = float(config_positive(self.config, "timeout_s", 30.0, kind="modelarts"))
+        self.timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+        self.obs_options = client_options(timeout_s)
         self.poll_interval = float(config_positive(self.config, "poll_interval_s", type(self).poll_interval,
                                                    kind="modelarts"))  # fmt: skip
         self.poll_max_interval = max(self.poll_interval, type(self).poll_max_interval)
         self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
-        self._obs: tuple[tuple[str, str], ObsStore] | None = None
+        self._obs: ObsStore | None = None
         self._outputs: dict[str, dict[str, str]] = {}
+        self._capacity: tuple[float, list[tuple[dict[str, Any], list[dict[str, Any]]]]] | None = None
+        self._capacity_lock = asyncio.Lock()
+        self._node_walks = asyncio.Semaphore(NODE_WALKS)
 
     def _text(self, key: str, default: str | None) -> str | None:
         return config_text(self.config, key, default, kind="modelarts")
@@ -187,6 +219,19 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     def api_base(self) -> str | None:
         """The API for the passthrough (token auth only; see the module doc)."""
         return str(self.endpoint) + "/" if self.auth.mode == TOKEN else None
+
+    def proxy_refusal(self, path: str) -> str | None:
+        """The app-auth paths are not forwarded: their answers carry the apps' ``app_secret``."""
+        text = path
+        for _ in range(5):  # however often it was percent-encoded
+            decoded = unquote(text)
+            if decoded == text:
+                break
+            text = decoded
+        segments = [s.strip().lower() for s in text.replace("\\", "/").split("/")]
+        if any(s.startswith(REFUSED_SEGMENTS) for s in segments):
+            return "ModelArts app-auth answers carry the apps' app_secret, which must not leave the server"
+        return None
 
     async def auth_headers(self) -> dict[str, str]:
         if self.auth.mode == AKSK:
@@ -241,7 +286,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # OBS ------------------------------------------------------------------------------
     def _obs_keys(self, *, required: bool = True) -> tuple[str, ...]:
-        key, secret = os.environ.get(self.obs_ak_env) or "", os.environ.get(self.obs_sk_env) or ""
+        key, secret = read_secret(self.obs_ak_env) or "", read_secret(self.obs_sk_env) or ""
         if key and secret:
             return key, secret
         if required:
@@ -255,10 +300,10 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         if not self.obs_endpoint:
             raise NotSupported("this modelarts backend has no 'obs_endpoint' configured: OBS files cannot be "
                                "read or written", backend=self.name)  # fmt: skip
-        keys = self._obs_keys()
-        if self._obs is None or self._obs[0] != keys:
-            self._obs = (keys, ObsStore(self.obs_endpoint, keys[0], keys[1]))  # type: ignore[misc]
-        return self._obs[1]
+        keys = KeyPair(*self._obs_keys())
+        if self._obs is None or self._obs.keys != keys:  # new keys in the environment: a new client
+            self._obs = ObsStore(self.obs_endpoint, keys, options=self.obs_options)
+        return self._obs
 
     async def _fs(self, call: Any, *args: Any, what: str) -> Any:
         """A blocking OBS call in a worker thread; its errors as ComputeErrors, secrets scrubbed."""
@@ -316,10 +361,20 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         self.log.warning("modelarts backend '%s': node list of pool %s cut at %d pages", self.name, pool, MAX_PAGES)
         return nodes
 
+    async def _bounded_nodes(self, pool: str) -> list[dict[str, Any]]:
+        async with self._node_walks:
+            return await self._nodes(pool)
+
     async def _pools_with_nodes(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        pools = await self._pools()
-        nodes = await asyncio.gather(*(self._nodes(pool_name(p)) for p in pools))
-        return list(zip(pools, nodes))
+        """The pools with their nodes, read once per ``CAPACITY_TTL_S`` (callers at the same time share it)."""
+        async with self._capacity_lock:
+            if self._capacity is not None and time.monotonic() - self._capacity[0] < CAPACITY_TTL_S:
+                return self._capacity[1]
+            pools = await self._pools()
+            nodes = await asyncio.gather(*(self._bounded_nodes(pool_name(p)) for p in pools))
+            found = list(zip(pools, nodes))
+            self._capacity = (time.monotonic(), found)
+            return found
 
     async def clusters(self) -> list[Cluster]:
         """The v1 clusters (all pages) and the v2 pools with their nodes' capacity."""
@@ -340,7 +395,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         root = display_url(self.upload_root) if self.upload_root else None
         fields = (
             FormField("script", "Code (local)", "path",
-                      help="A local script (the boot file) or folder, uploaded to OBS"
+                      help="A script (the boot file) or folder in the server's folders, uploaded to OBS"
                       + (f" under {root}" if root else "")),
             FormField("extra.code_dir", "Code folder (OBS)", "path", help="obs://bucket/path/ holding the code."),
             FormField("extra.boot_file", "Boot file", "string",
@@ -355,7 +410,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
             FormField("cluster", "Pool", "string", help="A dedicated resource pool: pool:<name> or its name."),
             FormField("extra.node_count", "Nodes", "integer", default=1, min=1, help="How many nodes run the job."),
             FormField("inputs", "Inputs", "tags",
-                      help="OBS paths or local files; name=path names one (default data_url, data_url_1, …)."),
+                      help="OBS paths, or files in the server's folders (uploaded first); name=path names one "
+                      "(default data_url, data_url_1, …)."),
             FormField("params", "Parameters", "mapping", help="Passed to the boot file as --name=value."),
             FormField("output", "Output folder (OBS)", "path",
                       help=f"Default {root}<job id>/output/; passed as --{OUTPUT_NAME}." if root
@@ -365,7 +421,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     def validate(self, spec: JobSpec) -> JobSpec:
         """Check the spec (reads local files); InvalidSpec naming the field."""
-        plan_job(spec, upload_root=self.upload_root)
+        plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
         return spec
 
     async def _check_on_platform(self, plan: Plan) -> None:
@@ -406,7 +462,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        plan = plan_job(spec, upload_root=self.upload_root)
+        plan = plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
         await self._check_on_platform(plan)
         code_obs = plan.code_obs
         inputs: dict[str, str] = {}
@@ -484,10 +540,11 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def status(self, remote_id: str) -> RemoteStatus:
         return job_status(await self._show(remote_id), self._scrub)
 
-    async def _search(self) -> AsyncIterator[dict[str, Any]]:
-        """Every training job, newest first, page by page (``offset`` is the page index)."""
-        for page in range(MAX_PAGES):
-            body: dict[str, Any] = {"offset": page, "limit": SEARCH_PAGE, "sort_by": "create_time", "order": "desc"}
+    async def _search(self, max_pages: int = MAX_PAGES) -> AsyncIterator[dict[str, Any]]:
+        """Training jobs, newest first, page by page (``offset`` is the page index), at most ``max_pages`` pages."""
+        size = self.search_page_size
+        for page in range(max_pages):
+            body: dict[str, Any] = {"offset": page, "limit": size, "sort_by": "create_time", "order": "desc"}
             if self.workspace_id:
                 body["workspace_id"] = self.workspace_id
             data = await self._json("POST", self._path("v2", "training-job-searches"), what="listing training jobs",
@@ -499,17 +556,21 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
                 if isinstance(item, dict) and job_id_of(item):
                     yield item
             total = data.get("total")
-            if len(items) < SEARCH_PAGE or (isinstance(total, int) and (page + 1) * SEARCH_PAGE >= total):
+            if len(items) < size or (isinstance(total, int) and (page + 1) * size >= total):
                 return
-        self.log.warning("modelarts backend '%s': job search cut at %d pages", self.name, MAX_PAGES)
+        if max_pages == MAX_PAGES:
+            self.log.warning("modelarts backend '%s': job search cut at %d pages", self.name, MAX_PAGES)
 
     async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
-        """One walk of the job search (stopping once every id is found); absent ids are unknown jobs."""
+        """The newest ``STATUS_PAGES`` pages of the job search (stopping once every id is found).
+
+        An id left out is not among them: the monitor then asks for that job alone.
+        """
         wanted = set(remote_ids)
         found: dict[str, RemoteStatus] = {}
         if not wanted:
             return found
-        async for item in self._search():
+        async for item in self._search(STATUS_PAGES):
             job_id = job_id_of(item)
             if job_id in wanted:
                 found[job_id] = job_status(item, self._scrub)

@@ -1,6 +1,7 @@
 """How the ModelArts backend proves who it is: an IAM token, or AK/SK request signing.
 
-Secrets are read from environment variables at each call and never kept on the backend.
+Secrets are read at each call (:func:`.secrets.read_secret`: the environment variable, or its value the
+server withheld from its children) and never kept on the backend.
 AK/SK requests are signed with ``huaweicloudsdkcore``'s own signer (``SDK-HMAC-SHA256``); the
 signed request is then sent byte for byte as signed: the path, the canonical query string, the
 headers that were signed and the body.
@@ -9,7 +10,6 @@ headers that were signed and the body.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
 from ..errors import AuthError
+from .secrets import read_secret
 
 TOKEN = "token"
 AKSK = "aksk"
@@ -65,7 +66,10 @@ class Auth:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], project_id: str, texts: Mapping[str, str | None]) -> Auth:
         """Token auth when ``token_env`` is configured, AK/SK when ``ak_env``/``sk_env`` are; else
-        AK/SK if both of its variables are set now, a token if its variable is, AK/SK otherwise."""
+        AK/SK if both of its variables are set now, a token if its variable is.
+
+        AuthError naming the variables when the chosen credentials are not set now.
+        """
         token_env = texts.get("token_env") or DEFAULT_TOKEN_ENV
         ak_env = texts.get("ak_env") or DEFAULT_AK_ENV
         sk_env = texts.get("sk_env") or DEFAULT_SK_ENV
@@ -73,13 +77,28 @@ class Auth:
             mode = TOKEN
         elif "ak_env" in config or "sk_env" in config:
             mode = AKSK
-        elif os.environ.get(ak_env) and os.environ.get(sk_env):
+        elif read_secret(ak_env) and read_secret(sk_env):
             mode = AKSK
-        elif os.environ.get(token_env):
+        elif read_secret(token_env):
             mode = TOKEN
         else:
-            mode = AKSK
-        return cls(mode=mode, token_env=token_env, ak_env=ak_env, sk_env=sk_env, project_id=project_id)
+            raise AuthError(
+                f"no ModelArts credentials: set the environment variables {ak_env} and {sk_env} of the Jupyter "
+                f"server to your access key id and secret access key, or {token_env} to an IAM token"
+            )
+        auth = cls(mode=mode, token_env=token_env, ak_env=ak_env, sk_env=sk_env, project_id=project_id)
+        auth.check()
+        return auth
+
+    def check(self) -> None:
+        """AuthError naming the variables when the credentials of this mode are not set now.
+
+        They are read again at every call, so a token or keys changed later are used then.
+        """
+        if self.mode == TOKEN:
+            self._token()
+        else:
+            self._keys()
 
     def describe(self) -> str:
         """Which credentials are used, in words (variable names only)."""
@@ -88,7 +107,7 @@ class Auth:
         return f"the access keys in ${self.ak_env} and ${self.sk_env}"
 
     def _token(self) -> str:
-        token = os.environ.get(self.token_env) or ""
+        token = read_secret(self.token_env) or ""
         if not token:
             raise AuthError(
                 f"no ModelArts credentials: set the environment variable {self.token_env} of the Jupyter "
@@ -97,7 +116,7 @@ class Auth:
         return token
 
     def _keys(self) -> tuple[str, str]:
-        ak, sk = os.environ.get(self.ak_env) or "", os.environ.get(self.sk_env) or ""
+        ak, sk = read_secret(self.ak_env) or "", read_secret(self.sk_env) or ""
         if not (ak and sk):
             raise AuthError(
                 f"no ModelArts credentials: set the environment variables {self.ak_env} and {self.sk_env} "
@@ -109,7 +128,7 @@ class Auth:
     def secrets(self) -> list[str]:
         """The secret values in force now (to scrub them out of any text)."""
         names = (self.token_env, self.ak_env, self.sk_env)
-        return [v for v in (os.environ.get(n) for n in names) if v and len(v) >= MIN_SCRUB_LENGTH]
+        return [v for v in (read_secret(n) for n in names) if v and len(v) >= MIN_SCRUB_LENGTH]
 
     def token_headers(self) -> dict[str, str]:
         """``X-Auth-Token`` and ``X-Project-Id`` (token mode only: an AK/SK signature covers one request)."""

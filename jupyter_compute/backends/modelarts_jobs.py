@@ -11,18 +11,18 @@ Pure functions (no network); :mod:`.modelarts` calls them. The program is one of
 
 ``extra.engine`` chooses the engine of a code job: ``{"engine_id": …}`` or ``{"engine_name": …,
 "engine_version": …}``. Inputs are OBS paths (``obs://bucket/path`` or ``/bucket/path``) or local
-files/folders (``file://…`` or an existing path on the server), each optionally named
-``name=path``; unnamed inputs are ``data_url``, ``data_url_1``, … . The output folder is the job's
-output named ``train_url``. Every parameter, input and output reaches the boot file as
-``--name=value``.
+files/folders, each optionally named ``name=path``; which local paths count is the backend's to say
+(a :data:`LocalResolver`, :meth:`Backend.local_source`: ``file://…``, or an existing path under the
+folders the server shares), and every other path is an OBS path; unnamed inputs are ``data_url``,
+``data_url_1``, … . The output folder is the job's output named ``train_url``. Every parameter, input
+and output reaches the boot file as ``--name=value``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
@@ -64,14 +64,9 @@ DESCRIPTION_PREFIX = "jupyter-compute job "
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _NAMED_INPUT = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]{0,63})=(.+)$", re.DOTALL)
 
-
-def local_path(text: str) -> Path | None:
-    """The local file or folder an input or script names (``file://…`` or an existing path), else None."""
-    if text.startswith("file://"):
-        return Path(text[len("file://") :])
-    if not text.startswith("obs://") and os.path.exists(text):
-        return Path(text)
-    return None
+#: ``resolve(text, field=…, required=…)``: the local file or folder a spec value names, or None when
+#: it names none; InvalidSpec naming the field for a path the server must not read (or a missing one).
+LocalResolver = Callable[..., Path | None]
 
 
 @dataclass
@@ -183,7 +178,7 @@ def _relative_boot_file(boot: str, code_obs: str | None) -> str:
     return "/".join(parts)
 
 
-def _code(spec: JobSpec, extra: Mapping[str, Any], plan: Plan) -> None:
+def _code(spec: JobSpec, extra: Mapping[str, Any], plan: Plan, resolve: LocalResolver) -> None:
     """Fill the program of ``plan`` from the spec; InvalidSpec naming the field."""
     given = [name for name, value in (
         ("script", spec.script), ("extra.code_dir", extra.get("code_dir")), ("algorithm", spec.algorithm),
@@ -222,9 +217,9 @@ def _code(spec: JobSpec, extra: Mapping[str, Any], plan: Plan) -> None:
         if spec.script.strip().startswith("obs://"):
             raise InvalidSpec("'script' is a local file or folder; give code on OBS as extra.code_dir",
                               field="script")  # fmt: skip
-        local = local_path(spec.script.strip()) if spec.script.strip() else None
-        if local is None or not local.exists():
-            raise InvalidSpec(f"the local script or folder '{spec.script}' does not exist", field="script")
+        local = resolve(spec.script.strip(), field="script", required=True) if spec.script.strip() else None
+        if local is None:
+            raise InvalidSpec("'script' must name a local file or folder", field="script")
         if local.is_file():
             if boot and boot != local.name:
                 raise InvalidSpec(f"the script {local.name} is the boot file; leave extra.boot_file out",
@@ -249,7 +244,7 @@ def _code(spec: JobSpec, extra: Mapping[str, Any], plan: Plan) -> None:
         raise InvalidSpec("a boot file needs its code: give script or extra.code_dir", field="extra.boot_file")
 
 
-def _inputs(spec: JobSpec) -> list[Source]:
+def _inputs(spec: JobSpec, resolve: LocalResolver) -> list[Source]:
     sources: list[Source] = []
     for i, item in enumerate(spec.inputs):
         where = f"inputs[{i}]"
@@ -261,18 +256,19 @@ def _inputs(spec: JobSpec) -> list[Source]:
         name = name or (DEFAULT_INPUT if not sources else f"{DEFAULT_INPUT}_{len(sources)}")
         if any(s.name == name for s in sources) or name == OUTPUT_NAME:
             raise InvalidSpec(f"two inputs (or an input and the output) are named '{name}'", field=where)
-        local = local_path(text)
+        local = None if text.startswith("obs://") else resolve(text, field=where)
         if local is not None:
-            if not local.exists():
-                raise InvalidSpec(f"the local input '{local}' does not exist", field=where)
             sources.append(Source(name, where, local=local))
         else:
             sources.append(Source(name, where, obs=obs_path(text, where)))
     return sources
 
 
-def plan_job(spec: JobSpec, *, upload_root: str | None) -> Plan:
-    """Check a spec's meaning on ModelArts (may read local files); InvalidSpec naming the field."""
+def plan_job(spec: JobSpec, *, upload_root: str | None, resolve: LocalResolver) -> Plan:
+    """Check a spec's meaning on ModelArts; InvalidSpec naming the field.
+
+    ``resolve`` says which values name local files (it may look at the server's files).
+    """
     for unused in ("notebook", "code"):
         if getattr(spec, unused) is not None:
             raise InvalidSpec(f"ModelArts runs code from OBS, an algorithm or an image, not a {unused}",
@@ -292,8 +288,8 @@ def plan_job(spec: JobSpec, *, upload_root: str | None) -> Plan:
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidSpec("'extra.node_count' must be a whole number ≥ 1", field="extra.node_count")
     plan = Plan(name=job_name(spec), flavor=flavor, pool=pool, node_count=count)
-    _code(spec, spec.extra, plan)
-    plan.inputs = _inputs(spec)
+    _code(spec, spec.extra, plan, resolve)
+    plan.inputs = _inputs(spec, resolve)
     for key, value in spec.params.items():
         if not _NAME.match(key):
             raise InvalidSpec(f"parameter name '{key}' must be letters, digits, _ and -", field="params")

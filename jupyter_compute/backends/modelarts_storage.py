@@ -3,21 +3,52 @@
 ModelArts writes OBS paths two ways, ``obs://bucket/key`` and ``/bucket/key``; both are read here
 (:func:`obs_path`) and the platform is sent the ``/bucket/key`` form. Objects are read and written
 with s3fs against the configured ``obs_endpoint``; every s3fs call blocks, so the backend runs the
-methods of :class:`ObsStore` through :func:`asyncio.to_thread`.
+methods of :class:`ObsStore` through :func:`asyncio.to_thread`. Every call has a connect and a read
+timeout and a bounded number of attempts (:func:`client_options`), and the key pair is held so that
+no repr shows it (:class:`KeyPair`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import AuthError, InvalidSpec, NotFound
-from ._fsspec import file_sizes
+from ._fsspec import file_sizes, s3_filesystem
 from .maap_storage import CHUNK_SIZE, S3Reader
 
 #: Client options OBS needs from recent botocore (it rejects the new default checksums).
 CHECKSUM_OPTIONS = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
+#: Attempts of one OBS request by botocore (the first included), and of one s3fs call around it.
+OBS_ATTEMPTS = 2
+#: The longest an OBS connection may take to open, whatever ``timeout_s`` says.
+MAX_CONNECT_TIMEOUT_S = 10.0
+
+
+def client_options(timeout_s: float) -> dict[str, Any]:
+    """botocore client options for OBS: the checksum settings, timeouts from ``timeout_s``, bounded retries."""
+    return {
+        **CHECKSUM_OPTIONS,
+        "connect_timeout": min(timeout_s, MAX_CONNECT_TIMEOUT_S),
+        "read_timeout": timeout_s,
+        "retries": {"max_attempts": OBS_ATTEMPTS, "mode": "standard"},
+    }
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An access key id and its secret; neither shows in a repr (or in ``vars`` of what holds it)."""
+
+    key: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return "KeyPair(***)"
+
+    __str__ = __repr__
 
 
 def obs_path(text: Any, field: str, *, folder: bool = False) -> str:
@@ -62,7 +93,17 @@ def join(folder: str, *names: str) -> str:
 class ObsStore(S3Reader):
     """Blocking OBS operations on one endpoint with one key pair (run them in a worker thread)."""
 
-    client_config = CHECKSUM_OPTIONS
+    def __init__(self, endpoint_url: str, keys: KeyPair, *, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(endpoint_url, None, None)  # the keys stay in ``keys``, hidden from reprs
+        self.keys = keys
+        self.client_config = dict(options if options is not None else client_options(30.0))
+
+    def _filesystem(self) -> Any:
+        if self._fs is None:
+            fs = s3_filesystem(self.endpoint_url, self.keys.key, self.keys.secret, config=self.client_config)
+            fs.retries = OBS_ATTEMPTS  # s3fs retries timeouts itself too: bound that as well
+            self._fs = fs
+        return self._fs
 
     def exists(self, path: str) -> bool:
         """Whether an object (or, for a path ending in ``/``, any object under that folder) exists."""
@@ -73,7 +114,10 @@ class ObsStore(S3Reader):
                 return bool(fs.find(path.rstrip("/"), maxdepth=None, withdirs=False))
             except FileNotFoundError:
                 return False
-        return bool(fs.isfile(path))
+        try:  # not fs.isfile: it answers False for any error, a stuck OBS included
+            return fs.info(path).get("type") == "file"
+        except FileNotFoundError:
+            return False
 
     def upload(self, local: str | os.PathLike[str], path: str) -> list[str]:
         """A local file to the object ``path``, or a folder's files under the folder ``path``; the keys written."""

@@ -4,11 +4,13 @@ An algorithm (a published algorithm DID, or raw Python code) runs next to a data
 leaves its provider; the job's outputs and logs are downloaded from the provider afterwards. Calls
 that start, stop, delete or download are signed by the consumer wallet (see ``ocean_signing``);
 listing environments and reading statuses are not. Endpoint paths come from the provider's root
-document (``GET {url}/``), read once and kept.
+document (``GET {url}/``), read once and kept: ``start`` reads it and the environments in the
+background, so a provider that is down or silent never holds up the server.
 
 Config keys:
 
-- ``url`` (required): the provider's base URL, e.g. ``https://v4.provider.oceanprotocol.com``.
+- ``url`` (required): the provider's base URL, e.g. ``https://v4.provider.oceanprotocol.com``; a
+  ``user:password@`` or query string in it is sent with every call but never shown (``describe``).
 - ``chain_id``: the chain whose environments are used (default: the provider's first ``chainIds``).
 - ``private_key_env``: the environment variable holding the consumer wallet's private key (64 hex
   digits, with or without ``0x``), read once when the backend is built; default
@@ -16,12 +18,14 @@ Config keys:
 - ``timeout_s``: seconds each HTTP call may take (default 30); ``poll_interval_s``.
 
 Job spec: ``inputs[0]`` is the dataset (a DID, or ``{documentId, serviceId, transferTxId,
-userdata}``), further inputs are additional datasets (objects); ``algorithm`` is an algorithm DID
-(its order in ``extra.algorithm`` = ``{serviceId, transferTxId, userdata}``) or ``code`` is raw
-Python (its container in ``extra.container`` = ``{image, tag, entrypoint}``) or ``script`` a local
-file read as raw code; ``params`` reach the algorithm as ``algoCustomData.json``; ``environment`` is
-a compute environment id (default: the first free one). ``extra.dataset`` gives the order of a
-dataset written as a bare DID.
+userdata}``), further inputs are additional datasets (objects) — published datasets only: a local
+file or a DataFrame is refused; ``algorithm`` is an algorithm DID (its order in ``extra.algorithm``
+= ``{serviceId, transferTxId, userdata}``) or ``code`` is raw Python (its container in
+``extra.container`` = ``{image, tag, entrypoint}``) or ``script`` a local file read as raw code
+(only from the folders the server shares, see ``Backend.local_source``); ``params`` reach the
+algorithm as ``algoCustomData.json``; ``environment`` is a compute environment id (default: the
+first free one). ``extra.dataset`` gives the order of a dataset written as a bare DID. A spec that
+carries the wallet's private key anywhere (raw code included) is refused: it would leave the server.
 
 The Provider starts a job only on ordered assets: every dataset, and a published algorithm, needs
 its order — ``serviceId`` (the asset's service that was ordered) and ``transferTxId`` (the order's
@@ -36,11 +40,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -52,6 +57,7 @@ from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_known
 from .ocean_signing import ConsumerKey, NonceCounter, parse_nonce, signed_text
 from .ocean_status import (
     STATUS_MAP,
+    ResultEntry,
     environment_list,
     is_finished,
     is_free,
@@ -106,7 +112,13 @@ FIELD_OF_KEY: Mapping[str, str] = {
 
 MAX_SCRIPT_BYTES = 1024 * 1024
 LOG_READ_LIMIT = 1024 * 1024
+#: Finished jobs' algorithm logs kept in memory (they cannot change): this many jobs, each at most this long.
+LOG_CACHE_JOBS = 32
+LOG_CACHE_BYTES = LOG_READ_LIMIT
 CHUNK_SIZE = 64 * 1024
+_DID = re.compile(r"did:[a-z0-9]+:\S+")
+NOT_A_DID = ("Ocean computes only on published datasets: give the dataset's DID (did:op:…); local files and "
+             "DataFrames cannot be sent to a Provider")
 _STALE_NONCE = re.compile(r"expected nonce", re.IGNORECASE)
 _NUMBERS_IN_PARENS = re.compile(r"\(([0-9][0-9.eE+]*)\)")
 
@@ -192,13 +204,15 @@ def _dataset(item: Any, index: int) -> Any:
     """A checked dataset input: a DID (stripped) or an object with a documentId."""
     field = f"inputs[{index}]"
     if isinstance(item, str):
-        if not item.strip():
-            raise InvalidSpec("a dataset must be its DID (did:op:…) or an object with a documentId", field=field)
+        if not _DID.fullmatch(item.strip()):
+            raise InvalidSpec(NOT_A_DID, field=field)
         return item.strip()
     data = _check_keys(item, DATASET_KEYS, field)
     document_id = data.get("documentId")
     if not isinstance(document_id, str) or not document_id.strip():
         raise InvalidSpec("the dataset object needs its documentId (the dataset's DID)", field=f"{field}.documentId")
+    if not _DID.fullmatch(document_id.strip()):
+        raise InvalidSpec(NOT_A_DID, field=f"{field}.documentId")
     return {**data, "documentId": document_id.strip()}
 
 
@@ -228,10 +242,10 @@ def _check_orders(datasets: Sequence[Any], algorithm: str | None, extra: Mapping
         _need_order(extra.get("algorithm", {}), "extra.algorithm", "algorithm")
 
 
-def _read_script(path_text: str) -> str:
-    path = Path(os.path.expanduser(path_text.strip()))
+def _read_script(path: Path, path_text: str) -> str:
+    """The text of a local algorithm file (one ``Backend.local_source`` allowed)."""
     if not path.is_file():
-        raise InvalidSpec(f"the algorithm file '{path_text}' does not exist", field="script")
+        raise InvalidSpec(f"the algorithm file '{path_text}' is not a file", field="script")
     if path.stat().st_size > MAX_SCRIPT_BYTES:
         raise InvalidSpec(f"the algorithm file is larger than {MAX_SCRIPT_BYTES // 1024} KiB", field="script")
     try:
@@ -256,7 +270,13 @@ class OceanBackend(_http.ClientMixin, Backend):
         url = config_text(self.config, "url", None, kind="ocean")
         if not url or not url.startswith(("http://", "https://")):
             raise InvalidSpec("ocean backend config 'url' must be the http(s) URL of an Ocean Provider", field="url")
-        self.url = url.rstrip("/")
+        try:
+            self._base = httpx.URL(url)
+        except httpx.InvalidURL:
+            raise InvalidSpec("ocean backend config 'url' is not a valid URL", field="url") from None
+        parts = urlsplit(url)
+        #: The provider's URL as shown: without a user:password@ or a query string.
+        self.url = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
         chain_id = self.config.get("chain_id")
         if chain_id is not None and (isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0):
             raise InvalidSpec("ocean backend config 'chain_id' must be a positive whole number", field="chain_id")
@@ -273,17 +293,37 @@ class OceanBackend(_http.ClientMixin, Backend):
         self._paths: dict[str, str] | None = None
         self.provider_address: str | None = None
         self._environments: list[Environment] | None = None
+        self._warm_up_task: asyncio.Task[None] | None = None
+        self._finished_logs: OrderedDict[str, bytes] = OrderedDict()
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the HTTP client; read the provider's root and environments once (for the form)."""
+        """Open the HTTP client, and read the provider's root and environments (for the form) in the
+        background: a provider that is slow or down must not hold up the server's start."""
         await super().start()
+        if self._warm_up_task is None or self._warm_up_task.done():
+            self._warm_up_task = asyncio.create_task(self._warm_up(), name=f"ocean warm-up {self.name}")
+
+    async def _warm_up(self) -> None:
         try:
             await self.environments()
-        except ComputeError as exc:  # the server must start even when the provider is down
+        except ComputeError as exc:
             self.log.warning("ocean backend '%s': could not reach the provider: %s", self.name, exc.message)
+        except Exception as exc:  # noqa: BLE001 — a background task: log it, the first real call reports it
+            self.log.warning("ocean backend '%s': could not read the provider's environments (%s)", self.name,
+                             type(exc).__name__)  # fmt: skip
+
+    async def close(self) -> None:
+        """Stop the warm-up if it still runs, then close the HTTP client."""
+        task, self._warm_up_task = self._warm_up_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await super().close()
 
     def describe(self) -> dict[str, Any]:
+        """Name, kind, capabilities, the provider's URL (without credentials or query), chain, addresses."""
         data = super().describe()
         data.update(url=self.url, consumer_address=self.address, chain_id=self.chain_id)
         if self.provider_address:
@@ -299,8 +339,8 @@ class OceanBackend(_http.ClientMixin, Backend):
         if self._paths is not None:
             return self._paths
         response = await _http.request(
-            self._client(), "GET", self.url + "/", platform="the Ocean Provider", what="reading its root document",
-            backend=self.name, scrub=self._scrub,
+            self._client(), "GET", str(self._endpoint_url("/")), platform="the Ocean Provider",
+            what="reading its root document", backend=self.name, scrub=self._scrub,
         )  # fmt: skip
         root = self._json(response, "reading its root document")
         if not isinstance(root, dict):
@@ -329,8 +369,13 @@ class OceanBackend(_http.ClientMixin, Backend):
         self._paths = paths
         return paths
 
-    async def _url(self, endpoint: str) -> str:
-        return self.url + (await self._discover())[endpoint]
+    async def _url(self, endpoint: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
+        return self._endpoint_url((await self._discover())[endpoint], params)
+
+    def _endpoint_url(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
+        """``path`` (absolute) under the configured URL with ``params`` added to its own query (and credentials)."""
+        url = self._base.copy_with(path=self._base.path.rstrip("/") + path)
+        return url.copy_merge_params(dict(params)) if params else url
 
     # HTTP -----------------------------------------------------------------------------
     def _json(self, response: httpx.Response, what: str) -> Any:
@@ -364,7 +409,7 @@ class OceanBackend(_http.ClientMixin, Backend):
     async def _get(self, endpoint: str, params: Mapping[str, Any], *, what: str) -> Any:
         """An unsigned GET (retried on connection errors and 502/503/504)."""
         response = await _http.request(
-            self._client(), "GET", await self._url(endpoint), params=dict(params), platform="the Ocean Provider",
+            self._client(), "GET", str(await self._url(endpoint, params)), platform="the Ocean Provider",
             what=what, backend=self.name, scrub=self._scrub,
         )  # fmt: skip
         return self._json(response, what)
@@ -388,7 +433,6 @@ class OceanBackend(_http.ClientMixin, Backend):
         drawn. A "stale nonce" refusal (another client of this wallet went ahead) is signed again,
         once, with a nonce above the provider's fresh one. ``stream``: the caller reads and closes.
         """
-        url = await self._url(endpoint)
         client = self._client()
         floor = 0
         async with self._signing:
@@ -397,15 +441,14 @@ class OceanBackend(_http.ClientMixin, Backend):
                 message = signed_text(endpoint, {"consumerAddress": self.address, **signed}, nonce)
                 signature = await asyncio.to_thread(self._key.sign, message)
                 auth = {"consumerAddress": self.address, "nonce": nonce, "signature": signature}
-                if body is not None:
-                    request = client.build_request(METHODS[endpoint], url, params=params, json={**body, **auth})
-                else:
-                    request = client.build_request(METHODS[endpoint], url, params={**(params or {}), **auth})
+                query = {**(params or {}), **(auth if body is None else {})}
+                payload = {**body, **auth} if body is not None else None
+                request = client.build_request(METHODS[endpoint], await self._url(endpoint, query), json=payload)
                 try:
                     response = await client.send(request, stream=stream)
                 except httpx.TransportError as exc:
-                    raise BackendError(f"the Ocean Provider did not answer ({what}): {type(exc).__name__}: "
-                                       f"{self._scrub(str(exc))}", backend=self.name) from None  # fmt: skip
+                    raise _http.transport_failure(exc, platform="the Ocean Provider", what=what, backend=self.name,
+                                                  scrub=self._scrub) from None  # fmt: skip
                 if response.status_code != 400 or attempt:
                     return response
                 await response.aread()
@@ -439,7 +482,8 @@ class OceanBackend(_http.ClientMixin, Backend):
             FormField("code", "Raw algorithm (Python)", "code",
                       help="Python run as $ALGO in the job; the dataset is under data/inputs/<DID>/0, outputs "
                            "go to data/outputs/."),
-            FormField("script", "Algorithm file", "path", help="A local .py file sent as raw code."),
+            FormField("script", "Algorithm file", "path",
+                      help="A .py file under the server's root folder, sent as raw code."),
             environment,
             FormField("params", "Custom data", "mapping",
                       help="algocustomdata: the algorithm reads it from data/inputs/algoCustomData.json."),
@@ -474,13 +518,20 @@ class OceanBackend(_http.ClientMixin, Backend):
         if script is not None:
             if code is not None or algorithm:
                 raise InvalidSpec("give one algorithm: a script, raw code or an algorithm DID", field="script")
-            code = _read_script(script)
+            path = self.local_source(script, field="script", required=True)
+            if path is None:
+                raise InvalidSpec("give the path of the algorithm file", field="script")
+            code = _read_script(path, script)
         if code is not None and algorithm:
             raise InvalidSpec("give either an algorithm DID or raw code, not both", field="code")
         if code is None and not algorithm:
             raise InvalidSpec("give the algorithm to run: an algorithm DID, or raw Python code", field="algorithm")
+        code_field = "script" if script is not None else "code"
         if code is not None and not code.strip():
-            raise InvalidSpec("the raw algorithm is empty", field="script" if script is not None else "code")
+            raise InvalidSpec("the raw algorithm is empty", field=code_field)
+        if code is not None and self._key.found_in(code):
+            raise InvalidSpec("the raw algorithm contains the consumer wallet's private key, which must never leave "
+                              "this server: the Provider would store it and run it", field=code_field)  # fmt: skip
         if code is not None and "algorithm" in extra:
             raise InvalidSpec("an algorithm order goes with an algorithm DID, not raw code", field="extra.algorithm")
         if algorithm and "container" in extra:
@@ -493,6 +544,12 @@ class OceanBackend(_http.ClientMixin, Backend):
         environment = spec.environment.strip() if spec.environment is not None else None
         if environment == "":
             environment = None
+        sent = {"params": spec.params, "inputs": datasets, "algorithm": algorithm, "extra": extra,
+                "environment": environment}
+        for field, value in sent.items():  # everything else the Provider gets
+            if self._key.found_in(json.dumps(value, default=str)):
+                raise InvalidSpec(f"'{field}' contains the consumer wallet's private key, which must never leave "
+                                  "this server", field=field)  # fmt: skip
         _check_orders(datasets, algorithm, extra)
         return spec.replace(inputs=datasets, algorithm=algorithm, code=code, script=None,
                             environment=environment, extra=extra)  # fmt: skip
@@ -572,6 +629,7 @@ class OceanBackend(_http.ClientMixin, Backend):
     async def delete(self, remote_id: str) -> None:
         job_id, document_id = split_remote_id(remote_id)
         await self._job_call("computeDelete", job_id, document_id, what=f"deleting compute job {job_id}")
+        self._finished_logs.pop(job_id, None)
 
     async def _job_call(self, endpoint: str, job_id: str, document_id: str, *, what: str) -> None:
         query = {"jobId": job_id, **({"documentId": document_id} if document_id else {})}
@@ -607,36 +665,48 @@ class OceanBackend(_http.ClientMixin, Backend):
                 async for chunk in response.aiter_bytes(CHUNK_SIZE):
                     yield chunk
             except httpx.TransportError as exc:
-                raise BackendError(f"the Ocean Provider broke off {what}: {type(exc).__name__}",
+                raise BackendError(f"the Ocean Provider broke off {what}: {_http.transport_reason(exc, self._scrub)}",
                                    backend=self.name) from None  # fmt: skip
         finally:
             await response.aclose()
 
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
-        """The algorithm log from byte ``offset`` once the provider lists it (an empty chunk before)."""
+        """The algorithm log from byte ``offset`` once the provider lists it (an empty chunk before).
+
+        A finished job's log cannot change: it is downloaded once and kept (see ``LOG_CACHE_JOBS``).
+        """
         if offset < 0:
             raise InvalidSpec("'offset' must not be negative", field="offset")
+        job_id, _ = split_remote_id(remote_id)
+        kept = self._finished_logs.get(job_id)
+        if kept is not None:
+            self._finished_logs.move_to_end(job_id)
+            return _log_chunk(kept[offset:], offset, finished=True, at_end=True)
         job = await self._job(remote_id)
         finished = is_finished(job)
         entry = next((e for e in result_entries(job) if e.type == "algorithmLog"), None)
         if entry is None:
             return LogChunk("", offset, complete=finished)
+        start = 0 if finished and offset <= LOG_CACHE_BYTES else offset  # from 0 when it may be kept whole
+        data, at_end = await self._read_log(job_id, entry, start, offset + LOG_READ_LIMIT)
+        if finished and start == 0 and at_end and len(data) <= LOG_CACHE_BYTES:
+            self._finished_logs[job_id] = data
+            while len(self._finished_logs) > LOG_CACHE_JOBS:
+                self._finished_logs.popitem(last=False)
+        return _log_chunk(data[offset - start:], offset, finished=finished, at_end=at_end)
+
+    async def _read_log(self, job_id: str, entry: ResultEntry, start: int, end: int) -> tuple[bytes, bool]:
+        """Bytes ``start`` to ``end`` of a job's log (and one more, to tell whether it goes on); whether the
+        download reached the end of the log."""
         data = bytearray()
         seen = 0
-        at_end = True
-        async with contextlib.aclosing(self._download(str(job["jobId"]), entry.index, entry.name)) as chunks:
+        async with contextlib.aclosing(self._download(job_id, entry.index, entry.name)) as chunks:
             async for chunk in chunks:
-                start = max(0, offset - seen)
+                data += chunk[max(0, start - seen):]
                 seen += len(chunk)
-                data += chunk[start:]
-                if len(data) > LOG_READ_LIMIT:
-                    at_end = False
-                    break
-        text_bytes = bytes(data[:LOG_READ_LIMIT]) if not at_end else bytes(data)
-        if not at_end:
-            text_bytes = _whole_utf8(text_bytes)
-        return LogChunk(text_bytes.decode("utf-8", errors="replace"), offset + len(text_bytes),
-                        complete=finished and at_end)  # fmt: skip
+                if len(data) > end - start:
+                    return bytes(data[: end - start + 1]), False
+        return bytes(data), True
 
     # capacity -------------------------------------------------------------------------
     async def environments(self) -> list[Environment]:
@@ -654,6 +724,13 @@ def _nonce_or_zero(text: str) -> int:
         return parse_nonce(text)
     except (ValueError, ArithmeticError):
         return 0
+
+
+def _log_chunk(data: bytes, offset: int, *, finished: bool, at_end: bool) -> LogChunk:
+    """A LogChunk of at most LOG_READ_LIMIT bytes of ``data`` (read from ``offset``), cut between characters."""
+    if len(data) > LOG_READ_LIMIT:
+        data, at_end = _whole_utf8(data[:LOG_READ_LIMIT]), False
+    return LogChunk(data.decode("utf-8", errors="replace"), offset + len(data), complete=finished and at_end)
 
 
 def _whole_utf8(data: bytes) -> bytes:

@@ -9,7 +9,6 @@ public address and nothing else.
 from __future__ import annotations
 
 import decimal
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from eth_account.messages import encode_defunct
 from eth_utils import keccak
 
 from ..errors import AuthError
+from .secrets import read_secret
 
 #: The values each signed endpoint signs, in order, before the nonce (a missing value signs as "").
 SIGNED_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -50,7 +50,7 @@ class ConsumerKey:
     @classmethod
     def from_env(cls, variable: str, environ: Mapping[str, str] | None = None) -> ConsumerKey:
         """The key held by environment variable ``variable``; AuthError naming it (never its value)."""
-        value = (os.environ if environ is None else environ).get(variable, "").strip()
+        value = ((read_secret(variable) if environ is None else environ.get(variable)) or "").strip()
         why = "the Ocean backend signs every compute request with this wallet's key"
         if not value:
             raise AuthError(f"no Ocean private key: set the environment variable {variable} of the Jupyter "
@@ -68,6 +68,10 @@ class ConsumerKey:
         """``0x``-hex signature (v = 27/28) of ``keccak(message)`` with the Ethereum message prefix."""
         signed = Account.sign_message(encode_defunct(primitive=keccak(text=message)), self.__key)
         return "0x" + bytes(signed.signature).hex()
+
+    def found_in(self, text: str) -> bool:
+        """Whether ``text`` carries the key (with or without ``0x``, any case)."""
+        return self.__key.hex() in text.lower()
 
     def scrub(self, text: str) -> str:
         """``text`` with the key (either spelling, any case) replaced by ``***``."""

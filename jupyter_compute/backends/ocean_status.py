@@ -30,6 +30,8 @@ DATA_FAILED = ("data provisioning failed: the provider could not fetch the datas
 ALGORITHM_FAILED = ("algorithm provisioning failed: the provider could not fetch or build the algorithm (check its "
                     "DID or raw code, its container image and its order)")
 
+NO_OUTPUT = "finished without output files: the algorithm may have failed — read its log (jobs/{id}/logs)"
+
 #: Native status code → state and words. A code missing here is UNKNOWN.
 STATUS_TABLE: Mapping[int, StatusRow] = {
     1: StatusRow(JobState.QUEUED, "warming up"),
@@ -111,7 +113,7 @@ def job_status(job: Mapping[str, Any]) -> RemoteStatus:
     if code == FINISHED and row.state is JobState.SUCCEEDED and not any(
         entry.type == "output" for entry in result_entries(job)
     ):
-        message = "finished without output files: read the algorithm log"
+        message = NO_OUTPUT
     finished = parse_date(job.get("dateFinished"))
     return RemoteStatus(
         state=row.state, native_status=native, message=message, started=parse_date(job.get("dateCreated")),

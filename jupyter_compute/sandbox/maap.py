@@ -189,6 +189,8 @@ from .maap_swagger import validation_error
 log = logging.getLogger(__name__)
 
 VALID_TOKEN = "sandbox-pgt"
+#: The granule the demo notebook runs over (a sandbox started for the demos holds it).
+DEMO_GRANULES = {"plots.csv": "plot,species,biomass_t_ha\n1,oak,182.5\n2,pine,140.0\n3,birch,95.25\n4,oak,201.0\n"}
 EXPIRED_TOKEN = "expired-pgt"
 DEFAULT_QUEUES = {"maap-dps-worker-8gb": 4, "maap-dps-worker-32gb": 2, "maap-dps-sandbox": 1}
 AUTH_HEADERS = ("proxy-ticket", "cpticket", "Authorization", "X-MAAP-API-Key", "cas-authorization", "dps-token")

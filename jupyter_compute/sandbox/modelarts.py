@@ -46,7 +46,11 @@ Routes (errors are ``{"error_code", "error_msg"}``)
   default 500; a bad limit or continue token → 400 ``ModelArts.50004000``. Seeded pools (``modelarts_seed``):
   ``pool-cpu-a1b2c3`` cpu-pool (7 × modelarts.vm.cpu.8u, one Creating, one Abnormal),
   ``pool-gpu-d4e5f6`` gpu-pool (2 × modelarts.vm.gpu.t4), ``pool-npu-g7h8i9`` npu-pool (2 ×
-  modelarts.bm.npu.arm.8snt9.d, one Checking; workspace ``ws-research-01``).
+  modelarts.bm.npu.arm.8snt9.d, one Checking; workspace ``ws-research-01``), ``pool-mix-j1k2l3``
+  mixed-pool (modelarts.vm.cpu.2u and modelarts.vm.cpu.4u, one node each: a job there names its flavor).
+- ``GET /v1/{project_id}/app-auth/apps?app_name&offset&limit&sort_by&order`` → ``{apps, count,
+  total_count}`` (``offset`` an item offset, ``limit`` default 1000; sort_by app_name|created_at|updated_at);
+  two seeded apps, each with its ``app_key`` and ``app_secret`` (what a passthrough must never hand out).
 - ``GET /v2/{project_id}/training-job-flavors?flavor_type=CPU|GPU|Ascend`` → ``{total_count, flavors}``
   (the public pool's flavors: modelarts.vm.cpu.2u, modelarts.vm.cpu.8u, modelarts.vm.gpu.t4).
 - ``POST /v2/{project_id}/training-jobs`` → 201 with the job; ``GET …/training-jobs/{id}`` → 200;
@@ -67,6 +71,8 @@ Routes (errors are ``{"error_code", "error_msg"}``)
 Job phases: Creating → Pending (secondary Queuing) → Running → Completed | Failed (secondary Failed, or
 CreateFailed when a download failed) | Terminating → Terminated. ``status.task_statuses`` gives each
 task's exit code and a readable message; the task logs hold the service lines and the program's output.
+A job's processes see only what running Python needs of the host's environment (``PASSED_ENV`` in
+``modelarts_jobs``) and the job's ``algorithm.environments``, never the rest of the host's variables.
 """
 
 from __future__ import annotations
@@ -107,7 +113,7 @@ from .modelarts_jobs import (
     read_log_tail,
     validate_create,
 )
-from .modelarts_listing import E_POOL_BAD_REQUEST, int_arg, list_clusters, list_pools, search_jobs
+from .modelarts_listing import E_POOL_BAD_REQUEST, int_arg, list_apps, list_clusters, list_pools, search_jobs
 from .modelarts_obs import ObsStore
 
 DEFAULT_PROJECT = "sandbox-project"
@@ -142,6 +148,7 @@ class ModelArtsSandbox(ThreadedServer):
         self._pools = {p["metadata"]["name"]: p for p in seed.pools()}
         self._nodes = seed.nodes()
         self._flavors = seed.public_flavors()
+        self._apps = seed.apps(project_id)
         self._jobs: dict[str, Job] = {}
         self._all_jobs: list[Job] = []  # deleted ones too: their workers are stopped and joined at the end
 
@@ -162,6 +169,7 @@ class ModelArtsSandbox(ThreadedServer):
         jobs = rf"/v2/{p}/training-jobs"
         routes = [
             (rf"/v1/{p}/clusters/?", ClustersHandler, sb),
+            (rf"/v1/{p}/app-auth/apps/?", AppsHandler, sb),
             (rf"/v2/{p}/pools/?", PoolsHandler, sb),
             (rf"/v2/{p}/pools/{rid}/nodes/?", NodesHandler, sb),
             (rf"/v2/{p}/pools/{rid}/?", PoolHandler, sb),
@@ -334,6 +342,11 @@ class ClustersHandler(_Api):
     def get(self, _project: str) -> None:
         self.send(200, list_clusters(self.sb._clusters,
                                      self.args("cluster_name", "status", "offset", "limit", "sort_by", "order")))
+
+
+class AppsHandler(_Api):
+    def get(self, _project: str) -> None:
+        self.send(200, list_apps(self.sb._apps, self.args("app_name", "offset", "limit", "sort_by", "order")))
 
 
 class PoolsHandler(_Api):

@@ -3,8 +3,9 @@
 A job runs in its own worker thread, never on the server's loop: it downloads ``code_dir`` and every
 input from OBS (S3) into a private folder, starts one process per node
 (``python <boot_file> --<param>=<value> … --<input>=<dir> --<output>=<dir>``, cwd = the code folder,
-env ``VC_TASK_INDEX`` / ``MA_NUM_HOSTS``), captures each process's stdout and stderr to its task's log,
-then uploads the output folders to their OBS urls.
+an environment of its own as on the platform: ``PASSED_ENV`` of the host (what running Python needs,
+nothing secret), the job's ``algorithm.environments``, ``VC_TASK_INDEX`` / ``MA_NUM_HOSTS``), captures
+each process's stdout and stderr to its task's log, then uploads the output folders to their OBS urls.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 USER_NAME = "sandbox-user"
 LOG_PREVIEW_MAX = 5 * 1024 * 1024
 KILL_GRACE_S = 3.0
+#: What a job's process may see of the host's environment: enough to run Python, nothing secret.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT",
+              "PYTHONPATH", "PYTHONHOME", "PYTHONIOENCODING", "PYTHONUTF8")
+
+
+def job_environment(plan: Plan, index: int, code_dir: Path) -> dict[str, str]:
+    """The environment of task ``index``'s process: ``PASSED_ENV`` of the host, then the job's own."""
+    env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+    env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    env.update(plan.environments)
+    env.update(VC_TASK_INDEX=str(index), MA_NUM_HOSTS=str(plan.node_count), MA_JOB_DIR=str(code_dir))
+    return env
 
 
 class ApiError(Exception):
@@ -505,8 +518,7 @@ class Worker:
             args += [f"--{n}={input_dirs[n]}" for n, _ in plan.inputs]
             args += [f"--{n}={out[n]}" for n, _ in plan.outputs]
             argv = [*plan.command, *args] if plan.command else [sys.executable, plan.boot_file or "", *args]
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **plan.environments,
-                   "VC_TASK_INDEX": str(index), "MA_NUM_HOSTS": str(plan.node_count), "MA_JOB_DIR": str(code_dir)}
+            env = job_environment(plan, index, code_dir)
             if job.stop.is_set():
                 break
             self._service_log(f"starting: {shlex.join(argv)}", [task])

@@ -1,5 +1,6 @@
-"""Listings of the ModelArts sandbox: v1 clusters (page-index paging), v2 pools (filters) and
-training-job searches (filters, stable sort, page index). Pure functions; bad values raise ApiError."""
+"""Listings of the ModelArts sandbox: v1 clusters (page-index paging), v2 pools (filters), the apps of
+app authentication (item offset) and training-job searches (filters, stable sort, page index). Pure
+functions; bad values raise ApiError."""
 
 from __future__ import annotations
 
@@ -78,6 +79,23 @@ def list_pools(pools: list[dict[str, Any]], args: Mapping[str, str | None]) -> d
             continue
         items.append(pool)
     return {"apiVersion": "v2", "kind": "PoolList", "items": items}
+
+
+def list_apps(apps: list[dict[str, Any]], args: Mapping[str, str | None]) -> dict[str, Any]:
+    """``GET app-auth/apps``: filter by ``app_name``, sort, then ``limit`` apps from item ``offset``."""
+    offset = int_arg(args.get("offset"), "offset", 0, 0, None, E_CLUSTER_PARAM)
+    limit = int_arg(args.get("limit"), "limit", 1000, 1, None, E_CLUSTER_PARAM)
+    sort_by = args.get("sort_by") or "created_at"
+    order = args.get("order") or "desc"
+    if sort_by not in ("app_name", "created_at", "updated_at"):
+        raise ApiError(400, E_CLUSTER_PARAM, f"Invalid parameter sort_by: {sort_by!r} must be app_name, "
+                                             "created_at or updated_at")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, E_CLUSTER_PARAM, f"Invalid parameter order: {order!r} must be asc or desc")
+    rows = [a for a in apps if not args.get("app_name") or a["app_name"] == args["app_name"]]
+    rows.sort(key=lambda a: (a[sort_by], a["app_id"]), reverse=order == "desc")
+    page = rows[offset:offset + limit]
+    return {"apps": page, "count": len(page), "total_count": len(rows)}
 
 
 _SEARCH_SORT = {"create_time": lambda j: j.created_ms, "name": lambda j: j.name.lower(),

@@ -1,4 +1,5 @@
-"""Seed data of the ModelArts sandbox: v1 clusters, v2 pools with their nodes, public training flavors.
+"""Seed data of the ModelArts sandbox: v1 clusters, v2 pools with their nodes, public training flavors,
+and the apps of app authentication (whose answers carry an ``app_secret``).
 
 Every call answers fresh copies, so a caller may change what it gets. Pool counts
 (``spec.resources``, ``status.resources``) are derived from the nodes, so they always agree.
@@ -14,6 +15,9 @@ WORKSPACE_RESEARCH = "ws-research-01"
 
 CPU_POOL, GPU_POOL, NPU_POOL = "pool-cpu-a1b2c3", "pool-gpu-d4e5f6", "pool-npu-g7h8i9"
 CPU_FLAVOR, GPU_FLAVOR, NPU_FLAVOR = "modelarts.vm.cpu.8u", "modelarts.vm.gpu.t4", "modelarts.bm.npu.arm.8snt9.d"
+#: A pool offering two flavors: a job on it must say which.
+MIXED_POOL = "pool-mix-j1k2l3"
+SMALL_FLAVOR, MEDIUM_FLAVOR = "modelarts.vm.cpu.2u", "modelarts.vm.cpu.4u"
 
 # status bucket of a pool's status.resources for each node phase
 _BUCKET = {"Available": "available", "Creating": "creating", "Deleting": "deleting", "Abnormal": "abnormal",
@@ -83,7 +87,13 @@ def nodes() -> dict[str, list[dict[str, Any]]]:
         _node("os-node-created-n7g8h", NPU_FLAVOR, "Checking", "192.168.2.32", "2024-05-10T10:02:00Z",
               npu_full, {"cpu": "0", "memory": "0", "huawei.com/ascend-snt9": "0"}),
     ]
-    return {CPU_POOL: cpu_nodes, GPU_POOL: gpu_nodes, NPU_POOL: npu_nodes}
+    mixed_nodes = [
+        _node("os-node-created-x1s2m", SMALL_FLAVOR, "Available", "192.168.3.41", "2024-06-20T07:05:00Z",
+              {"cpu": "1900m", "memory": "7Gi"}, {"cpu": "1500m", "memory": "6Gi"}),
+        _node("os-node-created-x3m4d", MEDIUM_FLAVOR, "Available", "192.168.3.42", "2024-06-20T07:06:00Z",
+              {"cpu": "3900m", "memory": "15Gi"}, {"cpu": "3900m", "memory": "15Gi"}),
+    ]
+    return {CPU_POOL: cpu_nodes, GPU_POOL: gpu_nodes, NPU_POOL: npu_nodes, MIXED_POOL: mixed_nodes}
 
 
 def _pool(pool_id: str, display: str, workspace: str, created: str, scope: list[str], description: str,
@@ -122,7 +132,7 @@ def _pool(pool_id: str, display: str, workspace: str, created: str, scope: list[
 
 
 def pools() -> list[dict[str, Any]]:
-    """The three v2 pools, in listing order (creation order)."""
+    """The four v2 pools, in listing order (creation order)."""
     by_pool = nodes()
     return [
         _pool(CPU_POOL, "cpu-pool", WORKSPACE_DEFAULT, "2024-03-01T08:00:00Z", ["Train", "Infer"],
@@ -131,6 +141,8 @@ def pools() -> list[dict[str, Any]]:
               "NVIDIA T4 training", by_pool[GPU_POOL]),
         _pool(NPU_POOL, "npu-pool", WORKSPACE_RESEARCH, "2024-05-10T09:50:00Z", ["Train", "Infer"],
               "Ascend snt9 research pool", by_pool[NPU_POOL]),
+        _pool(MIXED_POOL, "mixed-pool", WORKSPACE_DEFAULT, "2024-06-20T07:00:00Z", ["Train"],
+              "small and medium CPU nodes side by side", by_pool[MIXED_POOL]),
     ]
 
 
@@ -157,3 +169,17 @@ def public_flavors() -> list[dict[str, Any]]:
         flavor("modelarts.vm.gpu.t4", "GPU: 1*NVIDIA-T4(16GB) | CPU: 8 vCPUs 32GB", "GPU", 4, "x86", 8, 32,
                {"unit_num": 1, "product_name": "NVIDIA-T4", "memory": "16GB"}),
     ]
+
+
+def apps(project_id: str) -> list[dict[str, Any]]:
+    """The apps of app authentication (``GET /v1/{project_id}/app-auth/apps``), each with its secret."""
+    rows = [
+        ("8a1c3e5f7b9d0f2e4a6c8e0b2d4f6a8c", "infer-clients", "APIG", 1680000000000, 1690000000000, 2),
+        ("9b2d4f6a8c0e1a3c5e7a9c1e3a5c7e9a", "batch-callers", "DEDICATE_APIG", 1685000000000, 1685000000000, 0),
+    ]
+    return [{
+        "app_id": app_id, "app_name": name, "app_remark": "", "app_key": f"sandbox-app-key-{app_id[:8]}",
+        "app_secret": f"sandbox-app-secret-{app_id[-12:]}", "app_codes": [], "app_type": kind,
+        "user_id": "sandbox-user-id", "project_id": project_id, "created_at": created, "updated_at": updated,
+        "bounded_api_count": bound,
+    } for app_id, name, kind, created, updated, bound in rows]

@@ -24,11 +24,13 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ..backends.base import Backend, backend_class
+from ..backends.secrets import forget, withhold
 from ..client import ENV_TOKEN, ENV_URL
 from ..errors import ComputeError
 from .events import EventHub
 from .monitor import Monitor
 from .routes import ROUTES, tornado_pattern
+from .sandboxes import SandboxSet, start_sandboxes
 from .service import JobService
 from .store import JobStore
 from .webhooks import WebhookTokens
@@ -78,6 +80,11 @@ class ComputeApp(ExtensionApp):
         "Secrets are named by environment variable (e.g. 'token_env'), never written here.",
     ).tag(config=True)
 
+    sandbox = Bool(
+        False, help="Start every platform's local stand-in with the server and configure a backend for each "
+        "(maap, maap-ogc, datastory, modelarts, ocean), for demos; backends named the same here win.",
+    ).tag(config=True)
+
     enable_local = Bool(True, help="Configure the embedded 'local' backend even if not listed.").tag(config=True)
 
     data_dir = Unicode(help="Where the job store and the local backend's job folders live.").tag(config=True)
@@ -99,9 +106,12 @@ class ComputeApp(ExtensionApp):
     def _default_data_dir(self) -> str:
         return str(Path(jupyter_data_dir()) / "compute")
 
+    _sandboxes: SandboxSet | None = None
+
     def initialize_settings(self) -> None:
         self.hub = EventHub()
         self.store = JobStore(Path(self.data_dir) / "jobs.sqlite")
+        self._sandboxes = start_sandboxes(self.log) if self.sandbox else None
         backends, failed = self._build_backends()
         self.service = JobService(self.store, backends, self.hub, log=self.log)
         for name, (kind, exc) in failed.items():
@@ -112,10 +122,12 @@ class ComputeApp(ExtensionApp):
         self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")
 
     def _build_backends(self) -> tuple[dict[str, Backend], dict[str, tuple[str, Exception]]]:
-        configs: dict[str, dict[str, Any]] = {name: dict(cfg) for name, cfg in self.backends.items()}
+        sandboxes = self._sandboxes.backends if self._sandboxes else {}
+        configs: dict[str, dict[str, Any]] = {name: dict(cfg) for name, cfg in {**sandboxes, **self.backends}.items()}
         if self.enable_local:
             configs.setdefault("local", {"kind": "local"})
         hidden = secret_env_names(configs)
+        self._secret_names = [name for name in hidden if name not in SERVER_SECRET_ENV]
         built: dict[str, Backend] = {}
         failed: dict[str, tuple[str, Exception]] = {}
         for name, config in configs.items():
@@ -150,6 +162,11 @@ class ComputeApp(ExtensionApp):
                 backend.webhook_url = functools.partial(self.callback_url, name)
         # side by side, each bounded: a platform that does not answer delays neither the others nor the server
         await asyncio.gather(*(self._start_backend(name, backend) for name, backend in backends))
+        # kernels and local jobs inherit this process's environment: the platforms' secrets leave it
+        self._withheld = withhold(self._secret_names)
+        if self._withheld:
+            self.log.info("jupyter-compute: %d backend secret variable(s) withheld from kernels and jobs: %s",
+                          len(self._withheld), ", ".join(self._withheld))
         await self.monitor.start()
         os.environ[ENV_URL] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""
@@ -168,6 +185,7 @@ class ComputeApp(ExtensionApp):
             self.service.mark_unavailable(name, backend.kind, exc)
 
     async def stop_extension(self) -> None:
+        forget(getattr(self, "_withheld", []))
         await self.monitor.stop()
         self.hub.close()
         for backend in self.service.backends.values():
@@ -177,5 +195,7 @@ class ComputeApp(ExtensionApp):
                 self.log.warning("jupyter-compute: closing backend '%s' failed: %s", backend.name, exc)
         await self.proxy_client.aclose()
         await self.store.close()
+        if self._sandboxes is not None:
+            await asyncio.to_thread(self._sandboxes.stop)
         for name in (ENV_URL, ENV_TOKEN):
             os.environ.pop(name, None)

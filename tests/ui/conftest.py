@@ -85,9 +85,8 @@ class LabServer:
         return self.server.client()
 
 
-@pytest.fixture
-def lab_server(tmp_path: Path) -> Iterator[LabServer]:
-    home = tmp_path / "jupyter"
+def start_lab(home: Path, extra_args: list[str] = ()) -> LabServer:
+    """JupyterLab with the extension, private settings and dirs under ``home``, on loopback."""
     settings, workspaces = home / "config" / "lab" / "user-settings", home / "config" / "lab" / "workspaces"
     for name, values in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
@@ -103,9 +102,16 @@ def lab_server(tmp_path: Path) -> Iterator[LabServer]:
         # window.jupyterapp, which the helpers read the kernel's state and cell errors from
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *extra_args,
     ])
-    yield LabServer(server, home / "root")
-    server.stop()
+    return LabServer(server, home / "root")
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[LabServer]:
+    lab = start_lab(tmp_path / "jupyter")
+    yield lab
+    lab.server.stop()
 
 
 def _unavailable(reason: str):

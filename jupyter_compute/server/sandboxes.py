@@ -1,0 +1,117 @@
+"""``c.ComputeApp.sandbox = True``: every platform's local stand-in, started with the server and
+configured as one of its backends, so the demo notebooks run anywhere (a laptop, Binder, CI).
+
+Each sandbox listens on a free loopback port. The server's environment gets the sandboxes'
+(public, made-up) credentials under the variables the backends read, which the server then
+withholds from kernels like any secret, and the URLs the demo notebooks look for
+(``MAAP_SANDBOX_URL``, ``OCEAN_PROVIDER_URL`` …), which kernels inherit. A sandbox that cannot
+start is left out with a warning; the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A well-known public test key (Hardhat's account #0): it guards nothing, on any chain.
+SANDBOX_WALLET_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+MODELARTS_DEMO_BUCKET = "modelarts-demo"
+
+
+@dataclass
+class SandboxSet:
+    """The running stand-ins: the backends they serve, the variables they need, and how to stop them."""
+
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 — stopping the rest matters more
+                logging.getLogger("jupyter_compute.sandbox").exception("stopping a sandbox failed")
+        self.stoppers.clear()
+
+
+def _maap(found: SandboxSet) -> None:
+    from ..sandbox.maap import DEMO_GRANULES, VALID_TOKEN, MaapSandbox
+
+    sandbox = MaapSandbox(granules=DEMO_GRANULES).start()
+    found.stoppers.append(sandbox.stop)
+    found.backends["maap"] = {"kind": "maap", "flavor": "swagger", "url": sandbox.url}
+    found.backends["maap-ogc"] = {"kind": "maap", "flavor": "ogc", "url": sandbox.url, "token_env": "MAAP_PGT"}
+    found.env.update(MAAP_SANDBOX_URL=sandbox.url, MAAP_PGT=VALID_TOKEN)
+
+
+def _datastory(found: SandboxSet) -> None:
+    from ..sandbox.datastory import DEFAULT_TOKEN, DatastorySandbox
+    from ..sandbox.webhdfs import WebHdfsSandbox
+
+    hdfs = WebHdfsSandbox().start()
+    found.stoppers.append(hdfs.stop)
+    platform = DatastorySandbox().start()
+    found.stoppers.append(platform.stop)
+    found.backends["datastory"] = {
+        "kind": "datastory", "url": platform.url, "token_env": "DATASTORY_TOKEN",
+        "storage": {"hdfs-main": {"type": "HDFS", "host": hdfs.host, "port": hdfs.port, "user": "alice"}},
+    }
+    found.env.update(DATASTORY_SANDBOX_URL=platform.url, WEBHDFS_SANDBOX_PORT=str(hdfs.port),
+                     DATASTORY_TOKEN=DEFAULT_TOKEN)
+
+
+def _modelarts(found: SandboxSet) -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from ..sandbox.modelarts import DEFAULT_CREDENTIALS, DEFAULT_PROJECT, ModelArtsSandbox
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no log line per OBS request
+    obs = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    obs.start()
+    found.stoppers.append(obs.stop)
+    host, port = obs.get_host_and_port()
+    obs_url = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=obs_url, region_name="us-east-1", aws_access_key_id="sandbox",
+                 aws_secret_access_key="sandbox").create_bucket(Bucket=MODELARTS_DEMO_BUCKET)
+    api = ModelArtsSandbox(s3_endpoint=obs_url).start()
+    found.stoppers.append(api.stop)
+    (access_key, secret_key), = DEFAULT_CREDENTIALS.items()
+    found.backends["modelarts"] = {
+        "kind": "modelarts", "endpoint": api.base_url, "project_id": DEFAULT_PROJECT,
+        "ak_env": "HUAWEICLOUD_SDK_AK", "sk_env": "HUAWEICLOUD_SDK_SK", "obs_endpoint": obs_url,
+        "upload_root": f"obs://{MODELARTS_DEMO_BUCKET}/jupyter-compute/",
+    }
+    found.env.update(MODELARTS_SANDBOX_URL=api.base_url, OBS_SANDBOX_URL=obs_url,
+                     HUAWEICLOUD_SDK_AK=access_key, HUAWEICLOUD_SDK_SK=secret_key)
+
+
+def _ocean(found: SandboxSet) -> None:
+    from ..sandbox.ocean import OceanProviderSandbox
+
+    provider = OceanProviderSandbox(step_delay_s=0.2).start()
+    found.stoppers.append(provider.stop)
+    found.backends["ocean"] = {"kind": "ocean", "url": provider.base_url, "private_key_env": "OCEAN_PRIVATE_KEY"}
+    found.env.update(OCEAN_PROVIDER_URL=provider.base_url, OCEAN_PRIVATE_KEY=SANDBOX_WALLET_KEY)
+
+
+PLATFORMS: dict[str, Callable[[SandboxSet], None]] = {
+    "maap": _maap, "datastory": _datastory, "modelarts": _modelarts, "ocean": _ocean,
+}
+
+
+def start_sandboxes(log: logging.Logger) -> SandboxSet:
+    """Start every platform's stand-in; set the variables they need in this process's environment."""
+    found = SandboxSet()
+    for platform, start in PLATFORMS.items():
+        try:
+            start(found)
+        except Exception as exc:  # noqa: BLE001 — e.g. moto not installed: the other platforms still run
+            log.warning("jupyter-compute: the %s sandbox did not start: %s: %s", platform, type(exc).__name__, exc)
+    os.environ.update(found.env)
+    log.info("jupyter-compute: sandboxes running for %s", ", ".join(found.backends) or "no platform")
+    return found
