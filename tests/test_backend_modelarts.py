@@ -809,3 +809,22 @@ def test_a_stuck_obs_is_an_error_not_a_hang(silent_obs: str) -> None:
         await b.close()
 
     run(scenario)
+
+
+def test_a_folder_upload_never_follows_a_symbolic_link(obs: str, tmp_path: Path) -> None:
+    from conftest import MA_BUCKET, MA_OBS_KEY, MA_OBS_SECRET
+
+    from jupyter_compute.backends.modelarts_storage import KeyPair, ObsStore
+
+    code, outside = tmp_path / "code", tmp_path / "outside.txt"
+    (code / "lib").mkdir(parents=True)
+    (code / "train.py").write_text("print('train')\n")
+    (code / "lib" / "util.py").write_text("X = 1\n")
+    outside.write_text("not shared\n")
+    (code / "env.txt").symlink_to("/proc/self/environ")
+    (code / "lib" / "leak.txt").symlink_to(outside)
+    (code / "linked-dir").symlink_to(tmp_path)
+    store = ObsStore(obs, KeyPair(MA_OBS_KEY, MA_OBS_SECRET))
+    written = store.upload(code, f"{MA_BUCKET}/symlinks/code/")
+    assert sorted(written) == [f"{MA_BUCKET}/symlinks/code/lib/util.py", f"{MA_BUCKET}/symlinks/code/train.py"]
+    assert sorted(store.list_files(f"{MA_BUCKET}/symlinks/code/")) == ["lib/util.py", "train.py"]

@@ -57,3 +57,31 @@ def test_a_missing_file_is_named(shared) -> None:
         backend.local_source(f"file://{root / 'nope.csv'}", field="inputs")
     with pytest.raises(InvalidSpec, match="does not exist"):
         backend.local_source(str(root / "nope.csv"), field="script", required=True)
+
+
+def test_hidden_folders_other_hosts_and_encoded_paths(shared) -> None:
+    backend, root, _ = shared
+    (root / ".ssh").mkdir()
+    (root / ".ssh" / "id_rsa").write_text("private\n")
+    (root / "my data.csv").write_text("x\n1\n")
+    assert backend.local_source(str(root / ".ssh" / "id_rsa"), field="inputs") is None
+    with pytest.raises(InvalidSpec, match="hidden"):
+        backend.local_source(str(root / ".ssh" / "id_rsa"), field="script", required=True)
+    with pytest.raises(InvalidSpec, match="another host"):
+        backend.local_source(f"file://elsewhere{root / 'data.csv'}", field="inputs")
+    assert backend.local_source(f"file://localhost{root / 'data.csv'}", field="inputs") == (root / "data.csv").resolve()
+    encoded = f"file://{root}/my%20data.csv"
+    assert backend.local_source(encoded, field="inputs") == (root / "my data.csv").resolve()
+    with pytest.raises(InvalidSpec):
+        backend.local_source("file://localhost/proc/self/environ", field="inputs")
+
+
+def test_a_symbolic_link_is_judged_by_where_it_leads(shared) -> None:
+    backend, root, outside = shared
+    (root / "to-environ").symlink_to("/proc/self/environ")
+    (root / "to-outside.csv").symlink_to(outside / "data.csv")
+    (root / "to-inside.csv").symlink_to(root / "data.csv")
+    for name in ("to-environ", "to-outside.csv"):
+        with pytest.raises(InvalidSpec):
+            backend.local_source(str(root / name), field="script", required=True)
+    assert backend.local_source(str(root / "to-inside.csv"), field="inputs") == (root / "data.csv").resolve()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from typing import Any, ClassVar
 
 from ..errors import InvalidSpec, NotSupported
@@ -144,11 +145,17 @@ class Backend:
 
         ``file://…`` always means a local path; any other text is local when it exists under
         ``local_roots``. With ``required`` (the value can only be local) or ``file://``, a path
-        outside them, in ``/proc``, ``/sys`` or ``/dev``, or missing is refused naming ``field``:
+        outside them (or hidden in them), in ``/proc``, ``/sys`` or ``/dev``, on another host, or missing is
+        refused naming ``field``:
         reading any server file would let a spec hand out the server's own secrets.
         """
         explicit = text.startswith("file://")
-        raw = text[len("file://"):] if explicit else text
+        raw = text
+        if explicit:
+            url = urlsplit(text)
+            if url.netloc not in ("", "localhost"):
+                raise InvalidSpec(f"'{text}' names a file on another host ({url.netloc})", field=field)
+            raw = unquote(url.path)
         if not raw.strip():
             return None
         path = Path(raw).expanduser()
@@ -156,7 +163,7 @@ class Backend:
             path = self.local_roots[0] / path
         resolved = path.resolve()
         allowed = not any(resolved.is_relative_to(root) for root in SYSTEM_ROOTS) and (
-            not self.local_roots or any(resolved.is_relative_to(root) for root in self.local_roots)
+            not self.local_roots or any(_shared_under(resolved, root) for root in self.local_roots)
         )
         if allowed and resolved.exists():
             return resolved
@@ -165,7 +172,8 @@ class Backend:
         if not allowed:
             where = " or ".join(str(root) for root in self.local_roots) or "the server's own files"
             raise InvalidSpec(
-                f"'{text}' is not a file this server shares: local files must lie under {where}", field=field
+                f"'{text}' is not a file this server shares: local files must lie under {where}, outside hidden "
+                "folders", field=field,
             )
         raise InvalidSpec(f"the local file or folder '{text}' does not exist", field=field)
 
@@ -223,6 +231,11 @@ def config_positive(config: Mapping[str, Any], key: str, default: Any, *, kind: 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise InvalidSpec(f"{kind} backend config '{key}' must be a positive number", field=key)
     return value
+
+
+def _shared_under(path: Path, root: Path) -> bool:
+    """``path`` lies under ``root`` and in no hidden folder of it (as Jupyter's file browser shares files)."""
+    return path.is_relative_to(root) and not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 #: Folders whose files describe the server process itself, never a user's input.

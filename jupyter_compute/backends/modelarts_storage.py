@@ -120,16 +120,18 @@ class ObsStore(S3Reader):
             return False
 
     def upload(self, local: str | os.PathLike[str], path: str) -> list[str]:
-        """A local file to the object ``path``, or a folder's files under the folder ``path``; the keys written."""
+        """A local file to the object ``path``, or a folder's files under the folder ``path``; the keys written.
+
+        Symbolic links inside a folder are skipped, and no file is opened through one: a link could
+        lead out of the folders the server shares (to ``/proc/self/environ``, say).
+        """
         fs = self._filesystem()
         source = Path(local)
-        pairs = (
-            [(source, path.rstrip("/"))]
-            if source.is_file()
-            else [(f, join(path, f.relative_to(source).as_posix())) for f in sorted(source.rglob("*")) if f.is_file()]
-        )
+        pairs = [(source, path.rstrip("/"))] if source.is_file() else [
+            (file, join(path, file.relative_to(source).as_posix())) for file in _plain_files(source)
+        ]
         for file, target in pairs:
-            with open(file, "rb") as reader, fs.open(target, "wb") as writer:
+            with os.fdopen(os.open(file, os.O_RDONLY | os.O_NOFOLLOW), "rb") as reader, fs.open(target, "wb") as writer:
                 while chunk := reader.read(CHUNK_SIZE * 16):
                     writer.write(chunk)
         return [target for _, target in pairs]
@@ -160,3 +162,12 @@ class ObsStore(S3Reader):
             raise NotFound(f"{display_url(path)} does not exist (any more)", field="name") from None
         except AuthError:
             raise AuthError(f"OBS refused to read {display_url(path)}") from None
+
+
+def _plain_files(folder: Path) -> list[Path]:
+    """The regular files under ``folder``, in a stable order, without following any symbolic link."""
+    found = []
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        found.extend(Path(here) / name for name in sorted(files) if not (Path(here) / name).is_symlink())
+    return found

@@ -8,7 +8,9 @@ and then in what was withheld.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from collections.abc import Iterable
 
 _withheld: dict[str, str] = {}
@@ -28,14 +30,39 @@ def withhold(names: Iterable[str]) -> list[str]:
     """Move these variables out of the environment children inherit; the names that were set."""
     moved = []
     for name in names:
-        value = os.environ.pop(name, None)
-        if value is not None:
-            _withheld[name] = value
-            moved.append(name)
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        _withheld[name] = value
+        _blank_in_start_block(name)
+        del os.environ[name]
+        moved.append(name)
     return moved
 
 
+def _blank_in_start_block(name: str) -> None:
+    """Overwrite the variable's value where the C library holds it.
+
+    ``/proc/<pid>/environ`` shows the block the process started with, which ``unsetenv`` leaves
+    untouched; any process of the same user (a kernel, a job) could read the secret there.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        entries = ctypes.POINTER(ctypes.c_void_p).in_dll(ctypes.CDLL(None), "environ")
+    except (OSError, ValueError):
+        return
+    prefix = name.encode() + b"="
+    index = 0
+    while entries[index]:
+        address = entries[index]
+        entry = ctypes.string_at(address)
+        if entry.startswith(prefix):
+            ctypes.memset(address + len(prefix), ord("x"), len(entry) - len(prefix))
+        index += 1
+
+
 def forget(names: Iterable[str]) -> None:
-    """Drop withheld secrets (the server stops); they are not put back into the environment."""
+    """Drop withheld secrets once the server has stopped (they are not put back into the environment)."""
     for name in names:
         _withheld.pop(name, None)

@@ -117,6 +117,15 @@ class ComputeApp(ExtensionApp):
         for name, (kind, exc) in failed.items():
             self.service.mark_unavailable(name, kind, exc)
         self.service.uploads_dir = Path(self.data_dir) / "uploads"
+        shared = tuple(Path(p).expanduser().resolve() for p in (self.serverapp.root_dir, self.service.uploads_dir))
+        for backend in backends.values():
+            backend.local_roots = shared
+        # Kernels, terminals and local jobs inherit this process's environment: the platforms' secrets
+        # leave it now, before the server takes its first request (the backends read them from memory).
+        self._withheld = withhold(self._secret_names)
+        if self._withheld:
+            self.log.info("jupyter-compute: %d backend secret variable(s) withheld from kernels and jobs: %s",
+                          len(self._withheld), ", ".join(self._withheld))
         self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
         self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
         self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")
@@ -154,19 +163,11 @@ class ComputeApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
         backends = list(self.service.backends.items())
-        uploads = self.service.uploads_dir
-        shared = tuple(Path(p).expanduser().resolve() for p in (serverapp.root_dir, uploads) if p)
         for name, backend in backends:
-            backend.local_roots = shared
             if backend.capabilities.has_webhooks:
                 backend.webhook_url = functools.partial(self.callback_url, name)
         # side by side, each bounded: a platform that does not answer delays neither the others nor the server
         await asyncio.gather(*(self._start_backend(name, backend) for name, backend in backends))
-        # kernels and local jobs inherit this process's environment: the platforms' secrets leave it
-        self._withheld = withhold(self._secret_names)
-        if self._withheld:
-            self.log.info("jupyter-compute: %d backend secret variable(s) withheld from kernels and jobs: %s",
-                          len(self._withheld), ", ".join(self._withheld))
         await self.monitor.start()
         os.environ[ENV_URL] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""
@@ -185,7 +186,6 @@ class ComputeApp(ExtensionApp):
             self.service.mark_unavailable(name, backend.kind, exc)
 
     async def stop_extension(self) -> None:
-        forget(getattr(self, "_withheld", []))
         await self.monitor.stop()
         self.hub.close()
         for backend in self.service.backends.values():
@@ -197,5 +197,6 @@ class ComputeApp(ExtensionApp):
         await self.store.close()
         if self._sandboxes is not None:
             await asyncio.to_thread(self._sandboxes.stop)
+        forget(getattr(self, "_withheld", []))  # last: calls still in flight above needed them
         for name in (ENV_URL, ENV_TOKEN):
             os.environ.pop(name, None)

@@ -2,7 +2,7 @@
 configured as one of its backends, so the demo notebooks run anywhere (a laptop, Binder, CI).
 
 Each sandbox listens on a free loopback port. The server's environment gets the sandboxes'
-(public, made-up) credentials under the variables the backends read, which the server then
+(public, made-up) credentials under variables of their own (``SECRET_ENV``), which the server then
 withholds from kernels like any secret, and the URLs the demo notebooks look for
 (``MAAP_SANDBOX_URL``, ``OCEAN_PROVIDER_URL`` …), which kernels inherit. A sandbox that cannot
 start is left out with a warning; the others still run.
@@ -19,6 +19,13 @@ from typing import Any
 #: A well-known public test key (Hardhat's account #0): it guards nothing, on any chain.
 SANDBOX_WALLET_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 MODELARTS_DEMO_BUCKET = "modelarts-demo"
+#: Where the stand-ins' (made-up) credentials are put: names of their own, so a user's real
+#: credentials under the platforms' usual variables (OCEAN_PRIVATE_KEY …) are never replaced.
+SECRET_ENV = {
+    "maap": "JUPYTER_COMPUTE_SANDBOX_MAAP_PGT", "datastory": "JUPYTER_COMPUTE_SANDBOX_DATASTORY_TOKEN",
+    "modelarts-ak": "JUPYTER_COMPUTE_SANDBOX_MODELARTS_AK", "modelarts-sk": "JUPYTER_COMPUTE_SANDBOX_MODELARTS_SK",
+    "ocean": "JUPYTER_COMPUTE_SANDBOX_OCEAN_KEY",
+}
 
 
 @dataclass
@@ -28,6 +35,8 @@ class SandboxSet:
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
+    #: The environment's values before the stand-ins set theirs (None: unset), put back at stop.
+    replaced: dict[str, str | None] = field(default_factory=dict)
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):
@@ -36,6 +45,12 @@ class SandboxSet:
             except Exception:  # noqa: BLE001 — stopping the rest matters more
                 logging.getLogger("jupyter_compute.sandbox").exception("stopping a sandbox failed")
         self.stoppers.clear()
+        for name, value in self.replaced.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self.replaced.clear()
 
 
 def _maap(found: SandboxSet) -> None:
@@ -44,8 +59,8 @@ def _maap(found: SandboxSet) -> None:
     sandbox = MaapSandbox(granules=DEMO_GRANULES).start()
     found.stoppers.append(sandbox.stop)
     found.backends["maap"] = {"kind": "maap", "flavor": "swagger", "url": sandbox.url}
-    found.backends["maap-ogc"] = {"kind": "maap", "flavor": "ogc", "url": sandbox.url, "token_env": "MAAP_PGT"}
-    found.env.update(MAAP_SANDBOX_URL=sandbox.url, MAAP_PGT=VALID_TOKEN)
+    found.backends["maap-ogc"] = {"kind": "maap", "flavor": "ogc", "url": sandbox.url, "token_env": SECRET_ENV["maap"]}
+    found.env.update({"MAAP_SANDBOX_URL": sandbox.url, SECRET_ENV["maap"]: VALID_TOKEN})
 
 
 def _datastory(found: SandboxSet) -> None:
@@ -57,11 +72,11 @@ def _datastory(found: SandboxSet) -> None:
     platform = DatastorySandbox().start()
     found.stoppers.append(platform.stop)
     found.backends["datastory"] = {
-        "kind": "datastory", "url": platform.url, "token_env": "DATASTORY_TOKEN",
+        "kind": "datastory", "url": platform.url, "token_env": SECRET_ENV["datastory"],
         "storage": {"hdfs-main": {"type": "HDFS", "host": hdfs.host, "port": hdfs.port, "user": "alice"}},
     }
-    found.env.update(DATASTORY_SANDBOX_URL=platform.url, WEBHDFS_SANDBOX_PORT=str(hdfs.port),
-                     DATASTORY_TOKEN=DEFAULT_TOKEN)
+    found.env.update({"DATASTORY_SANDBOX_URL": platform.url, "WEBHDFS_SANDBOX_PORT": str(hdfs.port),
+                      SECRET_ENV["datastory"]: DEFAULT_TOKEN})
 
 
 def _modelarts(found: SandboxSet) -> None:
@@ -83,11 +98,11 @@ def _modelarts(found: SandboxSet) -> None:
     (access_key, secret_key), = DEFAULT_CREDENTIALS.items()
     found.backends["modelarts"] = {
         "kind": "modelarts", "endpoint": api.base_url, "project_id": DEFAULT_PROJECT,
-        "ak_env": "HUAWEICLOUD_SDK_AK", "sk_env": "HUAWEICLOUD_SDK_SK", "obs_endpoint": obs_url,
+        "ak_env": SECRET_ENV["modelarts-ak"], "sk_env": SECRET_ENV["modelarts-sk"], "obs_endpoint": obs_url,
         "upload_root": f"obs://{MODELARTS_DEMO_BUCKET}/jupyter-compute/",
     }
-    found.env.update(MODELARTS_SANDBOX_URL=api.base_url, OBS_SANDBOX_URL=obs_url,
-                     HUAWEICLOUD_SDK_AK=access_key, HUAWEICLOUD_SDK_SK=secret_key)
+    found.env.update({"MODELARTS_SANDBOX_URL": api.base_url, "OBS_SANDBOX_URL": obs_url,
+                      SECRET_ENV["modelarts-ak"]: access_key, SECRET_ENV["modelarts-sk"]: secret_key})
 
 
 def _ocean(found: SandboxSet) -> None:
@@ -95,8 +110,8 @@ def _ocean(found: SandboxSet) -> None:
 
     provider = OceanProviderSandbox(step_delay_s=0.2).start()
     found.stoppers.append(provider.stop)
-    found.backends["ocean"] = {"kind": "ocean", "url": provider.base_url, "private_key_env": "OCEAN_PRIVATE_KEY"}
-    found.env.update(OCEAN_PROVIDER_URL=provider.base_url, OCEAN_PRIVATE_KEY=SANDBOX_WALLET_KEY)
+    found.backends["ocean"] = {"kind": "ocean", "url": provider.base_url, "private_key_env": SECRET_ENV["ocean"]}
+    found.env.update({"OCEAN_PROVIDER_URL": provider.base_url, SECRET_ENV["ocean"]: SANDBOX_WALLET_KEY})
 
 
 PLATFORMS: dict[str, Callable[[SandboxSet], None]] = {
@@ -112,6 +127,7 @@ def start_sandboxes(log: logging.Logger) -> SandboxSet:
             start(found)
         except Exception as exc:  # noqa: BLE001 — e.g. moto not installed: the other platforms still run
             log.warning("jupyter-compute: the %s sandbox did not start: %s: %s", platform, type(exc).__name__, exc)
+    found.replaced = {name: os.environ.get(name) for name in found.env}
     os.environ.update(found.env)
     log.info("jupyter-compute: sandboxes running for %s", ", ".join(found.backends) or "no platform")
     return found
