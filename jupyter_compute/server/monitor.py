@@ -172,10 +172,7 @@ class Monitor:
             async with self._limit:
                 statuses = await backend.status_many([job.remote_id for job in live.values() if job.remote_id])
         except Exception as exc:  # noqa: BLE001 — an outage must not stop the watch
-            if isinstance(exc, (ComputeError, OSError)):
-                self.log.warning("refreshing the jobs of backend %s failed: %s", backend_name, exc)
-            else:
-                self.log.exception("unexpected error refreshing the jobs of backend %s", backend_name)
+            self._log_failure(exc, f"the jobs of backend {backend_name}")
             for job_id in live:
                 watch = self._watches.get(job_id)
                 if watch is not None:
@@ -202,10 +199,7 @@ class Monitor:
             self.log.exception("could not record the status of job %s", job_id)
             self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
             return
-        if job.is_terminal:
-            self._watches.pop(job_id, None)
-            return
-        self._reschedule(job_id, watch, changed=(job.state, job.native_status, job.message) != before)
+        self._settle(job_id, watch, job, before)
 
     async def _refresh(self, job_id: str) -> None:
         watch = self._watches.get(job_id)
@@ -225,12 +219,20 @@ class Monitor:
             await self._fail(job, f"the platform no longer knows this job: {exc.message}")
             return
         except Exception as exc:  # noqa: BLE001 — a platform outage or backend bug must not stop the watch
-            if isinstance(exc, (ComputeError, OSError)):
-                self.log.warning("refreshing job %s failed: %s", job_id, exc)
-            else:
-                self.log.exception("unexpected error refreshing job %s", job_id)
+            self._log_failure(exc, f"job {job_id}")
             self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
             return
+        self._settle(job_id, watch, job, before)
+
+    def _log_failure(self, exc: Exception, what: str) -> None:
+        """A refresh that failed: in words when the platform failed, with the traceback when our code did."""
+        if isinstance(exc, (ComputeError, OSError)):
+            self.log.warning("refreshing %s failed: %s", what, exc)
+        else:
+            self.log.exception("unexpected error refreshing %s", what)
+
+    def _settle(self, job_id: str, watch: _Watch, job: Job, before: tuple[object, ...]) -> None:
+        """After a refresh: stop watching a finished job, else schedule the next look."""
         if job.is_terminal:
             self._watches.pop(job_id, None)
             return
