@@ -340,7 +340,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        spec = self.validate(spec)
+        spec = await asyncio.to_thread(self.validate, spec)  # stats local files: off the event loop
         profile = self.profiles[spec.extra["storage"]]
         storage = Storage(profile)
         output = spec.output or profile.default_folder(self.output_root, job_id)

@@ -462,7 +462,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        plan = plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
+        plan = await asyncio.to_thread(plan_job, spec, upload_root=self.upload_root, resolve=self.local_source)
         await self._check_on_platform(plan)
         code_obs = plan.code_obs
         inputs: dict[str, str] = {}
