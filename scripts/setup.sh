@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install jupyter-compute with JupyterLab and the test tools,
-# and Debian's chromium for the UI tests (scripts/ui-deps.sh; needs root or sudo, skipped if neither).
-# Installs again only when pyproject.toml changed since the last install.
+# Create .venv (if missing) and install jupyter-compute with JupyterLab and the test tools, build the
+# JupyterLab extension (scripts/build-labextension.sh: Node.js and npm), and install Debian's chromium
+# for the UI tests (scripts/ui-deps.sh; needs root or sudo, skipped if neither).
+# Installs again only when pyproject.toml changed since the last install; rebuilds the extension only
+# when its sources changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
+# The extension first: the wheel's build hook then finds it built and runs no npm of its own.
+bash scripts/build-labextension.sh
 stamp=.venv/.jupyter-compute-installed
 wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
@@ -22,6 +26,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     .venv/bin/python -m pip install --progress-bar off -e ".[lab,test]" | grep -E '^(Successfully|ERROR)' || true
     .venv/bin/python -c 'import jupyter_compute, jupyterlab, pytest, playwright.sync_api' || { echo "installation failed" >&2; exit 1; }
     echo "$wanted" > "$stamp"
+fi
+# JupyterLab loads the extension from the checkout (as `jupyter labextension develop` does), so a
+# rebuild shows on the next page load without reinstalling.
+labextensions=.venv/share/jupyter/labextensions
+if [ "$(readlink "$labextensions/jupyter-compute" 2>/dev/null)" != "$PWD/jupyter_compute/labextension" ]; then
+    mkdir -p "$labextensions"
+    rm -rf "$labextensions/jupyter-compute"
+    ln -s "$PWD/jupyter_compute/labextension" "$labextensions/jupyter-compute"
 fi
 # The browser for the UI tests (tests/ui): Debian's chromium, installed once if missing.
 bash scripts/ui-deps.sh

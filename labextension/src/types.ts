@@ -1,0 +1,122 @@
+/** The JSON shapes of the compute REST API (see jupyter_compute/models.py and forms.py). */
+
+export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT' | 'UNKNOWN';
+
+export const JOB_STATES: JobState[] = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'UNKNOWN'];
+
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
+
+export function isTerminal(state: JobState): boolean {
+  return TERMINAL_STATES.has(state);
+}
+
+export interface ResultFile {
+  name: string;
+  size: number | null;
+  kind: string;
+  media_type: string | null;
+}
+
+export interface Job {
+  id: string;
+  backend: string;
+  name: string;
+  remote_id: string | null;
+  state: JobState;
+  native_status: string;
+  message: string;
+  created: string;
+  updated: string;
+  started: string | null;
+  finished: string | null;
+  tags: string[];
+  results: ResultFile[];
+  spec: Record<string, unknown>;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface Capabilities {
+  can_cancel: boolean;
+  can_delete: boolean;
+  can_list: boolean;
+  has_logs: boolean;
+  has_results: boolean;
+  has_environments: boolean;
+  has_clusters: boolean;
+  has_webhooks: boolean;
+  can_proxy: boolean;
+}
+
+export interface Backend {
+  name: string;
+  kind: string;
+  capabilities: Capabilities;
+  available: boolean;
+  message?: string;
+}
+
+export interface Environment {
+  id: string;
+  name: string;
+  backend: string;
+  description: string;
+  cpus: number | null;
+  gpus: number | null;
+  gpu_type: string | null;
+  memory_gb: number | null;
+  disk_gb: number | null;
+  price: number | null;
+  max_jobs: number | null;
+  running_jobs: number | null;
+  max_duration_s: number | null;
+}
+
+export interface Cluster {
+  id: string;
+  name: string;
+  backend: string;
+  status: string;
+  nodes: number | null;
+  nodes_available: number | null;
+  cpus: number | null;
+  cpus_allocatable: number | null;
+  memory_gb: number | null;
+  memory_gb_allocatable: number | null;
+  gpus: number | null;
+  gpus_allocatable: number | null;
+  gpu_type: string | null;
+}
+
+export type FieldType = 'string' | 'text' | 'code' | 'path' | 'integer' | 'number' | 'boolean' | 'choice' | 'mapping' | 'tags';
+
+export interface FormField {
+  name: string;
+  label: string;
+  type: FieldType | string;
+  required: boolean;
+  default: unknown;
+  choices: unknown[] | null;
+  min: number | null;
+  max: number | null;
+  help: string;
+}
+
+export interface Form {
+  fields: FormField[];
+  one_of: string[][];
+}
+
+export interface LogChunk {
+  text: string;
+  offset: number;
+  complete: boolean;
+}
+
+/** What ``GET events`` pushes: a job that changed, or the id of one deleted. */
+export type ComputeEvent = { event: 'job'; data: Job } | { event: 'job_deleted'; data: { id: string } };

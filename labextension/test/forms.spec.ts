@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+
+import { checkValues, parseMapping, parseNumber, parseTags, specFromValues } from '../src/forms';
+import type { Form, FormField } from '../src/types';
+
+function field(name: string, label: string, type: string, extra: Partial<FormField> = {}): FormField {
+  return { name, label, type, required: false, default: null, choices: null, min: null, max: null, help: '', ...extra };
+}
+
+const FORM: Form = {
+  fields: [
+    field('command', 'Shell command', 'text'),
+    field('script', 'Python script', 'path'),
+    field('timeout_s', 'Time limit (s)', 'number', { min: 1 }),
+    field('extra.node_count', 'Nodes', 'integer', { min: 1, max: 8 }),
+    field('extra.storage', 'Storage', 'choice', { choices: ['hdfs', 'ceph'] }),
+    field('inputs', 'Granules', 'tags', { required: true }),
+    field('params', 'Parameters', 'mapping')
+  ],
+  one_of: [['command', 'script']]
+};
+
+describe('submit form rules (the same as the server)', () => {
+  it('names each field that is wrong, in the words of the server', () => {
+    const problems = checkValues(FORM, {
+      command: 'echo hi', script: 'run.py', timeout_s: 0, 'extra.node_count': 2.5,
+      'extra.storage': 'nfs', params: 'no pairs here'
+    });
+    expect(problems).toEqual({
+      command: 'give exactly one of Shell command or Python script',
+      timeout_s: 'Time limit (s) must be at least 1',
+      'extra.node_count': 'Nodes must be a whole number',
+      'extra.storage': 'Storage must be one of: hdfs, ceph',
+      inputs: 'Granules is required',
+      params: 'Parameters must be a set of key=value pairs'
+    });
+  });
+
+  it('reads typed text as the server expects it, and nests params and extra', () => {
+    const values = {
+      command: 'echo hi', timeout_s: parseNumber(' 60 '), 'extra.node_count': parseNumber('2'),
+      'extra.storage': 'ceph', inputs: parseTags('g1, g2,,'), params: parseMapping('rows=10\nname=abc\n# note\nflag=true')
+    };
+    expect(checkValues(FORM, values)).toEqual({});
+    expect(specFromValues(FORM, values)).toEqual({
+      command: 'echo hi', timeout_s: 60, inputs: ['g1', 'g2'],
+      extra: { node_count: 2, storage: 'ceph' }, params: { rows: 10, name: 'abc', flag: true }
+    });
+    expect(parseNumber('1e3x')).toBe('1e3x');
+    expect(parseMapping('')).toBeUndefined();
+  });
+});
