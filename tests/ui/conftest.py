@@ -175,11 +175,14 @@ def page(browser, request):
 
 # ---------------------------------------------------------------------------------------------- helpers
 
-def screenshot(page, name: str, *, full_page: bool = False) -> Path:
-    """Save what the page shows as test-artifacts/screenshots/<name>.png; return the path."""
+def screenshot(page, name: str, *, full_page: bool = False, animations: str = "disabled") -> Path:
+    """Save what the page shows as test-artifacts/screenshots/<name>.png; return the path.
+
+    ``animations="disabled"`` fast-forwards running animations, which ends timed ones (a toast's
+    auto-close timer is one): pass ``"allow"`` to leave them running."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / (re.sub(r"[^\w.-]+", "_", name) + ".png")
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+    page.screenshot(path=str(path), full_page=full_page, animations=animations)
     return path
 
 
@@ -312,3 +315,18 @@ def wait_for_text(page, text, timeout: float = 30, *, selector: str | None = Non
 def cell_errors(page) -> list[str]:
     """The errors the showing notebook's outputs hold: 'cell N: Name: value' and the traceback."""
     return [re.sub(r"\x1b\[[0-9;]*m", "", error) for error in page.evaluate(_ERRORS)]
+
+
+def run_active_cell(page, timeout: float = 60, *, raise_on_error: bool = True) -> None:
+    """Run the showing notebook's active cell (Shift+Enter, as a user would); wait until it ran."""
+    _start_run(page)
+    page.keyboard.press("Shift+Enter")
+    _wait_for_run(page, timeout, raise_on_error)
+
+
+def set_theme(page, theme: str) -> None:
+    """Switch JupyterLab to ``'light'`` or ``'dark'`` and wait until the page shows it."""
+    name = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}[theme]
+    page.evaluate("name => window.jupyterapp.commands.execute('apputils:change-theme', {theme: name})", name)
+    page.wait_for_function("light => document.body.dataset.jpThemeLight === light",
+                           arg="true" if theme == "light" else "false", timeout=30_000)

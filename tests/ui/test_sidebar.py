@@ -1,0 +1,232 @@
+"""The JupyterLab face (labextension/): the Compute sidebar, job pages, the submit dialog and the
+end-of-job notifications, in a real JupyterLab under ``--ComputeApp.sandbox=True``, in both themes.
+
+Each step leaves a screenshot in test-artifacts/screenshots/ (``sidebar-<theme>-<step>.png``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import nbformat
+import pandas as pd
+import pytest
+
+from ui.conftest import (
+    LabServer, open_notebook, run_active_cell, run_in_new_cell, screenshot, set_theme, start_lab, wait_for_text,
+)
+
+SIDEBAR = "#jp-Compute-sidebar"
+ROW = f"{SIDEBAR} .jp-Compute-jobRow"
+JOB_PAGE = "#jp-main-dock-panel .jp-Compute-jobPage:not(.lm-mod-hidden)"
+OUTPUT = ".jp-OutputArea-output"
+TOAST = ".Toastify__toast"
+
+# Every change of a row's state, as the page draws it: [{id, state, at}] (at: Date.now() in ms).
+WATCH_ROWS = r"""() => {
+    window.__computeRows = [];
+    const seen = new Map();
+    const record = row => {
+        const id = row.dataset.jobId, state = row.dataset.state;
+        if (!id || !state || seen.get(id) === state) return;
+        seen.set(id, state);
+        window.__computeRows.push({id, state, at: Date.now()});
+    };
+    document.querySelectorAll('.jp-Compute-jobRow').forEach(record);
+    new MutationObserver(mutations => {
+        for (const m of mutations) {
+            const nodes = m.type === 'attributes' ? [m.target] : [...m.addedNodes];
+            nodes.forEach(n => n instanceof HTMLElement && n.matches('.jp-Compute-jobRow') && record(n));
+        }
+    }).observe(document.querySelector('#jp-Compute-sidebar'), {subtree: true, childList: true, attributes: true,
+                                                                attributeFilter: ['data-state']});
+}"""
+
+TABLE = pd.DataFrame({"city": ["lyon", "nice", "lille"], "visits": [3, 5, 8]})
+MAKE_TABLE = ("sleep 2; printf 'city,visits\\nlyon,3\\nnice,5\\nlille,8\\n' "
+              "> \"$JUPYTER_COMPUTE_OUTPUT_DIR/visits.csv\"")
+
+
+@pytest.fixture(scope="module")
+def sandbox_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    lab = start_lab(tmp_path_factory.mktemp("sidebar-lab") / "jupyter", ["--ComputeApp.sandbox=True"])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import pandas as pd")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab.root / "work.ipynb")
+    yield lab
+    lab.server.stop()
+
+
+def rows_of(page, job_id: str):
+    return page.locator(f'{ROW}[data-job-id="{job_id}"]')
+
+
+def open_sidebar(page) -> None:
+    """Click the Compute icon in the left bar (unless JupyterLab restored the sidebar open already)."""
+    tab = page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]')
+    tab.wait_for()
+    page.wait_for_function("() => window.jupyterapp?.shell.restored !== undefined")
+    page.evaluate("() => window.jupyterapp.shell.restored")
+    if tab.get_attribute("aria-selected") != "true":
+        tab.click()
+    page.locator(SIDEBAR).wait_for(state="visible")
+
+
+def recorded(page, job_id: str) -> list[dict]:
+    return [r for r in page.evaluate("() => window.__computeRows") if r["id"] == job_id]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_job_from_a_notebook_is_followed_live_announced_and_loaded(sandbox_lab: LabServer, page, theme: str):
+    with sandbox_lab.client() as client:  # jobs of two platforms, submitted elsewhere
+        others = [
+            client.submit(backend="datastory", algorithm="column-summary", inputs=[TABLE],
+                          extra={"email": "ui@example.org"}, name=f"datastory-{theme}"),
+            client.submit(backend="maap", algorithm="row-stats", inputs=["plots.csv"], name=f"maap-{theme}"),
+        ]
+    open_notebook(page, sandbox_lab, "work.ipynb")
+    set_theme(page, theme)
+    open_sidebar(page)
+    for job in others:
+        rows_of(page, job.id).wait_for()
+    backends = set(page.locator(f"{ROW} .jp-Compute-backend").all_inner_texts())
+    page.evaluate(WATCH_ROWS)
+    list_reads: list[float] = []
+    page.on("request", lambda r: "/compute/api/jobs?" in r.url and list_reads.append(time.time()))
+
+    cell = run_in_new_cell(page, (
+        "import time\nfrom jupyter_compute import Client\n"
+        f"job = Client().submit(command={MAKE_TABLE!r}, name='visits-{theme}')\n"
+        "print('submitted', job.id, time.time())"
+    ))
+    words = cell.locator(OUTPUT).inner_text().split()
+    job_id, submitted_at = words[1], float(words[2])
+    row = rows_of(page, job_id)
+    row.wait_for(timeout=30_000)  # no click, no reload: the event stream brought it
+    assert not [t for t in list_reads if t >= submitted_at - 1], "the sidebar re-read the list instead of following events"
+    screenshot(page, f"sidebar-{theme}-1-submitted")
+    page.locator(f'{ROW}[data-job-id="{job_id}"][data-state="SUCCEEDED"]').wait_for(timeout=120_000)
+    states = [r["state"] for r in recorded(page, job_id)]
+    appeared = recorded(page, job_id)[0]["at"] / 1000 - submitted_at
+    print(f"sidebar: the row showed {appeared:+.3f} s after the kernel's submit returned; states drawn: {states}")
+    assert states[-1] == "SUCCEEDED" and "RUNNING" in states, states
+    assert states.index("RUNNING") < states.index("SUCCEEDED")
+    assert set(states) <= {"QUEUED", "RUNNING", "SUCCEEDED"}, states
+    backends |= set(page.locator(f"{ROW} .jp-Compute-backend").all_inner_texts())
+    assert {"local", "maap", "datastory"} <= backends, backends
+
+    toast = page.locator(TOAST, has_text=f"visits-{theme} succeeded").last
+    toast.wait_for(timeout=30_000)
+    screenshot(page, f"sidebar-{theme}-2-notified", animations="allow")  # "disabled" would end its timer
+    toast.locator("button.jp-toast-button", has_text=re.compile("^Load in notebook$")).wait_for()
+    toast.locator("button.jp-toast-button", has_text=re.compile("^Open$")).click()
+    job_page = page.locator(JOB_PAGE)
+    job_page.locator(".jp-Compute-pageHeader .jp-Compute-badge[data-state='SUCCEEDED']").wait_for()
+    job_page.locator('.jp-Compute-resultTable [data-result="visits.csv"]').wait_for()
+    wait_for_text(page, "Finished", selector=f"{JOB_PAGE} .jp-Compute-details")
+    assert [li.get_attribute("data-state") for li in job_page.locator(".jp-Compute-history .jp-Compute-badge").all()] \
+        == ["QUEUED", "RUNNING", "SUCCEEDED"]
+    screenshot(page, f"sidebar-{theme}-3-job-page")
+
+    job_page.locator(".jp-Compute-openInNotebook").click()
+    cells = page.locator("#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+    page.wait_for_function(
+        "id => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')].some("
+        "c => c.classList.contains('jp-mod-active') && c.innerText.includes(id))", arg=job_id)
+    inserted = cells.last.locator(".cm-content").inner_text()
+    assert f'df = Client().job("{job_id}").to_pandas("visits.csv")' in inserted
+    screenshot(page, f"sidebar-{theme}-4-inserted")
+    run_active_cell(page, timeout=120)
+    run_in_new_cell(page, f"import pandas as pd\nassert df.equals(pd.DataFrame({TABLE.to_dict(orient='list')!r})), df")
+    screenshot(page, f"sidebar-{theme}-5-loaded")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_cancel_on_the_job_page_ends_a_running_job(sandbox_lab: LabServer, page, theme: str):
+    with sandbox_lab.client() as client:
+        job = client.submit(command="sleep 600", name=f"long-{theme}")
+    page.goto(sandbox_lab.lab_url())
+    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
+    set_theme(page, theme)
+    open_sidebar(page)
+    rows_of(page, job.id).locator(".jp-Compute-badge[data-state='RUNNING']").wait_for(timeout=60_000)
+    rows_of(page, job.id).click()
+    job_page = page.locator(JOB_PAGE)
+    job_page.locator(".jp-Compute-pageHeader .jp-Compute-badge[data-state='RUNNING']").wait_for()
+    job_page.locator(".jp-Compute-cancel").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Cancel this job?").wait_for()
+    screenshot(page, f"sidebar-{theme}-6-confirm-cancel")
+    dialog.get_by_role("button", name="Cancel job").click()
+    job_page.locator(".jp-Compute-pageHeader .jp-Compute-badge[data-state='CANCELLED']").wait_for(timeout=60_000)
+    rows_of(page, job.id).locator(".jp-Compute-badge[data-state='CANCELLED']").wait_for(timeout=30_000)
+    assert job_page.locator(".jp-Compute-cancel").is_disabled()
+    screenshot(page, f"sidebar-{theme}-7-cancelled")
+    with sandbox_lab.client() as client:
+        assert client.job(job.id).state == "CANCELLED"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_dialog_refuses_a_bad_field_then_submits_to_a_platform(sandbox_lab: LabServer, page, theme: str):
+    page.goto(sandbox_lab.lab_url())
+    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
+    set_theme(page, theme)
+    open_sidebar(page)
+    page.locator(f"{SIDEBAR} .jp-Compute-newJob").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("#jp-Compute-submit-backend").select_option("maap")
+    dialog.locator('[data-field="algorithm"] input').fill("row-stats")
+    dialog.locator('[data-field="name"] input').fill(f"from-dialog-{theme}")
+    dialog.get_by_role("button", name="Submit").click()
+    granules = dialog.locator('[data-field="inputs"]')
+    wait_for_text(page, "Granules is required", selector='.jp-Dialog [data-field="inputs"] .jp-Compute-fieldError')
+    assert granules.locator("input").get_attribute("aria-invalid") == "true"
+    screenshot(page, f"sidebar-{theme}-8-dialog-refused")
+
+    with sandbox_lab.client() as client:
+        before = client.jobs(backend="maap", q=f"from-dialog-{theme}").total
+    assert before == 0, "a refused form must send nothing"
+    granules.locator("input").fill("plots.csv")
+    dialog.get_by_role("button", name="Submit").click()
+    dialog.wait_for(state="detached", timeout=60_000)
+    row = page.locator(ROW, has_text=f"from-dialog-{theme}")
+    row.wait_for(timeout=30_000)
+    assert row.locator(".jp-Compute-backend").inner_text() == "maap"
+    row.locator(".jp-Compute-badge[data-state='SUCCEEDED']").wait_for(timeout=120_000)
+    screenshot(page, f"sidebar-{theme}-9-dialog-job-done")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_clusters_and_environments(sandbox_lab: LabServer, page, theme: str):
+    page.goto(sandbox_lab.lab_url())
+    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
+    set_theme(page, theme)
+    open_sidebar(page)
+    page.locator(f'{SIDEBAR} .jp-Compute-tab[data-tab="clusters"]').click()
+    cards = page.locator(f"{SIDEBAR} .jp-Compute-cluster")
+    cards.first.wait_for(timeout=60_000)
+    health = {card.get_attribute("data-cluster"): card.get_attribute("data-health") for card in cards.all()}
+    with sandbox_lab.client() as client:
+        statuses = {c.id: c.status for c in client.clusters("modelarts")}
+    for cluster_id, status in statuses.items():
+        if re.search(r"abnormal|concerning|error|fail", status, re.I):
+            assert health[cluster_id] == "failing", (cluster_id, status)
+        if re.fullmatch(r"(?i)running", status):
+            assert health[cluster_id] == "healthy", (cluster_id, status)
+    assert "failing" in health.values() and "healthy" in health.values()
+    assert page.locator(f"{SIDEBAR} .jp-Compute-capacity[data-resource='CPUs'] [role='meter']").count() > 0
+    screenshot(page, f"sidebar-{theme}-10-clusters")
+
+    page.locator(f'{SIDEBAR} .jp-Compute-tab[data-tab="environments"]').click()
+    table = page.locator(f"{SIDEBAR} .jp-Compute-envTable")
+    table.wait_for(timeout=60_000)
+    table.locator('button[data-column="cpus"]').click()  # numbers sort largest first
+    cpus = [c for c in table.locator("tbody tr td:nth-child(2)").all_inner_texts() if c != "—"]
+    values = [float(c.replace(",", "")) for c in cpus]
+    assert values == sorted(values, reverse=True) and len(values) > 3, values
+    table.locator('button[data-column="cpus"]').click()
+    values = [float(c.replace(",", "")) for c in table.locator("tbody tr td:nth-child(2)").all_inner_texts() if c != "—"]
+    assert values == sorted(values), values
+    screenshot(page, f"sidebar-{theme}-11-environments")
