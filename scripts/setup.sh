@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install jupyter-compute with JupyterLab and the test tools, build the
-# JupyterLab extension (scripts/build-labextension.sh: Node.js and npm), and install Debian's chromium
+# JupyterLab extension (scripts/build-labextension.sh: Node.js 20.19+ and npm, from PyPI if missing), and install Debian's chromium
 # for the UI tests (scripts/ui-deps.sh; needs root or sudo, skipped if neither).
 # Installs again only when pyproject.toml changed since the last install; rebuilds the extension only
 # when its sources changed.

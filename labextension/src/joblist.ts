@@ -22,6 +22,8 @@ export class JobListView extends Widget {
   private _backends: Backend[] = [];
   private readonly _rows = new Map<string, HTMLLIElement>();
   private _request = 0;
+  private _applied = 0;
+  private _query = '';
   private _renderQueued = false;
   private _ticker: ReturnType<typeof setInterval> | null = null;
   private _searchTimer: ReturnType<typeof setTimeout> | null = null;
@@ -85,6 +87,10 @@ export class JobListView extends Widget {
     this._ticker = setInterval(() => this._tick(), 1000);
   }
 
+  protected onAfterShow(): void {
+    this._tick();
+  }
+
   protected onBeforeDetach(): void {
     if (this._ticker) clearInterval(this._ticker);
     this._ticker = null;
@@ -113,13 +119,20 @@ export class JobListView extends Widget {
     );
   }
 
-  /** Read the current page again from the server. */
+  /**
+   * Read the current page again from the server. Answers are applied in the order they were asked
+   * for: one that comes after a later read's answer is dropped, and so is an answer to a query the
+   * user has since changed (other filters or page); the reducer keeps rows that events made newer.
+   */
   async reload(offset = this._state.offset): Promise<void> {
     const filter = this._filter();
+    const query = JSON.stringify([filter, offset]);
     const request = ++this._request;
+    this._query = query;
     try {
       const page = await this.options.api.jobs({ ...filter, limit: PAGE_SIZE, offset });
-      if (request !== this._request) return; // a newer read is on its way
+      if (request < this._applied || query !== this._query) return;
+      this._applied = request;
       this._dispatch({ type: 'page', rows: page.jobs, total: page.total, offset: page.offset, limit: page.limit, filter });
     } catch (error) {
       if (request !== this._request) return;
@@ -241,8 +254,9 @@ export class JobListView extends Widget {
     );
   }
 
-  /** Relative times and running durations, every second. */
+  /** Relative times and running durations, every second (while the list shows). */
   private _tick(): void {
+    if (!this.isVisible) return;
     const now = Date.now();
     for (const job of this._state.rows) {
       const row = this._rows.get(job.id);

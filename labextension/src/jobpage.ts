@@ -131,7 +131,11 @@ export class JobPage extends Widget {
     this.title.caption = `${job.name} — ${job.state} on ${job.backend}`;
     this._renderHeader();
     this._renderDetails();
-    this._spec.textContent = JSON.stringify(job.spec, null, 2);
+    // The fields given: the record also holds every field left empty (null, [] or {}).
+    const given = Object.entries(job.spec).filter(
+      ([, v]) => v !== null && v !== '' && !(Array.isArray(v) && !v.length) && !(typeof v === 'object' && !Array.isArray(v) && !Object.keys(v as object).length)
+    );
+    this._spec.textContent = JSON.stringify(Object.fromEntries(given), null, 2);
     const resultsKey = `${job.state}:${job.results.map(r => r.name).join('|')}`;
     if (resultsKey !== this._resultsFor) {
       this._resultsFor = resultsKey;

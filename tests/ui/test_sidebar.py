@@ -152,7 +152,12 @@ def test_cancel_on_the_job_page_ends_a_running_job(sandbox_lab: LabServer, page,
     set_theme(page, theme)
     open_sidebar(page)
     rows_of(page, job.id).locator(".jp-Compute-badge[data-state='RUNNING']").wait_for(timeout=60_000)
-    rows_of(page, job.id).click()
+    # By keyboard: the list takes the focus, arrows move along the rows, Enter opens the focused one.
+    page.locator(f"{SIDEBAR} .jp-Compute-jobList").focus()
+    page.keyboard.press("Home")
+    assert page.evaluate("() => document.activeElement.dataset.jobId") == job.id  # the newest row comes first
+    assert "running" in (rows_of(page, job.id).get_attribute("aria-label") or "")
+    page.keyboard.press("Enter")
     job_page = page.locator(JOB_PAGE)
     job_page.locator(".jp-Compute-pageHeader .jp-Compute-badge[data-state='RUNNING']").wait_for()
     job_page.locator(".jp-Compute-cancel").click()
