@@ -85,8 +85,9 @@ class LabServer:
         return self.server.client()
 
 
-def start_lab(home: Path, extra_args: list[str] = ()) -> LabServer:
-    """JupyterLab with the extension, private settings and dirs under ``home``, on loopback."""
+def start_lab(home: Path, extra_args: list[str] = (), backends: dict | None = None) -> LabServer:
+    """JupyterLab with the extension, private settings and dirs under ``home``, on loopback
+    (``backends``: its ``c.ComputeApp.backends``, as start_live_server takes them)."""
     settings, workspaces = home / "config" / "lab" / "user-settings", home / "config" / "lab" / "workspaces"
     for name, values in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,7 @@ def start_lab(home: Path, extra_args: list[str] = ()) -> LabServer:
     extensions = home / "config" / "jupyter_server_config.d" / "jupyterlab-ui-tests.json"
     extensions.parent.mkdir(parents=True, exist_ok=True)
     extensions.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {"jupyterlab": True}}}))
-    server = start_live_server(home, extra_args=[
+    server = start_live_server(home, backends=backends, extra_args=[
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
         # window.jupyterapp, which the helpers read the kernel's state and cell errors from
         "--LabApp.expose_app_in_browser=True",

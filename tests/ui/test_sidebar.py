@@ -235,3 +235,41 @@ def test_clusters_and_environments(sandbox_lab: LabServer, page, theme: str):
     values = [float(c.replace(",", "")) for c in table.locator("tbody tr td:nth-child(2)").all_inner_texts() if c != "—"]
     assert values == sorted(values), values
     screenshot(page, f"sidebar-{theme}-11-environments")
+
+
+def test_search_and_filters_ask_the_server(sandbox_lab: LabServer, page):
+    with sandbox_lab.client() as client:
+        kept = client.submit(command="true", name="needle-kept", tags=["haystack"])
+        other = client.submit(command="exit 3", name="needle-failing")
+        client.job(kept.id).wait(timeout=120, progress=False)
+        client.job(other.id).wait(timeout=120, progress=False)
+    page.goto(sandbox_lab.lab_url())
+    open_sidebar(page)
+    rows_of(page, other.id).locator(".jp-Compute-badge[data-state='FAILED']").wait_for(timeout=30_000)
+    page.locator(f"{SIDEBAR} .jp-Compute-search").fill("needle")
+    page.locator(f"{SIDEBAR} .jp-Compute-pagerText", has_text=re.compile(r"^1–2 of 2$")).wait_for()
+    page.locator(f"{SIDEBAR} select[aria-label='Filter by state']").select_option("FAILED")
+    page.locator(f"{SIDEBAR} .jp-Compute-pagerText", has_text=re.compile(r"^1–1 of 1$")).wait_for()
+    assert page.locator(ROW).evaluate_all("rows => rows.map(r => r.dataset.jobId)") == [other.id]
+    page.locator(f"{SIDEBAR} select[aria-label='Filter by backend']").select_option("maap")
+    page.get_by_text("No job matches these filters.").wait_for()
+    screenshot(page, "sidebar-light-12-filtered")
+
+
+def test_unavailable_backends_are_listed_with_their_reason(tmp_path, page, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_OCEAN_KEY", raising=False)
+    lab = start_lab(tmp_path / "jupyter", backends={
+        "local": {"kind": "local"},
+        "ocean": {"kind": "ocean", "url": "http://127.0.0.1:9/", "private_key_env": "NO_SUCH_OCEAN_KEY"},
+    })
+    try:
+        page.goto(lab.lab_url())
+        open_sidebar(page)
+        notice = page.locator(f'{SIDEBAR} .jp-Compute-unavailable[data-backend="ocean"]')
+        notice.wait_for()
+        assert "NO_SUCH_OCEAN_KEY" in notice.inner_text()
+        options = page.locator(f"{SIDEBAR} select[aria-label='Filter by backend'] option").all_inner_texts()
+        assert "ocean (unavailable)" in options and "local" in options
+        screenshot(page, "sidebar-light-13-unavailable")
+    finally:
+        lab.server.stop()
