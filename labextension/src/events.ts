@@ -6,6 +6,9 @@ import { ComputeApi } from './api';
 import { backoffMs, SSEParser } from './sse';
 import type { ComputeEvent } from './types';
 
+/** Longer than the server's keepalive interval (15 s), with room for a busy machine. */
+const SILENCE_MS = 45_000;
+
 export type StreamStatus = 'connecting' | 'connected' | 'disconnected';
 
 /**
@@ -17,9 +20,7 @@ export class EventStream {
   private readonly _connected = new Signal<this, void>(this);
   private readonly _statusChanged = new Signal<this, StreamStatus>(this);
   private _status: StreamStatus = 'disconnected';
-  private _abort: AbortController | null = null;
-  private _stopped = true;
-  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _started = false;
 
   constructor(private readonly api: ComputeApi) {}
 
@@ -40,16 +41,9 @@ export class EventStream {
   }
 
   start(): void {
-    if (!this._stopped) return;
-    this._stopped = false;
+    if (this._started) return;
+    this._started = true;
     void this._run();
-  }
-
-  stop(): void {
-    this._stopped = true;
-    this._abort?.abort();
-    if (this._timer) clearTimeout(this._timer);
-    this._setStatus('disconnected');
   }
 
   private _setStatus(status: StreamStatus): void {
@@ -61,12 +55,10 @@ export class EventStream {
 
   private async _run(): Promise<void> {
     let attempt = 0;
-    while (!this._stopped) {
+    for (;;) {
       this._setStatus('connecting');
-      this._abort = new AbortController();
       try {
         const response = await this.api.fetch(this.api.url('events'), {
-          signal: this._abort.signal,
           headers: { Accept: 'text/event-stream' }
         });
         const reader = response.body!.getReader();
@@ -75,20 +67,26 @@ export class EventStream {
         this._setStatus('connected');
         attempt = 0;
         this._connected.emit();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-            this._dispatch(message.event, message.data);
+        // The server says something at least every 15 s: a longer silence is a connection gone dead.
+        let idle = setTimeout(() => void reader.cancel(), SILENCE_MS);
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            clearTimeout(idle);
+            idle = setTimeout(() => void reader.cancel(), SILENCE_MS);
+            for (const message of parser.push(decoder.decode(value, { stream: true }))) {
+              this._dispatch(message.event, message.data);
+            }
           }
+        } finally {
+          clearTimeout(idle);
         }
       } catch (error) {
-        if (this._stopped) return;
         console.warn('jupyter-compute: the event stream broke; reconnecting', error);
       }
-      if (this._stopped) return;
       this._setStatus('disconnected');
-      await new Promise<void>(resolve => (this._timer = setTimeout(resolve, backoffMs(attempt++))));
+      await new Promise<void>(resolve => setTimeout(resolve, backoffMs(attempt++)));
     }
   }
 

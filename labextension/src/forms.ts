@@ -25,7 +25,7 @@ export function parseNumber(text: string): unknown {
 
 /** ``key=value`` lines to an object (values read as JSON when they are); the text itself when a line is not a pair. */
 export function parseMapping(text: string): unknown {
-  const result: Record<string, unknown> = {};
+  const result: Record<string, unknown> = Object.create(null);
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
@@ -38,9 +38,22 @@ export function parseMapping(text: string): unknown {
     } catch {
       // plain words stay text
     }
+    const lossy = typeof value === 'number' && (!Number.isFinite(value) || (/^-?\d+$/.test(rawValue) && !Number.isSafeInteger(value)));
+    if (lossy) value = rawValue; // what a JavaScript number cannot hold (1e400, 2**60) stays as typed
     result[line.slice(0, at).trim()] = value;
   }
-  return Object.keys(result).length ? result : undefined;
+  return Object.keys(result).length ? { ...result } : undefined;
+}
+
+/** Values back into ``key=value`` lines: text that would read back as something else is JSON-quoted. */
+export function formatMapping(value: unknown): string {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value === null || value === undefined ? '' : String(value);
+  return Object.entries(value as Record<string, unknown>)
+    .map(([key, item]) => {
+      const plain = typeof item === 'string' && (parseMapping(`k=${item}`) as Record<string, unknown> | undefined)?.k === item;
+      return `${key}=${plain ? item : JSON.stringify(item)}`;
+    })
+    .join('\n');
 }
 
 export function parseTags(text: string): string[] | undefined {
@@ -66,7 +79,7 @@ function checkOne(field: FormField, value: unknown): string | null {
     return 'must be text';
   } else if (kind === 'mapping' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
     return 'must be a set of key=value pairs';
-  } else if (kind === 'tags' && !(Array.isArray(value) && value.every(t => typeof t === 'string' || (t && typeof t === 'object')))) {
+  } else if (kind === 'tags' && !(Array.isArray(value) && value.every(t => typeof t === 'string' || (t && typeof t === 'object' && !Array.isArray(t))))) {
     return 'must be a list of words';
   }
   if (field.choices && !field.choices.some(choice => choice === value)) {

@@ -20,7 +20,6 @@ export namespace CommandIDs {
   export const showJobs = 'compute:show-jobs';
   export const newJob = 'compute:new-job';
   export const openJob = 'compute:open-job';
-  export const loadInNotebook = 'compute:load-in-notebook';
 }
 
 /** The code a notebook runs to load a job's result (``name`` may be null: its only table). */
@@ -88,14 +87,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    commands.addCommand(CommandIDs.loadInNotebook, {
-      label: 'Load Compute Job Result in Notebook',
-      execute: async args => {
-        const job = await api.job(String(args.id ?? ''));
-        await openInNotebook(job, (args.result as string) ?? tableResult(job.results));
-      }
-    });
-
     commands.addCommand(CommandIDs.newJob, {
       label: args => (args.isLauncher ? 'Compute Job' : 'New Compute Job'),
       caption: 'Submit a job to one of the compute backends',
@@ -145,11 +136,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (settings) {
       settings.load(PLUGIN_ID).then(
         loaded => {
+          let asking = false;
           const apply = () => {
             notifier.scope = loaded.get('notify').composite as NotifyScope;
             notifier.browserNotifications = loaded.get('browserNotifications').composite as boolean;
-            if (notifier.browserNotifications && notifier.scope !== 'none' && window.Notification?.permission === 'default') {
+            if (!asking && notifier.browserNotifications && notifier.scope !== 'none' && window.Notification?.permission === 'default') {
               // Asked once, on the first click anywhere: browsers allow the prompt only after a gesture.
+              asking = true;
               document.addEventListener('click', () => void window.Notification.requestPermission().catch(() => undefined), { once: true });
             }
           };

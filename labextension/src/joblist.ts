@@ -23,6 +23,7 @@ export class JobListView extends Widget {
   private readonly _rows = new Map<string, HTMLLIElement>();
   private _request = 0;
   private _applied = 0;
+  private _pagerShows = '';
   private _query = '';
   private _renderQueued = false;
   private _ticker: ReturnType<typeof setInterval> | null = null;
@@ -216,6 +217,9 @@ export class JobListView extends Widget {
 
   private _renderPager(): void {
     const { offset, total, rows } = this._state;
+    const shown = `${offset}/${rows.length}/${total}`;
+    if (shown === this._pagerShows) return; // keeps a focused pager button in place
+    this._pagerShows = shown;
     if (!total) {
       this._pager.replaceChildren();
       return;

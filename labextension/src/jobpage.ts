@@ -21,19 +21,19 @@ export interface JobPageOptions {
   openInNotebook: (job: Job, result: string | null) => Promise<void>;
 }
 
-/** The result a notebook most likely wants: the first table, else the first output. */
+/** The result a notebook most likely wants: the first table (CSV, TSV, Parquet, JSON); null when none. */
 export function tableResult(results: ResultFile[]): string | null {
-  const outputs = results.filter(r => r.kind !== 'log');
-  return (outputs.find(r => TABLE_SUFFIXES.test(r.name)) ?? outputs[0])?.name ?? null;
+  return results.find(r => r.kind !== 'log' && TABLE_SUFFIXES.test(r.name))?.name ?? null;
 }
 
 export class JobPage extends Widget {
   private _job: Job | null = null;
   private _backend: Backend | null = null;
-  private _history: { state: JobState; at: string; seen?: boolean }[] = [];
+  private _history: { state: JobState; at: string }[] = [];
   private _logOffset = 0;
   private _logComplete = false;
   private _logTimer: ReturnType<typeof setTimeout> | null = null;
+  private _logReading = false;
   private _ticker: ReturnType<typeof setInterval> | null = null;
   private _resultsFor = '';
 
@@ -81,7 +81,7 @@ export class JobPage extends Widget {
   }
 
   protected onAfterAttach(): void {
-    this._ticker = setInterval(() => this._renderDetails(), 1000);
+    this._ticker = setInterval(() => this._tickDuration(), 1000);
   }
 
   protected onBeforeDetach(): void {
@@ -93,8 +93,12 @@ export class JobPage extends Widget {
     try {
       const [job, backends] = await Promise.all([this.options.api.job(this.options.jobId), this.options.api.backends()]);
       this._backend = backends.find(b => b.name === job.backend) ?? null;
-      this._update(job);
-      this._history = this._derivedHistory(job);
+      // An event may have drawn a newer version before the backend was known: draw it all again.
+      const shown = this._job && isNewer(this._job, job) ? this._job : job;
+      this._job = null;
+      this._resultsFor = '';
+      this._update(shown);
+      this._history = this._derivedHistory(shown);
       this._renderHistory();
       void this._followLog();
     } catch (error) {
@@ -123,9 +127,9 @@ export class JobPage extends Widget {
     const before = this._job?.state;
     this._job = job;
     if (before && before !== job.state) {
-      this._history.push({ state: job.state, at: job.finished && isTerminal(job.state) ? job.finished : job.updated, seen: true });
+      this._history.push({ state: job.state, at: job.finished && isTerminal(job.state) ? job.finished : job.updated });
       this._renderHistory();
-      if (this._logTimer === null) void this._followLog();
+      void this._followLog();
     }
     this.title.label = job.name || job.id;
     this.title.caption = `${job.name} — ${job.state} on ${job.backend}`;
@@ -191,6 +195,15 @@ export class JobPage extends Widget {
       stateBadge(job.state, job.native_status),
       h('div', { class: 'jp-Compute-actions' }, open, cancel, del)
     );
+  }
+
+  /** The running duration, every second (the other details change with the job's events only). */
+  private _tickDuration(): void {
+    const job = this._job;
+    if (!job || isTerminal(job.state)) return;
+    const ms = jobDuration(job);
+    const cell = this._details.querySelector('dd[data-term="Duration"]');
+    if (cell) cell.textContent = ms === null ? '—' : formatDuration(ms);
   }
 
   private _renderDetails(): void {
@@ -262,13 +275,28 @@ export class JobPage extends Widget {
     }
   }
 
-  /** Reads the log from where it stopped, again every 1.5 s while the job runs. */
+  /** Reads the log from where it stopped, again every 1.5 s while the job runs (one read at a time). */
   private async _followLog(): Promise<void> {
+    if (this._logReading || this.isDisposed) return;
+    if (this._logTimer) clearTimeout(this._logTimer);
     this._logTimer = null;
     const job = this._job;
-    if (!job || this.isDisposed) return;
+    if (!job || !this._backend || (this._logComplete && isTerminal(job.state))) return; // _load starts it
+    this._logReading = true;
+    try {
+      await this._readLog(job);
+    } finally {
+      this._logReading = false;
+    }
+    if (!this._logComplete && !this.isDisposed) {
+      this._logTimer = setTimeout(() => void this._followLog(), LOG_POLL_MS);
+    }
+  }
+
+  private async _readLog(job: Job): Promise<void> {
     if (!this._backend?.capabilities.has_logs) {
       this._log.textContent = `The ${job.backend} backend offers no logs.`;
+      this._logComplete = true;
       return;
     }
     const ended = isTerminal(job.state);
@@ -284,13 +312,10 @@ export class JobPage extends Widget {
     } catch (error) {
       this._logStatus.textContent = `(could not be read: ${(error as Error).message})`;
       this._logComplete = ended;
+      return;
     }
-    if (!this._logComplete) {
-      this._logStatus.textContent = ended ? '(reading the rest…)' : '(following)';
-      this._logTimer = setTimeout(() => void this._followLog(), LOG_POLL_MS);
-    } else {
-      this._logStatus.textContent = this._log.textContent ? '' : '(empty)';
-    }
+    this._logStatus.textContent = !this._logComplete ? (ended ? '(reading the rest…)' : '(following)')
+      : this._log.textContent ? '' : '(empty)';
   }
 
   private async _cancel(): Promise<void> {

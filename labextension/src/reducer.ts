@@ -43,23 +43,37 @@ export function initialState(limit = 50, filter: JobFilter = {}): JobListState {
   return { rows: [], total: 0, offset: 0, limit, filter, latest: new Map(), deleted: new Set(), loaded: false };
 }
 
+/**
+ * An ISO instant in microseconds since the epoch: the server stamps changes to the microsecond, and
+ * two changes of one job within a millisecond must still keep their order (Date.parse drops the rest).
+ */
+export function micros(iso: string): number {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(iso);
+  if (!match) return Date.parse(iso) * 1000;
+  const fraction = (match[2] ?? '').padEnd(6, '0').slice(0, 6);
+  return Date.parse(match[1] + (match[3] || 'Z')) * 1000 + Number(fraction);
+}
+
 /** Whether ``a`` is a strictly newer version of a job than ``b``. */
 export function isNewer(a: Job, b: Job): boolean {
-  const ta = Date.parse(a.updated);
-  const tb = Date.parse(b.updated);
+  const ta = micros(a.updated);
+  const tb = micros(b.updated);
   if (ta !== tb) return ta > tb;
   // Same instant: a terminal state is the later one (a job never leaves it).
   return isTerminal(a.state) && !isTerminal(b.state);
 }
 
-/** The same test as the server's ``GET jobs`` filters (backend, any of the states, text). */
+/**
+ * The same test as the server's ``GET jobs`` filters: the backend, any of the states, and text found
+ * (case-insensitively) in the columns the store searches (store.py SEARCHED_COLUMNS).
+ */
 export function matches(job: Job, filter: JobFilter): boolean {
   if (filter.backend && job.backend !== filter.backend) return false;
   if (filter.state?.length && !filter.state.includes(job.state)) return false;
   if (filter.q) {
     const q = filter.q.toLowerCase();
-    const text = [job.name, job.id, job.backend, job.message, job.native_status, ...job.tags].join('\n').toLowerCase();
-    if (!text.includes(q)) return false;
+    const searched = [job.name, job.id, job.remote_id ?? '', job.native_status, job.message];
+    if (!searched.some(text => text.toLowerCase().includes(q))) return false;
   }
   return true;
 }
@@ -90,18 +104,32 @@ export function reduce(state: JobListState, action: JobListAction): JobListState
 }
 
 function applyPage(state: JobListState, page: Extract<JobListAction, { type: 'page' }>): JobListState {
-  const rows: Job[] = [];
+  let rows: Job[] = [];
+  const onPage = new Set<string>();
   for (const row of page.rows) {
+    onPage.add(row.id);
     if (state.deleted.has(row.id)) continue;
     const newer = state.latest.get(row.id);
     const job = newer && isNewer(newer, row) ? newer : row;
     if (matches(job, page.filter)) rows.push(job);
   }
-  const dropped = page.rows.length - rows.length;
+  let total = page.total - (page.rows.length - rows.length);
+  if (page.offset === 0) {
+    // Jobs whose events came after the server read this page: new ones belong on it, above its last row.
+    const last = page.rows[page.rows.length - 1];
+    const full = page.rows.length >= page.limit;
+    for (const job of state.latest.values()) {
+      if (onPage.has(job.id) || !matches(job, page.filter)) continue;
+      if (full && last && newestFirst(job, last) > 0) continue; // older than the page: a later page's
+      rows.push(job);
+      total++;
+    }
+    rows = rows.sort(newestFirst).slice(0, page.limit);
+  }
   return {
     ...state,
     rows,
-    total: Math.max(0, page.total - dropped),
+    total: Math.max(0, total),
     offset: page.offset,
     limit: page.limit,
     filter: page.filter,

@@ -45,7 +45,9 @@ export class ComputeSidebar extends Panel {
     refresh.addEventListener('click', () => this.refresh());
     const tabList = h('div', { class: 'jp-Compute-tabs', role: 'tablist', 'aria-label': 'Compute views' });
     for (const [name, label] of [['jobs', 'Jobs'], ['clusters', 'Clusters'], ['environments', 'Environments']] as [TabName, string][]) {
-      const tab = h('button', { class: 'jp-Compute-tab', role: 'tab', 'data-tab': name, 'aria-controls': `jp-Compute-view-${name}` }, label);
+      const tab = h('button', {
+        class: 'jp-Compute-tab', role: 'tab', id: `jp-Compute-tab-${name}`, 'data-tab': name, 'aria-controls': `jp-Compute-view-${name}`
+      }, label);
       tab.addEventListener('click', () => this.showView(name));
       tab.addEventListener('keydown', event => this._onTabKey(event, name));
       this._tabs.set(name, tab);
@@ -61,6 +63,7 @@ export class ComputeSidebar extends Panel {
     for (const [name, view] of [['jobs', this.jobs], ['clusters', this.clusters], ['environments', this.environments]] as [TabName, Widget][]) {
       view.id = `jp-Compute-view-${name}`;
       view.node.setAttribute('role', 'tabpanel');
+      view.node.setAttribute('aria-labelledby', `jp-Compute-tab-${name}`);
       view.addClass('jp-Compute-view');
     }
     this.addWidget(header);

@@ -5,7 +5,7 @@ import { Widget } from '@lumino/widgets';
 
 import { ComputeApi, ComputeApiError } from './api';
 import { formatNumber, h } from './dom';
-import { checkValues, parseMapping, parseNumber, parseTags, specFromValues } from './forms';
+import { checkValues, formatMapping, parseMapping, parseNumber, parseTags, specFromValues } from './forms';
 import type { Backend, Cluster, Environment, Form, FormField, Job } from './types';
 
 type Control = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
@@ -54,7 +54,7 @@ export class SubmitForm extends Widget {
   private readonly _error = h('div', { class: 'jp-Compute-formError', role: 'alert' });
   readonly ready: Promise<void>;
 
-  constructor(private readonly api: ComputeApi, backends: Backend[], backend?: string) {
+  constructor(private readonly api: ComputeApi, private readonly backends: Backend[], backend?: string) {
     super();
     this.addClass('jp-Compute-submitForm');
     const usable = backends.filter(b => b.available);
@@ -78,20 +78,22 @@ export class SubmitForm extends Widget {
 
   private async _loadForm(): Promise<void> {
     const backend = this.backend;
+    // Nothing of the previous backend's form may be sent to this one: no form until this one is drawn.
+    this._form = null;
+    this._controls.clear();
     this._fields.replaceChildren(h('div', { class: 'jp-Compute-empty' }, 'Reading the form…'));
     this._showError('');
     try {
-      const [form, backends] = await Promise.all([this.api.form(backend), this.api.backends()]);
+      const form = await this.api.form(backend);
       if (backend !== this.backend) return;
-      const caps = backends.find(b => b.name === backend)?.capabilities;
-      this._form = form;
-      this._controls.clear();
+      const caps = this.backends.find(b => b.name === backend)?.capabilities;
       const [environments, clusters] = await Promise.all([
         caps?.has_environments && form.fields.some(f => f.name === 'environment') ? this.api.environments(backend).catch(() => null) : null,
         caps?.has_clusters && form.fields.some(f => f.name === 'cluster') ? this.api.clusters(backend).catch(() => null) : null
       ]);
       if (backend !== this.backend) return;
       this._fields.replaceChildren(...form.fields.map(field => this._renderField(field, environments, clusters)));
+      this._form = form;
     } catch (error) {
       this._fields.replaceChildren();
       this._showError(`The form of ${backend} could not be read: ${(error as Error).message}`);
@@ -111,7 +113,8 @@ export class SubmitForm extends Widget {
       const options: [string, string][] = picks
         ? (picks as [string, string][])
         : (field.choices ?? []).map(c => [String(c), String(c)]);
-      for (const choice of field.choices ?? []) {
+      for (const choice of [...(field.choices ?? []), field.default]) {
+        if (choice === null || choice === undefined) continue;
         if (!options.some(([value]) => value === String(choice))) options.push([String(choice), String(choice)]);
       }
       control = h('select', { class: 'jp-mod-styled' },
@@ -126,9 +129,7 @@ export class SubmitForm extends Widget {
         placeholder: field.type === 'mapping' ? 'name=value, one per line' : field.type === 'code' ? "print('hello')" : ''
       });
       control.value = field.default === null || field.default === undefined ? ''
-        : field.type === 'mapping' && typeof field.default === 'object'
-          ? Object.entries(field.default as object).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n')
-          : String(field.default);
+        : field.type === 'mapping' ? formatMapping(field.default) : String(field.default);
     } else {
       const numeric = field.type === 'integer' || field.type === 'number';
       const hint = numeric
@@ -136,16 +137,18 @@ export class SubmitForm extends Widget {
         : field.type === 'tags' ? 'comma, separated, words' : field.type === 'path' ? 'path on the server' : '';
       control = h('input', { class: 'jp-mod-styled', type: 'text', inputmode: numeric ? 'decimal' : undefined, placeholder: hint });
       control.value = field.default === null || field.default === undefined ? ''
-        : Array.isArray(field.default) ? field.default.join(', ') : String(field.default);
+        : Array.isArray(field.default) ? field.default.map(t => (typeof t === 'string' ? t : JSON.stringify(t))).join(', ')
+          : String(field.default);
     }
     control.id = id;
     control.name = field.name;
+    if (field.required) control.setAttribute('aria-required', 'true');
     const error = h('div', { class: 'jp-Compute-fieldError', id: `${id}-error`, role: 'alert' });
     control.setAttribute('aria-describedby', `${id}-error ${id}-help`);
     control.addEventListener('input', () => this._setFieldError(field.name, ''));
     control.addEventListener('change', () => this._setFieldError(field.name, ''));
     this._controls.set(field.name, { field, control, error });
-    const label = h('label', { for: id }, field.label, field.required ? h('span', { class: 'jp-Compute-required', 'aria-label': 'required' }, ' *') : null);
+    const label = h('label', { for: id }, field.label, field.required ? h('span', { class: 'jp-Compute-required', 'aria-hidden': 'true' }, ' *') : null);
     return h('div', { class: 'jp-Compute-field', 'data-field': field.name },
       label, control, field.help ? h('div', { class: 'jp-Compute-help', id: `${id}-help` }, field.help) : null, error);
   }
@@ -185,6 +188,9 @@ export class SubmitForm extends Widget {
       this._idempotencyKey = newKey();
       return job;
     } catch (error) {
+      // Only an answer that never came may mean the server took the job: a retry then reuses the key
+      // (and gets that job back); after any answer the next try is a new submission.
+      if (!(error instanceof ComputeApiError && error.status === 0)) this._idempotencyKey = newKey();
       const field = error instanceof ComputeApiError ? error.field : undefined;
       if (field && this._controls.has(field)) {
         this._setFieldError(field, (error as Error).message);
@@ -237,13 +243,14 @@ class SubmitDialog extends Dialog<Job | null> {
       this._busy = false;
       this.node.classList.remove('jp-mod-busy');
       if (job) {
-        this._job = job;
+        this.job = job;
         super.resolve(1);
       }
     });
   }
 
-  _job: Job | null = null;
+  /** The job the server took, once it did. */
+  job: Job | null = null;
 }
 
 /** Open the dialog; the job the server took, or null when cancelled. */
@@ -252,5 +259,5 @@ export async function showSubmitDialog(api: ComputeApi, backend?: string): Promi
   const form = new SubmitForm(api, backends, backend);
   const dialog = new SubmitDialog(form);
   const result = await dialog.launch();
-  return result.button.accept ? dialog._job : null;
+  return result.button.accept ? dialog.job : null;
 }

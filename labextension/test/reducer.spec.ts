@@ -68,6 +68,24 @@ describe('job list reducer', () => {
     expect(state.total).toBe(2);
   });
 
+  it('keeps a job created while a page was being read, when that page arrives', () => {
+    let state = page(initialState(), [job('a', 'SUCCEEDED', 10, 12)]);
+    state = apply(state, changed(job('n', 'QUEUED', 20, 20))); // its event overtakes the page asked before it
+    state = page(state, [job('a', 'SUCCEEDED', 10, 12)], 1);
+    expect(ids(state)).toEqual(['n', 'a']);
+    expect(state.total).toBe(2);
+    state = apply(state, changed(job('n', 'RUNNING', 20, 21)));
+    expect(states(state)).toEqual(['RUNNING', 'SUCCEEDED']);
+    expect(state.total).toBe(2);
+  });
+
+  it('orders two changes stamped within the same millisecond', () => {
+    const at = (us: string) => job('j', 'QUEUED', 0, 0, { updated: `2026-12-01T10:00:01.123${us}+00:00` });
+    let state = page(initialState(), [at('100')]);
+    state = apply(state, changed({ ...at('900'), state: 'RUNNING' }), changed({ ...at('400'), state: 'QUEUED' }));
+    expect(states(state)).toEqual(['RUNNING']);
+  });
+
   it('removes a deleted job and never brings it back', () => {
     let state = page(initialState(), [job('b', 'RUNNING', 20, 20), job('a', 'SUCCEEDED', 10, 12)], 2);
     state = apply(state, deleted('b'));

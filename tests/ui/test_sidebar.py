@@ -172,6 +172,14 @@ def test_cancel_on_the_job_page_ends_a_running_job(sandbox_lab: LabServer, page,
     with sandbox_lab.client() as client:
         assert client.job(job.id).state == "CANCELLED"
 
+    job_page.locator(".jp-Compute-delete").click()
+    dialog.get_by_text("Delete this job?").wait_for()
+    dialog.get_by_role("button", name="Delete job").click()
+    job_page.wait_for(state="detached")  # the page closes
+    rows_of(page, job.id).wait_for(state="detached")  # and the row leaves the list, pushed by the server
+    with sandbox_lab.client() as client:
+        assert job.id not in [j.id for j in client.jobs(q=f"long-{theme}")]
+
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_the_dialog_refuses_a_bad_field_then_submits_to_a_platform(sandbox_lab: LabServer, page, theme: str):
@@ -179,7 +187,11 @@ def test_the_dialog_refuses_a_bad_field_then_submits_to_a_platform(sandbox_lab: 
     page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
     set_theme(page, theme)
     open_sidebar(page)
-    page.locator(f"{SIDEBAR} .jp-Compute-newJob").click()
+    if theme == "light":
+        page.locator(f"{SIDEBAR} .jp-Compute-newJob").click()
+    else:  # the Launcher's card opens the same dialog
+        page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
+        page.locator("#jp-main-dock-panel .jp-LauncherCard:visible", has_text="Compute Job").click()
     dialog = page.locator(".jp-Dialog")
     dialog.locator("#jp-Compute-submit-backend").select_option("maap")
     dialog.locator('[data-field="algorithm"] input').fill("row-stats")
@@ -273,3 +285,22 @@ def test_unavailable_backends_are_listed_with_their_reason(tmp_path, page, monke
         screenshot(page, "sidebar-light-13-unavailable")
     finally:
         lab.server.stop()
+
+
+def test_the_dialog_shows_what_the_server_refuses_at_its_field(sandbox_lab: LabServer, page):
+    page.goto(sandbox_lab.lab_url())
+    open_sidebar(page)
+    # The palette's command (not awaited: it settles when the dialog closes)
+    page.evaluate("() => { window.jupyterapp.commands.execute('compute:new-job', {backend: 'local'}); }")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator('[data-field="script"] input').fill("no-such-script.py")  # passes the form's rules
+    dialog.get_by_role("button", name="Submit").click()
+    refused = dialog.locator('[data-field="script"] .jp-Compute-fieldError')
+    refused.wait_for()
+    assert "no-such-script.py" in refused.inner_text()
+    assert dialog.locator('[data-field="script"] input').get_attribute("aria-invalid") == "true"
+    screenshot(page, "sidebar-light-14-server-refused")
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached")
+    with sandbox_lab.client() as client:
+        assert client.jobs(q="no-such-script").total == 0, "a refused submission leaves no job"
