@@ -3,7 +3,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { ComputeApi } from './api';
-import { formatNumber, h } from './dom';
+import { cellNumber, formatNumber, h } from './dom';
 import type { Backend, Cluster, Environment } from './types';
 
 export type Health = 'healthy' | 'busy' | 'failing' | 'unknown';
@@ -169,10 +169,10 @@ export class EnvironmentsView extends BackendSections<Environment> {
         h('td', { title: e.description || e.id },
           h('div', { class: 'jp-Compute-envName' }, e.name || e.id),
           h('div', { class: 'jp-Compute-muted' }, [e.backend, e.gpu_type].filter(Boolean).join(' · '))),
-        h('td', { class: 'jp-mod-number' }, formatNumber(e.cpus, 1)),
+        h('td', { class: 'jp-mod-number' }, cellNumber(e.cpus)),
         h('td', { class: 'jp-mod-number', title: e.gpu_type ? `${e.gpus ?? 0} × ${e.gpu_type}` : '' }, formatNumber(e.gpus)),
-        h('td', { class: 'jp-mod-number' }, formatNumber(e.memory_gb, 1)),
-        h('td', { class: 'jp-mod-number' }, formatNumber(e.price, 4))));
+        h('td', { class: 'jp-mod-number' }, cellNumber(e.memory_gb)),
+        h('td', { class: 'jp-mod-number', title: e.price === null ? '' : String(e.price) }, formatNumber(e.price, 2, false))));
     this.body.replaceChildren(
       ...this._errors,
       rows.length

@@ -102,6 +102,12 @@ export function formatBytes(size: number | null): string {
   return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
 }
 
-export function formatNumber(value: number | null | undefined, digits = 0): string {
-  return value === null || value === undefined ? '—' : value.toLocaleString(undefined, { maximumFractionDigits: digits });
+export function formatNumber(value: number | null | undefined, digits = 0, grouping = true): string {
+  return value === null || value === undefined ? '—'
+    : value.toLocaleString(undefined, { maximumFractionDigits: digits, useGrouping: grouping });
+}
+
+/** A number for a narrow table cell: no thousands separator, one decimal below 100. */
+export function cellNumber(value: number | null | undefined): string {
+  return formatNumber(value, value !== null && value !== undefined && Math.abs(value) < 100 ? 1 : 0, false);
 }

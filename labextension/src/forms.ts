@@ -61,7 +61,14 @@ export function parseTags(text: string): string[] | undefined {
   return tags.length ? tags : undefined;
 }
 
-function formatBound(value: number): string {
+/** A number as Python's ``format(value, 'g')`` writes it (the server words its messages so). */
+export function formatG(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return String(value);
+  const [mantissa, exponent] = value.toExponential(5).split('e');
+  const exp = Number(exponent);
+  if (exp < -4 || exp >= 6) {
+    return `${mantissa.replace(/\.?0+$/, '')}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
   return String(Number(value.toPrecision(6)));
 }
 
@@ -71,8 +78,8 @@ function checkOne(field: FormField, value: unknown): string | null {
   if (kind === 'integer' || kind === 'number') {
     if (typeof value !== 'number' || !Number.isFinite(value)) return 'must be a number';
     if (kind === 'integer' && !Number.isInteger(value)) return 'must be a whole number';
-    if (field.min !== null && field.min !== undefined && value < field.min) return `must be at least ${formatBound(field.min)}`;
-    if (field.max !== null && field.max !== undefined && value > field.max) return `must be at most ${formatBound(field.max)}`;
+    if (field.min !== null && field.min !== undefined && value < field.min) return `must be at least ${formatG(field.min)}`;
+    if (field.max !== null && field.max !== undefined && value > field.max) return `must be at most ${formatG(field.max)}`;
   } else if (kind === 'boolean' && typeof value !== 'boolean') {
     return 'must be true or false';
   } else if ((TEXT_TYPES.includes(kind) || !KNOWN_TYPES.includes(kind)) && typeof value !== 'string') {

@@ -129,6 +129,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     launcher?.add({ command: CommandIDs.newJob, category: 'Other', rank: 1, args: { isLauncher: true } });
 
     const notifier = new JobNotifier({
+      api,
       stream,
       openJob: id => void commands.execute(CommandIDs.openJob, { id }),
       loadInNotebook: job => void openInNotebook(job, tableResult(job.results))

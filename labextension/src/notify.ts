@@ -2,9 +2,11 @@
 
 import { Notification } from '@jupyterlab/apputils';
 
-import { EventStream } from './events';
+import { ComputeApi } from './api';
+import { EventStream, StreamStatus } from './events';
 import { endedNow } from './reducer';
 import type { ComputeEvent, Job } from './types';
+import { isTerminal } from './types';
 
 export type NotifyScope = 'all' | 'mine' | 'none';
 
@@ -36,6 +38,7 @@ const STATE_WORDS: Record<string, string> = {
 };
 
 export interface NotifierOptions {
+  api: ComputeApi;
   stream: EventStream;
   openJob: (id: string) => void;
   loadInNotebook: (job: Job) => void;
@@ -45,17 +48,40 @@ export class JobNotifier {
   scope: NotifyScope = 'all';
   browserNotifications = true;
   private readonly _told = new Set<string>();
+  /** When the stream went down (ms since the epoch), while it is down. */
+  private _lostAt: number | null = null;
 
   constructor(private readonly options: NotifierOptions) {
     options.stream.event.connect(this._onEvent, this);
+    options.stream.statusChanged.connect(this._onStatus, this);
   }
 
   private _onEvent(_: EventStream, event: ComputeEvent): void {
-    const job = endedNow(event, this._told);
+    this._consider(endedNow(event, this._told));
+  }
+
+  private _consider(job: Job | null): void {
     if (!job || this.scope === 'none') return;
     if (this.scope === 'mine' && !submittedHere().includes(job.id)) return;
     this._told.add(job.id);
     this.announce(job);
+  }
+
+  /** Jobs that ended while the stream was down are announced once it is back. */
+  private _onStatus(stream: EventStream, status: StreamStatus): void {
+    if (status === 'disconnected') {
+      this._lostAt ??= Date.now();
+    } else if (status === 'connected' && this._lostAt !== null) {
+      const since = this._lostAt - 5000; // the server's clock and this one may differ a little
+      this._lostAt = null;
+      this.options.api.jobs({ state: ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'], sort: '-updated', limit: 50 }).then(
+        page => page.jobs
+          .filter(job => isTerminal(job.state) && Date.parse(job.finished ?? job.updated) >= since && !this._told.has(job.id))
+          .reverse()
+          .forEach(job => this._consider(job)),
+        error => console.warn('jupyter-compute: jobs that ended while offline could not be read', error)
+      );
+    }
   }
 
   announce(job: Job): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkValues, formatMapping, parseMapping, parseNumber, parseTags, specFromValues } from '../src/forms';
+import { checkValues, formatG, formatMapping, parseMapping, parseNumber, parseTags, specFromValues } from '../src/forms';
 import type { Form, FormField } from '../src/types';
 
 function field(name: string, label: string, type: string, extra: Partial<FormField> = {}): FormField {
@@ -47,6 +47,8 @@ describe('submit form rules (the same as the server)', () => {
       extra: { node_count: 2, storage: 'ceph' }, params: { rows: 10, name: 'abc', flag: true }
     });
     expect(parseNumber('1e3x')).toBe('1e3x');
+    expect([1, 0.5, 1000000, 123456, 0.00001, 2.5e-7, -1500000].map(formatG))
+      .toEqual(['1', '0.5', '1e+06', '123456', '1e-05', '2.5e-07', '-1.5e+06']); // Python's format(v, 'g')
     expect(parseMapping('big=1e400\nhuge=1152921504606846976\n__proto__=1')).toEqual({ big: '1e400', huge: '1152921504606846976', ['__proto__']: 1 });
     expect(formatMapping({ a: '42', b: 42, c: 'words', d: true })).toBe('a="42"\nb=42\nc=words\nd=true');
     expect(parseMapping(formatMapping({ a: '42', b: 42, c: 'words' }))).toEqual({ a: '42', b: 42, c: 'words' });

@@ -85,11 +85,14 @@ class LabServer:
         return self.server.client()
 
 
-def start_lab(home: Path, extra_args: list[str] = (), backends: dict | None = None) -> LabServer:
+def start_lab(home: Path, extra_args: list[str] = (), backends: dict | None = None,
+              settings: dict | None = None) -> LabServer:
     """JupyterLab with the extension, private settings and dirs under ``home``, on loopback
-    (``backends``: its ``c.ComputeApp.backends``, as start_live_server takes them)."""
+    (``backends``: its ``c.ComputeApp.backends``, as start_live_server takes them; ``settings``: more
+    user settings, by file name as in LAB_SETTINGS)."""
+    user_settings = {**LAB_SETTINGS, **(settings or {})}
     settings, workspaces = home / "config" / "lab" / "user-settings", home / "config" / "lab" / "workspaces"
-    for name, values in LAB_SETTINGS.items():
+    for name, values in user_settings.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
     # JupyterLab's own server extension serves /lab; it is enabled in sys.prefix's config already,

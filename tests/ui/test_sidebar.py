@@ -239,13 +239,24 @@ def test_clusters_and_environments(sandbox_lab: LabServer, page, theme: str):
     page.locator(f'{SIDEBAR} .jp-Compute-tab[data-tab="environments"]').click()
     table = page.locator(f"{SIDEBAR} .jp-Compute-envTable")
     table.wait_for(timeout=60_000)
-    table.locator('button[data-column="cpus"]').click()  # numbers sort largest first
-    cpus = [c for c in table.locator("tbody tr td:nth-child(2)").all_inner_texts() if c != "—"]
-    values = [float(c.replace(",", "")) for c in cpus]
-    assert values == sorted(values, reverse=True) and len(values) > 3, values
-    table.locator('button[data-column="cpus"]').click()
-    values = [float(c.replace(",", "")) for c in table.locator("tbody tr td:nth-child(2)").all_inner_texts() if c != "—"]
-    assert values == sorted(values), values
+    def column(index: int) -> list[float]:
+        """The known numbers of the sorted column, in the order shown (unknown ones come last)."""
+        texts = table.locator(f"tbody tr td:nth-child({index})").all_inner_texts()
+        known = [float(t.replace(",", "")) for t in texts if t != "—"]
+        assert all(t != "—" for t in texts[:len(known)]), f"unknown values sort last: {texts}"
+        return known
+
+    for index, name in enumerate(("cpus", "gpus", "memory_gb", "price"), start=2):
+        table.locator(f'button[data-column="{name}"]').click()  # numbers sort largest first
+        values = column(index)
+        assert values == sorted(values, reverse=True), (name, values)
+        assert table.locator(f'th:nth-child({index})').get_attribute("aria-sort") == "descending"
+        table.locator(f'button[data-column="{name}"]').click()
+        assert column(index) == sorted(values), name
+        if name in ("cpus", "memory_gb"):
+            assert len(values) > 3, (name, values)
+    table.locator('button[data-column="gpus"]').click()
+    assert column(3)[0] >= 1, "the sandboxes offer GPU/NPU environments"
     screenshot(page, f"sidebar-{theme}-11-environments")
 
 
@@ -304,3 +315,25 @@ def test_the_dialog_shows_what_the_server_refuses_at_its_field(sandbox_lab: LabS
     dialog.wait_for(state="detached")
     with sandbox_lab.client() as client:
         assert client.jobs(q="no-such-script").total == 0, "a refused submission leaves no job"
+
+
+def test_notify_mine_tells_only_of_jobs_submitted_from_this_browser(tmp_path, page):
+    lab = start_lab(tmp_path / "jupyter", settings={"jupyter-compute/plugin.jupyterlab-settings": {"notify": "mine"}})
+    try:
+        page.goto(lab.lab_url())
+        open_sidebar(page)
+        with lab.client() as client:
+            other = client.submit(command="true", name="from-elsewhere")
+        rows_of(page, other.id).locator(".jp-Compute-badge[data-state='SUCCEEDED']").wait_for(timeout=60_000)
+        page.locator(f"{SIDEBAR} .jp-Compute-newJob").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("#jp-Compute-submit-backend").select_option("local")
+        dialog.locator('[data-field="command"] textarea').fill("true")
+        dialog.locator('[data-field="name"] input').fill("from-this-browser")
+        dialog.get_by_role("button", name="Submit").click()
+        dialog.wait_for(state="detached", timeout=60_000)
+        page.locator(TOAST, has_text="from-this-browser succeeded").wait_for(timeout=60_000)
+        assert page.locator(TOAST, has_text="from-elsewhere").count() == 0
+        screenshot(page, "sidebar-light-15-notify-mine", animations="allow")
+    finally:
+        lab.server.stop()
