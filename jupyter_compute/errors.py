@@ -48,6 +48,12 @@ class InvalidSpec(ComputeError):
     http_status = 400
 
 
+class PayloadTooLarge(InvalidSpec):
+    """The request body is larger than the server takes; large data belongs in an upload."""
+
+    http_status = 413
+
+
 class NotFound(ComputeError):
     """No such backend, job, environment or result."""
 
@@ -90,7 +96,8 @@ class WaitTimeout(ComputeError, TimeoutError):
 
 ERROR_TYPES: dict[str, type[ComputeError]] = {
     cls.__name__: cls
-    for cls in (ComputeError, InvalidSpec, NotFound, NotSupported, AuthError, BackendError, Unavailable, WaitTimeout)
+    for cls in (ComputeError, InvalidSpec, PayloadTooLarge, NotFound, NotSupported, AuthError, BackendError,
+                Unavailable, WaitTimeout)
 }
 
 

@@ -135,6 +135,19 @@ class ResultFile(_Record):
     media_type: str | None = None
 
 
+#: The longest text each spec field takes (characters): programs may be long, names and references short.
+#: Larger data belongs in an upload (``POST uploads``) that the spec names.
+SPEC_TEXT_LIMITS: dict[str, int] = {
+    "backend": 200, "name": 200, "environment": 1000, "cluster": 1000, "command": 256 * 1024,
+    "script": 4096, "code": 256 * 1024, "notebook": 4096, "algorithm": 4096, "output": 4096,
+}
+#: The largest job spec the server takes (bytes of JSON; 413 beyond).
+MAX_SPEC_BYTES = 1024 * 1024
+#: The most items of the spec's lists, and the longest tag.
+SPEC_LIST_LIMITS: dict[str, int] = {"inputs": 1000, "tags": 50}
+MAX_TAG_CHARS = 100
+
+
 def _check_type(name: str, value: Any, kinds: tuple[type, ...], label: str) -> None:
     if isinstance(value, bool) and bool not in kinds:
         raise InvalidSpec(f"'{name}' must be {label}, not a boolean", field=name)
@@ -193,10 +206,19 @@ class JobSpec:
                 continue
             kinds, label = cls._TYPES[name]
             _check_type(name, value, kinds, label)
+            limit = SPEC_TEXT_LIMITS.get(name)
+            if limit is not None and len(value) > limit:
+                raise InvalidSpec(f"'{name}' is longer than {limit:,} characters; give large data as an upload "
+                                  "(POST uploads) instead", field=name)
+            limit = SPEC_LIST_LIMITS.get(name)
+            if limit is not None and len(value) > limit:
+                raise InvalidSpec(f"'{name}' has more than {limit:,} items", field=name)
             values[name] = value
         for i, tag in enumerate(values.get("tags", [])):
             if not isinstance(tag, str) or not tag:
                 raise InvalidSpec("tags must be non-empty strings", field=f"tags[{i}]")
+            if len(tag) > MAX_TAG_CHARS:
+                raise InvalidSpec(f"a tag is at most {MAX_TAG_CHARS} characters", field=f"tags[{i}]")
         for key in values.get("params", {}):
             if not isinstance(key, str) or not key:
                 raise InvalidSpec("parameter names must be non-empty strings", field="params")

@@ -57,3 +57,17 @@ def test_stopping_the_stand_ins_puts_the_environment_back(monkeypatch: pytest.Mo
         running.stop()
     assert os.environ["OCEAN_PROVIDER_URL"] == "http://provider.example.org"
     assert "MAAP_SANDBOX_URL" not in os.environ and not running.stoppers
+
+
+async def test_the_passthrough_is_open_exactly_where_can_proxy_says(jp_serverapp, api, http_server_client,
+                                                                    jp_base_url, jp_auth_header) -> None:
+    from jupyter_server.utils import url_path_join
+
+    backends = (await api("GET", "backends")).body["backends"]
+    kinds = {b["kind"] for b in backends}
+    assert {"local", "maap", "datastory", "modelarts", "ocean"} <= kinds
+    for backend in backends:
+        url = url_path_join(jp_base_url, "compute/proxy", backend["name"], "no-such-page")
+        reply = await http_server_client.fetch(url, headers=dict(jp_auth_header), raise_error=False)
+        closed = reply.code == 405 and b'"NotSupported"' in reply.body
+        assert closed != backend["capabilities"]["can_proxy"], (backend["name"], reply.code, reply.body[:300])

@@ -68,7 +68,7 @@ STATUS_WORDS: Mapping[str, str] = {
     "FINISHED": "",
     "ERROR": "the task failed",
 }
-CAPABILITIES = Capabilities(has_results=True)
+CAPABILITIES = Capabilities(has_results=True, can_proxy=True)  # the task API, its token added on the server
 #: The platform's local time (China Standard Time).
 PLATFORM_TZ = timezone(timedelta(hours=8))
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -138,6 +138,8 @@ def _read_from(path: Path, offset: int, limit: int) -> tuple[bytes, int]:
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
+            if offset >= size:
+                return b"", size
             f.seek(offset)
             return f.read(limit), size
     except FileNotFoundError:

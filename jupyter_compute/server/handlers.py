@@ -18,8 +18,8 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import ComputeError, InvalidSpec
-from ..models import JobState
+from ..errors import ComputeError, InvalidSpec, PayloadTooLarge
+from ..models import MAX_SPEC_BYTES, JobState
 from .events import format_sse
 
 if TYPE_CHECKING:
@@ -29,10 +29,39 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "compute"
 SSE_KEEPALIVE_S = 15.0
 MAX_QUERY_INT = 2**53
+#: The furthest log offset asked for (1 TiB): no log is longer.
+MAX_LOG_OFFSET = 2**40
+
+
+#: How deep a request body may nest (a job spec needs a handful of levels).
+MAX_JSON_DEPTH = 32
 
 
 def _refuse_constant(name: str) -> Any:
     raise InvalidSpec(f"'{name}' is not a JSON number", field="body")
+
+
+def check_json_value(value: Any) -> None:
+    """Refuse (InvalidSpec naming the top-level field) what parses as JSON but cannot be kept:
+    nesting deeper than MAX_JSON_DEPTH, and text that is not Unicode (a lone surrogate, ``"\\ud800"``)."""
+    stack: list[tuple[Any, str, int]] = [(value, "body", 0)]
+    while stack:
+        item, field, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidSpec(f"'{field}' nests deeper than {MAX_JSON_DEPTH} levels", field=field)
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                owner = key if depth == 0 else field
+                stack.append((key, owner, depth + 1))
+                stack.append((inner, owner, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((inner, field, depth + 1) for inner in item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidSpec(f"'{field}' holds text that is not valid Unicode (a lone surrogate)",
+                                  field=field) from None
 
 
 class ComputeHandler(ExtensionHandlerMixin, APIHandler):
@@ -54,9 +83,13 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
 
     def json_body(self) -> Any:
         try:
-            return json.loads(self.request.body or b"null", parse_constant=_refuse_constant)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            body = json.loads(self.request.body or b"null", parse_constant=_refuse_constant)
+        except RecursionError:
+            raise InvalidSpec(f"the request body nests deeper than {MAX_JSON_DEPTH} levels", field="body") from None
+        except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to read
             raise InvalidSpec(f"the request body is not valid JSON: {exc}", field="body") from None
+        check_json_value(body)
+        return body
 
     def int_argument(self, name: str, default: int, minimum: int = 0, maximum: int = MAX_QUERY_INT) -> int:
         raw = self.get_query_argument(name, None)
@@ -150,6 +183,9 @@ class JobsHandler(ComputeHandler):
     @web.authenticated
     @authorized("execute")  # a job runs code, like a kernel or a terminal
     async def post(self) -> None:
+        if len(self.request.body) > MAX_SPEC_BYTES:
+            raise PayloadTooLarge(f"a job spec is at most {MAX_SPEC_BYTES:,} bytes of JSON; give large data as "
+                                  "an upload (POST uploads) and name it in the spec", field="body")
         body = self.json_body()
         header_key = self.request.headers.get("Idempotency-Key")
         if header_key and isinstance(body, dict):
@@ -187,7 +223,7 @@ class JobLogsHandler(ComputeHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        chunk = await self.service.logs(job_id, self.int_argument("offset", 0))
+        chunk = await self.service.logs(job_id, self.int_argument("offset", 0, maximum=MAX_LOG_OFFSET))
         self.write_json({"text": chunk.text, "offset": chunk.offset, "complete": chunk.complete})
 
 

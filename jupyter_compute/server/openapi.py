@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..forms import FIELD_TYPES
-from ..models import JobState
+from ..models import MAX_SPEC_BYTES, MAX_TAG_CHARS, SPEC_LIST_LIMITS, SPEC_TEXT_LIMITS, JobState
 
 _TEXT = {"type": "string"}
 _NUM = {"type": "number", "nullable": True}
@@ -94,11 +94,15 @@ _SCHEMAS: dict[str, Any] = {
     "JobSpec": {
         "type": "object",
         "additionalProperties": False,
+        "description": f"At most {MAX_SPEC_BYTES:,} bytes of JSON (413 beyond); large data goes in an upload.",
         "properties": {
-            "backend": {"type": "string", "default": "local"}, "name": _TEXT, "environment": _OPT_TEXT,
-            "cluster": _OPT_TEXT, "command": _OPT_TEXT, "script": _OPT_TEXT, "code": _OPT_TEXT,
-            "notebook": _OPT_TEXT, "algorithm": _OPT_TEXT, "inputs": {"type": "array", "items": {}},
-            "params": {"type": "object"}, "output": _OPT_TEXT, "tags": {"type": "array", "items": _TEXT},
+            **{name: {**_OPT_TEXT, "maxLength": limit} for name, limit in SPEC_TEXT_LIMITS.items()},
+            "backend": {"type": "string", "default": "local", "maxLength": SPEC_TEXT_LIMITS["backend"]},
+            "name": {"type": "string", "maxLength": SPEC_TEXT_LIMITS["name"]},
+            "inputs": {"type": "array", "items": {}, "maxItems": SPEC_LIST_LIMITS["inputs"]},
+            "params": {"type": "object"},
+            "tags": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS},
+                     "maxItems": SPEC_LIST_LIMITS["tags"]},
             "timeout_s": _NUM, "extra": {"type": "object"},
         },
     },
@@ -138,6 +142,7 @@ _RESPONSES = {
         403: "Not authorized, or the platform refused our credentials",
         404: "No such backend, job or result",
         405: "The backend's platform cannot do this",
+        413: "The job spec is too large: give large data as an upload and name it in the spec",
         502: "The platform failed; its own message is kept",
         503: "The backend is configured but cannot work; the message says what to set",
     }.items()
@@ -207,7 +212,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": _responses({
                 "201": _json(_ref("Job"), "The new job"),
                 "200": _json(_ref("Job"), "The job first submitted with this idempotency key"),
-            }, 400, 404, 502),
+            }, 400, 404, 413, 502),
         },
     },
     "/api/jobs/{job_id}": {
@@ -223,7 +228,7 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/jobs/{job_id}/logs": {
         "get": {"summary": "The job's log from a byte offset", "parameters": [
-            _JOB_ID, _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0})],
+            _JOB_ID, _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": 2**40, "default": 0})],
                 "responses": _responses({"200": _json(_ref("LogChunk"), "Log text")}, 400, 404, 405, 502)},
     },
     "/api/jobs/{job_id}/results": {

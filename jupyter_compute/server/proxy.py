@@ -76,7 +76,7 @@ class ProxyHandler(ComputeHandler):
 
     async def _forward(self, backend_name: str) -> None:
         backend = self.service.backend(backend_name)
-        if not backend.api_base:
+        if not backend.capabilities.can_proxy or not backend.api_base:
             raise NotSupported(f"backend '{backend_name}' has no API to pass through to", backend=backend_name)
         prefix = url_path_join(self.base_url, "compute/proxy/")
         raw_rest = self.request.path[len(prefix):]

@@ -42,6 +42,6 @@ class WebhookTokens:
     def job_id(self, backend: str, token: str) -> str | None:
         """The job a token was made for, or None when it is not one of ours."""
         job_id, _, mac = token.partition(".")
-        if not job_id or not mac:
+        if not job_id or not mac or not token.isascii():
             return None
-        return job_id if hmac.compare_digest(mac, self._mac(backend, job_id)) else None
+        return job_id if hmac.compare_digest(mac.encode(), self._mac(backend, job_id).encode()) else None

@@ -74,6 +74,14 @@ def open_sidebar(page) -> None:
     page.locator(SIDEBAR).wait_for(state="visible")
 
 
+def open_lab(page, lab: LabServer, theme: str) -> None:
+    """JupyterLab in ``theme``, with the Compute sidebar open."""
+    page.goto(lab.lab_url())
+    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
+    set_theme(page, theme)
+    open_sidebar(page)
+
+
 def recorded(page, job_id: str) -> list[dict]:
     return [r for r in page.evaluate("() => window.__computeRows") if r["id"] == job_id]
 
@@ -147,10 +155,7 @@ def test_a_job_from_a_notebook_is_followed_live_announced_and_loaded(sandbox_lab
 def test_cancel_on_the_job_page_ends_a_running_job(sandbox_lab: LabServer, page, theme: str):
     with sandbox_lab.client() as client:
         job = client.submit(command="sleep 600", name=f"long-{theme}")
-    page.goto(sandbox_lab.lab_url())
-    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
-    set_theme(page, theme)
-    open_sidebar(page)
+    open_lab(page, sandbox_lab, theme)
     rows_of(page, job.id).locator(".jp-Compute-badge[data-state='RUNNING']").wait_for(timeout=60_000)
     # By keyboard: the list takes the focus, arrows move along the rows, Enter opens the focused one.
     page.locator(f"{SIDEBAR} .jp-Compute-jobList").focus()
@@ -183,10 +188,7 @@ def test_cancel_on_the_job_page_ends_a_running_job(sandbox_lab: LabServer, page,
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_the_dialog_refuses_a_bad_field_then_submits_to_a_platform(sandbox_lab: LabServer, page, theme: str):
-    page.goto(sandbox_lab.lab_url())
-    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
-    set_theme(page, theme)
-    open_sidebar(page)
+    open_lab(page, sandbox_lab, theme)
     if theme == "light":
         page.locator(f"{SIDEBAR} .jp-Compute-newJob").click()
     else:  # the Launcher's card opens the same dialog
@@ -217,10 +219,7 @@ def test_the_dialog_refuses_a_bad_field_then_submits_to_a_platform(sandbox_lab: 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_clusters_and_environments(sandbox_lab: LabServer, page, theme: str):
-    page.goto(sandbox_lab.lab_url())
-    page.locator('.jp-SideBar [data-id="jp-Compute-sidebar"]').wait_for()
-    set_theme(page, theme)
-    open_sidebar(page)
+    open_lab(page, sandbox_lab, theme)
     page.locator(f'{SIDEBAR} .jp-Compute-tab[data-tab="clusters"]').click()
     cards = page.locator(f"{SIDEBAR} .jp-Compute-cluster")
     cards.first.wait_for(timeout=60_000)
