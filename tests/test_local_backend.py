@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import nbformat
 import psutil
 import pytest
-from conftest import read_result, run, started, until, wait_status
+from conftest import pid_alive, read_result, run, started, until, wait_for, wait_status
 
 from jupyter_compute.backends import local, local_runner
 from jupyter_compute.backends import local_files as files
@@ -744,7 +744,16 @@ def test_runner_killed_means_lost_and_no_orphans(tmp_path: Path) -> None:
         return job_record(tmp_path, "r-lost", files.PROCESS)
 
     process = run(first_server)
-    os.kill(job_record(tmp_path, "r-lost", files.RUNNER)["pid"], signal.SIGKILL)
+    runner = job_record(tmp_path, "r-lost", files.RUNNER)["pid"]
+    os.kill(runner, signal.SIGKILL)
+    # Gone (or a zombie) before the next server looks: a busy machine may take a while to end it.
+    def runner_dead() -> bool:
+        try:
+            return not pid_alive(runner) or psutil.Process(runner).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(runner_dead, "the runner to die", timeout=60)
     assert live_group_members(process["pgid"])  # the job is orphaned, still running
 
     async def second_server() -> None:
@@ -752,6 +761,6 @@ def test_runner_killed_means_lost_and_no_orphans(tmp_path: Path) -> None:
             status = await b.status("r-lost")
             assert (status.state, status.native_status) == (JobState.FAILED, "lost")
             assert status.message == "lost: runner vanished without status"
-            assert live_group_members(process["pgid"]) == []
+            await until(lambda: live_group_members(process["pgid"]) == [], "the orphaned job to be ended", timeout=60)
 
     run(second_server)

@@ -70,7 +70,7 @@ from pathlib import Path
 root = Path(os.environ.get("DATA_ROOT", "/data"))
 release = Path(json.loads((root / "inputs" / "algoCustomData.json").read_text())["release"])
 print("waiting", flush=True)
-for _ in range(600):
+for _ in range(6000):  # up to 10 minutes: a test releases it, or stops the job
     if release.exists():
         break
     time.sleep(0.1)
@@ -114,10 +114,10 @@ def compute_config(provider: OceanProviderSandbox, consumer_key: str, server_log
 
 async def running_on_the_provider(rec: Recorder, provider: OceanProviderSandbox, job_id: str) -> str:
     """Wait until the job's algorithm runs (status 40 on the provider, RUNNING on the server); its jobId."""
-    job = await wait_for_state(rec, job_id, {"RUNNING", *FINAL})
+    job = await wait_for_state(rec, job_id, {"RUNNING", *FINAL}, timeout=180)
     assert job["state"] == "RUNNING", job
     remote = job["remote_id"].split("|")[0]
-    await until(lambda: provider.job(remote)["status"] == 40, what="status 40")
+    await until(lambda: provider.job(remote)["status"] == 40, what="status 40", timeout=120)
     return remote
 
 
@@ -186,7 +186,7 @@ async def test_stop_a_running_job_then_delete_it(rec, provider, jp_serverapp, tm
 
     stopped = await rec("POST", "jobs", reply.body["id"], "cancel")
     assert stopped.status == 200, stopped.body
-    job = await wait_for_state(rec, reply.body["id"], FINAL)  # the algorithm alone would wait 60 s
+    job = await wait_for_state(rec, reply.body["id"], FINAL, timeout=180)  # the algorithm alone would wait 10 min
     assert job["state"] == "CANCELLED" and job["message"] == "stopped by the user", job
     assert provider.job(remote)["stopreq"] == 1
     log = await rec("GET", "jobs", job["id"], "logs")
