@@ -73,13 +73,26 @@ class AuthError(ComputeError):
 
 
 class BackendError(ComputeError):
-    """The platform failed or answered with an error; its own message is kept."""
+    """The platform failed or answered with an error; its own message is kept.
+
+    ``status``: the platform's HTTP status, when it answered. ``uncertain``: no answer came after the
+    request was sent, so the platform may have acted on it (a lost answer, not a refusal).
+    ``reached``: False when the request certainly never reached the platform (no connection).
+    """
 
     http_status = 502
 
-    def __init__(self, message: str, *, status: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, status: int | None = None, uncertain: bool = False, reached: bool = True,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(message, **kwargs)
         self.status = status
+        self.uncertain = uncertain
+        self.reached = reached
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Whether the platform may have done what was asked: no answer after sending, or a 5xx."""
+        return self.uncertain or (self.status is not None and self.status >= 500)
 
 
 class Unavailable(ComputeError):

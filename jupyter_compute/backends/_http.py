@@ -54,27 +54,33 @@ async def request(
     scrub: Callable[[str], str],
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send once, or (GETs only) retry connection errors and 502/503/504 with backoff.
+    """Send, retrying with backoff what cannot have reached the platform: a connection that was never
+    made (any method), and for GETs any transport error and 502/503/504.
 
-    A connection failure becomes a BackendError naming the platform and the action, with
-    ``scrub`` removing any secret from the text. Other answers are returned as they are.
+    A failure becomes a BackendError naming the platform and the action, with ``scrub`` removing any
+    secret from the text, and ``uncertain`` when the request may have been sent (its answer lost).
+    Other answers are returned as they are.
     """
-    attempts = GET_ATTEMPTS if method == "GET" else 1
-    for attempt in range(attempts):
+    for attempt in range(GET_ATTEMPTS):
         if attempt:
             await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
-        last = attempt + 1 == attempts
+        last = attempt + 1 == GET_ATTEMPTS
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            if not last:
+            if not last and (method == "GET" or not_sent(exc)):
                 continue
             raise transport_failure(exc, platform=platform, what=what, backend=backend, scrub=scrub,
-                                    attempts=attempts) from None  # fmt: skip
-        if response.status_code in RETRY_STATUSES and not last:
+                                    attempts=attempt + 1) from None  # fmt: skip
+        if response.status_code in RETRY_STATUSES and method == "GET" and not last:
             continue
         return response
     raise AssertionError("unreachable")
+
+
+def not_sent(exc: httpx.TransportError) -> bool:
+    """Whether a request certainly never reached the platform (no connection was made)."""
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
 #: A timeout's kind → what did not happen within its limit, and which limit that is.
@@ -95,7 +101,9 @@ def transport_failure(
     ``attempts``: how often the request was tried. ``scrub`` removes secrets from the exception's text.
     """
     tried = f" (tried {attempts} times)" if attempts > 1 else ""
-    return BackendError(f"{platform} did not answer ({what}): {transport_reason(exc, scrub)}{tried}", backend=backend)
+    sent = not not_sent(exc)
+    return BackendError(f"{platform} did not answer ({what}): {transport_reason(exc, scrub)}{tried}", backend=backend,
+                        uncertain=sent, reached=sent)
 
 
 def transport_reason(exc: httpx.TransportError, scrub: Callable[[str], str]) -> str:

@@ -55,6 +55,9 @@ class Backend:
     #: How often the monitor refreshes a running job: first interval and the backoff ceiling.
     poll_interval: ClassVar[float] = 2.0
     poll_max_interval: ClassVar[float] = 30.0
+    #: How long a job whose submission got no answer is looked for with ``recover`` before it is
+    #: recorded UNKNOWN (a platform whose job list lags behind needs a while to show a new job).
+    confirm_window_s: ClassVar[float] = 120.0
     #: True when ``status_many`` asks the platform once for many jobs: the monitor then refreshes
     #: all of this backend's watched jobs together, with one ``status_many`` call per cycle.
     batch_status: ClassVar[bool] = False
@@ -74,6 +77,9 @@ class Backend:
         self.config = dict(config or {})
         self.data_dir = Path(data_dir) if data_dir else None
         self.log = log or logging.getLogger(f"jupyter_compute.{self.kind or 'backend'}.{name}")
+        window = config_positive(self.config, "confirm_window_s", None, kind=self.kind or "backend")
+        if window is not None:
+            self.confirm_window_s = float(window)
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,7 +124,11 @@ class Backend:
         raise NotSupported(f"backend '{self.name}' cannot delete jobs", backend=self.name)
 
     async def recover(self, job_id: str) -> str | None:
-        """Find a job whose submission was interrupted (server killed mid-call); its remote id or None."""
+        """Find the platform's job for our ``job_id`` when its submission's answer was lost (a timeout, a
+        reset, a 5xx, the server killed mid-call): its remote id, or None when the platform shows none.
+
+        A backend whose platform keeps nothing of ours to look a job up by keeps this default and says
+        why in its docstring: such a job then ends UNKNOWN with words, never FAILED."""
         return None
 
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:

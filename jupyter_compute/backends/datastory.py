@@ -75,6 +75,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 CONFIG_KEYS = frozenset({
     "url", "token_env", "submit_path", "get_path", "storage", "default_storage", "output_root",
     "timeout_s", "poll_interval_s",
+    "confirm_window_s",
 })  # fmt: skip
 PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -339,6 +340,12 @@ class DatastoryBackend(_http.ClientMixin, Backend):
         return str(local) if local is not None else None
 
     # jobs -----------------------------------------------------------------------------
+    async def recover(self, job_id: str) -> str | None:
+        """None: a Datastory task keeps nothing of ours (the task API takes no name or client token, and
+        its id is the platform's), so a task whose submission answer was lost cannot be looked up; it
+        ends UNKNOWN with words."""
+        return None
+
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
         spec = await asyncio.to_thread(self.validate, spec)  # stats local files: off the event loop
         profile = self.profiles[spec.extra["storage"]]

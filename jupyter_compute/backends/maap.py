@@ -119,6 +119,7 @@ MAX_REMEMBERED = 4096
 CONFIG_KEYS = frozenset({
     "url", "flavor", "token_env", "granule_input", "timeout_s", "poll_interval_s",
     "s3_endpoint_url", "s3_key_env", "s3_secret_env",
+    "confirm_window_s",
 })  # fmt: skip
 #: A failed job's traceback is kept in its message up to this many characters (the end is kept).
 MAX_DETAIL = 4000
@@ -508,9 +509,12 @@ class MaapBackend(_http.ClientMixin, Backend):
             del self._dismissed[next(iter(self._dismissed))]
 
     async def recover(self, job_id: str) -> str | None:
-        """(ogc) The job tagged with our id, when the server stopped before recording MAAP's id."""
+        """(ogc) The job tagged with our id, when its submission's answer was lost.
+
+        The swagger flavour cannot look one up: its job entries carry nothing of ours to find them by
+        (no tag, no client token), so such a job ends UNKNOWN with words."""
         if self.flavor != "ogc":
-            return None  # entries carry nothing of ours to find them by
+            return None
         data = await self._json("GET", "ogc/jobs", what="listing jobs", params={"tag": job_id, "limit": 10})
         jobs = data.get("jobs") if isinstance(data, dict) else None
         for job in jobs or []:

@@ -98,6 +98,7 @@ TOKEN_CAPABILITIES = dataclasses.replace(CAPABILITIES, can_proxy=True)
 CONFIG_KEYS = frozenset({
     "endpoint", "project_id", "token_env", "ak_env", "sk_env", "obs_endpoint", "obs_ak_env", "obs_sk_env",
     "upload_root", "workspace_id", "nodes_page_size", "search_page_size", "timeout_s", "poll_interval_s",
+    "confirm_window_s",
 })  # fmt: skip
 #: ModelArts answers a job it does not know with 400 and this code (404 is accepted too).
 NOT_FOUND_CODES = frozenset({"ModelArts.2775"})

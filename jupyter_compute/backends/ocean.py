@@ -66,7 +66,7 @@ from .ocean_status import (
     result_entries,
 )
 
-CONFIG_KEYS = frozenset({"url", "chain_id", "private_key_env", "timeout_s", "poll_interval_s"})
+CONFIG_KEYS = frozenset({"url", "chain_id", "private_key_env", "timeout_s", "poll_interval_s", "confirm_window_s"})
 CAPABILITIES = Capabilities(can_cancel=True, can_delete=True, has_logs=True, has_results=True,
                             has_environments=True)  # fmt: skip
 
@@ -593,6 +593,12 @@ class OceanBackend(_http.ClientMixin, Backend):
         known = ", ".join(e.id for e in environments) or "none"
         raise InvalidSpec(f"the Ocean Provider offers no free compute environment; choose one (known: {known})",
                           field="environment", backend=self.name)  # fmt: skip
+
+    async def recover(self, job_id: str) -> str | None:
+        """None: a Provider's compute job carries nothing of ours (its jobId is the Provider's own and the
+        start request takes no client token), so a job whose start answer was lost cannot be told from the
+        consumer's other jobs; it ends UNKNOWN with words (the consumer's job list shows it on the Provider)."""
+        return None
 
     async def _jobs(self, job_id: str | None = None) -> list[dict[str, Any]]:
         """The consumer's status objects (one job, or all of them): an unsigned GET."""

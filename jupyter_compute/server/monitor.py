@@ -11,6 +11,7 @@ left stuck by a failure between recording and watching it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -18,11 +19,15 @@ from typing import Any
 
 from ..errors import ComputeError, NotFound
 from ..models import Job, JobState, RemoteStatus, utcnow
-from .service import JobService
+from .service import CONFIRMING, JobService
 
 BACKOFF_FACTOR = 1.6
 ERROR_RETRY_CEILING_S = 60.0
 SWEEP_INTERVAL_S = 30.0
+#: Waits between the look-ups of a job whose submission got no answer (then every 30 s).
+CONFIRM_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
+#: native_status of a job not found on its platform after its lost submission answer.
+ANSWER_LOST = "submission answer lost"
 
 
 @dataclass
@@ -44,7 +49,9 @@ class Monitor:
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._confirming: dict[str, asyncio.Task[None]] = {}
         service.on_submitted.append(self.watch)
+        service.on_uncertain.append(self.confirm)
 
     async def start(self) -> None:
         """Start polling, then re-attach to the jobs recorded as unfinished (after a restart)."""
@@ -55,7 +62,7 @@ class Monitor:
 
     async def stop(self) -> None:
         """Stop polling at once; calls in flight are cancelled (the jobs are not)."""
-        tasks = [*self._tasks, *self._inflight]
+        tasks = [*self._tasks, *self._inflight, *self._confirming.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -105,9 +112,64 @@ class Monitor:
                 self.log.exception("job sweep failed")
             await asyncio.sleep(SWEEP_INTERVAL_S)
 
+    def confirm(self, job: Job) -> None:
+        """Look up, on its platform, a job whose submission got no answer: adopt it when it shows,
+        else record it UNKNOWN after the backend's ``confirm_window_s`` (never FAILED: it may run)."""
+        if job.id in self._confirming or job.backend not in self.service.backends:
+            return
+        task = asyncio.create_task(self._confirm(job), name=f"jupyter-compute-confirm-{job.id}")
+        self._confirming[job.id] = task
+        task.add_done_callback(lambda _: self._confirming.pop(job.id, None))
+
+    async def _confirm(self, job: Job) -> None:
+        backend = self.service.backend(job.backend)
+        deadline = time.monotonic() + backend.confirm_window_s
+        for delay in itertools.chain(CONFIRM_DELAYS_S, itertools.repeat(SWEEP_INTERVAL_S)):
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            try:
+                remote_id = await backend.recover(job.id)
+            except ComputeError as exc:
+                self.log.warning("looking up job %s on %s failed: %s", job.id, job.backend, exc)
+                remote_id = None
+            if remote_id:
+                await self._adopt(job, remote_id)
+                return
+            if time.monotonic() >= deadline:
+                break
+        try:
+            lost = await self.service.store.update(
+                job.id, state=JobState.UNKNOWN, native_status=ANSWER_LOST,
+                message=f"the platform's answer to the submission was lost and the job was not found there within "
+                        f"{backend.confirm_window_s:g} s; it may still show up there (it is looked for again every "
+                        f"{SWEEP_INTERVAL_S:g} s)",
+            )
+        except NotFound:  # deleted meanwhile
+            return
+        self.service.publish(lost)
+
+    async def _adopt(self, job: Job, remote_id: str) -> None:
+        """A job found on its platform after its submission's answer was lost: record it and watch it."""
+        try:
+            found = await self.service.store.update(job.id, remote_id=remote_id, state=JobState.QUEUED,
+                                                    native_status="submitted", message="")
+        except NotFound:  # deleted meanwhile
+            return
+        self.log.info("job %s found on %s as %s after its submission's answer was lost", job.id, job.backend,
+                      remote_id)
+        self.service.publish(found)
+        self.watch(found)
+
     async def _recover(self, job: Job) -> None:
         if job.backend not in self.service.backends:
             self.log.warning("job %s belongs to backend '%s', which is not configured", job.id, job.backend)
+            return
+        if job.remote_id is None and job.native_status == CONFIRMING:
+            self.confirm(job)  # e.g. after a restart
+            return
+        if job.remote_id is None and job.native_status == ANSWER_LOST:
+            remote_id = await self.service.backend(job.backend).recover(job.id)
+            if remote_id:
+                await self._adopt(job, remote_id)
             return
         if job.remote_id is None:
             if time.time() - job.created.timestamp() < SWEEP_INTERVAL_S:

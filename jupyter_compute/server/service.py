@@ -23,6 +23,10 @@ from .events import EventHub
 from .store import JobStore
 
 MAX_IDEMPOTENCY_KEY = 200
+#: native_status of a job whose submission got no answer: the platform may have it (the monitor looks).
+CONFIRMING = "confirming submission"
+#: native_status of a job whose submission certainly never reached the platform (a retry sends it again).
+NOT_SUBMITTED = "not submitted"
 UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
@@ -73,6 +77,8 @@ class JobService:
         self.unavailable: dict[str, dict[str, str]] = {}
         #: Called with each job that reached its platform (the monitor watches them).
         self.on_submitted: list[Callable[[Job], None]] = []
+        #: Called with each job whose submission got no answer (the monitor looks it up on the platform).
+        self.on_uncertain: list[Callable[[Job], None]] = []
 
     # backends -------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
@@ -142,8 +148,17 @@ class JobService:
         )
         job, created = await self.store.create(job)
         if not created:
-            return job, False
+            # A first try that never reached the platform: this retry of the same key sends it again.
+            reopened = await self.store.reopen(job.id, NOT_SUBMITTED) if job.native_status == NOT_SUBMITTED else None
+            if reopened is None:
+                return job, False
+            self.publish(reopened)
+            return await self._send(self.backend(reopened.backend), reopened.spec, reopened)
         self.publish(job)
+        return await self._send(backend, spec, job)
+
+    async def _send(self, backend: Backend, spec: JobSpec, job: Job) -> tuple[Job, bool]:
+        """Hand a recorded job to its platform; record what came of it."""
         try:
             submission = await backend.submit(spec, job.id)
         except InvalidSpec:
@@ -152,9 +167,21 @@ class JobService:
             raise
         except Exception as exc:
             error = exc if isinstance(exc, ComputeError) else BackendError(f"submission failed: {exc}")
+            if isinstance(error, BackendError) and error.may_have_acted:
+                # The answer was lost, not the job: it stays queued while the monitor looks it up.
+                self.log.warning("submission of job %s to %s got no answer: %s", job.id, backend.name, error)
+                confirming = await self.store.update(
+                    job.id, native_status=CONFIRMING,
+                    message=f"the platform's answer was lost ({error.message}); looking the job up there",
+                )
+                self.publish(confirming)
+                for callback in self.on_uncertain:
+                    callback(confirming)
+                return confirming, True
             self.log.warning("submission of job %s to %s failed: %s", job.id, backend.name, error)
+            reached = not isinstance(error, BackendError) or error.reached
             failed = await self.store.update(
-                job.id, state=JobState.FAILED, native_status="submission failed",
+                job.id, state=JobState.FAILED, native_status="submission failed" if reached else NOT_SUBMITTED,
                 message=error.message, finished=utcnow(),
             )
             self.publish(failed)

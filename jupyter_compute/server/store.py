@@ -329,6 +329,11 @@ class JobStore:
         tags = _tags(changes["tags"]) if "tags" in changes else None
         return await self._run(self._update, job_id, columns, tags)
 
+    async def reopen(self, job_id: str, native_status: str) -> Job | None:
+        """Put a FAILED job whose native status is ``native_status`` back to QUEUED ("submitting"), for a
+        new try of its submission; None when it is not such a job (e.g. a concurrent retry took it)."""
+        return await self._run(self._reopen, job_id, native_status)
+
     async def delete(self, job_id: str) -> None:
         """Forget a job (NotFound if there is none with that id)."""
         await self._run(self._delete, job_id)
@@ -438,6 +443,15 @@ class JobStore:
             job = _select_one(conn, " WHERE seq = ?", (seq,))
         assert job is not None
         return job
+
+    def _reopen(self, job_id: str, native_status: str) -> Job | None:
+        with _transaction(self._db) as conn:
+            changed = conn.execute(
+                "UPDATE jobs SET state = ?, native_status = ?, message = '', finished = NULL, updated = ?"
+                " WHERE id = ? AND state = ? AND native_status = ?",
+                (JobState.QUEUED.value, "submitting", _to_us(utcnow()), job_id, JobState.FAILED.value, native_status),
+            ).rowcount
+            return _select_one(conn, " WHERE id = ?", (job_id,)) if changed else None
 
     def _delete(self, job_id: str) -> None:
         with _transaction(self._db) as conn:
