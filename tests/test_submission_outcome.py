@@ -128,7 +128,7 @@ async def test_a_lost_request_the_platform_never_saw_ends_unknown_with_words(api
         assert reply.status == 201 and reply.body["native_status"] == "confirming submission", reply.body
         job = await wait_for(api, reply.body["id"], lambda j: j["state"] != "QUEUED", "the look-up to give up")
         assert job["state"] == "UNKNOWN" and job["native_status"] == "submission answer lost", job
-        assert "not found there within 4 s" in job["message"], job
+        assert "not found on the platform within 4 s" in job["message"], job
         assert platform_jobs_tagged(sandbox, job["id"]) == []
     finally:
         proxy.__exit__()

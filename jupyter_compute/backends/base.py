@@ -58,6 +58,9 @@ class Backend:
     #: How long a job whose submission got no answer is looked for with ``recover`` before it is
     #: recorded UNKNOWN (a platform whose job list lags behind needs a while to show a new job).
     confirm_window_s: ClassVar[float] = 120.0
+    #: True when ``recover`` answering None means the platform certainly has no such job: the job's
+    #: submission is then sent again at once instead of being looked for.
+    recover_is_certain: ClassVar[bool] = False
     #: True when ``status_many`` asks the platform once for many jobs: the monitor then refreshes
     #: all of this backend's watched jobs together, with one ``status_many`` call per cycle.
     batch_status: ClassVar[bool] = False

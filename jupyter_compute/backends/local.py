@@ -333,6 +333,8 @@ class LocalBackend(Backend):
             self._active.pop(remote_id, None)
         return status
 
+    recover_is_certain = True  # a job is its folder: there or not
+
     async def recover(self, job_id: str) -> str | None:
         """``job_id`` itself if its folder was created before the server was interrupted."""
         return job_id if _JOB_ID.match(job_id) and (self.jobs_dir / job_id).is_dir() else None

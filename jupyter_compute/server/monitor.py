@@ -134,14 +134,17 @@ class Monitor:
             if remote_id:
                 await self._adopt(job, remote_id)
                 return
+            if backend.recover_is_certain:  # the platform certainly has no such job: send it again
+                await self.service.resend(job)
+                return
             if time.monotonic() >= deadline:
                 break
         try:
             lost = await self.service.store.update(
                 job.id, state=JobState.UNKNOWN, native_status=ANSWER_LOST,
-                message=f"the platform's answer to the submission was lost and the job was not found there within "
-                        f"{backend.confirm_window_s:g} s; it may still show up there (it is looked for again every "
-                        f"{SWEEP_INTERVAL_S:g} s)",
+                message=f"the submission's answer was lost (or the server stopped during it) and the job was not "
+                        f"found on the platform within {backend.confirm_window_s:g} s; it may still show up there (it "
+                        f"is looked for again every {SWEEP_INTERVAL_S:g} s)",
             )
         except NotFound:  # deleted meanwhile
             return
@@ -174,11 +177,8 @@ class Monitor:
         if job.remote_id is None:
             if time.time() - job.created.timestamp() < SWEEP_INTERVAL_S:
                 return  # its submission may still be under way
-            remote_id = await self.service.backend(job.backend).recover(job.id)
-            if remote_id is None:
-                await self._fail(job, "the server stopped before the job reached the platform")
-                return
-            job = await self.service.store.update(job.id, remote_id=remote_id)
+            self.confirm(job)  # the server stopped during its submission: looked up like a lost answer
+            return
         self.watch(job)
 
     async def _fail(self, job: Job, message: str) -> None:

@@ -157,6 +157,14 @@ class JobService:
         self.publish(job)
         return await self._send(backend, spec, job)
 
+    async def resend(self, job: Job) -> None:
+        """Send again a recorded job that its platform certainly does not have (its outcome is recorded)."""
+        self.log.info("job %s is not on %s: sending it again", job.id, job.backend)
+        try:
+            await self._send(self.backend(job.backend), job.spec, job)
+        except ComputeError as exc:
+            self.log.warning("job %s could not be sent again: %s", job.id, exc)
+
     async def _send(self, backend: Backend, spec: JobSpec, job: Job) -> tuple[Job, bool]:
         """Hand a recorded job to its platform; record what came of it."""
         try:
