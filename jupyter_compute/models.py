@@ -148,6 +148,25 @@ SPEC_LIST_LIMITS: dict[str, int] = {"inputs": 1000, "tags": 50}
 MAX_TAG_CHARS = 100
 
 
+#: In job lists and events a spec is summarised: text cut at this many characters, lists and objects at
+#: this many items (``GET jobs/{id}`` has it whole).
+SUMMARY_TEXT_CHARS = 500
+SUMMARY_ITEMS = 20
+
+
+def summarised(value: Any) -> tuple[Any, bool]:
+    """A copy of a JSON value with long text and long lists or objects cut; and whether anything was."""
+    if isinstance(value, str):
+        return (value[:SUMMARY_TEXT_CHARS] + "…", True) if len(value) > SUMMARY_TEXT_CHARS else (value, False)
+    if isinstance(value, list):
+        items = [summarised(item) for item in value[:SUMMARY_ITEMS]]
+        return [item for item, _ in items], len(value) > SUMMARY_ITEMS or any(cut for _, cut in items)
+    if isinstance(value, dict):
+        pairs = [(key, summarised(item)) for key, item in list(value.items())[:SUMMARY_ITEMS]]
+        return {key: item for key, (item, _) in pairs}, len(value) > SUMMARY_ITEMS or any(c for _, (_, c) in pairs)
+    return value, False
+
+
 def _check_type(name: str, value: Any, kinds: tuple[type, ...], label: str) -> None:
     if isinstance(value, bool) and bool not in kinds:
         raise InvalidSpec(f"'{name}' must be {label}, not a boolean", field=name)
@@ -285,7 +304,15 @@ class Job:
     def is_terminal(self) -> bool:
         return self.state.is_terminal
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, summary: bool = False) -> dict[str, Any]:
+        """The job as JSON; ``summary``: its spec summarised (see :func:`summarised`), as lists and events
+        carry it, with ``spec_summarised`` saying whether anything was cut."""
+        data = self._fields()
+        if summary:
+            data["spec"], data["spec_summarised"] = summarised(data["spec"])
+        return data
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "backend": self.backend,

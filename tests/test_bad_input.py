@@ -66,3 +66,17 @@ async def test_a_far_log_offset_and_a_foreign_callback_token_are_4xx(api):
     for token in ("abc.é", "é.é", f"{job.body['id']}.ünïcode"):
         callback = await api("POST", "webhooks", "local", token, body={"status": "done"})
         assert callback.status == 403, (token, callback.status, callback.body)
+
+
+async def test_lists_and_events_carry_a_summary_of_a_long_spec_and_the_job_has_it_whole(api):
+    command = "true #" + "x" * 200_000
+    job = await api("POST", "jobs", body={"command": command, "tags": ["long"], "params": {"p": list(range(100))}})
+    assert job.status == 201, job.body
+    listed = (await api("GET", "jobs", params={"tag": "long"})).body["jobs"][0]
+    assert listed["spec_summarised"] is True
+    assert len(listed["spec"]["command"]) <= 501 and listed["spec"]["command"].endswith("…")
+    assert len(listed["spec"]["params"]["p"]) == 20
+    whole = (await api("GET", "jobs", job.body["id"])).body
+    assert whole["spec"]["command"] == command and whole["spec"]["params"]["p"] == list(range(100))
+    short = await api("POST", "jobs", body={"command": "true", "tags": ["short"]})
+    assert (await api("GET", "jobs", params={"tag": "short"})).body["jobs"][0]["spec_summarised"] is False, short.body

@@ -178,7 +178,8 @@ class JobsHandler(ComputeHandler):
             limit=limit,
             offset=offset,
         )
-        self.write_json({"jobs": [j.to_dict() for j in jobs], "total": total, "limit": limit, "offset": offset})
+        self.write_json({"jobs": [j.to_dict(summary=True) for j in jobs], "total": total, "limit": limit,
+                         "offset": offset})
 
     @web.authenticated
     @authorized("execute")  # a job runs code, like a kernel or a terminal

@@ -119,6 +119,8 @@ _SCHEMAS: dict[str, Any] = {
             "native_status": _TEXT, "message": _TEXT, "created": _TIME, "updated": _TIME,
             "started": _TIME, "finished": _TIME, "tags": {"type": "array", "items": _TEXT},
             "results": {"type": "array", "items": _ref("ResultFile")}, "spec": _ref("JobSpec"),
+            "spec_summarised": {"type": "boolean", "description": "In lists and events: whether the spec's long "
+                                "text or long lists were cut (GET jobs/{id} has the whole spec)"},
         },
     },
     "JobPage": {

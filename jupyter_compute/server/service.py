@@ -116,7 +116,7 @@ class JobService:
 
     # jobs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> None:
-        self.hub.publish("job", job.to_dict())
+        self.hub.publish("job", job.to_dict(summary=True))
 
     async def submit(self, body: Any) -> tuple[Job, bool]:
         """Validate, record, then submit. Returns the job and whether it is new.

@@ -93,6 +93,7 @@ export class JobPage extends Widget {
     try {
       const [job, backends] = await Promise.all([this.options.api.job(this.options.jobId), this.options.api.backends()]);
       this._backend = backends.find(b => b.name === job.backend) ?? null;
+      this._renderSpec(job);
       // An event may have drawn a newer version before the backend was known: draw it all again.
       const shown = this._job && isNewer(this._job, job) ? this._job : job;
       this._job = null;
@@ -108,7 +109,10 @@ export class JobPage extends Widget {
 
   private _reload(): void {
     // After a reconnect the stream may have missed changes: read the job again.
-    this.options.api.job(this.options.jobId).then(job => this._update(job), () => undefined);
+    this.options.api.job(this.options.jobId).then(job => {
+      this._renderSpec(job);
+      this._update(job);
+    }, () => undefined);
   }
 
   private _onEvent(_: EventStream, event: ComputeEvent): void {
@@ -135,16 +139,20 @@ export class JobPage extends Widget {
     this.title.caption = `${job.name} — ${job.state} on ${job.backend}`;
     this._renderHeader();
     this._renderDetails();
-    // The fields given: the record also holds every field left empty (null, [] or {}).
-    const given = Object.entries(job.spec).filter(
-      ([, v]) => v !== null && v !== '' && !(Array.isArray(v) && !v.length) && !(typeof v === 'object' && !Array.isArray(v) && !Object.keys(v as object).length)
-    );
-    this._spec.textContent = JSON.stringify(Object.fromEntries(given), null, 2);
     const resultsKey = `${job.state}:${job.results.map(r => r.name).join('|')}`;
     if (resultsKey !== this._resultsFor) {
       this._resultsFor = resultsKey;
       void this._loadResults();
     }
+  }
+
+  /** The spec's given fields (the record also holds every field left empty: null, [] or {}), from a
+   *  read of the job itself (lists and events carry a summary of it). */
+  private _renderSpec(job: Job): void {
+    const given = Object.entries(job.spec).filter(
+      ([, v]) => v !== null && v !== '' && !(Array.isArray(v) && !v.length) && !(typeof v === 'object' && !Array.isArray(v) && !Object.keys(v as object).length)
+    );
+    this._spec.textContent = JSON.stringify(Object.fromEntries(given), null, 2);
   }
 
   /** What the record tells: created (queued), started (running), finished (its end state). */

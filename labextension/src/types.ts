@@ -32,6 +32,8 @@ export interface Job {
   tags: string[];
   results: ResultFile[];
   spec: Record<string, unknown>;
+  /** In lists and events: whether the spec's long text or lists were cut (a read of the job has it whole). */
+  spec_summarised?: boolean;
 }
 
 export interface JobPage {
