@@ -61,3 +61,13 @@ async def test_browser_writes_need_the_xsrf_token(jp_serverapp, http_server_clie
         jobs_url, method="POST", body=body, raise_error=False,
         headers={"Cookie": cookie_header, "X-XSRFToken": cookies["_xsrf"].value})
     assert accepted.code == 201, accepted.body
+
+
+async def test_no_token_is_401_and_an_undeclared_method_405_with_allow(jp_serverapp, http_server_client, jp_base_url,
+                                                                       jp_auth_header):
+    url = url_path_join(jp_base_url, "compute/api/backends")
+    anonymous = await http_server_client.fetch(url, raise_error=False)
+    assert anonymous.code == 401 and anonymous.headers["WWW-Authenticate"].startswith("token")
+    traced = await http_server_client.fetch(url, method="TRACE", headers=dict(jp_auth_header), raise_error=False,
+                                            allow_nonstandard_methods=True)
+    assert traced.code == 405 and traced.headers["Allow"] == "GET", traced.headers

@@ -111,7 +111,22 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
             return
         super()._handle_request_exception(e)  # type: ignore[arg-type]
 
+    def _needs_login(self) -> bool:
+        """Whether this request was refused for want of a Jupyter login (not a route of its own credential)."""
+        method = getattr(self, (self.request.method or "").lower(), None)
+        allowed = getattr(method, "__allow_unauthenticated", False)
+        return not allowed and getattr(self, "_jupyter_current_user", None) is None
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 403 and self._needs_login():
+            # Jupyter refuses a request with no (or a wrong) token as 403; HTTP's word for it is 401.
+            status_code = 401
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", 'token realm="jupyter"')
+        if status_code == 405 and "Allow" not in self._headers:
+            from .routes import handler_methods  # routes imports this module
+
+            self.set_header("Allow", ", ".join(sorted(m.upper() for m in handler_methods(type(self)))))
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ComputeError):
             body = exc.to_dict()

@@ -140,8 +140,8 @@ _RESPONSES = {
     f"E{code}": {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
     for code, text in {
         400: "Bad input: the field and the reason are named",
-        401: "Not authenticated",
-        403: "Not authorized, or the platform refused our credentials",
+        401: "Not authenticated: no token, or a wrong one",
+        403: "Not authorized (or a browser write without its XSRF token), or the platform refused our credentials",
         404: "No such backend, job or result",
         405: "The backend's platform cannot do this",
         413: "The job spec is too large: give large data as an upload and name it in the spec",
