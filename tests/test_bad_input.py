@@ -18,8 +18,9 @@ async def job_count(api) -> int:
 
 
 def refused(reply, status: int, field: str) -> None:
+    """Refused with ``status``, naming ``field`` (or one of the '|'-separated fields)."""
     assert reply.status == status, (reply.status, reply.body)
-    assert isinstance(reply.body, dict) and reply.body["error"]["field"] == field, reply.body
+    assert isinstance(reply.body, dict) and reply.body["error"]["field"] in field.split("|"), reply.body
     assert "Traceback" not in json.dumps(reply.body)
 
 
@@ -30,7 +31,8 @@ def refused(reply, status: int, field: str) -> None:
     ('{"command": "true", "idempotency_key": "k' + SURROGATE + '"}', "idempotency_key"),
     ('{"command": "true", "params": {"' + SURROGATE + '": 1}}', "params"),
     ('{"command": "true", "params": {"n": ' + "9" * 5000 + '}}', "body"),  # past Python's int-digit limit
-    ('{"command": "true", "params": ' + "[" * 1000 + "]" * 1000 + '}', "body"),  # deeper than the parser goes
+    # Deeper than the parser goes (or, when the interpreter's stack allows it, than a spec may nest)
+    ('{"command": "true", "params": ' + "[" * 1000 + "]" * 1000 + '}', "body|params"),
     ('{"command": "true", "params": ' + "[" * 40 + "]" * 40 + '}', "params"),  # deeper than a spec needs
 ])
 async def test_a_body_that_cannot_be_kept_is_refused_at_its_field(api, raw: str, field: str):

@@ -629,7 +629,7 @@ def test_compute_connect(kernel: Kernel, server: LiveServer) -> None:
     assert out.stdout.strip() == f"connected to {server.url} (backends: local)", out.text
     assert not kernel.run("%jobs --limit 1").stderr
     out = kernel.run(f"%compute_connect {server.url} --token wrong")
-    assert_one_line_error(out, "compute_connect", "403")
+    assert_one_line_error(out, "compute_connect", "401")
     assert server.token not in out.text
     assert not kernel.run("%jobs --limit 1").stderr  # a failed connect keeps the working client
     out = kernel.run(f"%compute_connect {server.url} --token-env {TOKEN_VAR}")  # no token in the cell
