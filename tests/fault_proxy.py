@@ -4,7 +4,9 @@
 - ``"pass"``: forward it and send the answer back;
 - ``"lose-answer"``: forward it (the platform acts), then close the connection without an answer;
 - ``"fail-after"``: forward it (the platform acts), then answer 500;
-- ``"drop"``: close the connection without forwarding (the platform never sees it).
+- ``"drop"``: close the connection without forwarding (the platform never sees it);
+- ``"fail-before"``: answer 500 without forwarding;
+- ``"stall"``: wait ``stall_s`` seconds, then forward it and answer (a client may have given up by then).
 ``forwarded`` lists the (method, path) pairs the platform received.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,8 +24,9 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, plan: Callable[[str, str], str], port: int = 0) -> None:
+    def __init__(self, upstream: str, plan: Callable[[str, str], str], port: int = 0, stall_s: float = 3.0) -> None:
         self.upstream = upstream.rstrip("/")
+        self.stall_s = stall_s
         self.plan = plan
         self.forwarded: list[tuple[str, str]] = []
         self._client = httpx.Client(timeout=60)
@@ -38,21 +42,33 @@ class FaultProxy:
                 if action == "drop":
                     self._cut()
                     return
+                if action == "fail-before":
+                    self._answer(500, b'{"detail": "injected fault"}')
+                    return
+                if action == "stall":
+                    time.sleep(proxy.stall_s)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
                 answer = proxy._client.request(self.command, proxy.upstream + self.path, headers=headers, content=body)
                 proxy.forwarded.append((self.command, self.path))
                 if action == "lose-answer":
                     self._cut()
                     return
-                status, content = (500, b'{"detail": "injected fault"}') if action == "fail-after" \
-                    else (answer.status_code, answer.content)
-                self.send_response(status)
-                for name, value in answer.headers.items():
-                    if name.lower() not in HOP_HEADERS and action != "fail-after":
+                if action == "fail-after":
+                    self._answer(500, b'{"detail": "injected fault"}')
+                    return
+                headers = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS]
+                self._answer(answer.status_code, answer.content, headers)
+
+            def _answer(self, status: int, content: bytes, headers: list[tuple[str, str]] = ()) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+                except OSError:  # the client gave up (a stall)
+                    self.close_connection = True
 
             def _cut(self) -> None:
                 self.close_connection = True

@@ -132,3 +132,71 @@ async def test_a_lost_request_the_platform_never_saw_ends_unknown_with_words(api
         assert platform_jobs_tagged(sandbox, job["id"]) == []
     finally:
         proxy.__exit__()
+
+
+class TestFaultCampaign:
+    """40 submissions through the REST API, 8 at a time, with a seeded mix of faults on the platform's
+    side: of the job-creating requests, an eighth each lose their answer, get a 500 after the platform
+    acted, are dropped before it sees them, or stall past the backend's timeout (the platform acts
+    later); a tenth of the reads answer 500. The stand-in's own job list judges the outcome."""
+
+    JOBS = 40
+
+    @pytest.fixture
+    def compute_config(self, sandbox, proxy_port, monkeypatch):
+        monkeypatch.setenv("MAAP_PGT", VALID_TOKEN)
+        return {"backends": {"maap": {"kind": "maap", "flavor": "ogc", "url": f"http://127.0.0.1:{proxy_port}/api/",
+                                      "token_env": "MAAP_PGT", "confirm_window_s": 5, "timeout_s": 2}}}
+
+    async def test_no_orphan_no_duplicate_every_job_settled(self, api, jp_serverapp, sandbox, proxy_port):
+        import random
+
+        rnd = random.Random(20261206)
+        creations = ["pass"] * 4 + ["lose-answer", "fail-after", "drop", "stall"]
+
+        def plan(method: str, path: str) -> str:
+            if method == "POST" and path.endswith("/execution"):
+                return rnd.choice(creations)
+            return "fail-before" if method == "GET" and rnd.random() < 0.1 else "pass"
+
+        body = spec(sandbox, "campaign")
+        with FaultProxy(sandbox.base_url, plan, port=proxy_port, stall_s=3.0):
+            slots = asyncio.Semaphore(8)
+
+            async def submit(i: int) -> dict:
+                async with slots:
+                    reply = await api("POST", "jobs", body={**body, "name": f"campaign {i}"},
+                                      headers={"Idempotency-Key": f"campaign-{i}"})
+                    if reply.status >= 500:  # e.g. a read of the form's queues failed: the user retries
+                        reply = await api("POST", "jobs", body={**body, "name": f"campaign {i}"},
+                                          headers={"Idempotency-Key": f"campaign-{i}"})
+                    assert reply.status in (200, 201, 502), reply.body
+                    return reply.body if reply.status < 300 else {"id": reply.body["error"]["job_id"]}
+
+            submitted = await asyncio.gather(*(submit(i) for i in range(self.JOBS)))
+
+            def settled(job: dict) -> bool:
+                """Ended; or UNKNOWN and truly absent from the platform (a job there is adopted by the
+                monitor's next look, however slow the machine made the first ones)."""
+                return job["state"] in FINAL or (job["state"] == "UNKNOWN" and not platform_jobs_tagged(sandbox, job["id"]))
+
+            jobs = [await wait_for(api, s["id"], settled, "the job to settle", timeout=300) for s in submitted]
+
+        ours = {job["id"]: job for job in jobs}
+        assert len(ours) == self.JOBS, "every submission is one job"
+        answer = httpx.get(f"{sandbox.url}ogc/jobs", params={"limit": 1000, "getJobDetails": "true"},
+                           headers={"proxy-ticket": VALID_TOKEN}).json()
+        on_platform = [job["jobID"] for job in answer["jobs"]]
+        outcomes: dict[str, int] = {}
+        for job in jobs:
+            tagged = platform_jobs_tagged(sandbox, job["id"])
+            assert len(tagged) <= 1, f"a duplicate on the platform for {job['id']}: {tagged}"
+            if tagged:
+                assert job["remote_id"] == tagged[0] and job["state"] == "SUCCEEDED", job  # the platform's outcome
+            else:
+                assert job["state"] in ("UNKNOWN", "FAILED") and job["remote_id"] is None, job
+                assert job["native_status"] in ("submission answer lost", "not submitted"), job
+            outcomes[f"{job['state']} ({job['native_status']})"] = outcomes.get(f"{job['state']} ({job['native_status']})", 0) + 1
+        adopted = {job["remote_id"] for job in jobs if job["remote_id"]}
+        assert set(on_platform) == adopted, f"orphans on the platform: {set(on_platform) - adopted}"
+        print(f"\nfault campaign: {self.JOBS} submissions, {len(on_platform)} platform jobs, outcomes {outcomes}")
