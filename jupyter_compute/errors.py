@@ -75,8 +75,8 @@ class AuthError(ComputeError):
 class BackendError(ComputeError):
     """The platform failed or answered with an error; its own message is kept.
 
-    ``status``: the platform's HTTP status, when it answered. ``uncertain``: no answer came after the
-    request was sent, so the platform may have acted on it (a lost answer, not a refusal).
+    ``status``: the platform's HTTP status, when it answered. ``uncertain``: the platform may have acted
+    on the request though it said no (no answer came after it was sent, or a 5xx to a write).
     ``reached``: False when the request certainly never reached the platform (no connection).
     """
 
@@ -91,8 +91,8 @@ class BackendError(ComputeError):
 
     @property
     def may_have_acted(self) -> bool:
-        """Whether the platform may have done what was asked: no answer after sending, or a 5xx."""
-        return self.uncertain or (self.status is not None and self.status >= 500)
+        """Whether the platform may have done what was asked (no answer after sending, or a 5xx to it)."""
+        return self.uncertain
 
 
 class Unavailable(ComputeError):

@@ -78,6 +78,12 @@ async def request(
     raise AssertionError("unreachable")
 
 
+def acted_maybe(response: httpx.Response) -> bool:
+    """Whether a failed answer leaves open that the platform acted: a 5xx to a request that changes
+    something (a read that fails changed nothing)."""
+    return response.status_code >= 500 and response.request.method not in ("GET", "HEAD")
+
+
 def not_sent(exc: httpx.TransportError) -> bool:
     """Whether a request certainly never reached the platform (no connection was made)."""
     return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))

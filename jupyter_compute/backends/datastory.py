@@ -246,6 +246,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
                 f"Datastory failed {what} (HTTP {status}): {said}",
                 status=status,
                 backend=self.name,
+                uncertain=_http.acted_maybe(response),
             )
         if body is None:
             raise BackendError(

@@ -370,7 +370,8 @@ class MaapBackend(_http.ClientMixin, Backend):
         elif status in (400, 409, 422):
             error = InvalidSpec(f"MAAP refused {what}: {_translate_internal(said)}", backend=self.name)
         else:
-            error = BackendError(f"MAAP failed {what} (HTTP {status}): {said}", status=status, backend=self.name)
+            error = BackendError(f"MAAP failed {what} (HTTP {status}): {said}", status=status, backend=self.name,
+                                 uncertain=_http.acted_maybe(response))
         error.maap_said = said  # type: ignore[attr-defined]
         return error
 

@@ -273,7 +273,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         elif status in (400, 409, 422):
             error = InvalidSpec(f"ModelArts refused {what}: {text}", backend=self.name)
         else:
-            error = BackendError(f"ModelArts failed {what} (HTTP {status}): {text}", status=status, backend=self.name)
+            error = BackendError(f"ModelArts failed {what} (HTTP {status}): {text}", status=status, backend=self.name,
+                                 uncertain=_http.acted_maybe(response))
         error.platform_said = text  # type: ignore[attr-defined]
         return error
 

@@ -404,7 +404,7 @@ class OceanBackend(_http.ClientMixin, Backend):
             detail = f" ({words})" if words else ""
             return InvalidSpec(f"the Ocean Provider refused {what}: {said}{detail}", field=field, backend=self.name)
         return BackendError(f"the Ocean Provider failed {what} (HTTP {status}): {said}", status=status,
-                            backend=self.name)  # fmt: skip
+                            backend=self.name, uncertain=_http.acted_maybe(response))  # fmt: skip
 
     async def _get(self, endpoint: str, params: Mapping[str, Any], *, what: str) -> Any:
         """An unsigned GET (retried on connection errors and 502/503/504)."""
