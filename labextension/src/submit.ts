@@ -61,6 +61,7 @@ export class SubmitForm extends Widget {
     const chosen = [backend, lastBackend(), 'local'].find(name => usable.some(b => b.name === name)) ?? usable[0]?.name;
     this._backendSelect.append(...usable.map(b => h('option', { value: b.name, selected: b.name === chosen }, `${b.name} (${b.kind})`)));
     this._backendSelect.addEventListener('change', () => {
+      if (this.backend === this._fields.dataset.backend) return; // the form shown is this backend's already
       rememberBackend(this.backend);
       void this._loadForm();
     });
@@ -81,6 +82,7 @@ export class SubmitForm extends Widget {
     // Nothing of the previous backend's form may be sent to this one: no form until this one is drawn.
     this._form = null;
     this._controls.clear();
+    delete this._fields.dataset.backend;
     this._fields.replaceChildren(h('div', { class: 'jp-Compute-empty' }, 'Reading the form…'));
     this._showError('');
     try {
@@ -93,6 +95,7 @@ export class SubmitForm extends Widget {
       ]);
       if (backend !== this.backend) return;
       this._fields.replaceChildren(...form.fields.map(field => this._renderField(field, environments, clusters)));
+      this._fields.dataset.backend = backend; // whose form is shown (a test waits on it)
       this._form = form;
     } catch (error) {
       this._fields.replaceChildren();

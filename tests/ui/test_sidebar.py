@@ -196,6 +196,7 @@ def test_the_dialog_refuses_a_bad_field_then_submits_to_a_platform(sandbox_lab: 
         page.locator("#jp-main-dock-panel .jp-LauncherCard:visible", has_text="Compute Job").click()
     dialog = page.locator(".jp-Dialog")
     dialog.locator("#jp-Compute-submit-backend").select_option("maap")
+    dialog.locator('.jp-Compute-formFields[data-backend="maap"]').wait_for()  # its form, drawn
     dialog.locator('[data-field="algorithm"] input').fill("row-stats")
     dialog.locator('[data-field="name"] input').fill(f"from-dialog-{theme}")
     dialog.get_by_role("button", name="Submit").click()
@@ -303,6 +304,7 @@ def test_the_dialog_shows_what_the_server_refuses_at_its_field(sandbox_lab: LabS
     # The palette's command (not awaited: it settles when the dialog closes)
     page.evaluate("() => { window.jupyterapp.commands.execute('compute:new-job', {backend: 'local'}); }")
     dialog = page.locator(".jp-Dialog")
+    dialog.locator('.jp-Compute-formFields[data-backend="local"]').wait_for()  # its form, drawn
     dialog.locator('[data-field="script"] input').fill("no-such-script.py")  # passes the form's rules
     dialog.get_by_role("button", name="Submit").click()
     refused = dialog.locator('[data-field="script"] .jp-Compute-fieldError')
@@ -327,6 +329,7 @@ def test_notify_mine_tells_only_of_jobs_submitted_from_this_browser(tmp_path, pa
         page.locator(f"{SIDEBAR} .jp-Compute-newJob").click()
         dialog = page.locator(".jp-Dialog")
         dialog.locator("#jp-Compute-submit-backend").select_option("local")
+        dialog.locator('.jp-Compute-formFields[data-backend="local"]').wait_for()  # its form, drawn
         dialog.locator('[data-field="command"] textarea').fill("true")
         dialog.locator('[data-field="name"] input').fill("from-this-browser")
         dialog.get_by_role("button", name="Submit").click()
