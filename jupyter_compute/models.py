@@ -141,6 +141,8 @@ SPEC_TEXT_LIMITS: dict[str, int] = {
     "backend": 200, "name": 200, "environment": 1000, "cluster": 1000, "command": 256 * 1024,
     "script": 4096, "code": 256 * 1024, "notebook": 4096, "algorithm": 4096, "output": 4096,
 }
+#: The furthest log offset the REST API takes (1 TiB): no log is longer.
+MAX_LOG_OFFSET = 2**40
 #: The largest job spec the server takes (bytes of JSON; 413 beyond).
 MAX_SPEC_BYTES = 1024 * 1024
 #: The most items of the spec's lists, and the longest tag.

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+INJECTED = b'{"detail": "injected fault"}'
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "accept-encoding"}
 
 
@@ -43,7 +44,7 @@ class FaultProxy:
                     self._cut()
                     return
                 if action == "fail-before":
-                    self._answer(500, b'{"detail": "injected fault"}')
+                    self._answer(500, INJECTED)
                     return
                 if action == "stall":
                     time.sleep(proxy.stall_s)
@@ -54,7 +55,7 @@ class FaultProxy:
                     self._cut()
                     return
                 if action == "fail-after":
-                    self._answer(500, b'{"detail": "injected fault"}')
+                    self._answer(500, INJECTED)
                     return
                 headers = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS]
                 self._answer(answer.status_code, answer.content, headers)

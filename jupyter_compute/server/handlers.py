@@ -19,7 +19,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import ComputeError, InvalidSpec, PayloadTooLarge
-from ..models import MAX_SPEC_BYTES, JobState
+from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .events import format_sse
 
 if TYPE_CHECKING:
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "compute"
 SSE_KEEPALIVE_S = 15.0
 MAX_QUERY_INT = 2**53
-#: The furthest log offset asked for (1 TiB): no log is longer.
-MAX_LOG_OFFSET = 2**40
 
 
 #: How deep a request body may nest (a job spec needs a handful of levels).

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..forms import FIELD_TYPES
-from ..models import MAX_SPEC_BYTES, MAX_TAG_CHARS, SPEC_LIST_LIMITS, SPEC_TEXT_LIMITS, JobState
+from ..models import (
+    MAX_LOG_OFFSET, MAX_SPEC_BYTES, MAX_TAG_CHARS, SPEC_LIST_LIMITS, SPEC_TEXT_LIMITS, JobState,
+)
 
 _TEXT = {"type": "string"}
 _NUM = {"type": "number", "nullable": True}
@@ -230,7 +232,8 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/jobs/{job_id}/logs": {
         "get": {"summary": "The job's log from a byte offset", "parameters": [
-            _JOB_ID, _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": 2**40, "default": 0})],
+            _JOB_ID, _param("offset", "query",
+                            {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET, "default": 0})],
                 "responses": _responses({"200": _json(_ref("LogChunk"), "Log text")}, 400, 404, 405, 502)},
     },
     "/api/jobs/{job_id}/results": {
