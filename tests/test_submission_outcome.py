@@ -2,7 +2,8 @@
 stand-in (OGC flavour, which finds a job by the tag carrying our id), a lost answer leaves the job
 queued while the server looks it up on the platform and adopts it; a request that never reached the
 platform fails, and a retry with the same Idempotency-Key sends it again; a job the platform does not
-show ends UNKNOWN with words, never FAILED. The stand-in's own job list is the judge."""
+show ends UNKNOWN with words, never FAILED. The stand-in's own job list is the judge (the campaign of
+many submissions with mixed faults is in test_fault_campaign.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import asyncio
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from conftest import free_port
 from fault_proxy import FaultProxy
+from platform_views import maap_jobs_tagged, maap_process_id
 from jupyter_compute.sandbox.maap import VALID_TOKEN, MaapSandbox
 
 TREES = "sample-trees.csv"
@@ -56,18 +57,6 @@ def start_proxy(sandbox: MaapSandbox, faults: dict[str, str], port: int) -> Faul
     return FaultProxy(sandbox.base_url, plan, port=port).__enter__()
 
 
-def process_id(sandbox: MaapSandbox) -> str:
-    processes = httpx.get(f"{sandbox.url}ogc/processes", headers={"proxy-ticket": VALID_TOKEN}).json()["processes"]
-    return str(next(p["processID"] for p in processes if p["id"] == "row-stats"))
-
-
-def platform_jobs_tagged(sandbox: MaapSandbox, job_id: str) -> list[str]:
-    """The stand-in's own list of the jobs that carry our job's id as their tag."""
-    answer = httpx.get(f"{sandbox.url}ogc/jobs", params={"tag": job_id, "limit": 100},
-                       headers={"proxy-ticket": VALID_TOKEN}).json()
-    return [job["jobID"] for job in answer.get("jobs", [])]
-
-
 async def wait_for(api, job_id: str, check, what: str, timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -79,7 +68,7 @@ async def wait_for(api, job_id: str, check, what: str, timeout: float = 120.0) -
 
 
 def spec(sandbox: MaapSandbox, name: str) -> dict:
-    return {"backend": "maap", "algorithm": process_id(sandbox), "inputs": [TREES], "environment": QUEUE, "name": name}
+    return {"backend": "maap", "algorithm": maap_process_id(sandbox, "row-stats"), "inputs": [TREES], "environment": QUEUE, "name": name}
 
 
 @pytest.mark.parametrize("fault", ["lose-answer", "fail-after"])
@@ -93,7 +82,7 @@ async def test_a_lost_answer_is_looked_up_and_the_job_adopted(api, jp_serverapp,
         assert "looking the job up" in reply.body["message"]
         job = await wait_for(api, reply.body["id"], lambda j: j["state"] in FINAL, "the adopted job to finish")
         assert job["state"] == "SUCCEEDED", job
-        assert platform_jobs_tagged(sandbox, job["id"]) == [job["remote_id"]], "one platform job, the one adopted"
+        assert maap_jobs_tagged(sandbox, job["id"]) == [job["remote_id"]], "one platform job, the one adopted"
     finally:
         proxy.__exit__()
 
@@ -112,7 +101,7 @@ async def test_a_request_that_never_reached_the_platform_is_sent_again_on_retry(
         assert again.status == 201 and again.body["id"] == first["id"], again.body
         job = await wait_for(api, first["id"], lambda j: j["state"] in FINAL, "the re-sent job to finish")
         assert job["state"] == "SUCCEEDED", (job["native_status"], job["message"], job["started"], job["finished"])
-        assert platform_jobs_tagged(sandbox, job["id"]) == [job["remote_id"]]
+        assert maap_jobs_tagged(sandbox, job["id"]) == [job["remote_id"]]
         twice = await api("POST", "jobs", body=body)
         assert twice.status == 200 and twice.body["id"] == first["id"], "a finished job is not sent a third time"
     finally:
@@ -129,75 +118,6 @@ async def test_a_lost_request_the_platform_never_saw_ends_unknown_with_words(api
         job = await wait_for(api, reply.body["id"], lambda j: j["state"] != "QUEUED", "the look-up to give up")
         assert job["state"] == "UNKNOWN" and job["native_status"] == "submission answer lost", job
         assert "not found on the platform within 4 s" in job["message"], job
-        assert platform_jobs_tagged(sandbox, job["id"]) == []
+        assert maap_jobs_tagged(sandbox, job["id"]) == []
     finally:
         proxy.__exit__()
-
-
-class TestFaultCampaign:
-    """40 submissions through the REST API, 8 at a time, with a seeded mix of faults on the platform's
-    side: of the job-creating requests, an eighth each lose their answer, get a 500 after the platform
-    acted, are dropped before it sees them, or stall past the backend's timeout (the platform acts
-    later); a tenth of the reads answer 500. The stand-in's own job list judges the outcome."""
-
-    JOBS = 40
-
-    @pytest.fixture
-    def compute_config(self, sandbox, proxy_port, monkeypatch):
-        monkeypatch.setenv("MAAP_PGT", VALID_TOKEN)
-        return {"backends": {"maap": {"kind": "maap", "flavor": "ogc", "url": f"http://127.0.0.1:{proxy_port}/api/",
-                                      "token_env": "MAAP_PGT", "confirm_window_s": 5, "timeout_s": 2}}}
-
-    async def test_no_orphan_no_duplicate_every_job_settled(self, api, jp_serverapp, sandbox, proxy_port):
-        import random
-
-        rnd = random.Random(20261206)
-        creations = ["pass"] * 4 + ["lose-answer", "fail-after", "drop", "stall"]
-
-        def plan(method: str, path: str) -> str:
-            if method == "POST" and path.endswith("/execution"):
-                return rnd.choice(creations)
-            return "fail-before" if method == "GET" and rnd.random() < 0.1 else "pass"
-
-        body = spec(sandbox, "campaign")
-        with FaultProxy(sandbox.base_url, plan, port=proxy_port, stall_s=3.0):
-            slots = asyncio.Semaphore(8)
-
-            async def submit(i: int) -> dict:
-                async with slots:
-                    reply = await api("POST", "jobs", body={**body, "name": f"campaign {i}"},
-                                      headers={"Idempotency-Key": f"campaign-{i}"})
-                    if reply.status >= 500:  # e.g. a read of the form's queues failed: the user retries
-                        reply = await api("POST", "jobs", body={**body, "name": f"campaign {i}"},
-                                          headers={"Idempotency-Key": f"campaign-{i}"})
-                    assert reply.status in (200, 201, 502), reply.body
-                    return reply.body if reply.status < 300 else {"id": reply.body["error"]["job_id"]}
-
-            submitted = await asyncio.gather(*(submit(i) for i in range(self.JOBS)))
-
-            def settled(job: dict) -> bool:
-                """Ended; or UNKNOWN and truly absent from the platform (a job there is adopted by the
-                monitor's next look, however slow the machine made the first ones)."""
-                return job["state"] in FINAL or (job["state"] == "UNKNOWN" and not platform_jobs_tagged(sandbox, job["id"]))
-
-            jobs = [await wait_for(api, s["id"], settled, "the job to settle", timeout=300) for s in submitted]
-
-        ours = {job["id"]: job for job in jobs}
-        assert len(ours) == self.JOBS, "every submission is one job"
-        answer = httpx.get(f"{sandbox.url}ogc/jobs", params={"limit": 1000, "getJobDetails": "true"},
-                           headers={"proxy-ticket": VALID_TOKEN}).json()
-        on_platform = [job["jobID"] for job in answer["jobs"]]
-        outcomes: dict[str, int] = {}
-        for job in jobs:
-            tagged = platform_jobs_tagged(sandbox, job["id"])
-            assert len(tagged) <= 1, f"a duplicate on the platform for {job['id']}: {tagged}"
-            if tagged:
-                assert job["remote_id"] == tagged[0] and job["state"] == "SUCCEEDED", job  # the platform's outcome
-            else:
-                # never seen by the platform: lost on the way (UNKNOWN), never sent, or a read before it failed
-                assert job["state"] in ("UNKNOWN", "FAILED") and job["remote_id"] is None, job
-                assert job["native_status"] in ("submission answer lost", "not submitted", "submission failed"), job
-            outcomes[f"{job['state']} ({job['native_status']})"] = outcomes.get(f"{job['state']} ({job['native_status']})", 0) + 1
-        adopted = {job["remote_id"] for job in jobs if job["remote_id"]}
-        assert set(on_platform) == adopted, f"orphans on the platform: {set(on_platform) - adopted}"
-        print(f"\nfault campaign: {self.JOBS} submissions, {len(on_platform)} platform jobs, outcomes {outcomes}")
