@@ -12,10 +12,10 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .client import Client, Job
-    from .errors import ComputeError
+    from .errors import ComputeError, JobFailed
     from .models import JobSpec, JobState
 
-__all__ = ["Client", "ComputeError", "Job", "JobSpec", "JobState", "__version__", "panel"]
+__all__ = ["Client", "ComputeError", "Job", "JobFailed", "JobSpec", "JobState", "__version__", "panel"]
 
 _LAZY = {
     "Client": "jupyter_compute.client",
@@ -23,6 +23,7 @@ _LAZY = {
     "JobSpec": "jupyter_compute.models",
     "JobState": "jupyter_compute.models",
     "ComputeError": "jupyter_compute.errors",
+    "JobFailed": "jupyter_compute.errors",
 }
 
 

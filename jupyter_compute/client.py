@@ -4,7 +4,10 @@
 ``JUPYTER_COMPUTE_TOKEN`` (the server extension sets them, so its kernels inherit them), else
 from the ``jpserver-*.json`` files of the running servers. Every call has a timeout; GETs and
 job submissions (which carry an idempotency key) are retried a few times when the connection
-fails. Server errors come back as the same :mod:`jupyter_compute.errors` classes.
+fails. Server errors come back as the same :mod:`jupyter_compute.errors` classes, whose text names
+the cause and the fix; in IPython each shows as that one line, without a traceback (see
+:mod:`jupyter_compute.errors`). ``Job.wait()`` raises :class:`~jupyter_compute.errors.JobFailed`
+for a job that ended without succeeding.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from .errors import (
     AuthError,
     ComputeError,
     InvalidSpec,
+    JobFailed,
     NotFound,
     WaitTimeout,
     error_from_dict,
 )
+from .formatting import elapsed_seconds, format_duration, job_html, one_line, state_line
 from .forms import Form
 from .models import Cluster, Environment, JobSpec, JobState, LogChunk, ResultFile
 
@@ -380,6 +385,10 @@ class Job(models.Job):
     def __repr__(self) -> str:
         return f"<Job {self.id[:8]} {self.backend} {self.name!r} {self.state.value}>"
 
+    def _repr_html_(self) -> str:
+        """The job in a notebook: a small table of its id, name, backend, state, times and message."""
+        return job_html(self)
+
     @property  # type: ignore[override]
     def results(self) -> ResultList:
         """The files this job produced, as last seen; ``job.results()`` fetches them fresh."""
@@ -393,7 +402,10 @@ class Job(models.Job):
     def client(self) -> Client:
         """The client this job talks through."""
         if self._client is None:
-            raise ComputeError(f"job {self.id} is not bound to a Client", job_id=self.id)
+            raise ComputeError(
+                f"job {self.id} is not bound to a Client; get it from one: Client().job({self.id!r})",
+                job_id=self.id,
+            )
         return self._client
 
     def refresh(self) -> Job:
@@ -401,28 +413,43 @@ class Job(models.Job):
         self._update_from(self.client.job(self.id))
         return self
 
-    def wait(self, timeout: float | None = None, *, progress: bool = True, poll: float = 0.5) -> Job:
-        """Poll until the job is finished; raise :class:`WaitTimeout` after ``timeout`` seconds.
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool = True,
+        poll: float = 0.5,
+        raise_on_failure: bool = True,
+    ) -> Job:
+        """Poll until the job has ended, and answer it (this handle, updated).
 
-        Polls every ``poll`` seconds, backing off to 2 s. With ``progress``, one status line is
-        kept up to date (a display in a notebook, a carriage return on a terminal).
+        A job that ended without succeeding (FAILED, CANCELLED, TIMED_OUT) raises
+        :class:`JobFailed`, which carries the job (``.job``), its ``.state`` and its message
+        (``.reason``); with ``raise_on_failure=False`` the job is answered whatever its end.
+        Raises :class:`WaitTimeout` when it has not ended after ``timeout`` seconds (it keeps
+        running). Polls every ``poll`` seconds, backing off to 2 s. With ``progress``, one status
+        line is kept up to date (a display in a notebook, a carriage return on a terminal).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = poll
         with _progress_line(progress) as show:
             while True:
-                show(_status_line(self.refresh()))
+                show(state_line(self.refresh()))
                 if self.is_terminal:
-                    return self
+                    break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise WaitTimeout(
-                        f"job {self.id[:8]} ({self.name!r}) is still {self.state.value} after {timeout} s",
+                        f"job {self.id[:8]} {self.name!r} on {self.backend} is still {self.state.value} after "
+                        f"{timeout:g} s; call wait() again to keep waiting, or cancel() to stop it",
                         job_id=self.id,
                         backend=self.backend,
                     )
                 time.sleep(interval if remaining is None else min(interval, remaining))
                 interval = min(interval * 1.5, _MAX_POLL)
+        if raise_on_failure and self.state is not JobState.SUCCEEDED:
+            raise _job_failed(self)
+        return self
 
     def cancel(self) -> Job:
         """Ask the platform to stop this job, and update this handle."""
@@ -489,12 +516,22 @@ class JobPage(list[Job]):
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _status_line(job: models.Job) -> str:
-    start = job.started or job.created
-    end = job.finished or models.utcnow()
-    elapsed = max(0.0, (end - start).total_seconds())
-    line = f"job {job.id[:8]} {job.name!r} on {job.backend}: {job.state.value} ({elapsed:.0f} s)"
-    return f"{line}: {job.message}" if job.message and job.is_terminal else line
+#: What to do about a job that ended this way, said after why it ended.
+_FAILURE_FIXES = {
+    JobState.FAILED: "see its log: job.logs()",
+    JobState.TIMED_OUT: "give it more time: submit(..., timeout_s=SECONDS)",
+    JobState.CANCELLED: "wait(raise_on_failure=False) answers a cancelled job without raising",
+}
+
+
+def _job_failed(job: Job) -> JobFailed:
+    """The :class:`JobFailed` for a job that ended without succeeding: what, why, and what to do."""
+    took = format_duration(elapsed_seconds(job))
+    text = f"job {job.id[:8]} {job.name!r} on {job.backend} {job.state.value}"
+    text += f" after {took}" if took else ""
+    text += f": {one_line(job.message)}" if job.message else ""
+    fix = _FAILURE_FIXES.get(job.state, "see its log: job.logs()")
+    return JobFailed(f"{text}; {fix}", job=job)
 
 
 @contextlib.contextmanager
@@ -652,7 +689,13 @@ def _spec_body(spec: JobSpec | Mapping[str, Any] | None, fields: Mapping[str, An
     """The submitted spec as JSON: ``fields`` over ``spec``, checked like the server checks it."""
     merged = spec.to_dict() if isinstance(spec, JobSpec) else dict(spec or {})
     merged.update(fields)
-    checked = JobSpec.from_dict(merged)
+    try:
+        checked = JobSpec.from_dict(merged)
+    except InvalidSpec as exc:
+        known = {f.name for f in dataclasses.fields(JobSpec)}
+        if exc.field in merged and exc.field not in known:  # a misspelt field: say which there are
+            raise InvalidSpec(f"{exc.message}; a job spec has {', '.join(sorted(known))}", field=exc.field) from None
+        raise
     return {key: value for key, value in checked.to_dict().items() if value is not None}
 
 
@@ -751,7 +794,7 @@ def _raise_for_status(response: httpx.Response, base_url: str) -> None:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and error.get("type") in ERROR_TYPES:
-        raise error_from_dict(body, status)
+        raise _with_hint(error_from_dict(body, status))
     # Jupyter's own answers (a refused token, an unknown route) are judged by their status.
     detail = next((d.get("message") for d in (error, body) if isinstance(d, dict) and d.get("message")), None)
     detail = detail or response.text
@@ -761,6 +804,22 @@ def _raise_for_status(response: httpx.Response, base_url: str) -> None:
         f"{base_url} answered HTTP {status} to {response.request.method} "
         f"{response.request.url.path}: {_short_text(str(detail))}{hint}"
     )
+
+
+#: What to do about a missing thing, by the field the server names: added to its message.
+_NOT_FOUND_HINTS = {
+    "job_id": "client.jobs() lists the jobs",
+    "name": "job.results() lists its results",
+}
+
+
+def _with_hint(error: ComputeError) -> ComputeError:
+    """The server's error, with what to do added where its message does not say (a missing job …)."""
+    hint = _NOT_FOUND_HINTS.get(error.field or "") if isinstance(error, NotFound) else None
+    if hint and hint not in error.message:
+        error.message = f"{error.message}; {hint}"
+        error.args = (error.message,)
+    return error
 
 
 def _unreachable(url: str, exc: httpx.TransportError, timeout: float) -> ComputeError:

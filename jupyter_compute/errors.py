@@ -2,10 +2,16 @@
 
 Catch :class:`ComputeError` to catch them all. Each error knows the HTTP status the
 REST API answers with and serialises to ``{"error": {"type", "message", "field"?, "backend"?}}``.
+
+In IPython (a notebook's kernel, the terminal) every one of them shows as one line,
+``<Type>: <message>``, instead of a traceback through our internals: the message names the cause
+and, where there is one, the fix. ``%xmode Verbose`` brings the full traceback back. Other
+exceptions are shown as IPython always shows them.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -40,6 +46,23 @@ class ComputeError(Exception):
     def __str__(self) -> str:
         where = f" (field '{self.field}')" if self.field else ""
         return f"{self.message}{where}"
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error: one line, ``<Type>: <message>``, no frames.
+
+        IPython calls this instead of formatting a traceback (for exceptions that have it); after
+        ``%xmode Verbose`` the full traceback is shown, as for any other exception.
+        """
+        line = f"{type(self).__name__}: {' '.join(str(self).split())}"
+        ipython = sys.modules.get("IPython")
+        try:
+            shell = ipython.get_ipython() if ipython is not None else None
+            formatter = getattr(shell, "InteractiveTB", None)
+            if formatter is not None and getattr(formatter, "mode", "") == "Verbose":
+                return list(formatter.structured_traceback(type(self), self, self.__traceback__))
+        except Exception:  # noqa: BLE001 — never fail while showing an error: one line will do
+            pass
+        return [line]
 
 
 class InvalidSpec(ComputeError):
@@ -105,6 +128,24 @@ class WaitTimeout(ComputeError, TimeoutError):
     """A job did not reach a terminal state within the time given to ``wait``."""
 
     http_status = 408
+
+
+class JobFailed(ComputeError):
+    """``Job.wait()``: the job ended without succeeding (FAILED, CANCELLED or TIMED_OUT).
+
+    ``job`` is the job as it ended (its ``logs()`` and ``results()`` still answer), ``state`` its
+    :class:`~jupyter_compute.models.JobState` and ``reason`` the job's own message (why it ended, in
+    words; may be empty). ``wait(raise_on_failure=False)`` answers the job instead of raising.
+    Raised by the client only: no REST answer carries it.
+    """
+
+    def __init__(self, message: str, *, job: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("job_id", getattr(job, "id", None))
+        kwargs.setdefault("backend", getattr(job, "backend", None))
+        super().__init__(message, **kwargs)
+        self.job = job
+        self.state = getattr(job, "state", None)
+        self.reason: str = getattr(job, "message", "") or ""
 
 
 ERROR_TYPES: dict[str, type[ComputeError]] = {

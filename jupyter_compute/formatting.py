@@ -9,22 +9,42 @@ ipywidgets or pandas (only :mod:`jupyter_compute.models`), so any module may use
 - ``format_when(dt)``: a timestamp in the local time zone, to the second.
 - ``one_line(error)``: an exception (or text) as one short line, never a traceback.
 - ``program_text(spec)``: what a job runs, as one short line (``command: echo hi``).
+- ``state_line(job)``: the job's state as one line (``job 1a2b3c4d 'greet' on local: SUCCEEDED (1.2 s)``).
+- ``STATE_COLOURS`` / ``state_colour(state)``: the CSS colour of each :class:`JobState`.
+- ``job_html(job)``: the job as a small HTML table (its ``_repr_html_``), every text escaped.
 """
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 
-from .models import Job, JobSpec, utcnow
+from .models import Job, JobSpec, JobState, utcnow
 
 __all__ = [
+    "STATE_COLOURS",
     "elapsed_seconds",
     "format_duration",
     "format_size",
     "format_when",
+    "job_html",
     "one_line",
     "program_text",
+    "state_colour",
+    "state_line",
 ]
+
+#: The colour of each job state (SUCCEEDED green, FAILED red, CANCELLED grey, TIMED_OUT orange,
+#: RUNNING blue, QUEUED amber, UNKNOWN light grey).
+STATE_COLOURS: dict[str, str] = {
+    JobState.SUCCEEDED.value: "#2e7d32",
+    JobState.FAILED.value: "#c62828",
+    JobState.CANCELLED.value: "#757575",
+    JobState.TIMED_OUT.value: "#ef6c00",
+    JobState.RUNNING.value: "#1565c0",
+    JobState.QUEUED.value: "#f9a825",
+    JobState.UNKNOWN.value: "#9e9e9e",
+}
 
 #: The longest line ``one_line`` and ``program_text`` give (longer text is cut, with ``…``).
 MAX_LINE = 300
@@ -113,3 +133,54 @@ def program_text(spec: JobSpec | Job) -> str:
         more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
         return f"{field}: {_cut(lines[0].strip(), MAX_LINE - len(field) - len(more) - 2)}{more}"
     return ""
+
+
+def state_line(job: Job) -> str:
+    """``job 1a2b3c4d 'greet' on local: RUNNING (4.2 s)``: short id, name, backend, state, how long it ran.
+
+    A job that ended without succeeding adds its message: ``...: FAILED (1.2 s): exited with code 3``.
+    """
+    line = f"job {job.id[:8]} {job.name!r} on {job.backend}: {job.state.value}"
+    took = elapsed_seconds(job)
+    if took is not None:
+        line += f" ({format_duration(took)})"
+    if job.message and job.is_terminal and job.state is not JobState.SUCCEEDED:
+        line += f": {one_line(job.message)}"
+    return line
+
+
+def state_colour(state: JobState | str) -> str:
+    """The CSS colour of a job state (grey for anything unknown)."""
+    value = state.value if isinstance(state, JobState) else str(state)
+    return STATE_COLOURS.get(value.upper(), STATE_COLOURS[JobState.UNKNOWN.value])
+
+
+def job_html(job: Job) -> str:
+    """The job as a small HTML table: id, name, backend, state (a coloured badge), native status,
+    times and message. Every text is escaped; a job holds no secret, and none is added here."""
+    esc = html.escape
+    state = job.state.value
+    badge = (
+        f'<span style="background:{state_colour(state)};color:#fff;border-radius:3px;padding:1px 6px;'
+        f'font-weight:600;font-size:90%">{esc(state)}</span>'
+    )
+    took = format_duration(elapsed_seconds(job))
+    rows = [
+        ("id", esc(job.id)),
+        ("name", esc(job.name)),
+        ("backend", esc(job.backend)),
+        ("state", badge),
+        ("native status", esc(job.native_status)),
+        ("created", esc(format_when(job.created))),
+        ("started", esc(format_when(job.started))),
+        ("finished", esc(format_when(job.finished))),
+        ("elapsed", esc(took)),
+        ("message", f'<span style="white-space:pre-wrap">{esc(job.message)}</span>' if job.message else ""),
+    ]
+    cell = "text-align:left;padding:1px 8px;vertical-align:top"
+    body = "".join(
+        f'<tr><th style="{cell};font-weight:600">{label}</th><td style="{cell}">{value}</td></tr>'
+        for label, value in rows
+        if value
+    )
+    return f'<table class="jc-job" style="border-collapse:collapse">{body}</table>'

@@ -6,7 +6,9 @@ its declared arguments. They reach the server only through one :class:`~jupyter_
 created on first use (it finds the server by itself; ``%compute_connect`` sets one explicitly).
 
 Every expected failure (a :class:`~jupyter_compute.errors.ComputeError`, a bad argument) prints
-one line on stderr, ``<magic>: <what went wrong>``, and nothing is submitted.
+one line on stderr, ``<magic>: <what went wrong>``, and nothing is submitted. ``--wait`` shows the
+job's state in one line, updated in place until the job ends; a job that failed says so there, in
+words.
 
 Ctrl-C never shows a traceback either: it stops the waiting or reading the magic does (a job
 it submitted keeps running), with at most one line saying so.
@@ -52,6 +54,7 @@ from .formatting import (
     format_when,
     one_line,
     program_text,
+    state_line,
 )
 from .models import JobState, ResultFile
 
@@ -261,17 +264,6 @@ def short_id(job_id: str) -> str:
     return job_id[:8]
 
 
-def state_line(job: Job) -> str:
-    """``job 1a2b3c4d 'name' on local: SUCCEEDED (1.2 s)``, with the message when it did not succeed."""
-    line = f"job {short_id(job.id)} {job.name!r} on {job.backend}: {job.state.value}"
-    took = elapsed_seconds(job)
-    if job.is_terminal and took is not None:
-        line += f" ({format_duration(took)})"
-    if job.message and job.is_terminal and job.state is not JobState.SUCCEEDED:
-        line += f": {one_line(job.message)}"
-    return line
-
-
 def jobs_frame(jobs: list[Job]) -> pandas.DataFrame:
     """The jobs as a table: short id (the index), name, backend, state, native status, ..."""
     import pandas as pd
@@ -434,13 +426,17 @@ class ComputeMagics(Magics):
         return frame
 
     def _wait(self, job: Job) -> bool:
-        """Wait for the job with a progress line; False when interrupted (the job keeps running)."""
+        """Wait for the job; False when interrupted (the job keeps running).
+
+        Its state line (:func:`~jupyter_compute.formatting.state_line`) is kept up to date in place
+        and ends as the one final line: ``... SUCCEEDED (1.2 s)``, or ``... FAILED (1.2 s): <why>``
+        for a job that did not succeed (said in words, never a traceback).
+        """
         try:
-            job.wait(progress=True)
+            job.wait(progress=True, raise_on_failure=False)
         except KeyboardInterrupt:
             self._stopped_waiting(job)
             return False
-        print(state_line(job), flush=True)
         return True
 
     @staticmethod
@@ -577,7 +573,10 @@ class ComputeMagics(Magics):
             self._stopped_waiting(job)
             return
         if job.state is not JobState.SUCCEEDED:
-            raise ComputeError(f"job {short_id(job.id)} {job.state.value}; nothing loaded into {args.out}")
+            job_id = short_id(job.id)
+            raise ComputeError(
+                f"nothing loaded into {args.out}: the job did not succeed (%job_logs {job_id} shows its log)"
+            )
         self._load_frame(job, None, args.out)
 
     # %jobs --------------------------------------------------------------------------------

@@ -41,6 +41,12 @@ class Output:
     def text(self) -> str:
         return f"{self.stdout}\n{self.stderr}\n{self.data}\n{self.error}"
 
+    @property
+    def shown(self) -> str:
+        """stdout and the text of displays: ``--wait`` keeps the job's state line in a display,
+        updated in place, whose last version is its final line."""
+        return f"{self.stdout}\n{self.data}"
+
 
 class Kernel:
     """A running python3 kernel with a blocking client."""
@@ -214,7 +220,8 @@ def test_submit_command_and_wait(kernel: Kernel, client) -> None:
     out = kernel.run("%submit_job --name greet --wait echo hello")
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
-    assert re.search(rf"^job {short} 'greet' on local: SUCCEEDED \(\d+\.\d s\)$", out.stdout, re.MULTILINE), out.stdout
+    assert re.search(rf"^job {short} 'greet' on local: SUCCEEDED \(\d+\.\d s\)$", out.shown, re.MULTILINE), out.text
+    assert out.text.count("SUCCEEDED") == 1, out.text  # the final state once, not once more after the progress
     job = client.job(full_id(client, short))
     assert (job.spec.command, job.name, job.state.value) == ("echo hello", "greet", "SUCCEEDED")
     assert job.logs() == "hello\n"
@@ -231,8 +238,8 @@ def test_submit_command_and_wait(kernel: Kernel, client) -> None:
     out = kernel.run("%submit_job -w echo hello --name x -o df --wait")
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
-    assert re.search(rf"^job {short} 'echo hello --name x -o df --wait' on local: SUCCEEDED", out.stdout,
-                     re.MULTILINE), out.stdout
+    assert re.search(rf"^job {short} 'echo hello --name x -o df --wait' on local: SUCCEEDED", out.shown,
+                     re.MULTILINE), out.text
     job = client.job(full_id(client, short))
     assert job.spec.command == "echo hello --name x -o df --wait" and job.logs() == "hello --name x -o df --wait\n"
     assert kernel.value("'df' in globals()") is False
@@ -247,7 +254,7 @@ def test_a_script_flag_after_the_program_stays_in_the_command(kernel: Kernel, cl
     out = kernel.run("""%submit_job --wait python3 -c "import sys; print(sys.argv)" --timeout 30""")
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
-    assert f"job {short} " in out.stdout and ": SUCCEEDED" in out.stdout, out.stdout
+    assert f"job {short} " in out.shown and ": SUCCEEDED" in out.shown, out.text
     job = client.job(full_id(client, short))
     assert job.spec.command == """python3 -c "import sys; print(sys.argv)" --timeout 30"""
     assert job.spec.timeout_s is None
@@ -257,7 +264,9 @@ def test_a_script_flag_after_the_program_stays_in_the_command(kernel: Kernel, cl
 def test_failed_job_prints_its_message(kernel: Kernel) -> None:
     out = kernel.run("%submit_job --wait --name broken exit 3")
     assert not out.error, out.text
-    assert re.search(r"^job [0-9a-f]{8} 'broken' on local: FAILED \(.*\): .+", out.stdout, re.MULTILINE), out.stdout
+    assert not out.stderr and "Traceback" not in out.text, out.text
+    assert re.search(r"^job [0-9a-f]{8} 'broken' on local: FAILED \(.*\): .+", out.shown, re.MULTILINE), out.text
+    assert out.text.count("FAILED") == 1, out.text
 
 
 def test_submit_script_with_param(kernel: Kernel, client, root: Path) -> None:
@@ -267,7 +276,7 @@ def test_submit_script_with_param(kernel: Kernel, client, root: Path) -> None:
     out = kernel.run("%submit_job --param rows=3 --wait show_rows.py")
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
-    assert f"job {short} 'show_rows.py' on local: SUCCEEDED" in out.stdout
+    assert f"job {short} 'show_rows.py' on local: SUCCEEDED" in out.shown
     job = client.job(full_id(client, short))
     assert job.spec.script == str(root / "show_rows.py")
     assert job.spec.params == {"rows": 3}
@@ -302,7 +311,7 @@ def test_submit_notebook_by_absolute_path(kernel: Kernel, client, root: Path) ->
     out = kernel.run(f"%submit_job --param rows=4 --wait {folder / 'double.ipynb'}", timeout=120)
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
-    assert f"job {short} 'double.ipynb' on local: SUCCEEDED" in out.stdout
+    assert f"job {short} 'double.ipynb' on local: SUCCEEDED" in out.shown
     job = client.job(full_id(client, short))
     assert job.spec.notebook == str(folder / "double.ipynb")
     executed = nbformat.reads(b"".join(client.iter_result(job.id, "double.ipynb")).decode(), as_version=4)
@@ -324,7 +333,7 @@ def test_cell_magic_loads_the_result_into_a_dataframe(kernel: Kernel, client) ->
     out = kernel.run(cell)
     assert not out.stderr and not out.error, out.text
     short = submitted(out)
-    assert f"job {short} 'squares' on local: SUCCEEDED" in out.stdout
+    assert f"job {short} 'squares' on local: SUCCEEDED" in out.shown
     assert "loaded 'squares.csv' (5 rows × 2 columns) into df" in out.stdout
     assert kernel.value("[type(df).__name__, df['x'].tolist(), df['square'].tolist()]") == [
         "DataFrame", [0, 1, 2, 3, 4], [0, 1, 4, 9, 16]
@@ -611,7 +620,7 @@ def test_bad_input_is_one_line_and_submits_nothing(kernel: Kernel, client, cell,
 
 def test_result_errors(kernel: Kernel) -> None:
     out = kernel.run("%submit_job --wait -o frame echo no table here")
-    assert "SUCCEEDED" in out.stdout
+    assert "SUCCEEDED" in out.shown
     assert_one_line_error(out, "submit_job", "has no tabular result (its results: job.log)")
     assert kernel.value("'frame' in globals()") is False
     short = submitted(out)

@@ -38,6 +38,8 @@ from ..formatting import (
     format_size,
     format_when,
     one_line,
+    STATE_COLOURS,
+    state_colour,
 )
 from ..models import JobState
 
@@ -76,16 +78,6 @@ __all__ = [
 log = logging.getLogger("jupyter_compute.widgets")
 log.addHandler(logging.NullHandler())
 
-STATE_COLOURS: dict[str, str] = {
-    JobState.SUCCEEDED.value: "#2e7d32",  # green
-    JobState.FAILED.value: "#c62828",  # red
-    JobState.CANCELLED.value: "#757575",  # grey
-    JobState.TIMED_OUT.value: "#ef6c00",  # orange
-    JobState.RUNNING.value: "#1565c0",  # blue
-    JobState.QUEUED.value: "#f9a825",  # amber
-    JobState.UNKNOWN.value: "#9e9e9e",
-}
-
 ERROR_COLOUR = "#c62828"
 MUTED = "#666"
 GREEN = "#43a047"
@@ -112,18 +104,9 @@ class Raw(str):
     __slots__ = ()
 
 
-def _state_value(state: JobState | str) -> str:
-    return state.value if isinstance(state, JobState) else str(state)
-
-
-def state_colour(state: JobState | str) -> str:
-    """The CSS colour of a job state (grey for anything unknown)."""
-    return STATE_COLOURS.get(_state_value(state).upper(), STATE_COLOURS["UNKNOWN"])
-
-
 def state_badge(state: JobState | str) -> Raw:
     """The state's name in its colour, bold."""
-    value = _state_value(state)
+    value = state.value if isinstance(state, JobState) else str(state)
     return Raw(f'<span style="color:{state_colour(value)};font-weight:600">{html.escape(value)}</span>')
 
 

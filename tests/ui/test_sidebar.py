@@ -265,7 +265,7 @@ def test_search_and_filters_ask_the_server(sandbox_lab: LabServer, page):
         kept = client.submit(command="true", name="needle-kept", tags=["haystack"])
         other = client.submit(command="exit 3", name="needle-failing")
         client.job(kept.id).wait(timeout=120, progress=False)
-        client.job(other.id).wait(timeout=120, progress=False)
+        client.job(other.id).wait(timeout=120, progress=False, raise_on_failure=False)
     page.goto(sandbox_lab.lab_url())
     open_sidebar(page)
     rows_of(page, other.id).locator(".jp-Compute-badge[data-state='FAILED']").wait_for(timeout=30_000)
