@@ -4,10 +4,11 @@ with credentials of its own that never replace the user's."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from conftest import HARDHAT_ADDRESSES, HARDHAT_KEYS, wait_for_state
+from conftest import HARDHAT_ADDRESSES, HARDHAT_KEYS, start_live_server, wait_for_state
 
 
 @pytest.fixture
@@ -42,17 +43,19 @@ def _demo_did() -> str:
     return DEMO_DATASET_DID
 
 
-def test_stopping_the_stand_ins_puts_the_environment_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stopping_the_stand_ins_puts_the_environment_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import logging
 
     from jupyter_compute.server.sandboxes import start_sandboxes
 
     monkeypatch.setenv("OCEAN_PROVIDER_URL", "http://provider.example.org")
     monkeypatch.delenv("MAAP_SANDBOX_URL", raising=False)
-    running = start_sandboxes(logging.getLogger("test"))
+    running = start_sandboxes(logging.getLogger("test"), tmp_path)
     try:
         assert os.environ["OCEAN_PROVIDER_URL"] != "http://provider.example.org"
         assert "MAAP_SANDBOX_URL" in os.environ
+        assert {p.name for p in tmp_path.iterdir()} == {"maap", "datastory", "modelarts", "ocean"}, "files kept apart"
+        assert any((tmp_path / "maap").iterdir()), "the MAAP stand-in's granules are in its folder"
     finally:
         running.stop()
     assert os.environ["OCEAN_PROVIDER_URL"] == "http://provider.example.org"
@@ -71,3 +74,52 @@ async def test_the_passthrough_is_open_exactly_where_can_proxy_says(jp_serverapp
         reply = await http_server_client.fetch(url, headers=dict(jp_auth_header), raise_error=False)
         closed = reply.code == 405 and b'"NotSupported"' in reply.body
         assert closed != backend["capabilities"]["can_proxy"], (backend["name"], reply.code, reply.body[:300])
+
+
+def _job_names(home: Path, *args: str) -> list[str]:
+    """The names of the jobs a server on ``home`` lists (started with ``args``, stopped after)."""
+    server = start_live_server(home, extra_args=list(args))
+    try:
+        with server.client() as client:
+            return sorted(job.name for job in client.jobs())
+    finally:
+        server.stop()
+
+
+def _run_job(home: Path, name: str, *args: str) -> None:
+    server = start_live_server(home, extra_args=list(args))
+    try:
+        with server.client() as client:
+            client.submit(command="echo hi", name=name).wait(timeout=120, progress=False)
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(600)
+def test_demo_jobs_never_mix_with_real_ones(tmp_path: Path) -> None:
+    """Sandbox mode keeps its jobs in a data dir of its own, starts afresh unless told to keep them, and a
+    plain server on the same machine never lists them."""
+    home = tmp_path / "jupyter"
+    sandbox, keep = "--ComputeApp.sandbox=True", "--ComputeApp.sandbox_keep_data=True"
+    _run_job(home, "demo 1", sandbox)
+    _run_job(home, "real work")
+    assert _job_names(home) == ["real work"], "a plain server lists no demo job"
+    assert (home / "data" / "compute-sandbox" / "sandboxes" / "maap").is_dir(), "the stand-ins' files are there"
+
+    _run_job(home, "demo 2", sandbox)  # a fresh start: demo 1 is gone
+    assert _job_names(home, sandbox, keep) == ["demo 2"], "kept when asked, and only the demo's own"
+    assert _job_names(home) == ["real work"]
+
+
+def test_a_data_dir_that_is_not_the_sandboxs_is_never_emptied(tmp_path: Path) -> None:
+    from jupyter_compute.server.app import SANDBOX_MARK, clear_sandbox_data
+
+    real = tmp_path / "real"
+    (real / "uploads").mkdir(parents=True)
+    (real / "jobs.sqlite").write_text("a real store")
+    assert not clear_sandbox_data(real)
+    assert (real / "jobs.sqlite").exists() and (real / "uploads").is_dir()
+
+    (real / SANDBOX_MARK).write_text("")
+    assert clear_sandbox_data(real)
+    assert not (real / "jobs.sqlite").exists() and not (real / "uploads").exists()

@@ -17,9 +17,10 @@ Starting it
     python -m jupyter_compute.sandbox.modelarts --s3-endpoint http://127.0.0.1:9000 [--port 8767]
 
 ``ModelArtsSandbox(port=0, host="127.0.0.1", *, s3_endpoint, s3_key="sandbox-obs-ak",
-s3_secret="sandbox-obs-sk", project_id="sandbox-project", credentials=None, tokens=None, step_delay_s=0.3)``
-— ``credentials`` AK → SK (default ``DEFAULT_CREDENTIALS``), ``tokens`` the valid ``X-Auth-Token`` values
-(default ``{DEFAULT_TOKEN}``), ``step_delay_s`` the time a job spends in Creating and in Pending (may be
+s3_secret="sandbox-obs-sk", project_id="sandbox-project", credentials=None, tokens=None, step_delay_s=0.3,
+workdir=None)`` — ``workdir`` holds the jobs' folders (a temp dir, removed on ``stop()``, when not
+given); ``credentials`` AK → SK (default ``DEFAULT_CREDENTIALS``), ``tokens`` the valid ``X-Auth-Token``
+values (default ``{DEFAULT_TOKEN}``), ``step_delay_s`` the time a job spends in Creating and in Pending (may be
 changed while running). Attribute ``algorithms`` ({id: algorithm fields}, empty) names the algorithms
 ``algorithm.id`` may use.
 
@@ -85,6 +86,7 @@ import hmac
 import itertools
 import json
 import secrets
+import os
 import shutil
 import sys
 import tempfile
@@ -132,7 +134,8 @@ class ModelArtsSandbox(ThreadedServer):
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *, s3_endpoint: str,
                  s3_key: str = "sandbox-obs-ak", s3_secret: str = "sandbox-obs-sk",
                  project_id: str = DEFAULT_PROJECT, credentials: Mapping[str, str] | None = None,
-                 tokens: Iterable[str] | None = None, step_delay_s: float = 0.3) -> None:
+                 tokens: Iterable[str] | None = None, step_delay_s: float = 0.3,
+                 workdir: str | os.PathLike[str] | None = None) -> None:
         super().__init__(port, host)
         self.project_id = project_id
         self.s3_endpoint = s3_endpoint
@@ -140,7 +143,8 @@ class ModelArtsSandbox(ThreadedServer):
         self.tokens = set(tokens if tokens is not None else {DEFAULT_TOKEN})
         self.step_delay_s = float(step_delay_s)
         self.algorithms: dict[str, dict[str, Any]] = {}
-        self.workdir = Path(tempfile.mkdtemp(prefix="modelarts-sandbox-"))
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="modelarts-sandbox-"))
         self._store = ObsStore(s3_endpoint, s3_key, s3_secret)
         self._link_key = secrets.token_bytes(32)
         self._seq = itertools.count(1)
@@ -194,7 +198,8 @@ class ModelArtsSandbox(ThreadedServer):
         for job in self._all_jobs:
             if job.thread is not None:
                 job.thread.join(max(0.0, deadline - time.monotonic()))
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------ operations (on the loop)
     def _find_job(self, job_id: str) -> Job:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ from .service import JobService
 from .store import JobStore
 from .webhooks import WebhookTokens
 
+#: The file that marks a data dir as sandbox mode's own (which a fresh start may empty).
+SANDBOX_MARK = ".jupyter-compute-sandbox"
+#: What a fresh sandbox start removes from its data dir (the store, uploads, job and stand-in folders).
+SANDBOX_DATA = ("jobs.sqlite", "jobs.sqlite-wal", "jobs.sqlite-shm", "uploads", "backends", "sandboxes")
+
 #: Variables that hold the server's own credentials; never passed on to a job.
 SERVER_SECRET_ENV = (ENV_TOKEN, "JUPYTER_TOKEN", "JPY_API_TOKEN")
 
@@ -47,6 +53,20 @@ def _named_env(config: Any) -> set[str]:
     if isinstance(config, (list, tuple)):
         return set().union(*(_named_env(v) for v in config))
     return set()
+
+
+def clear_sandbox_data(data: Path) -> bool:
+    """Empty the sandbox's data dir of its jobs and files; False (nothing removed) when the folder exists
+    but is not marked as the sandbox's (it may be a real store that ``data_dir`` was pointed at)."""
+    if data.exists() and any(data.iterdir()) and not (data / SANDBOX_MARK).exists():
+        return False
+    for name in SANDBOX_DATA:
+        path = data / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return True
 
 
 def secret_env_names(configs: dict[str, dict[str, Any]]) -> list[str]:
@@ -87,7 +107,16 @@ class ComputeApp(ExtensionApp):
 
     enable_local = Bool(True, help="Configure the embedded 'local' backend even if not listed.").tag(config=True)
 
-    data_dir = Unicode(help="Where the job store and the local backend's job folders live.").tag(config=True)
+    data_dir = Unicode(
+        help="Where the job store, the uploads and the local backend's job folders live (default "
+        "<jupyter data dir>/compute, or <jupyter data dir>/compute-sandbox in sandbox mode: demo jobs never "
+        "mix with real ones).",
+    ).tag(config=True)
+
+    sandbox_keep_data = Bool(
+        False, help="In sandbox mode, keep the demo's jobs, uploads and stand-ins' files from one start to the "
+        "next. By default each start begins afresh (the stand-ins forget their jobs when they stop).",
+    ).tag(config=True)
 
     monitor_concurrency = Int(8, help="How many platform status calls the monitor makes at once.").tag(config=True)
 
@@ -104,14 +133,16 @@ class ComputeApp(ExtensionApp):
 
     @default("data_dir")
     def _default_data_dir(self) -> str:
-        return str(Path(jupyter_data_dir()) / "compute")
+        return str(Path(jupyter_data_dir()) / ("compute-sandbox" if self.sandbox else "compute"))
 
     _sandboxes: SandboxSet | None = None
 
     def initialize_settings(self) -> None:
         self.hub = EventHub()
+        if self.sandbox:
+            self._prepare_sandbox_data()
         self.store = JobStore(Path(self.data_dir) / "jobs.sqlite")
-        self._sandboxes = start_sandboxes(self.log) if self.sandbox else None
+        self._sandboxes = start_sandboxes(self.log, Path(self.data_dir) / "sandboxes") if self.sandbox else None
         backends, failed = self._build_backends()
         self.service = JobService(self.store, backends, self.hub, log=self.log)
         for name, (kind, exc) in failed.items():
@@ -129,6 +160,21 @@ class ComputeApp(ExtensionApp):
         self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
         self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
         self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")
+
+    def _prepare_sandbox_data(self) -> None:
+        """Mark the data dir as the sandbox's; empty it (unless kept) when it is marked so."""
+        data = Path(self.data_dir)
+        if self.sandbox_keep_data:
+            self.log.info("jupyter-compute: sandbox mode keeps its jobs in %s", data)
+        elif not clear_sandbox_data(data):
+            self.log.warning("jupyter-compute: %s holds jobs that are not the sandbox's own (no %s in it): "
+                             "kept; sandbox jobs will be listed with them", data, SANDBOX_MARK)
+        else:
+            self.log.info("jupyter-compute: sandbox mode starts afresh in %s "
+                          "(c.ComputeApp.sandbox_keep_data = True keeps its jobs)", data)
+        data.mkdir(parents=True, exist_ok=True)
+        if not any(data.iterdir()) or (data / SANDBOX_MARK).exists():
+            (data / SANDBOX_MARK).write_text("The jobs of jupyter-compute's sandbox mode (demos) live here.\n")
 
     def _build_backends(self) -> tuple[dict[str, Backend], dict[str, tuple[str, Exception]]]:
         sandboxes = self._sandboxes.backends if self._sandboxes else {}

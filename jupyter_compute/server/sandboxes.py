@@ -5,7 +5,8 @@ Each sandbox listens on a free loopback port. The server's environment gets the 
 (public, made-up) credentials under variables of their own (``SECRET_ENV``), which the server then
 withholds from kernels like any secret, and the URLs the demo notebooks look for
 (``MAAP_SANDBOX_URL``, ``OCEAN_PROVIDER_URL`` …), which kernels inherit. A sandbox that cannot
-start is left out with a warning; the others still run.
+start is left out with a warning; the others still run. Each keeps its files (granules, run
+folders, HDFS files) in a folder of its own under the sandbox mode's data directory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: A well-known public test key (Hardhat's account #0): it guards nothing, on any chain.
@@ -53,21 +55,21 @@ class SandboxSet:
         self.replaced.clear()
 
 
-def _maap(found: SandboxSet) -> None:
+def _maap(found: SandboxSet, folder: Path) -> None:
     from ..sandbox.maap import DEMO_GRANULES, VALID_TOKEN, MaapSandbox
 
-    sandbox = MaapSandbox(granules=DEMO_GRANULES).start()
+    sandbox = MaapSandbox(workdir=folder, granules=DEMO_GRANULES).start()
     found.stoppers.append(sandbox.stop)
     found.backends["maap"] = {"kind": "maap", "flavor": "swagger", "url": sandbox.url}
     found.backends["maap-ogc"] = {"kind": "maap", "flavor": "ogc", "url": sandbox.url, "token_env": SECRET_ENV["maap"]}
     found.env.update({"MAAP_SANDBOX_URL": sandbox.url, SECRET_ENV["maap"]: VALID_TOKEN})
 
 
-def _datastory(found: SandboxSet) -> None:
+def _datastory(found: SandboxSet, folder: Path) -> None:
     from ..sandbox.datastory import DEFAULT_TOKEN, DatastorySandbox
     from ..sandbox.webhdfs import WebHdfsSandbox
 
-    hdfs = WebHdfsSandbox().start()
+    hdfs = WebHdfsSandbox(root_dir=folder / "hdfs").start()
     found.stoppers.append(hdfs.stop)
     platform = DatastorySandbox().start()
     found.stoppers.append(platform.stop)
@@ -79,7 +81,7 @@ def _datastory(found: SandboxSet) -> None:
                       SECRET_ENV["datastory"]: DEFAULT_TOKEN})
 
 
-def _modelarts(found: SandboxSet) -> None:
+def _modelarts(found: SandboxSet, folder: Path) -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -93,7 +95,7 @@ def _modelarts(found: SandboxSet) -> None:
     obs_url = f"http://{host}:{port}"
     boto3.client("s3", endpoint_url=obs_url, region_name="us-east-1", aws_access_key_id="sandbox",
                  aws_secret_access_key="sandbox").create_bucket(Bucket=MODELARTS_DEMO_BUCKET)
-    api = ModelArtsSandbox(s3_endpoint=obs_url).start()
+    api = ModelArtsSandbox(s3_endpoint=obs_url, workdir=folder).start()
     found.stoppers.append(api.stop)
     (access_key, secret_key), = DEFAULT_CREDENTIALS.items()
     found.backends["modelarts"] = {
@@ -105,26 +107,29 @@ def _modelarts(found: SandboxSet) -> None:
                       SECRET_ENV["modelarts-ak"]: access_key, SECRET_ENV["modelarts-sk"]: secret_key})
 
 
-def _ocean(found: SandboxSet) -> None:
+def _ocean(found: SandboxSet, folder: Path) -> None:
     from ..sandbox.ocean import OceanProviderSandbox
 
-    provider = OceanProviderSandbox(step_delay_s=0.2).start()
+    provider = OceanProviderSandbox(step_delay_s=0.2, work_dir=folder).start()
     found.stoppers.append(provider.stop)
     found.backends["ocean"] = {"kind": "ocean", "url": provider.base_url, "private_key_env": SECRET_ENV["ocean"]}
     found.env.update({"OCEAN_PROVIDER_URL": provider.base_url, SECRET_ENV["ocean"]: SANDBOX_WALLET_KEY})
 
 
-PLATFORMS: dict[str, Callable[[SandboxSet], None]] = {
+PLATFORMS: dict[str, Callable[[SandboxSet, Path], None]] = {
     "maap": _maap, "datastory": _datastory, "modelarts": _modelarts, "ocean": _ocean,
 }
 
 
-def start_sandboxes(log: logging.Logger) -> SandboxSet:
-    """Start every platform's stand-in; set the variables they need in this process's environment."""
+def start_sandboxes(log: logging.Logger, files: Path) -> SandboxSet:
+    """Start every platform's stand-in, each keeping its files in ``files/<platform>``; set the
+    variables they need in this process's environment."""
     found = SandboxSet()
     for platform, start in PLATFORMS.items():
         try:
-            start(found)
+            folder = files / platform
+            folder.mkdir(parents=True, exist_ok=True)
+            start(found, folder)
         except Exception as exc:  # noqa: BLE001 — e.g. moto not installed: the other platforms still run
             log.warning("jupyter-compute: the %s sandbox did not start: %s: %s", platform, type(exc).__name__, exc)
     found.replaced = {name: os.environ.get(name) for name in found.env}
