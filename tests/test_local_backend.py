@@ -764,3 +764,46 @@ def test_runner_killed_means_lost_and_no_orphans(tmp_path: Path) -> None:
             await until(lambda: live_group_members(process["pgid"]) == [], "the orphaned job to be ended", timeout=60)
 
     run(second_server)
+
+
+def test_a_launch_claim_is_never_read_half_written(tmp_path: Path) -> None:
+    """A status read while the claim is being taken sees it unclaimed or claimed now, never long ago
+    (an empty claim file was read as claimed at the epoch, and the job settled as lost while it started)."""
+    seen: list[float | None] = []
+    for attempt in range(200):
+        job_dir = tmp_path / f"c{attempt}"
+        job_dir.mkdir()
+        taken = threading.Event()
+        before = time.time()
+
+        def read(job_dir: Path = job_dir, taken: threading.Event = taken) -> None:
+            while not taken.is_set():
+                seen.append(files.claimed_at(job_dir))
+            seen.append(files.claimed_at(job_dir))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert files.claim(job_dir)
+        taken.set()
+        reader.join()
+        assert not files.claim(job_dir), "a claim is taken once"
+        assert all(at is None or at >= before for at in seen), sorted({at for at in seen if at is not None})[:3]
+        seen.clear()
+
+
+def test_runner_never_starts_a_job_already_settled(tmp_path: Path) -> None:
+    """A runner that gets going only after its job was settled (e.g. taken as lost) records itself and
+    leaves the job unrun and its status as it was."""
+    marker = tmp_path / "ran"
+    b = LocalBackend("local", {}, data_dir=tmp_path)
+    b._create_job(JobSpec(command=f"touch {marker}"), "s-late")
+    job_dir = tmp_path / "jobs" / "s-late"
+    assert files.claim(job_dir)
+    lost = files.final_status("FAILED", "lost: runner vanished without status", native_status="lost")
+    assert files.write_json_once(job_dir / files.STATUS, lost)
+    runner = subprocess.run([sys.executable, "-m", local.RUNNER_MODULE, str(job_dir)], timeout=120,
+                            capture_output=True)  # fmt: skip
+    assert runner.returncode == 0, runner.stdout + runner.stderr
+    assert not marker.exists(), "the settled job ran"
+    assert files.read_json(job_dir / files.STATUS) == lost
+    assert int(job_record(tmp_path, "s-late", files.RUNNER)["pid"]) > 0

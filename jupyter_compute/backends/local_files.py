@@ -72,14 +72,11 @@ def write_json_once(path: Path, data: Any) -> bool:
 
 
 def claim(job_dir: Path) -> bool:
-    """Take the job's one-time launch claim; False if somebody already took it."""
-    try:
-        fd = os.open(job_dir / LAUNCHED, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        f.write(str(time.time()))
-    return True
+    """Take the job's one-time launch claim; False if somebody already took it.
+
+    The claim appears whole, its time in it: a reader never sees an empty one (read as claimed long ago).
+    """
+    return write_json_once(job_dir / LAUNCHED, time.time())
 
 
 def claimed_at(job_dir: Path) -> float | None:

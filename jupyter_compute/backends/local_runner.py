@@ -121,6 +121,11 @@ def _outcome_status(
 
 def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
     """Run the job planned in ``job_dir`` to its end; the content of its ``status.json``."""
+    # The backend records this runner too, but a server killed just after starting it never does.
+    files.write_json(job_dir / files.RUNNER, {"pid": os.getpid(), "start_token": start_token(os.getpid())})
+    settled = files.read_json(job_dir / files.STATUS)
+    if settled is not None:  # e.g. taken as lost while this runner was slow to start: it must not run now
+        return settled
     plan = files.read_json(job_dir / files.PLAN)
     if plan is None:
         return files.final_status("FAILED", f"runner error: no readable {files.PLAN}")
