@@ -118,6 +118,32 @@ class Client:
         """The submit form ``backend`` declares: its fields, to render and check before submitting."""
         return Form.from_dict(self._get(f"backends/{_quote(backend)}/form"))
 
+    def proxy(
+        self,
+        backend: str,
+        path: str,
+        *,
+        method: str = "GET",
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """A request to ``backend``'s own API through the server's passthrough
+        (``compute/proxy/{backend}/{path}``, open where the backend's ``capabilities.can_proxy`` says so).
+
+        ``path`` is relative to the backend's API base (``"ogc/processes"``). The server adds the
+        backend's credentials, so none enters this process. The platform's answer is returned as it
+        came, whatever its status (``response.json()``, ``response.raise_for_status()``); the server's
+        own refusals (no such backend, no passthrough, a path that leaves the API) raise our errors.
+        """
+        url = f"{self.url}compute/proxy/{_quote(backend)}/{path}"
+        request = self._http.build_request(method, url, params=params, json=json, content=content,
+                                           headers={"Accept": "*/*"})  # fmt: skip
+        response = self._send(request, retry=method.upper() in ("GET", "HEAD"))
+        if not response.is_success and _is_our_error(response):
+            _raise_for_status(response, self.url)
+        return response
+
     # --- jobs -------------------------------------------------------------------------------
 
     def submit(
@@ -804,6 +830,16 @@ def _raise_for_status(response: httpx.Response, base_url: str) -> None:
         f"{base_url} answered HTTP {status} to {response.request.method} "
         f"{response.request.url.path}: {_short_text(str(detail))}{hint}"
     )
+
+
+def _is_our_error(response: httpx.Response) -> bool:
+    """The answer is the extension's own error body (``{"error": {"type": <ours>, …}}``), not a platform's."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("type") in ERROR_TYPES and isinstance(error.get("message"), str)
 
 
 #: What to do about a missing thing, by the field the server names: added to its message.

@@ -12,6 +12,7 @@ A field's ``name`` is a path into the job spec: ``command``, ``timeout_s``, or
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,6 +23,16 @@ from .errors import InvalidSpec
 FIELD_TYPES = ("string", "text", "code", "path", "integer", "number", "boolean", "choice", "mapping", "tags")
 #: The types whose values are text (a type this version does not know is checked as text too).
 TEXT_TYPES = ("string", "text", "code", "path")
+
+
+#: The characters ``str.strip()`` removes (``str.isspace``), in ``\uXXXX`` escapes that Python and JavaScript
+#: (and so JSON Schema) read alike: their ``\s`` differ. tests/test_forms.py checks the list.
+_BLANK_CHARS = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: A white space character, and one that is not: text holding one of the latter is given (not blank).
+BLANK = f"[{_BLANK_CHARS}]"
+NON_BLANK = f"[^{_BLANK_CHARS}]"
+#: A ``pattern`` for text that is not blank.
+NOT_BLANK_TEXT = f"[\\s\\S]*{NON_BLANK}[\\s\\S]*"
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,9 @@ class FormField:
     min: float | None = None
     max: float | None = None
     help: str = ""
+    #: A regular expression the whole text must match (for tags: every item is text that does), in the
+    #: syntax Python and JavaScript share.
+    pattern: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -125,10 +139,28 @@ def _check_one(form_field: FormField, value: Any) -> str | None:
         isinstance(value, (list, tuple)) and all(isinstance(t, (str, Mapping)) for t in value)
     ):  # objects come through the API only (e.g. an Ocean dataset with its order); the panels give words
         return "must be a list of words"
+    if any("\0" in text for text in _texts(value)):  # no program, path or name holds one
+        return "must not contain a NUL character"
+    if form_field.pattern is not None and not _matches(form_field, value):
+        what = "has an item" if kind == "tags" else "is"
+        return f"{what} not in the expected form: " + (form_field.help or form_field.pattern)
     if form_field.choices is not None and value not in form_field.choices:
         shown = ", ".join(str(c) for c in form_field.choices)
         return f"must be one of: {shown}"
     return None
+
+
+def _texts(value: Any) -> list[str]:
+    """The text of a value: itself, or the text items of a list."""
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, (list, tuple)) else []
+
+
+def _matches(form_field: FormField, value: Any) -> bool:
+    """Whether text ``value`` (every item of a tags value) matches the field's whole pattern."""
+    items = value if form_field.type == "tags" else [value] if isinstance(value, str) else []
+    return all(isinstance(item, str) and re.fullmatch(form_field.pattern or "", item) for item in items)
 
 
 def check_values(form: Form, values: Mapping[str, Any]) -> dict[str, str]:

@@ -353,6 +353,27 @@ def run_notebook(name: str, env: Mapping[str, str], cwd: Path, *, timeout: int =
     return nb, text
 
 
+def untracked_files(folder: str = "notebooks") -> set[str]:
+    """The checkout's files under ``folder`` that git neither tracks nor ignores (every file there when
+    the checkout is no git work tree)."""
+    try:
+        listing = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", folder], cwd=REPO,
+                                 capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return {str(p.relative_to(REPO)) for p in (REPO / folder).rglob("*") if p.is_file()}
+    return {line[3:] for line in listing.splitlines() if line.startswith("?? ")}
+
+
+def run_demo_notebook(name: str, env: Mapping[str, str], *, timeout: int = 180) -> tuple[Any, str]:
+    """:func:`run_notebook` where JupyterLab runs it (``notebooks/`` of the checkout), checked to leave no
+    new file there: a demo writes only to a temporary or git-ignored folder."""
+    before = untracked_files()
+    nb, text = run_notebook(name, env, REPO / "notebooks", timeout=timeout)
+    left = untracked_files() - before
+    assert not left, f"{name} left files in the checkout: {sorted(left)}"
+    return nb, text
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = start_live_server(tmp_path / "jupyter")

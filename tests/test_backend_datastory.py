@@ -183,7 +183,10 @@ def test_kind_capabilities_and_form() -> None:
                 await call
 
     run(unsupported)
-    assert "storage" in b.describe() and "url" not in b.describe()
+    assert b.describe()["storage"] == ["ceph", "hdfs-main"] and b.describe()["url"] == "http://x"
+    shown = DatastoryBackend("ds", {"url": "https://me:pa55@ds.example.cn/api?key=k1",
+                                    "storage": storage_config(1, ("h", 2))})
+    assert shown.describe()["url"] == "https://ds.example.cn/api", "the URL is shown without credentials or query"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ import contextlib
 import http.server
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port, read_result, run, run_notebook, s3_client, start_live_server, started, wait_status
+from conftest import read_result, run, run_demo_notebook, s3_client, start_live_server, started, wait_status
 
 from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.maap import (
@@ -32,7 +31,7 @@ from jupyter_compute.backends.maap_storage import file_name, s3_path
 from jupyter_compute.errors import AuthError, InvalidSpec, NotFound, NotSupported
 from jupyter_compute.models import JobSpec, JobState
 from jupyter_compute.results import read_frame
-from jupyter_compute.sandbox.maap import EXPIRED_TOKEN, VALID_TOKEN, MaapSandbox
+from jupyter_compute.sandbox.maap import DEMO_GRANULES, EXPIRED_TOKEN, VALID_TOKEN, MaapSandbox
 
 TREES = "sample-trees.csv"  # a built-in granule of every sandbox: species,height_m,diameter_cm; 6 rows
 QUEUE = "maap-dps-worker-8gb"
@@ -116,6 +115,9 @@ def test_registered_kind_and_capabilities_per_flavour() -> None:
     assert not swagger.capabilities.has_environments and swagger.capabilities.can_proxy
     assert ogc.capabilities.can_cancel and ogc.capabilities.has_environments and not ogc.capabilities.has_webhooks
     assert swagger.api_base == "http://127.0.0.1:1/api/"
+    assert (swagger.describe()["flavor"], swagger.describe()["url"]) == ("swagger", "http://127.0.0.1:1/api/")
+    shown = MaapBackend("m", {"url": "https://me:pa55@maap.example.org/api/?ticket=t1", "flavor": "ogc"}).describe()
+    assert (shown["flavor"], shown["url"]) == ("ogc", "https://maap.example.org/api/"), "no credentials shown"
     assert MaapBackend("m", {"url": "http://x/api/", "poll_interval_s": 1e6}).poll_interval == 1e6
     for bad in ({"url": "ftp://x"}, {"url": "http://x", "flavor": "soap"}, {"url": "http://x", "timeout_s": 0}):
         with pytest.raises(InvalidSpec) as caught:
@@ -671,28 +673,43 @@ def test_the_token_is_never_sent_to_a_product_host(sandbox: MaapSandbox) -> None
         server.server_close()
 
 
-# --- the demo notebook, against a live server configured with both flavours ------------------
+# --- the demo notebook, against a live server configured as for the real MAAP ----------------
 
 
-def test_maap_notebook_runs_against_a_live_server(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sandbox_url = f"http://127.0.0.1:{free_port()}/api/"  # nothing there: the notebook starts the sandbox
-    server = start_live_server(tmp_path / "jupyter", backends={
-        "maap": {"kind": "maap", "flavor": "swagger", "url": sandbox_url},
-        "maap-ogc": {"kind": "maap", "flavor": "ogc", "url": sandbox_url, "token_env": "MAAP_PGT"},
-    })  # fmt: skip
-    try:
-        _, text = run_notebook("maap.ipynb", server.kernel_env() | {"MAAP_SANDBOX_URL": sandbox_url}, tmp_path)
-        assert "mean biomass 154.69 t/ha over 4 plots" in text
-        assert "sandbox started in this kernel" in text and VALID_TOKEN not in text
-        callbacks = re.search(r"callbacks: (\[.*\])", text)
-        assert callbacks and "(2, 'SUCCESS', 204)" in callbacks.group(1), "MAAP called the server back"
-        with server.client() as client:
-            jobs = client.jobs(tag="maap-demo")
-            assert jobs.total == 2 and {j.state.value for j in jobs} == {"SUCCEEDED"}
-            assert {j.backend for j in jobs} == {"maap", "maap-ogc"}
-    finally:
-        server.stop()
-    server.checked_log()
+@pytest.mark.parametrize("flavours", [("swagger", "ogc"), ("ogc",)], ids=["both-flavours", "ogc-only"])
+def test_maap_notebook_runs_against_a_server_configured_for_a_real_maap(tmp_path, flavours) -> None:
+    """Backends named as a user would, on a platform the test runs (a stand-in the server takes for MAAP); with
+    the OGC API alone (what MAAP serves today) the notebook runs its algorithm by process number on a queue."""
+    names = {"swagger": "my-maap", "ogc": "my-maap-ogc"}
+    with MaapSandbox(granules=DEMO_GRANULES) as platform:
+        server = start_live_server(tmp_path / "jupyter", backends={
+            names[flavour]: {"kind": "maap", "flavor": flavour, "url": platform.url, "token_env": "MAAP_PGT"}
+            for flavour in flavours
+        })  # fmt: skip
+        try:
+            _, text = run_demo_notebook("maap.ipynb", server.kernel_env("MAAP_PGT"))  # the kernel holds no token
+            first = names[flavours[0]]
+            assert (f"Backend '{first}': MAAP's DPS ({flavours[0]} API) at {platform.url} — a real MAAP platform, "
+                    "configured on the server") in text, text
+            assert "the local MAAP sandbox" not in text and VALID_TOKEN not in text
+            assert "(1, 'row-stats', 'Per-column count/mean/min/max of each granule CSV')" in text, "via passthrough"
+            assert "mean biomass 154.69 t/ha over 4 plots" in text, text
+            if len(flavours) == 2:
+                assert "queues of 'my-maap-ogc'" in text and "the same product as above: True" in text
+            else:
+                assert "no other MAAP backend in the OGC flavour on this server: skipped" in text
+            with server.client() as client:
+                jobs = client.jobs(tag="maap-demo")
+                assert {(j.backend, j.state.value) for j in jobs} == {(names[f], "SUCCEEDED") for f in flavours}
+                for job in jobs:
+                    biomass = job.to_pandas().set_index("column").loc["biomass_t_ha"]
+                    assert (biomass["count"], biomass["mean"], biomass["max"]) == (4, 154.6875, 201.0)
+            if "swagger" in flavours:
+                steps = [(c["step"]["index"], c["step"]["status"], c.get("status")) for c in platform.callback_log]
+                assert (2, "SUCCESS", 204) in steps, "MAAP called the server back"
+        finally:
+            server.stop()
+    server.checked_log([VALID_TOKEN])
 
 
 def test_250_entries_are_all_listed_in_a_stable_order() -> None:

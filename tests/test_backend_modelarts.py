@@ -319,6 +319,7 @@ def test_kind_capabilities_and_form() -> None:
     headers = run(token.auth_headers)
     assert headers == {"X-Auth-Token": TOKEN, "X-Project-Id": PROJECT}
     assert_no_secret(aksk.describe(), token.describe())
+    assert aksk.describe()["url"] == "http://127.0.0.1:1" and token.describe()["auth"] == "token"
     form = aksk.form()
     for name in ("script", "extra.code_dir", "extra.boot_file", "algorithm", "extra.image_url", "command",
                  "extra.engine", "environment", "cluster", "extra.node_count", "inputs", "params", "output"):

@@ -30,6 +30,7 @@ from jupyter_compute.errors import AuthError, ComputeError, InvalidSpec, NotFoun
 
 BASE = "/a/b/"
 API = BASE + "compute/api/"
+PROXY = BASE + "compute/proxy/"
 TOKEN = "s3cret-t0ken"
 LOG = "first line\nsecond line\nthird line\n"
 CSV_ROWS = 20_000
@@ -81,6 +82,8 @@ class FakeCompute:
         with self.lock:
             seen = Seen(request.command, url.path, parse_qs(url.query), dict(request.headers), body)
             self.seen.append(seen)
+        if url.path.startswith(PROXY):
+            return self.passthrough(request, url.path[len(PROXY):], url.query, raw)
         if not url.path.startswith(API):
             return self.reply(request, 404, b"<html><body>404: Not Found</body></html>", "text/html")
         if request.headers.get("Authorization") != f"token {TOKEN}":  # as the extension's handlers answer
@@ -137,6 +140,21 @@ class FakeCompute:
             case "GET", ["jobs", job_id, "results", *name]:
                 return error(404, "NotFound", f"no result '{'/'.join(name)}'", job_id=job_id)
         return error(404, "NotFound", "no such route")
+
+    def passthrough(self, request: BaseHTTPRequestHandler, rest: str, query: str, body: bytes) -> None:
+        """``compute/proxy/{backend}/{path}``: the "dps" backend's API echoes (or answers its own 404);
+        any other backend has no passthrough (the extension's own error)."""
+        backend, _, path = rest.partition("/")
+        if request.headers.get("Authorization") != f"token {TOKEN}":
+            return self.reply_json(request, 403, {"error": {"type": "HTTPError", "message": "Forbidden"}})
+        if backend != "dps":
+            return self.reply_json(request, *error(405, "NotSupported", f"backend '{backend}' has no API to pass "
+                                                                        "through to", backend=backend))
+        if path.startswith("missing"):
+            return self.reply_json(request, 404, {"error": {"type": "NotFound", "code": 17}})  # the platform's own
+        echo = {"method": request.command, "path": path, "query": query, "body": body.decode(),
+                "accept": request.headers.get("Accept")}
+        return self.reply_json(request, 200, echo)
 
     def create(self, body: dict[str, Any]) -> tuple[int, Any]:
         key = body["idempotency_key"]
@@ -236,6 +254,19 @@ def no_discovery_from_outside(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 
 # --- URLs, auth, errors -------------------------------------------------------------------------
+
+
+def test_the_passthrough_answers_as_the_platform_did(client: Client) -> None:
+    listing = client.proxy("dps", "ogc/processes", params={"q": "a b"})
+    assert listing.status_code == 200
+    assert listing.json() == {"method": "GET", "path": "ogc/processes", "query": "q=a+b", "body": "", "accept": "*/*"}
+    posted = client.proxy("dps", "ogc/jobs", method="POST", json={"x": 1}).json()
+    assert (posted["method"], json.loads(posted["body"])) == ("POST", {"x": 1})
+    missing = client.proxy("dps", "missing/thing")  # the platform's own 404 (no message): its answer, as it came
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == 17
+    with pytest.raises(ComputeError) as refused:  # the server's own refusal: our error, in words
+        client.proxy("local", "x")
+    assert type(refused.value).__name__ == "NotSupported" and "no API to pass through" in str(refused.value)
 
 
 def test_urls_are_joined_under_the_base_url_and_the_token_is_sent(client: Client, app: FakeCompute) -> None:

@@ -16,9 +16,8 @@ import pytest
 from conftest import (
     THIRD_PARTY_WIRE_LOGGERS,
     Recorder,
-    free_port,
     job_store_bytes,
-    run_notebook,
+    run_demo_notebook,
     s3_client,
     start_live_server,
     stored_notebook,
@@ -225,38 +224,27 @@ def test_datastory_notebook_is_stored_without_outputs() -> None:
     stored_notebook("datastory.ipynb")
 
 
-@pytest.mark.parametrize("sandboxes", ["running", "started-by-the-notebook"])
-def test_datastory_notebook_runs_against_a_live_server(tmp_path, platform, hdfs, s3, sandboxes,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    notebook_env = {"DATASTORY_SANDBOX_URL": platform.url, "WEBHDFS_SANDBOX_PORT": str(hdfs.port),
-                    "DATASTORY_CEPH": "ceph"}
-    config = backend_config(platform, hdfs, s3)
-    if sandboxes != "running":  # nothing listens on these ports: the notebook starts both sandboxes
-        platform_url, hdfs_port = f"http://127.0.0.1:{free_port()}", free_port()
-        config["url"] = platform_url
-        config["storage"]["hdfs-main"]["port"] = hdfs_port
-        monkeypatch.setenv("DS_TOKEN", "sandbox-token")  # the token of a sandbox started with defaults
-        notebook_env = {"DATASTORY_SANDBOX_URL": platform_url, "WEBHDFS_SANDBOX_PORT": str(hdfs_port)}
-    # the secrets reach the server through the environment (monkeypatched)
-    server = start_live_server(tmp_path / "jupyter", backends={"datastory": config})
+def test_datastory_notebook_runs_against_a_server_configured_for_a_real_platform(tmp_path, platform, hdfs,
+                                                                              s3) -> None:
+    """A backend named as a user would, with an HDFS and a CEPH profile, on stand-ins the test runs."""
+    # the secrets reach the server through its environment (the secret_env fixture)
+    server = start_live_server(tmp_path / "jupyter", backends={"my-datastory": backend_config(platform, hdfs, s3)})
     try:
-        # the kernel needs none of the secrets
-        env = server.kernel_env("DS_TOKEN", "DS_CEPH_KEY", "DS_CEPH_SECRET", "DATASTORY_CEPH") | notebook_env
-        _, text = run_notebook("datastory.ipynb", env, tmp_path)
-        assert "population: mean 798.75 over 4 cities (hdfs)" in text, text
-        if sandboxes == "running":
-            assert "(already running)" in text
-            assert "population: mean 798.75 over 4 cities (ceph)" in text, text
-            assert "same answer as on HDFS: True" in text
-        else:
-            assert "(2 sandbox(es) started in this kernel)" in text
-            assert "no CEPH profile named in $DATASTORY_CEPH: skipped" in text
+        _, text = run_demo_notebook("datastory.ipynb", server.kernel_env("DS_TOKEN", "DS_CEPH_KEY", "DS_CEPH_SECRET"))
+        assert (f"Backend 'my-datastory': the Datastory platform at {platform.url}, storage profiles ceph, hdfs-main "
+                "— a real Datastory platform, configured on the server") in text, text
+        assert "population: mean 798.75 over 4 cities (hdfs-main)" in text, text
+        assert "population: mean 798.75 over 4 cities (ceph)" in text, text
+        assert "same answer as on hdfs-main: True" in text
         for secret in SECRETS:
             assert secret not in text
         with server.client() as client:
             jobs = client.jobs(tag="datastory-demo")
-            assert jobs.total == (2 if sandboxes == "running" else 1)
-            assert {j.state.value for j in jobs} == {"SUCCEEDED"}
+            assert {(j.name, j.state.value) for j in jobs} == {("city summary (hdfs-main)", "SUCCEEDED"),
+                                                               ("city summary (ceph)", "SUCCEEDED")}
+            for job in jobs:
+                population = job.to_pandas().set_index("column").loc["population"]
+                assert (population["count"], population["mean"], population["max"]) == (4, 798.75, 2100)
     finally:
         server.stop()
     server.checked_log(SECRETS)

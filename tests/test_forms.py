@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 
 from jupyter_compute.errors import InvalidSpec
-from jupyter_compute.forms import Form, FormField, check_spec, check_values, spec_from_values
+from jupyter_compute.forms import BLANK, NOT_BLANK_TEXT, Form, FormField, check_spec, check_values, spec_from_values
 
 FORM = Form(
     fields=(
@@ -38,10 +41,28 @@ GOOD = {"command": "true", "flavor": "small", "params.rows": 3}
     ({"command": None}, "command", "give exactly one of Shell command or Python code"),
     ({"code": "print(1)"}, "command", "give exactly one of"),
     ({"command": 5}, "command", "must be text"),
+    ({"command": "echo a\0b"}, "command", "must not contain a NUL character"),
+    ({"tags": ["a", "b\0"]}, "tags", "must not contain a NUL character"),
 ])
 def test_check_values_names_the_field(changes, field, words) -> None:
     problems = check_values(FORM, {**GOOD, **changes})
     assert field in problems and words in problems[field], problems
+
+
+def test_blank_is_what_strip_removes() -> None:
+    blank = re.compile(BLANK)
+    assert [c for c in range(sys.maxunicode + 1) if blank.fullmatch(chr(c))] == \
+        [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+
+
+def test_a_pattern_fits_the_whole_text_and_each_tag() -> None:
+    form = Form(fields=(FormField("algorithm", "Algorithm", pattern=" *[0-9]+ *", help="A process id."),
+                        FormField("inputs", "Granules", "tags", pattern=NOT_BLANK_TEXT)))
+    assert check_values(form, {"algorithm": " 12 ", "inputs": ["g1", " g2"]}) == {}
+    assert check_values(form, {"algorithm": "12\n", "inputs": ["g1", " \u3000", {"id": "g3"}]}) == {
+        "algorithm": "Algorithm is not in the expected form: A process id.",
+        "inputs": f"Granules has an item not in the expected form: {NOT_BLANK_TEXT}",
+    }
 
 
 def test_good_values_pass_and_become_a_spec() -> None:

@@ -25,9 +25,8 @@ from conftest import (
     MA_TOKEN,
     THIRD_PARTY_WIRE_LOGGERS,
     Recorder,
-    free_port,
     job_store_bytes,
-    run_notebook,
+    run_demo_notebook,
     s3_client,
     start_live_server,
     stored_notebook,
@@ -536,40 +535,29 @@ def test_modelarts_notebook_is_stored_without_outputs() -> None:
     stored_notebook("modelarts.ipynb")
 
 
-@pytest.mark.parametrize("sandboxes", ["running", "started-by-the-notebook"])
-def test_modelarts_notebook_runs_against_a_live_server(tmp_path: Path, modelarts: ModelArtsSandbox, obs: str,
-                                                      sandboxes: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from jupyter_compute.sandbox.modelarts import DEFAULT_CREDENTIALS
-
-    secrets = SECRETS
-    if sandboxes == "running":
-        endpoint, obs_endpoint, bucket = modelarts.base_url, obs, BUCKET
-    else:  # nothing listens there: the notebook starts OBS and ModelArts in its kernel, with their own keys
-        endpoint, obs_endpoint = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-        bucket = "modelarts-demo"  # the notebook creates it in the OBS it starts
-        sandbox_ak, sandbox_sk = next(iter(DEFAULT_CREDENTIALS.items()))
-        monkeypatch.setenv("MA_AK", sandbox_ak)
-        monkeypatch.setenv("MA_SK", sandbox_sk)
-        secrets = (sandbox_ak, sandbox_sk, OBS_KEY, OBS_SECRET)
-    config = backend_config(endpoint, obs_endpoint, bucket=bucket)
-    # the secrets reach the server through its environment only (monkeypatched)
-    server = start_live_server(tmp_path / "jupyter", backends={"modelarts": config})
+def test_modelarts_notebook_runs_against_a_server_configured_for_a_real_platform(
+        tmp_path: Path, modelarts: ModelArtsSandbox, obs: str) -> None:
+    """A backend named as a user would, on a ModelArts and an OBS the test runs (stand-ins it takes for real ones)."""
+    # the secrets reach the server through its environment only (the secret_env fixture)
+    server = start_live_server(tmp_path / "jupyter", backends={"my-modelarts": backend_config(modelarts.base_url, obs)})
     try:
-        env = server.kernel_env(*ENV) | {"MODELARTS_SANDBOX_URL": endpoint, "OBS_SANDBOX_URL": obs_endpoint}
-        # the notebook lies in the server's root_dir, where the server may read its local code
-        nb, text = run_notebook("modelarts.ipynb", env, tmp_path / "jupyter" / "root", timeout=120)
+        nb, text = run_demo_notebook("modelarts.ipynb", server.kernel_env(*ENV), timeout=120)
         outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
         assert not [o for o in outputs if o.get("name") == "stderr"], "nothing written to stderr"
-        assert "best site: valencia, mean 31.25 kWh/day over 4 days" in text, text
-        assert "munich: 4 days, mean 19.25 kWh, 2 above 20.0" in text, "the log was followed"
-        assert "pool: cpu-pool (pool:pool-cpu-a1b2c3) | flavor: modelarts.vm.cpu.8u" in text, text
+        assert (f"Backend 'my-modelarts': ModelArts at {modelarts.base_url} — a real ModelArts platform, configured "
+                "on the server") in text, text
         assert "the server signs its ModelArts calls with its access keys" in text
-        assert ("(already running)" if sandboxes == "running" else "(2 sandbox(es) started in this kernel)") in text
-        for secret in secrets:
+        assert "pool: cpu-pool (pool:pool-cpu-a1b2c3) | flavor: modelarts.vm.cpu.8u" in text, text
+        assert "munich: 4 days, mean 19.25 kWh, 2 above 20.0" in text, "the log was followed"
+        assert "best site: valencia, mean 31.25 kWh/day over 4 days" in text, text
+        for secret in SECRETS:
             assert secret not in text
         with server.client() as client:
-            jobs = client.jobs(tag="modelarts-demo")
-            assert [j.state.value for j in jobs] == ["SUCCEEDED"]
+            [job] = client.jobs(tag="modelarts-demo")
+            assert (job.backend, job.state.value) == ("my-modelarts", "SUCCEEDED")
+            metrics = job.to_pandas("metrics.csv").set_index("site")
+        assert metrics["mean_kwh"].to_dict() == {"munich": 19.25, "oslo": 8.75, "valencia": 31.25}
+        assert metrics["days_above"].to_dict() == {"munich": 2, "oslo": 0, "valencia": 4}
     finally:
         server.stop()
-    server.checked_log(secrets)
+    server.checked_log(SECRETS)

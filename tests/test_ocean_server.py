@@ -19,10 +19,9 @@ from conftest import (
     HARDHAT_KEYS,
     Deadline,
     Recorder,
-    free_port,
     job_store_bytes,
     log_everything,
-    run_notebook,
+    run_demo_notebook,
     start_live_server,
     stored_notebook,
     until,
@@ -442,28 +441,31 @@ def test_ocean_notebook_is_stored_without_outputs() -> None:
     assert KEY[2:] not in nbformat.writes(stored_notebook("ocean.ipynb"))
 
 
-@pytest.mark.parametrize("sandbox", ["running", "started-by-the-notebook"])
-def test_ocean_notebook_runs_against_a_live_server(tmp_path, provider, sandbox,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ocean_notebook_runs_against_a_server_configured_for_a_real_provider(
+        tmp_path, provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend named as a user would, on a Provider the test runs (a stand-in the server takes for a real one)."""
     import nbformat
 
-    url = provider.base_url if sandbox == "running" else f"http://127.0.0.1:{free_port()}"
-    config = {"kind": "ocean", "url": url, "private_key_env": "OCEAN_PRIVATE_KEY", "poll_interval_s": 0.2}
+    config = {"kind": "ocean", "url": provider.base_url, "private_key_env": "OCEAN_PRIVATE_KEY", "poll_interval_s": 0.2}
     monkeypatch.setenv("OCEAN_PRIVATE_KEY", KEY)  # the server's environment only
-    server = start_live_server(tmp_path / "jupyter", backends={"ocean": config})
+    server = start_live_server(tmp_path / "jupyter", backends={"my-ocean": config})
     try:
         assert "OCEAN_PRIVATE_KEY" in server.env
-        env = server.kernel_env("OCEAN_PRIVATE_KEY", KEY_ENV) | {"OCEAN_PROVIDER_URL": url}  # the kernel holds no key
-        nb, text = run_notebook("ocean.ipynb", env, tmp_path)
+        env = server.kernel_env("OCEAN_PRIVATE_KEY", KEY_ENV)  # the kernel holds no key
+        nb, text = run_demo_notebook("ocean.ipynb", env)
+        assert (f"Backend 'my-ocean': the Ocean Provider at {provider.base_url} (chain 8996) — a real Ocean "
+                "Provider, configured on the server") in text, text
+        assert f"consumer wallet: {ADDRESS}" in text
         assert "mean temperature: 59.90 °F over 10 days" in text, text
-        assert "read 10 rows" in text and FREE_ENVIRONMENT_ID in text
-        assert ("(already running)" if sandbox == "running" else "(started in this kernel)") in text, text
+        assert "read 10 rows" in text and f"using environment {FREE_ENVIRONMENT_ID}" in text
         assert KEY[2:] not in nbformat.writes(nb).lower()
         with server.client() as client:
             jobs = client.jobs(tag="ocean-demo")
-            assert jobs.total == 1 and jobs[0].state.value == "SUCCEEDED"
+            assert jobs.total == 1 and (jobs[0].backend, jobs[0].state.value) == ("my-ocean", "SUCCEEDED")
+            frame = jobs[0].to_pandas("fahrenheit.csv")
+        assert frame["temperature"].tolist()[:3] == [12.0, 15.0, 11.0] and frame.loc[0, "fahrenheit"] == 53.6
+        assert round(frame["fahrenheit"].mean(), 2) == 59.9
     finally:
         server.stop()
     log = server.checked_log()
-    assert "Traceback" not in log
     assert KEY[2:] not in log.lower()

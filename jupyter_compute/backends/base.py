@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from typing import Any, ClassVar
 
 from ..errors import InvalidSpec, NotSupported
@@ -244,6 +244,12 @@ def config_positive(config: Mapping[str, Any], key: str, default: Any, *, kind: 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise InvalidSpec(f"{kind} backend config '{key}' must be a positive number", field=key)
     return value
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown (``describe``): without a user, password, query or fragment."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _shared_under(path: Path, root: Path) -> bool:

@@ -51,7 +51,7 @@ from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFoun
 from ..forms import Form, FormField
 from ..models import JobSpec, JobState, RemoteStatus, ResultFile, map_native_status
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text, public_url
 from .datastory_storage import CHUNK_SIZE, Profile, Storage
 from .maap_storage import media_type
 from .secrets import read_secret
@@ -187,7 +187,9 @@ class DatastoryBackend(_http.ClientMixin, Backend):
 
     # lifecycle ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
+        """Name, kind, capabilities, the API's URL (without credentials or query) and the storage profiles."""
         data = super().describe()
+        data["url"] = public_url(self.url)
         data["storage"] = sorted(self.profiles)
         return data
 

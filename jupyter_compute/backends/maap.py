@@ -47,10 +47,10 @@ from urllib.parse import quote
 import httpx
 
 from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
-from ..forms import Form, FormField
+from ..forms import NOT_BLANK_TEXT, Form, FormField
 from ..models import Environment, JobSpec, JobState, RemoteStatus, ResultFile, map_native_status, parse_time
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text
+from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text, public_url
 from .maap_storage import ProductIndex, S3Reader, file_name, is_log, media_type, s3_path, stream_http
 from .secrets import read_secret
 
@@ -308,6 +308,10 @@ class MaapBackend(_http.ClientMixin, Backend):
             except ComputeError as exc:  # the server must start even with an expired token
                 self.log.warning("maap backend '%s': could not read the queues: %s", self.name, exc.message)
 
+    def describe(self) -> dict[str, Any]:
+        """Name, kind, capabilities, the flavour and the API's URL (without credentials or query)."""
+        return {**super().describe(), "flavor": self.flavor, "url": public_url(self.url)}
+
     # credentials ----------------------------------------------------------------------
     def _token(self) -> str | None:
         return read_secret(self.token_env) or None
@@ -404,7 +408,8 @@ class MaapBackend(_http.ClientMixin, Backend):
             fields: tuple[FormField, ...] = (
                 FormField("algorithm", "Algorithm", "string", required=True,
                           help="The algorithm_id of a registered DPS algorithm."),
-                FormField("inputs", "Granules", "tags", required=True, help="Granule ids the algorithm runs over."),
+                FormField("inputs", "Granules", "tags", required=True, pattern=NOT_BLANK_TEXT,
+                          help="Granule ids the algorithm runs over."),
                 FormField("params", "Parameters", "mapping",
                           help="name=value texts, sent as granule-less items of the job's data collection."),
             )  # fmt: skip
@@ -417,9 +422,9 @@ class MaapBackend(_http.ClientMixin, Backend):
             FormField("environment", "Queue", "string", required=True, help="The DPS queue the job runs on.")
         )  # fmt: skip
         fields = (
-            FormField("algorithm", "Algorithm", "string", required=True,
+            FormField("algorithm", "Algorithm", "string", required=True, pattern=" *[0-9]+ *",
                       help="The registered algorithm's process id (a number)."),
-            FormField("inputs", "Granules", "tags", required=True,
+            FormField("inputs", "Granules", "tags", required=True, pattern=NOT_BLANK_TEXT,
                       help=f"Granule ids, passed as the algorithm input '{self.granule_input}'."),
             queue,
             FormField("params", "Algorithm inputs", "mapping", help="Other inputs of the algorithm, by name."),

@@ -62,7 +62,9 @@ from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFoun
 from ..forms import Form, FormField
 from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text
+from .base import (
+    COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text, public_url,
+)
 from .maap_storage import CHUNK_SIZE, media_type
 from .modelarts_auth import AKSK, TOKEN, Auth, segment
 from .modelarts_capacity import (
@@ -204,7 +206,9 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # lifecycle ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
+        """Name, kind, capabilities, the API's URL (without credentials or query) and how calls are signed."""
         data = super().describe()
+        data["url"] = public_url(str(self.endpoint))
         data["auth"] = "token" if self.auth.mode == TOKEN else "access keys"
         return data
 

@@ -21,6 +21,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import ComputeError, InvalidSpec, PayloadTooLarge
 from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .events import format_sse
+from .service import MAX_IDEMPOTENCY_KEY
 
 if TYPE_CHECKING:
     from .app import ComputeApp
@@ -202,6 +203,9 @@ class JobsHandler(ComputeHandler):
                                   "an upload (POST uploads) and name it in the spec", field="body")
         body = self.json_body()
         header_key = self.request.headers.get("Idempotency-Key")
+        if header_key and len(header_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidSpec(f"the Idempotency-Key header is at most {MAX_IDEMPOTENCY_KEY} characters",
+                              field="Idempotency-Key")
         if header_key and isinstance(body, dict):
             body.setdefault("idempotency_key", header_key)
         job, created = await self.service.submit(body)
@@ -336,4 +340,4 @@ class OpenAPIHandler(ComputeHandler):
     async def get(self) -> None:
         from .openapi import openapi_document
 
-        self.write_json(openapi_document(self.base_url))
+        self.write_json(openapi_document(self.base_url, self.service.backends))

@@ -182,7 +182,11 @@ class Monitor:
         self.watch(job)
 
     async def _fail(self, job: Job, message: str) -> None:
-        job = await self.service.store.update(job.id, state=JobState.FAILED, finished=utcnow(), message=message)
+        """Record the job FAILED with ``message`` (nothing to record when it was deleted meanwhile)."""
+        try:
+            job = await self.service.store.update(job.id, state=JobState.FAILED, finished=utcnow(), message=message)
+        except NotFound:
+            return
         self.service.publish(job)
 
     async def _run(self) -> None:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..forms import FIELD_TYPES
-from ..models import (
-    MAX_LOG_OFFSET, MAX_SPEC_BYTES, MAX_TAG_CHARS, SPEC_LIST_LIMITS, SPEC_TEXT_LIMITS, JobState,
-)
+from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
+from .handlers import MAX_QUERY_INT
+from .service import MAX_IDEMPOTENCY_KEY, UPLOAD_NAME
+from .spec_schema import spec_schema, submit_schemas
+from .store import MAX_LIMIT, SORT_KEYS
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
 
 _TEXT = {"type": "string"}
-_NUM = {"type": "number", "nullable": True}
-_INT = {"type": "integer", "nullable": True}
-_OPT_TEXT = {"type": "string", "nullable": True}
-_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_NUM = {"type": ["number", "null"]}
+_INT = {"type": ["integer", "null"]}
+_OPT_TEXT = {"type": ["string", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -24,11 +32,26 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One kind of server-sent event: its name, and its data as JSON."""
+    return {"type": "object", "required": ["event", "data"], "properties": {
+        "event": {"const": name}, "data": {"type": "string", "contentMediaType": "application/json",
+                                           "contentSchema": data}}}
+
+
 def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {"name": name, "in": where, "required": where == "path", "schema": schema or _TEXT, **extra}
 
 
+def _query(name: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """An optional query parameter, which an empty value (``?name=``) leaves out."""
+    return _param(name, "query", schema, allowEmptyValue=True, **extra)
+
+
 _BACKEND = _param("backend", description="A configured backend's name")
+#: One passthrough path segment as a client sends it: no control character, '%', '/', '\\' or ':' (which could
+#: make it a URL of its own), and no leading '.' (so never '.' or '..').
+_PROXY_PATH = r"^([^\u0000-\u001f\u007f%/\\:.][^\u0000-\u001f\u007f%/\\:]*)?$"
 _JOB_ID = _param("job_id", description="Our job id")
 
 _SCHEMAS: dict[str, Any] = {
@@ -80,8 +103,10 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "description": "Path in the job spec: 'command', 'params.rows', 'extra.x'"},
             "label": _TEXT, "type": {"type": "string", "enum": list(FIELD_TYPES)}, "required": {"type": "boolean"},
-            "default": {"nullable": True}, "choices": {"type": "array", "items": {}, "nullable": True},
+            "default": {}, "choices": {"type": ["array", "null"], "items": {}},
             "min": _NUM, "max": _NUM, "help": _TEXT,
+            "pattern": {**_OPT_TEXT, "description": "A regular expression the whole text (each item of tags) "
+                        "must match, in the syntax Python and JavaScript share"},
         },
     },
     "Form": {
@@ -94,23 +119,14 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "JobSpec": {
-        "type": "object",
-        "additionalProperties": False,
+        **spec_schema(),
         "description": f"At most {MAX_SPEC_BYTES:,} bytes of JSON (413 beyond); large data goes in an upload.",
-        "properties": {
-            **{name: {**_OPT_TEXT, "maxLength": limit} for name, limit in SPEC_TEXT_LIMITS.items()},
-            "backend": {"type": "string", "default": "local", "maxLength": SPEC_TEXT_LIMITS["backend"]},
-            "name": {"type": "string", "maxLength": SPEC_TEXT_LIMITS["name"]},
-            "inputs": {"type": "array", "items": {}, "maxItems": SPEC_LIST_LIMITS["inputs"]},
-            "params": {"type": "object"},
-            "tags": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS},
-                     "maxItems": SPEC_LIST_LIMITS["tags"]},
-            "timeout_s": _NUM, "extra": {"type": "object"},
-        },
     },
     "SubmitRequest": {
-        "allOf": [_ref("JobSpec")],
-        "description": "A JobSpec, optionally with an idempotency_key (or the Idempotency-Key header).",
+        **spec_schema(request=True),
+        "description": "A JobSpec, optionally with an idempotency_key (or the Idempotency-Key header). Each "
+                       "backend takes the fields of its form (GET backends/{backend}/form); the document a "
+                       "server serves says which, backend by backend.",
     },
     "Job": {
         "type": "object",
@@ -197,21 +213,22 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": {
             "summary": "Jobs, newest first by default, with filters and paging",
             "parameters": [
-                _param("backend", "query"),
-                _param("state", "query", {"type": "array", "items": {"type": "string",
+                _query("backend"),
+                _query("state", {"type": "array", "items": {"type": "string",
                        "enum": [s.value for s in JobState]}}, style="form", explode=True),
-                _param("tag", "query"),
-                _param("q", "query", description="Free text over name, ids, status and message"),
-                _param("sort", "query", description="created, updated, name, state, backend, started or "
-                       "finished; a leading '-' sorts descending"),
-                _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
-                _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}),
+                _query("tag"),
+                _query("q", description="Free text over name, ids, status and message"),
+                _query("sort", {"type": "string", "enum": [*SORT_KEYS, *(f"-{key}" for key in SORT_KEYS)],
+                       "default": "-created"}, description="The order; a leading '-' sorts descending"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_QUERY_INT, "default": 0}),
             ],
             "responses": _responses({"200": _json(_ref("JobPage"), "A page of jobs and the total count")}, 400),
         },
         "post": {
             "summary": "Submit a job (recorded before the platform is called)",
-            "parameters": [_param("Idempotency-Key", "header")],
+            "parameters": [_param("Idempotency-Key", "header", {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                                  description="Same as the body's idempotency_key (which wins); empty is none")],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SubmitRequest")}}},
             "responses": _responses({
                 "201": _json(_ref("Job"), "The new job"),
@@ -232,8 +249,7 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/jobs/{job_id}/logs": {
         "get": {"summary": "The job's log from a byte offset", "parameters": [
-            _JOB_ID, _param("offset", "query",
-                            {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET, "default": 0})],
+            _JOB_ID, _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET, "default": 0})],
                 "responses": _responses({"200": _json(_ref("LogChunk"), "Log text")}, 400, 404, 405, 502)},
     },
     "/api/jobs/{job_id}/results": {
@@ -244,21 +260,23 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/jobs/{job_id}/results/{name}": {
         "get": {"summary": "One result's bytes, streamed through the server",
                 "parameters": [_JOB_ID, _param("name", description="Result name; may contain '/'")],
-                "responses": _responses({"200": {"description": "The bytes", "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}, 404, 405, 502)},
+                "responses": _responses({"200": {"description": "The bytes, with the result's own media type",
+                                                 "content": {"*/*": {}}}}, 404, 405, 502)},
     },
     "/api/events": {
         "get": {"summary": "Server-sent events: a 'job' event for every change of a job, "
                            "'job_deleted' when one is forgotten",
                 "responses": _responses({"200": {"description": "An event stream", "content": {
-                    "text/event-stream": {"schema": {"type": "string"}}}}})},
+                    "text/event-stream": {"schema": {"oneOf": [_event("job", _ref("Job")), _event(
+                        "job_deleted", {"type": "object", "required": ["id"], "properties": {"id": _TEXT}})]}}}}})},
     },
     "/api/uploads": {
         "post": {
             "summary": "Keep a file sent by a kernel (e.g. a DataFrame job input) for a backend to read",
-            "parameters": [_param("name", "query", description="A plain file name")],
-            "requestBody": {"required": True, "content": {"application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"}}}},
+            "parameters": [_param("name", "query", {"type": "string", "pattern": f"^{UPLOAD_NAME.pattern}$"},
+                                  required=True, description="A plain file name: letters, digits, '.', '-', '_'")],
+            "requestBody": {"description": "The file's bytes (none: an empty file)",
+                            "content": {"application/octet-stream": {}}},
             "responses": _responses({"201": _json({"type": "object", "properties": {
                 "path": _TEXT, "name": _TEXT, "size": {"type": "integer"}}}, "Where the server keeps it")}, 400),
         }
@@ -284,29 +302,72 @@ PATHS: dict[str, dict[str, Any]] = {
     "/proxy/{backend}/{path}": {
         method: {
             "summary": "Pass a request through to the backend's own API with its credentials added",
-            "parameters": [_BACKEND, _param("path", description="Path under the backend's API base; "
-                                            "'..', absolute URLs and encoded separators are refused")],
-            "responses": _responses({"default": {"description": "The platform's own answer, streamed"}}, 400, 404,
-                                    405, 502),
+            "parameters": [_BACKEND, _param("path", "path", {"type": "string", "pattern": _PROXY_PATH}, description=(
+                "Path under the backend's API base. The server takes several segments ('a/b'); this document can "
+                "describe one, as a client encodes '/' in a parameter and encoded separators are refused, as are "
+                "'.' and '..' segments, absolute URLs, control characters and '%' or '\\' in any form"))],
+            "responses": {"default": {"description": (
+                "The platform's own answer, streamed, whatever its status. Refused before it is forwarded, with an "
+                "Error body: 400 (the path), 401 (no Jupyter login), 403, 404 (no such backend), 405 (the backend "
+                "has no passthrough), 502 (the platform did not answer) and 503 (the backend cannot work)")}},
         }
         for method in ("get", "post", "put", "patch", "delete")
     },
 }
 
 
-def openapi_document(base_url: str = "/") -> dict[str, Any]:
-    """The document, with the server URL under this server's ``base_url``."""
+#: Routes naming a backend, and which backends they serve (not the others: 404 or 405).
+_BACKEND_ROUTES: dict[str, tuple[str, Callable[[Backend], bool]]] = {
+    "/api/backends/{backend}/environments": ("has environments", lambda b: b.capabilities.has_environments),
+    "/api/backends/{backend}/clusters": ("has clusters", lambda b: b.capabilities.has_clusters),
+    "/api/backends/{backend}/form": ("works", lambda b: True),
+    "/proxy/{backend}/{path}": ("has a passthrough", lambda b: b.capabilities.can_proxy and bool(b.api_base)),
+}
+
+
+def _backend_param(names: list[str], what: str) -> dict[str, Any]:
+    """The ``backend`` path parameter of a route served by the backends ``names``."""
+    if names:
+        return _param("backend", schema={"type": "string", "enum": names},
+                      description=f"A configured backend that {what}")
+    return _param("backend", description=f"No configured backend {what}: any name is answered 404 (or 405)")
+
+
+def _component_name(backend: str) -> str:
+    return "Submit." + re.sub(r"[^A-Za-z0-9_-]", "_", backend)
+
+
+def _server_parts(backends: Mapping[str, Backend]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The paths and schemas of a server with these (working) backends: each route's ``backend`` one of those
+    it serves, and ``POST jobs`` one of the backends' own specs (from their forms)."""
+    paths = copy.deepcopy(PATHS)
+    for template, (what, serves) in _BACKEND_ROUTES.items():
+        names = [name for name, backend in backends.items() if serves(backend)]
+        for operation in paths[template].values():
+            operation["parameters"][0] = _backend_param(names, what)
+    specs = submit_schemas({name: backend.form() for name, backend in backends.items()})
+    schemas = {**_SCHEMAS, **{_component_name(name): schema for name, schema in specs.items()}}
+    if specs:
+        schemas["SubmitRequest"] = {"oneOf": [_ref(_component_name(name)) for name in specs],
+                                    "description": _SCHEMAS["SubmitRequest"]["description"]}
+    return paths, schemas
+
+
+def openapi_document(base_url: str = "/", backends: Mapping[str, Backend] | None = None) -> dict[str, Any]:
+    """The document, with the server URL under this server's ``base_url``; with ``backends`` (the working
+    ones), what this server's routes take: its backends' names and each one's job spec."""
     from .. import __version__
 
+    paths, schemas = _server_parts(backends) if backends is not None else (PATHS, _SCHEMAS)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "jupyter-compute", "version": __version__,
                  "description": "Submit, watch, stop and read compute jobs on many platforms."},
         "servers": [{"url": base_url.rstrip("/") + "/compute"}],
         "security": [{"token": []}],
-        "paths": PATHS,
+        "paths": paths,
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": schemas,
             "responses": _RESPONSES,
             "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
                                           "description": "'token <Jupyter server token>'"}},

@@ -288,7 +288,13 @@ class JobService:
             return job
         backend = self.backend(job.backend)
         if job.remote_id is not None:
-            await backend.cancel(job.remote_id)
+            try:
+                await backend.cancel(job.remote_id)
+            except InvalidSpec:  # e.g. it ended on the platform since we last looked: then that is the answer
+                ended = await self.refresh(job)
+                if not ended.is_terminal:
+                    raise
+                return ended
             return await self.refresh(job)
         job = await self.store.update(job.id, state=JobState.CANCELLED, finished=utcnow(),
                                       message="cancelled before it reached the platform")

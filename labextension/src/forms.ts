@@ -72,6 +72,13 @@ export function formatG(value: number): string {
   return String(Number(value.toPrecision(6)));
 }
 
+/** Whether text ``value`` (each item of a tags value) matches the field's whole pattern, as ``re.fullmatch``. */
+function fitsPattern(field: FormField, value: unknown): boolean {
+  const items = field.type === 'tags' && Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  const whole = new RegExp(`^(?:${field.pattern})$`);
+  return items.every(item => typeof item === 'string' && whole.test(item));
+}
+
 /** Why ``value`` does not fit ``field``, or null. */
 function checkOne(field: FormField, value: unknown): string | null {
   const kind = field.type;
@@ -88,6 +95,11 @@ function checkOne(field: FormField, value: unknown): string | null {
     return 'must be a set of key=value pairs';
   } else if (kind === 'tags' && !(Array.isArray(value) && value.every(t => typeof t === 'string' || (t && typeof t === 'object' && !Array.isArray(t))))) {
     return 'must be a list of words';
+  }
+  const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter(item => typeof item === 'string') : [];
+  if (texts.some(text => text.includes('\0'))) return 'must not contain a NUL character'; // no program, path or name holds one
+  if (field.pattern != null && !fitsPattern(field, value)) {
+    return `${kind === 'tags' ? 'has an item' : 'is'} not in the expected form: ${field.help || field.pattern}`;
   }
   if (field.choices && !field.choices.some(choice => choice === value)) {
     return `must be one of: ${field.choices.map(String).join(', ')}`;

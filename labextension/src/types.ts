@@ -107,6 +107,8 @@ export interface FormField {
   min: number | null;
   max: number | null;
   help: string;
+  /** A regular expression the whole text (each item of a tags value) must match. */
+  pattern?: string | null;
 }
 
 export interface Form {

@@ -36,6 +36,22 @@ describe('submit form rules (the same as the server)', () => {
     });
   });
 
+  it('checks a pattern against the whole text, and against each tag', () => {
+    const form: Form = {
+      fields: [
+        field('algorithm', 'Algorithm', 'string', { pattern: ' *[0-9]+ *', help: 'A process id (a number).' }),
+        field('inputs', 'Granules', 'tags', { pattern: '[a-z]+' })
+      ],
+      one_of: []
+    };
+    expect(checkValues(form, { algorithm: '12a', inputs: ['ok', 'no!'] })).toEqual({
+      algorithm: 'Algorithm is not in the expected form: A process id (a number).',
+      inputs: 'Granules has an item not in the expected form: [a-z]+'
+    });
+    expect(checkValues(form, { algorithm: ' 12 ', inputs: ['ok'] })).toEqual({});
+    expect(checkValues(form, { algorithm: '1\u00002', inputs: ['ok'] })).toEqual({ algorithm: 'Algorithm must not contain a NUL character' });
+  });
+
   it('reads typed text as the server expects it, and nests params and extra', () => {
     const values = {
       command: 'echo hi', timeout_s: parseNumber(' 60 '), 'extra.node_count': parseNumber('2'),
