@@ -271,15 +271,17 @@ def test_a_poke_refreshes_now_and_restarts_the_backoff(tmp_path: Path) -> None:
         await monitor.start()
         try:
             job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
-            watch = monitor._watches[job.id]
-            while watch.interval < 1.0:  # unchanged answers: polled less and less often
+            def watch():  # looked up each time: the start-up sweep may have begun watching the job anew
+                return monitor._watches[job.id]
+
+            while watch().interval < 1.0:  # unchanged answers: polled less and less often
                 await asyncio.sleep(0.01)
             calls = backend.calls
             backend.hold = asyncio.Event()  # the poked refresh waits, so no later poll changes the interval
             monitor.poke(job.id)
             while backend.calls == calls:
                 await asyncio.sleep(0.01)
-            interval = watch.interval
+            interval = watch().interval
             backend.hold.set()
             return interval, backend.poll_interval
         finally:
