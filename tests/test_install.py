@@ -1,5 +1,9 @@
 """The wheel, built as `pip install .` builds it, carries the prebuilt JupyterLab extension: installed in a
-fresh virtual environment it enables the server extension and the lab extension with no other step."""
+fresh virtual environment it enables the server extension and the lab extension with no other step.
+
+The install uses the pip that `python -m venv` gives, never upgraded (what a user has): the old pip's
+resolution of the plain package is checked here, that of the `[lab]` extra (and so `[sandbox]`, all it
+adds) by tests/test_binder.py, which installs it so."""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def test_the_wheel_enables_the_server_and_lab_extensions(tmp_path):
     assert any(re.fullmatch(rf"{re.escape(shared)}/static/remoteEntry\.\w+\.js", n) for n in names)
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # its own pip, not upgraded
     pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
                          capture_output=True, text=True, timeout=900)
     assert pip.returncode == 0, pip.stderr[-3000:]
