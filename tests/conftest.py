@@ -91,17 +91,22 @@ def api(jp_fetch):
     return call
 
 
-async def wait_for_state(api, job_id: str, states: set[str], timeout: float = 60.0) -> dict:
-    """Poll the REST API until the job reaches one of ``states``."""
+async def wait_for_job(api, job_id: str, check: Callable[[dict], bool], what: str, timeout: float = 120.0) -> dict:
+    """Poll the REST API until ``check`` holds for the job; fail naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         reply = await api("GET", "jobs", job_id)
         assert reply.status == 200, reply.body
-        if reply.body["state"] in states:
+        if check(reply.body):
             return reply.body
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} stuck in {reply.body['state']}: {reply.body}")
+            raise AssertionError(f"{what}: job {job_id} still {reply.body['state']}: {reply.body}")
         await asyncio.sleep(0.2)
+
+
+async def wait_for_state(api, job_id: str, states: set[str], timeout: float = 60.0) -> dict:
+    """Poll the REST API until the job reaches one of ``states``."""
+    return await wait_for_job(api, job_id, lambda job: job["state"] in states, f"reaching {sorted(states)}", timeout)
 
 
 def free_port() -> int:

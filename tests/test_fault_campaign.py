@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MA_OBS_KEY, MA_OBS_SECRET, MA_PROJECT, MA_TOKEN, free_port
+from conftest import MA_OBS_KEY, MA_OBS_SECRET, MA_PROJECT, MA_TOKEN, free_port, wait_for_job
 from fault_proxy import FaultProxy
 from platform_views import maap_jobs, maap_jobs_tagged, maap_process_id, modelarts_jobs
 
@@ -34,16 +34,6 @@ def fifth_spoiled(seed: int) -> Callable[[str, str], str]:
     """A proxy plan that spoils one request in five, with a seeded mix of the faults."""
     rnd = random.Random(seed)
     return lambda method, path: rnd.choice(FAULTS) if rnd.random() < 0.2 else "pass"
-
-
-async def wait_for(api: Any, job_id: str, check: Callable[[dict], bool], what: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = (await api("GET", "jobs", job_id)).body
-        if check(job):
-            return job
-        assert time.monotonic() < deadline, f"{what}: still {job}"
-        await asyncio.sleep(0.5)
 
 
 async def submit_all(api: Any, bodies: list[dict], *, concurrency: int = 8) -> list[dict]:
@@ -121,7 +111,7 @@ class TestMaapCampaign:
                 look, however slow the machine made the first ones)."""
                 return job["state"] in FINAL or (job["state"] == "UNKNOWN" and not maap_jobs_tagged(maap, job["id"]))
 
-            jobs = [await wait_for(api, j["id"], settled, "the job to settle", timeout=400) for j in first]
+            jobs = [await wait_for_job(api, j["id"], settled, "the job to settle", timeout=400) for j in first]
         owners = {remote: job["id"] for job in jobs for remote in maap_jobs_tagged(maap, job["id"])}
         on_platform = {remote: (owners.get(remote, ""), status == "successful")
                        for remote, status in maap_jobs(maap).items()}  # fmt: skip
@@ -160,7 +150,7 @@ class TestModelArtsCampaign:
                     return True
                 return job["state"] == "UNKNOWN" and all(j["owner"] != job["id"] for j in platform().values())
 
-            jobs = [await wait_for(api, j["id"], settled, "the job to settle", timeout=400) for j in first]
+            jobs = [await wait_for_job(api, j["id"], settled, "the job to settle", timeout=400) for j in first]
         on_platform = {remote: (job["owner"], job["phase"] == "Completed")
                        for remote, job in modelarts_jobs(modelarts.base_url, MA_PROJECT, MA_TOKEN).items()
                        if remote not in before}  # fmt: skip
@@ -206,7 +196,7 @@ class TestMaapOutage:
             running = [(await api("POST", "jobs", body=body(f"through {i}", 20))).body for i in range(3)]
             running.append((await api("POST", "jobs", body=body("past it", OUTAGE_S + 15))).body)
             for job in running:
-                await wait_for(api, job["id"], lambda j: j["state"] == "RUNNING", "the job to run", timeout=120)
+                await wait_for_job(api, job["id"], lambda j: j["state"] == "RUNNING", "the job to run", timeout=120)
             lose_next_submission.append("lose-answer")
             lost = (await api("POST", "jobs", body=body("answer lost", 1))).body
             assert lost["native_status"] == "confirming submission", lost
@@ -230,7 +220,7 @@ class TestMaapOutage:
             for i, job in enumerate(refused):
                 again = await api("POST", "jobs", body=body(f"refused {i}", 1), headers={"Idempotency-Key": f"down-{i}"})
                 assert again.status == 201 and again.body["id"] == job["id"], again.body
-            jobs = [await wait_for(api, job["id"], lambda j: j["state"] in FINAL, "the job to end", timeout=400)
+            jobs = [await wait_for_job(api, job["id"], lambda j: j["state"] in FINAL, "the job to end", timeout=400)
                     for job in [*running, lost, *refused]]  # fmt: skip
             owners = {remote: job["id"] for job in jobs for remote in maap_jobs_tagged(maap, job["id"])}
             on_platform = {remote: (owners.get(remote, ""), status == "successful")

@@ -7,13 +7,11 @@ many submissions with mixed faults is in test_fault_campaign.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_for_job
 from fault_proxy import FaultProxy
 from platform_views import maap_jobs_tagged, maap_process_id
 from jupyter_compute.sandbox.maap import VALID_TOKEN, MaapSandbox
@@ -57,16 +55,6 @@ def start_proxy(sandbox: MaapSandbox, faults: dict[str, str], port: int) -> Faul
     return FaultProxy(sandbox.base_url, plan, port=port).__enter__()
 
 
-async def wait_for(api, job_id: str, check, what: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = (await api("GET", "jobs", job_id)).body
-        if check(job):
-            return job
-        assert time.monotonic() < deadline, f"{what}: still {job}"
-        await asyncio.sleep(0.2)
-
-
 def spec(sandbox: MaapSandbox, name: str) -> dict:
     return {"backend": "maap", "algorithm": maap_process_id(sandbox, "row-stats"), "inputs": [TREES], "environment": QUEUE, "name": name}
 
@@ -80,7 +68,7 @@ async def test_a_lost_answer_is_looked_up_and_the_job_adopted(api, jp_serverapp,
         assert reply.status == 201, reply.body
         assert reply.body["state"] == "QUEUED" and reply.body["native_status"] == "confirming submission", reply.body
         assert "looking the job up" in reply.body["message"]
-        job = await wait_for(api, reply.body["id"], lambda j: j["state"] in FINAL, "the adopted job to finish")
+        job = await wait_for_job(api, reply.body["id"], lambda j: j["state"] in FINAL, "the adopted job to finish")
         assert job["state"] == "SUCCEEDED", job
         assert maap_jobs_tagged(sandbox, job["id"]) == [job["remote_id"]], "one platform job, the one adopted"
     finally:
@@ -99,7 +87,7 @@ async def test_a_request_that_never_reached_the_platform_is_sent_again_on_retry(
     try:
         again = await api("POST", "jobs", body=body)
         assert again.status == 201 and again.body["id"] == first["id"], again.body
-        job = await wait_for(api, first["id"], lambda j: j["state"] in FINAL, "the re-sent job to finish")
+        job = await wait_for_job(api, first["id"], lambda j: j["state"] in FINAL, "the re-sent job to finish")
         assert job["state"] == "SUCCEEDED", (job["native_status"], job["message"], job["started"], job["finished"])
         assert maap_jobs_tagged(sandbox, job["id"]) == [job["remote_id"]]
         twice = await api("POST", "jobs", body=body)
@@ -115,7 +103,7 @@ async def test_a_lost_request_the_platform_never_saw_ends_unknown_with_words(api
         faults["execution"] = "drop"  # the connection breaks before the platform sees the request
         reply = await api("POST", "jobs", body=spec(sandbox, "never arrived"))
         assert reply.status == 201 and reply.body["native_status"] == "confirming submission", reply.body
-        job = await wait_for(api, reply.body["id"], lambda j: j["state"] != "QUEUED", "the look-up to give up")
+        job = await wait_for_job(api, reply.body["id"], lambda j: j["state"] != "QUEUED", "the look-up to give up")
         assert job["state"] == "UNKNOWN" and job["native_status"] == "submission answer lost", job
         assert "not found on the platform within 4 s" in job["message"], job
         assert maap_jobs_tagged(sandbox, job["id"]) == []
