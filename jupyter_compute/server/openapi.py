@@ -161,7 +161,7 @@ _RESPONSES = {
         401: "Not authenticated: no token, or a wrong one",
         403: "Not authorized (or a browser write without its XSRF token), or the platform refused our credentials",
         404: "No such backend, job or result",
-        405: "The backend's platform cannot do this",
+        405: "The backend's platform cannot do this, or the job is read-only (its backend is not configured)",
         413: "The job spec is too large: give large data as an upload and name it in the spec",
         502: "The platform failed; its own message is kept",
         503: "The backend is configured but cannot work; the message says what to set",

@@ -91,6 +91,22 @@ class JobService:
             known = ", ".join(sorted(self.backends)) or "none"
             raise NotFound(f"unknown backend '{name}' (configured: {known})", field="backend") from None
 
+    def is_configured(self, name: str) -> bool:
+        """Whether this server has backend ``name`` configured (working or not)."""
+        return name in self.backends or name in self.unavailable
+
+    def job_backend(self, job: Job) -> Backend:
+        """The backend that serves ``job``. A job whose backend is no longer configured is read-only."""
+        if not self.is_configured(job.backend):
+            known = ", ".join(sorted(self.backends)) or "none"
+            raise NotSupported(
+                f"job {job.id} belongs to backend '{job.backend}', which is not configured on this server "
+                f"(configured: {known}); the job is kept read-only: it can be read, not changed, and its logs "
+                "and result files cannot be fetched",
+                backend=job.backend, job_id=job.id,
+            )
+        return self.backend(job.backend)
+
     def describe_backends(self) -> list[dict[str, Any]]:
         """Every configured backend; those that cannot work say why (``available`` False, ``message``)."""
         working = [{**backend.describe(), "available": True} for backend in self.backends.values()]
@@ -153,7 +169,7 @@ class JobService:
             if reopened is None:
                 return job, False
             self.publish(reopened)
-            return await self._send(self.backend(reopened.backend), reopened.spec, reopened)
+            return await self._send(self.job_backend(reopened), reopened.spec, reopened)
         self.publish(job)
         return await self._send(backend, spec, job)
 
@@ -161,7 +177,7 @@ class JobService:
         """Send again a recorded job that its platform certainly does not have (its outcome is recorded)."""
         self.log.info("job %s is not on %s: sending it again", job.id, job.backend)
         try:
-            await self._send(self.backend(job.backend), job.spec, job)
+            await self._send(self.job_backend(job), job.spec, job)
         except ComputeError as exc:
             self.log.warning("job %s could not be sent again: %s", job.id, exc)
 
@@ -237,7 +253,7 @@ class JobService:
         return job
 
     async def _final_results(self, job: Job) -> list[ResultFile]:
-        backend = self.backend(job.backend)
+        backend = self.job_backend(job)
         if not backend.capabilities.has_results or not job.remote_id:
             return job.results
         try:
@@ -250,7 +266,7 @@ class JobService:
         """Ask the platform for the job's status now."""
         if job.remote_id is None or job.is_terminal:
             return job
-        status = await self.backend(job.backend).status(job.remote_id)
+        status = await self.job_backend(job).status(job.remote_id)
         return await self.apply_status(job, status)
 
     async def store_upload(self, name: str, data: bytes) -> Path:
@@ -273,7 +289,7 @@ class JobService:
         """Apply a platform callback about ``job``; True when the job should be polled now instead."""
         if job.remote_id is None:
             return False
-        status = await self.backend(job.backend).handle_webhook(job.remote_id, body)  # checks the body
+        status = await self.job_backend(job).handle_webhook(job.remote_id, body)  # checks the body
         if job.is_terminal:
             return False
         if status is None:
@@ -286,7 +302,7 @@ class JobService:
         job = await self.store.get(job_id)
         if job.is_terminal:
             return job
-        backend = self.backend(job.backend)
+        backend = self.job_backend(job)
         if job.remote_id is not None:
             try:
                 await backend.cancel(job.remote_id)
@@ -304,7 +320,7 @@ class JobService:
     async def delete(self, job_id: str) -> None:
         """Forget the job (and remove it from the platform where it can be removed)."""
         job = await self.store.get(job_id)
-        backend = self.backend(job.backend)
+        backend = self.job_backend(job)
         if job.remote_id is not None:
             if backend.capabilities.can_delete:
                 with contextlib.suppress(NotFound):
@@ -318,18 +334,21 @@ class JobService:
         job = await self.store.get(job_id)
         if job.remote_id is None:
             return LogChunk(text="", offset=0, complete=job.is_terminal)
-        return await self.backend(job.backend).logs(job.remote_id, offset)
+        return await self.job_backend(job).logs(job.remote_id, offset)
 
     async def results(self, job_id: str) -> list[ResultFile]:
+        """The job's result files; for a read-only job (backend no longer configured), those recorded."""
         job = await self.store.get(job_id)
         if job.remote_id is None:
             return []
-        return await self.backend(job.backend).results(job.remote_id)
+        if not self.is_configured(job.backend):
+            return job.results
+        return await self.job_backend(job).results(job.remote_id)
 
     async def open_result(self, job_id: str, name: str) -> tuple[ResultFile, AsyncIterator[bytes]]:
         """The result's description and a stream of its bytes."""
         job = await self.store.get(job_id)
         for result in await self.results(job_id):
             if result.name == name and job.remote_id is not None:
-                return result, self.backend(job.backend).open_result(job.remote_id, name)
+                return result, self.job_backend(job).open_result(job.remote_id, name)
         raise NotFound(f"job {job_id} has no result named '{name}'", field="name", job_id=job_id)

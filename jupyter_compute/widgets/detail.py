@@ -11,7 +11,8 @@ sends them to the browser at most once a second, as one stream output.
 
 CSS classes for browser tests and styling: ``jc-detail`` with ``jc-detail-fields``, ``jc-log``,
 ``jc-results``, ``jc-df-name``, ``jc-load-df``, ``jc-df-output``, ``jc-cancel``, ``jc-delete``,
-``jc-confirm``, ``jc-confirm-yes``, ``jc-confirm-no``; ``jc-error`` for its error line.
+``jc-confirm``, ``jc-confirm-yes``, ``jc-confirm-no``; ``jc-error`` for its error line; ``jc-read-only``
+for the note on a job whose backend is not configured on the server (or cannot work).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class JobDetail(w.VBox):
         client: Client | None,
         *,
         capabilities: Callable[[str], dict[str, bool]] | None = None,
+        read_only: Callable[[str], str | None] | None = None,
         namespace: MutableMapping[str, Any] | None = None,
         on_change: Callable[[Job], None] | None = None,
         on_deleted: Callable[[str], None] | None = None,
@@ -104,6 +106,7 @@ class JobDetail(w.VBox):
         self.client = client
         self.job: Job | None = None
         self._capabilities = capabilities or (lambda backend: {})
+        self._read_only = read_only or (lambda backend: None)
         self._namespace = namespace
         self._on_change = on_change
         self._on_deleted = on_deleted
@@ -124,6 +127,7 @@ class JobDetail(w.VBox):
         self.title = w.HTML()
         self.fields = w.HTML().add_class("jc-detail-fields")
         self.error = w.HTML().add_class("jc-error")
+        self.read_only_note = w.HTML().add_class("jc-read-only")
         self.cancel_button = w.Button(description="Cancel", icon="stop").add_class("jc-cancel")
         self.delete_button = w.Button(description="Delete", icon="trash").add_class("jc-delete")
         self.confirm_label = w.HTML()
@@ -144,6 +148,7 @@ class JobDetail(w.VBox):
             [
                 self.title,
                 self.fields,
+                self.read_only_note,
                 actions,
                 self.error,
                 w.HTML("<b>Results</b>"),
@@ -272,7 +277,25 @@ class JobDetail(w.VBox):
         if results:
             self._render_results(job)
 
+    def read_only_reason(self, job: Job) -> str | None:
+        """Why ``job`` can only be read here (its backend is not configured, or cannot work); None if not."""
+        return self._read_only(job.backend)
+
     def _update_actions(self, job: Job) -> None:
+        reason = self.read_only_reason(job)
+        note = "" if reason is None else (
+            f'<span style="color:{_GREY}">Read-only: {html.escape(reason, quote=False)}. The job is shown as last recorded; '
+            f"it cannot be cancelled, deleted or loaded, and its log and result files cannot be fetched, until "
+            f"'{html.escape(job.backend, quote=False)}' is configured again.</span>"
+        )
+        if note != self.read_only_note.value:
+            self.read_only_note.value = note
+        if reason is not None:
+            for button in (self.cancel_button, self.delete_button):
+                button.disabled = True
+                button.tooltip = f"Read-only: {reason}"
+            self._ask(None)
+            return
         caps = self._capabilities(job.backend)
         can_cancel = bool(caps.get("can_cancel")) and not job.is_terminal and not self._deleted
         self.cancel_button.disabled = not can_cancel
@@ -304,6 +327,10 @@ class JobDetail(w.VBox):
             if result.kind == "output" and results_module.is_tabular(result.name, result.media_type):
                 button = w.Button(description="Load as DataFrame", icon="table", layout=w.Layout(width="auto"))
                 button.add_class("jc-load-df")
+                reason = self.read_only_reason(job)
+                if reason is not None:
+                    button.disabled, button.tooltip = True, f"Read-only: {reason}"
+
                 button.on_click(lambda _b, name=result.name: self.load_dataframe(name, wait=False))
                 parts.append(button)
             rows.append(w.HBox(parts, layout=w.Layout(align_items="center")))
@@ -334,6 +361,12 @@ class JobDetail(w.VBox):
         self._log_flushed = 0.0
         self.log_view.outputs = ()
         self.log_status.value = ""
+        reason = self.read_only_reason(job)
+        if reason is not None:
+            self._follow_state = "complete"
+            self.log_status.value = (f'<span style="color:{_GREY}">the log is kept by {html.escape(job.backend)}, '
+                                     f"and {html.escape(reason, quote=False)}</span>")
+            return
         if self.client is None:
             self._follow_state = "ended"
             return

@@ -85,14 +85,19 @@ def _message_html(job: Job) -> str:
     return f'<span style="{_CELL};color:{colour}" title="{message}">{message}</span>'
 
 
-def row_html(job: Job) -> str:
-    """The cells of one job's row (a CSS grid lined up with the header)."""
+def row_html(job: Job, read_only: str | None = None) -> str:
+    """The cells of one job's row (a CSS grid lined up with the header); ``read_only``: why the job can
+    only be read (its backend is not configured, or cannot work), shown beside the backend's name."""
     name = html.escape(job.name or "(unnamed)")
+    backend = html.escape(job.backend)
+    if read_only is not None:
+        backend = (f'<span class="jc-read-only-backend" style="color:#e65100" title="Read-only: '
+                   f'{html.escape(read_only)}">{backend} (read-only)</span>')
     return (
         f'<div class="jc-row-cells" style="display:grid;{_GRID};align-items:center">'
         f'<span style="{_CELL}" title="{html.escape(job.id)}">{name}'
         f' <span style="color:#9e9e9e;font-size:85%">{html.escape(job.id[:8])}</span></span>'
-        f'<span style="{_CELL}">{html.escape(job.backend)}</span>'
+        f'<span style="{_CELL}">{backend}</span>'
         f'<span style="{_CELL}">{state_badge(job.state)}</span>'
         f'<span style="{_CELL}" title="{html.escape(job.native_status)}">{html.escape(job.native_status)}</span>'
         f'<span style="{_CELL}">{html.escape(format_duration(elapsed_seconds(job)))}</span>'
@@ -108,13 +113,15 @@ def _header_html() -> str:
 class JobRow(w.HBox):
     """One job's row: a select button and its cells. Changes of the job update it in place."""
 
-    def __init__(self, job: Job, on_select: Callable[[str], None]) -> None:
+    def __init__(self, job: Job, on_select: Callable[[str], None],
+                 read_only: Callable[[str], str | None] = lambda backend: None) -> None:
         self.job = job
+        self._read_only = read_only
         self.select_button = w.Button(
             description="▸", tooltip="Show the job's details, log and results", layout=w.Layout(width="2.6em")
         )
         self.select_button.add_class("jc-row-select")
-        self.cells = w.HTML(row_html(job), layout=w.Layout(flex="1 1 auto", overflow="hidden"))
+        self.cells = w.HTML(row_html(job, read_only(job.backend)), layout=w.Layout(flex="1 1 auto", overflow="hidden"))
         super().__init__([self.select_button, self.cells], layout=w.Layout(align_items="center"))
         self._dom_classes = ["jc-job-row", f"jc-state-{job.state.value}"]
         self.select_button.on_click(lambda _button: on_select(self.job.id))
@@ -135,7 +142,7 @@ class JobRow(w.HBox):
             classes = [c for c in self._dom_classes if not c.startswith("jc-state-")]
             self._dom_classes = [*classes, f"jc-state-{job.state.value}"]
             changed = True
-        value = row_html(job)
+        value = row_html(job, self._read_only(job.backend))
         if value != self.cells.value:
             self.cells.value = value
             changed = True
@@ -194,6 +201,8 @@ class JobMonitor(w.VBox):
         self._closed = False
         self._quiet = False
         self._capabilities: dict[str, dict[str, bool]] = {}
+        #: The server's backends by name (None until listed, or when they could not be).
+        self._backends: dict[str, dict[str, Any]] | None = None
         self._errors = dict.fromkeys(_ERROR_SLOTS, "")
         self._live: LiveJobs | None = None
         self._load_seq = 0  # page loads started
@@ -243,6 +252,7 @@ class JobMonitor(w.VBox):
         self.detail = JobDetail(
             self.client,
             capabilities=self.capabilities,
+            read_only=self.read_only_reason,
             namespace=namespace,
             on_change=self._apply,
             on_deleted=self.on_deleted,
@@ -324,10 +334,23 @@ class JobMonitor(w.VBox):
         """The capability flags the server reported for ``backend`` (empty when unknown)."""
         return self._capabilities.get(backend, {})
 
+    def read_only_reason(self, backend: str) -> str | None:
+        """Why jobs of ``backend`` can only be read here: it is not configured on the server, or cannot
+        work. None when they can be acted on, or when the backends could not be listed."""
+        if self._backends is None:
+            return None
+        info = self._backends.get(backend)
+        if info is None:
+            return f"the backend '{backend}' is not configured on this server"
+        if info.get("available") is False:
+            return f"the backend '{backend}' is unavailable: {info.get('message') or 'no reason given'}"
+        return None
+
     def _load_backends(self, selected: str | None) -> None:
         assert self.client is not None
         try:
             backends = self.client.backends()
+            self._backends = {b["name"]: b for b in backends if "name" in b}
         except Exception as exc:  # noqa: BLE001 - shown as one line
             self._set_error("backends", f"cannot list the backends: {one_line(exc)}")
             backends = []
@@ -393,7 +416,7 @@ class JobMonitor(w.VBox):
             for job in jobs:
                 row = old.pop(job.id, None)
                 if row is None:
-                    row = JobRow(job, self.select)
+                    row = JobRow(job, self.select, self.read_only_reason)
                     row.set_selected(job.id == self.selected)
                 elif job.updated >= row.job.updated:
                     row.update(job)

@@ -7,7 +7,7 @@ import { h, formatDuration, jobDuration, localTime, relativeTime, stateBadge } f
 import { EventStream } from './events';
 import { initialState, JobFilter, JobListAction, JobListState, reduce } from './reducer';
 import type { Backend, ComputeEvent, Job, JobState } from './types';
-import { isTerminal, JOB_STATES } from './types';
+import { isTerminal, JOB_STATES, readOnlyReason } from './types';
 
 export const PAGE_SIZE = 50;
 
@@ -19,7 +19,8 @@ export interface JobListOptions {
 
 export class JobListView extends Widget {
   private _state: JobListState = initialState(PAGE_SIZE);
-  private _backends: Backend[] = [];
+  /** The server's backends; null until they are read. */
+  private _backends: Backend[] | null = null;
   private readonly _rows = new Map<string, HTMLLIElement>();
   private _request = 0;
   private _applied = 0;
@@ -118,6 +119,10 @@ export class JobListView extends Widget {
             h('span', { class: 'jp-Compute-unavailable-name' }, b.name), ` unavailable: ${b.message ?? 'no reason given'}`)
         )
     );
+    for (const job of this._state.rows) {
+      const row = this._rows.get(job.id);
+      if (row) this._fillRow(row, job); // a row's job may have become read-only, or no longer be
+    }
   }
 
   /**
@@ -245,14 +250,19 @@ export class JobListView extends Widget {
   private _fillRow(row: HTMLLIElement, job: Job): void {
     row.dataset.updated = job.updated;
     row.dataset.state = job.state;
-    row.setAttribute('aria-label', `${job.name}, ${job.backend}, ${job.state.replace('_', ' ').toLowerCase()}`);
+    const readOnly = readOnlyReason(job.backend, this._backends);
+    row.classList.toggle('jp-mod-readOnly', Boolean(readOnly));
+    row.setAttribute('aria-label',
+      `${job.name}, ${job.backend}, ${job.state.replace('_', ' ').toLowerCase()}${readOnly ? ', read-only' : ''}`);
     const created = h('time', { class: 'jp-Compute-created', datetime: job.created, title: `created ${localTime(job.created)}` });
     row.replaceChildren(
       h('div', { class: 'jp-Compute-jobRow-main' },
         h('span', { class: 'jp-Compute-jobName', title: job.name }, job.name || job.id),
         stateBadge(job.state, job.native_status)),
       h('div', { class: 'jp-Compute-jobRow-meta' },
-        h('span', { class: 'jp-Compute-backend' }, job.backend),
+        readOnly
+          ? h('span', { class: 'jp-Compute-backend jp-mod-readOnly', title: `Read-only: ${readOnly}` }, `${job.backend} (read-only)`)
+          : h('span', { class: 'jp-Compute-backend' }, job.backend),
         created,
         h('span', { class: 'jp-Compute-duration', title: 'duration' }))
     );

@@ -8,7 +8,7 @@ import { formatBytes, formatDuration, h, jobDuration, localTime, stateBadge } fr
 import { EventStream } from './events';
 import { isNewer } from './reducer';
 import type { Backend, ComputeEvent, Job, JobState, ResultFile } from './types';
-import { isTerminal } from './types';
+import { isTerminal, readOnlyReason } from './types';
 
 const LOG_POLL_MS = 1500;
 const TABLE_SUFFIXES = /\.(csv|tsv|parquet|pq|json|jsonl|ndjson)$/i;
@@ -29,6 +29,8 @@ export function tableResult(results: ResultFile[]): string | null {
 export class JobPage extends Widget {
   private _job: Job | null = null;
   private _backend: Backend | null = null;
+  /** Why this job can only be read (its backend is not configured here, or cannot work); null if not. */
+  private _readOnly: string | null = null;
   private _history: { state: JobState; at: string }[] = [];
   private _logOffset = 0;
   private _logComplete = false;
@@ -93,6 +95,7 @@ export class JobPage extends Widget {
     try {
       const [job, backends] = await Promise.all([this.options.api.job(this.options.jobId), this.options.api.backends()]);
       this._backend = backends.find(b => b.name === job.backend) ?? null;
+      this._readOnly = readOnlyReason(job.backend, backends);
       this._renderSpec(job);
       // An event may have drawn a newer version before the backend was known: draw it all again.
       const shown = this._job && isNewer(this._job, job) ? this._job : job;
@@ -177,19 +180,28 @@ export class JobPage extends Widget {
     const cancel = h('button', { class: 'jp-Button jp-mod-styled jp-mod-warn jp-Compute-cancel' }, 'Cancel');
     const del = h('button', { class: 'jp-Button jp-mod-styled jp-mod-reject jp-Compute-delete' }, 'Delete');
     const open = h('button', { class: 'jp-Button jp-mod-styled jp-mod-accept jp-Compute-openInNotebook' }, 'Open in notebook');
-    if (!caps?.can_cancel) {
+    if (this._readOnly) {
+      for (const button of [open, cancel, del]) {
+        button.disabled = true;
+        button.title = `Read-only: ${this._readOnly}`;
+      }
+    } else if (!caps?.can_cancel) {
       cancel.disabled = true;
       cancel.title = `The ${job.backend} backend cannot cancel jobs`;
     } else if (isTerminal(job.state)) {
       cancel.disabled = true;
       cancel.title = 'The job has ended';
     }
-    if (!caps?.can_delete) {
+    if (this._readOnly) {
+      // every action stays off (above)
+    } else if (!caps?.can_delete) {
       del.disabled = true;
       del.title = `The ${job.backend} backend cannot delete jobs`;
     }
     const result = tableResult(job.results);
-    if (job.state !== 'SUCCEEDED' || !result) {
+    if (this._readOnly) {
+      // every action stays off (above)
+    } else if (job.state !== 'SUCCEEDED' || !result) {
       open.disabled = true;
       open.title = job.state === 'SUCCEEDED' ? 'The job left no result file' : 'Results can be loaded once the job succeeded';
     } else {
@@ -201,7 +213,12 @@ export class JobPage extends Widget {
     this._header.replaceChildren(
       h('h1', { class: 'jp-Compute-pageTitle' }, job.name || job.id),
       stateBadge(job.state, job.native_status),
-      h('div', { class: 'jp-Compute-actions' }, open, cancel, del)
+      h('div', { class: 'jp-Compute-actions' }, open, cancel, del),
+      ...(this._readOnly
+        ? [h('div', { class: 'jp-Compute-readOnly', role: 'note', 'data-backend': job.backend },
+            `Read-only: ${this._readOnly}. The job is shown as last recorded; it cannot be cancelled, deleted or `
+            + `loaded, and its log and result files cannot be fetched, until “${job.backend}” is configured again.`)]
+        : [])
     );
   }
 
@@ -236,6 +253,13 @@ export class JobPage extends Widget {
 
   private async _loadResults(): Promise<void> {
     const job = this._job!;
+    if (this._readOnly) {
+      this._results.replaceChildren(job.results.length
+        ? h('ul', { class: 'jp-Compute-recordedResults', 'aria-label': 'Recorded result files' },
+            job.results.map(r => h('li', {}, r.name, r.size === null ? '' : ` (${formatBytes(r.size)})`)))
+        : h('div', { class: 'jp-Compute-empty' }, 'No result files were recorded.'));
+      return;
+    }
     if (!this._backend?.capabilities.has_results) {
       this._results.replaceChildren(h('div', { class: 'jp-Compute-empty' }, `The ${job.backend} backend keeps no results.`));
       return;
@@ -289,7 +313,7 @@ export class JobPage extends Widget {
     if (this._logTimer) clearTimeout(this._logTimer);
     this._logTimer = null;
     const job = this._job;
-    if (!job || !this._backend || (this._logComplete && isTerminal(job.state))) return; // _load starts it
+    if (!job || !(this._backend || this._readOnly) || (this._logComplete && isTerminal(job.state))) return; // _load starts it
     this._logReading = true;
     try {
       await this._readLog(job);
@@ -302,6 +326,11 @@ export class JobPage extends Widget {
   }
 
   private async _readLog(job: Job): Promise<void> {
+    if (this._readOnly) {
+      this._log.textContent = `The log is kept by ${job.backend}, and ${this._readOnly}.`;
+      this._logComplete = true;
+      return;
+    }
     if (!this._backend?.capabilities.has_logs) {
       this._log.textContent = `The ${job.backend} backend offers no logs.`;
       this._logComplete = true;

@@ -124,3 +124,13 @@ export interface LogChunk {
 
 /** What ``GET events`` pushes: a job that changed, or the id of one deleted. */
 export type ComputeEvent = { event: 'job'; data: Job } | { event: 'job_deleted'; data: { id: string } };
+
+/** Why a job of backend ``name`` can only be read here (its backend is not configured on this server, or
+ *  cannot work), or null when it can be acted on or the backends are not known yet. */
+export function readOnlyReason(name: string, backends: Backend[] | null): string | null {
+  if (!backends) return null;
+  const backend = backends.find(b => b.name === name);
+  if (!backend) return `the backend “${name}” is not configured on this server`;
+  if (!backend.available) return `the backend “${name}” is unavailable: ${backend.message ?? 'no reason given'}`;
+  return null;
+}

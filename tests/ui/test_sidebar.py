@@ -339,3 +339,38 @@ def test_notify_mine_tells_only_of_jobs_submitted_from_this_browser(tmp_path, pa
         screenshot(page, "sidebar-light-15-notify-mine", animations="allow")
     finally:
         lab.server.stop()
+
+
+def test_a_job_whose_backend_is_gone_is_shown_read_only(tmp_path, page):
+    """A job of a backend this server no longer has configured: listed with its backend named, its page
+    readable, and no button that would fail."""
+    home = tmp_path / "jupyter"
+    first = start_lab(home, backends={"old": {"kind": "local"}, "local": {"kind": "local"}})
+    try:
+        with first.client() as client:
+            job = client.submit(backend="old", command=MAKE_TABLE, name="from-old")
+            job.wait(timeout=120, progress=False)
+    finally:
+        first.server.stop()
+    lab = start_lab(home, backends={"local": {"kind": "local"}})
+    try:
+        page.goto(lab.lab_url())
+        open_sidebar(page)
+        row = rows_of(page, job.id)
+        row.locator(".jp-Compute-backend.jp-mod-readOnly").get_by_text("old (read-only)").wait_for()
+        assert "read-only" in (row.get_attribute("aria-label") or "")
+        row.click()
+        job_page = page.locator(JOB_PAGE)
+        note = job_page.locator(".jp-Compute-readOnly")
+        note.wait_for()
+        assert "the backend “old” is not configured on this server" in note.inner_text()
+        for button in ("Cancel", "Delete", "Open in notebook"):
+            action = job_page.get_by_role("button", name=button, exact=True)
+            assert action.is_disabled(), f"{button} stays off"
+            assert "not configured" in (action.get_attribute("title") or "")
+        job_page.locator(".jp-Compute-recordedResults").get_by_text("visits.csv").wait_for()
+        assert job_page.locator(".jp-Compute-download").count() == 0, "nothing offered that cannot be fetched"
+        wait_for_text(page, "The log is kept by old", f"{JOB_PAGE} .jp-Compute-log")
+        screenshot(page, "sidebar-light-14-read-only")
+    finally:
+        lab.server.stop()
