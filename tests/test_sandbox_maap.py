@@ -26,7 +26,7 @@ from jupyter_compute.sandbox.maap import (
     VALID_TOKEN,
     MaapSandbox,
 )
-from jupyter_compute.sandbox.maap_swagger import RESPONSE_SCHEMAS
+from jupyter_compute.sandbox.maap.swagger import RESPONSE_SCHEMAS
 
 CSV = "x,y,name\n1,10,a\n2,20,b\n3,60,c\n"
 AUTH = {"proxy-ticket": VALID_TOKEN}

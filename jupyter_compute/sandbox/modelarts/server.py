@@ -3,7 +3,7 @@
 Follows ``shared/specs/modelarts.md`` to the field name and the quirk; imports nothing of
 jupyter_compute except ``_server.py``. Training jobs really run: a worker thread downloads the code and
 the inputs from OBS (any S3 endpoint, e.g. moto), runs the boot file once per node and uploads the
-outputs (see ``modelarts_jobs``).
+outputs (see ``jobs``).
 
 Starting it
 -----------
@@ -27,7 +27,7 @@ changed while running). Attribute ``algorithms`` ({id: algorithm fields}, empty)
 Authentication (every API route; checked as API Gateway does, before the project)
 -------------------------------------------------------------------------------
 ``X-Auth-Token: <token>``, or AK/SK ``Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…,
-Signature=…`` verified against the request actually received (``modelarts_auth``); ``X-Sdk-Date`` must be
+Signature=…`` verified against the request actually received (``auth``); ``X-Sdk-Date`` must be
 signed and within 15 minutes. Any failure → 401 ``{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM
 authentication information: …", "request_id"}``. A project id in the path other than ``project_id`` → 403
 ``{"error_code": "ModelArts.0203", "error_msg": "Invalid token: …"}`` (the service refuses a project the
@@ -44,7 +44,7 @@ Routes (errors are ``{"error_code", "error_msg"}``)
   ``{apiVersion, kind: PoolList, items}`` (no paging); ``GET …/pools/{name}`` (404 ``ModelArts.50015001``
   "pool not found"); ``GET …/pools/{name}/nodes?limit=0-500&continue=`` → NodeList with
   ``metadata.continue`` ("" on the last page) and ``metadata.remainingItemCount``; limit 0 means the
-  default 500; a bad limit or continue token → 400 ``ModelArts.50004000``. Seeded pools (``modelarts_seed``):
+  default 500; a bad limit or continue token → 400 ``ModelArts.50004000``. Seeded pools (``seed``):
   ``pool-cpu-a1b2c3`` cpu-pool (7 × modelarts.vm.cpu.8u, one Creating, one Abnormal),
   ``pool-gpu-d4e5f6`` gpu-pool (2 × modelarts.vm.gpu.t4), ``pool-npu-g7h8i9`` npu-pool (2 ×
   modelarts.bm.npu.arm.8snt9.d, one Checking; workspace ``ws-research-01``), ``pool-mix-j1k2l3``
@@ -73,7 +73,7 @@ Job phases: Creating → Pending (secondary Queuing) → Running → Completed |
 CreateFailed when a download failed) | Terminating → Terminated. ``status.task_statuses`` gives each
 task's exit code and a readable message; the task logs hold the service lines and the program's output.
 A job's processes see only what running Python needs of the host's environment (``PASSED_ENV`` in
-``modelarts_jobs``) and the job's ``algorithm.environments``, never the rest of the host's variables.
+``jobs``) and the job's ``algorithm.environments``, never the rest of the host's variables.
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ import json
 import secrets
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -100,10 +99,10 @@ from urllib.parse import quote
 
 import tornado.web
 
-from . import modelarts_seed as seed
-from ._server import ThreadedServer, cli_parser, serve_until_stopped
-from .modelarts_auth import AUTH_ERROR_CODE, AuthFailure, authenticate
-from .modelarts_jobs import (
+from . import seed
+from .._server import ThreadedServer, cli_parser, serve_until_stopped
+from .auth import AUTH_ERROR_CODE, AuthFailure, authenticate
+from .jobs import (
     CAN_TERMINATE,
     E_BAD_PARAM,
     E_NOT_ALLOWED,
@@ -115,8 +114,8 @@ from .modelarts_jobs import (
     read_log_tail,
     validate_create,
 )
-from .modelarts_listing import E_POOL_BAD_REQUEST, int_arg, list_apps, list_clusters, list_pools, search_jobs
-from .modelarts_obs import ObsStore
+from .listing import E_POOL_BAD_REQUEST, int_arg, list_apps, list_clusters, list_pools, search_jobs
+from .obs import ObsStore
 
 DEFAULT_PROJECT = "sandbox-project"
 DEFAULT_CREDENTIALS = {"SANDBOXAK0000000001": "sandbox-secret-key"}
@@ -491,6 +490,3 @@ def main(argv: list[str] | None = None) -> int:
         f"ModelArts sandbox at {sb.base_url}  project {sb.project_id}  "
         f"(X-Auth-Token: {next(iter(sb.tokens))}; AK {next(iter(sb.credentials))})"))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

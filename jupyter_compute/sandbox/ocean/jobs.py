@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._procs import kill_group
+from .._procs import kill_group
 
 # The operator engine's status texts; the docs spell two of them differently.
 STATUS_TEXT_CODE = {

@@ -181,10 +181,10 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from ._procs import kill_group
-from ._server import ThreadedServer, cli_parser, serve_until_stopped
+from .._procs import kill_group
+from .._server import ThreadedServer, cli_parser, serve_until_stopped
 
-from .maap_swagger import validation_error
+from .swagger import validation_error
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ MSG_NO_CREDENTIALS = "No valid authentication credentials provided or processed.
 OGC_EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 STEP_NAMES = ("stage-in", "run algorithm", "stage-out")
 S3_HOST = "s3.amazonaws.com:80"
-ALGORITHMS_DIR = Path(__file__).resolve().parent / "maap_algorithms"
+ALGORITHMS_DIR = Path(__file__).resolve().parent / "algorithms"
 
 BUILTIN_ALGORITHMS = (
     ("row-stats", "row_stats.py", "Per-column count/mean/min/max of each granule CSV"),
@@ -1365,6 +1365,3 @@ def main(argv: list[str] | None = None) -> int:
         "algorithms: " + ", ".join(f"{k}={v}" for k, v in sb.algorithms.items()) + "\n"
         "granules: " + ", ".join(sb.granules)))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ._procs import kill_group
-from .modelarts_obs import ObsPath, ObsStore, StageError
+from .._procs import kill_group
+from .obs import ObsPath, ObsStore, StageError
 
 log = logging.getLogger(__name__)
 

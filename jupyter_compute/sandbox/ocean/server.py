@@ -3,7 +3,7 @@
 Follows ``shared/specs/ocean-provider-compute.md``: the code-true variant by default (where the docs
 and the Provider's code disagree, it answers as the code does), the docs' shapes with
 ``variant="docs"``. Imports nothing of jupyter_compute but ``_server.py``. Jobs really compute: see
-``ocean_jobs.py`` for the pod-like folder and the algorithm run.
+``jobs.py`` for the pod-like folder and the algorithm run.
 
 Starting it
 -----------
@@ -98,7 +98,6 @@ import logging
 import mimetypes
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -113,8 +112,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
 
-from ._server import ThreadedServer, cli_parser, serve_until_stopped
-from .ocean_jobs import Algorithm, Dataset, Job, JobRunner, status_object
+from .._server import ThreadedServer, cli_parser, serve_until_stopped
+from .jobs import Algorithm, Dataset, Job, JobRunner, status_object
 
 log = logging.getLogger(__name__)
 
@@ -656,6 +655,3 @@ def main(argv: list[str] | None = None) -> int:
         f"dataset {DEMO_DATASET_DID} (service {DEMO_DATASET_SERVICE_ID})\nalgorithm {DEMO_ALGORITHM_DID}\n"
         f"environments {FREE_ENVIRONMENT_ID} (free), {PAID_ENVIRONMENT_ID} (paid)"))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

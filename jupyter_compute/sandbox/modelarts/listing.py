@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import modelarts_seed as seed
-from .modelarts_jobs import E_BAD_PARAM, ApiError, Job
+from . import seed
+from .jobs import E_BAD_PARAM, ApiError, Job
 
 E_CLUSTER_PARAM = "ModelArts.0101"
 E_POOL_BAD_REQUEST = "ModelArts.50004000"

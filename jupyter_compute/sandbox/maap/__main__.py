@@ -1,0 +1,7 @@
+"""``python -m jupyter_compute.sandbox.maap``: the stand-in on loopback until Ctrl-C."""
+
+import sys
+
+from .server import main
+
+sys.exit(main())
