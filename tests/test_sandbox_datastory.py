@@ -190,6 +190,8 @@ def test_validation_errors(ds, hdfs):
         assert needle in r.json()["message"]
     r = requests.post(ds.submit_url, data=b"{nope", headers=H, timeout=10)
     assert r.status_code == 400 and "message" in r.json()
+    r = requests.post(ds.submit_url, json=[good], headers=H, timeout=10)
+    assert r.status_code == 400 and "message" in r.json(), "a JSON array is not a submission"
     r = requests.get(ds.get_url, params={"taskId": "abc"}, headers=H, timeout=10)
     assert r.status_code == 400
     r = requests.get(ds.get_url, params={"taskId": 1}, headers=H, timeout=10)

@@ -6,6 +6,23 @@ the file system its submission names (HDFS through WebHDFS, CEPH through S3), ru
 algorithm in a worker thread (never on the server's event loop) and writes result files under
 ``outputPath``.
 
+What it refuses (each row is a case of ``tests/test_sandbox_datastory.py``)
+---------------------------------------------------------------------------
+====================================================================  ======  ==========================
+request                                                               answer  test
+====================================================================  ======  ==========================
+no ``Authorization``, a wrong token, or ``Bearer <token>``            401     ``test_auth_errors``
+submit body not JSON, or not an object                                400     ``test_validation_errors``
+``email`` missing, empty or not an address                            400     ``test_validation_errors``
+``algorithm`` missing; ``params`` not an object                       400     ``test_validation_errors``
+a file-system descriptor missing; ``fileSystemType`` not HDFS/CEPH    400     ``test_validation_errors``
+CEPH path without ``bucket#``                                         400     ``test_validation_errors``
+``taskId`` not an integer                                             400     ``test_validation_errors``
+``taskId`` unknown                                                    404     ``test_validation_errors``
+unknown algorithm, missing input, bad CSV, unknown key column         ERROR   ``test_error_with_message``
+HDFS primary down and no ``spareHost``                                ERROR   ``test_unreachable_without_spare_is_error``
+====================================================================  ======  ==========================
+
 Starting it
 -----------
 ::
