@@ -3,8 +3,10 @@
 The signature check rebuilds the canonical request exactly as Huawei's SDK signer
 (``huaweicloudsdkcore/signer/signer.py``) builds it, from what the server actually received: the method,
 the raw path, the raw query, the headers named in ``SignedHeaders`` and the sha256 of the body bytes
-(or ``X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD``). Failures raise :class:`AuthFailure`, answered 401
-with an APIG error body; a message never contains a secret key.
+(or ``X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD``). ``SignedHeaders`` must be lower-case, sorted, each name
+once, and name ``host`` and ``x-sdk-date``; an ``X-Auth-Token`` sent beside a signature must be valid too.
+Failures raise :class:`AuthFailure`, answered 401 with an APIG error body; a message never contains a
+secret key or a token. (The project checks, 403, are the server's: ``server``.)
 """
 
 from __future__ import annotations
@@ -103,16 +105,36 @@ def sign(secret_key: str, text: str) -> str:
 def authenticate(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes, *,
                  credentials: Mapping[str, str], tokens: Collection[str],
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> Caller:
-    """Check a request's credentials; ``headers`` must answer case-insensitively (tornado's do)."""
+    """Check a request's credentials: a signature when ``Authorization`` is sent (and then any
+    ``X-Auth-Token`` beside it), else the token; ``headers`` must answer case-insensitively (tornado's do)."""
     authorization = headers.get("authorization")
-    if authorization is not None:
-        return _check_signature(method, raw_path, raw_query, headers, body, authorization, credentials, now())
     token = headers.get("x-auth-token")
+    if authorization is None:
+        _check_token(token, tokens)
+        return Caller("token")
+    caller = _check_signature(method, raw_path, raw_query, headers, body, authorization, credentials, now())
+    if token is not None:  # a token sent beside a signature must be valid too
+        _check_token(token, tokens)
+    return caller
+
+
+def _signed_headers(text: str) -> list[str]:
+    """The ``SignedHeaders`` names: lower-case, sorted without repeats, ``host`` among them."""
+    signed = text.split(";")
+    if any(not name or name != name.lower() for name in signed):
+        raise AuthFailure("SignedHeaders must list lower-case header names separated by ';'")
+    if any(a >= b for a, b in zip(signed, signed[1:])):
+        raise AuthFailure("SignedHeaders must be sorted, each name once")
+    if "host" not in signed:
+        raise AuthFailure("host must be a signed header")
+    return signed
+
+
+def _check_token(token: str | None, tokens: Collection[str]) -> None:
     if token is None or not token.strip():
         raise AuthFailure("x-auth-token not found")
     if not any(hmac.compare_digest(token.strip().encode(), t.encode()) for t in tokens):
         raise AuthFailure("decrypt token fail (the token is invalid or expired)")
-    return Caller("token")
 
 
 def _check_signature(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
@@ -122,9 +144,7 @@ def _check_signature(method: str, raw_path: str, raw_query: str, headers: Mappin
         raise AuthFailure("the Authorization header is not of the form 'SDK-HMAC-SHA256 Access=<AK>, "
                           "SignedHeaders=<names>, Signature=<hex>'")
     access_key, signature = match["ak"], match["sig"].lower()
-    signed = match["signed"].split(";")
-    if any(not name or name != name.lower() for name in signed):
-        raise AuthFailure("SignedHeaders must list lower-case header names separated by ';'")
+    signed = _signed_headers(match["signed"])
     sdk_date = headers.get("x-sdk-date")
     if sdk_date is None:
         raise AuthFailure("x-sdk-date not found")

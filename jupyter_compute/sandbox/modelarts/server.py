@@ -24,15 +24,42 @@ values (default ``{DEFAULT_TOKEN}``), ``step_delay_s`` the time a job spends in 
 changed while running). Attribute ``algorithms`` ({id: algorithm fields}, empty) names the algorithms
 ``algorithm.id`` may use.
 
-Authentication (every API route; checked as API Gateway does, before the project)
--------------------------------------------------------------------------------
+Authentication (every API route; checked as API Gateway does: credentials, then the project)
+------------------------------------------------------------------------------------------
 ``X-Auth-Token: <token>``, or AK/SK ``Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…,
-Signature=…`` verified against the request actually received (``auth``); ``X-Sdk-Date`` must be
-signed and within 15 minutes. Any failure → 401 ``{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM
-authentication information: …", "request_id"}``. A project id in the path other than ``project_id`` → 403
-``{"error_code": "ModelArts.0203", "error_msg": "Invalid token: …"}`` (the service refuses a project the
-credentials are not scoped to). An unknown path or method → 404 ``APIGW.0101``. Every answer carries
-``X-Request-Id``.
+Signature=…`` verified against the request actually received (``auth``). What is refused, and the test of each row
+(in ``tests/test_sandbox_modelarts.py``; ``[…]`` is a case of ``test_gateway_refuses``)::
+
+    the request                                         answer           test
+    --------------------------------------------------  ---------------  ---------------------------------------
+    neither Authorization nor X-Auth-Token              401 APIGW.0301   [no credentials]
+    X-Auth-Token not a valid token                      401 APIGW.0301   [unknown token]
+    a signature and beside it a wrong X-Auth-Token      401 APIGW.0301   [wrong X-Auth-Token beside a signature
+      (signed or not; with a valid one it passes)                          (signed)], [… (added)],
+                                                                         test_a_valid_token_beside_a_signature_passes
+    Authorization not "SDK-HMAC-SHA256 Access=…,        401 APIGW.0301   [malformed Authorization]
+      SignedHeaders=…, Signature=<hex>"
+    SignedHeaders leaving out host                      401 APIGW.0301   [SignedHeaders without host]
+    SignedHeaders not sorted (or a name twice)          401 APIGW.0301   [SignedHeaders not sorted]
+    SignedHeaders with an upper-case name               401 APIGW.0301   [SignedHeaders not lower-case]
+    no X-Sdk-Date / X-Sdk-Date not signed /             401 APIGW.0301   [no X-Sdk-Date], [X-Sdk-Date not signed],
+      not YYYYMMDDTHHMMSSZ                                                 [X-Sdk-Date malformed]
+    X-Sdk-Date over 15 minutes off the server's clock   401 APIGW.0301   [X-Sdk-Date 20 minutes old], [… ahead]
+    an unknown access key                               401 APIGW.0301   [unknown access key]
+    a signature that is not the HMAC of what arrived:   401 APIGW.0301   [wrong secret], [body changed after
+      wrong secret, or body, query, path or a signed                       signing], [query …], [path …],
+      header changed after signing                                         [signed header changed after signing]
+    X-Sdk-Content-Sha256 neither UNSIGNED-PAYLOAD nor   401 APIGW.0301   [X-Sdk-Content-Sha256 not the body's]
+      the body's sha256
+    a project id in the path other than the sandbox's   403 ModelArts.0203  test_token_auth_project_check_and_…
+    X-Project-Id naming another project than the path   403 ModelArts.0203  test_x_project_id_must_name_the_…
+    an unknown path, or a method the path does not take 404 APIGW.0101   test_token_auth_project_check_and_…
+
+Credentials are checked before the project: a request failing both is a 401.
+A 401 body is ``{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: …",
+"request_id"}`` and never carries a secret key or a token; a 403 is ``{"error_code", "error_msg"}``. Every
+answer carries ``X-Request-Id``. Huawei's own SDK (``huaweicloudsdkmodelarts``) passes all of them
+(``tests/test_client_huawei_sdk.py``).
 
 Routes (errors are ``{"error_code", "error_msg"}``)
 ---------------------------------------------------
@@ -335,8 +362,14 @@ class _Api(_Base):
             return self.gateway_error(401, AUTH_ERROR_CODE, str(exc))
         project = self.path_args[0] if self.path_args else None
         if project != self.sb.project_id:
-            self.send(403, {"error_code": E_PROJECT, "error_msg": f"Invalid token: the project id {project!r} in "
-                                                                  "the URL is not the project of the credentials"})
+            return self.send(403, {"error_code": E_PROJECT, "error_msg": f"Invalid token: the project id {project!r} "
+                                                                         "in the URL is not the project of the "
+                                                                         "credentials"})
+        declared = req.headers.get("X-Project-Id")
+        if declared is not None and declared.strip() != project:
+            self.send(403, {"error_code": E_PROJECT, "error_msg": f"Invalid token: the X-Project-Id header "
+                                                                  f"{declared.strip()!r} is not the project id "
+                                                                  f"{project!r} in the URL"})
 
     def args(self, *names: str) -> dict[str, str | None]:
         return {n: self.get_query_argument(n, None) for n in names}
