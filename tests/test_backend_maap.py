@@ -32,6 +32,7 @@ from jupyter_compute.errors import AuthError, InvalidSpec, NotFound, NotSupporte
 from jupyter_compute.models import JobSpec, JobState
 from jupyter_compute.results import read_frame
 from jupyter_compute.sandbox.maap import DEMO_GRANULES, EXPIRED_TOKEN, VALID_TOKEN, MaapSandbox
+from test_sandbox_maap import PRODUCT_FOLDER, register_folder_algorithm
 
 TREES = "sample-trees.csv"  # a built-in granule of every sandbox: species,height_m,diameter_cm; 6 rows
 QUEUE = "maap-dps-worker-8gb"
@@ -602,6 +603,62 @@ def test_expired_or_missing_token_is_an_auth_error_naming_the_variable(
     run(body)
 
 
+def test_a_cancel_right_after_submit_waits_out_the_index_lag() -> None:
+    """For a few seconds MAAP does not find a fresh job (search-index lag): a cancel then must wait
+    like the reads do, not answer NotFound while the job runs on to completion."""
+
+    async def body(sb: MaapSandbox) -> None:
+        async with maap(sb, "ogc") as b:
+            busy = spec(algorithm="4", inputs=[TREES], environment="solo", params={"seconds": 30})
+            first = await b.submit(busy, "lag-c1")
+            await b.cancel(first.remote_id)  # 404 for 2 s on the platform; waited out
+            status = await wait_status(b, first.remote_id)
+            assert status.state is JobState.CANCELLED and status.native_status == "dismissed"
+
+            blocker = await b.submit(busy, "lag-c2")
+            await wait_status(b, blocker.remote_id, states={JobState.RUNNING})
+            queued = await b.submit(busy, "lag-c3")  # waits for the only slot
+            await b.cancel(queued.remote_id)  # purged once MAAP finds it
+            status = await b.status(queued.remote_id)
+            assert status.state is JobState.CANCELLED and status.native_status == "dismissed"
+            assert sb._ogc.get(queued.remote_id) is None, "the platform forgot the queued job"
+            await b.cancel(blocker.remote_id)
+            assert (await wait_status(b, blocker.remote_id)).state is JobState.CANCELLED
+            with pytest.raises(NotFound):  # not one of ours: no waiting
+                await b.cancel("never-submitted")
+
+    with MaapSandbox(index_lag_s=2.0, queues={"solo": 1}) as sb:
+        run(lambda: body(sb))
+
+
+FOLDER_FILES = {f"{PRODUCT_FOLDER}/biomass.csv", f"{PRODUCT_FOLDER}/extra/notes.txt"}
+
+
+def check_biomass(data: bytes) -> None:
+    frame = read_frame(data, "biomass.csv")
+    assert list(frame.columns) == ["plot", "biomass"] and frame["biomass"].mean() == 20.5
+
+
+def test_a_product_folder_is_listed_file_by_file(sandbox: MaapSandbox, tmp_path: Any) -> None:
+    pid = register_folder_algorithm(sandbox, tmp_path)
+
+    async def body() -> None:
+        async with maap(sandbox, "ogc") as b:
+            job = await b.submit(spec(algorithm=str(pid), inputs=[TREES], environment=QUEUE), "folder-1")
+            assert (await wait_status(b, job.remote_id)).state is JobState.SUCCEEDED
+            files = {r.name: r for r in await b.results(job.remote_id)}
+            assert set(files) == FOLDER_FILES | {"summary.txt", "_stdout.txt", "_stderr.txt"}
+            table = files[f"{PRODUCT_FOLDER}/biomass.csv"]
+            assert table.kind == "output" and table.media_type == "text/csv"
+            check_biomass(await read_result(b, job.remote_id, f"{PRODUCT_FOLDER}/biomass.csv"))
+            notes = await read_result(b, job.remote_id, f"{PRODUCT_FOLDER}/extra/notes.txt")
+            assert notes == b"three plots\n"
+            with pytest.raises(NotFound):  # the folder itself is not a file
+                await read_result(b, job.remote_id, PRODUCT_FOLDER)
+
+    run(body)
+
+
 # --- S3 products (a real S3 server: moto) ----------------------------------------------------
 
 
@@ -637,6 +694,35 @@ def test_s3_products_are_read_with_s3fs(s3_server: str, monkeypatch: pytest.Monk
     with MaapSandbox(s3_endpoint_url=s3_server, s3_bucket="maap-ops-workspace",
                      s3_access_key="testing", s3_secret_key="testing") as sb:  # fmt: skip
         run(lambda: body(sb))
+
+
+def test_a_product_folder_in_s3_is_listed_there(s3_server: str, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Any) -> None:
+    monkeypatch.setenv("S3_KEY", "testing")
+    monkeypatch.setenv("S3_SECRET", "testing")
+    s3 = {"s3_endpoint_url": s3_server, "s3_key_env": "S3_KEY", "s3_secret_env": "S3_SECRET"}
+
+    async def body(sb: MaapSandbox, pid: int) -> None:
+        async with maap(sb, "ogc", **s3) as b:
+            job = await b.submit(spec(algorithm=str(pid), inputs=[TREES], environment=QUEUE), "folder-s3")
+            assert (await wait_status(b, job.remote_id)).state is JobState.SUCCEEDED
+            names = [r.name for r in await b.results(job.remote_id)]
+            assert sorted(names) == sorted([*FOLDER_FILES, "summary.txt", "_stdout.txt", "_stderr.txt"]), names
+            name = f"{PRODUCT_FOLDER}/biomass.csv"
+            sources = b._products[job.remote_id].urls[name]
+            assert sources[0].startswith("s3://maap-ops-workspace/") and sources[1].startswith("http://")
+            check_biomass(await read_result(b, job.remote_id, name))
+            bucket, _, key = s3_path(sources[0]).partition("/")
+            s3_client(s3_server).put_object(Bucket=bucket, Key=key, Body=b"plot,biomass\n9,1.5\n")
+            assert await read_result(b, job.remote_id, name) == b"plot,biomass\n9,1.5\n"  # read from S3
+        async with maap(sb, "ogc") as plain:  # no S3 endpoint: the folder is listed over http
+            assert {r.name for r in await plain.results(job.remote_id)} >= FOLDER_FILES
+            check_biomass(await read_result(plain, job.remote_id, name))
+
+    with MaapSandbox(s3_endpoint_url=s3_server, s3_bucket="maap-ops-workspace",
+                     s3_access_key="testing", s3_secret_key="testing") as sb:  # fmt: skip
+        pid = register_folder_algorithm(sb, tmp_path)
+        run(lambda: body(sb, pid))
 
 
 def test_the_token_is_never_sent_to_a_product_host(sandbox: MaapSandbox) -> None:

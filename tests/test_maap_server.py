@@ -12,11 +12,14 @@ from collections.abc import Iterator
 import pytest
 
 from test_backend_maap import access_log
+from test_sandbox_maap import PRODUCT_FOLDER, register_folder_algorithm
 
+from jupyter_compute.client import Client
 from jupyter_compute.results import read_frame
-from jupyter_compute.sandbox.maap import MaapSandbox
+from jupyter_compute.sandbox.maap import VALID_TOKEN, MaapSandbox
 
 TREES = "sample-trees.csv"
+QUEUE = "maap-dps-worker-8gb"
 
 
 @pytest.fixture
@@ -96,3 +99,48 @@ class TestPollingOnly:
     async def test_polling_finishes_the_job(self, api, sandbox, jp_serverapp):
         await submit_and_finish(api, sandbox)
         assert sandbox.callback_log and all("error" in record for record in sandbox.callback_log)
+
+
+class TestOgcLagAndProductFolders:
+    """The OGC flavour through the server, with MAAP's search-index lag: a cancel in the first seconds
+    cancels (never a failure while the job runs on); a product folder's CSV loads with ``to_pandas``."""
+
+    @pytest.fixture
+    def sandbox(self):
+        with MaapSandbox(index_lag_s=2.0) as sb:
+            yield sb
+
+    @pytest.fixture
+    def folder_pid(self, sandbox, tmp_path):
+        return register_folder_algorithm(sandbox, tmp_path)
+
+    @pytest.fixture
+    def compute_config(self, sandbox, monkeypatch):
+        monkeypatch.setenv("MAAP_PGT", VALID_TOKEN)
+        return {"backends": {"maap": {"kind": "maap", "flavor": "ogc", "url": sandbox.url}}}
+
+    async def test_cancel_right_after_submit(self, api, sandbox, jp_serverapp):
+        reply = await api("POST", "jobs", body={"backend": "maap", "algorithm": "4", "inputs": [TREES],
+                                                "environment": QUEUE, "params": {"seconds": 60}})
+        assert reply.status == 201, reply.body
+        cancelled = await api("POST", "jobs", reply.body["id"], "cancel")
+        assert cancelled.status == 200, cancelled.body
+        job = await wait_state(api, reply.body["id"])
+        assert (job["state"], job["native_status"]) == ("CANCELLED", "dismissed"), job
+
+    async def test_a_product_folder_loads_as_a_frame(self, api, folder_pid, jp_serverapp, jp_http_port, jp_base_url):
+        reply = await api("POST", "jobs", body={"backend": "maap", "algorithm": str(folder_pid),
+                                                "inputs": [TREES], "environment": QUEUE})
+        assert reply.status == 201, reply.body
+        job = await wait_state(api, reply.body["id"])
+        assert job["state"] == "SUCCEEDED", job
+        names = {r["name"] for r in (await api("GET", "jobs", job["id"], "results")).body["results"]}
+        assert {f"{PRODUCT_FOLDER}/biomass.csv", f"{PRODUCT_FOLDER}/extra/notes.txt", "summary.txt"} <= names
+
+        def load():
+            with Client(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token) as c:
+                return c.to_pandas(job["id"]), c.to_pandas(job["id"], f"{PRODUCT_FOLDER}/")
+
+        only, folder = await asyncio.to_thread(load)
+        assert only.to_dict("list") == {"plot": [1, 2, 3], "biomass": [10.5, 20.5, 30.5]}
+        assert folder.equals(only)

@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +30,12 @@ from jupyter_compute.sandbox.maap import (
 from jupyter_compute.sandbox.maap.swagger import RESPONSE_SCHEMAS
 
 CSV = "x,y,name\n1,10,a\n2,20,b\n3,60,c\n"
+#: Every endpoint name maap-py 5.1's MaapConfig reads from ``maap_endpoint``.
+CONFIG_ENDPOINTS = (
+    "algorithm_register", "algorithm_build", "mas_algo", "dps_job", "processes_ogc", "deployment_jobs_ogc",
+    "jobs_ogc", "member_dps_token", "requester_pays", "edc_credentials", "workspace_bucket_credentials",
+    "s3_signed_url", "wmts", "member", "search_granule_url", "search_collection_url",
+)
 AUTH = {"proxy-ticket": VALID_TOKEN}
 TERMINAL = {"SUCCESS", "ERROR", "TIMEOUT", "CANCELED"}
 OGC_TERMINAL = {"successful", "failed", "dismissed", "deduped", "offline"}
@@ -348,6 +355,8 @@ def test_index_lag_answers_404_then_found() -> None:
         job_id = r.json()["jobID"]
         missing = api.get(f"ogc/jobs/{job_id}", headers=AUTH)
         assert missing.status_code == 404 and missing.json()["type"].endswith("no-such-job")
+        assert wps_status(api, job_id) == "Deleted"  # the WPS routes do not see it yet either
+        assert api.delete(f"ogc/jobs/{job_id}", headers=AUTH).status_code == 404
         assert job_id not in [j["jobID"] for j in api.get("ogc/jobs", headers=AUTH).json()["jobs"]]
         assert wait_for(lambda: api.get(f"ogc/jobs/{job_id}", headers=AUTH).status_code == 200, timeout=5)
 
@@ -369,6 +378,14 @@ def test_ogc_config_auth_and_queues(sandbox: MaapSandbox, api: httpx.Client) -> 
     config = httpx.get(sandbox.base_url + "/api/environment/config").json()  # no auth
     assert config["service"]["maap_api_root"] == sandbox.base_url + "/api"
     assert config["maap_endpoint"]["mas_algo"] == "mas/algorithm"
+    endpoints = config["maap_endpoint"]
+    assert {k: endpoints[k] for k in ("dps_job", "processes_ogc", "deployment_jobs_ogc", "jobs_ogc")} == {
+        "dps_job": "dps/job", "processes_ogc": "ogc/processes", "deployment_jobs_ogc": "ogc/deploymentJobs",
+        "jobs_ogc": "ogc/jobs"}
+    assert set(endpoints) == set(CONFIG_ENDPOINTS) and all(isinstance(v, str) and v for v in endpoints.values())
+    assert set(config["service"]) == {"maap_api_root", "maap_token", "tiler_endpoint"}
+    assert isinstance(config["service"]["maap_token"], str)
+    assert isinstance(config["search"]["indexed_attributes"], list)
 
     def queues(headers: dict[str, str]) -> httpx.Response:
         return api.get("mas/algorithm/resource", headers=headers)
@@ -413,6 +430,10 @@ def test_ogc_execute_follow_results(sandbox: MaapSandbox, api: httpx.Client) -> 
     job_id = accepted["jobID"]
     hrefs = [link["href"] for link in accepted["links"]]
     assert f"/ogc/jobs/{job_id}" in hrefs and all(not h.startswith("/api") for h in hrefs)
+    rels = {link["rel"]: link for link in accepted["links"]}
+    assert set(rels) == {"self", "monitor"}
+    assert rels["monitor"]["href"] == f"/ogc/jobs/{job_id}" and rels["self"]["href"] == "/ogc/processes/1/execution"
+    assert all(set(link) == {"href", "rel", "type", "hreflang", "title"} for link in accepted["links"])
 
     assert ogc_wait(api, job_id) == "successful"
     plain = api.get(f"ogc/jobs/{job_id}", headers=AUTH).json()
@@ -541,3 +562,236 @@ def test_ogc_list_paging_without_total_and_dedup() -> None:
         detailed = page(getJobDetails="true", limit=1)["jobs"][0]
         assert detailed["jobID"] == everything[0] and detailed["job_queue"] == "maap-dps-worker-32gb"
         assert detailed["finished"].endswith("Z")
+
+
+# ---------------------------------------------------------------------------------------- WPS (dps/job)
+WPS = "{http://www.opengis.net/wps/2.0}"
+OWS = "{http://www.opengis.net/ows/2.0}"
+XML_HEADERS = {**AUTH, "Content-Type": "application/xml"}
+METRIC_NAMES = (
+    "machine_type", "architecture", "machine_memory_size", "directory_size", "operating_system", "job_start_time",
+    "job_end_time", "job_duration_seconds", "cpu_usage", "cache_usage", "mem_usage", "max_mem_usage", "swap_usage",
+    "read_io_stats", "write_io_stats", "sync_io_stats", "async_io_stats", "total_io_stats",
+)
+
+
+def execute_xml(job_type: str, inputs: dict[str, str]) -> str:
+    """A WPS Execute request, as maap-py's execute.xml template writes one."""
+    items = "".join(f'<wps:Input id="{k}"><wps:Data><wps:LiteralValue><![CDATA[{v}]]></wps:LiteralValue>'
+                    f"</wps:Data></wps:Input>" for k, v in inputs.items())
+    return ('<wps:Execute xmlns:wps="http://www.opengis.net/wps/2.0" xmlns:ows="http://www.opengis.net/ows/2.0" '
+            'service="WPS" version="2.0.0" response="document" mode="sync">'
+            f"<ows:Identifier>{job_type}</ows:Identifier>{items}"
+            '<wps:Output id="result" transmission="value"/></wps:Execute>')
+
+
+def wps_submit(api: httpx.Client, job_type: str, inputs: dict[str, str]) -> str:
+    r = api.post("dps/job", headers=XML_HEADERS, content=execute_xml(job_type, inputs))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml"), r.text
+    root = ET.fromstring(r.content)
+    assert root.tag == f"{WPS}StatusInfo" and root.findtext(f"{WPS}Status") == "Accepted"
+    return root.findtext(f"{WPS}JobID")
+
+
+def wps_status(api: httpx.Client, job_id: str) -> str:
+    r = api.get(f"dps/job/{job_id}/status")  # no auth
+    assert r.status_code == 200, r.text
+    root = ET.fromstring(r.content)
+    assert root.tag == f"{WPS}StatusInfo" and root.findtext(f"{WPS}JobID") == job_id
+    return root.findtext(f"{WPS}Status")
+
+
+def wps_wait(api: httpx.Client, job_id: str, statuses: set[str], timeout: float = 30) -> str:
+    return wait_for(lambda: (s := wps_status(api, job_id)) in statuses and s, f"WPS status in {statuses}",
+                    timeout=timeout)
+
+
+def wps_outputs(api: httpx.Client, job_id: str) -> dict[str, list[str]]:
+    r = api.get(f"dps/job/{job_id}")
+    assert r.status_code == 200, r.text
+    root = ET.fromstring(r.content)
+    assert root.tag == f"{WPS}Result" and root.findtext(f"{WPS}JobID") == job_id
+    return {o.get("id"): [d.text for d in o.findall(f"{WPS}Data")] for o in root.findall(f"{WPS}Output")}
+
+
+def exception_text(r: httpx.Response) -> tuple[str, str]:
+    """(exceptionCode, text) of an ows:ExceptionReport answer."""
+    root = ET.fromstring(r.content)
+    assert root.tag == f"{OWS}ExceptionReport", r.text
+    exception = root.find(f"{OWS}Exception")
+    return exception.get("exceptionCode"), exception.findtext(f"{OWS}ExceptionText")
+
+
+def test_wps_execute_status_result_metrics(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    job_id = wps_submit(api, "job-row-stats:main", {"granules": '["G-CSV"]', "queue": "maap-dps-worker-8gb",
+                                                    "identifier": "wps-run"})
+    assert sandbox._ogc[job_id].tag == "wps-run"  # one job store: the OGC routes see it too
+    assert wps_wait(api, job_id, {"Succeeded", "Failed"}) == "Succeeded"
+    assert api.get(f"ogc/jobs/{job_id}", headers=AUTH).json()["status"] == "successful"
+    outputs = wps_outputs(api, job_id)
+    assert list(outputs) == ["row_stats.csv", "_stdout.txt", "_stderr.txt"]
+    assert outputs["row_stats.csv"] == [sandbox.file_url(job_id, "row_stats.csv")]
+    table = httpx.get(outputs["row_stats.csv"][0]).text
+    assert float({r["column"]: r for r in csv.DictReader(io.StringIO(table))}["y"]["mean"]) == 30.0
+
+    r = api.get(f"dps/job/{job_id}/metrics")
+    root = ET.fromstring(r.content)
+    metrics = {e.tag: e.text for e in root}
+    assert root.tag == "metrics" and tuple(metrics) == METRIC_NAMES
+    assert float(metrics["job_duration_seconds"]) > 0 and int(metrics["directory_size"]) > 0
+    assert metrics["job_start_time"].endswith("Z") and int(metrics["max_mem_usage"]) > 0
+
+    for path in ("dps/job/not-a-job/status", "dps/job/not-a-job", "dps/job/not-a-job/metrics"):
+        r = api.get(path)  # an unknown id: 200 "Deleted", no auth needed
+        assert r.status_code == 200 and ET.fromstring(r.content).findtext(f"{WPS}Status") == "Deleted", path
+
+    failed = wps_submit(api, "job-fail:main", {"message": "bad wps input"})  # no queue: the first one
+    assert sandbox._ogc[failed].queue == "maap-dps-worker-8gb"
+    assert wps_wait(api, failed, {"Succeeded", "Failed"}) == "Failed"
+    outputs = wps_outputs(api, failed)
+    assert list(outputs) == ["_stdout.txt", "_stderr.txt", "traceback"]
+    assert "RuntimeError: bad wps input" in outputs["traceback"][0]
+
+
+def test_wps_cancel_running_and_queued(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    sleep = {"seconds": "30", "queue": "maap-dps-sandbox"}  # one worker slot
+    running = wps_submit(api, "job-sleep:main", sleep)
+    assert wps_wait(api, running, {"Running"}) == "Running"
+    queued = wps_submit(api, "job-sleep:main", sleep)
+    assert wps_status(api, queued) == "Accepted"
+    assert wps_outputs(api, queued) == {} and wps_outputs(api, running) == {}
+    r = api.get(f"dps/job/{queued}/metrics")
+    assert r.status_code == 500 and exception_text(r)[0] == "FailedGetMetrics"
+
+    r = api.post(f"dps/job/cancel/{queued}", headers=AUTH)
+    assert r.status_code == 202 and ET.fromstring(r.content).findtext(f"{WPS}JobID") == queued
+    assert wps_status(api, queued) == "Deleted"  # purged
+    r = api.post(f"dps/job/cancel/{running}", headers=AUTH)
+    assert r.status_code == 202
+    assert wps_wait(api, running, {"Dismissed"}, timeout=10) == "Dismissed"
+    r = api.post(f"dps/job/cancel/{running}", headers=AUTH)
+    assert r.status_code == 400
+    assert exception_text(r) == ("FailedJobCancel", "Not allowed to cancel job with status job-revoked")
+
+
+# ---------------------------------------------------------------------------------------- product folders
+PRODUCT_FOLDER = "output-2026-05-26T18.39.14.381083"  # a DPS product: a folder, its name with dots
+FOLDER_PROGRAM = f'''
+import json, os, sys
+job = json.load(open(sys.argv[1]))
+folder = os.path.join(job["output_dir"], "{PRODUCT_FOLDER}")
+os.makedirs(os.path.join(folder, "extra"), exist_ok=True)
+with open(os.path.join(folder, "biomass.csv"), "w") as fh:
+    fh.write("plot,biomass\\n1,10.5\\n2,20.5\\n3,30.5\\n")
+with open(os.path.join(folder, "extra", "notes.txt"), "w") as fh:
+    fh.write("three plots\\n")
+with open(os.path.join(job["output_dir"], "summary.txt"), "w") as fh:
+    fh.write("done\\n")
+'''
+
+
+def register_folder_algorithm(sb: MaapSandbox, folder: Any) -> int:
+    program = folder / "folder_product.py"
+    program.write_text(FOLDER_PROGRAM)
+    return sb.register_algorithm("folder-product", program)
+
+
+def test_a_product_folder_is_one_product_with_an_index(sandbox: MaapSandbox, api: httpx.Client,
+                                                        tmp_path: Any) -> None:
+    pid = register_folder_algorithm(sandbox, tmp_path)
+    job_id = execute(api, pid, {})["jobID"]
+    assert ogc_wait(api, job_id) == "successful"
+    results = api.get(f"ogc/jobs/{job_id}/results", headers=AUTH).json()
+    products = {p["id"]: [link["href"] for link in p["links"]] for p in results.values()}
+    assert list(products) == [PRODUCT_FOLDER, "summary.txt", "_stdout.txt", "_stderr.txt"]
+    folder_url = products[PRODUCT_FOLDER][0]
+    assert folder_url == f"{sandbox.base_url}/files/{job_id}/{PRODUCT_FOLDER}/"
+    page = httpx.get(folder_url)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'href="biomass.csv"' in page.text and 'href="extra/notes.txt"' in page.text
+    assert httpx.get(folder_url + "extra/notes.txt").text == "three plots\n"
+    assert httpx.get(folder_url.rstrip("/")).status_code in (200, 301, 302)
+    assert list(wps_outputs(api, job_id)) == [PRODUCT_FOLDER, "summary.txt", "_stdout.txt", "_stderr.txt"]
+
+
+# ---------------------------------------------------------------------------------------- refusals
+def test_refusals(sandbox: MaapSandbox, api: httpx.Client) -> None:
+    """One check per row of the refusal table in the sandbox's server docstring (row 18: the swagger
+    test above)."""
+    no_credentials = {"message": MSG_NO_CREDENTIALS, "code": 401}
+    invalid = {"message": MSG_INVALID_SESSION, "code": 401}
+    wc = sandbox.algorithms["word-count"]
+    body = {"inputs": {"granules": ["G-TEXT"]}, "queue": "maap-dps-worker-8gb"}
+    protected = [("GET", "mas/algorithm/resource", {}), ("GET", "ogc/jobs", {}), ("GET", "ogc/jobs/x", {}),
+                 ("DELETE", "ogc/jobs/x", {}), ("GET", "ogc/jobs/x/results", {}), ("GET", "ogc/jobs/x/metrics", {}),
+                 ("POST", f"ogc/processes/{wc}/execution", {"json": body}),
+                 ("POST", "dps/job", {"content": execute_xml("job-word-count:main", {})}),
+                 ("POST", "dps/job/cancel/x", {})]
+    for method, path, kw in protected:  # 1
+        r = api.request(method, path, **kw)
+        assert (r.status_code, r.json()) == (401, no_credentials), path
+    for header in ("proxy-ticket", "cpticket", "X-MAAP-API-Key", "cas-authorization", "dps-token"):  # 2, 3
+        for token in (EXPIRED_TOKEN, "unknown-ticket"):
+            for method, path, kw in protected:
+                r = api.request(method, path, headers={header: token}, **kw)
+                assert (r.status_code, r.json()) == (401, invalid), (header, token, path)
+    r = api.get("ogc/jobs", headers={"Authorization": "Bearer unknown"})
+    assert (r.status_code, r.json()) == (401, invalid)  # 3
+    assert api.get("ogc/jobs", headers={"Authorization": f"Bearer {EXPIRED_TOKEN}"}).status_code == 200
+    r = api.get("ogc/jobs", headers={"proxy-ticket": EXPIRED_TOKEN, "Authorization": f"Bearer {VALID_TOKEN}"})
+    assert (r.status_code, r.json()) == (401, invalid)  # 4
+    r = api.get("ogc/jobs", headers={"Authorization": VALID_TOKEN})
+    assert (r.status_code, r.json()["message"]) == (401, "Malformed Authorization header.")  # 5
+
+    def ogc(r: httpx.Response, status: int) -> str:
+        assert r.status_code == status, r.text
+        assert set(r.json()) == {"type", "title", "status", "detail", "instance"} and r.json()["status"] == status
+        return r.json()["detail"]
+
+    execution = f"ogc/processes/{wc}/execution"
+    ogc(api.post(execution, headers=AUTH), 400)  # 6
+    ogc(api.post(execution, headers=AUTH, json={"inputs": {}}), 400)
+    assert ogc(api.post(execution, headers=AUTH, json={**body, "queue": "gpu-secret"}), 400) == (
+        "FailedJobSubmit: User does not have access to gpu-secret")  # 7
+    assert ogc(api.post(execution, headers=AUTH, json={**body, "inputs": [1]}), 400).startswith("FailedJobSubmit")  # 8
+    assert ogc(api.post(execution, headers=AUTH, json={**body, "inputs": {"granules": [3]}}), 400).startswith(
+        "FailedJobSubmit")
+    r = api.post("ogc/processes/999/execution", headers=AUTH, json=body)
+    ogc(r, 404)
+    assert r.json()["type"].endswith("no-such-process")  # 9
+    for method, path in (("GET", "ogc/jobs/nope"), ("DELETE", "ogc/jobs/nope"), ("GET", "ogc/jobs/nope/results"),
+                         ("GET", "ogc/jobs/nope/metrics")):  # 10 (the lag: test_index_lag_answers_404_then_found)
+        r = api.request(method, path, headers=AUTH)
+        ogc(r, 404)
+        assert r.json()["type"].endswith("no-such-job")
+    for params in ({"limit": "-1"}, {"offset": "x"}, {"pageSize": "ten"}):  # 13
+        assert api.get("ogc/jobs", headers=AUTH, params=params).status_code == 400, params
+
+    sleep = sandbox.algorithms["sleep"]
+    running = execute(api, sleep, {"seconds": 30}, queue="maap-dps-sandbox")["jobID"]
+    assert ogc_wait(api, running, {"running"}) == "running"
+    queued = execute(api, sleep, {"seconds": 30}, queue="maap-dps-sandbox")["jobID"]
+    r = api.get(f"ogc/jobs/{queued}/results", headers=AUTH)
+    assert r.status_code == 500 and set(r.json()) == {"status", "detail"}  # 11
+    r = api.get(f"dps/job/{queued}/metrics")
+    assert r.status_code == 500 and exception_text(r)[0] == "FailedGetMetrics"  # 17
+    for job_id in (queued, running):
+        assert api.delete(f"ogc/jobs/{job_id}", headers=AUTH).status_code == 202
+    assert ogc_wait(api, running, {"dismissed"}) == "dismissed"
+    assert ogc(api.delete(f"ogc/jobs/{running}", headers=AUTH), 400) == (
+        "Not allowed to cancel job with status job-revoked")  # 12
+
+    r = api.post("dps/job", headers=XML_HEADERS, content="<not-xml")  # 14
+    assert r.status_code == 500 and exception_text(r)[0] == "FailedJobSubmit"
+    r = api.post("dps/job", headers=XML_HEADERS, content="<wps:GetStatus xmlns:wps='http://www.opengis.net/wps/2.0'/>")
+    assert r.status_code == 500 and exception_text(r)[0] == "FailedJobSubmit"
+    r = api.post("dps/job", headers=XML_HEADERS, content=execute_xml("job-no-such-algo:main", {}))
+    assert r.status_code == 500 and "job-no-such-algo:main" in exception_text(r)[1]
+    r = api.post("dps/job", headers=XML_HEADERS, content=execute_xml("job-sleep:main", {"queue": "gpu-secret"}))
+    assert r.status_code == 400  # 15
+    code, text = exception_text(r)
+    assert code == "FailedJobSubmit" and text.startswith("User does not have access to gpu-secret. Valid queues:")
+    r = api.post(f"dps/job/cancel/{running}", headers=AUTH)  # 16
+    assert r.status_code == 400 and exception_text(r)[0] == "FailedJobCancel"
+    r = api.post("dps/job/cancel/nope", headers=AUTH)
+    assert r.status_code == 500 and "Failed to dismiss job nope" in exception_text(r)[1]

@@ -12,6 +12,16 @@ cancel, so ``can_cancel`` is False.
 environment, products come from ``ogc/jobs/{id}/results`` and the job's ``products`` URL, and a job
 is cancelled with DELETE (dismiss).
 
+Search-index lag: for a few seconds after submission MAAP may answer 404 for a job it has accepted.
+Reads and cancels of a job submitted here less than ``INDEX_LAG_S`` ago retry through it, so a cancel
+in the first seconds cancels instead of answering NotFound while the job runs on.
+
+Product folders: a DPS product is usually a folder (its links name the folder, over http and
+``s3://``). A product whose links may name a folder (ending in ``/``, or a name of no known file
+type) is listed file by file as ``<product>/<path>`` — in S3 when an S3 endpoint is configured,
+else from the http link's index page — so each CSV inside can be read (``to_pandas(job,
+"<product>/")`` reads them all). A link that turns out to be a file stays one result.
+
 Config keys:
 
 - ``url`` (required): the API base, e.g. ``https://api.maap-project.org/api/``.
@@ -51,7 +61,17 @@ from ..forms import NOT_BLANK_TEXT, Form, FormField
 from ..models import Environment, JobSpec, JobState, RemoteStatus, ResultFile, map_native_status, parse_time
 from . import _http
 from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, config_text, public_url
-from .maap_storage import ProductIndex, S3Reader, file_name, is_log, media_type, s3_path, stream_http
+from .maap_storage import (
+    ProductIndex,
+    S3Reader,
+    file_name,
+    is_log,
+    list_http_folder,
+    may_be_folder,
+    media_type,
+    s3_path,
+    stream_http,
+)
 from .secrets import read_secret
 
 FLAVORS = ("swagger", "ogc")
@@ -500,8 +520,9 @@ class MaapBackend(_http.ClientMixin, Backend):
                 "the MAAP DPS swagger API cannot cancel a job entry once it runs", backend=self.name
             )
         what = f"cancelling job {remote_id}"
-        try:
-            await self._call("DELETE", f"ogc/jobs/{quote(remote_id, safe='')}", what=what)
+        path = f"ogc/jobs/{quote(remote_id, safe='')}"
+        try:  # a job submitted seconds ago may not be found yet (search-index lag): wait it out
+            await self._lagging(remote_id, lambda: self._call("DELETE", path, what=what))
         except InvalidSpec as exc:  # e.g. "Not allowed to cancel job with status job-completed"
             raise InvalidSpec(
                 f"cannot cancel job {remote_id}: {_translate_internal(_said(exc))}", backend=self.name
@@ -821,13 +842,51 @@ class MaapBackend(_http.ClientMixin, Backend):
         for key, product in data.items():
             if not isinstance(product, dict):
                 continue
-            hrefs = [link.get("href") for link in product.get("links") or [] if isinstance(link, dict)]
-            index.add(hrefs, prefix=f"{product.get('id') or key}/")
+            hrefs = [h for link in product.get("links") or [] if isinstance(link, dict)
+                     and isinstance(h := link.get("href"), str) and h]  # fmt: skip
+            name = str(product.get("id") or key)
+            if not await self._add_folder(index, name, hrefs):
+                index.add(hrefs, prefix=f"{name}/")
         job = await self._ogc_job(remote_id)
         products = job.get("products")
         if isinstance(products, str) and products:
             await self._add_products_url(index, products)
         return index
+
+    async def _add_folder(self, index: ProductIndex, product: str, hrefs: list[str]) -> bool:
+        """A product whose links name a folder: each of its files as ``<product>/<path>``. False when
+        the product is one file (or its folder cannot be listed: then it is shown as it is)."""
+        if not any(may_be_folder(u) for u in hrefs):
+            return False
+        try:
+            files = await self._folder_files(hrefs)
+        except (ComputeError, OSError) as exc:
+            self.log.warning("maap backend '%s': cannot list the product %s: %s", self.name, product, exc)
+            return False
+        for rel, sources in sorted((files or {}).items()):
+            index.put(f"{product}/{rel}", sources)
+        return bool(files)
+
+    async def _folder_files(self, hrefs: list[str]) -> dict[str, list[str]] | None:
+        """{relative path: URLs} of a product folder: listed in S3 when an endpoint is configured,
+        else from the http link's index page; each file also gets its URL under the other links."""
+        s3 = next((u for u in hrefs if u.startswith("s3://")), None)
+        http = next((u for u in hrefs if u.startswith(("http://", "https://"))), None)
+        listed: dict[str, str] | None = None
+        via = s3 if s3 and self.s3_endpoint_url else http
+        if s3 and self.s3_endpoint_url:
+            prefix = s3_path(s3.rstrip("/") + "/x")[:-1]  # bucket/key/ of the folder
+            found = await asyncio.to_thread(self._s3_reader().list_folder, s3)
+            listed = {u[len("s3://" + prefix):]: u for u in found if u.startswith("s3://" + prefix)} or None
+        elif http and may_be_folder(http):
+            auth = {"proxy-ticket": t} if (t := self._token()) else {}
+            listed = await list_http_folder(self._client(), http, api_base=self.url, auth=auth, timeout=self.timeout)
+        if not listed:
+            return None
+        files: dict[str, list[str]] = {}
+        for rel, url in listed.items():
+            files[rel] = [url, *(f"{u.rstrip('/')}/{quote(rel)}" for u in (s3, http) if u and u != via)]
+        return files
 
     async def _add_products_url(self, index: ProductIndex, url: str) -> None:
         """The job's ``products`` URL: one file, or (s3, with an endpoint) a folder whose files are listed.

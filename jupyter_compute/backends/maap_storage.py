@@ -6,11 +6,15 @@ port written where the bucket belongs). Both S3 styles are read with s3fs (in a 
 against the configured endpoint; http links are streamed with the backend's httpx client. The
 MAAP token is only ever sent to the MAAP API's own origin, never to a product host, and never
 across a redirect that leaves that origin.
+
+A product link may name a folder: ``list_http_folder`` reads its files from the folder's HTML index
+page(s) (relative links, as static file servers list a folder), ``S3Reader.list_folder`` from S3.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import mimetypes
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -26,6 +30,11 @@ from ._fsspec import s3_filesystem
 
 CHUNK_SIZE = 64 * 1024
 MAX_REDIRECTS = 5
+#: Limits of listing an http product folder from its index pages.
+MAX_INDEX_BYTES = 4 * 1024 * 1024
+MAX_FOLDER_DEPTH = 8
+MAX_FOLDER_FILES = 10_000
+_HREF = re.compile(r"""<a\s[^>]*?href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 #: The DPS writes S3 URLs with an endpoint host (and port) where the bucket belongs.
 _S3_HOST = re.compile(r"^(s3([.-][a-z0-9-]+)*\.amazonaws\.com|[^/]*:\d+)$", re.IGNORECASE)
 #: Media types mimetypes does not know for common product files.
@@ -113,6 +122,32 @@ class ProductIndex:
             names.append(name)
         return names
 
+    def put(self, name: str, sources: list[str]) -> str:
+        """One file under its own name (a number added when taken); returns the name used."""
+        unique, n = name, 1
+        parent, stem, suffix = PurePosixPath(name).parent, PurePosixPath(name).stem, PurePosixPath(name).suffix
+        while unique in self.urls:
+            n += 1
+            unique = str(parent / f"{stem}-{n}{suffix}") if str(parent) != "." else f"{stem}-{n}{suffix}"
+        self.urls[unique] = sources
+        return unique
+
+
+def may_be_folder(url: str) -> bool:
+    """Whether a product URL may name a folder: it ends with ``/`` or its name has no known file type."""
+    return url.endswith("/") or media_type(file_name(url)) is None
+
+
+def _relative_links(page: str) -> list[str]:
+    """The relative links of an index page (no parent, no absolute, no query links)."""
+    found = []
+    for href in _HREF.findall(page):
+        href = html.unescape(href).split("#", 1)[0]
+        if not href or href.startswith(("/", "?", ".", "#")) or urlsplit(href).scheme or href in found:
+            continue
+        found.append(href)
+    return found
+
 
 class S3Reader:
     """Streams ``s3://`` objects with s3fs against one endpoint (blocking calls in worker threads)."""
@@ -159,6 +194,62 @@ class S3Reader:
         except (FileNotFoundError, PermissionError):
             return []
         return [f"s3://{p}" for p in sorted(found)]
+
+
+async def _get_page(client: httpx.AsyncClient, url: str, *, api_base: str, auth: Mapping[str, str],
+                    timeout: httpx.Timeout) -> tuple[str, str] | None:
+    """(final URL, text) of an HTML page, or None when ``url`` answers something else (a file)."""
+    for _ in range(MAX_REDIRECTS + 1):
+        headers = {"Accept": "text/html", **(auth if same_origin(url, api_base) else {})}
+        request = client.build_request("GET", url, headers=headers, timeout=timeout)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"cannot list {file_name(url)}: {type(exc).__name__}: {exc}") from None
+        try:
+            if response.is_redirect and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if response.status_code >= 400 or kind != "text/html":
+                return None
+            body = b""
+            async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                body += chunk
+                if len(body) > MAX_INDEX_BYTES:
+                    raise BackendError(f"the index page of {file_name(url)} is too large to list")
+            return url, body.decode(response.encoding or "utf-8", errors="replace")
+        finally:
+            await response.aclose()
+    raise BackendError(f"too many redirects listing {file_name(url)}")
+
+
+async def list_http_folder(client: httpx.AsyncClient, url: str, *, api_base: str, auth: Mapping[str, str],
+                           timeout: httpx.Timeout) -> dict[str, str] | None:
+    """The files of an http product folder from its index page(s): {relative path: URL}.
+
+    None when ``url`` is not a folder (it answers a file, not an HTML index). Sub-folders (links
+    ending in ``/``) are listed too, up to ``MAX_FOLDER_DEPTH`` levels and ``MAX_FOLDER_FILES`` files.
+    """
+    first = await _get_page(client, url, api_base=api_base, auth=auth, timeout=timeout)
+    if first is None:
+        return None
+    files: dict[str, str] = {}
+    pending = [("", first, 0)]
+    while pending:
+        prefix, (base, page), depth = pending.pop(0)
+        base = base if base.endswith("/") else base + "/"
+        for link in _relative_links(page):
+            target, rel = urljoin(base, link), prefix + unquote(link)
+            if not link.endswith("/"):
+                files[rel] = target
+            elif depth + 1 < MAX_FOLDER_DEPTH:
+                sub = await _get_page(client, target, api_base=api_base, auth=auth, timeout=timeout)
+                if sub is not None:
+                    pending.append((rel, sub, depth + 1))
+            if len(files) >= MAX_FOLDER_FILES:
+                raise BackendError(f"the product folder {file_name(url)} holds more than {MAX_FOLDER_FILES} files")
+    return files
 
 
 async def stream_http(

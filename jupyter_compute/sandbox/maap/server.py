@@ -1,5 +1,40 @@
 """A faithful local stand-in of NASA MAAP's DPS job service: both API flavours on one tornado server.
 
+What it refuses (as the live service does); each row is tested in ``tests/test_sandbox_maap.py``
+(``test_refusals`` unless another test is named):
+
+==  =================================================  ===================================================
+#   request                                            answer
+==  =================================================  ===================================================
+1   no credential header (OGC routes, queues,          401 ``{"message": "No valid authentication
+    ``POST dps/job``, ``POST dps/job/cancel/{id}``)    credentials provided or processed.", "code": 401}``
+2   an expired PGT (``EXPIRED_TOKEN``) in              401 ``{"message": "Invalid session or insufficient
+    ``proxy-ticket``, ``cpticket``, ``X-MAAP-API-Key``,  permissions.", "code": 401}``; an expired JWT as
+    ``cas-authorization`` or ``dps-token``               ``Authorization: Bearer`` is accepted, as live
+3   an unknown token, in any of those or as Bearer     401 invalid session (as row 2)
+4   a bad ``proxy-ticket`` before a good Bearer        401 invalid session: the first header present decides
+5   ``Authorization`` that is not ``Bearer <token>``   401 ``Malformed Authorization header.``
+6   an execution without a body, or without a queue    400 OGC error ``{type, title, status, detail, instance}``
+7   an execution on a queue not the user's             400 ``FailedJobSubmit: User does not have access to <q>``
+8   an execution whose ``inputs`` are not an object,   400 ``FailedJobSubmit: …``
+    or whose granules are not ids
+9   an execution of an unknown processID               404 type ``…/no-such-process``
+10  an unknown job, or one within ``index_lag_s`` of   404 type ``…/no-such-job`` (GET/DELETE
+    its creation (``test_index_lag_answers_404_…``)    ``ogc/jobs/{id}``, ``…/results``, ``…/metrics``)
+11  results of a job no worker has started             500 ``{"status": 500, "detail"}``
+12  DELETE of a finished job                           400 ``Not allowed to cancel job with status job-<x>``
+13  a negative or non-numeric limit/offset/pageSize    400
+14  a WPS Execute that is not one, or of an unknown    500 ``ows:ExceptionReport`` ``FailedJobSubmit``
+    algorithm
+15  a WPS Execute on a queue not the user's            400 ``ows:ExceptionReport`` ``FailedJobSubmit``
+16  a WPS cancel of a finished job / an unknown one    400 ``FailedJobCancel`` / 500 ``FailedJobSubmit``
+17  WPS metrics of a job not started yet               500 ``FailedGetMetrics``
+18  swagger: a body that breaks the model, an unknown  400 / 404 / 409 ``{"message"}``
+    algorithm_id, bad paging or callback_uri (400);    (``test_swagger_validation_errors``)
+    unknown ids (404); running an entry twice (409);
+    submitting a DEPRECATED job (400)
+==  =================================================  ===================================================
+
 Follows ``shared/specs/maap-dps.md`` and ``maap-dps-swagger.yaml``; imports nothing else of
 jupyter_compute. Entries and jobs really run: every algorithm is a local Python program started as
 a subprocess (never on the server's event loop), with granules staged in from the sandbox's data
@@ -104,8 +139,15 @@ last POST carries the entry's final status (skipped steps are not posted).
 
 Live (OGC) flavour (``/api/…``)
 -------------------------------
-``GET /api/environment/config`` (no auth; maap-py's client config, ``service.maap_api_root`` = this
-server's ``/api``). Every other route below needs auth: the first header present among
+``GET /api/environment/config`` (no auth; maap-py's client config: ``service`` {``maap_api_root`` =
+this server's ``/api``, ``maap_token``, ``tiler_endpoint``}, ``maap_endpoint`` with every endpoint
+name maap-py 5.1 reads — ``mas_algo`` "mas/algorithm", ``dps_job`` "dps/job", ``processes_ogc``
+"ogc/processes", ``deployment_jobs_ogc`` "ogc/deploymentJobs", ``jobs_ogc`` "ogc/jobs",
+``algorithm_register``, ``algorithm_build``, ``search_granule_url``, ``search_collection_url``,
+``member``, ``member_dps_token``, ``requester_pays``, ``edc_credentials``, ``s3_signed_url``,
+``workspace_bucket_credentials``, ``wmts`` — and ``search.indexed_attributes``). Point maap-py at it
+with ``MAAP_API_HOST_SCHEME=http`` and ``MAAP(maap_host="127.0.0.1:PORT")``.
+Every other route below needs auth: the first header present among
 ``proxy-ticket``, ``cpticket``, ``Authorization``, ``X-MAAP-API-Key``, ``cas-authorization``,
 ``dps-token`` decides. Valid: a token in ``tokens`` (default ``VALID_TOKEN`` = "sandbox-pgt");
 ``Authorization`` must be ``Bearer <token>`` and also accepts ``expired_tokens`` (the live server
@@ -117,8 +159,10 @@ accepts expired JWTs). Expired (``EXPIRED_TOKEN`` = "expired-pgt") or unknown �
 - ``GET /api/ogc/processes`` / ``GET /api/ogc/processes/{pid}`` (no auth): the registry.
 - ``POST /api/ogc/processes/{pid}/execution`` body ``{"inputs": {…}, "queue": "…", "tag"?, "dedup"?}``
   → 202 ``{"jobID", "processID" (int), "status": "accepted", "created" (naive local time),
-  "links": [{"href": "/ogc/jobs/<id>", …}, {"href": "/ogc/jobs/<id>/results", …}]}`` (no ``/api``
-  prefix, as live). 400 ``{type: null, title, status, detail, instance}`` without a body or queue;
+  "links": [{"href": "/ogc/processes/<pid>/execution", "rel": "self", "type", "hreflang", "title"},
+  {"href": "/ogc/jobs/<id>", "rel": "monitor", …}]}`` (no ``/api`` prefix, as live; maap-py reads
+  the job id from the ``monitor`` link). 400 ``{type: null, title, status, detail, instance}``
+  without a body or queue;
   ``detail`` ``FailedJobSubmit: User does not have access to <queue>`` for another queue; 404
   ``no-such-process``. ``dedup: true`` with the same processID and inputs as an earlier successful
   job → the new job is ``deduped`` at once (no results, no pointer to the earlier run).
@@ -134,8 +178,10 @@ accepts expired JWTs). Expired (``EXPIRED_TOKEN`` = "expired-pgt") or unknown �
   until staged); ``fields=inputs`` adds ``inputs``. Unknown → 404 ``{"type": "…/no-such-job",
   "title", "status": 404, "detail", "instance"}``.
 - ``GET /api/ogc/jobs/{id}/results``: accepted → 500 ``{"status": 500, "detail"}``; running,
-  dismissed, deduped → ``{}``; successful → ``{"additionalProp1": {"id": "<file name>", "links":
-  [{"href": http}, {"href": s3}?]}, …}`` one product per output file, then the logs
+  dismissed, deduped → ``{}``; successful → ``{"additionalProp1": {"id": "<product>", "links":
+  [{"href": http}, {"href": s3}?]}, …}``: one product per top-level entry of the output folder —
+  a file (links to the file) or a folder (links to the folder: ``http://…/files/<id>/<folder>/``,
+  whose page is an HTML index of its files, and ``s3://…/<prefix>/<folder>``) — then the logs
   ``_stdout.txt`` / ``_stderr.txt`` (names starting ``_`` are logs, http only); failed / offline →
   the log products plus ``"detail": "Job failed and traceback is <stderr tail or error>"``.
 - ``GET /api/ogc/jobs/{id}/metrics`` → machine_type, job_start_time, job_end_time,
@@ -146,8 +192,12 @@ accepts expired JWTs). Expired (``EXPIRED_TOKEN`` = "expired-pgt") or unknown �
   job-revoked, job-deduped, job-offline).
 - Statuses: accepted, running, successful, failed, dismissed, deduped, offline.
 
+WPS flavour (``/api/dps/job…``, XML; maap-py's ``DPSJob`` helpers): see ``wps.py``. Same jobs and
+ids as the OGC routes.
+
 Files: ``GET /files/{run_id}/{name}`` serves a published product or log (no auth);
-``GET /files/{run_id}/`` lists them as ``{"files": [names]}``.
+``GET /files/{run_id}/`` lists them as ``{"files": [names]}``; ``GET /files/{run_id}/<folder>/``
+is the HTML index of a product folder (links relative to it).
 """
 
 from __future__ import annotations
@@ -157,6 +207,7 @@ import contextlib
 import copy
 import datetime as dt
 import functools
+import html
 import json
 import logging
 import mimetypes
@@ -443,6 +494,8 @@ class MaapSandbox(ThreadedServer):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _make_app(self) -> tornado.web.Application:
+        from .wps import wps_routes  # noqa: PLC0415 - wps.py builds on this module's handlers
+
         sb = {"sb": self}
         rid = r"([^/]+)"
         routes = [
@@ -462,6 +515,7 @@ class MaapSandbox(ThreadedServer):
             (rf"/api/ogc/jobs/{rid}/results/?", OgcResultsHandler, sb),
             (rf"/api/ogc/jobs/{rid}/metrics/?", OgcMetricsHandler, sb),
             (rf"/api/ogc/jobs/{rid}/?", OgcJobHandler, sb),
+            *wps_routes(self),
             (rf"/files/{rid}/?", FilesHandler, sb),
             (rf"/files/{rid}/(.+)", FilesHandler, sb),
         ]
@@ -886,6 +940,36 @@ class MaapSandbox(ThreadedServer):
             view["inputs"] = copy.deepcopy(run.inputs)
         return view
 
+    def _products(self, run: _Run) -> list[dict[str, Any]]:
+        """The staged products, in order: a top-level output file is one product, a top-level output
+        folder is one product (its links name the folder), then the logs. ``{"id", "urls"}``."""
+        products: dict[str, dict[str, Any]] = {}
+        for out in run.outputs:
+            top, _, rest = out["name"].partition("/")
+            if top in products:
+                continue
+            if not rest:
+                urls = [out["http"]] + ([out["s3"]] if out.get("s3") else [])
+            else:
+                urls = [self.file_url(run.id, top) + "/"]
+                if run.s3_prefix:
+                    urls.append(f"s3://{S3_HOST}/{self.s3_bucket}/{run.s3_prefix}/{top}")
+            products[top] = {"id": top, "urls": urls}
+        return list(products.values())
+
+    async def _metrics(self, run: _Run) -> dict[str, Any]:
+        """A run's metrics (the OGC names); sizes read in a worker thread."""
+        size = 0
+        if run.dir is not None:
+            size = await asyncio.get_running_loop().run_in_executor(None, _dir_size, run.dir)
+        duration = (run.finished - run.started).total_seconds() if run.started and run.finished else None
+        return {
+            "machine_type": "sandbox-local", "architecture": platform.machine(),
+            "operating_system": platform.system(), "job_start_time": zulu(run.started),
+            "job_end_time": zulu(run.finished), "job_duration_seconds": duration,
+            "cpu_usage": run.cpu_s, "max_resident_set_size": run.maxrss_kb, "directory_size": size,
+        }
+
     def _ogc_results(self, run: _Run) -> tuple[int, dict[str, Any]]:
         status = run.ogc_status
         if status == "accepted":
@@ -895,11 +979,8 @@ class MaapSandbox(ThreadedServer):
         if status in ("running", "dismissed", "deduped"):
             return 200, {}
         body: dict[str, Any] = {}
-        for n, out in enumerate(run.outputs, start=1):
-            links = [{"href": out["http"]}]
-            if out.get("s3"):
-                links.append({"href": out["s3"]})
-            body[f"additionalProp{n}"] = {"id": out["name"], "links": links}
+        for n, product in enumerate(self._products(run), start=1):
+            body[f"additionalProp{n}"] = {"id": product["id"], "links": [{"href": u} for u in product["urls"]]}
         if status in ("failed", "offline"):
             body["detail"] = f"Job failed and traceback is {run.error or 'unknown error'}"
         return 200, body
@@ -1135,7 +1216,9 @@ class EnvConfigHandler(_Live):
             "maap_endpoint": {
                 "search_granule_url": "cmr/granules", "search_collection_url": "cmr/collections",
                 "algorithm_register": "mas/algorithm", "algorithm_build": "dps/algorithm/build",
-                "mas_algo": "mas/algorithm", "dps_job": "dps/job", "wmts": "wmts", "member": "members/self",
+                "mas_algo": "mas/algorithm", "dps_job": "dps/job", "processes_ogc": "ogc/processes",
+                "deployment_jobs_ogc": "ogc/deploymentJobs", "jobs_ogc": "ogc/jobs",
+                "wmts": "wmts", "member": "members/self",
                 "member_dps_token": "members/dps/userImpersonationToken",
                 "requester_pays": "members/self/awsAccess/requesterPaysBucket",
                 "edc_credentials": "members/self/awsAccess/edcCredentials/{endpoint_uri}",
@@ -1193,38 +1276,46 @@ class ExecuteHandler(_Live):
         if queue not in self.sb.queues:
             return self.ogc_error(400, f"FailedJobSubmit: User does not have access to {queue}")
         inputs = body.get("inputs") if body.get("inputs") is not None else {}
-        if not isinstance(inputs, dict):
-            return self.ogc_error(400, "FailedJobSubmit: inputs must be an object")
-        raw = inputs.get("granules", [])
-        raw = [raw] if isinstance(raw, (str, dict)) else raw
-        granules = []
-        if not isinstance(raw, list):
-            return self.ogc_error(400, "FailedJobSubmit: inputs.granules must be a list of granule ids")
-        for item in raw:
-            if isinstance(item, str):
-                granules.append({"granule_id": item, "description": ""})
-            elif isinstance(item, dict) and isinstance(item.get("granule_id", ""), str):
-                granules.append({"granule_id": item.get("granule_id", ""),
-                                 "description": str(item.get("description", ""))})
-            else:
-                return self.ogc_error(400, "FailedJobSubmit: inputs.granules must be a list of granule ids")
+        parsed = parse_inputs(inputs)
+        if isinstance(parsed, str):
+            return self.ogc_error(400, f"FailedJobSubmit: {parsed}")
+        granules, params = parsed
         tag = body.get("tag")
         if tag is not None and not isinstance(tag, str):
             return self.ogc_error(400, "FailedJobSubmit: tag must be a string")
         dedup = body.get("dedup", False)
         dedup = dedup if isinstance(dedup, bool) else str(dedup).lower() == "true"
-        params = {k: v for k, v in inputs.items() if k != "granules"}
         run = self.sb._execute_ogc(algo, inputs, granules, params, queue, tag, dedup)
         self.send(202, {
             "jobID": run.id, "processID": algo.process_id, "status": "accepted",
             "created": run.created_local.isoformat(),
             "links": [
-                {"href": f"/ogc/jobs/{run.id}", "rel": "status", "type": "application/json",
-                 "hreflang": None, "title": "Job status"},
-                {"href": f"/ogc/jobs/{run.id}/results", "rel": "results", "type": "application/json",
-                 "hreflang": None, "title": "Job results"},
+                {"href": f"/ogc/processes/{algo.process_id}/execution", "rel": "self",
+                 "type": "application/json", "hreflang": "en", "title": "Process Execution"},
+                {"href": f"/ogc/jobs/{run.id}", "rel": "monitor", "type": "application/json",
+                 "hreflang": "en", "title": "Job"},
             ],
         })
+
+
+def parse_inputs(inputs: Any) -> tuple[list[dict[str, Any]], dict[str, Any]] | str:
+    """An execution's ``inputs`` → (granules, other params), or what is wrong with them."""
+    if not isinstance(inputs, dict):
+        return "inputs must be an object"
+    raw = inputs.get("granules", [])
+    raw = [raw] if isinstance(raw, (str, dict)) else raw
+    if not isinstance(raw, list):
+        return "inputs.granules must be a list of granule ids"
+    granules = []
+    for item in raw:
+        if isinstance(item, str):
+            granules.append({"granule_id": item, "description": ""})
+        elif isinstance(item, dict) and isinstance(item.get("granule_id", ""), str):
+            granules.append({"granule_id": item.get("granule_id", ""),
+                             "description": str(item.get("description", ""))})
+        else:
+            return "inputs.granules must be a list of granule ids"
+    return granules, {k: v for k, v in inputs.items() if k != "granules"}
 
 
 def _truthy(value: str | None) -> bool:
@@ -1301,16 +1392,7 @@ class OgcMetricsHandler(_Live):
         run = self.visible_job(job_id)
         if run is None:
             return
-        size = 0
-        if run.dir is not None:
-            size = await asyncio.get_running_loop().run_in_executor(None, _dir_size, run.dir)
-        duration = (run.finished - run.started).total_seconds() if run.started and run.finished else None
-        self.send(200, {
-            "machine_type": "sandbox-local", "architecture": platform.machine(),
-            "operating_system": platform.system(), "job_start_time": zulu(run.started),
-            "job_end_time": zulu(run.finished), "job_duration_seconds": duration,
-            "cpu_usage": run.cpu_s, "max_resident_set_size": run.maxrss_kb, "directory_size": size,
-        })
+        self.send(200, await self.sb._metrics(run))
 
 
 def _dir_size(folder: Path) -> int:
@@ -1324,10 +1406,27 @@ class FilesHandler(_Base):
             return self.send(404, {"message": f"No files for {run_id}"})
         if name is None:
             return self.send(200, {"files": [o["name"] for o in run.outputs]})
+        folder = name.rstrip("/") + "/"
+        inside = [o["name"][len(folder):] for o in run.outputs if o["name"].startswith(folder)]
+        if inside:  # a product folder: an index page of its files (links relative to the folder)
+            return self._index(folder, inside)
         out = next((o for o in run.outputs if o["name"] == name), None)
         if out is None:
             return self.send(404, {"message": f"No file {name!r} for {run_id}"})
         data = await asyncio.get_running_loop().run_in_executor(None, Path(out["path"]).read_bytes)
+        self._send_file(name, data)
+
+    def _index(self, folder: str, names: list[str]) -> None:
+        """An HTML index of a product folder, like a static file server's listing."""
+        if not self.request.path.endswith("/"):
+            self.redirect(self.request.path + "/")
+            return
+        items = "".join(f'<li><a href="{quote(n)}">{html.escape(n)}</a></li>' for n in names)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(f"<!DOCTYPE html><html><head><title>Index of {html.escape(folder)}</title></head>"
+                    f"<body><h1>Index of {html.escape(folder)}</h1><ul>{items}</ul></body></html>")
+
+    def _send_file(self, name: str, data: bytes) -> None:
         media = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if media.startswith("text/"):
             media += "; charset=utf-8"
