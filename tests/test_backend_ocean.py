@@ -86,8 +86,9 @@ def spec(**fields: Any) -> JobSpec:
 
 
 def ordered(did: str = DEMO_DATASET_DID, **order: Any) -> dict[str, Any]:
-    """A dataset input with its order."""
-    return {"documentId": did, **ORDER, **order}
+    """A dataset input with its order (an order serves one dataset: each DID but the demo's gets its own)."""
+    tx = TX if did == DEMO_DATASET_DID else "0x" + keccak(text=did).hex()
+    return {"documentId": did, **ORDER, "transferTxId": tx, **order}
 
 
 DEMO = ordered()
@@ -252,8 +253,8 @@ def test_status_dates_epoch_strings_and_iso() -> None:
     status = job_status(finished)
     assert status.started == datetime.fromtimestamp(1683116843.125146, timezone.utc)
     assert status.finished == datetime.fromtimestamp(1683117001.2, timezone.utc)
-    assert status.message == "finished without output files: the algorithm may have failed — read its log " \
-                             "(jobs/{id}/logs)" and status.state is JobState.SUCCEEDED
+    assert status.message == ("finished without output files: the algorithm may have failed, or wrote nothing to "
+                              "$OUTPUTS — read its log (jobs/{id}/logs)") and status.state is JobState.SUCCEEDED
     docs = {"status": 70, "statusText": "Job completed", "dateCreated": "2020-10-01T01:00:00Z",
             "dateFinished": "2020-10-01T01:05:00Z"}  # fmt: skip
     status = job_status(docs)
@@ -580,13 +581,13 @@ SCALE_CODE = """\
 import csv, json, os
 from pathlib import Path
 
-root = Path(os.environ.get("DATA_ROOT", "/data"))
-custom = json.loads((root / "inputs" / "algoCustomData.json").read_text())
+inputs = Path(os.environ.get("INPUTS", "/data/inputs"))  # the pod's variables, as on a real Provider
+custom = json.loads((inputs / "algoCustomData.json").read_text())
 did = json.loads(os.environ["DIDS"])[0]
-with (root / "inputs" / did / "0").open(newline="") as fh:
+with (inputs / did / "0").open(newline="") as fh:
     rows = list(csv.DictReader(fh))
 scale = custom.get("scale", 1)
-with (root / "outputs" / "scaled.csv").open("w") as fh:
+with (Path(os.environ.get("OUTPUTS", "/data/outputs")) / "scaled.csv").open("w") as fh:
     fh.write("day,temperature_scaled\\n")
     for row in rows:
         fh.write(f"{row['day']},{float(row['temperature']) * scale}\\n")
@@ -787,18 +788,23 @@ def test_stop_delete_and_provisioning_failures(sandbox: OceanProviderSandbox) ->
             with pytest.raises(KeyError):
                 sandbox.job(job_id)
 
-            unknown = await b.submit(spec(inputs=[ordered("did:op:" + "00" * 32)], code="print(1)"), "s2")
-            failed = await wait_for(b, unknown.remote_id)
-            assert failed.state is JobState.FAILED and failed.native_status == "31 Data provisioning failed"
-            assert failed.message.startswith("data provisioning failed: the provider could not fetch the dataset")
-            assert failed.finished is not None
-            log = await b.logs(unknown.remote_id)
-            assert (log.text, log.complete) == ("", True)
+            with pytest.raises(InvalidSpec) as caught:  # the Provider refuses an unknown DID at the start
+                await b.submit(spec(inputs=[ordered("did:op:" + "00" * 32)], code="print(1)"), "s2")
+            assert caught.value.field == "inputs" and "dataset.documentId: did_not_found" in caught.value.message
+            assert "the provider knows no asset with this DID" in caught.value.message
+            with pytest.raises(InvalidSpec) as caught:
+                await b.submit(spec(inputs=[DEMO], algorithm="did:op:" + "11" * 32,
+                                    extra={"algorithm": ALGO_ORDER}), "s3")  # fmt: skip
+            assert caught.value.field == "algorithm" and "algorithm: did_not_found" in caught.value.message
 
-            bad_algo = await b.submit(spec(inputs=[DEMO], algorithm="did:op:" + "11" * 32,
-                                           extra={"algorithm": ALGO_ORDER}), "s3")
-            failed = await wait_for(b, bad_algo.remote_id)
-            assert failed.state is JobState.FAILED and failed.message.startswith("algorithm provisioning failed")
+            node = await b.submit(spec(inputs=[DEMO], code="console.log(1)",
+                                       extra={"container": {"entrypoint": "node $ALGO", "image": "node",
+                                                            "tag": "20"}}), "s4")  # fmt: skip
+            failed = await wait_for(b, node.remote_id)  # the sandbox runs Python only: provisioning fails
+            assert failed.state is JobState.FAILED and failed.native_status == "32 Algorithm provisioning failed"
+            assert failed.message.startswith("algorithm provisioning failed") and failed.finished is not None
+            log = await b.logs(node.remote_id)
+            assert (log.text, log.complete) == ("", True)
 
     run(body)
 
@@ -830,6 +836,8 @@ def test_provider_refusals_are_reported_in_its_own_words(sandbox: OceanProviderS
     data.write_text("a\n1\n")
     sandbox.register_dataset(no_raw, data, allow_raw_algorithm=False)
     sandbox.register_dataset(trusted_only, data, trusted_algorithms=[DEMO_ALGORITHM_DID])
+    untrusted = "did:op:" + "12" * 32
+    sandbox.register_algorithm(untrusted, "print('untrusted')\n")
 
     async def body() -> None:
         async with ocean(sandbox) as b:
@@ -837,12 +845,15 @@ def test_provider_refusals_are_reported_in_its_own_words(sandbox: OceanProviderS
                 (spec(inputs=[DEMO], code="print(1)", environment="no-such-env"), "environment",
                  "Environment invalid or does not exist"),
                 (spec(inputs=[ordered(no_raw)], code="print(1)"), "code", "no_raw_algo_allowed"),
-                (spec(inputs=[ordered(trusted_only)], algorithm="did:op:" + "12" * 32,
-                      extra={"algorithm": ALGO_ORDER}), "algorithm", "not_trusted_algo"),
+                (spec(inputs=[ordered(trusted_only)], algorithm=untrusted, extra={"algorithm": ALGO_ORDER}),
+                 "algorithm", "not_trusted_algo"),
+                (spec(inputs=[ordered("did:op:" + "79" * 32)], code="print(1)"), "inputs", "did_not_found"),
+                (spec(inputs=[DEMO], algorithm=DEMO_DATASET_DID, extra={"algorithm": ALGO_ORDER}), "algorithm",
+                 "this DID is not an algorithm"),
                 (spec(inputs=[ordered(transferTxId="an order that paid no provider fee")], code="print(1)",
                       environment=PAID_ENVIRONMENT_ID), "inputs", "fees_not_paid"),
                 (spec(inputs=[ordered(serviceId="no-such-service")], code="print(1)"), "inputs",
-                 "service_not_found"),
+                 "dataset.serviceId: not_found"),
             ]  # fmt: skip
             for job_spec, field, words in cases:
                 with pytest.raises(InvalidSpec) as caught:
@@ -855,6 +866,24 @@ def test_provider_refusals_are_reported_in_its_own_words(sandbox: OceanProviderS
             job_id, _ = split_remote_id(paid.remote_id)
             assert sandbox.job(job_id)["agreementId"] == "0x" + "ab" * 32
             assert sandbox.job(job_id)["environment"] == PAID_ENVIRONMENT_ID
+
+    run(body)
+
+
+def test_another_consumers_order_is_refused(sandbox: OceanProviderSandbox,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCEAN_OTHER_KEY", KEY_1)
+    order = ordered(transferTxId="0x" + "0c" * 32)
+
+    async def body() -> None:
+        async with ocean(sandbox) as mine, ocean(sandbox, private_key_env="OCEAN_OTHER_KEY") as other:
+            job = await mine.submit(spec(inputs=[order], code="print(1)"), "o1")
+            with pytest.raises(InvalidSpec) as caught:  # an order names its consumer
+                await other.submit(spec(inputs=[order], code="print(1)"), "o2")
+            assert caught.value.field == "inputs" and "order_invalid" in caught.value.message
+            assert "not valid for this dataset and this consumer" in caught.value.message
+            await wait_for(mine, job.remote_id)
+            await mine.delete(job.remote_id)
 
     run(body)
 
@@ -1118,8 +1147,8 @@ def test_a_finished_job_without_outputs_says_to_read_its_log(sandbox: OceanProvi
             job = await b.submit(spec(inputs=[DEMO], code="raise ValueError('no such column: rain')"), "f1")
             final = await wait_for(b, job.remote_id)
             assert final.state is JobState.SUCCEEDED and final.native_status.startswith("70 ")
-            assert final.message == ("finished without output files: the algorithm may have failed — read its log "
-                                     "(jobs/{id}/logs)")  # fmt: skip
+            assert final.message == ("finished without output files: the algorithm may have failed, or wrote "
+                                     "nothing to $OUTPUTS — read its log (jobs/{id}/logs)")  # fmt: skip
             assert "ValueError: no such column: rain" in (await b.logs(job.remote_id)).text
             assert [r.kind for r in await b.results(job.remote_id)] == ["log", "log"]
 

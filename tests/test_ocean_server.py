@@ -43,17 +43,16 @@ TX = "0x" + "7e" * 32  # the order's transaction (the sandbox has no chain)
 DEMO = {"documentId": DEMO_DATASET_DID, "serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": TX}
 FINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
 
-# Reads the demo dataset where a C2D pod mounts it; writes each day in Fahrenheit.
+# Written for a C2D pod: reads the demo dataset from $INPUTS, writes each day in Fahrenheit to $OUTPUTS.
 FAHRENHEIT_CODE = """\
 import csv, json, os
 from pathlib import Path
 
-root = Path(os.environ.get("DATA_ROOT", "/data"))
 did = json.loads(os.environ["DIDS"])[0]
-with (root / "inputs" / did / "0").open(newline="") as fh:
+with (Path(os.environ.get("INPUTS", "/data/inputs")) / did / "0").open(newline="") as fh:
     rows = list(csv.DictReader(fh))
 print(f"read {len(rows)} rows", flush=True)
-with (root / "outputs" / "fahrenheit.csv").open("w", newline="") as fh:
+with (Path(os.environ.get("OUTPUTS", "/data/outputs")) / "fahrenheit.csv").open("w", newline="") as fh:
     out = csv.writer(fh)
     out.writerow(["day", "fahrenheit"])
     for row in rows:
@@ -66,7 +65,7 @@ WAIT_CODE = """\
 import json, os, time
 from pathlib import Path
 
-root = Path(os.environ.get("DATA_ROOT", "/data"))
+root = Path(os.environ.get("VOLUME", "/data"))
 release = Path(json.loads((root / "inputs" / "algoCustomData.json").read_text())["release"])
 print("waiting", flush=True)
 for _ in range(6000):  # up to 10 minutes: a test releases it, or stops the job
@@ -198,15 +197,6 @@ async def test_stop_a_running_job_then_delete_it(rec, provider, jp_serverapp, tm
         provider.job(remote)  # deleted on the provider too
 
 
-async def test_an_unknown_dataset_fails_with_the_reason(rec, jp_serverapp) -> None:
-    unknown = {**DEMO, "documentId": "did:op:" + "00" * 32}
-    reply = await rec("POST", "jobs", body=ocean_job(inputs=[unknown]))
-    assert reply.status == 201, reply.body
-    job = await wait_for_state(rec, reply.body["id"], FINAL)
-    assert job["state"] == "FAILED" and job["native_status"] == "31 Data provisioning failed", job
-    assert job["message"].startswith("data provisioning failed: the provider could not fetch the dataset")
-
-
 # --- refusals: 400 naming the field, nothing recorded ---------------------------------------------
 
 
@@ -233,7 +223,9 @@ async def test_bad_specs_are_refused_before_reaching_the_provider(rec, provider,
 @pytest.mark.parametrize(("change", "field", "said"), [
     ({"environment": PAID_ENVIRONMENT_ID, "inputs": [{**DEMO, "transferTxId": "an order without the fee"}]},
      "inputs", "dataset: fees_not_paid"),
-    ({"inputs": [{**DEMO, "serviceId": "no-such-service"}]}, "inputs", "dataset: service_not_found"),
+    ({"inputs": [{**DEMO, "serviceId": "no-such-service"}]}, "inputs", "dataset.serviceId: not_found"),
+    ({"inputs": [{**DEMO, "documentId": "did:op:" + "00" * 32}]}, "inputs",
+     "dataset.documentId: did_not_found (the provider knows no asset with this DID)"),
 ])
 async def test_a_provider_refusal_is_answered_in_its_own_words(rec, provider, jp_serverapp, change, field,
                                                              said) -> None:

@@ -39,21 +39,20 @@ CODE_TEXTS = {1: "Warming up", 20: "Configuring volumes", 30: "Provisioning succ
               60: "Publishing results", 70: "Job finished"}
 ENV_FIELDS = {"id", "cpuNumber", "cpuType", "gpuNumber", "gpuType", "ramGB", "diskGB", "priceMin", "desc",
               "currentJobs", "maxJobs", "consumerAddress", "storageExpiry", "maxJobDuration", "lastSeen", "feeToken"}
-# The sandbox has no chain: an order's transferTxId is any text (a transaction hash pays a paid environment).
-ORDER_TX = "0x" + "5a" * 32
+# The sandbox has no chain: an order's transferTxId is any text (a transaction hash pays a paid environment),
+# bound at its first use to its consumer and asset: each wallet here orders with its own (Wallet.order).
 ALGO_ORDER = {"serviceId": "access", "transferTxId": "0x" + "a1" * 32}
 STATUS_FIELDS = {"agreementId", "jobId", "owner", "status", "statusText", "dateCreated", "dateFinished", "results",
                  "stopreq", "removed", "algoDID", "inputDID"}
 
-# Reads the dataset CSV where a pod would mount it and writes per-column sums and means.
+# Written for a real C2D pod: reads the dataset CSV from $INPUTS, writes per-column sums and means to $OUTPUTS.
 SUMMARY_CODE = """
 import csv, json, os
 from pathlib import Path
-root = Path(os.environ["DATA_ROOT"])
 did = json.loads(os.environ["DIDS"])[0]
-with open(root / "inputs" / did / "0", newline="") as fh:
+with open(Path(os.environ["INPUTS"]) / did / "0", newline="") as fh:
     rows = list(csv.DictReader(fh))
-with open(root / "outputs" / "summary.csv", "w", newline="") as fh:
+with open(Path(os.environ["OUTPUTS"]) / "summary.csv", "w", newline="") as fh:
     w = csv.writer(fh)
     w.writerow(["column", "sum", "mean"])
     for col in rows[0]:
@@ -65,7 +64,7 @@ print("summarised", len(rows), "rows")
 WAIT_CODE = """
 import os, time
 from pathlib import Path
-root = Path(os.environ["DATA_ROOT"])
+root = Path(os.environ["VOLUME"])
 (root / "outputs" / "pid.txt").write_text(str(os.getpid()))
 print("waiting for a file that never comes", flush=True)
 for _ in range(600):
@@ -78,7 +77,7 @@ print("gave up waiting", flush=True)
 GO_CODE = """
 import os, time
 from pathlib import Path
-root = Path(os.environ["DATA_ROOT"])
+root = Path(os.environ["VOLUME"])
 for _ in range(600):
     if (root / "go").exists():
         break
@@ -90,17 +89,23 @@ BROKEN_CODE = 'print("about to divide")\nprint(1 / 0)\n'
 ENV_DUMP_CODE = """
 import json, os
 from pathlib import Path
-root = Path(os.environ["DATA_ROOT"])
+inputs = Path(os.environ["INPUTS"])
 dids = json.loads(os.environ["DIDS"])
 report = {
-    "DIDS": dids,
-    "TRANSFORMATION_DID": os.environ["TRANSFORMATION_DID"],
-    "ALGO": os.environ["ALGO"],
+    "env": {k: v for k, v in os.environ.items() if k not in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")},
     "cwd": os.getcwd(),
-    "custom": json.loads((root / "inputs" / "algoCustomData.json").read_text()),
-    "inputs": {did: (root / "inputs" / did / "0").read_text() for did in dids},
+    "custom": json.loads((inputs / "algoCustomData.json").read_text()),
+    "inputs": {did: (inputs / did / "0").read_text() for did in dids},
 }
-(root / "outputs" / "seen.json").write_text(json.dumps(report))
+(Path(os.environ["OUTPUTS"]) / "seen.json").write_text(json.dumps(report))
+"""
+# Found in the wild: no variable but VOLUME, with the pod's default; results in a sub-folder of outputs.
+VOLUME_DEFAULT_CODE = """
+import os
+from pathlib import Path
+out = Path(os.environ.get("VOLUME", "/data")) / "outputs" / "nested"
+out.mkdir(parents=True, exist_ok=True)
+(out / "hello.txt").write_text("hello from the pod")
 """
 
 
@@ -124,6 +129,10 @@ class Wallet:
         nonce = self.nonce()
         return nonce, self.sign(prefix + str(nonce))
 
+    def order(self, did: str) -> str:
+        """This wallet's order of ``did``: a transaction hash of its own (an order binds to one consumer)."""
+        return "0x" + keccak(text=f"{self.address}/{did}").hex()
+
 
 def raw_algorithm(code: str, **extra: Any) -> dict[str, Any]:
     return {"meta": {"rawcode": code, "language": "python",
@@ -131,13 +140,16 @@ def raw_algorithm(code: str, **extra: Any) -> dict[str, Any]:
 
 
 def published(did: str = DEMO_ALGORITHM_DID, **extra: Any) -> dict[str, Any]:
-    """A published algorithm with its order."""
-    return {"documentId": did, **ALGO_ORDER, **extra}
+    """A published algorithm (``start_body`` adds the wallet's order of it unless given)."""
+    return {"documentId": did, "serviceId": ALGO_ORDER["serviceId"], **extra}
 
 
 def start_body(wallet: Wallet, algorithm: dict[str, Any], dataset: str = DEMO_DATASET_DID,
                environment: str = FREE_ENVIRONMENT_ID, service_id: str = DEMO_DATASET_SERVICE_ID,
-               tx: str = ORDER_TX, **extra: Any) -> dict[str, Any]:
+               tx: str | None = None, **extra: Any) -> dict[str, Any]:
+    tx = tx or wallet.order(dataset)
+    if "documentId" in algorithm and "transferTxId" not in algorithm:
+        algorithm = {**algorithm, "transferTxId": wallet.order(algorithm["documentId"])}
     nonce, signature = wallet.signed(wallet.address + dataset)
     return {"consumerAddress": wallet.address, "nonce": nonce, "signature": signature, "environment": environment,
             "dataset": {"documentId": dataset, "serviceId": service_id, "transferTxId": tx}, "algorithm": algorithm,
@@ -339,9 +351,9 @@ def test_registered_demo_algorithm_summarises_the_demo_dataset(client: httpx.Cli
     assert rows["day"]["dataset"] == DEMO_DATASET_DID
 
 
-def test_algorithm_sees_custom_data_dids_and_its_transformation_did(sb: OceanProviderSandbox,
-                                                                    client: httpx.Client, wallet: Wallet,
-                                                                    tmp_path: Path) -> None:
+def test_algorithm_sees_the_pods_variables_folders_and_custom_data(sb: OceanProviderSandbox,
+                                                                   client: httpx.Client, wallet: Wallet,
+                                                                   tmp_path: Path) -> None:
     second = "did:op:" + "ab" * 32
     (tmp_path / "second.csv").write_text("a,b\n1,2\n")
     sb.register_dataset(second, tmp_path / "second.csv")
@@ -349,47 +361,78 @@ def test_algorithm_sees_custom_data_dids_and_its_transformation_did(sb: OceanPro
     sb.register_algorithm(algo_did, ENV_DUMP_CODE)
 
     first = start(client, wallet, published(algo_did, algocustomdata={"k": [1, 2], "label": "x"}),
-                  additionalDatasets=[{"documentId": second, "serviceId": "compute", "transferTxId": ORDER_TX}])
+                  additionalDatasets=[{"documentId": second, "serviceId": "compute",
+                                       "transferTxId": wallet.order(second)}])
     assert first["inputDID"] == [DEMO_DATASET_DID, second]
     job = wait_final(client, wallet, first["jobId"])
     assert job["status"] == 70, job
     seen = json.loads(result_of(client, wallet, job, "output"))
-    folder = Path(sb.job(job["jobId"])["folder"])
-    assert seen["DIDS"] == [DEMO_DATASET_DID, second]
-    assert seen["TRANSFORMATION_DID"] == algo_did
+    data = Path(sb.job(job["jobId"])["folder"]) / "data"
+    env = seen["env"]
+    assert {k: Path(env[k]) for k in ("VOLUME", "INPUTS", "OUTPUTS", "LOGS")} == {
+        "VOLUME": data, "INPUTS": data / "inputs", "OUTPUTS": data / "outputs", "LOGS": data / "logs"}
+    assert json.loads(env["DIDS"]) == [DEMO_DATASET_DID, second]
+    assert env["TRANSFORMATION_DID"] == algo_did
+    assert Path(env["ALGO"]) == data / "transformations" / "algorithm"
+    assert not {"DATA_ROOT", "ROOT_FOLDER"} & set(env), "only the pod's own names"
+    assert Path(seen["cwd"]).resolve() == data.parent.resolve()
     assert seen["custom"] == {"k": [1, 2], "label": "x"}
-    assert Path(seen["ALGO"]) == folder / "data" / "transformations" / "algorithm"
-    assert Path(seen["cwd"]).resolve() == folder.resolve()
     assert seen["inputs"][second] == "a,b\n1,2\n"
     assert seen["inputs"][DEMO_DATASET_DID].startswith("day,temperature,rainfall\n")
 
     plain = wait_final(client, wallet, start(client, wallet, raw_algorithm(ENV_DUMP_CODE))["jobId"])
     seen = json.loads(result_of(client, wallet, plain, "output"))
-    assert seen["custom"] == {} and seen["TRANSFORMATION_DID"] == "raw"
+    assert seen["custom"] == {} and seen["env"]["TRANSFORMATION_DID"] == "raw"
 
 
-def test_broken_algorithm_ends_70_with_its_traceback_in_the_log(client: httpx.Client, wallet: Wallet) -> None:
+def test_an_algorithm_using_only_volume_publishes_what_it_writes_under_outputs(client: httpx.Client,
+                                                                               wallet: Wallet) -> None:
+    job = wait_final(client, wallet, start(client, wallet, raw_algorithm(VOLUME_DEFAULT_CODE))["jobId"])
+    assert (job["status"], job["stopreq"]) == (70, 0)
+    assert [(r["type"], r["filename"]) for r in job["results"]][0] == ("output", "nested/hello.txt")
+    assert result_of(client, wallet, job, "output") == "hello from the pod"
+
+
+def test_broken_algorithm_ends_70_with_its_traceback_in_the_log(sb: OceanProviderSandbox, client: httpx.Client,
+                                                                wallet: Wallet) -> None:
+    # As in the operator engine: no status says "failed"; a job without outputs and its log do.
     job = wait_final(client, wallet, start(client, wallet, raw_algorithm(BROKEN_CODE))["jobId"])
     assert (job["status"], job["stopreq"]) == (70, 0)
     assert [r["type"] for r in job["results"]] == ["algorithmLog", "configrationLog"]
     text = result_of(client, wallet, job, "algorithmLog")
     assert "about to divide" in text and "Traceback (most recent call last)" in text
     assert "ZeroDivisionError: division by zero" in text
+    assert sb.job(job["jobId"])["note"] == "the algorithm exited with code 1"
 
 
-def test_unknown_dataset_is_accepted_and_ends_31(sb: OceanProviderSandbox, client: httpx.Client,
-                                                 wallet: Wallet) -> None:
-    unknown = "did:op:" + "0" * 64
-    first = start(client, wallet, raw_algorithm(SUMMARY_CODE), dataset=unknown)
-    assert first["status"] == 1 and first["inputDID"] == [unknown]
+def test_an_algorithm_reading_a_fixed_data_folder_fails_visibly(client: httpx.Client, wallet: Wallet) -> None:
+    # Ignores the variables: the stand-in has no /data, so it fails, and shows it as the pod would.
+    code = "import json, os\nprint(open('/data/inputs/' + json.loads(os.environ['DIDS'])[0] + '/0').read())\n"
+    job = wait_final(client, wallet, start(client, wallet, raw_algorithm(code))["jobId"])
+    assert (job["status"], job["stopreq"]) == (70, 0)
+    assert not [r for r in job["results"] if r["type"] == "output"]
+    text = result_of(client, wallet, job, "algorithmLog")
+    assert "FileNotFoundError" in text and f"/data/inputs/{DEMO_DATASET_DID}/0" in text
+
+
+def test_a_dataset_whose_file_has_gone_ends_31(sb: OceanProviderSandbox, client: httpx.Client, wallet: Wallet,
+                                               tmp_path: Path) -> None:
+    did = "did:op:" + "31" * 32
+    (tmp_path / "gone.csv").write_text("x\n1\n")
+    sb.register_dataset(did, tmp_path / "gone.csv")
+    (tmp_path / "gone.csv").unlink()
+    first = start(client, wallet, raw_algorithm(SUMMARY_CODE), dataset=did)
+    assert first["status"] == 1 and first["inputDID"] == [did]
     job = wait_final(client, wallet, first["jobId"])
     assert (job["status"], job["statusText"], job["results"]) == (31, "Data provisioning failed", "")
     assert float(job["dateFinished"]) >= float(job["dateCreated"])
     assert sb.job(job["jobId"])["history"] == [1, 20, 31]
 
 
-def test_unknown_algorithm_did_ends_32(sb: OceanProviderSandbox, client: httpx.Client, wallet: Wallet) -> None:
-    job = wait_final(client, wallet, start(client, wallet, published("did:op:" + "9" * 64))["jobId"])
+def test_an_algorithm_this_sandbox_cannot_run_ends_32(client: httpx.Client, wallet: Wallet) -> None:
+    algorithm = raw_algorithm("console.log(1)")
+    algorithm["meta"]["container"] = {"entrypoint": "node $ALGO", "image": "node", "tag": "20"}
+    job = wait_final(client, wallet, start(client, wallet, algorithm)["jobId"])
     assert (job["status"], job["statusText"], job["results"]) == (32, "Algorithm provisioning failed", "")
     assert job["dateFinished"] is not None
 
@@ -483,6 +526,18 @@ def test_v_as_0_or_1_with_or_without_0x_is_accepted(client: httpx.Client, wallet
         assert r.json()[0]["status"] == 1
 
 
+def test_a_signature_by_another_key_is_rejected(sb: OceanProviderSandbox, client: httpx.Client,
+                                                wallet: Wallet) -> None:
+    other = Wallet()
+    body = start_body(wallet, published())
+    body["signature"] = other.sign(f"{wallet.address}{DEMO_DATASET_DID}{body['nonce']}")
+    r = client.post("/api/services/compute", json=body)
+    assert r.status_code == 400
+    assert r.json()["errors"]["signature"][0].startswith("Invalid signature provided.")
+    assert other.address in r.json()["errors"]["signature"][0]
+    assert sb.nonce_of(wallet.address) == 0 and status_all(client, wallet) == []
+
+
 def test_lower_case_consumer_address_is_rejected(sb: OceanProviderSandbox, client: httpx.Client,
                                                  wallet: Wallet) -> None:
     lower = wallet.address.lower()
@@ -560,7 +615,8 @@ def test_compute_result_errors(client: httpx.Client, wallet: Wallet) -> None:
 
 # ---------------------------------------------------------------------- start validation
 def test_missing_fields_are_named_in_the_validation_error(client: httpx.Client) -> None:
-    r = client.post("/api/services/compute", json={"algorithm": published(), "environment": FREE_ENVIRONMENT_ID})
+    body = {"algorithm": published(**ALGO_ORDER), "environment": FREE_ENVIRONMENT_ID}
+    r = client.post("/api/services/compute", json=body)
     assert r.status_code == 400
     answer = r.json()
     assert (answer["message"], answer["success"]) == ("Validation error", False)
@@ -603,21 +659,78 @@ def test_the_order_of_every_asset_is_required(sb: OceanProviderSandbox, client: 
     assert client.get("/api/services/compute", params={"consumerAddress": wallet.address}).json() == before == []
 
 
+def refused(client: httpx.Client, body: dict[str, Any]) -> tuple[int, Any]:
+    r = client.post("/api/services/compute", json=body)
+    return r.status_code, r.json()
+
+
 def test_a_service_the_dataset_does_not_have_is_refused(sb: OceanProviderSandbox, client: httpx.Client,
                                                         wallet: Wallet, tmp_path: Path) -> None:
-    r = client.post("/api/services/compute", json=start_body(wallet, raw_algorithm(SUMMARY_CODE), service_id="0"))
-    assert (r.status_code, r.json()) == (400, {"error": {"dataset": "service_not_found"}})
+    body = start_body(wallet, raw_algorithm(SUMMARY_CODE), service_id="0")
+    assert refused(client, body) == (400, {"error": {"dataset.serviceId": "not_found"}})
     other = "did:op:" + "5e" * 32
     (tmp_path / "other.csv").write_text("v\n2\n")
     sb.register_dataset(other, tmp_path / "other.csv", service_id="c2d-1")
-    r = client.post("/api/services/compute", json=start_body(
-        wallet, raw_algorithm(SUMMARY_CODE),
-        additionalDatasets=[{"documentId": other, "serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": "t"}]))
-    assert (r.status_code, r.json()) == (400, {"error": {"dataset": "service_not_found"}})
+    body = start_body(wallet, raw_algorithm(SUMMARY_CODE), additionalDatasets=[
+        {"documentId": other, "serviceId": DEMO_DATASET_SERVICE_ID, "transferTxId": wallet.order(other)}])
+    assert refused(client, body) == (400, {"error": {"datasets[1].serviceId": "not_found"}})
     assert client.get("/api/services/compute", params={"consumerAddress": wallet.address}).json() == []
     job = wait_final(client, wallet, start(client, wallet, raw_algorithm(SUMMARY_CODE), dataset=other,
                                            service_id="c2d-1", tx="any non-empty text")["jobId"])
     assert (job["status"], job["agreementId"]) == (70, "any non-empty text")
+
+
+def test_an_unknown_dataset_did_is_refused(sb: OceanProviderSandbox, client: httpx.Client, wallet: Wallet) -> None:
+    unknown = "did:op:" + "0" * 64
+    body = start_body(wallet, raw_algorithm(SUMMARY_CODE), dataset=unknown)
+    assert refused(client, body) == (400, {"error": {"dataset.documentId": "did_not_found"}})
+    body = start_body(wallet, raw_algorithm(SUMMARY_CODE), additionalDatasets=[
+        {"documentId": unknown, "serviceId": "compute", "transferTxId": wallet.order(unknown)}])
+    assert refused(client, body) == (400, {"error": {"datasets[1].documentId": "did_not_found"}})
+    assert status_all(client, wallet) == []
+
+
+def test_an_unknown_algorithm_did_or_a_dataset_as_algorithm_is_refused(client: httpx.Client,
+                                                                       wallet: Wallet) -> None:
+    body = start_body(wallet, published("did:op:" + "9" * 64))
+    assert refused(client, body) == (400, {"error": {"algorithm": "did_not_found"}})
+    body = start_body(wallet, published(DEMO_DATASET_DID))
+    assert refused(client, body) == (400, {"error": {"algorithm": "not_algo"}})
+    assert status_all(client, wallet) == []
+
+
+def test_a_raw_algorithm_without_code_is_refused(client: httpx.Client, wallet: Wallet) -> None:
+    for code in ("", "   "):
+        body = start_body(wallet, raw_algorithm(code))
+        assert refused(client, body) == (400, {"error": {"algorithm": "meta_oneof_url_rawcode_remote"}})
+    body = start_body(wallet, {"meta": {"language": "python", "container": {"entrypoint": "python $ALGO"}}})
+    assert refused(client, body) == (400, {"error": {"algorithm": "meta_oneof_url_rawcode_remote"}})
+    assert status_all(client, wallet) == []
+
+
+def test_an_order_serves_only_its_consumer_and_its_asset(sb: OceanProviderSandbox, client: httpx.Client,
+                                                         wallet: Wallet, tmp_path: Path) -> None:
+    mine = wallet.order(DEMO_DATASET_DID)
+    start(client, wallet, published(), tx=mine)
+    start(client, wallet, published(), tx=mine)  # the same consumer may use its order again
+    thief = Wallet()
+    assert refused(client, start_body(thief, published(), tx=mine)) == (400, {"error": {"dataset": "order_invalid"}})
+    other = "did:op:" + "0e" * 32
+    (tmp_path / "other.csv").write_text("v\n2\n")
+    sb.register_dataset(other, tmp_path / "other.csv")
+    body = start_body(wallet, published(), dataset=other, tx=mine)  # an order of the demo dataset
+    assert refused(client, body) == (400, {"error": {"dataset": "order_invalid"}})
+    body = start_body(wallet, published(), additionalDatasets=[
+        {"documentId": other, "serviceId": "compute", "transferTxId": mine}])
+    assert refused(client, body) == (400, {"error": {"datasets[1]": "order_invalid"}})
+    algo_order = {"transferTxId": wallet.order(DEMO_ALGORITHM_DID)}
+    body = start_body(thief, published(**algo_order))
+    assert refused(client, body) == (400, {"error": {"algorithm": "in_use_or_not_on_chain"}})
+    assert status_all(client, thief) == [] and len(status_all(client, wallet)) == 2
+
+
+def status_all(client: httpx.Client, wallet: Wallet) -> list[dict[str, Any]]:
+    return client.get("/api/services/compute", params={"consumerAddress": wallet.address}).json()
 
 
 def test_unknown_environment_and_unpaid_paid_environment_are_refused(sb: OceanProviderSandbox,
@@ -695,3 +808,14 @@ def test_module_runs_in_the_foreground_and_prints_its_url() -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+def test_every_row_of_the_refusal_table_names_a_test_here() -> None:
+    doc = sys.modules[OceanProviderSandbox.__module__].__doc__ or ""
+    table = doc.split("What it refuses", 1)[1].split("\n\n")[1]  # the block after the heading and legend
+    rows = table.splitlines()[3:-1]  # between the header's rules and the closing one
+    names = [n for line in rows if len(line) > 96 for n in line[96:].replace(",", " ").split()]
+    tests = [name for name in globals() if name.startswith("test_")]
+    assert len(names) >= 18, names
+    for name in names:
+        assert len([t for t in tests if name in t]) == 1, (name, "no single test of that name")

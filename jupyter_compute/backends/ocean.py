@@ -98,16 +98,23 @@ NOT_TAKEN: Mapping[str, str] = {
     "timeout_s": "Ocean takes no time limit per job: the environment's maxJobDuration applies",
 }
 
-#: The provider's error codes, in words, and the spec field each one is about.
+#: The provider's error codes, in words, and the spec field each one is about ("": the field its key names,
+#: as in ``{"error": {"dataset.documentId": "did_not_found"}}`` or ``{"algorithm": "did_not_found"}``).
 PROVIDER_CODES: Mapping[str, tuple[str, str]] = {
     "not_trusted_algo": ("algorithm", "the dataset does not trust this algorithm"),
     "no_raw_algo_allowed": ("code", "the dataset does not allow raw algorithms"),
     "fees_not_paid": ("inputs", "the provider fees of this order were not paid"),
-    "order_invalid": ("inputs", "the order (transferTxId) is not valid for this dataset"),
+    "order_invalid": ("inputs", "the order (transferTxId) is not valid for this dataset and this consumer"),
     "service_not_found": ("inputs", "the dataset has no service with this serviceId"),
+    "not_found": ("", "the asset has no service with this serviceId"),
+    "did_not_found": ("", "the provider knows no asset with this DID"),
+    "not_algo": ("algorithm", "this DID is not an algorithm"),
+    "in_use_or_not_on_chain": ("algorithm", "the algorithm's order (transferTxId) is not valid for this consumer"),
+    "meta_oneof_url_rawcode_remote": ("code", "the raw algorithm has no code"),
 }
 FIELD_OF_KEY: Mapping[str, str] = {
-    "dataset": "inputs", "additionalDatasets": "inputs", "algorithm": "algorithm", "environment": "environment",
+    "dataset": "inputs", "datasets": "inputs", "additionalDatasets": "inputs", "algorithm": "algorithm",
+    "environment": "environment",
 }  # fmt: skip
 
 MAX_SCRIPT_BYTES = 1024 * 1024
@@ -170,12 +177,13 @@ def _refusal_field(body: Any, said: str) -> tuple[str | None, str]:
         return None, ""
     for key, value in items.items():
         code = _words(value)
+        # "dataset.documentId" and "datasets[1]" are about the inputs
+        keyed = FIELD_OF_KEY.get(re.split(r"[.\[]", str(key))[0])
         if code in PROVIDER_CODES:
             field, words = PROVIDER_CODES[code]
-            return field, words
-        field = FIELD_OF_KEY.get(str(key).split(".")[0])  # "dataset.documentId" is about the dataset
-        if field is not None:
-            return field, ""
+            return field or keyed, words
+        if keyed is not None:
+            return keyed, ""
     if "environment" in said.lower():
         return "environment", ""
     return None, ""
@@ -480,8 +488,9 @@ class OceanBackend(_http.ClientMixin, Backend):
             FormField("algorithm", "Algorithm DID", "string",
                       help="A published algorithm (did:op:…); its order goes in extra.algorithm."),
             FormField("code", "Raw algorithm (Python)", "code",
-                      help="Python run as $ALGO in the job; the dataset is under data/inputs/<DID>/0, outputs "
-                           "go to data/outputs/."),
+                      help="Python run as in a C2D pod: each dataset at $INPUTS/<DID>/0 (/data/inputs), the "
+                           "DIDs in $DIDS, the custom data in $INPUTS/algoCustomData.json; what it writes under "
+                           "$OUTPUTS (/data/outputs) comes back as results."),
             FormField("script", "Algorithm file", "path",
                       help="A .py file under the server's root folder, sent as raw code."),
             environment,

@@ -30,7 +30,8 @@ DATA_FAILED = ("data provisioning failed: the provider could not fetch the datas
 ALGORITHM_FAILED = ("algorithm provisioning failed: the provider could not fetch or build the algorithm (check its "
                     "DID or raw code, its container image and its order)")
 
-NO_OUTPUT = "finished without output files: the algorithm may have failed — read its log (jobs/{id}/logs)"
+NO_OUTPUT = ("finished without output files: the algorithm may have failed, or wrote nothing to $OUTPUTS — read its "
+             "log (jobs/{id}/logs)")
 
 #: Native status code → state and words. A code missing here is UNKNOWN.
 STATUS_TABLE: Mapping[int, StatusRow] = {

@@ -3,7 +3,10 @@
 Each job gets a private folder laid out like a C2D pod's ``/data``; its algorithm runs as a
 subprocess started and watched from the job's own worker thread (never on the server's loop), and
 its status walks the operator engine's steps ``1 → 20 → 30 → 40 → 60 → 70`` (or ends at 31/32).
-See ``ocean.py`` for the HTTP side; this module imports nothing of ours.
+The algorithm sees the pod's variables (``VOLUME``, ``INPUTS``, ``OUTPUTS``, ``LOGS``, ``DIDS``,
+``TRANSFORMATION_DID``) naming the job's ``data`` folder instead of ``/data``. An algorithm that fails
+still ends at 70, as in the operator engine: its failure shows only as a job without outputs and a
+traceback in its log. See ``server.py`` for the HTTP side; this module imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ class Job:
     owner: str
     agreement_id: str
     environment: str
-    algorithm: Algorithm | None  # None: an algorithm DID the Provider does not know (→ 32)
-    datasets: list[tuple[str, Path | None]]  # (did, file); None: an unknown DID (→ 31)
+    algorithm: Algorithm  # known: the Provider refuses unknown DIDs at the start
+    datasets: list[tuple[str, Path]]  # (did, file); a file gone by provisioning ends the job at 31
     algocustomdata: Any
     max_duration_s: float
     folder: Path
@@ -119,6 +122,13 @@ def status_object(job: Job, variant: str = "code", status: int | None = None) ->
     if variant == "docs":
         body["documentId"] = job.input_dids[0] if job.input_dids else None
     return body
+
+
+def pod_environment(job: Job) -> dict[str, str]:
+    """The variables the operator engine's pod gives an algorithm, with the job's folder for ``/data``."""
+    data = job.folder / "data"
+    return {"VOLUME": str(data), "INPUTS": str(data / "inputs"), "OUTPUTS": str(data / "outputs"),
+            "LOGS": str(data / "logs"), "DIDS": json.dumps(job.input_dids), "TRANSFORMATION_DID": job.algo_did}
 
 
 def python_argv(entrypoint: str, algo_path: Path) -> list[str] | None:
@@ -262,8 +272,8 @@ class JobRunner:
             (data / sub).mkdir(parents=True, exist_ok=True)
         log: list[str] = [f"job {job.job_id}: configuring volumes"]
         for did, path in job.datasets:
-            if path is None or not path.is_file():
-                job.note = f"dataset {did}: unknown to this Provider" if path is None else f"dataset {did}: file gone"
+            if not path.is_file():
+                job.note = f"dataset {did}: file gone"
                 log.append(job.note)
                 self._write(data / "logs" / CONFIGURATION_LOG, log)
                 return 31
@@ -274,10 +284,9 @@ class JobRunner:
             log.append(f"dataset {did}: {target.stat().st_size} bytes → inputs/{did}/0")
         algo = job.algorithm
         algo_path = data / "transformations" / "algorithm"
-        argv = python_argv(algo.entrypoint, algo_path) if algo is not None else None
-        if algo is None or algo.code is None or argv is None:
-            job.note = ("algorithm unknown to this Provider" if algo is None else
-                        "algorithm has no rawcode" if algo.code is None else
+        argv = python_argv(algo.entrypoint, algo_path)
+        if algo.code is None or argv is None:
+            job.note = ("algorithm has no rawcode" if algo.code is None else
                         f"entrypoint {algo.entrypoint!r} is not Python (this sandbox runs Python only)")
             log.append(job.note)
             self._write(data / "logs" / CONFIGURATION_LOG, log)
@@ -296,11 +305,9 @@ class JobRunner:
     def _execute(self, job: Job) -> None:
         data = job.folder / "data"
         algo_path = data / "transformations" / "algorithm"
-        assert job.algorithm is not None
         argv = python_argv(job.algorithm.entrypoint, algo_path) or [sys.executable, str(algo_path)]
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-        env.update(DIDS=json.dumps(job.input_dids), TRANSFORMATION_DID=job.algo_did, ALGO=str(algo_path),
-                   DATA_ROOT=str(data), ROOT_FOLDER=str(data), PYTHONUNBUFFERED="1")
+        env.update(pod_environment(job), ALGO=str(algo_path), PYTHONUNBUFFERED="1")
         deadline = time.monotonic() + job.max_duration_s
         with open(data / "logs" / ALGORITHM_LOG, "wb") as log:
             with self.lock:  # see stop(): the request is checked and the process recorded at once
@@ -319,6 +326,8 @@ class JobRunner:
                 _kill(proc)  # never left running, whatever happened above
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=10)
+        if proc.returncode and job.stopreq == 0:
+            job.note = f"the algorithm exited with code {proc.returncode}"  # for tests: the Provider does not say
 
     def _watch(self, job: Job, proc: subprocess.Popen[bytes], deadline: float, log: Any) -> None:
         """Wait for the algorithm; kill it on a stop request, at the server's stop or past its time limit."""

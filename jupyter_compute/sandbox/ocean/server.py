@@ -5,6 +5,53 @@ and the Provider's code disagree, it answers as the code does), the docs' shapes
 ``variant="docs"``. Imports nothing of jupyter_compute but ``_server.py``. Jobs really compute: see
 ``jobs.py`` for the pod-like folder and the algorithm run.
 
+What it refuses
+---------------
+Each row is a test of ``tests/test_sandbox_ocean.py`` (``-k <test>``). Answers are 400 unless said;
+``{x}`` stands for ``{"error": {x}}`` and "validation error" for ``{"message": "Validation error",
+"errors": {<field>: [<text>]}, "success": false}``.
+
+========================================  ====================================================  ===================
+refused                                   answer                                                test
+========================================  ====================================================  ===================
+a signed call without consumerAddress or  validation error naming each field                    missing_fields
+nonce
+a start without an asset's order, an      the same: each missing field named; no nonce spent    every_asset
+algorithm or an environment
+a signature of the raw text (not of its   ``signature``: ``Invalid signature provided. …``      raw_text
+keccak)
+a signature by another key, or the        the same                                              another_key,
+address in lower case                                                                           lower_case
+a nonce not above the stored one (stale   ``Invalid signature expected nonce (X) > current      nonce_not_above
+or reused)                                nonce (Y).``
+an environment this Provider does not     ``{"error": "Environment invalid or does not          unknown_environment
+have                                      exist"}``
+a dataset DID this Provider does not      ``{"dataset.documentId": "did_not_found"}``           unknown_dataset_did
+know                                      (additional datasets: ``"datasets[i].documentId"``)
+a serviceId the dataset does not have     ``{"dataset.serviceId": "not_found"}``                service_the_dataset
+an algorithm DID unknown here, or a       ``{"algorithm": "did_not_found"}`` / ``"not_algo"``   unknown_algorithm
+dataset's DID
+a raw algorithm (``meta``) without        ``{"algorithm": "meta_oneof_url_rawcode_remote"}``    without_code
+rawcode
+a raw or untrusted algorithm where the    ``{"dataset": "no_raw_algo_allowed"}`` /              dataset_rules
+dataset forbids it                        ``"not_trusted_algo"``
+a paid environment whose orders paid no   ``{"dataset": "fees_not_paid"}``                      unpaid_paid
+fee
+an order of another consumer, or of       ``{"dataset": "order_invalid"}``; an algorithm's      order_serves_only
+another asset or service                  order: ``{"algorithm": "in_use_or_not_on_chain"}``
+status without consumerAddress            validation error (another owner's jobs are not        status_is_unsigned
+                                          listed)
+stop or delete of another owner's job     200, nothing happens (stop answers ``[]``)            only_for_the_owner
+a result of another owner's job           404 ``{"error": "Owner <address> mismatch for job     only_for_the_owner
+                                          X"}``
+a result of an unknown job, a negative    404 ``No results for job X`` / ``Negative index`` /   result_errors
+or too large index; a result signed for   ``No such index N …``; 400 ``signature``
+another index
+========================================  ====================================================  ===================
+
+An order binds at its first use to its consumer, asset and service (there is no chain to read it
+from); any non-empty ``transferTxId`` is an order, a transaction hash (``0x`` + 64 hex) a paid one.
+
 Starting it
 -----------
 ::
@@ -48,11 +95,9 @@ Routes (code-true)
   validation error. There is no chain: any non-empty ``transferTxId`` stands for an order, except
   in a paid environment, whose provider fee only a real transaction pays — there every dataset's
   ``transferTxId`` must be a transaction hash (``0x`` + 64 hex digits), else 400
-  ``{"error": {"dataset": "fees_not_paid"}}``. A ``serviceId`` that a registered dataset does not
-  have answers 400 ``{"error": {"dataset": "service_not_found"}}`` (this sandbox's choice of code).
-  An unknown dataset DID is accepted (the job ends 31; its serviceId cannot be checked), an unknown
-  algorithm DID too (32), as is a ``meta`` without ``rawcode`` or with a non-Python entrypoint (32:
-  this sandbox runs Python only). ``agreementId`` is ``dataset.transferTxId``.
+  ``{"error": {"dataset": "fees_not_paid"}}``. Unknown DIDs, services and orders are refused (see the
+  table above); a ``meta`` with a non-Python entrypoint is accepted and ends 32 (this sandbox runs
+  Python only), a dataset whose file has gone ends 31. ``agreementId`` is ``dataset.transferTxId``.
 - ``GET /api/services/compute?consumerAddress=[&jobId=]`` (unsigned; ``signature``/``nonce`` ignored,
   nothing stored) → always an array: the owner's jobs whose ``owner`` equals ``consumerAddress``
   exactly, so another owner's job answers ``[]`` (as the operator's SQL filter does).
@@ -71,23 +116,29 @@ Signatures are checked as the Provider does: ``msg = <signed string> + str(nonce
 recovered from ``encode_defunct(primitive=keccak(text=msg))`` and compared as a string with
 ``consumerAddress`` (send it checksummed); ``v`` may be 27/28 or 0/1, with or without ``0x``. The
 nonce must be > the stored one, else 400 ``Invalid signature expected nonce (<stored>) > current
-nonce (<sent>).``; it is stored only when the signature is good. Errors: 400 ``{"message": "Validation
+nonce (<sent>).``; it is stored only when the signature is good (then a start refused later, say
+for an unknown DID, has spent it, as on the Provider, whose request validation stores it). Errors: 400 ``{"message": "Validation
 error", "errors": {<field>: [<text>]}, "success": false}`` (a missing field, a bad signature, a
-stale nonce), 400 ``{"error": "Environment invalid or does not exist"}``, 400 ``{"error":
-{"dataset": "service_not_found" | "no_raw_algo_allowed" | "not_trusted_algo" | "fees_not_paid"}}``,
-404 ``{"error": …}`` for unknown routes, 503 ``{"error": …}`` for anything unexpected.
+stale nonce), 400 ``{"error": "Environment invalid or does not exist"}``, 400 ``{"error": {<where>:
+<code>}}`` (the table above), 404 ``{"error": …}`` for unknown routes, 503 ``{"error": …}`` for
+anything unexpected.
 
 What an algorithm sees
 ----------------------
-It runs as ``<this Python> <algorithm file>`` with the job's folder as working directory. A real
-pod mounts ``/data``; here ``DATA_ROOT`` (also ``ROOT_FOLDER``) names the job's ``data`` folder, so
-portable code reads ``Path(os.environ.get("DATA_ROOT", "/data"))``. Below it: ``inputs/<did>/0``
-(each dataset's file), ``inputs/algoCustomData.json`` (``algorithm.algocustomdata``, ``{}`` when
-none), ``ddos/<did>``, ``transformations/algorithm`` (the code), ``outputs/`` (write results here:
-each file becomes an ``output`` result) and ``logs/``. Also ``DIDS`` (a JSON list of the input DIDs),
-``TRANSFORMATION_DID`` (the algorithm DID, or ``raw``) and ``ALGO`` (the algorithm's path). Its
-stdout and stderr become ``algorithm.log`` (``algorithmLog``); ``configure.log`` is listed last as
+As in the operator engine's pod (the spec's "What the algorithm sees"), with the job's ``data``
+folder in place of ``/data`` (a real pod mounts ``/data``; a stand-in cannot), so code written for a
+real pod runs unchanged: ``VOLUME`` (the ``data`` folder), ``INPUTS`` (``$VOLUME/inputs``), ``OUTPUTS``
+(``$VOLUME/outputs``), ``LOGS`` (``$VOLUME/logs``), ``DIDS`` (a JSON list of the input DIDs) and
+``TRANSFORMATION_DID`` (the algorithm DID, or ``raw``); also ``ALGO`` (the algorithm's path, which the
+entrypoint ``python $ALGO`` names). Files: each dataset's file at ``$INPUTS/<did>/0``, the custom data
+(``algorithm.algocustomdata``, ``{}`` when none) at ``$INPUTS/algoCustomData.json``, ``$VOLUME/ddos/<did>``,
+the code at ``$VOLUME/transformations/algorithm``. It runs as ``<this Python> <algorithm file>`` with the
+job's folder as working directory. Every file written under ``$OUTPUTS`` becomes an ``output`` result;
+its stdout and stderr become ``algorithm.log`` (``algorithmLog``); ``configure.log`` is listed last as
 ``configrationLog`` (sic). The environment's ``maxJobDuration`` bounds a run (killed, ``stopreq`` 2).
+An algorithm that fails (an exception, a non-zero exit) still ends at 70 with ``stopreq`` 0, as the
+operator engine's jobs do: its failure shows as a job without ``output`` results and a traceback in
+its log (the spec: "failure or stop is read from ``stopreq``/results").
 """
 
 from __future__ import annotations
@@ -140,8 +191,9 @@ import json
 import os
 from pathlib import Path
 
-root = Path(os.environ.get("DATA_ROOT", "/data"))
-custom = json.loads((root / "inputs" / "algoCustomData.json").read_text() or "{}")
+inputs = Path(os.environ.get("INPUTS", "/data/inputs"))
+outputs = Path(os.environ.get("OUTPUTS", "/data/outputs"))
+custom = json.loads((inputs / "algoCustomData.json").read_text() or "{}")
 wanted = custom.get("columns") if isinstance(custom, dict) else None
 
 
@@ -151,7 +203,7 @@ def fmt(x):
 
 rows = []
 for did in json.loads(os.environ.get("DIDS", "[]")):
-    for path in sorted((root / "inputs" / did).iterdir()):
+    for path in sorted((inputs / did).iterdir()):
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
             table = list(reader)
@@ -165,9 +217,8 @@ for did in json.loads(os.environ.get("DIDS", "[]")):
             if values:
                 rows.append([did, column, len(values), fmt(sum(values)), fmt(sum(values) / len(values)),
                              fmt(min(values)), fmt(max(values))])
-out = root / "outputs"
-out.mkdir(parents=True, exist_ok=True)
-with (out / "summary.csv").open("w", newline="") as fh:
+outputs.mkdir(parents=True, exist_ok=True)
+with (outputs / "summary.csv").open("w", newline="") as fh:
     writer = csv.writer(fh)
     writer.writerow(["dataset", "column", "count", "sum", "mean", "min", "max"])
     writer.writerows(rows)
@@ -272,6 +323,7 @@ class OceanProviderSandbox(ThreadedServer):
         self._datasets: dict[str, Dataset] = {}
         self._algorithms: dict[str, Algorithm] = {}
         self._jobs: dict[str, Job] = {}
+        self._orders: dict[str, tuple[str, str, str]] = {}  # transferTxId → (consumer, did, serviceId)
         self._requests: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(maxlen=10_000)
         self._runner = JobRunner(self._lock, lambda: self.step_delay_s)
 
@@ -409,7 +461,6 @@ class OceanProviderSandbox(ThreadedServer):
         algo = data.get("algorithm") if isinstance(data.get("algorithm"), dict) else {}
         extra = data.get("additionalDatasets") or []
         errors = self._start_errors(data, dataset, algo, extra)
-        meta = algo.get("meta")
         owner = self._verify(data, lambda c: f"{c}{dataset.get('documentId', '')}", errors)
 
         env = next((e for e in ENVIRONMENTS if e["id"] == data["environment"]), None)
@@ -417,31 +468,13 @@ class OceanProviderSandbox(ThreadedServer):
             raise ProviderError(400, {"error": MSG_ENV_INVALID})
         all_datasets = [dataset, *extra]
         with self._lock:
-            if meta:
-                container = meta.get("container") if isinstance(meta.get("container"), dict) else {}
-                code = meta.get("rawcode") if isinstance(meta.get("rawcode"), str) else None
-                algorithm: Algorithm | None = Algorithm(
-                    "raw", code, str(container.get("image") or "python"), str(container.get("tag") or "latest"),
-                    str(container.get("entrypoint") or "python $ALGO"))
-                algo_did = "raw"
-            else:
-                algo_did = str(algo["documentId"])
-                algorithm = self._algorithms.get(algo_did)
-            files: list[tuple[str, Path | None]] = []
-            for item in all_datasets:
-                did = str(item["documentId"])
-                known = self._datasets.get(did)
-                files.append((did, known.path if known else None))
-                if known is None:
-                    continue  # the Provider learns it at provisioning: the job ends 31
-                if str(item["serviceId"]) != known.service_id:
-                    raise ProviderError(400, {"error": {"dataset": "service_not_found"}})
-                if meta and not known.allow_raw_algorithm:
-                    raise ProviderError(400, {"error": {"dataset": "no_raw_algo_allowed"}})
-                if not meta and known.trusted_algorithms is not None and algo_did not in known.trusted_algorithms:
-                    raise ProviderError(400, {"error": {"dataset": "not_trusted_algo"}})
+            algorithm, algo_did = self._algorithm_of(algo)
+            files = [self._dataset_of(item, i, algo_did) for i, item in enumerate(all_datasets)]
+            if algorithm.code is None:
+                raise ProviderError(400, {"error": {"algorithm": "meta_oneof_url_rawcode_remote"}})
             if env["priceMin"] > 0 and not all(_TX_HASH.fullmatch(str(item["transferTxId"])) for item in all_datasets):
                 raise ProviderError(400, {"error": {"dataset": "fees_not_paid"}})
+            self._take_orders(owner, all_datasets, algo, algo_did)
             job_id = uuid.uuid4().hex
             custom = algo.get("algocustomdata")
             job = Job(job_id=job_id, owner=owner,
@@ -454,6 +487,51 @@ class OceanProviderSandbox(ThreadedServer):
         log.info("job %s started for %s on %s (algorithm %s)", job_id, owner, env["id"], algo_did)
         self._runner.start(job)
         return answer
+
+    def _algorithm_of(self, algo: dict[str, Any]) -> tuple[Algorithm, str]:
+        """The algorithm to run and its DID ("raw" for ``meta``); refuses a DID that is no algorithm here."""
+        meta = algo.get("meta")
+        if meta:
+            container = meta.get("container") if isinstance(meta.get("container"), dict) else {}
+            code = meta.get("rawcode") if isinstance(meta.get("rawcode"), str) and meta["rawcode"].strip() else None
+            return Algorithm("raw", code, str(container.get("image") or "python"),
+                             str(container.get("tag") or "latest"),
+                             str(container.get("entrypoint") or "python $ALGO")), "raw"
+        did = str(algo["documentId"])
+        if did in self._algorithms:
+            return self._algorithms[did], did
+        raise ProviderError(400, {"error": {"algorithm": "not_algo" if did in self._datasets else "did_not_found"}})
+
+    def _dataset_of(self, item: dict[str, Any], index: int, algo_did: str) -> tuple[str, Path]:
+        """(did, file) of one input, checked as the Provider's InputItemValidator does."""
+        where = f"datasets[{index}]" if index else "dataset"
+        did = str(item["documentId"])
+        known = self._datasets.get(did)
+        if known is None:
+            raise ProviderError(400, {"error": {f"{where}.documentId": "did_not_found"}})
+        if str(item["serviceId"]) != known.service_id:
+            raise ProviderError(400, {"error": {f"{where}.serviceId": "not_found"}})
+        if algo_did == "raw" and not known.allow_raw_algorithm:
+            raise ProviderError(400, {"error": {where: "no_raw_algo_allowed"}})
+        if algo_did != "raw" and known.trusted_algorithms is not None and algo_did not in known.trusted_algorithms:
+            raise ProviderError(400, {"error": {where: "not_trusted_algo"}})
+        return did, known.path
+
+    def _take_orders(self, consumer: str, datasets: list[dict[str, Any]], algo: dict[str, Any], algo_did: str) -> None:
+        """Bind each order (transferTxId) to its consumer and asset at first use; refuse it for anyone or
+        anything else, as the Provider's order check does (an order names its consumer and service)."""
+        wanted: list[tuple[str, str, tuple[str, str, str]]] = [
+            ("datasets[%d]" % i if i else "dataset", str(item["transferTxId"]),
+             (consumer, str(item["documentId"]), str(item["serviceId"]))) for i, item in enumerate(datasets)]
+        if algo_did != "raw":
+            wanted.append(("algorithm", str(algo["transferTxId"]), (consumer, algo_did, str(algo["serviceId"]))))
+        for where, tx, use in wanted:
+            bound = self._orders.get(tx)
+            if bound is not None and bound != use:
+                code = "in_use_or_not_on_chain" if where == "algorithm" else "order_invalid"
+                raise ProviderError(400, {"error": {where: code}})
+        for _, tx, use in wanted:
+            self._orders.setdefault(tx, use)
 
     @staticmethod
     def _start_errors(data: dict[str, Any], dataset: dict[str, Any], algo: dict[str, Any],
