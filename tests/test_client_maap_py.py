@@ -41,6 +41,8 @@ QUEUE = "maap-dps-worker-8gb"
 SOLO = "maap-dps-sandbox"  # one worker slot: a second job waits (accepted)
 WAIT_S = 120.0
 WPS = "{http://www.opengis.net/wps/2.0}"
+#: The S3 console URL maap-api-nasa appends to every WPS product (bare: the sandbox here has no S3).
+CONSOLE = "https://s3.console.aws.amazon.com/s3/buckets/"
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,8 @@ def test_submit_wait_status_results_and_metrics(maap: MAAP, sandbox: MaapSandbox
 
     outputs = job.retrieve_result()
     table_url = sandbox.file_url(job_id, "row_stats.csv")
-    assert outputs == [table_url, sandbox.file_url(job_id, "_stdout.txt"), sandbox.file_url(job_id, "_stderr.txt")]
+    assert outputs == [table_url, CONSOLE, sandbox.file_url(job_id, "_stdout.txt"), CONSOLE,
+                       sandbox.file_url(job_id, "_stderr.txt"), CONSOLE]
     rows = {r["column"]: r for r in csv.DictReader(io.StringIO(httpx.get(table_url).text))}
     assert int(rows["height_m"]["count"]) == 6 and float(rows["height_m"]["max"]) == 30.0
 
@@ -172,6 +175,8 @@ def test_cancel_a_running_and_a_queued_job(maap: MAAP, sandbox: MaapSandbox) -> 
         assert wait_ogc(maap, running, {"running"}) == "running"
         queued = submit(maap, sleep, {"seconds": 60}, queue=SOLO)
         assert ogc_status(maap, queued) == "accepted"
+        # the WPS result of a job no worker has started is a 500 ows:ExceptionReport: maap-py finds no outputs
+        assert dps_job(maap, queued).retrieve_result() == [] and dps_job(maap, running).retrieve_result() == []
         if how == "ogc":
             r = maap.cancel_job(queued)
             assert r.status_code == 202 and r.json() == {"jobID": queued, "type": "process", "status": "dismissed"}
@@ -181,6 +186,7 @@ def test_cancel_a_running_and_a_queued_job(maap: MAAP, sandbox: MaapSandbox) -> 
             for job_id in (queued, running):
                 answer = ET.fromstring(dps_job(maap, job_id).cancel_job())
                 assert answer.tag == f"{WPS}StatusInfo" and answer.findtext(f"{WPS}JobID") == job_id
+                assert answer.findtext(f"{WPS}Status") == "Accepted"  # as maap-api-nasa: job-queued
         assert maap.get_job_status(queued).status_code == 404  # a queued job is purged
         assert dps_job(maap, queued).retrieve_status() == "Deleted"
         job = bounded(lambda: dps_job(maap, running).wait_for_completion(initial_delay_seconds=0))

@@ -1,6 +1,7 @@
 """The MAAP DPS sandbox over real HTTP: the swagger flavour (three-call flow, validation, callbacks,
 paging, failures, S3 upload, index lag) and the live OGC flavour (auth, queues, execute → follow →
-results, dismiss rules, paging without total, dedup)."""
+results, dismiss rules, paging without total, dedup), and the older WPS routes (``dps/job``) as
+maap-api-nasa answers them."""
 
 from __future__ import annotations
 
@@ -314,7 +315,7 @@ def moto_s3(s3_endpoint: str) -> str:
     return s3_endpoint
 
 
-def test_swagger_outputs_uploaded_to_s3(moto_s3: str, tmp_path: Any) -> None:
+def test_outputs_uploaded_to_s3_swagger_and_wps(moto_s3: str, tmp_path: Any) -> None:
     import s3fs
 
     s3_client(moto_s3).create_bucket(Bucket="maap-ops")
@@ -337,6 +338,14 @@ def test_swagger_outputs_uploaded_to_s3(moto_s3: str, tmp_path: Any) -> None:
             data = fh.read().decode()
         assert data == httpx.get(http_uri).text
         assert data.splitlines() == ["word,count", "beta,2", "alpha,1"]
+
+        job_id = execute(api, sb.algorithms["word-count"], {"granules": ["W"]})["jobID"]
+        assert ogc_wait(api, job_id) == "successful"
+        outputs = wps_outputs(api, job_id)  # an s3:// URL: the console URL names its bucket and key
+        http_url, s3_url, console = outputs["word_counts.csv"]
+        assert http_url == sb.file_url(job_id, "word_counts.csv") and s3_url.startswith(prefix)
+        assert console == (CONSOLE + s3_url.split(":80/", 1)[1] + "/?region=us-east-1&tab=overview")
+        assert outputs["_stdout.txt"][-1] == CONSOLE  # a log is http only: the bare console URL
 
 
 def test_index_lag_answers_404_then_found() -> None:
@@ -567,6 +576,8 @@ def test_ogc_list_paging_without_total_and_dedup() -> None:
 # ---------------------------------------------------------------------------------------- WPS (dps/job)
 WPS = "{http://www.opengis.net/wps/2.0}"
 OWS = "{http://www.opengis.net/ows/2.0}"
+#: The S3 console URL maap-api-nasa appends to every product, bare when the product has no s3:// URL.
+CONSOLE = "https://s3.console.aws.amazon.com/s3/buckets/"
 XML_HEADERS = {**AUTH, "Content-Type": "application/xml"}
 METRIC_NAMES = (
     "machine_type", "architecture", "machine_memory_size", "directory_size", "operating_system", "job_start_time",
@@ -630,7 +641,8 @@ def test_wps_execute_status_result_metrics(sandbox: MaapSandbox, api: httpx.Clie
     assert api.get(f"ogc/jobs/{job_id}", headers=AUTH).json()["status"] == "successful"
     outputs = wps_outputs(api, job_id)
     assert list(outputs) == ["row_stats.csv", "_stdout.txt", "_stderr.txt"]
-    assert outputs["row_stats.csv"] == [sandbox.file_url(job_id, "row_stats.csv")]
+    assert outputs["row_stats.csv"] == [sandbox.file_url(job_id, "row_stats.csv"), CONSOLE]
+    assert outputs["_stdout.txt"] == [sandbox.file_url(job_id, "_stdout.txt"), CONSOLE]  # no S3: bare console
     table = httpx.get(outputs["row_stats.csv"][0]).text
     assert float({r["column"]: r for r in csv.DictReader(io.StringIO(table))}["y"]["mean"]) == 30.0
 
@@ -650,6 +662,7 @@ def test_wps_execute_status_result_metrics(sandbox: MaapSandbox, api: httpx.Clie
     assert wps_wait(api, failed, {"Succeeded", "Failed"}) == "Failed"
     outputs = wps_outputs(api, failed)
     assert list(outputs) == ["_stdout.txt", "_stderr.txt", "traceback"]
+    assert outputs["_stderr.txt"][-1] == CONSOLE and len(outputs["traceback"]) == 1
     assert "RuntimeError: bad wps input" in outputs["traceback"][0]
 
 
@@ -659,15 +672,21 @@ def test_wps_cancel_running_and_queued(sandbox: MaapSandbox, api: httpx.Client) 
     assert wps_wait(api, running, {"Running"}) == "Running"
     queued = wps_submit(api, "job-sleep:main", sleep)
     assert wps_status(api, queued) == "Accepted"
-    assert wps_outputs(api, queued) == {} and wps_outputs(api, running) == {}
+    assert wps_outputs(api, running) == {}  # running: nothing staged yet, the JobID only
     r = api.get(f"dps/job/{queued}/metrics")
     assert r.status_code == 500 and exception_text(r)[0] == "FailedGetMetrics"
 
-    r = api.post(f"dps/job/cancel/{queued}", headers=AUTH)
-    assert r.status_code == 202 and ET.fromstring(r.content).findtext(f"{WPS}JobID") == queued
+    def cancel(job_id: str) -> None:
+        """maap-api-nasa answers a queued and a running job alike: 202, the job's id, Status Accepted."""
+        r = api.post(f"dps/job/cancel/{job_id}", headers=AUTH)
+        assert r.status_code == 202 and r.headers["content-type"].startswith("text/xml"), r.text
+        root = ET.fromstring(r.content)
+        assert root.tag == f"{WPS}StatusInfo"
+        assert [(e.tag, e.text) for e in root] == [(f"{WPS}JobID", job_id), (f"{WPS}Status", "Accepted")]
+
+    cancel(queued)
     assert wps_status(api, queued) == "Deleted"  # purged
-    r = api.post(f"dps/job/cancel/{running}", headers=AUTH)
-    assert r.status_code == 202
+    cancel(running)
     assert wps_wait(api, running, {"Dismissed"}, timeout=10) == "Dismissed"
     r = api.post(f"dps/job/cancel/{running}", headers=AUTH)
     assert r.status_code == 400
@@ -775,6 +794,10 @@ def test_refusals(sandbox: MaapSandbox, api: httpx.Client) -> None:
     assert r.status_code == 500 and set(r.json()) == {"status", "detail"}  # 11
     r = api.get(f"dps/job/{queued}/metrics")
     assert r.status_code == 500 and exception_text(r)[0] == "FailedGetMetrics"  # 17
+    r = api.get(f"dps/job/{queued}")
+    assert r.status_code == 500 and exception_text(r) == ("FailedGetResult", (
+        f"Failed to get job result of job with id: {queued}. 'NoneType' object has no attribute 'get'. "
+        "If you don't see expected results, please contact administrator of DPS"))
     for job_id in (queued, running):
         assert api.delete(f"ogc/jobs/{job_id}", headers=AUTH).status_code == 202
     assert ogc_wait(api, running, {"dismissed"}) == "dismissed"

@@ -28,7 +28,8 @@ What it refuses (as the live service does); each row is tested in ``tests/test_s
     algorithm
 15  a WPS Execute on a queue not the user's            400 ``ows:ExceptionReport`` ``FailedJobSubmit``
 16  a WPS cancel of a finished job / an unknown one    400 ``FailedJobCancel`` / 500 ``FailedJobSubmit``
-17  WPS metrics of a job not started yet               500 ``FailedGetMetrics``
+17  WPS metrics / result of a job no worker has        500 ``FailedGetMetrics`` / ``FailedGetResult``
+    started
 18  swagger: a body that breaks the model, an unknown  400 / 404 / 409 ``{"message"}``
     algorithm_id, bad paging or callback_uri (400);    (``test_swagger_validation_errors``)
     unknown ids (404); running an entry twice (409);

@@ -20,10 +20,12 @@ route                          auth  answer
                                      Failed, Dismissed, Deduped, Offline; an unknown id (also a job
                                      still hidden by the index lag, or a purged one) → Deleted.
 ``GET dps/job/{id}``           no    200 ``wps:Result``: ``wps:JobID``, then one ``wps:Output id=<product>``
-                                     per staged product with one ``wps:Data`` per URL (http, s3, and
-                                     the S3 console URL when there is an s3 one); a failed job adds
-                                     ``wps:Output id="traceback"``. Nothing staged yet: JobID only.
-                                     Unknown id → the ``StatusInfo`` Deleted.
+                                     per staged product with one ``wps:Data`` per URL (http, s3), then
+                                     the S3 console URL, which every product gets (bare when it has no
+                                     s3 URL); a failed job adds ``wps:Output id="traceback"``. Running
+                                     (or dismissed, deduped: nothing staged): JobID only. Not started
+                                     by a worker yet → 500 ``FailedGetResult``. Unknown id → the
+                                     ``StatusInfo`` Deleted.
 ``GET dps/job/{id}/metrics``   no    200 ``<metrics>`` (machine_type, architecture,
                                      machine_memory_size, directory_size, operating_system,
                                      job_start_time, job_end_time, job_duration_seconds, cpu_usage
@@ -31,8 +33,9 @@ route                          auth  answer
                                      read/write/sync/async/total_io_stats); a job not started yet →
                                      500 ``FailedGetMetrics``. Unknown id → the ``StatusInfo`` Deleted.
 ``POST dps/job/cancel/{id}``   yes   queued → purged, running → revoked (then Dismissed): 202
-                                     ``wps:StatusInfo`` with Status Accepted (the live server reports
-                                     the cancel job's own queued status); finished → 400
+                                     ``wps:StatusInfo`` with the cancelled job's id and Status
+                                     Accepted (maap-api-nasa renders its constant ``job-queued``, the
+                                     state of the purge/revoke job it just queued); finished → 400
                                      ``FailedJobCancel`` "Not allowed to cancel job with status
                                      job-completed"; unknown → 500 "Failed to dismiss job <id>. …".
 =============================  ====  ==============================================================
@@ -144,13 +147,20 @@ def parse_execute(body: bytes) -> tuple[str, dict[str, Any], dict[str, str]]:
 
 
 def products_with_console(products: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The products with the S3 console URL the live server adds after an ``s3://`` one."""
+    """The products, each with the S3 console URL the live server appends after its URLs.
+
+    The spec is silent on this URL (it says only "outputs as S3 URLs"); this follows maap-api-nasa
+    (``api/endpoints/job.py``, ``Result.get``): every product gets ``CONSOLE``, extended by the part
+    after ``:80/`` of each ``s3://`` URL it has, so a product without one (the stand-in without S3,
+    or a log, which is http only) ends with the bare ``https://s3.console.aws.amazon.com/s3/buckets/``."""
     shown = []
     for product in products:
         urls = list(product["urls"])
-        s3 = next((u for u in urls if u.startswith("s3://") and f"{S3_HOST}/" in u), None)
-        if s3:
-            urls.append(CONSOLE + s3.split(f"{S3_HOST}/", 1)[1] + "/?region=us-east-1&tab=overview")
+        console = CONSOLE
+        for url in product["urls"]:
+            if url.startswith("s3://"):  # the stand-in's s3 URLs all name S3_HOST, which ends ":80"
+                console += url.split(f"{S3_HOST}/", 1)[1] + "/?region=us-east-1&tab=overview"
+        urls.append(console)
         shown.append({"id": product["id"], "urls": urls})
     return shown
 
@@ -218,7 +228,18 @@ class WpsResultHandler(_Wps):
         if run is None:
             return self.deleted(job_id)
         status = run.ogc_status
-        if status in ("accepted", "running", "dismissed", "deduped"):
+        # The spec is silent on this route before a job ends. maap-api-nasa (``api/endpoints/job.py``,
+        # ``Result.get``) reads ``job.job_info.metrics.products_staged`` as the OGC results route does,
+        # and the spec says what that lookup gives there: "Before a worker has started the job: 500;
+        # while running: {}". Here the first is the XML ``FailedGetResult`` of its ``except`` (not JSON
+        # ``null``, which it would answer only if ``products_staged`` were missing), the second an empty
+        # staged list: a ``wps:Result`` with the JobID only.
+        if status == "accepted":
+            return self.failure(500, "FailedGetResult", "GetResult",
+                                f"Failed to get job result of job with id: {job_id}. 'NoneType' object has no "
+                                "attribute 'get'. If you don't see expected results, please contact "
+                                "administrator of DPS")
+        if status in ("running", "dismissed", "deduped"):
             return self.xml(200, result_xml(job_id, [], None))
         traceback = (run.error or "unknown error") if status in ("failed", "offline") else None
         self.xml(200, result_xml(job_id, products_with_console(self.sb._products(run)), traceback))
@@ -266,7 +287,12 @@ class WpsCancelHandler(_Wps):
             return self.failure(400, "FailedJobCancel", "Dismiss",
                                 f"Not allowed to cancel job with status {HYSDS_NAMES[status]}")
         self.sb._dismiss(run)
-        self.xml(202, status_xml(job_id, "Accepted"))
+        # The spec is silent on this answer. maap-api-nasa (``api/endpoints/job.py``, ``StopJobs.post``)
+        # answers ``status_response(job_id, STATUS_JOB_QUEUED)`` for a queued and a running job alike:
+        # the cancelled job's id with ``job-queued`` (the just-queued purge/revoke job's state), which
+        # ``get_status`` renders "Accepted" — not the cancelled job's own status. (Its
+        # ``wait_for_completion`` query parameter is not served here: the stand-in ignores it.)
+        self.xml(202, status_xml(job_id, WPS_STATUS["accepted"]))
 
 
 def wps_routes(sb: MaapSandbox) -> list[tuple[str, type, dict[str, Any]]]:
