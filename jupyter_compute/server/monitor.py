@@ -201,12 +201,12 @@ class Monitor:
                     batched.add(watch.backend)
                     continue
                 watch.due = -1  # in flight
-                self._spawn(self._refresh(job_id))
+                self._spawn(self._refresh(job_id), [job_id])
             for name in batched:  # one platform call for all of its watched jobs, due or not
                 job_ids = [job_id for job_id, w in self._watches.items() if w.backend == name and w.due >= 0]
                 for job_id in job_ids:
                     self._watches[job_id].due = -1
-                self._spawn(self._refresh_batch(name, job_ids))
+                self._spawn(self._refresh_batch(name, job_ids), job_ids)
             pending = [w.due for w in self._watches.values() if w.due >= 0]
             delay = max(0.0, min(pending) - time.monotonic()) if pending else 3600.0
             self._wake.clear()
@@ -215,10 +215,24 @@ class Monitor:
             except asyncio.TimeoutError:
                 pass
 
-    def _spawn(self, refresh: Any) -> None:
-        task = asyncio.create_task(refresh)
+    def _spawn(self, refresh: Any, job_ids: list[str]) -> None:
+        task = asyncio.create_task(self._guarded(refresh, job_ids))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+
+    async def _guarded(self, refresh: Any, job_ids: list[str]) -> None:
+        """Run one refresh so that no error drops a job: whatever fails is logged with each job's id,
+        and every job still marked in flight afterwards is looked at again, with the error backoff."""
+        try:
+            await refresh
+        except Exception as exc:  # noqa: BLE001 — the store or our own code failed: retry later
+            for job_id in job_ids:
+                self._log_failure(exc, f"job {job_id}")
+        finally:
+            for job_id in job_ids:
+                watch = self._watches.get(job_id)
+                if watch is not None and watch.due < 0:
+                    self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
 
     async def _refresh_batch(self, backend_name: str, job_ids: list[str]) -> None:
         """Refresh several jobs of one backend with a single ``status_many`` call."""
@@ -228,6 +242,9 @@ class Monitor:
                 jobs[job_id] = await self.service.store.get(job_id)
             except NotFound:  # deleted meanwhile
                 self._watches.pop(job_id, None)
+            except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: this one again later
+                self._log_failure(exc, f"job {job_id}")
+                self._retry(job_id)
         live = {job_id: job for job_id, job in jobs.items() if job.remote_id and not job.is_terminal}
         for job_id in jobs.keys() - live.keys():
             self._watches.pop(job_id, None)
@@ -238,11 +255,9 @@ class Monitor:
             async with self._limit:
                 statuses = await backend.status_many([job.remote_id for job in live.values() if job.remote_id])
         except Exception as exc:  # noqa: BLE001 — an outage must not stop the watch
-            self._log_failure(exc, f"the jobs of backend {backend_name}")
             for job_id in live:
-                watch = self._watches.get(job_id)
-                if watch is not None:
-                    self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
+                self._log_failure(exc, f"job {job_id} (backend {backend_name})")
+                self._retry(job_id)
             return
         for job_id, job in live.items():
             status = statuses.get(job.remote_id or "")
@@ -261,8 +276,8 @@ class Monitor:
         except NotFound:  # deleted meanwhile
             self._watches.pop(job_id, None)
             return
-        except Exception:  # noqa: BLE001 — e.g. the store briefly busy: try again later
-            self.log.exception("could not record the status of job %s", job_id)
+        except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: try again later
+            self._log_failure(exc, f"job {job_id}")
             self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
             return
         self._settle(job_id, watch, job, before)
@@ -275,6 +290,10 @@ class Monitor:
             job = await self.service.store.get(job_id)
         except NotFound:  # deleted meanwhile
             self._watches.pop(job_id, None)
+            return
+        except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: try again later
+            self._log_failure(exc, f"job {job_id}")
+            self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
             return
         before = (job.state, job.native_status, job.message)
         try:
@@ -290,12 +309,18 @@ class Monitor:
             return
         self._settle(job_id, watch, job, before)
 
-    def _log_failure(self, exc: Exception, what: str) -> None:
-        """A refresh that failed: in words when the platform failed, with the traceback when our code did."""
-        if isinstance(exc, (ComputeError, OSError)):
+    def _retry(self, job_id: str) -> None:
+        watch = self._watches.get(job_id)
+        if watch is not None:
+            self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
+
+    def _log_failure(self, exc: BaseException, what: str) -> None:
+        """A refresh that failed, logged without quoting anything but our own errors' words (another
+        error's text may carry a URL, a path or a secret): its type only."""
+        if isinstance(exc, ComputeError):
             self.log.warning("refreshing %s failed: %s", what, exc)
         else:
-            self.log.exception("unexpected error refreshing %s", what)
+            self.log.warning("refreshing %s failed (%s); it will be tried again", what, type(exc).__name__)
 
     def _settle(self, job_id: str, watch: _Watch, job: Job, before: tuple[object, ...]) -> None:
         """After a refresh: stop watching a finished job, else schedule the next look."""
