@@ -148,6 +148,14 @@ class JobFailed(ComputeError):
         self.reason: str = getattr(job, "message", "") or ""
 
 
+def public_reason(exc: BaseException, what: str) -> str:
+    """An error worded for users and event subscribers, never quoting configuration: our own errors'
+    messages pass; anything else is named by its type only, e.g. ``submission failed (ValueError)``."""
+    if isinstance(exc, ComputeError):
+        return exc.message
+    return f"{what} ({type(exc).__name__})"
+
+
 ERROR_TYPES: dict[str, type[ComputeError]] = {
     cls.__name__: cls
     for cls in (ComputeError, InvalidSpec, PayloadTooLarge, NotFound, NotSupported, AuthError, BackendError,

@@ -230,6 +230,10 @@ class ComputeApp(ExtensionApp):
         except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others
             self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, _reason(exc))
             self.service.mark_unavailable(name, backend.kind, exc)
+            try:  # it leaves the service, so stop_extension will not close what its start opened
+                await backend.close()
+            except Exception as close_exc:  # noqa: BLE001
+                self.log.warning("jupyter-compute: closing backend '%s' failed: %s", name, _reason(close_exc))
 
     async def stop_extension(self) -> None:
         await self.monitor.stop()

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..backends.base import Backend, Capabilities
-from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported, Unavailable
+from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported, Unavailable, public_reason
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
@@ -121,7 +121,7 @@ class JobService:
         """Keep a backend that cannot work listed, with the reason (never its credential) as the message."""
         self.backends.pop(name, None)
         # Only our own errors are worded for users; anything else may quote a setting, so name its type only.
-        message = reason.message if isinstance(reason, ComputeError) else f"it failed to start ({type(reason).__name__})"
+        message = reason if isinstance(reason, str) else public_reason(reason, "it failed to start")
         self.unavailable[name] = {"kind": kind, "message": message}
 
     async def environments(self, name: str) -> list[Environment]:
@@ -190,7 +190,7 @@ class JobService:
             self.hub.publish("job_deleted", {"id": job.id})
             raise
         except Exception as exc:
-            error = exc if isinstance(exc, ComputeError) else BackendError(f"submission failed: {exc}")
+            error = exc if isinstance(exc, ComputeError) else BackendError(public_reason(exc, "submission failed"))
             if isinstance(error, BackendError) and error.may_have_acted:
                 # The answer was lost, not the job: it stays queued while the monitor looks it up.
                 self.log.warning("submission of job %s to %s got no answer: %s", job.id, backend.name, error)
