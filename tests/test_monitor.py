@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -213,23 +215,30 @@ class ListingBackend(ScriptedBackend):
         return {rid: RemoteStatus(state, state.value) for rid in remote_ids if rid not in self.forget}
 
 
+@contextlib.asynccontextmanager
+async def monitored(tmp_path: Path, backend: Backend) -> AsyncIterator[tuple[JobStore, JobService, Monitor]]:
+    """A store, a service with ``backend`` as "scripted", and a started monitor; stopped and closed after."""
+    store = JobStore(tmp_path / "jobs.sqlite")
+    await store.open()
+    service = JobService(store, {"scripted": backend}, EventHub())
+    monitor = Monitor(service)
+    await monitor.start()
+    try:
+        yield store, service, monitor
+    finally:
+        await monitor.stop()
+        await store.close()
+
+
 def run_jobs(tmp_path: Path, backend: ListingBackend, count: int) -> list[Job]:
     async def scenario():
-        store = JobStore(tmp_path / "jobs.sqlite")
-        await store.open()
-        service = JobService(store, {"scripted": backend}, EventHub())
-        monitor = Monitor(service)
-        await monitor.start()
-        try:
+        async with monitored(tmp_path, backend) as (store, service, monitor):
             ids = [(await service.submit({"backend": "scripted", "algorithm": "a"}))[0].id for _ in range(count)]
             for _ in range(2000):
                 if not monitor.watched:
                     break
                 await asyncio.sleep(0.005)
             return [await store.get(job_id) for job_id in ids]
-        finally:
-            await monitor.stop()
-            await store.close()
 
     return asyncio.run(scenario())
 

@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_compute.models import JobState, RemoteStatus
-from jupyter_compute.server.events import EventHub
-from jupyter_compute.server.monitor import Monitor
-from jupyter_compute.server.service import JobService
 from jupyter_compute.server.store import JobStore
-from tests.test_monitor import ListingBackend, ScriptedBackend
+from tests.test_monitor import ListingBackend, ScriptedBackend, monitored
 
 JOBS = 4
 
@@ -74,12 +71,7 @@ def run(tmp_path: Path, backend, faults: dict[str, int], caplog) -> tuple[list, 
     async def scenario():
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _loop, ctx: unretrieved.append(ctx.get("message", "")))
-        store = JobStore(tmp_path / "jobs.sqlite")
-        await store.open()
-        service = JobService(store, {"scripted": backend}, EventHub())
-        monitor = Monitor(service)
-        await monitor.start()
-        try:
+        async with monitored(tmp_path, backend) as (store, service, _monitor):
             ids = [(await service.submit({"backend": "scripted", "algorithm": "a"}))[0].id for _ in range(JOBS)]
             for method, count in faults.items():
                 inject_store_faults(store, method, count)
@@ -89,9 +81,6 @@ def run(tmp_path: Path, backend, faults: dict[str, int], caplog) -> tuple[list, 
                     break
                 await asyncio.sleep(0.02)
             return jobs
-        finally:
-            await monitor.stop()
-            await store.close()
 
     import gc
     with caplog.at_level(logging.INFO, logger="jupyter_compute.monitor"):
