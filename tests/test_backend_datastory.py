@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -124,20 +124,20 @@ def test_status_table_is_complete_and_unknown_maps_to_unknown() -> None:
 
 def test_times_are_utc_plus_8_and_round_trip() -> None:
     parsed = parse_platform_time("2022-08-08 15:51:23")
-    assert parsed == datetime(2022, 8, 8, 7, 51, 23, tzinfo=timezone.utc)
+    assert parsed == datetime(2022, 8, 8, 7, 51, 23, tzinfo=UTC)
     assert parsed is not None and parsed.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
     assert format_platform_time(parsed) == "2022-08-08 15:51:23"
     # across midnight: 02:00 in Beijing is 18:00 the day before in UTC
     assert parse_platform_time("2023-01-01 02:00:00") == datetime(
-        2022, 12, 31, 18, 0, tzinfo=timezone.utc
+        2022, 12, 31, 18, 0, tzinfo=UTC
     )
     assert parse_platform_time(None) is None and parse_platform_time("") is None
     assert parse_platform_time("not a time") is None
     b = DatastoryBackend("ds", {"url": "http://x", "storage": storage_config(1)})
     status = b._remote_status({"status": "FINISHED", "startTime": "2022-08-08 15:51:23",
                                "finishTime": "2022-08-08 15:52:35"})  # fmt: skip
-    assert status.started == datetime(2022, 8, 8, 7, 51, 23, tzinfo=timezone.utc)
-    assert status.finished == datetime(2022, 8, 8, 7, 52, 35, tzinfo=timezone.utc)
+    assert status.started == datetime(2022, 8, 8, 7, 51, 23, tzinfo=UTC)
+    assert status.finished == datetime(2022, 8, 8, 7, 52, 35, tzinfo=UTC)
     assert b._remote_status({"status": "INITIALING", "startTime": None}).started is None
 
 
@@ -509,7 +509,7 @@ def test_states_in_order_and_times_against_the_platform(
 
     async def scenario(sb: Any) -> None:
         async with backend(sb, storage_config(hdfs.port)) as b:
-            before = datetime.now(timezone.utc).replace(microsecond=0)
+            before = datetime.now(UTC).replace(microsecond=0)
             sub = await b.submit(b.validate(spec(inputs=[str(csv_file)])), "job-states")
             seen: list[tuple[str, JobState]] = []
             deadline = time.monotonic() + 20
@@ -522,7 +522,7 @@ def test_states_in_order_and_times_against_the_platform(
                 await asyncio.sleep(0.05)
             assert seen == [("INITIALING", JobState.QUEUED), ("RUNNING", JobState.RUNNING),
                             ("FINISHED", JobState.SUCCEEDED)]  # fmt: skip
-            after = datetime.now(timezone.utc)
+            after = datetime.now(UTC)
             assert status.started is not None and status.finished is not None
             assert (
                 before <= status.started <= status.finished <= after

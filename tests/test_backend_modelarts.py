@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -95,9 +95,9 @@ def test_phase_table_row_by_row(phase: str, state: JobState) -> None:
                                     "duration": 61500}})  # fmt: skip
     assert status.state is state
     assert status.native_status == f"{phase} ({secondary})"
-    assert status.started == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert status.started == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     if state.is_terminal:
-        assert status.finished == datetime(2023, 11, 14, 22, 14, 21, 500000, tzinfo=timezone.utc)
+        assert status.finished == datetime(2023, 11, 14, 22, 14, 21, 500000, tzinfo=UTC)
     else:
         assert status.finished is None
 

@@ -14,7 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,7 @@ def test_parse_nonce_refuses_non_numbers(bad: Any) -> None:
 
 def test_nonce_counter_is_milliseconds_strictly_increasing_and_above_the_stored_one() -> None:
     counter = NonceCounter()
-    before = datetime.now(timezone.utc).timestamp() * 1000
+    before = datetime.now(UTC).timestamp() * 1000
     first = counter.next(0)
     assert isinstance(first, int) and len(str(first)) == 13 and first >= int(before)
     assert counter.next(0, clock_ms=5) == first + 1  # a clock going back never repeats a nonce
@@ -251,15 +251,15 @@ def test_status_dates_epoch_strings_and_iso() -> None:
     finished = {"status": 70, "statusText": "Job finished", "dateCreated": "1683116843.125146",
                 "dateFinished": "1683117001.2", "results": ""}  # fmt: skip
     status = job_status(finished)
-    assert status.started == datetime.fromtimestamp(1683116843.125146, timezone.utc)
-    assert status.finished == datetime.fromtimestamp(1683117001.2, timezone.utc)
+    assert status.started == datetime.fromtimestamp(1683116843.125146, UTC)
+    assert status.finished == datetime.fromtimestamp(1683117001.2, UTC)
     assert status.message == ("finished without output files: the algorithm may have failed, or wrote nothing to "
                               "$OUTPUTS — read its log (jobs/{id}/logs)") and status.state is JobState.SUCCEEDED
     docs = {"status": 70, "statusText": "Job completed", "dateCreated": "2020-10-01T01:00:00Z",
             "dateFinished": "2020-10-01T01:05:00Z"}  # fmt: skip
     status = job_status(docs)
-    assert status.started == datetime(2020, 10, 1, 1, 0, tzinfo=timezone.utc)
-    assert status.finished == datetime(2020, 10, 1, 1, 5, tzinfo=timezone.utc)
+    assert status.started == datetime(2020, 10, 1, 1, 0, tzinfo=UTC)
+    assert status.finished == datetime(2020, 10, 1, 1, 5, tzinfo=UTC)
     running = job_status({"status": 40, "statusText": "Running algorithm ", "dateCreated": 1683116843,
                           "dateFinished": None, "stopreq": 1})  # fmt: skip
     assert running.finished is None and running.native_status == "40 Running algorithm"
@@ -947,7 +947,7 @@ def test_the_private_key_appears_nowhere(sandbox: OceanProviderSandbox, caplog: 
                     read_result(b, submission.remote_id, "nope.csv"),
                     b.status("nope|x"),
                 ):
-                    with pytest.raises(Exception) as caught:  # noqa: PT011 — every error is searched
+                    with pytest.raises(Exception) as caught:
                         await failing
                     seen.extend([str(caught.value), repr(caught.value), json.dumps(caught.value.to_dict())])
                 await b.delete(submission.remote_id)

@@ -303,7 +303,7 @@ def test_readme_server_config_snippets_configure_real_backends(tmp_path: Path) -
     built = set()
     for number, code in enumerate(configs):
         c = Config()
-        exec(compile(code, "README.md", "exec"), {"c": c})  # noqa: S102 — the README's own config snippet
+        exec(compile(code, "README.md", "exec"), {"c": c})
         assert set(c.ComputeApp) <= traits, (set(c.ComputeApp) - traits, code)
         for name, settings in c.ComputeApp.backends.items():
             settings = dict(settings)

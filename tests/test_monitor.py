@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from jupyter_compute.backends.base import Backend, Capabilities, Submission
@@ -123,7 +123,7 @@ def test_restart_reattaches_and_one_bad_job_does_not_block_the_rest(tmp_path: Pa
     async def scenario():
         store = JobStore(tmp_path / "jobs.sqlite")
         await store.open()
-        old = datetime.now(timezone.utc) - timedelta(minutes=5)
+        old = datetime.now(UTC) - timedelta(minutes=5)
         spec = JobSpec(backend="scripted", algorithm="a")
         for job_id, remote_id in [("running", "remote-running"), ("broken", None), ("found", None), ("lost", None)]:
             await store.create(Job(id=job_id, backend="scripted", spec=spec, remote_id=remote_id,
@@ -159,7 +159,7 @@ def test_a_job_its_platform_certainly_lacks_after_a_restart_is_sent_again(tmp_pa
     async def scenario():
         store = JobStore(tmp_path / "jobs.sqlite")
         await store.open()
-        old = datetime.now(timezone.utc) - timedelta(minutes=5)
+        old = datetime.now(UTC) - timedelta(minutes=5)
         await store.create(Job(id="cut", backend="scripted", spec=JobSpec(backend="scripted", algorithm="a"),
                                state=JobState.QUEUED, native_status="submitting", created=old))
         backend = Certain([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])

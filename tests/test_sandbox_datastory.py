@@ -251,7 +251,7 @@ def test_statuses_and_utc8_times(hdfs, fs):
         add, start, finish = (dt.datetime.strptime(t[k], fmt) for k in ("addTime", "startTime", "finishTime"))
         after = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None)
         assert before <= add <= start <= finish <= after
-        assert abs((add - dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).total_seconds() - 8 * 3600) < 60
+        assert abs((add - dt.datetime.now(dt.UTC).replace(tzinfo=None)).total_seconds() - 8 * 3600) < 60
         assert ds.tasks()[task_id]["status"] == "FINISHED"
 
 

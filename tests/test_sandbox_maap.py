@@ -185,7 +185,7 @@ class _Receiver:
         self.received = received
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 received.append((self.path, json.loads(body)))
                 self.send_response(204)
@@ -400,7 +400,7 @@ def test_ogc_config_auth_and_queues(sandbox: MaapSandbox, api: httpx.Client) -> 
         return api.get("mas/algorithm/resource", headers=headers)
 
     invalid = {"message": "Invalid session or insufficient permissions.", "code": 401}
-    assert MSG_INVALID_SESSION == invalid["message"]
+    assert invalid["message"] == MSG_INVALID_SESSION
     r = queues({})
     assert r.status_code == 401 and r.json() == {"message": MSG_NO_CREDENTIALS, "code": 401}
     for headers in ({"proxy-ticket": EXPIRED_TOKEN}, {"proxy-ticket": "unknown"}, {"cpticket": EXPIRED_TOKEN},

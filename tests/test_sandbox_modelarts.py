@@ -224,7 +224,7 @@ def _search_request(sb: ModelArtsSandbox, **signing: Any) -> SdkRequest:
 
 
 def _sdk_date(minutes: int) -> str:
-    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)).strftime("%Y%m%dT%H%M%SZ")
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _with_header(request: SdkRequest, name: str, value: str) -> httpx.Response:

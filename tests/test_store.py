@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from jupyter_compute.models import TERMINAL_STATES, Job, JobSpec, JobState, Resu
 from jupyter_compute.server.store import SCHEMA_VERSION, SORT_KEYS, JobStore
 
 T = TypeVar("T")
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=2))
 
 
@@ -72,7 +72,7 @@ def test_create_get_update_delete_round_trip(tmp_path: Path) -> None:
         assert await store.create(job) == (job, True)
         got = await store.get(job.id)
         assert got == job
-        assert got.created == datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+        assert got.created == datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
         assert_utc(got)
 
         finished = datetime(2024, 5, 1, 13, 30, 0, 999999, tzinfo=PARIS)

@@ -208,7 +208,7 @@ def test_copy_as_code_writes_a_call_and_a_magic_that_submit_the_same_spec(client
     monkeypatch.setenv("JUPYTER_COMPUTE_URL", server.url)
     monkeypatch.setenv("JUPYTER_COMPUTE_TOKEN", server.token)
     namespace: dict = {}
-    exec(python, namespace)  # noqa: S102 — the code the form wrote
+    exec(python, namespace)
     from_python = namespace["job"]
     assert_same_spec(from_python.spec, expected)
 
@@ -260,7 +260,7 @@ def test_copy_as_code_writes_no_magic_line_for_a_command_of_several_lines(client
     monkeypatch.setenv("JUPYTER_COMPUTE_URL", server.url)
     monkeypatch.setenv("JUPYTER_COMPUTE_TOKEN", server.token)
     namespace: dict = {}
-    exec(python, namespace)  # noqa: S102 — the code the form wrote
+    exec(python, namespace)
     job = namespace["job"].wait(timeout=60, progress=False)
     assert job.state is JobState.SUCCEEDED and job.logs() == "ONE\nTWO\n" and job.spec.command == command
     form.close()

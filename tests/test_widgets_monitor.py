@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 import httpx
@@ -338,7 +338,7 @@ def test_util_formatting():
 def make_job(job_id: str = "f" * 32, state: str = "RUNNING", updated_s: int = 10, created_s: int = 0,
              **fields: Any) -> ClientJob:
     """A job as the client hands it out (not on any server), ``*_s`` seconds after a fixed time."""
-    base = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2030, 1, 1, tzinfo=UTC)
     job = StoredJob(id=job_id, backend="local", spec=JobSpec(command="true"), name=fields.pop("name", "made"),
                     state=JobState(state), created=base + timedelta(seconds=created_s),
                     updated=base + timedelta(seconds=updated_s), **fields)

@@ -41,7 +41,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,7 +94,7 @@ def parse_platform_time(value: Any) -> datetime | None:
             return None
     if local.tzinfo is None:
         local = local.replace(tzinfo=PLATFORM_TZ)
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def format_platform_time(value: datetime) -> str:

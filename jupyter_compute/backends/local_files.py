@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ RUNNER_LOG = "runner.log"  # the runner's own output (its crashes)
 
 def now_iso() -> str:
     """The current time as ISO text in UTC."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

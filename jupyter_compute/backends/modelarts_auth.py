@@ -75,9 +75,7 @@ class Auth:
         sk_env = texts.get("sk_env") or DEFAULT_SK_ENV
         if "token_env" in config:
             mode = TOKEN
-        elif "ak_env" in config or "sk_env" in config:
-            mode = AKSK
-        elif read_secret(ak_env) and read_secret(sk_env):
+        elif "ak_env" in config or "sk_env" in config or (read_secret(ak_env) and read_secret(sk_env)):
             mode = AKSK
         elif read_secret(token_env):
             mode = TOKEN

@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -369,7 +369,7 @@ def from_ms(value: Any) -> datetime | None:
         return None
     if number <= 0:
         return None
-    return datetime.fromtimestamp(number / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(number / 1000, tz=UTC)
 
 
 def _task_problems(status: Mapping[str, Any]) -> list[str]:

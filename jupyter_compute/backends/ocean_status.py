@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from ..models import Environment, JobState, RemoteStatus, ResultFile, parse_time
@@ -90,7 +90,7 @@ def parse_date(value: Any) -> datetime | None:
         return None
     seconds = _float(value)
     if seconds is not None:
-        return datetime.fromtimestamp(seconds, timezone.utc) if seconds > 0 else None
+        return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
     try:
         return parse_time(value)
     except (TypeError, ValueError):

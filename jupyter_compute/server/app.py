@@ -224,7 +224,7 @@ class ComputeApp(ExtensionApp):
     async def _start_backend(self, name: str, backend: Backend) -> None:
         try:
             await asyncio.wait_for(backend.start(), self.backend_start_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.log.warning("jupyter-compute: backend '%s' took over %g s to start; going on without waiting",
                              name, self.backend_start_timeout)
         except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others

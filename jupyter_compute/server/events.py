@@ -27,7 +27,7 @@ class Subscription:
         """The next event, or None when ``timeout`` passes first. Raises StopAsyncIteration once closed."""
         try:
             item = await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         if item is _CLOSED:
             raise StopAsyncIteration

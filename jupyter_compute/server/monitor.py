@@ -101,14 +101,14 @@ class Monitor:
                 continue
             try:
                 await self._recover(job)
-            except Exception:  # noqa: BLE001 — one job must not stop the others being recovered
+            except Exception:  # one job must not stop the others being recovered
                 self.log.exception("could not re-attach to job %s", job.id)
 
     async def _sweep_forever(self) -> None:
         while True:
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
+            except Exception:  # e.g. the store briefly busy; try again next round
                 self.log.exception("job sweep failed")
             await asyncio.sleep(SWEEP_INTERVAL_S)
 
@@ -212,7 +212,7 @@ class Monitor:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _spawn(self, refresh: Any, job_ids: list[str]) -> None:

@@ -44,7 +44,7 @@ class SandboxSet:
         for stop in reversed(self.stoppers):
             try:
                 stop()
-            except Exception:  # noqa: BLE001 — stopping the rest matters more
+            except Exception:  # stopping the rest matters more
                 logging.getLogger("jupyter_compute.sandbox").exception("stopping a sandbox failed")
         self.stoppers.clear()
         for name, value in self.replaced.items():

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -78,7 +78,7 @@ _INSERT = (
     "ON CONFLICT DO NOTHING"
 )
 _INSERT_TAGS = "INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _STATUS_COLUMNS = frozenset({"state", "native_status", "message", "started", "finished"})
 

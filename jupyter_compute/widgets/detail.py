@@ -307,7 +307,7 @@ class JobDetail(w.VBox):
         can_delete = bool(caps.get("can_delete")) and not self._deleted
         self.delete_button.disabled = not can_delete
         self.delete_button.tooltip = "Forget this job" if can_delete else f"Backend '{job.backend}' cannot delete jobs"
-        if self._pending == "cancel" and not can_cancel or self._pending == "delete" and not can_delete:
+        if (self._pending == "cancel" and not can_cancel) or (self._pending == "delete" and not can_delete):
             self._ask(None)
 
     def _render_results(self, job: Job) -> None:

@@ -25,7 +25,7 @@ import queue
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,7 @@ TERMINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TI
 
 
 def stored_jobs(count: int) -> list[StoredJob]:
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     jobs = []
     for i in range(count):
         state = TERMINAL[i % len(TERMINAL)]

@@ -13,7 +13,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 import pytest
@@ -51,7 +51,7 @@ def query(name: str, size: int) -> dict[str, Any]:
 def generate_jobs(count: int, seed: int = 7) -> Iterator[Job]:
     """Jobs spread over backends, states and tags, one every 30 s, as a busy server would hold."""
     rnd = random.Random(seed)
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     states, weights = list(STATE_WEIGHTS), list(STATE_WEIGHTS.values())
     for i in range(count):
         backend = rnd.choice(BACKENDS)

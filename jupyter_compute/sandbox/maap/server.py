@@ -281,11 +281,11 @@ OGC_OF_SWAGGER = {
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def zulu(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
 
 
 def _safe_name(text: str) -> str:
@@ -409,7 +409,7 @@ class MaapSandbox(ThreadedServer):
         self._entries: dict[str, _Run] = {}
         self._ogc: dict[str, _Run] = {}
         self._waiting: dict[str, list[_Run]] = {q: [] for q in self.queues}
-        self._busy: dict[str, int] = {q: 0 for q in self.queues}
+        self._busy: dict[str, int] = dict.fromkeys(self.queues, 0)
         self._s3_client: Any = None
         self._s3_lock = threading.Lock()
 
@@ -776,7 +776,7 @@ class MaapSandbox(ThreadedServer):
             if run.status in ("PENDING", "RUNNING"):
                 self._finish(run, "CANCELED", "the sandbox stopped")
             raise
-        except Exception as exc:  # noqa: BLE001 - an internal error ends the run, never the server
+        except Exception as exc:  # an internal error ends the run, never the server
             log.exception("MAAP sandbox: run %s failed internally", run.id)
             running = next((s["index"] for s in run.steps if s["status"] == "RUNNING"), 0)
             self._step_end(run, running, "ERROR", [{"level": "ERROR", "text": f"sandbox error: {exc}"}])

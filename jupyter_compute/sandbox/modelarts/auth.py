@@ -104,7 +104,7 @@ def sign(secret_key: str, text: str) -> str:
 
 def authenticate(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes, *,
                  credentials: Mapping[str, str], tokens: Collection[str],
-                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> Caller:
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> Caller:
     """Check a request's credentials: a signature when ``Authorization`` is sent (and then any
     ``X-Auth-Token`` beside it), else the token; ``headers`` must answer case-insensitively (tornado's do)."""
     authorization = headers.get("authorization")
@@ -151,7 +151,7 @@ def _check_signature(method: str, raw_path: str, raw_query: str, headers: Mappin
     if "x-sdk-date" not in signed:
         raise AuthFailure("x-sdk-date must be a signed header")
     try:
-        when = dt.datetime.strptime(sdk_date.strip(), DATE_FORMAT).replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.strptime(sdk_date.strip(), DATE_FORMAT).replace(tzinfo=dt.UTC)
     except ValueError:
         raise AuthFailure(f"x-sdk-date {sdk_date.strip()!r} is not of the form YYYYMMDDTHHMMSSZ") from None
     if abs(now - when) > MAX_CLOCK_SKEW:

@@ -420,7 +420,7 @@ class Worker:
             self.job.task_statuses[task] = {"task": task, "exit_code": exit_code, "message": message}
 
     def _service_log(self, text: str, tasks: list[str] | None = None) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         for task in tasks or self.job.tasks:
             with open(self.job.log_path(task), "ab") as fh:
                 fh.write(f"[ModelArts Service Log][{stamp}] {text}\n".encode())
@@ -431,7 +431,7 @@ class Worker:
         (job.dir / "logs").mkdir(parents=True, exist_ok=True)
         try:
             self._run()
-        except Exception as exc:  # noqa: BLE001 - an internal error fails the job, never the server
+        except Exception as exc:  # an internal error fails the job, never the server
             log.exception("ModelArts sandbox: job %s failed internally", job.id)
             self._kill_all(signal.SIGKILL)
             self._service_log(f"sandbox internal error: {exc}\n{traceback.format_exc()}")

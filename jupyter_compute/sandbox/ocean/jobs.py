@@ -104,7 +104,7 @@ def _date(moment: float | None, variant: str) -> str | None:
     if moment is None:
         return None
     if variant == "docs":
-        return dt.datetime.fromtimestamp(moment, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(moment)
 
 

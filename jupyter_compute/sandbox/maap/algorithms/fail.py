@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_job  # noqa: E402
+from _common import load_job
 
 
 def main() -> int:

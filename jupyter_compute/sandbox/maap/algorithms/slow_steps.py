@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_job, number_param  # noqa: E402
+from _common import load_job, number_param
 
 
 def main() -> int:

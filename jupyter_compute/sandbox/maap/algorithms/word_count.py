@@ -13,7 +13,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import data_granules, load_job  # noqa: E402
+from _common import data_granules, load_job
 
 
 def main() -> int:
