@@ -50,14 +50,15 @@ class Backend:
     """Base class of the platform adapters. Subclasses override what their platform offers."""
 
     kind: ClassVar[str] = ""
-    capabilities: ClassVar[Capabilities] = Capabilities()
     status_map: ClassVar[Mapping[str, JobState]] = {}
+    # The attributes below without ClassVar are defaults that a backend may set per instance.
+    capabilities: Capabilities = Capabilities()
     #: How often the monitor refreshes a running job: first interval and the backoff ceiling.
-    poll_interval: ClassVar[float] = 2.0
-    poll_max_interval: ClassVar[float] = 30.0
+    poll_interval: float = 2.0
+    poll_max_interval: float = 30.0
     #: How long a job whose submission got no answer is looked for with ``recover`` before it is
     #: recorded UNKNOWN (a platform whose job list lags behind needs a while to show a new job).
-    confirm_window_s: ClassVar[float] = 120.0
+    confirm_window_s: float = 120.0
     #: True when ``recover`` answering None means the platform certainly has no such job: the job's
     #: submission is then sent again at once instead of being looked for.
     recover_is_certain: ClassVar[bool] = False

@@ -183,7 +183,7 @@ class JobsHandler(ComputeHandler):
     async def get(self) -> None:
         limit = self.int_argument("limit", 50, minimum=1)
         offset = self.int_argument("offset", 0)
-        jobs, total = await self.service.list(
+        jobs, total = await self.service.list_jobs(
             backend=self.get_query_argument("backend", None) or None,
             state=_states(self.get_query_arguments("state")),
             tag=self.get_query_argument("tag", None) or None,

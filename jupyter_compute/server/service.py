@@ -238,7 +238,8 @@ class JobService:
     async def get(self, job_id: str) -> Job:
         return await self.store.get(job_id)
 
-    async def list(self, **filters: Any) -> tuple[list[Job], int]:
+    async def list_jobs(self, **filters: Any) -> tuple[list[Job], int]:
+        """One page of recorded jobs and the total that match ``filters``."""
         return await self.store.list(**filters)
 
     async def apply_status(self, job: Job, status: RemoteStatus) -> Job:
