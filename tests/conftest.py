@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from traitlets.config import Config
+
+from jupyter_compute.server import loop_watch
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -34,6 +37,24 @@ B = TypeVar("B")
 HARDHAT_KEYS = ("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
                 "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 HARDHAT_ADDRESSES = ("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+
+
+#: Every server the suite starts (in this process or a child) reports blocking calls of our code here.
+LOOP_WATCH_REPORT = Path(os.environ.setdefault(
+    loop_watch.ENV_REPORT, str(Path(tempfile.mkdtemp(prefix="loop-watch-")) / "blocking-calls.jsonl")))
+loop_watch.install_from_env()
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_call_in_our_code() -> Iterator[None]:
+    """Fails the test during which our code held an event loop over the threshold (see loop_watch)."""
+    _, start = loop_watch.read_report(LOOP_WATCH_REPORT)
+    yield
+    found, _ = loop_watch.read_report(LOOP_WATCH_REPORT, start)
+    if found:
+        lines = "\n".join(json.dumps(record) for record in found)
+        pytest.fail(f"our code blocked an event loop for over {loop_watch.DEFAULT_THRESHOLD_MS:g} ms:\n{lines}",
+                    pytrace=False)
 
 
 @pytest.fixture

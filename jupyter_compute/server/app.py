@@ -31,6 +31,7 @@ from ..errors import ComputeError
 from .events import EventHub
 from .monitor import Monitor
 from .routes import ROUTES, tornado_pattern
+from . import loop_watch
 from .sandboxes import SandboxSet, start_sandboxes
 from .service import JobService
 from .store import JobStore
@@ -138,6 +139,7 @@ class ComputeApp(ExtensionApp):
     _sandboxes: SandboxSet | None = None
 
     def initialize_settings(self) -> None:
+        loop_watch.install_from_env()
         self.hub = EventHub()
         if self.sandbox:
             self._prepare_sandbox_data()
