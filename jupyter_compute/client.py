@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import httpx
@@ -54,7 +54,7 @@ ENV_URL = "JUPYTER_COMPUTE_URL"
 ENV_TOKEN = "JUPYTER_COMPUTE_TOKEN"
 API_PATH = "compute/api/"
 
-JobRef = Union[str, models.Job]
+JobRef = str | models.Job
 
 _HOW_TO_CONNECT = (
     f"pass Client(url=..., token=...) or set {ENV_URL} and {ENV_TOKEN} "
@@ -173,7 +173,7 @@ class Client:
         elif isinstance(data, bytes):
             payload, name = data, name or "upload.bin"
         else:
-            path = Path(data)  # type: ignore[arg-type]
+            path = Path(data)
             payload, name = path.read_bytes(), name or path.name
         return str(self._request("POST", "uploads", params={"name": name}, content=payload)["path"])
 
@@ -242,28 +242,14 @@ class Client:
         ends it early, within ``poll`` seconds. Errors (:class:`ComputeError`) are raised to
         the caller; closing the iterator stops it too.
         """
-        offset = 0
-        ended = False
-        last_check: float | None = None
+        follower = _LogFollower(self, job)
         while stop is None or not stop.is_set():
-            chunk = self.logs(job, offset)
+            chunk = self.logs(job, follower.offset)
             if chunk.text:
                 yield chunk.text
-            if chunk.complete or (ended and not chunk.text):
+            if follower.finished(chunk):
                 return
-            advanced = chunk.offset > offset
-            offset = max(offset, chunk.offset)
-            if chunk.text and advanced:
-                continue  # more may be written already
-            now = time.monotonic()
-            if not chunk.text and (last_check is None or now - last_check >= _FOLLOW_STATE_CHECK_S):
-                last_check = now
-                ended = self.job(job).is_terminal
-                if ended:
-                    continue  # one more read: text written before the job ended
-            if stop is None:
-                time.sleep(poll)
-            elif stop.wait(poll):
+            if not follower.read_again_at_once(chunk) and _pause(poll, stop):
                 return
 
     def results(self, job: JobRef) -> list[ResultFile]:
@@ -315,7 +301,7 @@ class Client:
                     spool.write(chunk)
                 media_type = media_type or response.headers.get("content-type")
             spool.seek(0)
-            return results.read_frame(spool, name, media_type, **read_kwargs)  # type: ignore[arg-type]
+            return results.read_frame(spool, name, media_type, **read_kwargs)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -415,7 +401,7 @@ class Job(models.Job):
         """The job in a notebook: a small table of its id, name, backend, state, times and message."""
         return job_html(self)
 
-    @property  # type: ignore[override]
+    @property
     def results(self) -> ResultList:
         """The files this job produced, as last seen; ``job.results()`` fetches them fresh."""
         return self._results
@@ -497,7 +483,6 @@ class Job(models.Job):
                 return "".join(parts)
             offset = chunk.offset
 
-
     def to_pandas(self, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
         """Load a result into a DataFrame; without ``name``, the only tabular output."""
         return self.client.to_pandas(self.id, name, **read_kwargs)
@@ -511,6 +496,48 @@ class Job(models.Job):
         for f in dataclasses.fields(models.Job):
             setattr(self, f.name, getattr(other, f.name))
         self.idempotency_key = self.idempotency_key or key
+
+
+class _LogFollower:
+    """Where :meth:`Client.follow_logs` reads next, and whether it has seen the job end."""
+
+    def __init__(self, client: Client, job: JobRef) -> None:
+        self._client = client
+        self._job = job
+        self.offset = 0
+        self._ended = False
+        self._last_check: float | None = None
+
+    def finished(self, chunk: LogChunk) -> bool:
+        """The log is complete, or the job had ended and this read brought nothing more."""
+        return chunk.complete or (self._ended and not chunk.text)
+
+    def read_again_at_once(self, chunk: LogChunk) -> bool:
+        """Take in ``chunk``; whether to read again without a pause: after text that moved the
+        offset (more may be written already), or when the job is just seen to have ended (one
+        more read: text written before it ended)."""
+        advanced = chunk.offset > self.offset
+        self.offset = max(self.offset, chunk.offset)
+        if chunk.text:
+            return advanced
+        return self._job_just_ended()
+
+    def _job_just_ended(self) -> bool:
+        """Ask whether the job has ended, at most every ``_FOLLOW_STATE_CHECK_S`` seconds."""
+        now = time.monotonic()
+        if self._last_check is not None and now - self._last_check < _FOLLOW_STATE_CHECK_S:
+            return False
+        self._last_check = now
+        self._ended = self._client.job(self._job).is_terminal
+        return self._ended
+
+
+def _pause(seconds: float, stop: threading.Event | None) -> bool:
+    """Sleep ``seconds``; True when ``stop`` was set meanwhile (never without a ``stop``)."""
+    if stop is None:
+        time.sleep(seconds)
+        return False
+    return stop.wait(seconds)
 
 
 class ResultList(list[ResultFile]):
@@ -740,24 +767,36 @@ def _job_path(job: JobRef, *parts: str) -> str:
 _PART_FILE = re.compile(r"(?:.*/)?part-\d+(?:-[^/]*)?(?:\.[a-z0-9.]+)?")
 
 
+def _is_table(file: ResultFile) -> bool:
+    """An output that :func:`results.read_frame` can read (judged by name and media type)."""
+    return file.kind == "output" and results.is_tabular(file.name, file.media_type)
+
+
 def _tables_under(files: list[ResultFile], folder: str) -> list[ResultFile]:
     """The tabular outputs directly in ``folder`` ('' for the top), in name order."""
     return sorted(
-        (f for f in files if f.kind == "output" and results.is_tabular(f.name, f.media_type)
-         and f.name.startswith(folder) and "/" not in f.name[len(folder):]),
+        (f for f in files if _is_table(f) and f.name.startswith(folder) and "/" not in f.name[len(folder):]),
         key=lambda f: f.name,
     )
 
 
+def _part_files_folder(tables: list[str]) -> str | None:
+    """``'dir/'`` ('' for the top) when ``tables`` are several part files of one folder, else None."""
+    folders = {t.rpartition("/")[0] for t in tables}
+    if len(tables) < 2 or len(folders) != 1 or not all(_PART_FILE.fullmatch(t) for t in tables):
+        return None
+    folder = folders.pop()
+    return f"{folder}/" if folder else ""
+
+
 def _only_table(files: list[ResultFile], job_id: str) -> str:
     """The job's only tabular output, its part files' folder ('dir/'), or an error saying what there is."""
-    tables = [f.name for f in files if f.kind == "output" and results.is_tabular(f.name, f.media_type)]
+    tables = [f.name for f in files if _is_table(f)]
     if len(tables) == 1:
         return tables[0]
-    folders = {t.rpartition("/")[0] for t in tables}
-    if len(tables) > 1 and len(folders) == 1 and all(_PART_FILE.fullmatch(t) for t in tables):
-        folder = folders.pop()
-        return f"{folder}/" if folder else ""
+    folder = _part_files_folder(tables)
+    if folder is not None:
+        return folder
     if tables:
         raise InvalidSpec(
             f"job {job_id} has several tabular results ({', '.join(tables)}); pass name=... to pick one",
@@ -778,26 +817,8 @@ def _server_sent_events(response: httpx.Response, base_url: str) -> Iterator[dic
     starting with ``:`` are comments. Events whose data is not JSON are skipped. The stream
     ending or failing raises :class:`ComputeError`; the response is closed in every case.
     """
-    kind, data = "message", []
     try:
-        for line in response.iter_lines():
-            if not line:
-                try:
-                    payload = json.loads("\n".join(data)) if data else None
-                except ValueError:
-                    payload = None
-                if payload is not None:
-                    yield {"event": kind, "data": payload}
-                kind, data = "message", []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                kind = value
-            elif name == "data":
-                data.append(value)
+        yield from _parse_events(response.iter_lines())
     except httpx.ReadTimeout:
         raise ComputeError(
             f"the event stream of {base_url} stayed silent for {_EVENTS_SILENCE_S:g} s"
@@ -809,37 +830,81 @@ def _server_sent_events(response: httpx.Response, base_url: str) -> Iterator[dic
     raise ComputeError(f"the event stream of {base_url} ended (the server closed it)")
 
 
+def _parse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The events of SSE wire-format ``lines`` whose data is JSON, as ``{"event", "data"}`` dicts."""
+    kind = "message"
+    data: list[str] = []
+    for line in lines:
+        if not line:  # an empty line ends an event
+            payload = _json_or_none(data)
+            if payload is not None:
+                yield {"event": kind, "data": payload}
+            kind, data = "message", []
+        elif not line.startswith(":"):  # a comment otherwise
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                kind = value
+            elif name == "data":
+                data.append(value)
+
+
+def _json_or_none(lines: list[str]) -> Any:
+    """The JSON value the lines make up; None when there are none or they are not JSON."""
+    if not lines:
+        return None
+    try:
+        return json.loads("\n".join(lines))
+    except ValueError:
+        return None
+
+
 def _raise_for_status(response: httpx.Response, base_url: str) -> None:
     """Raise the error a non-2xx answer stands for: the server's own, or one chosen by the status."""
     if response.is_success:
         return
-    status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("type") in ERROR_TYPES:
-        raise _with_hint(error_from_dict(body, status))
+    body = _json_body(response)
+    if _our_error(body) is not None:
+        raise _with_hint(error_from_dict(body, response.status_code))
     # Jupyter's own answers (a refused token, an unknown route) are judged by their status.
-    detail = next((d.get("message") for d in (error, body) if isinstance(d, dict) and d.get("message")), None)
-    detail = detail or response.text
+    raise _status_error(response, base_url, _error_message(body) or response.text)
+
+
+def _status_error(response: httpx.Response, base_url: str, detail: object) -> ComputeError:
+    """The error for a refusal that is not the extension's own: its class chosen by the status."""
+    status = response.status_code
     cls = _STATUS_ERRORS.get(status, ComputeError)
     hint = f"; check the token: {_HOW_TO_CONNECT}" if cls is AuthError else ""
-    raise cls(
+    return cls(
         f"{base_url} answered HTTP {status} to {response.request.method} "
         f"{response.request.url.path}: {_short_text(str(detail))}{hint}"
     )
 
 
+def _json_body(response: httpx.Response) -> Any:
+    """The answer's JSON body; None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _our_error(body: Any) -> dict[str, Any] | None:
+    """The ``error`` object of the extension's own error body (``{"error": {"type": <ours>, …}}``)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) and error.get("type") in ERROR_TYPES else None
+
+
+def _error_message(body: Any) -> Any:
+    """The message of a JSON error body: its ``error.message``, else its ``message``; None if neither."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return next((d.get("message") for d in (error, body) if isinstance(d, dict) and d.get("message")), None)
+
+
 def _is_our_error(response: httpx.Response) -> bool:
     """The answer is the extension's own error body (``{"error": {"type": <ours>, …}}``), not a platform's."""
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    error = body.get("error") if isinstance(body, dict) else None
-    return isinstance(error, dict) and error.get("type") in ERROR_TYPES and isinstance(error.get("message"), str)
+    error = _our_error(_json_body(response))
+    return error is not None and isinstance(error.get("message"), str)
 
 
 #: What to do about a missing thing, by the field the server names: added to its message.

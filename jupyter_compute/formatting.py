@@ -109,10 +109,7 @@ def _cut(text: str, limit: int = MAX_LINE) -> str:
 
 def one_line(error: BaseException | str) -> str:
     """An error as one line: its message (and type when the message is empty), cut if long."""
-    if isinstance(error, BaseException):
-        text = str(error).strip() or type(error).__name__
-    else:
-        text = str(error)
+    text = (str(error).strip() or type(error).__name__) if isinstance(error, BaseException) else str(error)
     return _cut(" ".join(text.split()))
 
 

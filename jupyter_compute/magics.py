@@ -23,16 +23,12 @@ from __future__ import annotations
 import functools
 import json
 import keyword
-import math
 import os
 import re
-import shlex
 import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import (
@@ -56,6 +52,7 @@ from .formatting import (
     program_text,
     state_line,
 )
+from .magics_line import parse_param, program_fields, split_submit_line, tokens
 from .models import JobState, ResultFile
 
 if TYPE_CHECKING:
@@ -63,7 +60,7 @@ if TYPE_CHECKING:
 
     import pandas
 
-__all__ = ["ComputeMagics", "load_ipython_extension"]
+__all__ = ["ComputeMagics", "load_ipython_extension", "parse_param", "program_fields", "split_submit_line"]
 
 #: The variable of the user namespace that holds the job last submitted by ``%submit_job``.
 LAST_JOB_VAR = "_job"
@@ -105,156 +102,7 @@ def _expected_errors(func: _F) -> _F:
             _report(magic, "interrupted")
             return None
 
-    return wrapper  # type: ignore[return-value]
-
-
-# --- splitting a submit line ------------------------------------------------------------------
-
-
-@dataclass
-class _Token:
-    start: int
-    end: int
-    text: str
-
-    @property
-    def value(self) -> str:
-        """The token with shell quoting removed (as typed if the quotes are unbalanced)."""
-        try:
-            parts = shlex.split(self.text)
-        except ValueError:
-            return self.text
-        return parts[0] if len(parts) == 1 else self.text
-
-
-def _tokens(line: str) -> list[_Token]:
-    """Shell-like words of ``line`` with their positions; quotes and backslashes keep words whole."""
-    tokens: list[_Token] = []
-    i, n = 0, len(line)
-    while i < n:
-        if line[i].isspace():
-            i += 1
-            continue
-        start, quote = i, None
-        while i < n:
-            char = line[i]
-            if quote is not None:
-                if char == "\\" and quote == '"' and i + 1 < n:
-                    i += 2
-                    continue
-                if char == quote:
-                    quote = None
-            elif char in "'\"":
-                quote = char
-            elif char == "\\" and i + 1 < n:
-                i += 2
-                continue
-            elif char.isspace():
-                break
-            i += 1
-        tokens.append(_Token(start, i, line[start:i]))
-    return tokens
-
-
-def _is_option(word: str) -> bool:
-    return word.startswith("-") and len(word) > 1 and not _is_number(word)
-
-
-def _is_number(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
-
-
-def _arity(parser: argparse.ArgumentParser, word: str) -> int | None:
-    """How many words option ``word`` takes after it; None if it is no option of ``parser``.
-
-    ``--name=value`` and ``-nvalue`` carry their value and take no further word.
-    """
-    if word.startswith("--") and "=" in word:
-        name = word.split("=", 1)[0]
-        action = parser._option_string_actions.get(name)
-        return 0 if action is not None and action.nargs != 0 else None
-    action = parser._option_string_actions.get(word)
-    if action is not None:
-        return 0 if action.nargs == 0 else 1
-    if not word.startswith("--") and len(word) > 2:
-        action = parser._option_string_actions.get(word[:2])
-        if action is not None and action.nargs != 0:
-            return 0  # a short option with its value attached: -ndemo
-    return None
-
-
-def split_submit_line(parser: argparse.ArgumentParser, line: str) -> tuple[list[str], str]:
-    """The option words of a ``%submit_job`` line, and its program exactly as typed.
-
-    Options come first, as with ``docker run`` or ``ssh``: the first word that is not an option
-    starts the program, and everything from there on is the program, its own flags included
-    (``python train.py --timeout 30`` runs with ``--timeout 30``; the job gets no timeout).
-    ``--`` ends the options explicitly: everything after it is the program, even a first word
-    that starts with ``-``.
-    """
-    tokens = _tokens(line)
-    options: list[str] = []
-    i = 0
-    while i < len(tokens):
-        word = tokens[i].value
-        if tokens[i].text == "--":
-            i += 1
-            break
-        if not _is_option(word):
-            break
-        arity = _arity(parser, word)
-        if arity is None:
-            raise UsageError(
-                f"unrecognized option '{word}': options go before the program (see %submit_job "
-                "--help); put -- before a program that starts with '-'"
-            )
-        if i + arity >= len(tokens):
-            raise UsageError(f"option '{word}' wants a value")
-        options.extend(t.value for t in tokens[i : i + 1 + arity])
-        i += 1 + arity
-    program = line[tokens[i].start : tokens[-1].end] if i < len(tokens) else ""
-    return options, program
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """``name=value``: the value read as JSON when it is (numbers, true/false, lists), else text."""
-    name, sep, raw = text.partition("=")
-    name = name.strip()
-    if not sep:
-        raise UsageError(f"parameter '{text}' has no value: write --param name=value")
-    if not name:
-        raise UsageError(f"parameter '{text}' has no name: write --param name=value")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return name, raw
-    if isinstance(value, float) and not math.isfinite(value):
-        return name, raw
-    return name, value
-
-
-def program_fields(program: str, cwd: Path | None = None) -> dict[str, str]:
-    """The spec field of a ``%submit_job`` program: a script, a notebook, else a shell command.
-
-    A single word ending in ``.py`` that names an existing file is a script, one ending in
-    ``.ipynb`` a notebook (both sent as absolute paths when they exist here); anything else is
-    a shell command, sent exactly as typed.
-    """
-    tokens = _tokens(program)
-    if len(tokens) == 1:
-        word = tokens[0].value
-        path = Path(word).expanduser()
-        if not path.is_absolute():
-            path = (cwd or Path.cwd()) / path
-        if word.endswith(".py") and path.is_file():
-            return {"script": str(path.resolve())}
-        if word.endswith(".ipynb"):
-            return {"notebook": str(path.resolve()) if path.is_file() else word}
-    return {"command": program}
+    return cast(_F, wrapper)
 
 
 # --- showing jobs -----------------------------------------------------------------------------
@@ -294,7 +142,7 @@ def results_table(files: list[ResultFile]) -> str:
     size_width = max(len(s) for s in sizes)
     return "\n".join(
         f"  {f.name.ljust(name_width)}  {size.rjust(size_width)}  {f.kind:<6}  {f.media_type or ''}".rstrip()
-        for f, size in zip(files, sizes)
+        for f, size in zip(files, sizes, strict=True)
     )
 
 
@@ -330,8 +178,7 @@ def tabular_result(job: Job, files: list[ResultFile], name: str | None) -> str:
     """The result to load: ``name`` if given, else the job's only tabular output."""
     if name is not None:
         if all(f.name != name for f in files):
-            names = ", ".join(f.name for f in files) or "none"
-            raise NotFound(f"job {short_id(job.id)} has no result '{name}' (its results: {names})")
+            raise NotFound(f"job {short_id(job.id)} has no result '{name}' (its results: {_names(files)})")
         return name
     tables = [f.name for f in files if f.kind == "output" and _results.is_tabular(f.name, f.media_type)]
     if len(tables) == 1:
@@ -341,15 +188,79 @@ def tabular_result(job: Job, files: list[ResultFile], name: str | None) -> str:
             f"job {short_id(job.id)} has several tabular results ({', '.join(tables)}); "
             "pick one with --name"
         )
-    names = ", ".join(f.name for f in files) or "none"
     raise NotFound(
-        f"job {short_id(job.id)} has no tabular result (its results: {names}); pick one with --name"
+        f"job {short_id(job.id)} has no tabular result (its results: {_names(files)}); pick one with --name"
     )
+
+
+def _names(files: list[ResultFile]) -> str:
+    """The files' names for a message: ``a.csv, log.txt`` (``none`` for no file)."""
+    return ", ".join(f.name for f in files) or "none"
 
 
 def _check_variable(name: str | None) -> None:
     if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
         raise UsageError(f"-o wants a Python variable name, not '{name}'")
+
+
+# --- the arguments of %submit_job and %compute_connect ----------------------------------------
+
+
+def _program_of(program: str, cell: str | None) -> dict[str, Any]:
+    """The spec field naming what to run: the cell's code (``%%submit_job``), else the line's program."""
+    if cell is None:
+        if not program:
+            raise UsageError(
+                "give a command, a script.py or a notebook.ipynb to run after the options "
+                "(see %submit_job --help)"
+            )
+        return program_fields(program)
+    if program:
+        raise UsageError(f"%%submit_job takes only options; the cell is the program (got {program!r})")
+    if not cell.strip():
+        raise UsageError("the cell is empty: write the Python code to run in it")
+    return {"code": cell}
+
+
+def _submit_spec(args: argparse.Namespace, params: dict[str, Any], program: dict[str, Any]) -> dict[str, Any]:
+    """The job spec ``%submit_job``'s options and program make: only the fields given."""
+    spec = {
+        "backend": args.backend,
+        "name": args.name,
+        "environment": args.env,
+        "cluster": args.cluster,
+        "params": params,
+        "tags": args.tag,
+        "timeout_s": args.timeout,
+        **program,
+    }
+    return {k: v for k, v in spec.items() if v not in (None, "", [], {})}
+
+
+def _connect_token(args: argparse.Namespace) -> str | None:
+    """The token ``%compute_connect`` was given (typed, or named by ``--token-env``)."""
+    if args.token and args.token_env:
+        raise UsageError("give --token or --token-env, not both")
+    token: str | None = _token_from_env(args.token_env) if args.token_env else args.token
+    if token and not args.url:
+        raise UsageError(f"{'--token-env' if args.token_env else '--token'} goes with a URL")
+    return token
+
+
+def _token_from_env(variable: str) -> str:
+    token = os.environ.get(variable)
+    if not token:
+        raise UsageError(f"the environment variable {variable} is not set (--token-env)")
+    return token
+
+
+def _backend_names(client: Client) -> list[str]:
+    """The names of the server's backends; the client is closed when they cannot be listed."""
+    try:
+        return [b.get("name", "?") for b in client.backends()]
+    except BaseException:
+        client.close()
+        raise
 
 
 # --- the magics -------------------------------------------------------------------------------
@@ -382,7 +293,7 @@ class ComputeMagics(Magics):
 
     # helpers ------------------------------------------------------------------------------
     def _help_asked(self, func: Callable[..., Any], line: str) -> bool:
-        words = {t.value for t in _tokens(line)}
+        words = {t.value for t in tokens(line)}
         if words & _HELP_FLAGS:
             print(func.parser.format_help())  # type: ignore[attr-defined]
             return True
@@ -399,6 +310,15 @@ class ComputeMagics(Magics):
             raise UsageError("give a job id (a unique prefix is enough)")
         if _FULL_ID.fullmatch(prefix):
             return prefix
+        matches = self._ids_starting_with(prefix)
+        if not matches:
+            raise NotFound(f"no job id starts with '{ref}'")
+        if len(matches) > 1:
+            raise InvalidSpec(f"'{ref}' matches {len(matches)} jobs; give more of the id")
+        return matches.pop()
+
+    def _ids_starting_with(self, prefix: str) -> set[str]:
+        """The ids of the jobs the server finds for ``prefix`` that start with it (page by page)."""
         matches: set[str] = set()
         offset = 0
         for _ in range(_RESOLVE_MAX_PAGES):
@@ -407,13 +327,10 @@ class ComputeMagics(Magics):
             offset += len(page)
             if not page or offset >= page.total:
                 break
-        if not matches:
-            raise NotFound(f"no job id starts with '{ref}'")
-        if len(matches) > 1:
-            raise InvalidSpec(f"'{ref}' matches {len(matches)} jobs; give more of the id")
-        return matches.pop()
+        return matches
 
     def _store(self, variable: str, value: Any) -> None:
+        assert self.shell is not None, "magics are registered with a shell"
         self.shell.user_ns[variable] = value
 
     def _load_frame(self, job: Job, name: str | None, variable: str) -> pandas.DataFrame:
@@ -534,50 +451,30 @@ class ComputeMagics(Magics):
             return
         _check_variable(args.out)
         params = dict(parse_param(p) for p in args.param)
-        if cell is not None:
-            if program:
-                raise UsageError(
-                    f"%%submit_job takes only options; the cell is the program (got {program!r})"
-                )
-            if not cell.strip():
-                raise UsageError("the cell is empty: write the Python code to run in it")
-            fields: dict[str, Any] = {"code": cell}
-        else:
-            if not program:
-                raise UsageError(
-                    "give a command, a script.py or a notebook.ipynb to run after the options "
-                    "(see %submit_job --help)"
-                )
-            fields = program_fields(program)
-        spec = {
-            "backend": args.backend,
-            "name": args.name,
-            "environment": args.env,
-            "cluster": args.cluster,
-            "params": params,
-            "tags": args.tag,
-            "timeout_s": args.timeout,
-            **fields,
-        }
-        job = self._submit({k: v for k, v in spec.items() if v not in (None, "", [], {})})
+        job = self._submit(_submit_spec(args, params, _program_of(program, cell)))
         if job is None:
             return
         self._keep(job)
+        if self._announce_and_wait(job, wait=args.wait or bool(args.out)) and args.out:
+            self._load_output(job, args.out)
+
+    def _announce_and_wait(self, job: Job, *, wait: bool) -> bool:
+        """Say the job was submitted; with ``wait``, wait for it. Whether it has ended (not on Ctrl-C)."""
         try:
             print(f"Submitted job {short_id(job.id)} {job.name!r} on {job.backend}: {job.state.value}", flush=True)
-            if not (args.wait or args.out):
-                return
-            if not self._wait(job) or not args.out:
-                return
+            return wait and self._wait(job)
         except KeyboardInterrupt:
             self._stopped_waiting(job)
-            return
+            return False
+
+    def _load_output(self, job: Job, variable: str) -> None:
+        """Load the ended job's only tabular result into ``variable``; an error if it did not succeed."""
         if job.state is not JobState.SUCCEEDED:
             job_id = short_id(job.id)
             raise ComputeError(
-                f"nothing loaded into {args.out}: the job did not succeed (%job_logs {job_id} shows its log)"
+                f"nothing loaded into {variable}: the job did not succeed (%job_logs {job_id} shows its log)"
             )
-        self._load_frame(job, None, args.out)
+        self._load_frame(job, None, variable)
 
     # %jobs --------------------------------------------------------------------------------
     @magic_arguments()
@@ -720,21 +617,9 @@ class ComputeMagics(Magics):
         if self._help_asked(self.compute_connect, line):
             return
         args = parse_argstring(self.compute_connect, line)
-        if args.token and args.token_env:
-            raise UsageError("give --token or --token-env, not both")
-        token = args.token
-        if args.token_env:
-            token = os.environ.get(args.token_env)
-            if not token:
-                raise UsageError(f"the environment variable {args.token_env} is not set (--token-env)")
-        if token and not args.url:
-            raise UsageError(f"{'--token-env' if args.token_env else '--token'} goes with a URL")
+        token = _connect_token(args)
         client = Client(args.url, token) if args.url else Client()
-        try:
-            names = [b.get("name", "?") for b in client.backends()]
-        except BaseException:
-            client.close()
-            raise
+        names = _backend_names(client)
         self._set_client(client)
         print(f"connected to {client.url} (backends: {', '.join(names) or 'none'})", flush=True)
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from .errors import InvalidSpec
 
@@ -60,10 +60,7 @@ def parse_time(value: Any) -> datetime | None:
     """ISO text (or a datetime) to a timezone-aware UTC datetime; naive values are taken as UTC."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -73,6 +70,9 @@ def format_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
 
+_RecordT = TypeVar("_RecordT", bound="_Record")
+
+
 class _Record:
     """``to_dict``/``from_dict`` for the flat records (Environment, Cluster, ResultFile)."""
 
@@ -80,7 +80,7 @@ class _Record:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    def from_dict(cls: type[_RecordT], data: Mapping[str, Any]) -> _RecordT:
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -159,14 +159,30 @@ SUMMARY_ITEMS = 20
 def summarised(value: Any) -> tuple[Any, bool]:
     """A copy of a JSON value with long text and long lists or objects cut; and whether anything was."""
     if isinstance(value, str):
-        return (value[:SUMMARY_TEXT_CHARS] + "…", True) if len(value) > SUMMARY_TEXT_CHARS else (value, False)
+        return _summarised_text(value)
     if isinstance(value, list):
-        items = [summarised(item) for item in value[:SUMMARY_ITEMS]]
-        return [item for item, _ in items], len(value) > SUMMARY_ITEMS or any(cut for _, cut in items)
+        return _summarised_list(value)
     if isinstance(value, dict):
-        pairs = [(key, summarised(item)) for key, item in list(value.items())[:SUMMARY_ITEMS]]
-        return {key: item for key, (item, _) in pairs}, len(value) > SUMMARY_ITEMS or any(c for _, (_, c) in pairs)
+        return _summarised_dict(value)
     return value, False
+
+
+def _summarised_text(text: str) -> tuple[str, bool]:
+    if len(text) > SUMMARY_TEXT_CHARS:
+        return text[:SUMMARY_TEXT_CHARS] + "…", True
+    return text, False
+
+
+def _summarised_list(items: list[Any]) -> tuple[list[Any], bool]:
+    kept = [summarised(item) for item in items[:SUMMARY_ITEMS]]
+    cut = len(items) > SUMMARY_ITEMS or any(item_cut for _, item_cut in kept)
+    return [item for item, _ in kept], cut
+
+
+def _summarised_dict(mapping: dict[Any, Any]) -> tuple[dict[Any, Any], bool]:
+    kept = [(key, summarised(item)) for key, item in list(mapping.items())[:SUMMARY_ITEMS]]
+    cut = len(mapping) > SUMMARY_ITEMS or any(item_cut for _, (_, item_cut) in kept)
+    return {key: item for key, (item, _) in kept}, cut
 
 
 def _check_type(name: str, value: Any, kinds: tuple[type, ...], label: str) -> None:
@@ -174,6 +190,35 @@ def _check_type(name: str, value: Any, kinds: tuple[type, ...], label: str) -> N
         raise InvalidSpec(f"'{name}' must be {label}, not a boolean", field=name)
     if not isinstance(value, kinds):
         raise InvalidSpec(f"'{name}' must be {label}, not {type(value).__name__}", field=name)
+
+
+def _check_size(name: str, value: Any) -> None:
+    """A spec field's text or list within its limit (see ``SPEC_TEXT_LIMITS``, ``SPEC_LIST_LIMITS``)."""
+    limit = SPEC_TEXT_LIMITS.get(name)
+    if limit is not None and len(value) > limit:
+        raise InvalidSpec(f"'{name}' is longer than {limit:,} characters; give large data as an upload "
+                          "(POST uploads) instead", field=name)
+    limit = SPEC_LIST_LIMITS.get(name)
+    if limit is not None and len(value) > limit:
+        raise InvalidSpec(f"'{name}' has more than {limit:,} items", field=name)
+
+
+def _check_tags(tags: list[Any]) -> None:
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag:
+            raise InvalidSpec("tags must be non-empty strings", field=f"tags[{i}]")
+        if len(tag) > MAX_TAG_CHARS:
+            raise InvalidSpec(f"a tag is at most {MAX_TAG_CHARS} characters", field=f"tags[{i}]")
+
+
+def _check_param_names(params: dict[Any, Any]) -> None:
+    if not all(isinstance(key, str) and key for key in params):
+        raise InvalidSpec("parameter names must be non-empty strings", field="params")
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not (0 < timeout < math.inf):
+        raise InvalidSpec("'timeout_s' must be a finite number greater than 0", field="timeout_s")
 
 
 @dataclass
@@ -196,7 +241,8 @@ class JobSpec:
     timeout_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _TYPES = {
+    #: Each field's accepted JSON types, and how an error names them.
+    _TYPES: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {
         "backend": ((str,), "a string"),
         "name": ((str,), "a string"),
         "environment": ((str,), "a string"),
@@ -223,29 +269,14 @@ class JobSpec:
         for name, value in data.items():
             if name not in cls._TYPES:
                 raise InvalidSpec(f"unknown field '{name}'", field=str(name))
-            if value is None:
-                continue
-            kinds, label = cls._TYPES[name]
-            _check_type(name, value, kinds, label)
-            limit = SPEC_TEXT_LIMITS.get(name)
-            if limit is not None and len(value) > limit:
-                raise InvalidSpec(f"'{name}' is longer than {limit:,} characters; give large data as an upload "
-                                  "(POST uploads) instead", field=name)
-            limit = SPEC_LIST_LIMITS.get(name)
-            if limit is not None and len(value) > limit:
-                raise InvalidSpec(f"'{name}' has more than {limit:,} items", field=name)
-            values[name] = value
-        for i, tag in enumerate(values.get("tags", [])):
-            if not isinstance(tag, str) or not tag:
-                raise InvalidSpec("tags must be non-empty strings", field=f"tags[{i}]")
-            if len(tag) > MAX_TAG_CHARS:
-                raise InvalidSpec(f"a tag is at most {MAX_TAG_CHARS} characters", field=f"tags[{i}]")
-        for key in values.get("params", {}):
-            if not isinstance(key, str) or not key:
-                raise InvalidSpec("parameter names must be non-empty strings", field="params")
-        timeout = values.get("timeout_s")
-        if timeout is not None and not (0 < timeout < math.inf):
-            raise InvalidSpec("'timeout_s' must be a finite number greater than 0", field="timeout_s")
+            if value is not None:
+                kinds, label = cls._TYPES[name]
+                _check_type(name, value, kinds, label)
+                _check_size(name, value)
+                values[name] = value
+        _check_tags(values.get("tags", []))
+        _check_param_names(values.get("params", {}))
+        _check_timeout(values.get("timeout_s"))
         if not values.get("backend", "local"):
             raise InvalidSpec("'backend' must not be empty", field="backend")
         return cls(**values)

@@ -21,14 +21,16 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
-from typing import IO, TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any
 
 from .errors import InvalidSpec, NotFound
 
 if TYPE_CHECKING:
     import pandas
 
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike[str], IO[bytes]]
+Source = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
+#: A readable binary stream: a source's bytes, or what a decompressor makes of them.
+_Stream = IO[bytes] | io.BufferedIOBase
 
 _LABELS = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "json": "JSON", "jsonl": "JSON lines"}
 
@@ -60,10 +62,10 @@ _MEDIA_TYPES = {
 
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
-_OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+_OPENERS: dict[str, Callable[[IO[bytes]], io.BufferedIOBase]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
-    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115 - _decompressed opens it in a with
 }
 
 #: Options of ``pandas.read_csv`` that its pyarrow engine lacks; given one, the default engine reads.
@@ -97,8 +99,10 @@ def read_frame(
     fmt: str | None = None
     with _binary_source(source) as raw:
         try:
-            fmt, stream = _detect(raw, name, media_type, read_kwargs)
-            return _READERS[fmt](stream, read_kwargs)
+            named_fmt, compression = _format_from_name(name)
+            with _decompressed(raw, compression or _sniff_compression(_peek(raw))) as stream:
+                fmt = _detect_format(stream, named_fmt, name, media_type, read_kwargs)
+                return _READERS[fmt](stream, read_kwargs)
         except _parse_errors() as exc:
             what = f"as {_LABELS[fmt]}" if fmt else "as a table"
             raise InvalidSpec(f"cannot read result '{name}' {what}: {_reason(exc)}", field="name") from None
@@ -122,17 +126,14 @@ def _format_from_media_type(media_type: str | None) -> str | None:
     return _MEDIA_TYPES.get(media_type.split(";", 1)[0].strip().lower())
 
 
-def _detect(
-    raw: IO[bytes], name: str, media_type: str | None, read_kwargs: dict[str, Any]
-) -> tuple[str, IO[bytes]]:
-    """The format of a result and a stream of its uncompressed bytes."""
-    fmt, compression = _format_from_name(name)
-    compression = compression or _sniff_compression(_peek(raw))
-    stream = _OPENERS[compression](raw) if compression else raw
-    fmt = fmt or _format_from_media_type(media_type) or _sniff_format(_peek(stream), name, read_kwargs)
+def _detect_format(
+    stream: _Stream, named_fmt: str | None, name: str, media_type: str | None, read_kwargs: dict[str, Any]
+) -> str:
+    """The format of a result: by its name, else its media type, else its first (uncompressed) bytes."""
+    fmt = named_fmt or _format_from_media_type(media_type) or _sniff_format(_peek(stream), name, read_kwargs)
     if fmt == "json" and _looks_like_json_lines(_peek(stream)):
         fmt = "jsonl"
-    return fmt, stream
+    return fmt
 
 
 def _sniff_compression(head: bytes) -> str | None:
@@ -191,7 +192,7 @@ def _looks_like_json_lines(head: bytes) -> bool:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _read_csv(stream: IO[bytes], read_kwargs: dict[str, Any], sep: str = ",") -> pandas.DataFrame:
+def _read_csv(stream: _Stream, read_kwargs: dict[str, Any], sep: str = ",") -> pandas.DataFrame:
     import pandas as pd
 
     options = dict(read_kwargs)
@@ -202,23 +203,23 @@ def _read_csv(stream: IO[bytes], read_kwargs: dict[str, Any], sep: str = ",") ->
     return pd.read_csv(stream, **options)
 
 
-def _read_tsv(stream: IO[bytes], read_kwargs: dict[str, Any]) -> pandas.DataFrame:
+def _read_tsv(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
     return _read_csv(stream, read_kwargs, sep="\t")
 
 
-def _read_parquet(stream: IO[bytes], read_kwargs: dict[str, Any]) -> pandas.DataFrame:
+def _read_parquet(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
     import pandas as pd
 
     return pd.read_parquet(stream, **{"engine": "pyarrow", **read_kwargs})
 
 
-def _read_json(stream: IO[bytes], read_kwargs: dict[str, Any]) -> pandas.DataFrame:
+def _read_json(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
     import pandas as pd
 
     return pd.read_json(stream, **read_kwargs)
 
 
-def _read_json_lines(stream: IO[bytes], read_kwargs: dict[str, Any]) -> pandas.DataFrame:
+def _read_json_lines(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
     import pandas as pd
 
     options = {"lines": True, **read_kwargs}
@@ -228,7 +229,7 @@ def _read_json_lines(stream: IO[bytes], read_kwargs: dict[str, Any]) -> pandas.D
     return pd.read_json(stream, **options)
 
 
-_READERS: dict[str, Callable[[IO[bytes], dict[str, Any]], pandas.DataFrame]] = {
+_READERS: dict[str, Callable[[_Stream, dict[str, Any]], pandas.DataFrame]] = {
     "csv": _read_csv,
     "tsv": _read_tsv,
     "parquet": _read_parquet,
@@ -258,10 +259,20 @@ def _binary_source(source: Source) -> Iterator[IO[bytes]]:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE) as spool:
             shutil.copyfileobj(source, spool)
             spool.seek(0)
-            yield spool  # type: ignore[misc]
+            yield spool
 
 
-def _peek(stream: IO[bytes]) -> bytes:
+@contextlib.contextmanager
+def _decompressed(raw: IO[bytes], compression: str | None) -> Iterator[_Stream]:
+    """The uncompressed bytes of ``raw`` as a stream (``raw`` itself when it is not compressed)."""
+    if compression is None:
+        yield raw
+        return
+    with _OPENERS[compression](raw) as stream:
+        yield stream
+
+
+def _peek(stream: _Stream) -> bytes:
     """The first bytes from the current position, leaving the position where it was."""
     position = stream.tell()
     head = stream.read(_HEAD_SIZE)

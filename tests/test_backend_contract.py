@@ -1,15 +1,20 @@
 """Parts of the backend contract the server keeps for every backend: a backend that fails to start is
-closed, and an unexpected error reaches users and subscribers named by its type, never by its text
-(which may quote a setting)."""
+closed; an unexpected error reaches users and subscribers named by its type, never by its text (which
+may quote a setting); a result stream is closed as soon as its reader goes away."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from conftest import until
 
-from jupyter_compute.backends.base import Backend, Submission
-from jupyter_compute.models import JobSpec
+from jupyter_compute.backends.base import Backend, Capabilities, Submission
+from jupyter_compute.models import JobSpec, JobState, RemoteStatus, ResultFile
 
 SETTING = "https://user:SETTING-7f3a91@platform.example/api"
 #: Names of the backends whose close() ran (this module is imported by the server as their kind).
@@ -39,12 +44,41 @@ class LeakySubmitBackend(Backend):
         raise ValueError(f"bad url {SETTING}")
 
 
+#: Remote ids whose result stream was closed (its generator's ``finally`` ran).
+STREAMS_CLOSED: list[str] = []
+
+
+class EndlessResultBackend(Backend):
+    """A finished job whose one result never ends: the reader decides when to stop."""
+
+    kind = "endless-result"
+    capabilities = Capabilities(has_results=True)
+
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        return Submission(job_id, RemoteStatus(JobState.SUCCEEDED, "done"))
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        return RemoteStatus(JobState.SUCCEEDED, "done")
+
+    async def results(self, remote_id: str) -> list[ResultFile]:
+        return [ResultFile(name="endless.txt", size=None, media_type="text/plain")]
+
+    async def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"x" * 65536
+                await asyncio.sleep(0.01)
+        finally:
+            STREAMS_CLOSED.append(remote_id)
+
+
 @pytest.fixture
 def compute_config(server_log: list[str]) -> dict[str, Any]:
     return {"backends": {
         "local": {"kind": "local"},
         "broken": {"kind": "test_backend_contract:FailingStartBackend"},
         "leaky": {"kind": "test_backend_contract:LeakySubmitBackend"},
+        "endless": {"kind": "test_backend_contract:EndlessResultBackend"},
     }}
 
 
@@ -67,3 +101,19 @@ async def test_an_unexpected_submission_error_is_named_by_its_type_only(api, jp_
     assert "SETTING-7f3a91" not in everything
     assert any("submission failed (ValueError)" in line for line in server_log)
     assert not [line for line in server_log if "SETTING-7f3a91" in line], "nor in the server's log"
+
+
+async def test_a_result_stream_is_closed_when_its_reader_goes_away(api, jp_serverapp, jp_http_port,
+                                                                   jp_base_url) -> None:
+    job = (await api("POST", "jobs", body={"backend": "endless", "command": "true"})).body
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}compute/api/jobs/{job['id']}/results/endless.txt"
+    headers = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    gc.disable()  # only the server's own closing counts, not a collection that happens to come by
+    try:
+        async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url, headers=headers) as answer:
+            assert answer.status_code == 200
+            async for _ in answer.aiter_bytes():
+                break  # read the first bytes, then hang up
+        await until(lambda: job["id"] in STREAMS_CLOSED, "the backend's stream to be closed", timeout=60)
+    finally:
+        gc.enable()

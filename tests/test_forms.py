@@ -8,7 +8,18 @@ import sys
 import pytest
 
 from jupyter_compute.errors import InvalidSpec
-from jupyter_compute.forms import BLANK, NOT_BLANK_TEXT, Form, FormField, check_spec, check_values, spec_from_values
+from jupyter_compute.forms import (
+    BLANK,
+    NOT_BLANK_TEXT,
+    FieldType,
+    Form,
+    FormField,
+    check_spec,
+    check_values,
+    field_types,
+    spec_from_values,
+)
+from jupyter_compute.server.spec_schema import field_schema
 
 FORM = Form(
     fields=(
@@ -75,6 +86,34 @@ def test_form_round_trips_through_json() -> None:
     assert Form.from_dict(FORM.to_dict()) == FORM
     with pytest.raises(ValueError):
         FormField("x", "X", "colour")
+
+
+def test_a_new_field_type_is_one_class(monkeypatch) -> None:
+    monkeypatch.setattr(field_types, "_TYPES", dict(field_types._TYPES))  # forgotten after the test
+
+    class Percent(FieldType):
+        name = "percent"
+
+        def type_problem(self, value, form_field):
+            return None if isinstance(value, int) and 0 <= value <= 100 else "must be a percentage"
+
+        def value_schema(self, form_field, *, given):
+            return {"type": "integer", "minimum": 0, "maximum": 100}
+
+        def widget(self, form_field):  # the notebook's widget: not needed to check or describe the field
+            raise NotImplementedError
+
+    share = FormField("params.share", "Share", "percent", help="Of the cluster.")
+    form = Form(fields=(share,))
+    assert Form.from_dict(form.to_dict()) == form and share.to_dict()["type"] == "percent"
+    assert check_values(form, {"params.share": 40}) == {}
+    assert check_values(form, {"params.share": 140}) == {"params.share": "Share must be a percentage"}
+    assert check_values(form, {"params.share": "a\0"}) == {"params.share": "Share must be a percentage"}
+    assert field_schema(share) == {"type": ["integer", "null"], "minimum": 0, "maximum": 100,
+                                   "title": "Share", "description": "Of the cluster."}
+    with pytest.raises(InvalidSpec) as info:
+        check_spec(form, {"params": {"share": -1}})
+    assert info.value.field == "params.share"
 
 
 def test_check_spec_raises_for_the_first_problem() -> None:

@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 
 from jupyter_compute import forms
 from jupyter_compute.client import Client
+from jupyter_compute.forms import field_types
 from jupyter_compute.models import Environment, JobState
 from jupyter_compute.widgets import (
     ClusterPicker,
@@ -473,13 +474,27 @@ def test_register_field_type_replaces_and_adds_renderers(client, monkeypatch):
     assert form.spec()["script"] == "/data/a.py"
     form.close()
 
-    # a type of its own (a server declaring it would list it in forms.FIELD_TYPES)
-    monkeypatch.setattr(forms, "FIELD_TYPES", (*forms.FIELD_TYPES, "colour"))
-    register_field_type("colour", lambda field: form_module.FieldControl(
-        W.ColorPicker(description=field.label), get=None, set=None))
+    # a type of its own is one FieldType class: the server's check, its JSON Schema and its widget
+    monkeypatch.setattr(field_types, "_TYPES", dict(field_types._TYPES))
+
+    class ColourType(forms.FieldType):
+        name = "colour"
+
+        def type_problem(self, value, form_field):
+            return None if re.fullmatch("#[0-9a-f]{6}", str(value)) else "must be a colour like #ff0000"
+
+        def value_schema(self, form_field, *, given):
+            return {"type": "string", "pattern": "^#[0-9a-f]{6}$"}
+
+        def widget(self, form_field):
+            return form_module.FieldControl(W.ColorPicker(description=form_field.label))
+
     colour = forms.FormField("extra.colour", "Colour", "colour", default="#ff0000")
     control = form_module.field_control(colour)
     assert isinstance(control.widget, W.ColorPicker) and control.get() == "#ff0000"
+    control.widget.value = "red"
+    assert forms.check_values(forms.Form(fields=(colour,)), {"extra.colour": control.get()}) == {
+        "extra.colour": "Colour must be a colour like #ff0000"}
     with pytest.raises(TypeError):
         register_field_type("x", "not a factory")  # type: ignore[arg-type]
 

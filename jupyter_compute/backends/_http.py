@@ -28,8 +28,9 @@ class ClientMixin:
     _http: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        """Open the HTTP client."""
-        self._client()
+        """Open the HTTP client, off the event loop."""
+        if self._http is None:
+            self._http = await open_client(timeout=self.timeout, headers={"Accept": "application/json"})
 
     async def close(self) -> None:
         """Close the HTTP client (a later call opens a new one)."""
@@ -38,9 +39,14 @@ class ClientMixin:
             await client.aclose()
 
     def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
+        if self._http is None:  # used before start (a script): made here, once
             self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
         return self._http
+
+
+async def open_client(**options: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient``, made in a thread: loading the CA certificates blocks for ~50 ms."""
+    return await asyncio.to_thread(httpx.AsyncClient, **options)
 
 
 async def request(

@@ -7,8 +7,10 @@ platform cannot offer raise :class:`NotSupported`, and the matching capability f
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -81,6 +83,7 @@ class Backend:
         self.config = dict(config or {})
         self.data_dir = Path(data_dir) if data_dir else None
         self.log = log or logging.getLogger(f"jupyter_compute.{self.kind or 'backend'}.{name}")
+        self._validated: weakref.WeakValueDictionary[int, JobSpec] = weakref.WeakValueDictionary()
         window = config_positive(self.config, "confirm_window_s", None, kind=self.kind or "backend")
         if window is not None:
             self.confirm_window_s = float(window)
@@ -106,11 +109,27 @@ class Backend:
         return Form(fields=COMMON_FIELDS)
 
     def validate(self, spec: JobSpec) -> JobSpec:
-        """Check the spec means something on this platform; raise InvalidSpec naming the field."""
+        """Check the spec means something on this platform; raise InvalidSpec naming the field.
+
+        It may read files and parse them: callers run it through :meth:`validated`, off the event loop.
+        """
         return spec
 
+    async def validated(self, spec: JobSpec) -> JobSpec:
+        """``spec`` as :meth:`validate` makes it, checked in a thread, once: a spec this backend has already
+        validated comes back as is. The service validates every submission before ``submit``, and
+        ``submit`` calls this too, so a script calling ``submit`` directly gets its spec checked as well."""
+        if self._validated.get(id(spec)) is spec:
+            return spec
+        checked = await asyncio.to_thread(self.validate, spec)
+        self._validated[id(checked)] = checked
+        return checked
+
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        """Start the job on the platform. ``job_id`` is ours, usable as a client token."""
+        """Start the job on the platform. ``job_id`` is ours, usable as a client token.
+
+        Implementations start with ``spec = await self.validated(spec)`` (no second check when the
+        service has validated it)."""
         raise NotSupported(f"backend '{self.name}' cannot submit jobs", backend=self.name)
 
     async def status(self, remote_id: str) -> RemoteStatus:
@@ -164,21 +183,11 @@ class Backend:
         reading any server file would let a spec hand out the server's own secrets.
         """
         explicit = text.startswith("file://")
-        raw = text
-        if explicit:
-            url = urlsplit(text)
-            if url.netloc not in ("", "localhost"):
-                raise InvalidSpec(f"'{text}' names a file on another host ({url.netloc})", field=field)
-            raw = unquote(url.path)
+        raw = _local_path_text(text, field) if explicit else text
         if not raw.strip():
             return None
-        path = Path(raw).expanduser()
-        if not path.is_absolute() and self.local_roots:
-            path = self.local_roots[0] / path
-        resolved = path.resolve()
-        allowed = not any(resolved.is_relative_to(root) for root in SYSTEM_ROOTS) and (
-            not self.local_roots or any(_shared_under(resolved, root) for root in self.local_roots)
-        )
+        resolved = self._resolve_local(raw)
+        allowed = self._shares(resolved)
         if allowed and resolved.exists():
             return resolved
         if not (explicit or required):
@@ -190,6 +199,18 @@ class Backend:
                 "folders", field=field,
             )
         raise InvalidSpec(f"the local file or folder '{text}' does not exist", field=field)
+
+    def _resolve_local(self, raw: str) -> Path:
+        path = Path(raw).expanduser()
+        if not path.is_absolute() and self.local_roots:
+            path = self.local_roots[0] / path
+        return path.resolve()
+
+    def _shares(self, resolved: Path) -> bool:
+        """Whether a spec may name this file: not the system's own, and under ``local_roots`` when set."""
+        if any(resolved.is_relative_to(root) for root in SYSTEM_ROOTS):
+            return False
+        return not self.local_roots or any(_shared_under(resolved, root) for root in self.local_roots)
 
     def proxy_refusal(self, path: str) -> str | None:
         """Why the passthrough must not forward to this API path (relative, decoded), or None."""
@@ -251,6 +272,14 @@ def public_url(url: str) -> str:
     """``url`` as it may be shown (``describe``): without a user, password, query or fragment."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _local_path_text(url_text: str, field: str) -> str:
+    """The path of a ``file://`` URL; one naming another host is refused."""
+    url = urlsplit(url_text)
+    if url.netloc not in ("", "localhost"):
+        raise InvalidSpec(f"'{url_text}' names a file on another host ({url.netloc})", field=field)
+    return unquote(url.path)
 
 
 def _shared_under(path: Path, root: Path) -> bool:

@@ -196,7 +196,7 @@ class LocalBackend(Backend):
     """Runs command, script, code and notebook jobs as processes of this machine."""
 
     kind: ClassVar[str] = "local"
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         can_cancel=True,
         can_delete=True,
         has_logs=True,
@@ -213,8 +213,8 @@ class LocalBackend(Backend):
         "timed_out": JobState.TIMED_OUT,
         "lost": JobState.FAILED,
     }
-    poll_interval: ClassVar[float] = 0.3
-    poll_max_interval: ClassVar[float] = 2.0
+    poll_interval = 0.3
+    poll_max_interval = 2.0
     environment_id: ClassVar[str] = "local"
     cluster_id: ClassVar[str] = "localhost"
 
@@ -318,7 +318,7 @@ class LocalBackend(Backend):
         """Create the job's folder (once per ``job_id``) and start it if a slot is free."""
         if not _JOB_ID.match(job_id):
             raise InvalidSpec(f"invalid job id '{job_id}'", field="job_id")
-        spec = self.validate(spec)
+        spec = await self.validated(spec)
         await asyncio.to_thread(self._create_job, spec, job_id)
         active = await asyncio.to_thread(self._load_active, self.jobs_dir / job_id)
         if active is not None:

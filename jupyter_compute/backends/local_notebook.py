@@ -107,7 +107,7 @@ def execute(source: Path, target: Path, kernel_name: str, cwd: str, error_file: 
         return 0
     except CellExecutionError as exc:
         message = f"cell {last_cell['index'] + 1} raised {exc.ename}: {exc.evalue}"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — a kernel that dies or will not start: the job's message says how
         message = f"notebook execution failed: {type(exc).__name__}: {exc}"
     finally:
         _save(nb, target)

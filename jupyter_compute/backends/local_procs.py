@@ -8,6 +8,7 @@ its :func:`start_token` matches the one recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -73,20 +74,7 @@ def job_processes(
     """
     pgids = pgids if pgids is not None else set()
     pgids.add(pid)
-    procs: dict[int, psutil.Process] = {}
-    try:
-        leader = psutil.Process(pid)
-        if not _is_ours(leader, token):
-            pgids.discard(pid)  # the pid, hence that group id, now belongs to someone else
-        else:
-            procs[pid] = leader
-            for child in leader.children(recursive=True):
-                procs[child.pid] = child
-                group = _pgid(child.pid)
-                if group:
-                    pgids.add(group)
-    except psutil.Error:
-        pass
+    procs = _leader_and_children(pid, token, pgids)
     own_group = _pgid(os.getpid())
     if own_group is not None:
         pgids.discard(own_group)  # never our own group
@@ -94,6 +82,23 @@ def job_processes(
         if _pgid(proc.pid) in pgids:
             procs.setdefault(proc.pid, proc)
     return [p for p in procs.values() if p.pid != os.getpid() and _running(p)]
+
+
+def _leader_and_children(pid: int, token: str | None, pgids: set[int]) -> dict[int, psutil.Process]:
+    """The job's leader and its descendants while the leader is ours; adds their groups to ``pgids``."""
+    procs: dict[int, psutil.Process] = {}
+    with contextlib.suppress(psutil.Error):
+        leader = psutil.Process(pid)
+        if not _is_ours(leader, token):
+            pgids.discard(pid)  # the pid, hence that group id, now belongs to someone else
+            return procs
+        procs[pid] = leader
+        for child in leader.children(recursive=True):
+            procs[child.pid] = child
+            group = _pgid(child.pid)
+            if group:
+                pgids.add(group)
+    return procs
 
 
 def _running(proc: psutil.Process) -> bool:
@@ -105,10 +110,8 @@ def _running(proc: psutil.Process) -> bool:
 
 def _signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.send_signal(sig)
-        except psutil.Error:
-            pass
 
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> None:

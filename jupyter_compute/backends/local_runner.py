@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = _StopRequest()
     try:
         status = run(job_dir, stop)
-    except Exception as exc:  # never vanish without a status
+    except Exception as exc:  # noqa: BLE001 — never vanish without a status
         traceback.print_exc()
         status = files.final_status("FAILED", f"runner error: {type(exc).__name__}: {exc}")
     files.write_json_once(job_dir / files.STATUS, status)

@@ -68,6 +68,7 @@ from .base import (
 from .maap_storage import CHUNK_SIZE, media_type
 from .modelarts_auth import AKSK, TOKEN, Auth, segment
 from .modelarts_capacity import (
+    PoolNodes,
     flavor_environments,
     pool_cluster,
     pool_display_name,
@@ -80,7 +81,9 @@ from .modelarts_jobs import (
     OUTPUT_NAME,
     STATUS,
     Plan,
+    Source,
     create_body,
+    job_description,
     job_folder,
     job_id_of,
     job_status,
@@ -123,22 +126,75 @@ FIELD_HINTS: tuple[tuple[str, str], ...] = (
     ("engine", "extra.engine"), ("command", "command"), ("algorithm.id", "algorithm"), ("parameters", "params"),
     ("inputs", "inputs"), ("outputs", "output"),
 )
+#: Where ModelArts' error answers put (error code, message), in the spellings it uses.
+ERROR_KEYS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
 #: Output folders of recent jobs kept in memory (the show answer has them too).
 MAX_REMEMBERED = 1024
 
 
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _coded_error(body: Any) -> tuple[str, str] | None:
+    """(error code, message) of a JSON error body, under the first pair of ERROR_KEYS it uses; else None."""
+    if not isinstance(body, Mapping):
+        return None
+    for code_key, msg_key in ERROR_KEYS:
+        code, msg = body.get(code_key), body.get(msg_key)
+        if code or msg:
+            return str(code or ""), str(msg or "").strip()
+    return None
+
+
 def platform_error(response: httpx.Response) -> tuple[str, str]:
     """(error code, message) of an error answer, in whichever of ModelArts' spellings it comes."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, Mapping):
-        for code_key, msg_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
-            code, msg = body.get(code_key), body.get(msg_key)
-            if code or msg:
-                return str(code or ""), str(msg or "").strip()
+    coded = _coded_error(_json_or_none(response))
+    if coded is not None:
+        return coded
     return "", (response.text or "").strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def field_hint(said: str, hints: Sequence[tuple[str, str]]) -> str | None:
+    """The spec field a refusal is about: the field of the first hint word in ``said``, if any."""
+    lowered = said.lower()
+    return next((field for word, field in hints if word in lowered), None)
+
+
+def flavor_refusal(flavor: str | None, offered: Sequence[str], pool: str) -> str | None:
+    """Why a job of ``flavor`` (None: unnamed) cannot run on a pool offering ``offered``; None when it can."""
+    if flavor and offered and flavor not in offered:
+        return f"pool {pool} offers {', '.join(offered)}, not {flavor}"
+    if not flavor and len(offered) > 1:
+        return f"pool {pool} offers several flavors ({', '.join(offered)}): choose one"
+    return None
+
+
+def _submitted(status: RemoteStatus) -> RemoteStatus:
+    """The status of a job just created: queued while the platform does not say otherwise."""
+    if status.state is JobState.UNKNOWN:
+        return RemoteStatus(JobState.QUEUED, status.native_status or "Creating", "submitted")
+    return status
+
+
+def _is_last_page(page: int, size: int, count: int, total: Any) -> bool:
+    """Whether page ``page`` (from 0) of ``count`` items, ``size`` asked for, ends a listing of ``total``."""
+    return count < size or (isinstance(total, int) and (page + 1) * size >= total)
+
+
+def _http_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _page_size(config: Mapping[str, Any], key: str, maximum: int) -> int:
+    """A page-size setting: a whole number 1–``maximum`` (default ``maximum``)."""
+    value = config.get(key, maximum)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidSpec(f"modelarts backend config '{key}' must be a whole number 1–{maximum}", field=key)
+    return value
 
 
 class ModelArtsBackend(_http.ClientMixin, Backend):
@@ -156,50 +212,61 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
                  log: Any = None) -> None:  # fmt: skip
         super().__init__(name, config, data_dir=data_dir, log=log)
         config_known(self.config, CONFIG_KEYS, kind="modelarts")
+        self.endpoint = httpx.URL(self._endpoint())
+        self.project_id = self._project_id()
+        self.auth = self._auth()
+        self._configure_obs()
+        self.workspace_id = self._text("workspace_id", None)
+        self.nodes_page_size = _page_size(self.config, "nodes_page_size", MAX_NODE_PAGE)
+        self.search_page_size = _page_size(self.config, "search_page_size", MAX_SEARCH_PAGE)
+        self._configure_timing()
+        self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
+        self._obs: ObsStore | None = None
+        self._outputs: dict[str, dict[str, str]] = {}
+        self._capacity: tuple[float, list[PoolNodes]] | None = None
+        self._capacity_lock = asyncio.Lock()
+        self._node_walks = asyncio.Semaphore(NODE_WALKS)
+
+    # config ---------------------------------------------------------------------------
+    def _endpoint(self) -> str:
         endpoint = self._text("endpoint", None)
-        if not endpoint or not endpoint.startswith(("http://", "https://")):
+        if not endpoint or not _http_url(endpoint):
             raise InvalidSpec("modelarts backend config 'endpoint' must be the http(s) URL of the API",
                               field="endpoint")  # fmt: skip
-        self.endpoint = httpx.URL(endpoint.rstrip("/"))
+        return endpoint.rstrip("/")
+
+    def _project_id(self) -> str:
         project_id = self._text("project_id", None)
         if not project_id:
             raise InvalidSpec("modelarts backend config 'project_id' is required", field="project_id")
-        self.project_id = project_id
+        return project_id
+
+    def _auth(self) -> Auth:
+        """The credentials' mode and variables; AuthError when the chosen ones are not set now."""
         if "token_env" in self.config and ("ak_env" in self.config or "sk_env" in self.config):
             raise InvalidSpec("give either token_env or ak_env/sk_env, not both", field="token_env")
         texts = {k: self._text(k, None) for k in ("token_env", "ak_env", "sk_env")}
-        self.auth = Auth.from_config(self.config, project_id, texts)
+        return Auth.from_config(self.config, self.project_id, texts)
+
+    def _configure_obs(self) -> None:
+        """OBS endpoint, the variables of its keys, and the folder local files are uploaded to."""
         obs_endpoint = self._text("obs_endpoint", None)
-        if obs_endpoint and not obs_endpoint.startswith(("http://", "https://")):
+        if obs_endpoint and not _http_url(obs_endpoint):
             raise InvalidSpec("modelarts backend config 'obs_endpoint' must be an http(s) URL", field="obs_endpoint")
         self.obs_endpoint = obs_endpoint
         self.obs_ak_env = self._text("obs_ak_env", self.auth.ak_env) or self.auth.ak_env
         self.obs_sk_env = self._text("obs_sk_env", self.auth.sk_env) or self.auth.sk_env
         root = self._text("upload_root", None)
         self.upload_root = obs_path(root, "upload_root", folder=True) if root else None
-        self.workspace_id = self._text("workspace_id", None)
-        page = self.config.get("nodes_page_size", MAX_NODE_PAGE)
-        if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_NODE_PAGE:
-            raise InvalidSpec(f"modelarts backend config 'nodes_page_size' must be a whole number 1–{MAX_NODE_PAGE}",
-                              field="nodes_page_size")  # fmt: skip
-        self.nodes_page_size = page
-        search = self.config.get("search_page_size", MAX_SEARCH_PAGE)
-        if isinstance(search, bool) or not isinstance(search, int) or not 1 <= search <= MAX_SEARCH_PAGE:
-            raise InvalidSpec(f"modelarts backend config 'search_page_size' must be a whole number "
-                              f"1–{MAX_SEARCH_PAGE}", field="search_page_size")  # fmt: skip
-        self.search_page_size = search
+
+    def _configure_timing(self) -> None:
+        """Timeouts of HTTP and OBS calls, and the poll intervals."""
         timeout_s = float(config_positive(self.config, "timeout_s", 30.0, kind="modelarts"))
         self.timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
         self.obs_options = client_options(timeout_s)
         self.poll_interval = float(config_positive(self.config, "poll_interval_s", type(self).poll_interval,
                                                    kind="modelarts"))  # fmt: skip
         self.poll_max_interval = max(self.poll_interval, type(self).poll_max_interval)
-        self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
-        self._obs: ObsStore | None = None
-        self._outputs: dict[str, dict[str, str]] = {}
-        self._capacity: tuple[float, list[tuple[dict[str, Any], list[dict[str, Any]]]]] | None = None
-        self._capacity_lock = asyncio.Lock()
-        self._node_walks = asyncio.Semaphore(NODE_WALKS)
 
     def _text(self, key: str, default: str | None) -> str | None:
         return config_text(self.config, key, default, kind="modelarts")
@@ -246,8 +313,11 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # HTTP -----------------------------------------------------------------------------
     async def _call(self, method: str, path: str, *, what: str, params: Sequence[tuple[str, Any]] = (),
-                    json_body: Any = None) -> httpx.Response:  # fmt: skip
-        """One API call under ``/…/{project_id}``-style ``path`` (already encoded); errors in words."""
+                    json_body: Any = None, field_hints: Sequence[tuple[str, str]] = ()) -> httpx.Response:  # fmt: skip
+        """One API call under ``/…/{project_id}``-style ``path`` (already encoded); errors in words.
+
+        A refusal (InvalidSpec) names the spec field of the first of ``field_hints`` whose word it says.
+        """
         try:
             prepared = self.auth.prepare(method, self.endpoint, path, params=params, json_body=json_body)
         except AuthError as exc:
@@ -260,9 +330,9 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         )  # fmt: skip
         if response.is_success:
             return response
-        raise self._error(response, what)
+        raise self._error(response, what, field_hints)
 
-    def _error(self, response: httpx.Response, what: str) -> ComputeError:
+    def _error(self, response: httpx.Response, what: str, field_hints: Sequence[tuple[str, str]] = ()) -> ComputeError:
         code, said = platform_error(response)
         text = self._scrub(f"{code}: {said}" if code else said)
         request_id = response.headers.get("x-request-id")
@@ -275,11 +345,11 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         elif status == 404 or code in NOT_FOUND_CODES:
             error = NotFound(f"not found on ModelArts ({what}): {text}", backend=self.name)
         elif status in (400, 409, 422):
-            error = InvalidSpec(f"ModelArts refused {what}: {text}", backend=self.name)
+            error = InvalidSpec(f"ModelArts refused {what}: {text}", field=field_hint(text, field_hints),
+                                backend=self.name)  # fmt: skip
         else:
             error = BackendError(f"ModelArts failed {what} (HTTP {status}): {text}", status=status, backend=self.name,
                                  uncertain=_http.acted_maybe(response))
-        error.platform_said = text  # type: ignore[attr-defined]
         return error
 
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
@@ -371,14 +441,14 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         async with self._node_walks:
             return await self._nodes(pool)
 
-    async def _pools_with_nodes(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    async def _pools_with_nodes(self) -> list[PoolNodes]:
         """The pools with their nodes, read once per ``CAPACITY_TTL_S`` (callers at the same time share it)."""
         async with self._capacity_lock:
             if self._capacity is not None and time.monotonic() - self._capacity[0] < CAPACITY_TTL_S:
                 return self._capacity[1]
             pools = await self._pools()
             nodes = await asyncio.gather(*(self._bounded_nodes(pool_name(p)) for p in pools))
-            found = list(zip(pools, nodes))
+            found: list[PoolNodes] = list(zip(pools, nodes, strict=True))
             self._capacity = (time.monotonic(), found)
             return found
 
@@ -433,78 +503,104 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def _check_on_platform(self, plan: Plan) -> None:
         """What only the platform and OBS can tell, before anything is uploaded or created."""
         if plan.pool:
-            try:
-                pool = await self._json("GET", self._path("v2", "pools", segment(plan.pool)),
-                                        what=f"reading pool {plan.pool}")  # fmt: skip
-            except NotFound:
-                raise InvalidSpec(f"ModelArts has no pool '{plan.pool}'", field="cluster", backend=self.name) from None
-            offered = pool_flavors(pool) if isinstance(pool, dict) else []
-            shown = pool_display_name(pool) if isinstance(pool, dict) else plan.pool
-            if plan.flavor and offered and plan.flavor not in offered:
-                raise InvalidSpec(f"pool {shown} offers {', '.join(offered)}, not {plan.flavor}",
-                                  field="environment", backend=self.name)  # fmt: skip
-            if not plan.flavor and len(offered) > 1:
-                raise InvalidSpec(f"pool {shown} offers several flavors ({', '.join(offered)}): choose one",
-                                  field="environment", backend=self.name)  # fmt: skip
+            await self._check_pool(plan.pool, plan.flavor)
         if not self.obs_endpoint:
             return  # nothing can be checked on OBS; the platform checks the paths
         store = self._store()
-        if plan.code_obs:
-            if plan.boot_file:
-                boot = join(plan.code_obs, plan.boot_file)
-                if not await self._fs(store.exists, boot, what="checking the boot file"):
-                    raise InvalidSpec(f"the boot file {display_url(boot)} does not exist", field="extra.boot_file")
-            elif not await self._fs(store.exists, plan.code_obs, what="checking the code folder"):
-                raise InvalidSpec(f"the code folder {display_url(plan.code_obs)} is empty or missing",
-                                  field="extra.code_dir")  # fmt: skip
+        await self._check_code(store, plan)
+        await self._check_inputs(store, plan)
+
+    async def _check_pool(self, name: str, flavor: str | None) -> None:
+        """The pool exists and offers the flavor (or, with none given, just one)."""
+        try:
+            pool = await self._json("GET", self._path("v2", "pools", segment(name)), what=f"reading pool {name}")
+        except NotFound:
+            raise InvalidSpec(f"ModelArts has no pool '{name}'", field="cluster", backend=self.name) from None
+        if not isinstance(pool, dict):
+            return  # an answer without a pool object names no flavors to check against
+        refusal = flavor_refusal(flavor, pool_flavors(pool), pool_display_name(pool))
+        if refusal:
+            raise InvalidSpec(refusal, field="environment", backend=self.name)
+
+    async def _check_code(self, store: ObsStore, plan: Plan) -> None:
+        """The OBS code folder holds the boot file (or, without one, anything)."""
+        if not plan.code_obs:
+            return
+        if plan.boot_file:
+            boot = join(plan.code_obs, plan.boot_file)
+            if not await self._fs(store.exists, boot, what="checking the boot file"):
+                raise InvalidSpec(f"the boot file {display_url(boot)} does not exist", field="extra.boot_file")
+        elif not await self._fs(store.exists, plan.code_obs, what="checking the code folder"):
+            raise InvalidSpec(f"the code folder {display_url(plan.code_obs)} is empty or missing",
+                              field="extra.code_dir")  # fmt: skip
+
+    async def _check_inputs(self, store: ObsStore, plan: Plan) -> None:
+        """Every OBS input exists, as an object or as a folder."""
         for source in plan.inputs:
             if source.obs is None:
-                continue
-            found = await self._fs(store.exists, source.obs, what=f"checking {source.field}")
-            if not found and not source.obs.endswith("/"):
-                found = await self._fs(store.exists, source.obs + "/", what=f"checking {source.field}")
-            if not found:
+                continue  # a local input: it is uploaded
+            if not await self._obs_exists(store, source.obs, what=f"checking {source.field}"):
                 raise InvalidSpec(f"{display_url(source.obs)} does not exist on OBS", field=source.field)
+
+    async def _obs_exists(self, store: ObsStore, path: str, *, what: str) -> bool:
+        """Whether ``path`` is an object or, failing that, a folder holding objects."""
+        if await self._fs(store.exists, path, what=what):
+            return True
+        return not path.endswith("/") and bool(await self._fs(store.exists, path + "/", what=what))
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
         plan = await asyncio.to_thread(plan_job, spec, upload_root=self.upload_root, resolve=self.local_source)
         await self._check_on_platform(plan)
-        code_obs = plan.code_obs
-        inputs: dict[str, str] = {}
-        try:
-            if plan.code_local is not None:
-                code_obs = self._job_folder(job_id, "code", field="script")
-                await self._upload(plan.code_local, code_obs, what="the code")
-            for source in plan.inputs:
-                if source.local is None:
-                    inputs[source.name] = source.obs or ""
-                    continue
-                folder = self._job_folder(job_id, "inputs", source.name, field=source.field)
-                inputs[source.name] = await self._upload(source.local, folder, what=source.field)
-        except ComputeError:
-            await self._remove_uploads(plan, job_id)
-            raise
+        code_obs, inputs = await self._upload_plan(plan, job_id)
         output = plan.output or self._job_folder(job_id, "output", field="output")
         body = create_body(plan, job_id=job_id, code_obs=code_obs, inputs=inputs, output=output,
                            workspace_id=self.workspace_id)  # fmt: skip
-        try:
-            data = await self._json("POST", self._path("v2", "training-jobs"),
-                                    what=f"creating the training job of {job_id}", json_body=body)  # fmt: skip
-        except InvalidSpec as exc:  # refused: no job uses the uploads (after other errors one may, see recover)
-            said = str(getattr(exc, "platform_said", "")).lower()
-            exc.field = exc.field or next((f for word, f in FIELD_HINTS if word in said), None)
-            await self._remove_uploads(plan, job_id)
-            raise
+        data = await self._create(plan, job_id, body)
         remote_id = job_id_of(data) if isinstance(data, dict) else ""
         if not remote_id:
             raise BackendError("ModelArts created the job but answered no metadata.id", backend=self.name)
         self._remember(remote_id, {OUTPUT_NAME: output})
         self.log.info("modelarts backend '%s': job %s is training job %s", self.name, job_id, remote_id)
-        status = job_status(data, self._scrub)
-        if status.state is JobState.UNKNOWN:
-            status = RemoteStatus(JobState.QUEUED, status.native_status or "Creating", "submitted")
-        return Submission(remote_id, status)
+        return Submission(remote_id, _submitted(job_status(data, self._scrub)))
+
+    async def _upload_plan(self, plan: Plan, job_id: str) -> tuple[str | None, dict[str, str]]:
+        """Upload the plan's local code and inputs: (the code folder on OBS, input name → OBS path).
+
+        When an upload fails, what was uploaded already is removed.
+        """
+        try:
+            code_obs = await self._upload_code(plan, job_id)
+            inputs = {source.name: await self._input_path(source, job_id) for source in plan.inputs}
+        except ComputeError:
+            await self._remove_uploads(plan, job_id)
+            raise
+        return code_obs, inputs
+
+    async def _upload_code(self, plan: Plan, job_id: str) -> str | None:
+        """The OBS code folder: the one given, or ``<job>/code/`` with the local code uploaded to it."""
+        if plan.code_local is None:
+            return plan.code_obs
+        folder = self._job_folder(job_id, "code", field="script")
+        await self._upload(plan.code_local, folder, what="the code")
+        return folder
+
+    async def _input_path(self, source: Source, job_id: str) -> str:
+        """The OBS path of an input: the one given, or where its local file or folder was uploaded."""
+        if source.local is None:
+            return source.obs or ""
+        folder = self._job_folder(job_id, "inputs", source.name, field=source.field)
+        return await self._upload(source.local, folder, what=source.field)
+
+    async def _create(self, plan: Plan, job_id: str, body: dict[str, Any]) -> Any:
+        """The create call's answer; a refusal names the spec field it is about, and removes the uploads."""
+        try:
+            return await self._json("POST", self._path("v2", "training-jobs"),
+                                    what=f"creating the training job of {job_id}", json_body=body,
+                                    field_hints=FIELD_HINTS)  # fmt: skip
+        except InvalidSpec:  # refused: no job uses the uploads (after other errors one may, see recover)
+            await self._remove_uploads(plan, job_id)
+            raise
 
     def _job_folder(self, job_id: str, *parts: str, field: str) -> str:
         """``<upload_root>/<job_id>/<parts…>/``; InvalidSpec naming ``field`` without an upload_root."""
@@ -524,7 +620,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     async def _upload(self, local: Path, folder: str, *, what: str) -> str:
         """A local file or folder into the OBS ``folder``; the uploaded object's path (a file) or ``folder``."""
-        target = join(folder, local.name) if local.is_file() else folder
+        target = join(folder, local.name) if await asyncio.to_thread(local.is_file) else folder
         await self._fs(self._store().upload, local, target, what=f"uploading {what}")
         return target
 
@@ -550,22 +646,26 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         """Training jobs, newest first, page by page (``offset`` is the page index), at most ``max_pages`` pages."""
         size = self.search_page_size
         for page in range(max_pages):
-            body: dict[str, Any] = {"offset": page, "limit": size, "sort_by": "create_time", "order": "desc"}
-            if self.workspace_id:
-                body["workspace_id"] = self.workspace_id
-            data = await self._json("POST", self._path("v2", "training-job-searches"), what="listing training jobs",
-                                    json_body=body)  # fmt: skip
-            items = data.get("items") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise BackendError("ModelArts answered the job search without items", backend=self.name)
+            items, total = await self._search_page(page, size)
             for item in items:
                 if isinstance(item, dict) and job_id_of(item):
                     yield item
-            total = data.get("total")
-            if len(items) < size or (isinstance(total, int) and (page + 1) * size >= total):
+            if _is_last_page(page, size, len(items), total):
                 return
         if max_pages == MAX_PAGES:
             self.log.warning("modelarts backend '%s': job search cut at %d pages", self.name, MAX_PAGES)
+
+    async def _search_page(self, page: int, size: int) -> tuple[list[Any], Any]:
+        """(the items, the ``total`` said) of one page of the job search."""
+        body: dict[str, Any] = {"offset": page, "limit": size, "sort_by": "create_time", "order": "desc"}
+        if self.workspace_id:
+            body["workspace_id"] = self.workspace_id
+        data = await self._json("POST", self._path("v2", "training-job-searches"), what="listing training jobs",
+                                json_body=body)  # fmt: skip
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise BackendError("ModelArts answered the job search without items", backend=self.name)
+        return items, data.get("total")
 
     async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
         """The newest ``STATUS_PAGES`` pages of the job search (stopping once every id is found).
@@ -592,8 +692,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         """The training job created for our ``job_id`` (its description names it), if any."""
         description = f"{DESCRIPTION_PREFIX}{job_id}"
         async for item in self._search():
-            metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
-            if metadata.get("description") == description:
+            if job_description(item) == description:
                 return job_id_of(item)
         return None
 

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..models import Cluster, Environment
+from .modelarts_json import as_list, as_mapping
 
 CLUSTER_PREFIX = "cluster:"
 POOL_PREFIX = "pool:"
@@ -87,7 +88,7 @@ class Resources:
     def parse(cls, data: Any) -> Resources:
         """A node's ``resources``/``availableResources`` map; unreadable entries are left out."""
         found = cls()
-        for name, value in (data or {}).items() if isinstance(data, Mapping) else ():
+        for name, value in as_mapping(data).items():
             try:
                 amount = parse_quantity(value)
             except ValueError:
@@ -130,7 +131,7 @@ def _whole(value: Any) -> Any:
 
 def v1_cluster(backend: str, data: Mapping[str, Any]) -> Cluster:
     """A v1 dedicated cluster (for inference services); only what is allocatable is reported."""
-    nodes = data.get("nodes") if isinstance(data.get("nodes"), Mapping) else {}
+    nodes = as_mapping(data.get("nodes"))
     memory_mb = _number(data.get("allocatable_memory"))
     return Cluster(
         id=f"{CLUSTER_PREFIX}{data.get('cluster_id', '')}",
@@ -147,40 +148,42 @@ def v1_cluster(backend: str, data: Mapping[str, Any]) -> Cluster:
 
 
 def pool_name(pool: Mapping[str, Any]) -> str:
-    metadata = pool.get("metadata") if isinstance(pool.get("metadata"), Mapping) else {}
-    return str(metadata.get("name") or "")
+    """The pool's id-like name (``metadata.name``); empty when it has none."""
+    return str(as_mapping(pool.get("metadata")).get("name") or "")
 
 
 def pool_display_name(pool: Mapping[str, Any]) -> str:
-    metadata = pool.get("metadata") if isinstance(pool.get("metadata"), Mapping) else {}
-    labels = metadata.get("labels") if isinstance(metadata.get("labels"), Mapping) else {}
+    """The name people gave the pool (its ``os.modelarts/name`` label), else its ``metadata.name``."""
+    metadata = as_mapping(pool.get("metadata"))
+    labels = as_mapping(metadata.get("labels"))
     return str(labels.get(POOL_NAME_LABEL) or metadata.get("name") or "")
+
+
+def _flavor_entries(pool: Mapping[str, Any]) -> list[Any]:
+    """The entries of ``spec.resources`` and of every bucket of ``status.resources``, in that order."""
+    entries = list(as_list(as_mapping(pool.get("spec")).get("resources")))
+    for bucket in as_mapping(as_mapping(pool.get("status")).get("resources")).values():
+        entries.extend(bucket if isinstance(bucket, list) else [bucket])
+    return entries
 
 
 def pool_flavors(pool: Mapping[str, Any]) -> list[str]:
     """The flavors a pool offers: its ``spec.resources`` and every bucket of ``status.resources``."""
     flavors: list[str] = []
-    spec = pool.get("spec") if isinstance(pool.get("spec"), Mapping) else {}
-    status = pool.get("status") if isinstance(pool.get("status"), Mapping) else {}
-    entries: list[Any] = list(spec.get("resources") or []) if isinstance(spec.get("resources"), list) else []
-    buckets = status.get("resources") if isinstance(status.get("resources"), Mapping) else {}
-    for bucket in buckets.values():
-        entries.extend(bucket if isinstance(bucket, list) else [bucket])
-    for entry in entries:
-        flavor = entry.get("flavor") if isinstance(entry, Mapping) else None
+    for entry in _flavor_entries(pool):
+        flavor = as_mapping(entry).get("flavor")
         if isinstance(flavor, str) and flavor and flavor not in flavors:
             flavors.append(flavor)
     return flavors
 
 
 def _node_status(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    status = node.get("status")
-    return status if isinstance(status, Mapping) else {}
+    return as_mapping(node.get("status"))
 
 
 def node_flavor(node: Mapping[str, Any]) -> str:
-    spec = node.get("spec") if isinstance(node.get("spec"), Mapping) else {}
-    return str(spec.get("flavor") or "")
+    """The flavor of a pool node (``spec.flavor``); empty when it names none."""
+    return str(as_mapping(node.get("spec")).get("flavor") or "")
 
 
 def pool_cluster(backend: str, pool: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]]) -> Cluster:
@@ -189,7 +192,7 @@ def pool_cluster(backend: str, pool: Mapping[str, Any], nodes: Sequence[Mapping[
     for node in nodes:
         total.add(Resources.parse(_node_status(node).get("resources")))
         free.add(Resources.parse(_node_status(node).get("availableResources")))
-    status = pool.get("status") if isinstance(pool.get("status"), Mapping) else {}
+    status = as_mapping(pool.get("status"))
     return Cluster(
         id=f"{POOL_PREFIX}{pool_name(pool)}",
         name=pool_display_name(pool),
@@ -208,33 +211,54 @@ def pool_cluster(backend: str, pool: Mapping[str, Any], nodes: Sequence[Mapping[
     )
 
 
-def flavor_environments(
-    backend: str, pools: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]]
-) -> list[Environment]:
-    """One environment per flavor the pools offer, sized from a node of that flavor when one exists."""
+#: A pool and its nodes, as read from the platform.
+PoolNodes = tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]
+
+
+def _add_once(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _flavor_pools(pools: Iterable[PoolNodes]) -> dict[str, list[str]]:
+    """Flavor → the names of the pools offering it (listed by the pool or run by one of its nodes)."""
     offered: dict[str, list[str]] = {}
-    sizes: dict[str, Resources] = {}
     for pool, nodes in pools:
-        for flavor in pool_flavors(pool):
-            offered.setdefault(flavor, [])
-            if pool_name(pool) not in offered[flavor]:
-                offered[flavor].append(pool_name(pool))
+        node_flavors = [flavor for flavor in map(node_flavor, nodes) if flavor]
+        for flavor in pool_flavors(pool) + node_flavors:
+            _add_once(offered.setdefault(flavor, []), pool_name(pool))
+    return offered
+
+
+def _flavor_sizes(pools: Iterable[PoolNodes]) -> dict[str, Resources]:
+    """Flavor → the resources of the first node of that flavor."""
+    sizes: dict[str, Resources] = {}
+    for _, nodes in pools:
         for node in nodes:
             flavor = node_flavor(node)
             if flavor and flavor not in sizes:
                 sizes[flavor] = Resources.parse(_node_status(node).get("resources"))
-            if flavor and pool_name(pool) not in offered.setdefault(flavor, []):
-                offered[flavor].append(pool_name(pool))
-    environments = []
-    for flavor, pool_names in offered.items():
-        size = sizes.get(flavor)
-        environments.append(Environment(
-            id=flavor, name=flavor, backend=backend,
-            description=f"ModelArts flavor offered by pool{'s' if len(pool_names) > 1 else ''} {', '.join(pool_names)}",
-            cpus=_round(size.cpus) if size else None,
-            memory_gb=_round(size.memory_gb) if size else None,
-            gpus=size.accelerators if size else None,
-            gpu_type=size.gpu_type if size else None,
-            raw={"flavor": flavor, "pools": [f"{POOL_PREFIX}{p}" for p in pool_names]},
-        ))  # fmt: skip
-    return environments
+    return sizes
+
+
+def _flavor_environment(backend: str, flavor: str, pool_names: Sequence[str], size: Resources | None) -> Environment:
+    """The environment of one flavor; its size is left unknown when no node of the flavor was seen."""
+    pools = f"pool{'s' if len(pool_names) > 1 else ''} {', '.join(pool_names)}"
+    environment = Environment(
+        id=flavor, name=flavor, backend=backend, description=f"ModelArts flavor offered by {pools}",
+        raw={"flavor": flavor, "pools": [f"{POOL_PREFIX}{p}" for p in pool_names]},
+    )  # fmt: skip
+    if size is not None:
+        environment.cpus, environment.memory_gb = _round(size.cpus), _round(size.memory_gb)
+        environment.gpus, environment.gpu_type = size.accelerators, size.gpu_type
+    return environment
+
+
+def flavor_environments(backend: str, pools: Iterable[PoolNodes]) -> list[Environment]:
+    """One environment per flavor the pools offer, sized from a node of that flavor when one exists."""
+    read = list(pools)  # walked twice
+    sizes = _flavor_sizes(read)
+    return [
+        _flavor_environment(backend, flavor, pool_names, sizes.get(flavor))
+        for flavor, pool_names in _flavor_pools(read).items()
+    ]

@@ -51,6 +51,27 @@ class KeyPair:
     __str__ = __repr__
 
 
+def _without_scheme(value: str, field: str) -> str:
+    """``obs://bucket/key`` or ``/bucket/key`` → ``bucket/key``; InvalidSpec naming ``field`` for other texts."""
+    if value.startswith("obs://"):
+        return value[len("obs://") :]
+    if value.startswith("/") and not value.startswith("//"):
+        return value[1:]
+    raise InvalidSpec(f"not an OBS path (obs://bucket/path or /bucket/path): '{value}'", field=field)
+
+
+def _segments(value: str, field: str) -> tuple[str, list[str], bool]:
+    """(bucket, key segments, whether the key ends in '/') of an OBS path; InvalidSpec naming ``field``
+    when it names no object or climbs ('..')."""
+    bucket, _, key = _without_scheme(value, field).partition("/")
+    parts = [p for p in key.split("/") if p]
+    if not bucket or not parts:
+        raise InvalidSpec(f"the OBS path '{value}' names a bucket but no object or folder in it", field=field)
+    if any(p in (".", "..") for p in parts):
+        raise InvalidSpec(f"'.' and '..' are not allowed in an OBS path: '{value}'", field=field)
+    return bucket, parts, key.endswith("/")
+
+
 def obs_path(text: Any, field: str, *, folder: bool = False) -> str:
     """``obs://bucket/key`` or ``/bucket/key`` → ``bucket/key`` (``bucket/key/`` for a folder).
 
@@ -58,21 +79,9 @@ def obs_path(text: Any, field: str, *, folder: bool = False) -> str:
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidSpec("an OBS path must be a non-empty string", field=field)
-    value = text.strip()
-    if value.startswith("obs://"):
-        rest = value[len("obs://") :]
-    elif value.startswith("/") and not value.startswith("//"):
-        rest = value[1:]
-    else:
-        raise InvalidSpec(f"not an OBS path (obs://bucket/path or /bucket/path): '{value}'", field=field)
-    bucket, _, key = rest.partition("/")
-    parts = [p for p in key.split("/") if p]
-    if not bucket or not parts:
-        raise InvalidSpec(f"the OBS path '{value}' names a bucket but no object or folder in it", field=field)
-    if any(p in (".", "..") for p in parts):
-        raise InvalidSpec(f"'.' and '..' are not allowed in an OBS path: '{value}'", field=field)
+    bucket, parts, names_folder = _segments(text.strip(), field)
     path = "/".join([bucket, *parts])
-    return path + "/" if folder or key.endswith("/") else path
+    return path + "/" if folder or names_folder else path
 
 
 def api_url(path: str) -> str:
@@ -166,7 +175,7 @@ class ObsStore(S3Reader):
 
 def _plain_files(folder: Path) -> list[Path]:
     """The regular files under ``folder``, in a stable order, without following any symbolic link."""
-    found = []
+    found: list[Path] = []
     for here, dirs, files in os.walk(folder, followlinks=False):
         dirs.sort()
         found.extend(Path(here) / name for name in sorted(files) if not (Path(here) / name).is_symlink())

@@ -27,7 +27,8 @@ from traitlets import Bool, Dict, Float, Int, Unicode, default
 from ..backends.base import Backend, backend_class
 from ..backends.secrets import forget, withhold
 from ..client import ENV_TOKEN, ENV_URL
-from ..errors import ComputeError
+from ..backends._http import open_client
+from ..errors import ComputeError, public_reason
 from .events import EventHub
 from .monitor import Monitor
 from .routes import ROUTES, tornado_pattern
@@ -83,11 +84,6 @@ def secret_env_names(configs: dict[str, dict[str, Any]]) -> list[str]:
     return sorted(named)
 
 
-def _reason(exc: Exception) -> str:
-    """An error as words for the log: our own errors' messages, only the type of anything else."""
-    return exc.message if isinstance(exc, ComputeError) else f"{type(exc).__name__} (details withheld: may quote a secret)"
-
-
 class ComputeApp(ExtensionApp):
     """Run and watch compute jobs on many platforms from JupyterLab."""
 
@@ -137,6 +133,8 @@ class ComputeApp(ExtensionApp):
         return str(Path(jupyter_data_dir()) / ("compute-sandbox" if self.sandbox else "compute"))
 
     _sandboxes: SandboxSet | None = None
+    #: The passthrough's HTTP client, opened as the extension starts.
+    proxy_client: httpx.AsyncClient | None = None
 
     def initialize_settings(self) -> None:
         loop_watch.install_from_env()
@@ -150,6 +148,7 @@ class ComputeApp(ExtensionApp):
         for name, (kind, exc) in failed.items():
             self.service.mark_unavailable(name, kind, exc)
         self.service.uploads_dir = Path(self.data_dir) / "uploads"
+        assert self.serverapp is not None, "initialize_settings runs once the server app is set"
         shared = tuple(Path(p).expanduser().resolve() for p in (self.serverapp.root_dir, self.service.uploads_dir))
         for backend in backends.values():
             backend.local_roots = shared
@@ -160,7 +159,6 @@ class ComputeApp(ExtensionApp):
             self.log.info("jupyter-compute: %d backend secret variable(s) withheld from kernels and jobs: %s",
                           len(self._withheld), ", ".join(self._withheld))
         self.monitor = Monitor(self.service, max_concurrency=self.monitor_concurrency, log=self.log)
-        self.proxy_client = httpx.AsyncClient(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
         self.webhook_tokens = WebhookTokens(Path(self.data_dir) / "webhook.key")
 
     def _prepare_sandbox_data(self) -> None:
@@ -195,7 +193,7 @@ class ComputeApp(ExtensionApp):
                 cls = backend_class(kind)
                 built[name] = cls(name, config, data_dir=Path(self.data_dir) / "backends" / name, log=self.log)
             except Exception as exc:  # noqa: BLE001 — one misconfigured backend must not stop the others
-                self.log.error("jupyter-compute: backend '%s' is not available: %s", name, _reason(exc))
+                self.log.error("jupyter-compute: backend '%s' is not available: %s", name, _log_reason(exc))
                 failed[name] = (kind, exc)
         return built, failed
 
@@ -204,12 +202,14 @@ class ComputeApp(ExtensionApp):
 
     def callback_url(self, backend: str, job_id: str) -> str:
         """The URL a platform calls back for one job (an unguessable token in it)."""
+        assert self.serverapp is not None
         base = self.webhook_base_url or self.serverapp.connection_url
         token = self.webhook_tokens.token(backend, job_id)
         return url_path_join(base, "compute/api/webhooks", backend, token)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
+        self.proxy_client = await open_client(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
         backends = list(self.service.backends.items())
         for name, backend in backends:
             if backend.capabilities.has_webhooks:
@@ -230,12 +230,12 @@ class ComputeApp(ExtensionApp):
             self.log.warning("jupyter-compute: backend '%s' took over %g s to start; going on without waiting",
                              name, self.backend_start_timeout)
         except Exception as exc:  # noqa: BLE001 — one broken platform must not stop the others
-            self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, _reason(exc))
+            self.log.error("jupyter-compute: backend '%s' failed to start: %s", name, _log_reason(exc))
             self.service.mark_unavailable(name, backend.kind, exc)
             try:  # it leaves the service, so stop_extension will not close what its start opened
                 await backend.close()
             except Exception as close_exc:  # noqa: BLE001
-                self.log.warning("jupyter-compute: closing backend '%s' failed: %s", name, _reason(close_exc))
+                self.log.warning("jupyter-compute: closing backend '%s' failed: %s", name, _log_reason(close_exc))
 
     async def stop_extension(self) -> None:
         await self.monitor.stop()
@@ -244,11 +244,17 @@ class ComputeApp(ExtensionApp):
             try:
                 await backend.close()
             except Exception as exc:  # noqa: BLE001
-                self.log.warning("jupyter-compute: closing backend '%s' failed: %s", backend.name, exc)
-        await self.proxy_client.aclose()
+                self.log.warning("jupyter-compute: closing backend '%s' failed: %s", backend.name, _log_reason(exc))
+        if self.proxy_client is not None:
+            await self.proxy_client.aclose()
         await self.store.close()
         if self._sandboxes is not None:
             await asyncio.to_thread(self._sandboxes.stop)
         forget(getattr(self, "_withheld", []))  # last: calls still in flight above needed them
         for name in (ENV_URL, ENV_TOKEN):
             os.environ.pop(name, None)
+
+
+def _log_reason(exc: BaseException) -> str:
+    """An error as words for the log, by the one rule for error text (the details may quote a secret)."""
+    return public_reason(exc, "details withheld")

@@ -108,7 +108,7 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
                 self.log.warning("%s %s: %s", self.request.method, self.request.path, e)
             self.send_error(e.http_status, exc_info=sys.exc_info())
             return
-        super()._handle_request_exception(e)  # type: ignore[arg-type]
+        super()._handle_request_exception(e)
 
     def _needs_login(self) -> bool:
         """Whether this request was refused for want of a Jupyter login (not a route of its own credential)."""
@@ -259,18 +259,18 @@ class JobResultHandler(ComputeHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str, name: str) -> None:
-        result, chunks = await self.service.open_result(job_id, name)
-        media_type = result.media_type or "application/octet-stream"
-        self.set_header("Content-Type", media_type)
-        filename = quote(name.rsplit("/", 1)[-1])
-        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{filename}")
-        # No Content-Length: a running job's file may still grow while it streams.
-        try:
-            async for chunk in chunks:
-                self.write(chunk)
-                await self.flush()
-        except StreamClosedError:
-            return
+        async with self.service.open_result(job_id, name) as (result, chunks):
+            media_type = result.media_type or "application/octet-stream"
+            self.set_header("Content-Type", media_type)
+            filename = quote(name.rsplit("/", 1)[-1])
+            self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{filename}")
+            # No Content-Length: a running job's file may still grow while it streams.
+            try:
+                async for chunk in chunks:
+                    self.write(chunk)
+                    await self.flush()
+            except StreamClosedError:
+                return
         self.finish(set_content_type=media_type)
 
 

@@ -4,7 +4,9 @@ Switched on by ``JUPYTER_COMPUTE_LOOP_WATCH=<report file>`` (the test suite sets
 starts); ``JUPYTER_COMPUTE_LOOP_WATCH_MS`` sets the threshold (50 ms). It hooks the point where asyncio
 runs each callback, as asyncio's own debug mode does for ``slow_callback_duration``, with one difference:
 a callback's time counts only while its thread ran or was blocked, not while it waited for a CPU (from
-``/proc/<pid>/task/<tid>/schedstat``), so a busy machine does not make a quick callback look slow.
+``/proc/<pid>/task/<tid>/schedstat``), for the GIL (a futex wait, sampled from ``…/syscall``) or for the
+garbage collector, so a busy machine or a busy worker thread does not make a quick callback look slow.
+(A wait on a lock of our own is not counted either: the price of that.)
 
 A watcher thread looks at the running callback every few milliseconds. One that has held its loop past
 the threshold has its stack sampled, and when the call that holds the loop was made by our code (the
@@ -15,11 +17,13 @@ is appended to the report file: where it blocked, how long so far, in which proc
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -33,6 +37,7 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
 _THIS_FILE = str(Path(__file__).resolve())
 _ASYNC_FLAGS = 0x80 | 0x200  # CO_COROUTINE | CO_ASYNC_GENERATOR
 _SAMPLE_EVERY_S = 0.005
+_FUTEX = {"x86_64": b"202", "aarch64": b"98"}.get(os.uname().machine, b"202")
 
 
 @dataclass
@@ -42,6 +47,10 @@ class _Running:
     handle: asyncio.Handle
     wall: float
     waited: float
+    lock_wait: float = 0.0
+    gc_time: float = 0.0
+    gc_began: float = 0.0
+    last_look: float = 0.0
     reported: bool = False
 
 
@@ -68,6 +77,16 @@ def _waited_of(native_id: int) -> float:
             return _waited_in(stats.read())
     except OSError:
         return 0.0
+
+
+def _waits_on_a_lock(native_id: int) -> bool:
+    """Whether a thread of this process is in a futex wait now: for a loop's thread, most often waiting
+    for the GIL that another thread holds (a thread-pool worker, a sandbox's server)."""
+    try:
+        with open(f"/proc/self/task/{native_id}/syscall", "rb") as call:
+            return call.read().split(b" ", 1)[0] == _FUTEX
+    except OSError:
+        return False
 
 
 def _waited_in(schedstat: bytes) -> float:
@@ -119,11 +138,24 @@ class LoopWatch:
                 watch._running.pop(tid, None)
 
         asyncio.Handle._run = timed_run  # type: ignore[method-assign,assignment]  # the hook asyncio's debug mode times
+        gc.callbacks.append(self._time_collection)
         self._thread.start()
 
     def stop(self) -> None:
         asyncio.Handle._run = self._original_run  # type: ignore[method-assign]  # put back
+        gc.callbacks.remove(self._time_collection)
         self._stopped.set()
+
+    def _time_collection(self, phase: str, info: dict[str, Any]) -> None:
+        """The garbage collector's pauses are nobody's blocking call: not counted."""
+        running = self._running.get(threading.get_ident())
+        if running is None:
+            return
+        if phase == "start":
+            running.gc_began = time.monotonic()
+        elif running.gc_began:
+            running.gc_time += time.monotonic() - running.gc_began
+            running.gc_began = 0.0
 
     def _watch(self) -> None:
         native_ids = {thread.ident: thread.native_id for thread in threading.enumerate()}
@@ -138,11 +170,20 @@ class LoopWatch:
                     running.reported = True
                     self._sample(tid, running, held)
 
-    def _held_for(self, running: _Running, native_id: int | None) -> float:
-        wall = time.monotonic() - running.wall
+    @staticmethod
+    def _held_for(running: _Running, native_id: int | None) -> float:
+        """How long the callback has held its loop: the time since it began, less the time its thread
+        waited for a CPU (measured), for a lock such as the GIL (sampled at each look) and for the
+        garbage collector (measured)."""
+        now = time.monotonic()
         if native_id is None:
-            return wall
-        return wall - max(0.0, _waited_of(native_id) - running.waited)
+            return now - running.wall
+        if running.last_look and _waits_on_a_lock(native_id):
+            running.lock_wait += now - running.last_look
+        running.last_look = now
+        waited_for_cpu = max(0.0, _waited_of(native_id) - running.waited)
+        collecting = now - running.gc_began if running.gc_began else 0.0
+        return now - running.wall - waited_for_cpu - running.lock_wait - running.gc_time - collecting
 
     def _sample(self, tid: int, running: _Running, held: float) -> None:
         frame = sys._current_frames().get(tid)
@@ -182,13 +223,25 @@ def _culprit(stack: list[_Frame]) -> _Frame | None:
 
     The innermost coroutine decides (a sync call made by a coroutine is that coroutine's doing): ours,
     or someone else's such as a test's. When it is a library's (tornado calling a plain handler method,
-    say) or there is none, the innermost frame of ours does.
+    say) or there is none, the innermost frame of ours does. A module being imported is not counted.
     """
-    coroutines = [f for f in stack if f.is_async and f.filename != _THIS_FILE]
-    if coroutines and not coroutines[-1].third_party:
-        return coroutines[-1] if coroutines[-1].ours else None
-    ours = [f for f in stack if f.ours]
-    return ours[-1] if ours else None
+    callback = _inside_callback(stack)
+    if any(f.name == "<module>" for f in callback):
+        return None  # a module's first import: once per process, not a call that blocks each time
+    coroutine = _innermost(stack, lambda f: f.is_async and f.filename != _THIS_FILE)
+    if coroutine is not None and not coroutine.third_party:
+        return coroutine if coroutine.ours else None
+    return _innermost(stack, lambda f: f.ours)
+
+
+def _inside_callback(stack: list[_Frame]) -> list[_Frame]:
+    """The frames the running callback made (those above this module's hook)."""
+    hooks = [i for i, f in enumerate(stack) if f.filename == _THIS_FILE]
+    return stack[hooks[-1] + 1:] if hooks else stack
+
+
+def _innermost(stack: list[_Frame], wanted: Callable[[_Frame], bool]) -> _Frame | None:
+    return next((f for f in reversed(stack) if wanted(f)), None)
 
 
 _installed: LoopWatch | None = None

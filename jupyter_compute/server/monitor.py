@@ -11,13 +11,14 @@ left stuck by a failure between recording and watching it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ComputeError, NotFound
+from ..errors import ComputeError, NotFound, public_reason
 from ..models import Job, JobState, RemoteStatus, utcnow
 from .service import CONFIRMING, JobService
 
@@ -101,15 +102,15 @@ class Monitor:
                 continue
             try:
                 await self._recover(job)
-            except Exception:  # one job must not stop the others being recovered
-                self.log.exception("could not re-attach to job %s", job.id)
+            except Exception as exc:  # noqa: BLE001 — one job must not stop the others being recovered
+                self._log_failure(exc, f"job {job.id}", doing="re-attaching to")
 
     async def _sweep_forever(self) -> None:
         while True:
             try:
                 await self.sweep()
-            except Exception:  # e.g. the store briefly busy; try again next round
-                self.log.exception("job sweep failed")
+            except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
+                self._log_failure(exc, "unfinished jobs", doing="sweeping")
             await asyncio.sleep(SWEEP_INTERVAL_S)
 
     def confirm(self, job: Job) -> None:
@@ -117,9 +118,15 @@ class Monitor:
         else record it UNKNOWN after the backend's ``confirm_window_s`` (never FAILED: it may run)."""
         if job.id in self._confirming or job.backend not in self.service.backends:
             return
-        task = asyncio.create_task(self._confirm(job), name=f"jupyter-compute-confirm-{job.id}")
+        task = asyncio.create_task(self._confirm_guarded(job), name=f"jupyter-compute-confirm-{job.id}")
         self._confirming[job.id] = task
         task.add_done_callback(lambda _: self._confirming.pop(job.id, None))
+
+    async def _confirm_guarded(self, job: Job) -> None:
+        try:
+            await self._confirm(job)
+        except Exception as exc:  # noqa: BLE001 — the job stays CONFIRMING: the next sweep looks for it again
+            self._log_failure(exc, f"job {job.id}", doing="looking up")
 
     async def _confirm(self, job: Job) -> None:
         backend = self.service.backend(job.backend)
@@ -128,8 +135,8 @@ class Monitor:
             await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             try:
                 remote_id = await backend.recover(job.id)
-            except ComputeError as exc:
-                self.log.warning("looking up job %s on %s failed: %s", job.id, job.backend, exc)
+            except ComputeError as exc:  # an outage: look again at the next step (anything else: the next sweep)
+                self._log_failure(exc, f"job {job.id} on {job.backend}", doing="looking up")
                 remote_id = None
             if remote_id:
                 await self._adopt(job, remote_id)
@@ -191,17 +198,7 @@ class Monitor:
 
     async def _run(self) -> None:
         while True:
-            now = time.monotonic()
-            due = [job_id for job_id, w in self._watches.items() if 0 <= w.due <= now]
-            batched: set[str] = set()
-            for job_id in due:
-                watch = self._watches[job_id]
-                backend = self.service.backends.get(watch.backend)
-                if backend is not None and backend.batch_status:
-                    batched.add(watch.backend)
-                    continue
-                watch.due = -1  # in flight
-                self._spawn(self._refresh(job_id), [job_id])
+            batched = self._spawn_due_refreshes()
             for name in batched:  # one platform call for all of its watched jobs, due or not
                 job_ids = [job_id for job_id, w in self._watches.items() if w.backend == name and w.due >= 0]
                 for job_id in job_ids:
@@ -210,10 +207,23 @@ class Monitor:
             pending = [w.due for w in self._watches.values() if w.due >= 0]
             delay = max(0.0, min(pending) - time.monotonic()) if pending else 3600.0
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+
+    def _spawn_due_refreshes(self) -> set[str]:
+        """Start a refresh for each due job of a backend that answers one job at a time; the names of
+        the backends with a due job that answer for many at once."""
+        now = time.monotonic()
+        batched: set[str] = set()
+        for job_id in [job_id for job_id, w in self._watches.items() if 0 <= w.due <= now]:
+            watch = self._watches[job_id]
+            backend = self.service.backends.get(watch.backend)
+            if backend is not None and backend.batch_status:
+                batched.add(watch.backend)
+                continue
+            watch.due = -1  # in flight
+            self._spawn(self._refresh(job_id), [job_id])
+        return batched
 
     def _spawn(self, refresh: Any, job_ids: list[str]) -> None:
         task = asyncio.create_task(self._guarded(refresh, job_ids))
@@ -236,18 +246,7 @@ class Monitor:
 
     async def _refresh_batch(self, backend_name: str, job_ids: list[str]) -> None:
         """Refresh several jobs of one backend with a single ``status_many`` call."""
-        jobs: dict[str, Job] = {}
-        for job_id in job_ids:
-            try:
-                jobs[job_id] = await self.service.store.get(job_id)
-            except NotFound:  # deleted meanwhile
-                self._watches.pop(job_id, None)
-            except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: this one again later
-                self._log_failure(exc, f"job {job_id}")
-                self._retry(job_id)
-        live = {job_id: job for job_id, job in jobs.items() if job.remote_id and not job.is_terminal}
-        for job_id in jobs.keys() - live.keys():
-            self._watches.pop(job_id, None)
+        live = await self._live_jobs(job_ids)
         if not live:
             return
         backend = self.service.backends[backend_name]
@@ -265,6 +264,26 @@ class Monitor:
                 await self._refresh(job_id)
             else:
                 await self._apply(job_id, job, status)
+
+    async def _live_jobs(self, job_ids: list[str]) -> dict[str, Job]:
+        """The recorded jobs among ``job_ids`` still running on their platform; the watch of each one
+        deleted or finished ends, and one the store could not read is tried again later."""
+        live: dict[str, Job] = {}
+        for job_id in job_ids:
+            try:
+                job = await self.service.store.get(job_id)
+            except NotFound:  # deleted meanwhile
+                self._watches.pop(job_id, None)
+                continue
+            except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: this one again later
+                self._log_failure(exc, f"job {job_id}")
+                self._retry(job_id)
+                continue
+            if job.remote_id and not job.is_terminal:
+                live[job_id] = job
+            else:
+                self._watches.pop(job_id, None)
+        return live
 
     async def _apply(self, job_id: str, job: Job, status: RemoteStatus) -> None:
         watch = self._watches.get(job_id)
@@ -314,13 +333,10 @@ class Monitor:
         if watch is not None:
             self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
 
-    def _log_failure(self, exc: BaseException, what: str) -> None:
-        """A refresh that failed, logged without quoting anything but our own errors' words (another
-        error's text may carry a URL, a path or a secret): its type only."""
-        if isinstance(exc, ComputeError):
-            self.log.warning("refreshing %s failed: %s", what, exc)
-        else:
-            self.log.warning("refreshing %s failed (%s); it will be tried again", what, type(exc).__name__)
+    def _log_failure(self, exc: BaseException, what: str, *, doing: str = "refreshing") -> None:
+        """A step that failed and will be tried again, worded by the one rule for error text
+        (:func:`~jupyter_compute.errors.public_reason`: another error's text may carry a secret)."""
+        self.log.warning("%s %s failed: %s", doing, what, public_reason(exc, "it will be tried again"))
 
     def _settle(self, job_id: str, watch: _Watch, job: Job, before: tuple[object, ...]) -> None:
         """After a refresh: stop watching a finished job, else schedule the next look."""

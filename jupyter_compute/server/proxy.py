@@ -9,6 +9,7 @@ empty segments), then checks the built URL once more against the base.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import unquote
 
 import httpx
@@ -17,7 +18,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import AuthError, BackendError, InvalidSpec, NotSupported
+from ..backends.base import Backend
+from ..errors import AuthError, BackendError, InvalidSpec, NotSupported, Unavailable
 from .handlers import ComputeHandler
 
 # Percent-encodings of '.', '/', '\\' and '%' itself (double encoding), and of control characters.
@@ -37,22 +39,40 @@ def _refuse(reason: str) -> InvalidSpec:
     return InvalidSpec(f"refused passthrough path: {reason}", field="path")
 
 
+def _has_control_characters(decoded: str) -> bool:
+    return "\\" in decoded or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded)
+
+
+def _is_absolute_url(decoded: str) -> bool:
+    return bool(_SCHEME.match(decoded)) or "://" in decoded
+
+
+def _has_dot_segments(decoded: str) -> bool:
+    return any(segment in (".", "..") for segment in decoded.split("/"))
+
+
+def _has_empty_segments(decoded: str) -> bool:
+    return "" in decoded.split("/")[:-1]
+
+
+#: What a decoded passthrough path must not be, and the words for it.
+_DECODED_REFUSALS: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (_has_control_characters, "backslashes and control characters are not allowed"),
+    (lambda decoded: decoded.startswith("/"), "the path must be relative to the backend's API base"),
+    (_is_absolute_url, "absolute URLs are not allowed"),
+    (_has_dot_segments, "'.' and '..' segments are not allowed"),
+    (_has_empty_segments, "empty path segments are not allowed"),
+)
+
+
 def check_relative_path(raw_path: str) -> str:
     """Validate a raw (still percent-encoded) path relative to the API base; return it."""
     if _ENCODED_DANGER.search(raw_path):
         raise _refuse("encoded '.', '/', '\\', '%' or control characters are not allowed")
     decoded = unquote(raw_path)
-    if "\\" in decoded or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
-        raise _refuse("backslashes and control characters are not allowed")
-    if decoded.startswith("/"):
-        raise _refuse("the path must be relative to the backend's API base")
-    if _SCHEME.match(decoded) or "://" in decoded:
-        raise _refuse("absolute URLs are not allowed")
-    segments = decoded.split("/")
-    if any(segment in (".", "..") for segment in segments):
-        raise _refuse("'.' and '..' segments are not allowed")
-    if any(segment == "" for segment in segments[:-1]):
-        raise _refuse("empty path segments are not allowed")
+    for refused, reason in _DECODED_REFUSALS:
+        if refused(decoded):
+            raise _refuse(reason)
     return raw_path
 
 
@@ -76,30 +96,17 @@ class ProxyHandler(ComputeHandler):
 
     async def _forward(self, backend_name: str) -> None:
         backend = self.service.backend(backend_name)
-        if not backend.capabilities.can_proxy or not backend.api_base:
-            raise NotSupported(f"backend '{backend_name}' has no API to pass through to", backend=backend_name)
-        prefix = url_path_join(self.base_url, "compute/proxy/")
-        raw_rest = self.request.path[len(prefix):]
-        raw_path = raw_rest.partition("/")[2]
-        target = build_target(backend.api_base, raw_path, self.request.query)
-        refusal = backend.proxy_refusal(unquote(raw_path))
-        if refusal:
-            raise AuthError(f"the passthrough of backend '{backend_name}' does not forward this path: {refusal}",
-                            backend=backend_name)
+        target = self._target(backend, backend_name)
         headers = {k: v for k, v in self.request.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
         headers.update(await backend.auth_headers())
         body = self.request.body if self.request.method not in ("GET", "HEAD", "DELETE") else None
         client = self.compute.proxy_client
+        if client is None:
+            raise Unavailable("the passthrough opens as the server finishes starting: try again in a moment")
         try:
-            async with client.stream(self.request.method, target, headers=headers, content=body) as upstream:
-                self.set_status(upstream.status_code, reason=upstream.reason_phrase or "Upstream")
-                content_type = upstream.headers.get("content-type", "application/octet-stream")
-                for name in FORWARDED_RESPONSE_HEADERS:
-                    if name in upstream.headers:
-                        self.set_header(name, upstream.headers[name])
-                async for chunk in upstream.aiter_raw():
-                    self.write(chunk)
-                    await self.flush()
+            async with client.stream(self.request.method, target, headers=headers,
+                                                        content=body) as upstream:
+                content_type = await self._relay(upstream)
         except httpx.HTTPError as exc:
             raise BackendError(
                 f"the backend's API did not answer: {type(exc).__name__}: {exc}", backend=backend_name
@@ -107,6 +114,30 @@ class ProxyHandler(ComputeHandler):
         except StreamClosedError:
             return
         self.finish(set_content_type=content_type)
+
+    def _target(self, backend: Backend, backend_name: str) -> httpx.URL:
+        """The platform URL this request goes to; refused when the backend or the path does not allow it."""
+        if not backend.capabilities.can_proxy or not backend.api_base:
+            raise NotSupported(f"backend '{backend_name}' has no API to pass through to", backend=backend_name)
+        prefix = url_path_join(self.base_url, "compute/proxy/")
+        raw_path = self.request.path[len(prefix):].partition("/")[2]
+        target = build_target(backend.api_base, raw_path, self.request.query)
+        refusal = backend.proxy_refusal(unquote(raw_path))
+        if refusal:
+            raise AuthError(f"the passthrough of backend '{backend_name}' does not forward this path: {refusal}",
+                            backend=backend_name)
+        return target
+
+    async def _relay(self, upstream: httpx.Response) -> str:
+        """Copy the platform's status, chosen headers and body to our answer; its content type."""
+        self.set_status(upstream.status_code, reason=upstream.reason_phrase or "Upstream")
+        for name in FORWARDED_RESPONSE_HEADERS:
+            if name in upstream.headers:
+                self.set_header(name, upstream.headers[name])
+        async for chunk in upstream.aiter_raw():
+            self.write(chunk)
+            await self.flush()
+        return str(upstream.headers.get("content-type", "application/octet-stream"))
 
     @web.authenticated
     @authorized

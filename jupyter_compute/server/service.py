@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..backends.base import Backend, Capabilities
+from ..backends.base import Backend, Capabilities, Submission
 from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported, Unavailable, public_reason
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
@@ -151,7 +151,7 @@ class JobService:
         spec = JobSpec.from_dict(body)
         backend = self.backend(spec.backend)
         check_spec(backend.form(), spec.to_dict())
-        spec = await asyncio.to_thread(backend.validate, spec)  # may read files
+        spec = await backend.validated(spec)
         job = Job(
             id=uuid.uuid4().hex,
             backend=backend.name,
@@ -189,30 +189,18 @@ class JobService:
             await self.store.delete(job.id)
             self.hub.publish("job_deleted", {"id": job.id})
             raise
-        except Exception as exc:
+        except Exception as exc:  # every failure is recorded on the job, then raised as one of ours
             error = exc if isinstance(exc, ComputeError) else BackendError(public_reason(exc, "submission failed"))
             if isinstance(error, BackendError) and error.may_have_acted:
-                # The answer was lost, not the job: it stays queued while the monitor looks it up.
-                self.log.warning("submission of job %s to %s got no answer: %s", job.id, backend.name, error)
-                confirming = await self.store.update(
-                    job.id, native_status=CONFIRMING,
-                    message=f"the platform's answer was lost ({error.message}); looking the job up there",
-                )
-                self.publish(confirming)
-                for callback in self.on_uncertain:
-                    callback(confirming)
-                return confirming, True
-            self.log.warning("submission of job %s to %s failed: %s", job.id, backend.name, error)
-            reached = not isinstance(error, BackendError) or error.reached
-            failed = await self.store.update(
-                job.id, state=JobState.FAILED, native_status="submission failed" if reached else NOT_SUBMITTED,
-                message=error.message, finished=utcnow(),
-            )
-            self.publish(failed)
-            error.job_id, error.backend = job.id, backend.name
+                return await self._await_confirmation(backend, job, error), True
+            await self._record_failed_submission(backend, job, error)
             if error is exc:
                 raise
             raise error from exc
+        return await self._record_submission(backend, job, submission), True
+
+    async def _record_submission(self, backend: Backend, job: Job, submission: Submission) -> Job:
+        """Record the platform's job; stop it there when ours was deleted or cancelled meanwhile."""
         try:
             recorded = await self.store.update(
                 job.id, remote_id=submission.remote_id, **status_changes(job, submission.status)
@@ -225,7 +213,29 @@ class JobService:
         self.publish(recorded)
         for callback in self.on_submitted:
             callback(recorded)
-        return recorded, True
+        return recorded
+
+    async def _await_confirmation(self, backend: Backend, job: Job, error: BackendError) -> Job:
+        """The answer was lost, not the job: it stays queued while the monitor looks it up."""
+        self.log.warning("submission of job %s to %s got no answer: %s", job.id, backend.name, error)
+        confirming = await self.store.update(
+            job.id, native_status=CONFIRMING,
+            message=f"the platform's answer was lost ({error.message}); looking the job up there",
+        )
+        self.publish(confirming)
+        for callback in self.on_uncertain:
+            callback(confirming)
+        return confirming
+
+    async def _record_failed_submission(self, backend: Backend, job: Job, error: ComputeError) -> None:
+        self.log.warning("submission of job %s to %s failed: %s", job.id, backend.name, error)
+        reached = not isinstance(error, BackendError) or error.reached
+        failed = await self.store.update(
+            job.id, state=JobState.FAILED, native_status="submission failed" if reached else NOT_SUBMITTED,
+            message=error.message, finished=utcnow(),
+        )
+        self.publish(failed)
+        error.job_id, error.backend = job.id, backend.name
 
     async def _abandon(self, backend: Backend, remote_id: str) -> None:
         """Stop a platform job nobody wants any more (best effort, logged)."""
@@ -346,8 +356,19 @@ class JobService:
             return job.results
         return await self.job_backend(job).results(job.remote_id)
 
-    async def open_result(self, job_id: str, name: str) -> tuple[ResultFile, AsyncIterator[bytes]]:
-        """The result's description and a stream of its bytes."""
+    @contextlib.asynccontextmanager
+    async def open_result(self, job_id: str, name: str) -> AsyncIterator[tuple[ResultFile, AsyncIterator[bytes]]]:
+        """The result's description and a stream of its bytes, closed as the block ends, whether the reader
+        finished, failed or went away (never left for the garbage collector to close)."""
+        result, chunks = await self._result_stream(job_id, name)
+        try:
+            yield result, chunks
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _result_stream(self, job_id: str, name: str) -> tuple[ResultFile, AsyncIterator[bytes]]:
         job = await self.store.get(job_id)
         for result in await self.results(job_id):
             if result.name == name and job.remote_id is not None:

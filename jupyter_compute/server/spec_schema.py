@@ -5,7 +5,8 @@ types, lengths, list sizes), the backend's form (:func:`jupyter_compute.forms.ch
 required fields, types, choices, bounds, the groups of which exactly one is given) and the
 backend's own ``validate``. This module says the first two in JSON Schema (2020-12, the dialect
 of OpenAPI 3.1) so the OpenAPI document describes ``POST jobs`` as the server checks it: one
-branch per configured backend, with only the fields of that backend's form.
+branch per configured backend, with only the fields of that backend's form. What each field
+takes is said by its field type (:meth:`~jupyter_compute.forms.field_types.FieldType.schema`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..forms import BLANK, NON_BLANK, Form, FormField
+from ..forms import Form, FormField
 from ..models import MAX_TAG_CHARS, SPEC_LIST_LIMITS, SPEC_TEXT_LIMITS
 from .service import MAX_IDEMPOTENCY_KEY
 
@@ -59,53 +60,9 @@ def spec_schema(*, request: bool = False) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 
-def _full(pattern: str) -> str:
-    """A JSON Schema ``pattern`` (a search) that matches what ``re.fullmatch(pattern, ...)`` does."""
-    return f"^(?:{pattern})$"
-
-
-#: Text holding a character that is not white space, and text without a NUL character (the forms refuse
-#: one). Lookaheads: test tools that turn a one-class pattern and a maximum length into a counted
-#: repetition (``[^ ]{1,262144}``, slow to build) leave them as they are.
-HAS_NON_BLANK = f"^(?=[\\s\\S]*{NON_BLANK})"
-NO_NUL = "^(?![\\s\\S]*\\u0000)"
-
-
-def _patterned(schema: dict[str, Any], patterns: list[str]) -> dict[str, Any]:
-    """``schema`` whose text matches every one of ``patterns`` (one ``pattern`` per schema: the rest in allOf)."""
-    first, *rest = patterns
-    return {**schema, "pattern": first, **({"allOf": [{"pattern": p} for p in rest]} if rest else {})}
-
-
-def _text(form_field: FormField, *, given: bool) -> dict[str, Any]:
-    """Text for ``form_field``: given, it is not blank and fits the field's pattern; otherwise it may also
-    be blank (the form skips blank text). Never with a NUL character."""
-    own = form_field.pattern
-    if given:
-        patterns = [HAS_NON_BLANK, *([_full(own)] if own is not None else [])]
-    else:
-        patterns = [_full(f"(?:{own})|{BLANK}*")] if own is not None else []
-    return _patterned({"type": "string"}, [NO_NUL, *patterns])
-
-
 def _value(form_field: FormField, *, given: bool) -> dict[str, Any]:
-    """A value ``form_field`` accepts; ``given``: one that counts as given (check_values: not empty)."""
-    kind = form_field.type
-    if form_field.choices:
-        return {"enum": list(form_field.choices)}
-    if kind in ("integer", "number"):
-        bounds = {"minimum": form_field.min, "maximum": form_field.max}
-        return {"type": kind, **{key: value for key, value in bounds.items() if value is not None}}
-    if kind == "boolean":
-        return {"type": "boolean"}
-    if kind == "mapping":
-        return {"type": "object", **({"minProperties": 1} if given else {})}
-    if kind == "tags":
-        own = form_field.pattern  # without one, objects too: e.g. an Ocean dataset with its order
-        items = (_patterned({"type": "string"}, [NO_NUL, _full(own)]) if own is not None
-                 else {"type": ["string", "object"], "pattern": NO_NUL})
-        return {"type": "array", "items": items, **({"minItems": 1} if given else {})}
-    return _text(form_field, given=given)  # TEXT_TYPES, and any type this version does not know
+    """A value ``form_field`` accepts (as its field type says); ``given``: one that counts as given."""
+    return form_field.field_type.schema(form_field, given=given)
 
 
 def field_schema(form_field: FormField) -> dict[str, Any]:

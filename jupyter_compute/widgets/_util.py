@@ -143,13 +143,14 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_wid
         words = " ".join(("" if value is None else str(value)).split())
         return words if len(words) <= max_width else words[: max_width - 1] + "…"
 
+    # Rows have a cell per header; zip(strict=False) keeps a ragged row from raising in a repr.
     body = [[text(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in body:
-        widths = [max(w, len(v)) for w, v in zip(widths, row)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in body)
+    lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in body)
     return "\n".join(lines)
 
 

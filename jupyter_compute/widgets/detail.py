@@ -21,7 +21,7 @@ import html
 import keyword
 import threading
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -83,6 +83,33 @@ class LogTail:
     def received(self) -> int:
         """Characters received in all."""
         return self.dropped + len(self.text)
+
+
+def _unseen(texts: Iterable[str], skip: int) -> Iterator[str]:
+    """``texts`` without their first ``skip`` characters (those read already, before a retry)."""
+    for text in texts:
+        if skip and len(text) <= skip:
+            skip -= len(text)
+            continue
+        yield text[skip:]
+        skip = 0
+
+
+def _read_only_note(backend: str, reason: str) -> str:
+    """The note on a job whose backend is not configured (or cannot work): why, and what that means."""
+    return (
+        f'<span style="color:{_GREY}">Read-only: {html.escape(reason, quote=False)}. The job is shown as '
+        "last recorded; it cannot be cancelled, deleted or loaded, and its log and result files cannot be "
+        f"fetched, until '{html.escape(backend, quote=False)}' is configured again.</span>"
+    )
+
+
+def _cancel_tooltip(job: Job, can_cancel: bool) -> str:
+    if can_cancel:
+        return "Stop this job"
+    if job.is_terminal:
+        return "The job has finished"
+    return f"Backend '{job.backend}' cannot cancel jobs"
 
 
 class JobDetail(w.VBox):
@@ -282,12 +309,9 @@ class JobDetail(w.VBox):
         return self._read_only(job.backend)
 
     def _update_actions(self, job: Job) -> None:
+        """Show the read-only note (if any), and which of Cancel and Delete can be clicked, and why."""
         reason = self.read_only_reason(job)
-        note = "" if reason is None else (
-            f'<span style="color:{_GREY}">Read-only: {html.escape(reason, quote=False)}. The job is shown as last recorded; '
-            f"it cannot be cancelled, deleted or loaded, and its log and result files cannot be fetched, until "
-            f"'{html.escape(job.backend, quote=False)}' is configured again.</span>"
-        )
+        note = "" if reason is None else _read_only_note(job.backend, reason)
         if note != self.read_only_note.value:
             self.read_only_note.value = note
         if reason is not None:
@@ -296,19 +320,23 @@ class JobDetail(w.VBox):
                 button.tooltip = f"Read-only: {reason}"
             self._ask(None)
             return
+        self._update_buttons(job)
+
+    def _update_buttons(self, job: Job) -> None:
+        """Enable Cancel and Delete as the backend's capabilities and the job's state allow."""
         caps = self._capabilities(job.backend)
-        can_cancel = bool(caps.get("can_cancel")) and not job.is_terminal and not self._deleted
-        self.cancel_button.disabled = not can_cancel
-        self.cancel_button.tooltip = (
-            "Stop this job" if can_cancel
-            else "The job has finished" if job.is_terminal
-            else f"Backend '{job.backend}' cannot cancel jobs"
+        allowed = {
+            "cancel": bool(caps.get("can_cancel")) and not job.is_terminal and not self._deleted,
+            "delete": bool(caps.get("can_delete")) and not self._deleted,
+        }
+        self.cancel_button.disabled = not allowed["cancel"]
+        self.cancel_button.tooltip = _cancel_tooltip(job, allowed["cancel"])
+        self.delete_button.disabled = not allowed["delete"]
+        self.delete_button.tooltip = (
+            "Forget this job" if allowed["delete"] else f"Backend '{job.backend}' cannot delete jobs"
         )
-        can_delete = bool(caps.get("can_delete")) and not self._deleted
-        self.delete_button.disabled = not can_delete
-        self.delete_button.tooltip = "Forget this job" if can_delete else f"Backend '{job.backend}' cannot delete jobs"
-        if (self._pending == "cancel" and not can_cancel) or (self._pending == "delete" and not can_delete):
-            self._ask(None)
+        if self._pending is not None and not allowed[self._pending]:
+            self._ask(None)  # the confirmation asked for no longer applies
 
     def _render_results(self, job: Job) -> None:
         shown = tuple((r.name, r.size, r.kind) for r in job.results)
@@ -344,7 +372,8 @@ class JobDetail(w.VBox):
     def load_buttons(self) -> dict[str, w.Button]:
         """The "Load as DataFrame" buttons by result name."""
         found = {}
-        for box, result in zip(self.results_box.children, self.job.results if self.job else []):
+        # Without results the box holds one "no results yet" line: zip stops at the shorter.
+        for box, result in zip(self.results_box.children, self.job.results if self.job else [], strict=False):
             for child in getattr(box, "children", ()):
                 if isinstance(child, w.Button):
                     found[result.name] = child
@@ -383,14 +412,9 @@ class JobDetail(w.VBox):
         received = 0
         failures = 0
         while not stop.is_set():
-            skip = received  # a retry reads from the start again: skip what came already
             try:
-                for text in self.client.follow_logs(job_id, poll=_LOG_POLL_S, stop=stop):
-                    if skip:
-                        if len(text) <= skip:
-                            skip -= len(text)
-                            continue
-                        text, skip = text[skip:], 0
+                # A retry reads from the start again: skip what came already.
+                for text in _unseen(self.client.follow_logs(job_id, poll=_LOG_POLL_S, stop=stop), received):
                     received += len(text)
                     failures = 0
                     self._log_arrived(generation, stop, text)
@@ -399,17 +423,22 @@ class JobDetail(w.VBox):
                 return
             except Exception as exc:  # noqa: BLE001 - shown as one line, then retried
                 failures += 1
-                message = "cannot read the log: " + one_line(exc)
-                if failures >= _LOG_RETRIES:
-                    self._log_ended(generation, stop, message, complete=False, error=True)
+                if self._gives_up_reading(generation, stop, exc, failures):
                     return
-                self._log_note(generation, stop, message + " (trying again)", error=True)
-                if stop.wait(_LOG_RETRY_S):
-                    return
-                continue
-            if not stop.is_set():
-                self._log_ended(generation, stop, "", complete=True)
-            return
+            else:
+                if not stop.is_set():
+                    self._log_ended(generation, stop, "", complete=True)
+                return
+
+    def _gives_up_reading(self, generation: int, stop: threading.Event, exc: Exception, failures: int) -> bool:
+        """A read of the log failed (the ``failures``-th in a row): say so; True when not to retry
+        (too many failures, or stopped while pausing before the retry)."""
+        message = "cannot read the log: " + one_line(exc)
+        if failures >= _LOG_RETRIES:
+            self._log_ended(generation, stop, message, complete=False, error=True)
+            return True
+        self._log_note(generation, stop, message + " (trying again)", error=True)
+        return stop.wait(_LOG_RETRY_S)
 
     def _current_log(self, generation: int, stop: threading.Event) -> bool:
         return generation == self._generation and not stop.is_set()

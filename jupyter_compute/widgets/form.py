@@ -1,7 +1,8 @@
-"""The submit form: any backend's declared fields, rendered through a registry of field types.
+"""The submit form: any backend's declared fields, each rendered by the widget of its field type.
 
 The server declares each backend's fields once (:mod:`jupyter_compute.forms`); this module
-turns them into widgets with :func:`register_field_type` factories (dask-gateway's habit), runs
+turns them into widgets (each field type's own, or a factory given to :func:`register_field_type`
+for that type: dask-gateway's habit), runs
 the same :func:`~jupyter_compute.forms.check_values` the server runs before anything is sent,
 shows every message at its field, and submits through the client. "Copy as code" writes the
 same submission as a ``Client().submit(...)`` call and as a ``%submit_job`` line.
@@ -14,9 +15,9 @@ double click on Submit submits once; changing any value makes a new key.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
-import math
 import re
 import shlex
 import uuid
@@ -27,7 +28,7 @@ import ipywidgets as W
 import traitlets as T
 
 from ..errors import ComputeError
-from ..forms import FIELD_TYPES, Form, FormField, check_values, spec_from_values
+from ..forms import Form, FormField, check_values, spec_from_values
 from ._util import (
     close_tree,
     connect,
@@ -37,52 +38,55 @@ from ._util import (
     one_line,
     style_widget,
 )
+from .fields import (
+    FIELD_WIDTH,
+    LABEL_WIDTH,
+    NO_CHOICE,
+    FieldControl,
+    format_mapping,
+    number_text,
+    parse_mapping,
+    parse_number,
+    parse_tags,
+    text_control,
+)
 from .pickers import ClusterPicker, EnvironmentPicker
 
 if TYPE_CHECKING:
     from ..client import Client, Job
 
-__all__ = ["FieldControl", "SubmitForm", "field_control", "register_field_type", "submit_code"]
+__all__ = [
+    "FIELD_WIDTH",
+    "LABEL_WIDTH",
+    "NO_CHOICE",
+    "FieldControl",
+    "SubmitForm",
+    "field_control",
+    "format_mapping",
+    "number_text",
+    "parse_mapping",
+    "parse_number",
+    "parse_tags",
+    "register_field_type",
+    "submit_code",
+]
 
 _TAGS = re.compile(r"<[^>]+>")
-LABEL_WIDTH = "150px"
-FIELD_WIDTH = "460px"
-
-
-class FieldControl:
-    """A rendered form field: the widget shown, and how to read and write its value.
-
-    ``get()`` answers the Python value for the spec (None when the field is empty; text that
-    does not parse is answered as it is, so the shared check can name the problem).
-    """
-
-    def __init__(
-        self,
-        widget: W.Widget,
-        get: Callable[[], Any] | None = None,
-        set: Callable[[Any], None] | None = None,
-    ) -> None:
-        self.widget = widget
-        self._get = get or (lambda: _none_if_blank(widget.value))
-        self._set = set or (lambda value: setattr(widget, "value", value))
-
-    def get(self) -> Any:
-        return self._get()
-
-    def set(self, value: Any) -> None:
-        self._set(value)
 
 
 #: A factory turns a FormField into a FieldControl (or a plain widget whose ``value`` is the value).
 FieldFactory = Callable[[FormField], FieldControl | W.Widget]
+#: Widgets chosen in the notebook instead of a field type's own (by type name).
 _REGISTRY: dict[str, FieldFactory] = {}
 
 
 def register_field_type(type_name: str, factory: FieldFactory) -> None:
-    """Render fields of ``type_name`` with ``factory`` (replacing the built-in one, if any).
+    """Render fields of ``type_name`` with ``factory`` instead of the type's own widget.
 
     ``factory(field)`` answers a :class:`FieldControl`, or any widget whose ``value`` is the
     field's value. The form adds the label's CSS class, the help line and the message line.
+    (A new field type, checked by the server too, is a
+    :class:`~jupyter_compute.forms.field_types.FieldType` subclass, which brings its widget.)
     """
     if not isinstance(type_name, str) or not type_name:
         raise ValueError("a field type needs a name")
@@ -92,198 +96,18 @@ def register_field_type(type_name: str, factory: FieldFactory) -> None:
 
 
 def field_control(form_field: FormField) -> FieldControl:
-    """The control of one field, from the factory registered for its type (text if none).
+    """The control of one field: from the factory registered for its type, else the type's own
+    widget (a text box for a type this version does not know).
 
     Raises what the factory raises; :class:`SubmitForm` shows such a field as a text box.
     """
-    factory = _REGISTRY.get(form_field.type, _text_factory)
+    factory = _REGISTRY.get(form_field.type) or form_field.field_type.widget
     made = factory(form_field)
     control = made if isinstance(made, FieldControl) else FieldControl(made)
     if form_field.default is not None:
-        try:
+        with contextlib.suppress(T.TraitError, ValueError, TypeError):  # a default it cannot show: left empty
             control.set(form_field.default)
-        except (T.TraitError, ValueError, TypeError):
-            pass
     return control
-
-
-# --- built-in field types -----------------------------------------------------------------------
-
-
-def _none_if_blank(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _common(form_field: FormField) -> dict[str, Any]:
-    label = form_field.label + (" *" if form_field.required else "")
-    return {
-        "description": label,
-        "tooltip": form_field.help or form_field.label,
-        "style": {"description_width": LABEL_WIDTH},
-        "layout": W.Layout(width=FIELD_WIDTH),
-    }
-
-
-def _text_factory(form_field: FormField) -> FieldControl:
-    widget = W.Text(**_common(form_field))
-    return FieldControl(widget, lambda: _none_if_blank(widget.value), lambda v: _set_text(widget, v))
-
-
-def _set_text(widget: W.Widget, value: Any) -> None:
-    widget.value = "" if value is None else str(value)
-
-
-def _textarea_factory(form_field: FormField) -> FieldControl:
-    widget = W.Textarea(rows=2, **_common(form_field))
-    return FieldControl(widget, lambda: _none_if_blank(widget.value), lambda v: _set_text(widget, v))
-
-
-def _code_factory(form_field: FormField) -> FieldControl:
-    widget = W.Textarea(rows=5, placeholder="print('hello')", **_common(form_field))
-    widget.add_class("jc-code-input")
-    return FieldControl(widget, lambda: _none_if_blank(widget.value), lambda v: _set_text(widget, v))
-
-
-def parse_number(text: str, integer: bool = False) -> Any:
-    """A typed number: None when blank, the number when it parses, else the text as it is."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    if integer and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _number_factory(form_field: FormField) -> FieldControl:
-    integer = form_field.type == "integer"
-    bounds = []
-    if form_field.min is not None:
-        bounds.append(f"≥ {form_field.min:g}")
-    if form_field.max is not None:
-        bounds.append(f"≤ {form_field.max:g}")
-    hint = ("whole number" if integer else "number") + (f", {' and '.join(bounds)}" if bounds else "")
-    widget = W.Text(placeholder=hint, **_common(form_field))
-    widget.add_class("jc-number")
-    return FieldControl(
-        widget, lambda: parse_number(widget.value, integer), lambda v: _set_text(widget, number_text(v))
-    )
-
-
-def number_text(value: Any) -> str:
-    """A number as typed back into a field: ``3``, ``0.5``, ``1e+20`` (full precision)."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value) if isinstance(value, (int, float)) else str(value)
-
-
-def _boolean_factory(form_field: FormField) -> FieldControl:
-    common = _common(form_field)
-    widget = W.Checkbox(value=False, indent=True, **common)
-    return FieldControl(widget, lambda: bool(widget.value), lambda v: setattr(widget, "value", bool(v)))
-
-
-NO_CHOICE = "—"
-
-
-def _choice_factory(form_field: FormField) -> FieldControl:
-    choices = list(form_field.choices or ())
-    options: list[tuple[str, Any]] = [(str(c), c) for c in choices]
-    if not form_field.required or form_field.default is None:
-        options.insert(0, (NO_CHOICE, None))
-    if not options:
-        raise ValueError(f"the server lists no choices for '{form_field.label}'")
-    widget = W.Dropdown(options=options, value=options[0][1], **_common(form_field))
-
-    def set_choice(value: Any) -> None:
-        if value is not None and value not in [v for _, v in widget.options]:
-            # a value the server did not list (e.g. a picker's choice): offer it, the check decides
-            widget.options = [*widget.options, (str(value), value)]
-        widget.value = value
-
-    return FieldControl(widget, lambda: widget.value, set_choice)
-
-
-def parse_mapping(text: str) -> Any:
-    """``key=value`` lines to a dict (values read as JSON when they are); None when blank.
-
-    Blank lines and ``#`` comments are skipped. A line without ``=`` makes the answer the text
-    itself, which the shared check reports as not being key=value pairs.
-    """
-    result: dict[str, Any] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, raw = line.partition("=")
-        if not sep or not key.strip():
-            return text
-        raw = raw.strip()
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        if isinstance(value, float) and not math.isfinite(value):
-            value = raw
-        result[key.strip()] = value
-    return result or None
-
-
-def format_mapping(value: Any) -> str:
-    if not isinstance(value, Mapping):
-        return "" if value is None else str(value)
-    lines = []
-    for key, item in value.items():
-        text = item if isinstance(item, str) and parse_mapping(f"k={item}") == {"k": item} else json.dumps(item)
-        lines.append(f"{key}={text}")
-    return "\n".join(lines)
-
-
-def _mapping_factory(form_field: FormField) -> FieldControl:
-    widget = W.Textarea(rows=3, placeholder="name=value, one per line", **_common(form_field))
-    widget.add_class("jc-mapping")
-    return FieldControl(widget, lambda: parse_mapping(widget.value), lambda v: _set_text(widget, format_mapping(v)))
-
-
-def parse_tags(text: str) -> list[str] | None:
-    tags = [t.strip() for t in text.split(",") if t.strip()]
-    return tags or None
-
-
-def _tags_factory(form_field: FormField) -> FieldControl:
-    widget = W.Text(placeholder="comma-separated", **_common(form_field))
-    return FieldControl(
-        widget,
-        lambda: parse_tags(widget.value),
-        lambda v: _set_text(widget, ", ".join(v) if isinstance(v, (list, tuple)) else v),
-    )
-
-
-for _name, _factory in {
-    "string": _text_factory,
-    "text": _textarea_factory,
-    "code": _code_factory,
-    "path": _text_factory,
-    "integer": _number_factory,
-    "number": _number_factory,
-    "boolean": _boolean_factory,
-    "choice": _choice_factory,
-    "mapping": _mapping_factory,
-    "tags": _tags_factory,
-}.items():
-    register_field_type(_name, _factory)
-assert set(FIELD_TYPES) <= set(_REGISTRY), "every declared field type needs a built-in widget"
 
 
 def field_class(name: str) -> str:
@@ -314,6 +138,19 @@ _PROGRAMS = ("command", "script", "notebook", "code")
 
 def magic_line(spec: Mapping[str, Any]) -> str:
     """``%submit_job`` with the options of ``spec``; the ``%%submit_job`` cell form for code."""
+    words = _magic_options(spec)
+    missing = [k for k in spec if k not in {*dict(_MAGIC_OPTIONS), *_PROGRAMS, "params", "tags", "timeout_s"}]
+    note = f"# %submit_job has no option for: {', '.join(missing)}\n" if missing else ""
+    if spec.get("code") is not None:
+        return note + " ".join(["%%submit_job", *words]) + "\n" + str(spec["code"])
+    program = _magic_program(spec)
+    if program is None:
+        return MULTILINE_NOTE
+    return note + " ".join(["%submit_job", *words, *program])
+
+
+def _magic_options(spec: Mapping[str, Any]) -> list[str]:
+    """The ``%submit_job`` options (quoted for the shell) saying what ``spec`` says besides its program."""
     words: list[str] = []
     for key, option in _MAGIC_OPTIONS:
         if spec.get(key):
@@ -325,22 +162,21 @@ def magic_line(spec: Mapping[str, Any]) -> str:
         words += ["--tag", shlex.quote(tag)]
     if spec.get("timeout_s") is not None:
         words += ["--timeout", number_text(spec["timeout_s"])]
-    missing = [k for k in spec if k not in {*dict(_MAGIC_OPTIONS), *_PROGRAMS, "params", "tags", "timeout_s"}]
-    note = f"# %submit_job has no option for: {', '.join(missing)}\n" if missing else ""
-    if spec.get("code") is not None:
-        return note + " ".join(["%%submit_job", *words]) + "\n" + str(spec["code"])
-    if spec.get("script") is not None:
-        program = [shlex.quote(str(spec["script"]))]
-    elif spec.get("notebook") is not None:
-        program = [shlex.quote(str(spec["notebook"]))]
-    elif spec.get("command") is not None:
-        command = str(spec["command"]).strip()
-        if "\n" in command:
-            return MULTILINE_NOTE  # (a heredoc, a loop, a line ending in \ or | ... cannot be joined safely)
-        program = ["--", command] if _needs_separator(command) else [command]
-    else:
-        program = ["<command | script.py | notebook.ipynb>"]
-    return note + " ".join(["%submit_job", *words, *program])
+    return words
+
+
+def _magic_program(spec: Mapping[str, Any]) -> list[str] | None:
+    """The last words of a ``%submit_job`` line: the script, notebook or command of ``spec`` (a
+    placeholder when it has none); None for a command of several lines, which no line can hold."""
+    for key in ("script", "notebook"):
+        if spec.get(key) is not None:
+            return [shlex.quote(str(spec[key]))]
+    if spec.get("command") is None:
+        return ["<command | script.py | notebook.ipynb>"]
+    command = str(spec["command"]).strip()
+    if "\n" in command:
+        return None  # (a heredoc, a loop, a line ending in \ or | ... cannot be joined safely)
+    return ["--", command] if _needs_separator(command) else [command]
 
 
 def _param_text_survives(value: str) -> bool:
@@ -360,6 +196,27 @@ def _needs_separator(command: str) -> bool:
 
 
 # --- the form -----------------------------------------------------------------------------------
+
+
+def _control_and_help(form_field: FormField) -> tuple[FieldControl, str]:
+    """The control of a field and its help line; a text box, saying why, when its widget fails."""
+    help_html = f'<span class="jc-muted">{html.escape(form_field.help)}</span>'
+    try:
+        return field_control(form_field), help_html
+    except Exception as exc:  # noqa: BLE001 - one field must not break the form
+        log.debug("jupyter-compute: the widget of field %r failed", form_field.name, exc_info=True)
+        return text_control(form_field), error_html(f"shown as text ({one_line(exc)})") + " " + help_html
+
+
+def _backend_to_show(wanted: str, names: list[str], broken: Mapping[str, str]) -> tuple[str, str]:
+    """The backend whose form to show first, and why it is not ``wanted`` ("" when it is)."""
+    if wanted in broken:
+        notice = f"backend '{wanted}' is not available: {broken[wanted]}"
+    elif wanted not in names:
+        notice = f"no backend '{wanted}' on the server (there are: {', '.join(names) or 'none'})"
+    else:
+        return wanted, ""
+    return (names[0] if names else wanted), notice
 
 
 class SubmitForm(W.VBox):
@@ -387,9 +244,21 @@ class SubmitForm(W.VBox):
         self.messages: dict[str, W.HTML] = {}
         self.environment_picker: EnvironmentPicker | None = None
         self.cluster_picker: ClusterPicker | None = None
+        self.client: Client | None = None
         self._backends: list[dict[str, Any]] = []
         self._idempotency_key = uuid.uuid4().hex
+        self._make_widgets()
+        try:
+            self.client = connect(client)
+            self._backends = self.client.backends()
+        except Exception as exc:  # noqa: BLE001 — shown in the widget, never as a traceback
+            self._form_error(one_line(exc))
+            self.submit_button.disabled = self.code_button.disabled = True
+            return
+        self._start(backend)
 
+    def _make_widgets(self) -> None:
+        """The backend chooser, the box of fields, the buttons and the message lines."""
         self.backend_select = W.Dropdown(description="Backend", options=[], style={"description_width": LABEL_WIDTH},
                                          layout=W.Layout(width=FIELD_WIDTH))
         self.backend_select.add_class("jc-backend")
@@ -419,25 +288,14 @@ class SubmitForm(W.VBox):
         self.submit_button.on_click(lambda _: self.submit())
         self.code_button.on_click(lambda _: self.copy_as_code())
 
-        self.client: Client | None = None
-        try:
-            self.client = connect(client)
-            self._backends = self.client.backends()
-        except Exception as exc:  # noqa: BLE001 — shown in the widget, never as a traceback
-            self._form_error(one_line(exc))
-            self.submit_button.disabled = self.code_button.disabled = True
-            return
+    def _start(self, backend: str) -> None:
+        """Offer the server's available backends and show the form of ``backend`` (or of the first
+        one, saying why, when the server has no such backend or it is not available)."""
         broken = {b["name"]: b.get("message", "") for b in self._backends if b.get("available") is False}
         self._backends = [b for b in self._backends if b["name"] not in broken]
         names = [b["name"] for b in self._backends]
         self.backend_select.options = names
-        notice = ""
-        if backend in broken:
-            notice = f"backend '{backend}' is not available: {broken[backend]}"
-            backend = names[0] if names else backend
-        elif backend not in names:
-            notice = f"no backend '{backend}' on the server (there are: {', '.join(names) or 'none'})"
-            backend = names[0] if names else backend
+        backend, notice = _backend_to_show(backend, names, broken)
         self.backend_select.observe(lambda change: setattr(self, "backend", change["new"]), "value")
         if backend == self.backend:
             self._load(backend)  # the trait does not change: load the form here
@@ -556,32 +414,11 @@ class SubmitForm(W.VBox):
         self.controls, self.messages = {}, {}
         rows: list[W.Widget] = []
         for form_field in self.form.fields:
-            help_html = f'<span class="jc-muted">{html.escape(form_field.help)}</span>'
-            try:
-                control = field_control(form_field)
-            except Exception as exc:  # noqa: BLE001 - one field must not break the form
-                log.debug("jupyter-compute: the widget of field %r failed", form_field.name, exc_info=True)
-                control = _text_factory(form_field)
-                help_html = error_html(f"shown as text ({one_line(exc)})") + " " + help_html
-            control.widget.add_class(field_class(form_field.name))
-            control.widget.add_class("jc-field")
-            if control.widget.has_trait("value"):
-                control.widget.observe(self._renew_key, "value")
-            message = W.HTML()
-            message.add_class("jc-field-error")
-            helptext = W.HTML(help_html, layout=W.Layout(margin="0 0 0 8px", flex="1 1 auto"))
-            self.controls[form_field.name] = control
-            self.messages[form_field.name] = message
-            row = W.VBox([W.HBox([control.widget, helptext]), message])
-            row.add_class("jc-field-row")
-            rows.append(row)
+            rows.append(self._field_row(form_field))
             picker = self._picker_for(form_field)
             if picker is not None:
                 rows.append(picker)
-        groups = [
-            " or ".join(self.form.label(n) for n in group)
-            for group in self.form.one_of
-        ]
+        groups = [" or ".join(self.form.label(n) for n in group) for group in self.form.one_of]
         self.hint.value = "".join(
             f'<div class="jc-muted">Give exactly one of: {html.escape(g)}.</div>' for g in groups
         )
@@ -590,6 +427,22 @@ class SubmitForm(W.VBox):
         keep = [picker for picker in (self.environment_picker, self.cluster_picker) if picker is not None]
         for widget in old:
             close_tree(widget, keep)
+
+    def _field_row(self, form_field: FormField) -> W.Widget:
+        """The row of one field (its widget, help and message line), its control kept in ``controls``."""
+        control, help_html = _control_and_help(form_field)
+        control.widget.add_class(field_class(form_field.name))
+        control.widget.add_class("jc-field")
+        if control.widget.has_trait("value"):
+            control.widget.observe(self._renew_key, "value")
+        message = W.HTML()
+        message.add_class("jc-field-error")
+        helptext = W.HTML(help_html, layout=W.Layout(margin="0 0 0 8px", flex="1 1 auto"))
+        self.controls[form_field.name] = control
+        self.messages[form_field.name] = message
+        row = W.VBox([W.HBox([control.widget, helptext]), message])
+        row.add_class("jc-field-row")
+        return row
 
     def _picker_for(self, form_field: FormField) -> W.Widget | None:
         """The picker bound to the environment or cluster field, when the backend has them."""

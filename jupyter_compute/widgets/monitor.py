@@ -70,10 +70,31 @@ RELOAD_DELAY_S = 0.2
 _GRID = "grid-template-columns:minmax(9em,2fr) minmax(6em,1fr) 7.5em minmax(6em,1fr) 6.5em minmax(8em,3fr)"
 _CELL = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:0 6px"
 _COLUMNS = ("name", "backend", "state", "native status", "elapsed", "message")
+#: The columns of the monitor's static table (its ``_repr_html_`` and ``repr``).
+_TABLE_HEADERS = ("id", *_COLUMNS)
 _TICK_S = 5.0
 _SEEN_MAX = 100_000
 #: The error line shows the first of these that has a message.
 _ERROR_SLOTS = ("page", "backends", "select", "live", "event")
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+def _state_value(state: str | JobState | None) -> str:
+    """The state filter's value for ``state``: its name in capitals, ``ALL`` for none."""
+    if isinstance(state, JobState):
+        return state.value
+    return str(state).upper() if state else ALL
+
+
+def _checked_state(state: str | JobState | None) -> str:
+    """Like :func:`_state_value`, refusing a state that does not exist."""
+    value = _state_value(state)
+    if value and value not in JobState.__members__:
+        allowed = ", ".join(s.value for s in JobState)
+        raise InvalidSpec(f"unknown state '{state}' (one of {allowed})", field="state")
+    return value
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -186,10 +207,7 @@ class JobMonitor(w.VBox):
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be 1 or more")
-        state_value = state.value if isinstance(state, JobState) else (str(state).upper() if state else ALL)
-        if state_value and state_value not in JobState.__members__:
-            allowed = ", ".join(s.value for s in JobState)
-            raise InvalidSpec(f"unknown state '{state}' (one of {allowed})", field="state")
+        state_value = _checked_state(state)
         self.client: Client | None = None
         self.page_size = page_size
         self.offset = 0
@@ -212,6 +230,26 @@ class JobMonitor(w.VBox):
         self._closing = threading.Event()
         self._seen: set[str] = set()  # ids of jobs known to exist (for new-job detection)
 
+        bar = self._build_controls(state_value, q)
+        try:
+            self.client = connect(client)
+        except Exception as exc:  # noqa: BLE001 - no server: one red line, the controls greyed out
+            self._build_unconnected(bar, exc)
+            return
+        self.detail = JobDetail(
+            self.client,
+            capabilities=self.capabilities,
+            read_only=self.read_only_reason,
+            namespace=namespace,
+            on_change=self._apply,
+            on_deleted=self.on_deleted,
+        )
+        super().__init__([bar, self.error, self.header, self.table, self.detail])
+        self.add_class("jc-monitor")
+        self._start(backend, live)
+
+    def _build_controls(self, state_value: str, q: str | None) -> w.HBox:
+        """Make the filters, paging buttons, error line, header and table; answer the filter bar."""
         self.backend_filter = w.Dropdown(
             options=[("all", ALL)], value=ALL, description="backend", layout=w.Layout(width="14em")
         ).add_class("jc-filter-backend")
@@ -233,33 +271,25 @@ class JobMonitor(w.VBox):
         self.error = w.HTML().add_class("jc-error")
         self.header = w.HTML(_header_html(), layout=w.Layout(margin="0 0 0 2.8em"))
         self.table = w.VBox().add_class("jc-table")
-        bar = w.HBox(
+        return w.HBox(
             [self.backend_filter, self.state_filter, self.search, self.prev_button, self.page_label, self.next_button],
             layout=w.Layout(flex_flow="row wrap", align_items="center"),
         ).add_class("jc-filter-bar")
-        try:
-            self.client = connect(client)
-        except Exception as exc:  # noqa: BLE001 - no server: one red line, the controls greyed out
-            self.detail = JobDetail(None)
-            super().__init__([bar, self.error, self.header, self.table, self.detail])
-            self.add_class("jc-monitor")
-            self._set_error("page", f"cannot show the jobs: {one_line(exc)}")
-            for control in (self.backend_filter, self.state_filter, self.search, self.prev_button, self.next_button):
-                control.disabled = True
-            self.page_label.value = "&nbsp;0 of 0&nbsp;"
-            self._closed = True
-            return
-        self.detail = JobDetail(
-            self.client,
-            capabilities=self.capabilities,
-            read_only=self.read_only_reason,
-            namespace=namespace,
-            on_change=self._apply,
-            on_deleted=self.on_deleted,
-        )
+
+    def _build_unconnected(self, bar: w.HBox, exc: Exception) -> None:
+        """The panel without a server: the reason in one red line, every control greyed out."""
+        self.detail = JobDetail(None)
         super().__init__([bar, self.error, self.header, self.table, self.detail])
         self.add_class("jc-monitor")
+        self._set_error("page", f"cannot show the jobs: {one_line(exc)}")
+        for control in (self.backend_filter, self.state_filter, self.search, self.prev_button, self.next_button):
+            control.disabled = True
+        self.page_label.value = "&nbsp;0 of 0&nbsp;"
+        self._closed = True
 
+    def _start(self, backend: str | None, live: bool) -> None:
+        """List the backends, wire the controls, and show the first page (kept current when ``live``)."""
+        assert self.client is not None
         self._load_backends(backend)
         for control in (self.backend_filter, self.state_filter, self.search):
             control.observe(self._on_filter, names="value")
@@ -288,10 +318,10 @@ class JobMonitor(w.VBox):
         """Filter by backend, state and text at once (None or "" for all); back to page 1."""
         self._quiet = True
         try:
-            if backend and backend not in [value for _label, value in self.backend_filter.options]:
-                self._add_backend_option(backend)
+            if backend:
+                self._offer_backend(backend)
             self.backend_filter.value = backend or ALL
-            self.state_filter.value = (state.value if isinstance(state, JobState) else str(state).upper()) if state else ALL
+            self.state_filter.value = _state_value(state)
             self.search.value = q or ""
         finally:
             self._quiet = False
@@ -347,22 +377,29 @@ class JobMonitor(w.VBox):
         return None
 
     def _load_backends(self, selected: str | None) -> None:
-        assert self.client is not None
-        try:
-            backends = self.client.backends()
-            self._backends = {b["name"]: b for b in backends if "name" in b}
-        except Exception as exc:  # noqa: BLE001 - shown as one line
-            self._set_error("backends", f"cannot list the backends: {one_line(exc)}")
-            backends = []
-        self._capabilities = {b["name"]: dict(b.get("capabilities") or {}) for b in backends if "name" in b}
+        """List the server's backends (their capabilities, the filter's options); select ``selected``."""
+        backends = self._list_backends()
+        self._capabilities = {b["name"]: dict(b.get("capabilities") or {}) for b in backends}
         self.backend_filter.options = [("all", ALL)] + [(name, name) for name in self._capabilities]
         if selected:
-            if selected not in self._capabilities:
-                self._add_backend_option(selected)
+            self._offer_backend(selected)
             self.backend_filter.value = selected
 
-    def _add_backend_option(self, name: str) -> None:
-        self.backend_filter.options = [*self.backend_filter.options, (name, name)]
+    def _list_backends(self) -> list[dict[str, Any]]:
+        """The server's backends that have a name (kept by name); none when they cannot be listed."""
+        assert self.client is not None
+        try:
+            backends = [b for b in self.client.backends() if "name" in b]
+        except Exception as exc:  # noqa: BLE001 - shown as one line
+            self._set_error("backends", f"cannot list the backends: {one_line(exc)}")
+            return []
+        self._backends = {b["name"]: b for b in backends}
+        return backends
+
+    def _offer_backend(self, name: str) -> None:
+        """Make ``name`` one of the backend filter's options (it may be one the server did not list)."""
+        if name not in [value for _label, value in self.backend_filter.options]:
+            self.backend_filter.options = [*self.backend_filter.options, (name, name)]
 
     # --- loading a page -----------------------------------------------------------------------
 
@@ -406,7 +443,9 @@ class JobMonitor(w.VBox):
     def _query(self, filters: dict[str, str | None], offset: int) -> JobPage:
         assert self.client is not None
         self.page_queries += 1
-        return self.client.jobs(**filters, limit=self.page_size, offset=offset)
+        return self.client.jobs(
+            backend=filters["backend"], state=filters["state"], q=filters["q"], limit=self.page_size, offset=offset
+        )
 
     def _render_page(self, jobs: Iterable[Job], total: int) -> None:
         """Show ``jobs`` as the table; rows still on the page keep their widget."""
@@ -605,9 +644,10 @@ class JobMonitor(w.VBox):
         """The error line shown (plain text), ``""`` when all is well."""
         return html.unescape(_strip_tags(self.error.value))
 
-    def _table_rows(self) -> list[tuple[Any, ...]]:
+    def _table_rows(self, state: Callable[[JobState], Any]) -> list[tuple[Any, ...]]:
+        """The shown jobs as table rows (``_TABLE_HEADERS``); ``state`` makes the state's cell."""
         return [
-            (job.id[:8], job.name, job.backend, state_badge(job.state), job.native_status,
+            (job.id[:8], job.name, job.backend, state(job.state), job.native_status,
              format_duration(elapsed_seconds(job)), job.message)
             for job in (row.job for row in self.rows.values())
         ]
@@ -617,18 +657,15 @@ class JobMonitor(w.VBox):
         return f"Jobs {self.page_text}" + (f" ({shown})" if shown else "")
 
     def _repr_html_(self) -> str:
-        headers = ("id", "name", "backend", "state", "native status", "elapsed", "message")
-        table = html_table(headers, self._table_rows(), caption=self._caption(), css_class="jc-monitor-static")
+        rows = self._table_rows(state_badge)
+        table = html_table(_TABLE_HEADERS, rows, caption=self._caption(), css_class="jc-monitor-static")
         error = self.error.value
         return (f"<div>{error}</div>" if error else "") + table
 
     def __repr__(self) -> str:
         if "page_label" not in self.__dict__:  # not built yet (an error in __init__)
             return "<JobMonitor>"
-        headers = ("id", "name", "backend", "state", "native status", "elapsed", "message")
-        rows = [(*cells[:3], job.state.value, *cells[4:])
-                for cells, job in zip(self._table_rows(), (row.job for row in self.rows.values()))]
-        lines = [self._caption(), text_table(headers, rows)]
+        lines = [self._caption(), text_table(_TABLE_HEADERS, self._table_rows(lambda state: state.value))]
         if self.error_text:
             lines.insert(0, "error: " + self.error_text)
         return "\n".join(lines)

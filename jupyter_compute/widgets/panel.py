@@ -25,7 +25,15 @@ SUBMIT_TAB, ENVIRONMENTS_TAB, CLUSTERS_TAB, JOBS_TAB = range(4)
 
 
 class ComputePanel(W.Tab):
-    """Pick where to run, submit, and watch jobs, in one widget (``jupyter_compute.panel()``)."""
+    """Pick where to run, submit, and watch jobs, in one widget (``jupyter_compute.panel()``).
+
+    Without a server it shows why, and has no form, pickers or monitor (they are None).
+    """
+
+    titles: tuple[str, ...]
+    form: SubmitForm | None
+    environments: EnvironmentPicker | None
+    clusters: ClusterPicker | None
 
     def __init__(self, client: Client | None = None, backend: str = "local", **kwargs: Any) -> None:
         kwargs.setdefault("layout", W.Layout(min_height="520px"))  # less of a jump between tabs
@@ -38,7 +46,7 @@ class ComputePanel(W.Tab):
         except Exception as exc:  # noqa: BLE001 — shown in the widget, never as a traceback
             message = W.HTML(error_html(one_line(exc)))
             message.add_class("jc-error")
-            self.form = self.environments = self.clusters = None  # type: ignore[assignment]
+            self.form = self.environments = self.clusters = None
             self.children = [message]
             self.titles = ("Compute",)
             return
@@ -72,23 +80,26 @@ class ComputePanel(W.Tab):
             self.selected_index = JOBS_TAB  # the monitor shows the new job live (pushed events)
 
     def _on_environment(self, change: dict[str, Any]) -> None:
-        env = self.environments.environment
+        env = self.environments.environment if self.environments is not None else None
         if change["new"] is None or env is None:
             return
         self._fill("environment", env.backend, env.id)
 
     def _on_cluster(self, change: dict[str, Any]) -> None:
-        cluster = self.clusters.cluster
+        cluster = self.clusters.cluster if self.clusters is not None else None
         if change["new"] is None or cluster is None:
             return
         self._fill("cluster", cluster.backend, cluster.id)
 
     def _fill(self, field: str, backend: str, value: str) -> None:
         """Put a choice made in another tab into the form (switching its backend if needed)."""
-        if backend and backend != self.form.backend:
-            self.form.backend = backend
-        if field in self.form.controls:
-            self.form.set_values(**{field: value})
+        form = self.form
+        if form is None:
+            return
+        if backend and backend != form.backend:
+            form.backend = backend
+        if field in form.controls:
+            form.set_values(**{field: value})
 
     def close(self) -> None:
         """Close every tab (the monitor stops listening for job events)."""
@@ -100,7 +111,7 @@ class ComputePanel(W.Tab):
 
     def _repr_html_(self) -> str:
         parts = []
-        for title, child in zip(self.titles, self.children):
+        for title, child in zip(self.titles, self.children, strict=False):
             fallback = getattr(child, "_repr_html_", None)
             body = fallback() if callable(fallback) else html.escape(repr(child))
             parts.append(f"<h4>{html.escape(title)}</h4>{body}")

@@ -373,7 +373,7 @@ def capacity_bar(label: str, free: float | None, total: float | None, unit: str,
 def capacity_text(cluster: Cluster) -> list[str]:
     """The capacity lines as text (for the static fallback and tests)."""
     lines = []
-    for label, free, total, unit in _capacities(cluster):
+    for _label, free, total, unit in _capacities(cluster):
         if total is None:
             continue
         if free is None:
@@ -398,24 +398,29 @@ def cluster_nodes(cluster: Cluster) -> list[dict[str, Any]]:
     nodes = cluster.raw.get("nodes") if isinstance(cluster.raw, dict) else None
     if isinstance(nodes, list) and nodes:
         return [n if isinstance(n, dict) else {"name": str(n)} for n in nodes]
-    if cluster.nodes == 1:
-        raw = cluster.raw or {}
-        node: dict[str, Any] = {
-            "name": raw.get("hostname") or cluster.name or cluster.id,
-            "status": cluster.status,
-            "CPUs": f"{fmt_number(cluster.cpus_allocatable)} / {fmt_number(cluster.cpus)} free",
-            "memory GB": f"{fmt_number(cluster.memory_gb_allocatable)} / {fmt_number(cluster.memory_gb)} free",
-        }
-        if cluster.gpus:
-            node["GPUs"] = f"{fmt_number(cluster.gpus_allocatable)} / {cluster.gpus} free"
-        for key in ("platform", "load_average"):
-            if raw.get(key) is not None:
-                value = raw[key]
-                node[key.replace("_", " ")] = (
-                    " ".join(fmt_number(v, 2) for v in value) if isinstance(value, (list, tuple)) else value
-                )
-        return [node]
-    return []
+    return [_only_node(cluster)] if cluster.nodes == 1 else []
+
+
+def _only_node(cluster: Cluster) -> dict[str, Any]:
+    """The one node of a one-node cluster, from the cluster's own figures."""
+    raw = cluster.raw or {}
+    node: dict[str, Any] = {
+        "name": raw.get("hostname") or cluster.name or cluster.id,
+        "status": cluster.status,
+        "CPUs": f"{fmt_number(cluster.cpus_allocatable)} / {fmt_number(cluster.cpus)} free",
+        "memory GB": f"{fmt_number(cluster.memory_gb_allocatable)} / {fmt_number(cluster.memory_gb)} free",
+    }
+    if cluster.gpus:
+        node["GPUs"] = f"{fmt_number(cluster.gpus_allocatable)} / {cluster.gpus} free"
+    for key in ("platform", "load_average"):
+        if raw.get(key) is not None:
+            node[key.replace("_", " ")] = _node_figure(raw[key])
+    return node
+
+
+def _node_figure(value: Any) -> Any:
+    """A figure of a node as shown: a list of numbers (load averages) as one line."""
+    return " ".join(fmt_number(v, 2) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def nodes_table(nodes: list[dict[str, Any]]) -> str:

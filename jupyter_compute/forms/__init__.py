@@ -1,9 +1,13 @@
 """Submit forms declared by the backends: the fields of a job spec, as JSON-able data.
 
 A backend describes its fields once (name, label, type, required, default, choices,
-min/max, help); the server serves the description, the notebook panels render it through a
-type registry, and both run the same :func:`check_values` — in the kernel for a message at
-the field before sending, and on the server, which is the authority.
+min/max, help); the server serves the description, the notebook panels render it, and both
+run the same :func:`check_values` — in the kernel for a message at the field before sending,
+and on the server, which is the authority.
+
+A field's ``type`` names a :class:`~jupyter_compute.forms.field_types.FieldType` class, which
+owns the check, the JSON Schema and the widget of the fields of that type; a new type is one
+subclass (see :mod:`jupyter_compute.forms.field_types`).
 
 A field's ``name`` is a path into the job spec: ``command``, ``timeout_s``, or
 ``params.<key>`` / ``extra.<key>`` for platform-specific values.
@@ -11,28 +15,36 @@ A field's ``name`` is a path into the job spec: ``command``, ``timeout_s``, or
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import InvalidSpec
+from ..errors import InvalidSpec
+from .field_types import FieldType, field_type, field_type_names, is_field_type
+from .text import BLANK, NON_BLANK, NOT_BLANK_TEXT
 
-#: The field types a front end must know how to render.
-FIELD_TYPES = ("string", "text", "code", "path", "integer", "number", "boolean", "choice", "mapping", "tags")
-#: The types whose values are text (a type this version does not know is checked as text too).
+__all__ = [
+    "BLANK",
+    "FIELD_TYPES",
+    "NON_BLANK",
+    "NOT_BLANK_TEXT",
+    "TEXT_TYPES",
+    "FieldType",
+    "Form",
+    "FormField",
+    "check_spec",
+    "check_values",
+    "field_type",
+    "field_type_names",
+    "is_field_type",
+    "spec_from_values",
+    "values_from_spec",
+]
+
+#: The built-in field types (:func:`field_type_names` lists those registered later too).
+FIELD_TYPES = field_type_names()
+#: The built-in types whose values are text (a type this version does not know is checked as text too).
 TEXT_TYPES = ("string", "text", "code", "path")
-
-
-#: The characters ``str.strip()`` removes (``str.isspace``), in ``\uXXXX`` escapes that Python and JavaScript
-#: (and so JSON Schema) read alike: their ``\s`` differ. tests/test_forms.py checks the list.
-_BLANK_CHARS = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-#: A white space character, and one that is not: text holding one of the latter is given (not blank).
-BLANK = f"[{_BLANK_CHARS}]"
-NON_BLANK = f"[^{_BLANK_CHARS}]"
-#: A ``pattern`` for text that is not blank.
-NOT_BLANK_TEXT = f"[\\s\\S]*{NON_BLANK}[\\s\\S]*"
 
 
 @dataclass(frozen=True)
@@ -53,8 +65,13 @@ class FormField:
     pattern: str | None = None
 
     def __post_init__(self) -> None:
-        if self.type not in FIELD_TYPES:
+        if not is_field_type(self.type):
             raise ValueError(f"unknown form field type '{self.type}' for '{self.name}'")
+
+    @property
+    def field_type(self) -> FieldType:
+        """The type class serving this field (text for a type this version does not know)."""
+        return field_type(self.type)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,7 +87,7 @@ class FormField:
         if values.get("choices") is not None:
             values["choices"] = tuple(values["choices"])
         kind = values.get("type", "string")
-        if kind in FIELD_TYPES:
+        if is_field_type(kind):
             return cls(**values)
         made = cls(**{**values, "type": "string"})
         object.__setattr__(made, "type", str(kind))  # frozen: set past the check of __post_init__
@@ -117,70 +134,32 @@ def _is_empty(value: Any) -> bool:
     return value is None
 
 
-def _check_one(form_field: FormField, value: Any) -> str | None:
-    """Why ``value`` does not fit ``form_field``, or None."""
-    kind = form_field.type
-    if kind in ("integer", "number"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return "must be a number"
-        if kind == "integer" and not float(value).is_integer():
-            return "must be a whole number"
-        if form_field.min is not None and value < form_field.min:
-            return f"must be at least {form_field.min:g}"
-        if form_field.max is not None and value > form_field.max:
-            return f"must be at most {form_field.max:g}"
-    elif kind == "boolean" and not isinstance(value, bool):
-        return "must be true or false"
-    elif (kind in TEXT_TYPES or kind not in FIELD_TYPES) and not isinstance(value, str):
-        return "must be text"
-    elif kind == "mapping" and not isinstance(value, Mapping):
-        return "must be a set of key=value pairs"
-    elif kind == "tags" and not (
-        isinstance(value, (list, tuple)) and all(isinstance(t, (str, Mapping)) for t in value)
-    ):  # objects come through the API only (e.g. an Ocean dataset with its order); the panels give words
-        return "must be a list of words"
-    if any("\0" in text for text in _texts(value)):  # no program, path or name holds one
-        return "must not contain a NUL character"
-    if form_field.pattern is not None and not _matches(form_field, value):
-        what = "has an item" if kind == "tags" else "is"
-        return f"{what} not in the expected form: " + (form_field.help or form_field.pattern)
-    if form_field.choices is not None and value not in form_field.choices:
-        shown = ", ".join(str(c) for c in form_field.choices)
-        return f"must be one of: {shown}"
-    return None
+def _field_problem(form_field: FormField, value: Any) -> str | None:
+    """The message for ``value`` in ``form_field`` (missing, or not fitting its type), or None."""
+    if _is_empty(value):
+        return f"{form_field.label} is required" if form_field.required else None
+    reason = form_field.field_type.check(value, form_field)
+    return f"{form_field.label} {reason}" if reason else None
 
 
-def _texts(value: Any) -> list[str]:
-    """The text of a value: itself, or the text items of a list."""
-    if isinstance(value, str):
-        return [value]
-    return [item for item in value if isinstance(item, str)] if isinstance(value, (list, tuple)) else []
-
-
-def _matches(form_field: FormField, value: Any) -> bool:
-    """Whether text ``value`` (every item of a tags value) matches the field's whole pattern."""
-    items = value if form_field.type == "tags" else [value] if isinstance(value, str) else []
-    return all(isinstance(item, str) and re.fullmatch(form_field.pattern or "", item) for item in items)
+def _group_problems(form: Form, values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """For each group of which not exactly one field is given: the field to show it at, and the message."""
+    for group in form.one_of:
+        given = [name for name in group if not _is_empty(values.get(name))]
+        if len(given) != 1:
+            labels = " or ".join(form.label(n) for n in group)
+            yield (given[0] if given else group[0]), f"give exactly one of {labels}"
 
 
 def check_values(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
     """Every problem of ``values`` (keyed by field name) as a message for that field; {} if fine."""
     problems: dict[str, str] = {}
     for form_field in form.fields:
-        value = values.get(form_field.name)
-        if _is_empty(value):
-            if form_field.required:
-                problems[form_field.name] = f"{form_field.label} is required"
-            continue
-        reason = _check_one(form_field, value)
-        if reason:
-            problems[form_field.name] = f"{form_field.label} {reason}"
-    for group in form.one_of:
-        given = [name for name in group if not _is_empty(values.get(name))]
-        if len(given) != 1:
-            labels = " or ".join(form.label(n) for n in group)
-            target = given[0] if given else group[0]
-            problems.setdefault(target, f"give exactly one of {labels}")
+        message = _field_problem(form_field, values.get(form_field.name))
+        if message:
+            problems[form_field.name] = message
+    for name, message in _group_problems(form, values):
+        problems.setdefault(name, message)
     return problems
 
 
