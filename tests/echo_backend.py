@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from jupyter_compute.backends.base import Backend, Capabilities, Submission
 from jupyter_compute.errors import InvalidSpec
@@ -31,7 +31,7 @@ class CallbackBackend(Backend):
 
     kind = "callback"
     capabilities = Capabilities(has_webhooks=True)
-    status_map = {"WAITING": JobState.QUEUED, "RUNNING": JobState.RUNNING, "DONE": JobState.SUCCEEDED,
+    status_map: ClassVar[dict[str, JobState]] = {"WAITING": JobState.QUEUED, "RUNNING": JobState.RUNNING, "DONE": JobState.SUCCEEDED,
                   "BROKEN": JobState.FAILED}
     poll_interval = 3600.0  # polling switched off: only callbacks move the jobs
 
@@ -62,7 +62,7 @@ class NeedsKeyBackend(Backend):
 
     kind = "needs-key"
     capabilities = Capabilities(has_environments=True)
-    secret_env_defaults = {"key_env": "NEEDS_KEY"}
+    secret_env_defaults: ClassVar[dict[str, str]] = {"key_env": "NEEDS_KEY"}
 
     async def environments(self):
         from jupyter_compute.backends.secrets import read_secret

@@ -237,7 +237,7 @@ def test_bad_config_names_the_key() -> None:
 
 def _word_counts(frame: Any) -> dict[str, int]:
     cols = list(frame.columns)
-    return {str(w): int(c) for w, c in zip(frame[cols[0]], frame[cols[1]])}
+    return {str(w): int(c) for w, c in zip(frame[cols[0]], frame[cols[1]], strict=True)}
 
 
 def test_hdfs_round_trip(platform: Any, hdfs: WebHdfsSandbox, csv_file: Path) -> None:

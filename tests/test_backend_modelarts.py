@@ -258,7 +258,7 @@ def spec(**values: Any) -> JobSpec:
 
 
 def metrics(frame: Any) -> dict[str, tuple[float, int]]:
-    return {str(c): (float(m), int(r)) for c, m, r in zip(frame["city"], frame["mean_temp"], frame["rows"])}
+    return {str(c): (float(m), int(r)) for c, m, r in zip(frame["city"], frame["mean_temp"], frame["rows"], strict=True)}
 
 
 def assert_no_secret(*things: Any) -> None:

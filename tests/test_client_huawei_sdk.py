@@ -338,7 +338,7 @@ def test_token_requests(client: ModelArtsClient, modelarts: ModelArtsSandbox) ->
     an AK/SK signature (the SDK invoker's ``add_header``), which must then be valid too."""
     sdk = build_client(modelarts, "UNUSEDAK", "unused-secret", handler=with_token(MA_TOKEN))
     try:
-        assert [p.metadata.name for p in sdk.list_pools(ListPoolsRequest()).items][0] == CPU_POOL
+        assert next(p.metadata.name for p in sdk.list_pools(ListPoolsRequest()).items) == CPU_POOL
     finally:
         sdk.close()
     sdk = build_client(modelarts, "UNUSEDAK", "unused-secret", handler=with_token("forged-token"))

@@ -189,7 +189,7 @@ def test_cancel_a_running_and_a_queued_job(maap: MAAP, sandbox: MaapSandbox) -> 
                 assert answer.findtext(f"{WPS}Status") == "Accepted"  # as maap-api-nasa: job-queued
         assert maap.get_job_status(queued).status_code == 404  # a queued job is purged
         assert dps_job(maap, queued).retrieve_status() == "Deleted"
-        job = bounded(lambda: dps_job(maap, running).wait_for_completion(initial_delay_seconds=0))
+        job = bounded(lambda: dps_job(maap, running).wait_for_completion(initial_delay_seconds=0))  # noqa: B023 — called at once
         assert job.status == "Dismissed" and ogc_status(maap, running) == "dismissed"
         refused = maap.cancel_job(running)
         assert refused.status_code == 400

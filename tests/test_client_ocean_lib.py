@@ -190,7 +190,7 @@ def _step(argv: list[str], timeout: float) -> None:
 def ocean_lib_python() -> Path:
     """The Python of a venv with ocean-lib 3.1 (built on first use, minutes; reused afterwards)."""
     took = _build_venv()
-    print(f"ocean-lib venv: {'built in %.0f s' % took if took else 'reused'} at {VENV}")
+    print(f"ocean-lib venv: {f'built in {took:.0f} s' if took else 'reused'} at {VENV}")
     return VENV / "bin" / "python"
 
 

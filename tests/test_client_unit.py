@@ -117,7 +117,7 @@ class FakeCompute:
                 return 200, {"jobs": jobs, "total": 42, "limit": int(query["limit"][0]), "offset": 0}
             case "GET", ["jobs", "html500"]:
                 return 500, ("text/html", b"<html><title>500: Internal Server Error</title></html>")
-            case _, ["jobs", job_id, *rest] if job_id not in self.jobs:
+            case _, ["jobs", job_id, *_] if job_id not in self.jobs:
                 return error(404, "NotFound", f"no job '{job_id}'", job_id=job_id)
             case "GET", ["jobs", job_id]:
                 return 200, self.advance(job_id).to_dict()

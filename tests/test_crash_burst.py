@@ -154,7 +154,7 @@ def test_sigkill_during_a_burst_of_submissions(tmp_path: Path) -> None:
     try:
         # Every key again, acknowledged or not, concurrently as the burst was.
         with ThreadPoolExecutor(CLIENTS) as pool:
-            answers = dict(zip(keys, pool.map(lambda key: retry(second, key, ledger), keys)))
+            answers = dict(zip(keys, pool.map(lambda key: retry(second, key, ledger), keys), strict=True))
         ids = {key: job_id for key, (_, job_id) in answers.items()}
         for key, job_id in acked.items():
             assert answers[key] == (200, job_id), f"acknowledged {key} was {job_id}, its retry answered {answers[key]}"
@@ -177,7 +177,7 @@ def test_sigkill_during_a_burst_of_submissions(tmp_path: Path) -> None:
 
         # Retries that come late answer the same ended jobs and start nothing.
         with ThreadPoolExecutor(CLIENTS) as pool:
-            late = dict(zip(keys, pool.map(lambda key: retry(second, key, ledger), keys)))
+            late = dict(zip(keys, pool.map(lambda key: retry(second, key, ledger), keys), strict=True))
         assert late == {key: (200, job_id) for key, job_id in ids.items()}
         assert [(job["id"], job["state"]) for job in all_jobs(second)] == [(job["id"], job["state"]) for job in jobs]
 

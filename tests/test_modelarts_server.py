@@ -169,7 +169,7 @@ async def metrics_of(rec: Recorder, job_id: str) -> dict[str, tuple[float, int]]
     data = str(answer.body).encode()
     assert listing.body["results"][0]["size"] == len(data)
     frame = read_frame(data, "metrics.csv", "text/csv")
-    return {str(s): (float(m), int(r)) for s, m, r in zip(frame["station"], frame["mean_temp"], frame["rows"])}
+    return {str(s): (float(m), int(r)) for s, m, r in zip(frame["station"], frame["mean_temp"], frame["rows"], strict=True)}
 
 
 # --- capacity --------------------------------------------------------------------------------------
@@ -437,7 +437,7 @@ class TestABackendWithoutCredentials:
             monkeypatch.delenv(name, raising=False)
         keys = backend_config("http://127.0.0.1:9", "http://127.0.0.1:9")
         keys.update(ak_env="MA_UNSET_AK", sk_env="MA_UNSET_SK")
-        token = {k: v for k, v in backend_config("http://127.0.0.1:9", "http://127.0.0.1:9", auth="token").items()}
+        token = dict(backend_config("http://127.0.0.1:9", "http://127.0.0.1:9", auth="token").items())
         token.update(token_env="MA_UNSET_TOKEN")
         return {"backends": {"ma-keys": keys, "ma-token": token, "local": {"kind": "local"}}}
 

@@ -389,7 +389,7 @@ def test_an_algorithm_using_only_volume_publishes_what_it_writes_under_outputs(c
                                                                                wallet: Wallet) -> None:
     job = wait_final(client, wallet, start(client, wallet, raw_algorithm(VOLUME_DEFAULT_CODE))["jobId"])
     assert (job["status"], job["stopreq"]) == (70, 0)
-    assert [(r["type"], r["filename"]) for r in job["results"]][0] == ("output", "nested/hello.txt")
+    assert next((r["type"], r["filename"]) for r in job["results"]) == ("output", "nested/hello.txt")
     assert result_of(client, wallet, job, "output") == "hello from the pod"
 
 

@@ -40,10 +40,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -78,7 +78,9 @@ CONFIG_KEYS = frozenset({
     "confirm_window_s",
 })  # fmt: skip
 PROGRAM_FIELDS = ("command", "script", "code", "notebook")
+UNUSED_FIELDS = ("environment", "cluster", "timeout_s")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+T = TypeVar("T")
 
 
 def parse_platform_time(value: Any) -> datetime | None:
@@ -110,7 +112,88 @@ def _positive(config: Mapping[str, Any], key: str, default: float) -> float:
     return float(config_positive(config, key, default, kind="datastory"))
 
 
+def _api_url(config: Mapping[str, Any]) -> str:
+    """The configured API base, without a trailing slash."""
+    url = _config_text(config, "url", None)
+    if not url or not url.startswith(("http://", "https://")):
+        raise InvalidSpec("datastory backend config 'url' must be the http(s) URL of the API", field="url")
+    return url.rstrip("/")
+
+
+def _route(config: Mapping[str, Any], key: str, default: str) -> str:
+    """A configured API route, with one leading slash."""
+    return "/" + (_config_text(config, key, default) or "").lstrip("/")
+
+
+def _profiles(config: Mapping[str, Any]) -> dict[str, Profile]:
+    """The named storage profiles of the config (at least one)."""
+    storage = config.get("storage")
+    if not isinstance(storage, Mapping) or not storage:
+        raise InvalidSpec("datastory backend config 'storage' must name at least one profile", field="storage")
+    return {name: Profile.from_config(name, data) for name, data in storage.items()}
+
+
+def _default_profile(config: Mapping[str, Any], profiles: Mapping[str, Profile]) -> str:
+    """The profile a spec naming none uses: ``default_storage``, else the first."""
+    default = _config_text(config, "default_storage", next(iter(profiles)))
+    if default is None or default not in profiles:
+        raise InvalidSpec(f"datastory backend config 'default_storage' must be one of {', '.join(profiles)}",
+                          field="default_storage")  # fmt: skip
+    return default
+
+
+def _refuse_unused(spec: JobSpec) -> None:
+    """InvalidSpec for a program (the platform runs its own algorithms) or a field Datastory has no use for."""
+    for program in PROGRAM_FIELDS:
+        if getattr(spec, program) is not None:
+            raise InvalidSpec(f"Datastory runs a platform algorithm, not a {program}", field=program)
+    for unused in UNUSED_FIELDS:
+        if getattr(spec, unused) is not None:
+            raise InvalidSpec(f"Datastory takes no '{unused}'", field=unused)
+
+
+def _algorithm(spec: JobSpec) -> str:
+    """The name of the platform algorithm to run."""
+    algorithm = (spec.algorithm or "").strip()
+    if not algorithm:
+        raise InvalidSpec("give the Datastory algorithm to run", field="algorithm")
+    return algorithm
+
+
+def _email(extra: Mapping[str, Any]) -> str:
+    """The address the platform mails when the task fails."""
+    email = extra.get("email")
+    if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+        raise InvalidSpec("give an email address: the platform mails it when the task fails", field="extra.email")
+    return email.strip()
+
+
+def _one_input(inputs: Sequence[Any]) -> str:
+    """The spec's one input (blank ones left out), stripped."""
+    given = [item for item in inputs if not (isinstance(item, str) and not item.strip())]
+    if len(given) != 1 or not isinstance(given[0], str):
+        raise InvalidSpec("give exactly one input: a path on the storage or a local file", field="inputs")
+    return given[0].strip()
+
+
+def _output_folder(output: str | None, profile: Profile) -> str | None:
+    """The output folder given, checked on the profile's file system and ending in ``/`` (as given when blank)."""
+    folder = output.strip() if output else None
+    if not folder:
+        return folder
+    return profile.check_path(folder, "output").rstrip("/") + "/"
+
+
+def _task_id(data: Any) -> str | None:
+    """The task id of a submission answer, as text; None when it has none."""
+    task = data.get("id") if isinstance(data, dict) else None
+    if isinstance(task, bool) or not isinstance(task, (int, str)) or not str(task).strip():
+        return None
+    return str(task)
+
+
 def split_remote_id(remote_id: str) -> tuple[str, str, str]:
+    """``<task id>|<profile>|<output folder>`` → its three parts."""
     task, sep1, rest = str(remote_id).partition("|")
     profile, sep2, output = rest.partition("|")
     if not (sep1 and sep2 and task and profile and output):
@@ -125,65 +208,25 @@ class DatastoryBackend(_http.ClientMixin, Backend):
 
     kind: ClassVar[str] = "datastory"
     secret_env_defaults: ClassVar[Mapping[str, str]] = {"token_env": "DATASTORY_TOKEN"}
-    capabilities: ClassVar[Capabilities] = CAPABILITIES
+    capabilities: Capabilities = CAPABILITIES
     status_map: ClassVar[Mapping[str, JobState]] = STATUS
 
     def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, data_dir: Path | str | None = None,
                  log: Any = None) -> None:  # fmt: skip
         super().__init__(name, config, data_dir=data_dir, log=log)
-        url = _config_text(self.config, "url", None)
-        if not url or not url.startswith(("http://", "https://")):
-            raise InvalidSpec(
-                "datastory backend config 'url' must be the http(s) URL of the API",
-                field="url",
-            )
-        self.url = url.rstrip("/")
-        self.token_env = (
-            _config_text(self.config, "token_env", "DATASTORY_TOKEN")
-            or "DATASTORY_TOKEN"
-        )
-        self.submit_path = "/" + (
-            _config_text(self.config, "submit_path", "/api/algorithm/task/submit") or ""
-        ).lstrip("/")
-        self.get_path = "/" + (
-            _config_text(self.config, "get_path", "/api/algorithm/task/get") or ""
-        ).lstrip("/")
-        self.output_root = (
-            _config_text(self.config, "output_root", "/jupyter-compute")
-            or "/jupyter-compute"
-        )
-        self.timeout = httpx.Timeout(
-            _positive(self.config, "timeout_s", 30.0), connect=10.0
-        )
-        self.poll_interval = _positive(
-            self.config, "poll_interval_s", type(self).poll_interval
-        )
+        self.url = _api_url(self.config)
+        self.token_env = _config_text(self.config, "token_env", "DATASTORY_TOKEN") or "DATASTORY_TOKEN"
+        self.submit_path = _route(self.config, "submit_path", "/api/algorithm/task/submit")
+        self.get_path = _route(self.config, "get_path", "/api/algorithm/task/get")
+        self.output_root = _config_text(self.config, "output_root", "/jupyter-compute") or "/jupyter-compute"
+        self.timeout = httpx.Timeout(_positive(self.config, "timeout_s", 30.0), connect=10.0)
+        self.poll_interval = _positive(self.config, "poll_interval_s", type(self).poll_interval)
         self.poll_max_interval = max(self.poll_interval, type(self).poll_max_interval)
-        storage = self.config.get("storage")
-        if not isinstance(storage, Mapping) or not storage:
-            raise InvalidSpec(
-                "datastory backend config 'storage' must name at least one profile",
-                field="storage",
-            )
-        self.profiles: dict[str, Profile] = {
-            n: Profile.from_config(n, d) for n, d in storage.items()
-        }
-        default = _config_text(
-            self.config, "default_storage", next(iter(self.profiles))
-        )
-        if default not in self.profiles:
-            raise InvalidSpec(
-                f"datastory backend config 'default_storage' must be one of {', '.join(self.profiles)}",
-                field="default_storage",
-            )
-        self.default_storage: str = default  # type: ignore[assignment]
+        self.profiles: dict[str, Profile] = _profiles(self.config)
+        self.default_storage: str = _default_profile(self.config, self.profiles)
         unknown = sorted(set(self.config) - CONFIG_KEYS)
         if unknown:
-            self.log.warning(
-                "datastory backend '%s': unknown config keys ignored: %s",
-                name,
-                ", ".join(unknown),
-            )
+            self.log.warning("datastory backend '%s': unknown config keys ignored: %s", name, ", ".join(unknown))
 
     # lifecycle ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -289,49 +332,28 @@ class DatastoryBackend(_http.ClientMixin, Backend):
         return Form(fields=fields + common)
 
     def validate(self, spec: JobSpec) -> JobSpec:
-        for program in PROGRAM_FIELDS:
-            if getattr(spec, program) is not None:
-                raise InvalidSpec(
-                    f"Datastory runs a platform algorithm, not a {program}",
-                    field=program,
-                )
-        for unused in ("environment", "cluster", "timeout_s"):
-            if getattr(spec, unused) is not None:
-                raise InvalidSpec(f"Datastory takes no '{unused}'", field=unused)
-        algorithm = (spec.algorithm or "").strip()
-        if not algorithm:
-            raise InvalidSpec("give the Datastory algorithm to run", field="algorithm")
-        email = spec.extra.get("email")
-        if not isinstance(email, str) or not _EMAIL.match(email.strip()):
-            raise InvalidSpec(
-                "give an email address: the platform mails it when the task fails",
-                field="extra.email",
-            )
-        storage = spec.extra.get("storage", self.default_storage)
+        """The algorithm, the email, the storage profile, one input and the output folder."""
+        _refuse_unused(spec)
+        algorithm = _algorithm(spec)
+        email = _email(spec.extra)
+        storage = self._storage_name(spec.extra)
+        profile = self.profiles[storage]
+        source = _one_input(spec.inputs)
+        if self._local_input(source) is None:
+            source = profile.check_path(source, "inputs")
+        output = _output_folder(spec.output, profile)
+        extra = {**spec.extra, "email": email, "storage": storage}
+        return spec.replace(algorithm=algorithm, inputs=[source], output=output, extra=extra)
+
+    def _storage_name(self, extra: Mapping[str, Any]) -> str:
+        """The profile ``extra.storage`` names (the default one when it names none)."""
+        storage = extra.get("storage", self.default_storage)
         if storage is None or storage == "":
             storage = self.default_storage
         if not isinstance(storage, str) or storage not in self.profiles:
-            raise InvalidSpec(
-                f"unknown storage profile '{storage}' (known: {', '.join(self.profiles)})",
-                field="extra.storage",
-            )
-        profile = self.profiles[storage]
-        inputs = [i for i in spec.inputs if not (isinstance(i, str) and not i.strip())]
-        if len(inputs) != 1 or not isinstance(inputs[0], str):
-            raise InvalidSpec(
-                "give exactly one input: a path on the storage or a local file",
-                field="inputs",
-            )
-        source = inputs[0].strip()
-        if self._local_input(source) is None:
-            source = profile.check_path(source, "inputs")
-        output = spec.output.strip() if spec.output else None
-        if output:
-            output = profile.check_path(output, "output").rstrip("/") + "/"
-        extra = {**spec.extra, "email": email.strip(), "storage": storage}
-        return spec.replace(
-            algorithm=algorithm, inputs=[source], output=output, extra=extra
-        )
+            raise InvalidSpec(f"unknown storage profile '{storage}' (known: {', '.join(self.profiles)})",
+                              field="extra.storage")  # fmt: skip
+        return storage
 
     def _local_input(self, source: str) -> str | None:
         """The local file an input names, to upload first (see ``local_source``), else None (a storage path)."""
@@ -352,38 +374,8 @@ class DatastoryBackend(_http.ClientMixin, Backend):
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
         spec = await asyncio.to_thread(self.validate, spec)  # stats local files: off the event loop
         profile = self.profiles[spec.extra["storage"]]
-        storage = Storage(profile)
         output = spec.output or profile.default_folder(self.output_root, job_id)
-        source = spec.inputs[0]
-        local = self._local_input(source)
-        if local is None:
-            if not await self._fs(
-                storage.exists, source, what=f"checking the input {source}"
-            ):
-                raise InvalidSpec(
-                    f"the input '{source}' does not exist on storage '{profile.name}'",
-                    field="inputs",
-                )
-            input_path = source
-        else:
-            if not os.path.isfile(local):
-                raise InvalidSpec(
-                    f"the local input file '{local}' does not exist", field="inputs"
-                )
-            folder = profile.default_folder(self.output_root, job_id, "-input")
-            input_path = folder + os.path.basename(local)
-            await self._fs(
-                storage.upload,
-                local,
-                input_path,
-                what=f"uploading {os.path.basename(local)}",
-            )
-            self.log.info(
-                "datastory backend '%s': uploaded %s to %s",
-                self.name,
-                os.path.basename(local),
-                input_path,
-            )
+        input_path = await self._input_path(Storage(profile), spec.inputs[0], job_id)
         body = {
             "algorithm": spec.algorithm,
             "params": dict(spec.params),
@@ -391,28 +383,40 @@ class DatastoryBackend(_http.ClientMixin, Backend):
             "inputFileSystemInfo": profile.descriptor("inputPath", input_path),
             "outputFileSystemInfo": profile.descriptor("outputPath", output),
         }
-        data = await self._json(
-            "POST", self.submit_path, what=f"the task of job {job_id}", json=body
-        )
+        data = await self._json("POST", self.submit_path, what=f"the task of job {job_id}", json=body)
         del body  # the descriptors hold the CEPH keys: not kept anywhere
-        task = data.get("id") if isinstance(data, dict) else None
-        if (
-            isinstance(task, bool)
-            or not isinstance(task, (int, str))
-            or not str(task).strip()
-        ):
+        task = _task_id(data)
+        if task is None:
             said = self._scrub(data.get("message") if isinstance(data, dict) else data)
-            raise BackendError(
-                f"Datastory answered the submission without a task id: {said}",
-                backend=self.name,
-            )
-        remote_id = f"{task}|{profile.name}|{output}"
-        self.log.info(
-            "datastory backend '%s': job %s is task %s", self.name, job_id, task
-        )
-        return Submission(
-            remote_id, RemoteStatus(JobState.QUEUED, "INITIALING", "submitted")
-        )
+            raise BackendError(f"Datastory answered the submission without a task id: {said}", backend=self.name)
+        self.log.info("datastory backend '%s': job %s is task %s", self.name, job_id, task)
+        return Submission(f"{task}|{profile.name}|{output}", RemoteStatus(JobState.QUEUED, "INITIALING", "submitted"))
+
+    async def _input_path(self, storage: Storage, source: str, job_id: str) -> str:
+        """The task's input on the storage: ``source`` itself once it is found there, or the local file
+        ``source`` names once it is uploaded."""
+        local = await asyncio.to_thread(self._local_upload, source)
+        if local is not None:
+            return await self._upload(storage, local, job_id)
+        if not await self._fs(storage.exists, source, what=f"checking the input {source}"):
+            raise InvalidSpec(f"the input '{source}' does not exist on storage '{storage.profile.name}'",
+                              field="inputs")  # fmt: skip
+        return source
+
+    def _local_upload(self, source: str) -> str | None:
+        """The local file to upload for ``source`` (it must still exist), or None for a storage path. Blocking."""
+        local = self._local_input(source)
+        if local is not None and not os.path.isfile(local):
+            raise InvalidSpec(f"the local input file '{local}' does not exist", field="inputs")
+        return local
+
+    async def _upload(self, storage: Storage, local: str, job_id: str) -> str:
+        """Upload a local input file next to the job's default output folder; the path it got."""
+        name = os.path.basename(local)
+        input_path = storage.profile.default_folder(self.output_root, job_id, "-input") + name
+        await self._fs(storage.upload, local, input_path, what=f"uploading {name}")
+        self.log.info("datastory backend '%s': uploaded %s to %s", self.name, name, input_path)
+        return input_path
 
     async def status(self, remote_id: str) -> RemoteStatus:
         task, _, _ = split_remote_id(remote_id)
@@ -449,7 +453,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
             for n, s in files.items()
         ]
 
-    async def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
         _, profile_name, output = split_remote_id(remote_id)
         if not name or name.startswith("/") or ".." in name.split("/"):
             raise NotFound(f"no result '{name}'", field="name")
@@ -472,7 +476,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
             )
         return Storage(profile)
 
-    async def _fs(self, call: Any, *args: Any, what: str) -> Any:
+    async def _fs(self, call: Callable[..., T], *args: Any, what: str) -> T:
         """A blocking fsspec call in a worker thread; its errors as ComputeErrors, secrets scrubbed."""
         try:
             return await asyncio.to_thread(call, *args)

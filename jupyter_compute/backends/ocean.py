@@ -42,7 +42,7 @@ import contextlib
 import json
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -54,7 +54,20 @@ from ..forms import Form, FormField
 from ..models import Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from . import _http
 from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text
+from .ocean_errors import is_signature_problem, provider_words, refusal_field, response_body
 from .ocean_signing import ConsumerKey, NonceCounter, parse_nonce, signed_text
+from .ocean_spec import (
+    check_algorithm_extra,
+    check_one_algorithm,
+    check_orders,
+    check_params,
+    checked_datasets,
+    checked_extra,
+    environment_id,
+    read_script,
+    refuse_not_taken,
+    start_body,
+)
 from .ocean_status import (
     STATUS_MAP,
     ResultEntry,
@@ -85,49 +98,15 @@ METHODS: Mapping[str, str] = {
     "computeResult": "GET", "computeEnvironments": "GET", "nonce": "GET",
 }  # fmt: skip
 
-DATASET_KEYS = ("documentId", "serviceId", "transferTxId", "userdata")
-ORDER_KEYS = ("serviceId", "transferTxId", "userdata")
-CONTAINER_KEYS = ("image", "tag", "entrypoint", "checksum")
-DEFAULT_CONTAINER: Mapping[str, str] = {"image": "python", "tag": "3.11", "entrypoint": "python $ALGO"}
-EXTRA_KEYS = ("algorithm", "container", "dataset")
-NOT_TAKEN: Mapping[str, str] = {
-    "command": "Ocean runs an algorithm DID or raw Python code, not a command",
-    "notebook": "Ocean runs an algorithm DID or raw Python code, not a notebook",
-    "cluster": "Ocean has no clusters to choose; pick a compute environment",
-    "output": "Ocean keeps the results on the provider; there is no output location to choose",
-    "timeout_s": "Ocean takes no time limit per job: the environment's maxJobDuration applies",
-}
-
-#: The provider's error codes, in words, and the spec field each one is about ("": the field its key names,
-#: as in ``{"error": {"dataset.documentId": "did_not_found"}}`` or ``{"algorithm": "did_not_found"}``).
-PROVIDER_CODES: Mapping[str, tuple[str, str]] = {
-    "not_trusted_algo": ("algorithm", "the dataset does not trust this algorithm"),
-    "no_raw_algo_allowed": ("code", "the dataset does not allow raw algorithms"),
-    "fees_not_paid": ("inputs", "the provider fees of this order were not paid"),
-    "order_invalid": ("inputs", "the order (transferTxId) is not valid for this dataset and this consumer"),
-    "service_not_found": ("inputs", "the dataset has no service with this serviceId"),
-    "not_found": ("", "the asset has no service with this serviceId"),
-    "did_not_found": ("", "the provider knows no asset with this DID"),
-    "not_algo": ("algorithm", "this DID is not an algorithm"),
-    "in_use_or_not_on_chain": ("algorithm", "the algorithm's order (transferTxId) is not valid for this consumer"),
-    "meta_oneof_url_rawcode_remote": ("code", "the raw algorithm has no code"),
-}
-FIELD_OF_KEY: Mapping[str, str] = {
-    "dataset": "inputs", "datasets": "inputs", "additionalDatasets": "inputs", "algorithm": "algorithm",
-    "environment": "environment",
-}  # fmt: skip
-
-MAX_SCRIPT_BYTES = 1024 * 1024
 LOG_READ_LIMIT = 1024 * 1024
 #: Finished jobs' algorithm logs kept in memory (they cannot change): this many jobs, each at most this long.
 LOG_CACHE_JOBS = 32
 LOG_CACHE_BYTES = LOG_READ_LIMIT
 CHUNK_SIZE = 64 * 1024
-_DID = re.compile(r"did:[a-z0-9]+:\S+")
-NOT_A_DID = ("Ocean computes only on published datasets: give the dataset's DID (did:op:…); local files and "
-             "DataFrames cannot be sent to a Provider")
 _STALE_NONCE = re.compile(r"expected nonce", re.IGNORECASE)
 _NUMBERS_IN_PARENS = re.compile(r"\(([0-9][0-9.eE+]*)\)")
+#: The HTTP statuses of a provider refusing a request it finds wrong.
+REFUSED = (400, 409, 422)
 
 
 def split_remote_id(remote_id: str) -> tuple[str, str]:
@@ -138,135 +117,11 @@ def split_remote_id(remote_id: str) -> tuple[str, str]:
     return job_id.strip(), document_id.strip()
 
 
-def provider_words(response: httpx.Response) -> str:
-    """The provider's own words from an error answer, whichever of its error shapes it uses."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    said = _words(body) if body is not None else ""
-    return said or (response.text or "").strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"
-
-
-def _words(body: Any) -> str:
-    if isinstance(body, str):
-        return body.strip()
-    if isinstance(body, list):
-        return "; ".join(w for w in (_words(item) for item in body) if w)
-    if not isinstance(body, dict):
-        return "" if body is None else str(body)
-    parts: list[str] = []
-    for key in ("error", "errors"):
-        value = body.get(key)
-        if isinstance(value, dict):
-            parts += [f"{k}: {_words(v)}" for k, v in value.items()]
-        elif value not in (None, "", [], False):
-            parts.append(_words(value))
-    message = _words(body.get("message")) if body.get("message") else ""
-    if message and parts:
-        return f"{message}: {'; '.join(parts)}"
-    return message or "; ".join(parts)
-
-
-def _refusal_field(body: Any, said: str) -> tuple[str | None, str]:
-    """(the spec field a 4xx answer is about, our words for its error code) from its body."""
-    error = body.get("error") if isinstance(body, dict) else None
-    errors = body.get("errors") if isinstance(body, dict) else None
-    items = {**(errors if isinstance(errors, dict) else {}), **(error if isinstance(error, dict) else {})}
-    if "signature" in items or "nonce" in items:
-        return None, ""
-    for key, value in items.items():
-        code = _words(value)
-        # "dataset.documentId" and "datasets[1]" are about the inputs
-        keyed = FIELD_OF_KEY.get(re.split(r"[.\[]", str(key))[0])
-        if code in PROVIDER_CODES:
-            field, words = PROVIDER_CODES[code]
-            return field or keyed, words
-        if keyed is not None:
-            return keyed, ""
-    if "environment" in said.lower():
-        return "environment", ""
-    return None, ""
-
-
-def _is_signature_problem(said: str) -> bool:
-    lowered = said.lower()
-    return "signature" in lowered or "nonce" in lowered
-
-
-def _check_keys(value: Any, allowed: Sequence[str], field: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidSpec(f"'{field}' must be an object with keys {', '.join(allowed)}", field=field)
-    for key in value:
-        if key not in allowed:
-            raise InvalidSpec(f"unknown key '{key}' (known: {', '.join(allowed)})", field=f"{field}.{key}")
-    for key in ("serviceId", "transferTxId", "image", "tag", "entrypoint", "checksum"):
-        if key in value and not isinstance(value[key], str):
-            raise InvalidSpec(f"'{field}.{key}' must be a string", field=f"{field}.{key}")
-    if "userdata" in value and not isinstance(value["userdata"], Mapping):
-        raise InvalidSpec(f"'{field}.userdata' must be an object", field=f"{field}.userdata")
-    return dict(value)
-
-
-def _dataset(item: Any, index: int) -> Any:
-    """A checked dataset input: a DID (stripped) or an object with a documentId."""
-    field = f"inputs[{index}]"
-    if isinstance(item, str):
-        if not _DID.fullmatch(item.strip()):
-            raise InvalidSpec(NOT_A_DID, field=field)
-        return item.strip()
-    data = _check_keys(item, DATASET_KEYS, field)
-    document_id = data.get("documentId")
-    if not isinstance(document_id, str) or not document_id.strip():
-        raise InvalidSpec("the dataset object needs its documentId (the dataset's DID)", field=f"{field}.documentId")
-    if not _DID.fullmatch(document_id.strip()):
-        raise InvalidSpec(NOT_A_DID, field=f"{field}.documentId")
-    return {**data, "documentId": document_id.strip()}
-
-
-def _need_order(order: Mapping[str, Any], where: str, asset: str) -> None:
-    """InvalidSpec naming ``<where>.serviceId`` / ``.transferTxId`` when the order of ``asset`` lacks one."""
-    for key, meaning in (("serviceId", f"the id of the {asset}'s service that was ordered"),
-                         ("transferTxId", "the transaction id of that order on chain")):  # fmt: skip
-        value = order.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidSpec(f"the Provider needs the order of the {asset}: give {where}.{key} ({meaning})",
-                              field=f"{where}.{key}")  # fmt: skip
-
-
-def _check_orders(datasets: Sequence[Any], algorithm: str | None, extra: Mapping[str, Any]) -> None:
-    """Every dataset and a published algorithm must come with their order (serviceId, transferTxId)."""
-    first = datasets[0]
-    if isinstance(first, str):
-        _need_order(extra.get("dataset", {}), "extra.dataset", "dataset")
-    else:
-        _need_order(first, "inputs[0]", "dataset")
-    for index, item in enumerate(datasets[1:], start=1):
-        if isinstance(item, str):
-            raise InvalidSpec("the Provider needs the order of the dataset: give an additional dataset as "
-                              "{documentId, serviceId, transferTxId}", field=f"inputs[{index}]")  # fmt: skip
-        _need_order(item, f"inputs[{index}]", "dataset")
-    if algorithm:
-        _need_order(extra.get("algorithm", {}), "extra.algorithm", "algorithm")
-
-
-def _read_script(path: Path, path_text: str) -> str:
-    """The text of a local algorithm file (one ``Backend.local_source`` allowed)."""
-    if not path.is_file():
-        raise InvalidSpec(f"the algorithm file '{path_text}' is not a file", field="script")
-    if path.stat().st_size > MAX_SCRIPT_BYTES:
-        raise InvalidSpec(f"the algorithm file is larger than {MAX_SCRIPT_BYTES // 1024} KiB", field="script")
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSpec(f"cannot read the algorithm file: {exc}", field="script") from None
-
-
 class OceanBackend(_http.ClientMixin, Backend):
     """Runs algorithms over datasets with an Ocean Provider's Compute-to-Data."""
 
     kind: ClassVar[str] = "ocean"
-    capabilities: ClassVar[Capabilities] = CAPABILITIES
+    capabilities: Capabilities = CAPABILITIES
     status_map: ClassVar[Mapping[str, JobState]] = STATUS_MAP
     batch_status: ClassVar[bool] = True
     secret_env_defaults: ClassVar[Mapping[str, str]] = {"private_key_env": "OCEAN_PRIVATE_KEY"}
@@ -346,6 +201,15 @@ class OceanBackend(_http.ClientMixin, Backend):
         """Endpoint paths, chain id and provider address from ``GET {url}/`` (read once)."""
         if self._paths is not None:
             return self._paths
+        root = await self._root_document()
+        paths = endpoint_paths(root)
+        self._settle_chain(chain_ids(root))
+        self.provider_address = provider_address(root, self.chain_id)
+        self._paths = paths
+        return paths
+
+    async def _root_document(self) -> dict[str, Any]:
+        """The provider's root document (``GET {url}/``)."""
         response = await _http.request(
             self._client(), "GET", str(self._endpoint_url("/")), platform="the Ocean Provider",
             what="reading its root document", backend=self.name, scrub=self._scrub,
@@ -353,29 +217,19 @@ class OceanBackend(_http.ClientMixin, Backend):
         root = self._json(response, "reading its root document")
         if not isinstance(root, dict):
             raise BackendError(f"{self.url}/ is not an Ocean Provider (no root document)", backend=self.name)
-        endpoints = root.get("serviceEndpoints") if isinstance(root.get("serviceEndpoints"), dict) else {}
-        paths = dict(DEFAULT_PATHS)
-        for name in DEFAULT_PATHS:
-            declared = endpoints.get(name)
-            path = declared[-1] if isinstance(declared, (list, tuple)) and declared else declared
-            if isinstance(path, str) and path.startswith("/"):  # never a URL of another host
-                paths[name] = path
-        chains = [int(c) for c in root.get("chainIds") or [] if isinstance(c, (int, str)) and str(c).isdigit()]
-        if self.chain_id is None and chains:
+        return root
+
+    def _settle_chain(self, chains: Sequence[int]) -> None:
+        """Take the provider's first chain when none is configured; refuse a configured one it does not serve."""
+        if not chains:
+            return
+        if self.chain_id is None:
             self.chain_id = chains[0]
-        elif self.chain_id is not None and chains and self.chain_id not in chains:
+        elif self.chain_id not in chains:
             raise InvalidSpec(
                 f"the Ocean Provider at {self.url} serves chains {', '.join(map(str, chains))}, not {self.chain_id}",
                 field="chain_id", backend=self.name,
             )  # fmt: skip
-        addresses = root.get("providerAddresses")
-        if isinstance(addresses, dict):
-            found = addresses.get(str(self.chain_id))
-            self.provider_address = found if isinstance(found, str) else None
-        elif isinstance(root.get("providerAddress"), str):
-            self.provider_address = root["providerAddress"]
-        self._paths = paths
-        return paths
 
     async def _url(self, endpoint: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
         return self._endpoint_url((await self._discover())[endpoint], params)
@@ -396,23 +250,23 @@ class OceanBackend(_http.ClientMixin, Backend):
         """The error for a non-2xx answer, in the provider's own words (and ours for its codes)."""
         status = response.status_code
         said = self._scrub(provider_words(response))
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if status in (401, 403):
             return AuthError(f"the Ocean Provider refused consumer {self.address} ({what}): {said}", backend=self.name)
         if status == 404:
             return NotFound(f"not found on the Ocean Provider ({what}): {said}", backend=self.name)
-        if status in (400, 409, 422):
-            field, words = _refusal_field(body, said)
-            if field is None and _is_signature_problem(said):
-                return BackendError(f"the Ocean Provider refused the signature ({what}): {said}", status=status,
-                                    backend=self.name)  # fmt: skip
-            detail = f" ({words})" if words else ""
-            return InvalidSpec(f"the Ocean Provider refused {what}: {said}{detail}", field=field, backend=self.name)
+        if status in REFUSED:
+            return self._refusal(status, response_body(response), said, what)
         return BackendError(f"the Ocean Provider failed {what} (HTTP {status}): {said}", status=status,
                             backend=self.name, uncertain=_http.acted_maybe(response))  # fmt: skip
+
+    def _refusal(self, status: int, body: Any, said: str, what: str) -> ComputeError:
+        """The error for a 400/409/422: a refused signature, or the spec field the provider refused."""
+        field, words = refusal_field(body, said)
+        if field is None and is_signature_problem(said):
+            return BackendError(f"the Ocean Provider refused the signature ({what}): {said}", status=status,
+                                backend=self.name)  # fmt: skip
+        detail = f" ({words})" if words else ""
+        return InvalidSpec(f"the Ocean Provider refused {what}: {said}{detail}", field=field, backend=self.name)
 
     async def _get(self, endpoint: str, params: Mapping[str, Any], *, what: str) -> Any:
         """An unsigned GET (retried on connection errors and 502/503/504)."""
@@ -508,76 +362,50 @@ class OceanBackend(_http.ClientMixin, Backend):
 
     def validate(self, spec: JobSpec) -> JobSpec:
         """Datasets, one algorithm, the order objects. A ``script`` is read here and becomes ``code``."""
-        for name, why in NOT_TAKEN.items():
-            if getattr(spec, name) is not None:
-                raise InvalidSpec(why, field=name)
-        for key in spec.extra:
-            if key not in EXTRA_KEYS:
-                raise InvalidSpec(f"unknown key '{key}' (known: {', '.join(EXTRA_KEYS)})", field=f"extra.{key}")
-        extra = {key: _check_keys(spec.extra[key], ORDER_KEYS if key != "container" else CONTAINER_KEYS,
-                                  f"extra.{key}") for key in spec.extra}  # fmt: skip
-        inputs = [i for i in spec.inputs if not (isinstance(i, str) and not i.strip())]
-        if not inputs:
-            raise InvalidSpec("give the dataset to compute on: its DID (did:op:…) first in inputs", field="inputs")
-        datasets = [_dataset(item, i) for i, item in enumerate(inputs)]
-        if "dataset" in extra and not isinstance(datasets[0], str):
-            raise InvalidSpec("the first dataset is an object: put its order in it", field="extra.dataset")
-        code, script = spec.code, spec.script
+        refuse_not_taken(spec)
+        extra = checked_extra(spec.extra)
+        datasets = checked_datasets(spec.inputs, extra)
         algorithm = (spec.algorithm or "").strip() or None
-        if script is not None:
-            if code is not None or algorithm:
-                raise InvalidSpec("give one algorithm: a script, raw code or an algorithm DID", field="script")
-            path = self.local_source(script, field="script", required=True)
-            if path is None:
-                raise InvalidSpec("give the path of the algorithm file", field="script")
-            code = _read_script(path, script)
-        if code is not None and algorithm:
-            raise InvalidSpec("give either an algorithm DID or raw code, not both", field="code")
-        if code is None and not algorithm:
-            raise InvalidSpec("give the algorithm to run: an algorithm DID, or raw Python code", field="algorithm")
-        code_field = "script" if script is not None else "code"
-        if code is not None and not code.strip():
-            raise InvalidSpec("the raw algorithm is empty", field=code_field)
-        if code is not None and self._key.found_in(code):
-            raise InvalidSpec("the raw algorithm contains the consumer wallet's private key, which must never leave "
-                              "this server: the Provider would store it and run it", field=code_field)  # fmt: skip
-        if code is not None and "algorithm" in extra:
-            raise InvalidSpec("an algorithm order goes with an algorithm DID, not raw code", field="extra.algorithm")
-        if algorithm and "container" in extra:
-            raise InvalidSpec("a container goes with raw code; a published algorithm has its own",
-                              field="extra.container")  # fmt: skip
-        try:
-            json.dumps(spec.params)
-        except (TypeError, ValueError) as exc:
-            raise InvalidSpec(f"custom data must be JSON values: {exc}", field="params") from None
-        environment = spec.environment.strip() if spec.environment is not None else None
-        if environment == "":
-            environment = None
-        sent = {"params": spec.params, "inputs": datasets, "algorithm": algorithm, "extra": extra,
-                "environment": environment}
-        for field, value in sent.items():  # everything else the Provider gets
-            if self._key.found_in(json.dumps(value, default=str)):
-                raise InvalidSpec(f"'{field}' contains the consumer wallet's private key, which must never leave "
-                                  "this server", field=field)  # fmt: skip
-        _check_orders(datasets, algorithm, extra)
+        code = self._script_code(spec.script, spec.code, algorithm) if spec.script is not None else spec.code
+        check_one_algorithm(algorithm, code)
+        self._check_code(code, "script" if spec.script is not None else "code")
+        check_algorithm_extra(algorithm, code, extra)
+        check_params(spec.params)
+        environment = environment_id(spec.environment)
+        self._refuse_key_in({"params": spec.params, "inputs": datasets, "algorithm": algorithm, "extra": extra,
+                             "environment": environment})  # fmt: skip
+        check_orders(datasets, algorithm, extra)
         return spec.replace(inputs=datasets, algorithm=algorithm, code=code, script=None,
                             environment=environment, extra=extra)  # fmt: skip
 
+    def _script_code(self, script: str, code: str | None, algorithm: str | None) -> str:
+        """The text of the algorithm file ``script``, the spec's only algorithm."""
+        if code is not None or algorithm:
+            raise InvalidSpec("give one algorithm: a script, raw code or an algorithm DID", field="script")
+        path = self.local_source(script, field="script", required=True)
+        if path is None:
+            raise InvalidSpec("give the path of the algorithm file", field="script")
+        return read_script(path, script)
+
+    def _check_code(self, code: str | None, field: str) -> None:
+        """Raw code must say something, and must not carry the consumer wallet's private key."""
+        if code is None:
+            return
+        if not code.strip():
+            raise InvalidSpec("the raw algorithm is empty", field=field)
+        if self._key.found_in(code):
+            raise InvalidSpec("the raw algorithm contains the consumer wallet's private key, which must never leave "
+                              "this server: the Provider would store it and run it", field=field)  # fmt: skip
+
+    def _refuse_key_in(self, sent: Mapping[str, Any]) -> None:
+        """InvalidSpec naming the first field (of everything else the Provider gets) that holds the private key."""
+        for field, value in sent.items():
+            if self._key.found_in(json.dumps(value, default=str)):
+                raise InvalidSpec(f"'{field}' contains the consumer wallet's private key, which must never leave "
+                                  "this server", field=field)  # fmt: skip
+
     def _start_body(self, spec: JobSpec, environment: str) -> dict[str, Any]:
-        first, *more = spec.inputs
-        dataset = {"documentId": first, **spec.extra.get("dataset", {})} if isinstance(first, str) else dict(first)
-        additional = [{"documentId": d} if isinstance(d, str) else dict(d) for d in more]
-        if spec.code is not None:
-            container = {**DEFAULT_CONTAINER, **spec.extra.get("container", {})}
-            algorithm: dict[str, Any] = {"meta": {"rawcode": spec.code, "language": "python", "container": container}}
-        else:
-            algorithm = {"documentId": spec.algorithm, **spec.extra.get("algorithm", {})}
-        if spec.params:
-            algorithm["algocustomdata"] = dict(spec.params)
-        body: dict[str, Any] = {"environment": environment, "dataset": dataset, "algorithm": algorithm}
-        if additional:
-            body["additionalDatasets"] = additional  # not ocean.py's additionalInputs, which providers ignore
-        return body
+        return start_body(spec, environment)
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
@@ -668,7 +496,7 @@ class OceanBackend(_http.ClientMixin, Backend):
         async for chunk in self._download(str(job["jobId"]), entry.index, name):
             yield chunk
 
-    async def _download(self, job_id: str, index: int, name: str) -> AsyncIterator[bytes]:
+    async def _download(self, job_id: str, index: int, name: str) -> AsyncGenerator[bytes, None]:
         what = f"downloading {name} of compute job {job_id}"
         response = await self._signed("computeResult", {"jobId": job_id, "index": index},
                                       params={"jobId": job_id, "index": index}, what=what, stream=True)  # fmt: skip
@@ -693,22 +521,39 @@ class OceanBackend(_http.ClientMixin, Backend):
         if offset < 0:
             raise InvalidSpec("'offset' must not be negative", field="offset")
         job_id, _ = split_remote_id(remote_id)
-        kept = self._finished_logs.get(job_id)
+        kept = self._kept_log(job_id)
         if kept is not None:
-            self._finished_logs.move_to_end(job_id)
             return _log_chunk(kept[offset:], offset, finished=True, at_end=True)
         job = await self._job(remote_id)
         finished = is_finished(job)
         entry = next((e for e in result_entries(job) if e.type == "algorithmLog"), None)
         if entry is None:
             return LogChunk("", offset, complete=finished)
+        return await self._provider_log(job_id, entry, offset, finished=finished)
+
+    async def _provider_log(self, job_id: str, entry: ResultEntry, offset: int, *, finished: bool) -> LogChunk:
+        """The log from byte ``offset``, downloaded; a finished job's log is read from 0 and kept when it may be."""
         start = 0 if finished and offset <= LOG_CACHE_BYTES else offset  # from 0 when it may be kept whole
         data, at_end = await self._read_log(job_id, entry, start, offset + LOG_READ_LIMIT)
-        if finished and start == 0 and at_end and len(data) <= LOG_CACHE_BYTES:
-            self._finished_logs[job_id] = data
-            while len(self._finished_logs) > LOG_CACHE_JOBS:
-                self._finished_logs.popitem(last=False)
+        if finished and start == 0 and at_end:
+            self._keep_log(job_id, data)
         return _log_chunk(data[offset - start:], offset, finished=finished, at_end=at_end)
+
+    def _kept_log(self, job_id: str) -> bytes | None:
+        """The whole log of a finished job, when it is kept (it becomes the most recently used)."""
+        kept = self._finished_logs.get(job_id)
+        if kept is not None:
+            self._finished_logs.move_to_end(job_id)
+        return kept
+
+    def _keep_log(self, job_id: str, data: bytes) -> None:
+        """Keep a finished job's whole log when it is short enough; forget the least recently used beyond
+        ``LOG_CACHE_JOBS``."""
+        if len(data) > LOG_CACHE_BYTES:
+            return
+        self._finished_logs[job_id] = data
+        while len(self._finished_logs) > LOG_CACHE_JOBS:
+            self._finished_logs.popitem(last=False)
 
     async def _read_log(self, job_id: str, entry: ResultEntry, start: int, end: int) -> tuple[bytes, bool]:
         """Bytes ``start`` to ``end`` of a job's log (and one more, to tell whether it goes on); whether the
@@ -732,6 +577,39 @@ class OceanBackend(_http.ClientMixin, Backend):
         found = [normalise_environment(raw, self.name) for raw in environment_list(data, self.chain_id)]
         self._environments = found
         return found
+
+
+def endpoint_paths(root: Mapping[str, Any]) -> dict[str, str]:
+    """The endpoint paths a root document declares, the spec's defaults for the others."""
+    declared = root.get("serviceEndpoints")
+    endpoints: Mapping[str, Any] = declared if isinstance(declared, dict) else {}
+    paths = dict(DEFAULT_PATHS)
+    for name in DEFAULT_PATHS:
+        path = _declared_path(endpoints.get(name))
+        if path is not None:
+            paths[name] = path
+    return paths
+
+
+def _declared_path(declared: Any) -> str | None:
+    """The path of one ``serviceEndpoints`` entry (``[method, path]`` or a path); never a URL of another host."""
+    path = declared[-1] if isinstance(declared, (list, tuple)) and declared else declared
+    return path if isinstance(path, str) and path.startswith("/") else None
+
+
+def chain_ids(root: Mapping[str, Any]) -> list[int]:
+    """The chains a root document says the provider serves."""
+    return [int(c) for c in root.get("chainIds") or [] if isinstance(c, (int, str)) and str(c).isdigit()]
+
+
+def provider_address(root: Mapping[str, Any], chain_id: int | None) -> str | None:
+    """The provider's address on ``chain_id`` (``providerAddresses``), or its one ``providerAddress``."""
+    addresses = root.get("providerAddresses")
+    if isinstance(addresses, dict):
+        found = addresses.get(str(chain_id))
+        return found if isinstance(found, str) else None
+    single = root.get("providerAddress")
+    return single if isinstance(single, str) else None
 
 
 def _nonce_or_zero(text: str) -> int:

@@ -100,26 +100,40 @@ def parse_date(value: Any) -> datetime | None:
 def job_status(job: Mapping[str, Any]) -> RemoteStatus:
     """One provider status object → RemoteStatus (``native_status`` = ``"<code> <statusText>"``)."""
     code = _int(job.get("status"))
-    text = str(job.get("statusText") or "").strip()
-    native = " ".join(part for part in (str(code) if code is not None else str(job.get("status", "")), text) if part)
-    row = STATUS_TABLE.get(code) if code is not None else None
-    if row is None:
-        row = StatusRow(JobState.UNKNOWN, f"unknown Ocean status {native or '(none)'}")
-    stopreq = _int(job.get("stopreq")) or 0
-    if code == FINISHED and stopreq in STOP_REQUESTS:
-        row = STOP_REQUESTS[stopreq]
-    elif stopreq == 1 and not row.state.is_terminal:
-        row = StatusRow(row.state, "stopping (requested by the user)")
-    message = row.message
-    if code == FINISHED and row.state is JobState.SUCCEEDED and not any(
-        entry.type == "output" for entry in result_entries(job)
-    ):
-        message = NO_OUTPUT
+    native = _native_status(job, code)
+    row = _status_row(code, _int(job.get("stopreq")) or 0, native)
+    message = NO_OUTPUT if _succeeded_without_output(job, code, row) else row.message
     finished = parse_date(job.get("dateFinished"))
     return RemoteStatus(
         state=row.state, native_status=native, message=message, started=parse_date(job.get("dateCreated")),
         finished=finished if row.state.is_terminal else None,
     )  # fmt: skip
+
+
+def _native_status(job: Mapping[str, Any], code: int | None) -> str:
+    """``"<code> <statusText>"``, either part left out when the provider sent none."""
+    shown = str(code) if code is not None else str(job.get("status", ""))
+    text = str(job.get("statusText") or "").strip()
+    return " ".join(part for part in (shown, text) if part)
+
+
+def _status_row(code: int | None, stopreq: int, native: str) -> StatusRow:
+    """What a status code means, and what the job's stop request changes about it."""
+    row = STATUS_TABLE.get(code) if code is not None else None
+    if row is None:
+        row = StatusRow(JobState.UNKNOWN, f"unknown Ocean status {native or '(none)'}")
+    if code == FINISHED and stopreq in STOP_REQUESTS:
+        return STOP_REQUESTS[stopreq]
+    if stopreq == 1 and not row.state.is_terminal:
+        return StatusRow(row.state, "stopping (requested by the user)")
+    return row
+
+
+def _succeeded_without_output(job: Mapping[str, Any], code: int | None, row: StatusRow) -> bool:
+    """A job that finished well but lists no output file (its algorithm may have failed quietly)."""
+    if code != FINISHED or row.state is not JobState.SUCCEEDED:
+        return False
+    return not any(entry.type == "output" for entry in result_entries(job))
 
 
 def is_finished(job: Mapping[str, Any]) -> bool:
@@ -183,16 +197,19 @@ ENV_FIELDS: Mapping[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
 
 def environment_list(data: Any, chain_id: int | None) -> list[dict[str, Any]]:
     """The raw environments of one chain, from a dict keyed by chain id or a flat list."""
-    if isinstance(data, list):
-        found = data
-    elif isinstance(data, dict):
-        if chain_id is not None:
-            found = data.get(str(chain_id), data.get(chain_id, []))  # type: ignore[call-overload]
-        else:
-            found = next(iter(data.values()), [])
-    else:
+    found = _chain_entries(data, chain_id)
+    if not isinstance(found, list):
         return []
-    return [env for env in found if isinstance(env, dict) and _text(env.get("id"))] if isinstance(found, list) else []
+    return [env for env in found if isinstance(env, dict) and _text(env.get("id"))]
+
+
+def _chain_entries(data: Any, chain_id: int | None) -> Any:
+    """What ``data`` holds for ``chain_id`` (its first chain when None); a flat list is every chain's."""
+    if not isinstance(data, dict):
+        return data
+    if chain_id is None:
+        return next(iter(data.values()), [])
+    return data.get(str(chain_id), data.get(chain_id, []))
 
 
 def normalise_environment(raw: Mapping[str, Any], backend: str) -> Environment:
