@@ -372,7 +372,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
         return None
 
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        spec = await asyncio.to_thread(self.validate, spec)  # stats local files: off the event loop
+        spec = await self.validated(spec)
         profile = self.profiles[spec.extra["storage"]]
         output = spec.output or profile.default_folder(self.output_root, job_id)
         input_path = await self._input_path(Storage(profile), spec.inputs[0], job_id)

@@ -409,7 +409,7 @@ class OceanBackend(_http.ClientMixin, Backend):
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        spec = await asyncio.to_thread(self.validate, spec)  # may read a script file
+        spec = await self.validated(spec)
         environment = spec.environment or await self._default_environment()
         body = self._start_body(spec, environment)
         document_id = body["dataset"]["documentId"]

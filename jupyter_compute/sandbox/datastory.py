@@ -8,20 +8,20 @@ algorithm in a worker thread (never on the server's event loop) and writes resul
 
 What it refuses (each row is a case of ``tests/test_sandbox_datastory.py``)
 ---------------------------------------------------------------------------
-====================================================================  ======  ==========================
-request                                                               answer  test
-====================================================================  ======  ==========================
-no ``Authorization``, a wrong token, or ``Bearer <token>``            401     ``test_auth_errors``
-submit body not JSON, or not an object                                400     ``test_validation_errors``
-``email`` missing, empty or not an address                            400     ``test_validation_errors``
-``algorithm`` missing; ``params`` not an object                       400     ``test_validation_errors``
-a file-system descriptor missing; ``fileSystemType`` not HDFS/CEPH    400     ``test_validation_errors``
-CEPH path without ``bucket#``                                         400     ``test_validation_errors``
-``taskId`` not an integer                                             400     ``test_validation_errors``
-``taskId`` unknown                                                    404     ``test_validation_errors``
-unknown algorithm, missing input, bad CSV, unknown key column         ERROR   ``test_error_with_message``
-HDFS primary down and no ``spareHost``                                ERROR   ``test_unreachable_without_spare_is_error``
-====================================================================  ======  ==========================
+==================================================================  ======  ===========================================
+request                                                             answer  test
+==================================================================  ======  ===========================================
+no ``Authorization``, a wrong token, or ``Bearer <token>``          401     ``test_auth_errors``
+submit body not JSON, or not an object                              400     ``test_validation_errors``
+``email`` missing, empty or not an address                          400     ``test_validation_errors``
+``algorithm`` missing; ``params`` not an object                     400     ``test_validation_errors``
+a file-system descriptor missing; ``fileSystemType`` not HDFS/CEPH  400     ``test_validation_errors``
+CEPH path without ``bucket#``                                       400     ``test_validation_errors``
+``taskId`` not an integer                                           400     ``test_validation_errors``
+``taskId`` unknown                                                  404     ``test_validation_errors``
+unknown algorithm, missing input, bad CSV, unknown key column       ERROR   ``test_error_with_message``
+HDFS primary down and no ``spareHost``                              ERROR   ``test_unreachable_without_spare_is_error``
+==================================================================  ======  ===========================================
 
 Starting it
 -----------
@@ -135,30 +135,45 @@ def _now() -> str:
 
 
 # ---------------------------------------------------------------------- algorithms
+def _parse_csv(name: str, data: bytes) -> list[list[str]]:
+    """The non-empty rows of one CSV file (UTF-8, a BOM allowed)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TaskFailed(f"bad CSV {name}: not UTF-8 text") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        raise TaskFailed(f"bad CSV {name}: {exc}") from None
+    return [r for r in rows if r]
+
+
+def _same_header(name: str, this_header: list[str], header: list[str] | None) -> list[str]:
+    """The header every input shares (the first one read)."""
+    if header is None:
+        return this_header
+    if this_header != header:
+        raise TaskFailed(f"bad CSV {name}: header {this_header} differs from {header}")
+    return header
+
+
+def _check_widths(name: str, body: list[list[str]], header: list[str]) -> list[list[str]]:
+    """``body``, once each row is known to have as many fields as the header."""
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise TaskFailed(f"bad CSV {name}: line {line} has {len(row)} fields, expected {len(header)}")
+    return body
+
+
 def _read_csv(files: list[tuple[str, bytes]]) -> tuple[list[str], list[list[str]]]:
+    """The common header and all data rows of the CSV inputs, in order."""
     header: list[str] | None = None
     rows: list[list[str]] = []
     for name, data in files:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise TaskFailed(f"bad CSV {name}: not UTF-8 text") from None
-        try:
-            reader = list(csv.reader(io.StringIO(text), strict=True))
-        except csv.Error as exc:
-            raise TaskFailed(f"bad CSV {name}: {exc}") from None
-        reader = [r for r in reader if r]
-        if not reader:
-            continue
-        this_header, body = reader[0], reader[1:]
-        if header is None:
-            header = this_header
-        elif this_header != header:
-            raise TaskFailed(f"bad CSV {name}: header {this_header} differs from {header}")
-        for i, row in enumerate(body, start=2):
-            if len(row) != len(header):
-                raise TaskFailed(f"bad CSV {name}: line {i} has {len(row)} fields, expected {len(header)}")
-            rows.append(row)
+        table = _parse_csv(name, data)
+        if table:
+            header = _same_header(name, table[0], header)
+            rows += _check_widths(name, table[1:], header)
     if header is None:
         raise TaskFailed("bad CSV: the input is empty")
     return header, rows
@@ -176,7 +191,24 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+def _numbers(values: list[str]) -> list[float] | None:
+    """``values`` as numbers, or None when one is not a number."""
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return None
+
+
+def _summary_row(column: str, values: list[str]) -> list[Any]:
+    """``column,count,mean,min,max`` of the non-empty ``values`` (blank statistics unless all are numbers)."""
+    nums = _numbers(values)
+    if not nums:
+        return [column, len(values), "", "", ""]
+    return [column, len(values), _fmt(sum(nums) / len(nums)), _fmt(min(nums)), _fmt(max(nums))]
+
+
 def algo_column_summary(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    """count, mean, min and max of each column (or of ``params.columns``)."""
     header, rows = _read_csv(files)
     cols = params.get("columns") or header
     if not isinstance(cols, list) or any(c not in header for c in cols):
@@ -184,15 +216,7 @@ def algo_column_summary(files: list[tuple[str, bytes]], params: dict[str, Any]) 
     out = []
     for col in cols:
         i = header.index(col)
-        values = [r[i].strip() for r in rows if r[i].strip() != ""]
-        try:
-            nums = [float(v) for v in values]
-        except ValueError:
-            nums = None
-        if nums:
-            out.append([col, len(values), _fmt(sum(nums) / len(nums)), _fmt(min(nums)), _fmt(max(nums))])
-        else:
-            out.append([col, len(values), "", "", ""])
+        out.append(_summary_row(col, [r[i].strip() for r in rows if r[i].strip() != ""]))
     return {"part-00000.csv": _csv_bytes(["column", "count", "mean", "min", "max"], out)}
 
 
@@ -209,8 +233,8 @@ def algo_word_count(files: list[tuple[str, bytes]], params: dict[str, Any]) -> d
     return {"part-00000.csv": _csv_bytes(["word", "count"], [list(r) for r in rows])}
 
 
-def algo_dedup(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
-    header, rows = _read_csv(files)
+def _key_indexes(params: dict[str, Any], header: list[str]) -> list[int]:
+    """The positions of the ``params.keys`` columns (all columns by default)."""
     keys = params.get("keys") or header
     if isinstance(keys, str):
         keys = [keys]
@@ -219,15 +243,17 @@ def algo_dedup(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[s
     missing = [k for k in keys if k not in header]
     if missing:
         raise TaskFailed(f"unknown key column(s) {missing}; columns are {header}")
-    idx = [header.index(k) for k in keys]
-    seen: set[tuple[str, ...]] = set()
-    out = []
+    return [header.index(k) for k in keys]
+
+
+def algo_dedup(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
+    """The rows without duplicates on ``params.keys``, first occurrence kept."""
+    header, rows = _read_csv(files)
+    idx = _key_indexes(params, header)
+    first: dict[tuple[str, ...], list[str]] = {}
     for row in rows:
-        key = tuple(row[i] for i in idx)
-        if key not in seen:
-            seen.add(key)
-            out.append(row)
-    return {"part-00000.csv": _csv_bytes(header, out)}
+        first.setdefault(tuple(row[i] for i in idx), row)
+    return {"part-00000.csv": _csv_bytes(header, list(first.values()))}
 
 
 def algo_sleep(files: list[tuple[str, bytes]], params: dict[str, Any]) -> dict[str, bytes]:
@@ -249,6 +275,77 @@ ALGORITHMS: dict[str, Callable[[list[tuple[str, bytes]], dict[str, Any]], dict[s
 }
 
 
+# ---------------------------------------------------------------------- submissions
+_SIDES = (("inputFileSystemInfo", "inputPath"), ("outputFileSystemInfo", "outputPath"))
+
+
+def _algorithm_problem(body: dict[str, Any]) -> str | None:
+    if not isinstance(body.get("algorithm"), str) or not body["algorithm"].strip():
+        return "algorithm is required"
+    return None
+
+
+def _email_problem(body: dict[str, Any]) -> str | None:
+    email = body.get("email")
+    if not email:
+        return "email is required"
+    if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
+        return f"email is not a valid address: {email!r}"
+    return None
+
+
+def _params_problem(body: dict[str, Any]) -> str | None:
+    if body.get("params") is not None and not isinstance(body["params"], dict):
+        return "params must be a JSON object"
+    return None
+
+
+def _is_port(value: Any) -> bool:
+    try:
+        int(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _ceph_problem(side: str, path_key: str, info: dict[str, Any]) -> str | None:
+    """CEPH needs credentials and a ``bucket#path``."""
+    if not info.get("userName") or not info.get("password"):
+        return f"{side}.userName and password are required for CEPH"
+    bucket, sep, _ = str(info[path_key]).partition("#")
+    if not sep or not bucket:
+        return f"{side}.{path_key} must be written bucket#path"
+    return None
+
+
+def _descriptor_problem(side: str, path_key: str, info: Any) -> str | None:
+    """What is wrong with one file-system descriptor (``inputFileSystemInfo`` or ``outputFileSystemInfo``)."""
+    if not isinstance(info, dict):
+        return f"{side} is required"
+    kind = str(info.get("fileSystemType") or "").upper()
+    if kind not in ("HDFS", "CEPH"):
+        return f"{side}.fileSystemType must be HDFS or CEPH"
+    missing = next((key for key in ("host", "port", path_key) if info.get(key) in (None, "")), None)
+    if missing is not None:
+        return f"{side}.{missing} is required"
+    if not _is_port(info["port"]):
+        return f"{side}.port must be a number"
+    return _ceph_problem(side, path_key, info) if kind == "CEPH" else None
+
+
+def _file_systems_problem(body: dict[str, Any]) -> str | None:
+    for side, path_key in _SIDES:
+        reason = _descriptor_problem(side, path_key, body.get(side))
+        if reason is not None:
+            return reason
+    return None
+
+
+#: The checks of a submission body, in the order their refusals are answered.
+_BODY_CHECKS: tuple[Callable[[dict[str, Any]], str | None], ...] = (
+    _algorithm_problem, _email_problem, _params_problem, _file_systems_problem)
+
+
 # ---------------------------------------------------------------------- file systems
 def _probe(host: str, port: int, timeout: float) -> bool:
     try:
@@ -256,6 +353,19 @@ def _probe(host: str, port: int, timeout: float) -> bool:
             return True
     except OSError:
         return False
+
+
+def _answering_namenode(info: dict[str, Any], host: str, port: int, timeout: float) -> tuple[str, int]:
+    """The primary NameNode ``host:port`` when it answers, else ``spareHost`` (``host`` or ``host:port``)."""
+    if _probe(host, port, timeout):
+        return host, port
+    spare = str(info.get("spareHost") or "").strip()
+    if not spare:
+        raise TaskFailed(f"HDFS NameNode {host}:{port} does not answer and no spareHost is given")
+    spare_host, _, spare_port = spare.rpartition(":") if ":" in spare else (spare, "", str(port))
+    if not _probe(spare_host, int(spare_port), timeout):
+        raise TaskFailed(f"HDFS NameNode {info['host']}:{info['port']} and spareHost {spare} do not answer")
+    return spare_host, int(spare_port)
 
 
 class _Store:
@@ -269,14 +379,7 @@ class _Store:
         if self.kind == "HDFS":
             from fsspec.implementations.webhdfs import WebHDFS
 
-            if not _probe(host, port, connect_timeout_s):
-                spare = str(info.get("spareHost") or "").strip()
-                if not spare:
-                    raise TaskFailed(f"HDFS NameNode {host}:{port} does not answer and no spareHost is given")
-                s_host, _, s_port = spare.rpartition(":") if ":" in spare else (spare, "", str(port))
-                host, port = s_host, int(s_port)
-                if not _probe(host, port, connect_timeout_s):
-                    raise TaskFailed(f"HDFS NameNode {info['host']}:{info['port']} and spareHost {spare} do not answer")
+            host, port = _answering_namenode(info, host, port, connect_timeout_s)
             self.fs = WebHDFS(host=host, port=port, user=str(info.get("userName") or "") or None,
                               skip_instance_cache=True)
             self.path = "/" + raw_path.strip("/")
@@ -383,34 +486,10 @@ class DatastorySandbox(ThreadedServer):
         """The reason a submission is refused, or None."""
         if not isinstance(body, dict):
             return "the request body must be a JSON object"
-        if not isinstance(body.get("algorithm"), str) or not body["algorithm"].strip():
-            return "algorithm is required"
-        email = body.get("email")
-        if not email:
-            return "email is required"
-        if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
-            return f"email is not a valid address: {email!r}"
-        if "params" in body and body["params"] is not None and not isinstance(body["params"], dict):
-            return "params must be a JSON object"
-        for side, path_key in (("inputFileSystemInfo", "inputPath"), ("outputFileSystemInfo", "outputPath")):
-            info = body.get(side)
-            if not isinstance(info, dict):
-                return f"{side} is required"
-            kind = str(info.get("fileSystemType") or "").upper()
-            if kind not in ("HDFS", "CEPH"):
-                return f"{side}.fileSystemType must be HDFS or CEPH"
-            for key in ("host", "port", path_key):
-                if info.get(key) in (None, ""):
-                    return f"{side}.{key} is required"
-            try:
-                int(str(info["port"]))
-            except ValueError:
-                return f"{side}.port must be a number"
-            if kind == "CEPH":
-                if not info.get("userName") or not info.get("password"):
-                    return f"{side}.userName and password are required for CEPH"
-                if "#" not in str(info[path_key]) or not str(info[path_key]).split("#", 1)[0]:
-                    return f"{side}.{path_key} must be written bucket#path"
+        for check in _BODY_CHECKS:
+            reason = check(body)
+            if reason is not None:
+                return reason
         return None
 
     def submit(self, body: dict[str, Any]) -> int:

@@ -2,11 +2,13 @@
 
 Switched on by ``JUPYTER_COMPUTE_LOOP_WATCH=<report file>`` (the test suite sets it for every server it
 starts); ``JUPYTER_COMPUTE_LOOP_WATCH_MS`` sets the threshold (50 ms). It hooks the point where asyncio
-runs each callback, as asyncio's own debug mode does for ``slow_callback_duration``, with one difference:
-a callback's time counts only while its thread ran or was blocked, not while it waited for a CPU (from
-``/proc/<pid>/task/<tid>/schedstat``), for the GIL (a futex wait, sampled from ``…/syscall``) or for the
-garbage collector, so a busy machine or a busy worker thread does not make a quick callback look slow.
-(A wait on a lock of our own is not counted either: the price of that.)
+runs each callback, as asyncio's own debug mode does for ``slow_callback_duration``, but measures what
+the callback itself spent rather than the time on the clock, so that a busy machine (a CPU shared with
+other processes, the GIL held by a worker thread, the garbage collector) cannot make a quick callback look
+slow: the CPU time of the loop's thread (``/proc/self/task/<tid>/schedstat``), less the collector's pauses,
+plus the time it spent blocked in a system call — read, write, fsync, a process or a socket waited on,
+a sleep — sampled from ``/proc/self/task/<tid>/syscall``. A wait on a lock (a futex: the GIL, or a lock of
+ours) is not counted: the price of not counting the GIL.
 
 A watcher thread looks at the running callback every few milliseconds. One that has held its loop past
 the threshold has its stack sampled, and when the call that holds the loop was made by our code (the
@@ -42,12 +44,11 @@ _FUTEX = {"x86_64": b"202", "aarch64": b"98"}.get(os.uname().machine, b"202")
 
 @dataclass
 class _Running:
-    """The callback a loop's thread is running now, and its clocks when it began."""
+    """The callback a loop's thread is running now, and what it has spent so far."""
 
     handle: asyncio.Handle
-    wall: float
-    waited: float
-    lock_wait: float = 0.0
+    cpu_at_start: float
+    blocked: float = 0.0
     gc_time: float = 0.0
     gc_began: float = 0.0
     last_look: float = 0.0
@@ -57,41 +58,40 @@ class _Running:
 _stats = threading.local()
 
 
-def _waited_for_cpu() -> float:
-    """Seconds the calling thread has spent runnable but waiting for a CPU (0 where Linux does not say)."""
+def _own_cpu_time() -> float:
+    """Seconds the calling thread has run on a CPU, from the scheduler (0 where Linux does not say)."""
     fd = getattr(_stats, "fd", None)
     if fd is None:
         try:
             fd = _stats.fd = os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY)
         except OSError:
             fd = _stats.fd = -1
-    if fd < 0:
-        return 0.0
-    return _waited_in(os.pread(fd, 128, 0))
+    return _cpu_time_in(os.pread(fd, 128, 0)) if fd >= 0 else 0.0
 
 
-def _waited_of(native_id: int) -> float:
+def _cpu_time_of(native_id: int) -> float:
     """The same for another thread of this process."""
     try:
         with open(f"/proc/self/task/{native_id}/schedstat", "rb") as stats:
-            return _waited_in(stats.read())
+            return _cpu_time_in(stats.read())
     except OSError:
         return 0.0
 
 
-def _waits_on_a_lock(native_id: int) -> bool:
-    """Whether a thread of this process is in a futex wait now: for a loop's thread, most often waiting
-    for the GIL that another thread holds (a thread-pool worker, a sandbox's server)."""
+def _cpu_time_in(schedstat: bytes) -> float:
+    fields = schedstat.split()
+    return int(fields[0]) / 1e9 if fields else 0.0
+
+
+def _blocked_in_a_system_call(native_id: int) -> bool:
+    """Whether a thread of this process waits in a system call now, other than a lock's (futex) wait.
+    (Running, or ready to run, it shows ``running`` or ``-1``.)"""
     try:
         with open(f"/proc/self/task/{native_id}/syscall", "rb") as call:
-            return call.read().split(b" ", 1)[0] == _FUTEX
+            number = call.read().split(b" ", 1)[0]
     except OSError:
         return False
-
-
-def _waited_in(schedstat: bytes) -> float:
-    fields = schedstat.split()
-    return int(fields[1]) / 1e9 if len(fields) > 1 else 0.0
+    return number.isdigit() and number != _FUTEX
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class LoopWatch:
 
         def timed_run(handle: asyncio.Handle) -> None:
             tid = threading.get_ident()
-            watch._running[tid] = _Running(handle, time.monotonic(), _waited_for_cpu())
+            watch._running[tid] = _Running(handle, _own_cpu_time())
             try:
                 original(handle)
             finally:
@@ -172,18 +172,19 @@ class LoopWatch:
 
     @staticmethod
     def _held_for(running: _Running, native_id: int | None) -> float:
-        """How long the callback has held its loop: the time since it began, less the time its thread
-        waited for a CPU (measured), for a lock such as the GIL (sampled at each look) and for the
-        garbage collector (measured)."""
-        now = time.monotonic()
+        """How long the callback has held its loop: its thread's CPU time since it began, less the garbage
+        collector's, plus the time it was seen blocked in a system call (each look counts the time since
+        the last one, at most two sampling periods: a watcher kept from running counts too little, never
+        too much)."""
         if native_id is None:
-            return now - running.wall
-        if running.last_look and _waits_on_a_lock(native_id):
-            running.lock_wait += now - running.last_look
+            return 0.0
+        now = time.monotonic()
+        if running.last_look and _blocked_in_a_system_call(native_id):
+            running.blocked += min(now - running.last_look, 2 * _SAMPLE_EVERY_S)
         running.last_look = now
-        waited_for_cpu = max(0.0, _waited_of(native_id) - running.waited)
         collecting = now - running.gc_began if running.gc_began else 0.0
-        return now - running.wall - waited_for_cpu - running.lock_wait - running.gc_time - collecting
+        cpu = _cpu_time_of(native_id) - running.cpu_at_start - running.gc_time - collecting
+        return max(0.0, cpu) + running.blocked
 
     def _sample(self, tid: int, running: _Running, held: float) -> None:
         frame = sys._current_frames().get(tid)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..forms import FIELD_TYPES
+from ..forms import field_type_names
 from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .handlers import MAX_QUERY_INT
 from .service import MAX_IDEMPOTENCY_KEY, UPLOAD_NAME
@@ -102,7 +102,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["name", "label", "type", "required"],
         "properties": {
             "name": {"type": "string", "description": "Path in the job spec: 'command', 'params.rows', 'extra.x'"},
-            "label": _TEXT, "type": {"type": "string", "enum": list(FIELD_TYPES)}, "required": {"type": "boolean"},
+            "label": _TEXT, "type": {"type": "string", "enum": list(field_type_names())},
+            "required": {"type": "boolean"},
             "default": {}, "choices": {"type": ["array", "null"], "items": {}},
             "min": _NUM, "max": _NUM, "help": _TEXT,
             "pattern": {**_OPT_TEXT, "description": "A regular expression the whole text (each item of tags) "
@@ -337,6 +338,13 @@ def _component_name(backend: str) -> str:
     return "Submit." + re.sub(r"[^A-Za-z0-9_-]", "_", backend)
 
 
+def _form_field_schema() -> dict[str, Any]:
+    """``FormField`` with the field types registered now (a type class added after import included)."""
+    schema = copy.deepcopy(_SCHEMAS["FormField"])
+    schema["properties"]["type"]["enum"] = list(field_type_names())
+    return schema
+
+
 def _server_parts(backends: Mapping[str, Backend]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The paths and schemas of a server with these (working) backends: each route's ``backend`` one of those
     it serves, and ``POST jobs`` one of the backends' own specs (from their forms)."""
@@ -358,7 +366,8 @@ def openapi_document(base_url: str = "/", backends: Mapping[str, Backend] | None
     ones), what this server's routes take: its backends' names and each one's job spec."""
     from .. import __version__
 
-    paths, schemas = _server_parts(backends) if backends is not None else (PATHS, _SCHEMAS)
+    paths, schemas = _server_parts(backends) if backends is not None else (PATHS, dict(_SCHEMAS))
+    schemas["FormField"] = _form_field_schema()
     return {
         "openapi": "3.1.0",
         "info": {"title": "jupyter-compute", "version": __version__,

@@ -1,6 +1,8 @@
 """The Huawei ModelArts stand-in (training jobs, clusters, pools), with OBS on an S3 server.
 
-One folder per platform: server.py (the HTTP API), auth.py (AK/SK signatures and tokens), jobs.py (the training job runner), listing.py (clusters, pools, nodes and job searches), obs.py (OBS files on S3), seed.py (the seeded pools and clusters). The public names come from server.py; run it with
+One folder per platform: server.py (the HTTP API), auth.py (AK/SK signatures and tokens), jobs.py (the
+training job runner), listing.py (clusters, pools, nodes and job searches), obs.py (OBS files on S3),
+seed.py (the seeded pools and clusters). The public names come from server.py; run it with
 ``python -m jupyter_compute.sandbox.modelarts``.
 """
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def _signed_headers(text: str) -> list[str]:
     signed = text.split(";")
     if any(not name or name != name.lower() for name in signed):
         raise AuthFailure("SignedHeaders must list lower-case header names separated by ';'")
-    if any(a >= b for a, b in zip(signed, signed[1:])):
+    if any(a >= b for a, b in itertools.pairwise(signed)):
         raise AuthFailure("SignedHeaders must be sorted, each name once")
     if "host" not in signed:
         raise AuthFailure("host must be a signed header")

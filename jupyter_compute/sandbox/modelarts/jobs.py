@@ -137,100 +137,178 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
+def is_int(value: Any) -> bool:
+    """An integer that is not a bool (JSON ``true`` is no count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _data_name(item: dict[str, Any], where: str, seen: set[str]) -> str:
+    name = item.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise _bad(f"{where}.name", "is required: 1-64 letters, digits, '_' or '-'")
+    if name in seen:
+        raise _bad(f"{where}.name", f"{name!r} is used twice")
+    seen.add(name)
+    return name
+
+
+def _remote_obs_url(item: dict[str, Any], where: str) -> Any:
+    """The ``remote.obs.obs_url`` of an input or output, as sent."""
+    remote = item.get("remote")
+    obs = (remote.get("obs") or {}) if isinstance(remote, dict) else {}
+    if not isinstance(obs, dict) or "obs_url" not in obs:
+        raise _bad(f"{where}.remote.obs.obs_url", "is required")
+    return obs["obs_url"]
+
+
+def _data_item(key: str, where: str, item: Any, seen: set[str]) -> tuple[tuple[str, ObsPath], dict[str, Any]]:
+    """One input or output: (name, OBS path) and its view."""
+    if not isinstance(item, dict):
+        raise _bad(where, "must be an object with name and remote.obs.obs_url")
+    name = _data_name(item, where, seen)
+    obs_url = _remote_obs_url(item, where)
+    path = parse_obs(obs_url, f"{where}.remote.obs.obs_url")
+    if key == "outputs":
+        path = path.folder()
+    view = {"name": name, "local_dir": item.get("local_dir") or f"/home/ma-user/modelarts/{key}/{name}_0",
+            "remote": {"obs": {"obs_url": obs_url}}}
+    if "access_method" in item:
+        view["access_method"] = item["access_method"]
+    return (name, path), view
+
+
 def _data_list(algorithm: dict[str, Any], key: str) -> tuple[list[tuple[str, ObsPath]], list[dict[str, Any]]]:
+    """``algorithm.inputs`` or ``algorithm.outputs``: (name, OBS path) pairs and their views."""
     raw = algorithm.get(key) or []
     if not isinstance(raw, list):
         raise _bad(f"algorithm.{key}", "must be a list")
-    items, views, names = [], [], set()
-    for i, item in enumerate(raw):
-        where = f"algorithm.{key}[{i}]"
-        if not isinstance(item, dict):
-            raise _bad(where, "must be an object with name and remote.obs.obs_url")
-        name = item.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-            raise _bad(f"{where}.name", "is required: 1-64 letters, digits, '_' or '-'")
-        if name in names:
-            raise _bad(f"{where}.name", f"{name!r} is used twice")
-        names.add(name)
-        obs = ((item.get("remote") or {}).get("obs") or {}) if isinstance(item.get("remote"), dict) else {}
-        if not isinstance(obs, dict) or "obs_url" not in obs:
-            raise _bad(f"{where}.remote.obs.obs_url", "is required")
-        path = parse_obs(obs["obs_url"], f"{where}.remote.obs.obs_url")
-        if key == "outputs":
-            path = path.folder()
-        local = item.get("local_dir") or f"/home/ma-user/modelarts/{key}/{name}_0"
-        items.append((name, path))
-        views.append({"name": name, "local_dir": local, "remote": {"obs": {"obs_url": obs["obs_url"]}},
-                      **({"access_method": item["access_method"]} if "access_method" in item else {})})
-    return items, views
+    seen: set[str] = set()
+    checked = [_data_item(key, f"algorithm.{key}[{i}]", item, seen) for i, item in enumerate(raw)]
+    return [pair for pair, _ in checked], [view for _, view in checked]
 
 
-def _algorithm(algorithm: dict[str, Any], algorithms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Plan]:
-    """Check ``algorithm``; answer its view and a Plan without resources."""
-    if algorithm.get("id") is not None:
-        aid = algorithm["id"]
-        if not isinstance(aid, str) or aid not in algorithms:
-            raise ApiError(400, E_NO_ALGORITHM, f"Invalid parameter algorithm.id: algorithm {aid!r} does not exist")
-        algorithm = {**algorithms[aid], **{k: v for k, v in algorithm.items() if k != "id"}, "id": aid}
-    engine = algorithm.get("engine") if algorithm.get("engine") is not None else {}
+#: (code folder, boot file inside it, command) of a job.
+EntryPoint = tuple[ObsPath | None, str | None, list[str] | None]
+
+
+def _with_stored_algorithm(algorithm: dict[str, Any], algorithms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``algorithm`` over the stored algorithm its ``id`` names (unchanged without an id)."""
+    aid = algorithm.get("id")
+    if aid is None:
+        return algorithm
+    if not isinstance(aid, str) or aid not in algorithms:
+        raise ApiError(400, E_NO_ALGORITHM, f"Invalid parameter algorithm.id: algorithm {aid!r} does not exist")
+    return {**algorithms[aid], **{k: v for k, v in algorithm.items() if k != "id"}, "id": aid}
+
+
+def _engine(algorithm: dict[str, Any]) -> dict[str, Any]:
+    engine = algorithm.get("engine")
+    if engine is None:
+        return {}
     if not isinstance(engine, dict):
         raise _bad("algorithm.engine", "must be an object")
-    command_text = _opt_str(algorithm, "command", "algorithm.", 4096)
-    code_dir = algorithm.get("code_dir")
-    boot_file = _opt_str(algorithm, "boot_file", "algorithm.")
-    code = parse_obs(code_dir, "algorithm.code_dir").folder() if code_dir is not None else None
-    command = None
-    if engine.get("image_url") is not None:
-        if not isinstance(engine["image_url"], str) or not engine["image_url"].strip():
-            raise _bad("algorithm.engine.image_url", "must be a non-empty string")
-        if not command_text or not command_text.strip():
-            raise _bad("algorithm.command", "is required with engine.image_url (a custom image needs a boot command)")
-    if command_text and command_text.strip():
-        try:
-            command = shlex.split(command_text)
-        except ValueError as exc:
-            raise _bad("algorithm.command", f"cannot be split into arguments: {exc}") from None
-        if command and command[0] in ("python", "python3"):
-            command[0] = sys.executable
-    boot_rel = None
-    if code is not None and command is None:
-        if not boot_file or not boot_file.strip():
-            raise _bad("algorithm.boot_file", "is required with algorithm.code_dir")
-        boot_rel = _boot_relative(boot_file.strip(), code)
-    elif code is None and command is None:
+    return engine
+
+
+def _check_custom_image(engine: dict[str, Any], command_text: str | None) -> None:
+    """A custom image (``engine.image_url``) needs a boot command."""
+    image_url = engine.get("image_url")
+    if image_url is None:
+        return
+    if not isinstance(image_url, str) or not image_url.strip():
+        raise _bad("algorithm.engine.image_url", "must be a non-empty string")
+    if not command_text or not command_text.strip():
+        raise _bad("algorithm.command", "is required with engine.image_url (a custom image needs a boot command)")
+
+
+def _command(command_text: str | None) -> list[str] | None:
+    """``algorithm.command`` split into arguments (``python`` is this interpreter), or None when blank."""
+    if not command_text or not command_text.strip():
+        return None
+    try:
+        command = shlex.split(command_text)
+    except ValueError as exc:
+        raise _bad("algorithm.command", f"cannot be split into arguments: {exc}") from None
+    if command and command[0] in ("python", "python3"):
+        command[0] = sys.executable
+    return command
+
+
+def _boot_file(code: ObsPath | None, command: list[str] | None, boot_file: str | None) -> str | None:
+    """The boot file relative to the code folder; None when a command starts the job."""
+    if command is not None:
+        return None
+    if code is None:
         if boot_file:
             raise _bad("algorithm.code_dir", "is required with algorithm.boot_file")
         raise _bad("algorithm", "give algorithm.id, algorithm.code_dir + boot_file, or "
                                 "engine.image_url + command")
-    raw_params = algorithm.get("parameters") or []
-    if not isinstance(raw_params, list):
+    if not boot_file or not boot_file.strip():
+        raise _bad("algorithm.boot_file", "is required with algorithm.code_dir")
+    return _boot_relative(boot_file.strip(), code)
+
+
+def _entry_point(algorithm: dict[str, Any], engine: dict[str, Any]) -> EntryPoint:
+    """How the job starts: (code folder, boot file inside it, command); either a command or a boot file."""
+    command_text = _opt_str(algorithm, "command", "algorithm.", 4096)
+    boot_file = _opt_str(algorithm, "boot_file", "algorithm.")
+    code_dir = algorithm.get("code_dir")
+    code = parse_obs(code_dir, "algorithm.code_dir").folder() if code_dir is not None else None
+    _check_custom_image(engine, command_text)
+    command = _command(command_text)
+    return code, _boot_file(code, command, boot_file), command
+
+
+def _parameter(i: int, item: Any) -> tuple[str, str]:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+        raise _bad(f"algorithm.parameters[{i}].name", "is required (a non-empty string)")
+    value = _scalar(item.get("value", ""))
+    if value is None:
+        raise _bad(f"algorithm.parameters[{i}].value", "must be a string, number or boolean")
+    return item["name"].strip(), value
+
+
+def _parameters(algorithm: dict[str, Any]) -> list[tuple[str, str]]:
+    """``algorithm.parameters`` as (name, value) pairs, values as text."""
+    raw = algorithm.get("parameters") or []
+    if not isinstance(raw, list):
         raise _bad("algorithm.parameters", "must be a list of {name, value}")
-    params = []
-    for i, p in enumerate(raw_params):
-        if not isinstance(p, dict) or not isinstance(p.get("name"), str) or not p["name"].strip():
-            raise _bad(f"algorithm.parameters[{i}].name", "is required (a non-empty string)")
-        value = _scalar(p.get("value", ""))
-        if value is None:
-            raise _bad(f"algorithm.parameters[{i}].value", "must be a string, number or boolean")
-        params.append((p["name"].strip(), value))
+    return [_parameter(i, item) for i, item in enumerate(raw)]
+
+
+def _merged(items: list[Any]) -> dict[str, Any]:
+    """A list of environment objects as one object, later names winning."""
+    merged: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise _bad("algorithm.environments", "must be an object or a list of objects")
+        merged.update(item)
+    return merged
+
+
+def _environments(algorithm: dict[str, Any]) -> dict[str, str]:
+    """``algorithm.environments``, an object or a list of objects merged in order, values as text."""
     envs = algorithm.get("environments") or {}
     if isinstance(envs, list):
-        merged: dict[str, Any] = {}
-        for item in envs:
-            if not isinstance(item, dict):
-                raise _bad("algorithm.environments", "must be an object or a list of objects")
-            merged.update(item)
-        envs = merged
+        envs = _merged(envs)
     if not isinstance(envs, dict) or any(_scalar(v) is None for v in envs.values()):
         raise _bad("algorithm.environments", "must map names to strings")
+    return {str(k): _scalar(v) or "" for k, v in envs.items()}
+
+
+def _algorithm(algorithm: dict[str, Any], algorithms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Plan]:
+    """Check ``algorithm``; answer its view and a Plan without resources."""
+    algorithm = _with_stored_algorithm(algorithm, algorithms)
+    engine = _engine(algorithm)
+    code, boot_rel, command = _entry_point(algorithm, engine)
+    params = _parameters(algorithm)
+    environments = _environments(algorithm)
     inputs, input_views = _data_list(algorithm, "inputs")
     outputs, output_views = _data_list(algorithm, "outputs")
     view = {k: v for k, v in algorithm.items() if k not in ("inputs", "outputs", "parameters")}
     view.update(engine=engine, parameters=[{"name": n, "value": v} for n, v in params],
                 inputs=input_views, outputs=output_views)
-    plan = Plan(code, boot_rel, command, params, inputs, outputs, {str(k): _scalar(v) or "" for k, v in envs.items()},
-                1, None)
-    return view, plan
+    return view, Plan(code, boot_rel, command, params, inputs, outputs, environments, 1, None)
 
 
 def _boot_relative(boot_file: str, code: ObsPath) -> str:
@@ -245,62 +323,97 @@ def _boot_relative(boot_file: str, code: ObsPath) -> str:
     return rel.as_posix()
 
 
-def validate_create(body: Any, *, pools: dict[str, dict[str, Any]], public_flavors: list[dict[str, Any]],
-                    algorithms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Plan]:
-    """Check a create body like the platform; answer (normalised body, plan) or raise ApiError."""
-    if not isinstance(body, dict):
-        raise _bad("body", "the request body must be a JSON object")
+def _kind(body: dict[str, Any]) -> str:
     kind = body.get("kind")
     if kind is None:
         raise _bad("kind", "is required")
     if kind != "job":
         raise _bad("kind", f"{kind!r} is not supported (the sandbox runs kind 'job')")
+    return kind
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, str]:
+    """``metadata``: name, description and workspace (defaults filled in)."""
     metadata = _obj(body, "metadata", "")
     name = metadata.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise _bad("metadata.name", "is required: 1-64 characters, only letters, digits, '_' and '-'")
-    description = _opt_str(metadata, "description", "metadata.", 256) or ""
-    workspace = _opt_str(metadata, "workspace_id", "metadata.", 64) or "0"
-    algorithm_view, plan = _algorithm(_obj(body, "algorithm", ""), algorithms)
-    spec = _obj(body, "spec", "")
-    resource = _obj(spec, "resource", "spec.")
+    return {"name": name,
+            "description": _opt_str(metadata, "description", "metadata.", 256) or "",
+            "workspace_id": _opt_str(metadata, "workspace_id", "metadata.", 64) or "0"}
+
+
+def _node_count(resource: dict[str, Any]) -> int:
     node_count = resource.get("node_count")
     if node_count is None:
         raise _bad("spec.resource.node_count", "is required")
-    if isinstance(node_count, bool) or not isinstance(node_count, int) or node_count < 1:
+    if not is_int(node_count) or node_count < 1:
         raise _bad("spec.resource.node_count", "must be an integer of at least 1")
+    return int(node_count)
+
+
+def _pool_limit(pools: dict[str, dict[str, Any]], pool_id: str, flavor_id: str | None) -> int:
+    """Nodes of ``flavor_id`` (or of its largest flavor) in a dedicated pool."""
+    pool = pools.get(pool_id)
+    if pool is None:
+        raise ApiError(404, E_POOL_NOT_FOUND, "pool not found")
+    offered = {r["flavor"]: int(r["count"]) for r in pool["spec"]["resources"]}
+    if flavor_id is not None and flavor_id not in offered:
+        raise ApiError(400, E_BAD_FLAVOR, f"Invalid parameter spec.resource.flavor_id: flavor {flavor_id!r} "
+                                          f"is not offered by pool {pool_id} (it offers {sorted(offered)})")
+    return offered[flavor_id] if flavor_id else max(offered.values())
+
+
+def _public_limit(public_flavors: list[dict[str, Any]], flavor_id: str | None) -> int:
+    """The most nodes a job of ``flavor_id`` may have on the public pool."""
+    if flavor_id is None:
+        raise _bad("spec.resource.flavor_id", "is required when spec.resource.pool_id is not given "
+                                              "(a job on the public pool needs a flavor)")
+    flavor = next((f for f in public_flavors if f["flavor_id"] == flavor_id), None)
+    if flavor is None:
+        raise ApiError(400, E_BAD_FLAVOR, f"Invalid parameter spec.resource.flavor_id: flavor {flavor_id!r} "
+                                          "is not offered by the public resource pool")
+    return int(flavor["max_num"])
+
+
+def _node_limit(resource: dict[str, Any], pools: dict[str, dict[str, Any]],
+                public_flavors: list[dict[str, Any]]) -> int:
+    """The most nodes the requested flavor (in the requested pool, or the public one) offers."""
     flavor_id = _opt_str(resource, "flavor_id", "spec.resource.", 128)
     pool_id = _opt_str(resource, "pool_id", "spec.resource.", 128)
     if pool_id is not None:
-        pool = pools.get(pool_id)
-        if pool is None:
-            raise ApiError(404, E_POOL_NOT_FOUND, "pool not found")
-        offered = {r["flavor"]: int(r["count"]) for r in pool["spec"]["resources"]}
-        if flavor_id is not None and flavor_id not in offered:
-            raise ApiError(400, E_BAD_FLAVOR, f"Invalid parameter spec.resource.flavor_id: flavor {flavor_id!r} "
-                                              f"is not offered by pool {pool_id} (it offers {sorted(offered)})")
-        limit = offered.get(flavor_id) if flavor_id else max(offered.values())
-    else:
-        if flavor_id is None:
-            raise _bad("spec.resource.flavor_id", "is required when spec.resource.pool_id is not given "
-                                                  "(a job on the public pool needs a flavor)")
-        flavor = next((f for f in public_flavors if f["flavor_id"] == flavor_id), None)
-        if flavor is None:
-            raise ApiError(400, E_BAD_FLAVOR, f"Invalid parameter spec.resource.flavor_id: flavor {flavor_id!r} "
-                                              "is not offered by the public resource pool")
-        limit = int(flavor["max_num"])
+        return _pool_limit(pools, pool_id, flavor_id)
+    return _public_limit(public_flavors, flavor_id)
+
+
+def _log_export(spec: dict[str, Any]) -> ObsPath | None:
+    """The OBS folder ``spec.log_export_path`` names, if any."""
+    log_spec = spec.get("log_export_path")
+    if log_spec is None:
+        return None
+    if not isinstance(log_spec, dict) or "obs_url" not in log_spec:
+        raise _bad("spec.log_export_path.obs_url", "is required in spec.log_export_path")
+    return parse_obs(log_spec["obs_url"], "spec.log_export_path.obs_url").folder()
+
+
+def validate_create(body: Any, *, pools: dict[str, dict[str, Any]], public_flavors: list[dict[str, Any]],
+                    algorithms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Plan]:
+    """Check a create body like the platform; answer (normalised body, plan) or raise ApiError."""
+    if not isinstance(body, dict):
+        raise _bad("body", "the request body must be a JSON object")
+    kind = _kind(body)
+    metadata = _metadata(body)
+    algorithm_view, plan = _algorithm(_obj(body, "algorithm", ""), algorithms)
+    spec = _obj(body, "spec", "")
+    resource = _obj(spec, "resource", "spec.")
+    node_count = _node_count(resource)
+    limit = _node_limit(resource, pools, public_flavors)
     if node_count > (limit or 1):
         raise _bad("spec.resource.node_count", f"{node_count} exceeds the {limit} node(s) available for this flavor")
-    log_export = None
-    log_spec = spec.get("log_export_path")
-    if log_spec is not None:
-        if not isinstance(log_spec, dict) or "obs_url" not in log_spec:
-            raise _bad("spec.log_export_path.obs_url", "is required in spec.log_export_path")
-        log_export = parse_obs(log_spec["obs_url"], "spec.log_export_path.obs_url").folder()
-    plan.node_count, plan.log_export = node_count, log_export
+    plan.node_count, plan.log_export = node_count, _log_export(spec)
     normal = {
         "kind": kind,
-        "metadata": {"name": name, "description": description, "workspace_id": workspace},
+        "metadata": metadata,
         "algorithm": algorithm_view,
         "spec": {**spec, "resource": {**resource, "node_count": node_count}},
     }
@@ -448,41 +561,56 @@ class Worker:
     def _run(self) -> None:
         job = self.job
         self._service_log(f"training job {job.name} ({job.id}) created; {job.plan.node_count} node(s)")
-        if job.stop.wait(self.step_delay()) or not self._set("Pending", "Queuing"):
-            return self._terminated_early()
-        if job.stop.wait(self.step_delay()) or not self._set("Running"):
+        if not self._advance("Pending", "Queuing") or not self._advance("Running"):
             return self._terminated_early()
         try:
             code_dir, input_dirs = self._stage_in()
         except StageError as exc:
-            self._service_log(f"ERROR: {exc}")
-            for task in job.tasks:
-                self._task_status(task, None, str(exc))
+            self._report_stage_error(exc, {})
             return self._finish("Failed", "CreateFailed")
         if job.stop.is_set():
             return self._terminated_early()
         output_dirs = self._start(code_dir, input_dirs)
         codes = self._wait()
         if job.stop.is_set():
-            for task, code in codes.items():
-                self._task_status(task, code, "terminated by the user")
-                self._service_log(f"process terminated (exit code {code})", [task])
-            return self._finish("Terminated")
-        failed = False
+            return self._report_terminated(codes)
+        processes_failed = self._report_exits(codes)
+        outputs_failed = not self._stage_out_reported(output_dirs, codes)
+        self._export_logs()
+        self._finish("Failed" if processes_failed or outputs_failed else "Completed")
+
+    def _advance(self, phase: str, secondary: str | None = None) -> bool:
+        """Wait one step, then move to ``phase``; False when a terminate came first."""
+        return not self.job.stop.wait(self.step_delay()) and self._set(phase, secondary)
+
+    def _report_stage_error(self, exc: StageError, codes: dict[str, int]) -> None:
+        """A staging failure: in the service log and as every task's message."""
+        self._service_log(f"ERROR: {exc}")
+        for task in self.job.tasks:
+            self._task_status(task, codes.get(task), str(exc))
+
+    def _report_terminated(self, codes: dict[str, int]) -> None:
+        for task, code in codes.items():
+            self._task_status(task, code, "terminated by the user")
+            self._service_log(f"process terminated (exit code {code})", [task])
+        self._finish("Terminated")
+
+    def _report_exits(self, codes: dict[str, int]) -> bool:
+        """Record each task's exit; answer whether any process failed."""
         for task, code in codes.items():
             message = "completed" if code == 0 else f"exited with code {code}: {self._last_line(task)}"
             self._task_status(task, code, message)
             self._service_log(f"process exited with code {code}", [task])
-            failed = failed or code != 0
+        return any(code != 0 for code in codes.values())
+
+    def _stage_out_reported(self, output_dirs: dict[str, dict[str, Path]], codes: dict[str, int]) -> bool:
+        """Upload the outputs; answer whether that worked (a failure is reported)."""
         try:
             self._stage_out(output_dirs)
         except StageError as exc:
-            self._service_log(f"ERROR: {exc}")
-            for task in job.tasks:
-                self._task_status(task, codes.get(task), str(exc))
-            failed = True
-        self._export_logs()
-        self._finish("Failed" if failed else "Completed")
+            self._report_stage_error(exc, codes)
+            return False
+        return True
 
     def _terminated_early(self) -> None:
         self._service_log("training job terminated before it ran")
@@ -507,29 +635,44 @@ class Worker:
         return code_dir, inputs
 
     def _start(self, code_dir: Path, input_dirs: dict[str, Path]) -> dict[str, dict[str, Path]]:
-        job, plan = self.job, self.job.plan
+        """Start one process per task (unless terminated); answer each task's output folders."""
+        job = self.job
         outputs: dict[str, dict[str, Path]] = {}
         for index, task in enumerate(job.tasks):
-            out = {name: job.dir / "work" / task / "outputs" / name for name, _ in plan.outputs}
-            for folder in out.values():
-                folder.mkdir(parents=True, exist_ok=True)
-            outputs[task] = out
-            args = [f"--{n}={v}" for n, v in plan.parameters]
-            args += [f"--{n}={input_dirs[n]}" for n, _ in plan.inputs]
-            args += [f"--{n}={out[n]}" for n, _ in plan.outputs]
-            argv = [*plan.command, *args] if plan.command else [sys.executable, plan.boot_file or "", *args]
-            env = job_environment(plan, index, code_dir)
+            outputs[task] = self._output_dirs(task)
+            argv = self._argv(input_dirs, outputs[task])
             if job.stop.is_set():
                 break
-            self._service_log(f"starting: {shlex.join(argv)}", [task])
-            with open(job.log_path(task), "ab") as logfile:
-                try:
-                    self.procs[task] = subprocess.Popen(
-                        argv, cwd=code_dir, stdin=subprocess.DEVNULL, stdout=logfile,
-                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
-                except OSError as exc:
-                    self._service_log(f"ERROR: cannot start the process: {exc}", [task])
+            self._spawn(task, argv, job_environment(job.plan, index, code_dir), code_dir)
         return outputs
+
+    def _output_dirs(self, task: str) -> dict[str, Path]:
+        """The (new) local folder of each output of ``task``."""
+        out = {name: self.job.dir / "work" / task / "outputs" / name for name, _ in self.job.plan.outputs}
+        for folder in out.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        return out
+
+    def _argv(self, input_dirs: dict[str, Path], output_dirs: dict[str, Path]) -> list[str]:
+        """The command line: ``--<param>=<value>``, ``--<input>=<dir>``, ``--<output>=<dir>`` after the entry."""
+        plan = self.job.plan
+        args = [f"--{n}={v}" for n, v in plan.parameters]
+        args += [f"--{n}={input_dirs[n]}" for n, _ in plan.inputs]
+        args += [f"--{n}={output_dirs[n]}" for n, _ in plan.outputs]
+        if plan.command:
+            return [*plan.command, *args]
+        return [sys.executable, plan.boot_file or "", *args]
+
+    def _spawn(self, task: str, argv: list[str], env: dict[str, str], code_dir: Path) -> None:
+        """Start ``task``'s process in a session of its own, its output going to the task's log."""
+        self._service_log(f"starting: {shlex.join(argv)}", [task])
+        with open(self.job.log_path(task), "ab") as logfile:
+            try:
+                self.procs[task] = subprocess.Popen(
+                    argv, cwd=code_dir, stdin=subprocess.DEVNULL, stdout=logfile,
+                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            except OSError as exc:
+                self._service_log(f"ERROR: cannot start the process: {exc}", [task])
 
     def _wait(self) -> dict[str, int]:
         """Wait for every process; on terminate, SIGTERM their groups, then SIGKILL after a grace time."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import seed
-from .jobs import E_BAD_PARAM, ApiError, Job
+from .jobs import E_BAD_PARAM, ApiError, Job, is_int
 
 E_CLUSTER_PARAM = "ModelArts.0101"
 E_POOL_BAD_REQUEST = "ModelArts.50004000"
@@ -46,38 +46,43 @@ def list_clusters(clusters: list[dict[str, Any]], args: Mapping[str, str | None]
     return {"total_count": len(rows), "count": len(page), "clusters": page}
 
 
+_SELECTOR_OPS = (("!=", False), ("==", True), ("=", True))
+_POOL_STATES = ("created", "failed", "creating")
+
+
+def _selector_term(part: str, text: str) -> tuple[str, str, bool]:
+    """``key=value``, ``key==value`` or ``key!=value`` → (key, value, whether equal is wanted)."""
+    found = next(((op, equal) for op, equal in _SELECTOR_OPS if op in part), None)
+    key, _, value = part.partition(found[0]) if found else ("", "", "")
+    if found is None or not key.strip():
+        raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid labelSelector {text!r}: each term "
+                                                "must be key=value or key!=value")
+    return key.strip(), value.strip(), found[1]
+
+
 def _label_selector(text: str) -> list[tuple[str, str, bool]]:
-    terms = []
-    for part in text.split(","):
-        part = part.strip()
-        for op, equal in (("!=", False), ("==", True), ("=", True)):
-            key, sep, value = part.partition(op)
-            if sep:
-                break
-        if not sep or not key.strip():
-            raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid labelSelector {text!r}: each term "
-                                                   "must be key=value or key!=value")
-        terms.append((key.strip(), value.strip(), equal))
-    return terms
+    return [_selector_term(part.strip(), text) for part in text.split(",")]
+
+
+def _pool_matches(pool: dict[str, Any], workspace: str | None, status: str | None,
+                  terms: list[tuple[str, str, bool]]) -> bool:
+    labels = pool["metadata"]["labels"]
+    if workspace and labels.get("os.modelarts/workspace.id") != workspace:
+        return False
+    if status and seed.pool_state(pool) != status:
+        return False
+    return all((labels.get(k) == v) == equal for k, v, equal in terms)
 
 
 def list_pools(pools: list[dict[str, Any]], args: Mapping[str, str | None]) -> dict[str, Any]:
     """The v2 pool listing with its three filters (no paging)."""
     status = args.get("status")
-    if status and status not in ("created", "failed", "creating"):
+    if status and status not in _POOL_STATES:
         raise ApiError(400, E_POOL_BAD_REQUEST, f"Bad request. invalid status {status!r}: use created, "
                                                 "failed or creating")
-    terms = _label_selector(args["labelSelector"]) if args.get("labelSelector") else []
-    items = []
-    for pool in pools:
-        labels = pool["metadata"]["labels"]
-        if args.get("workspaceId") and labels.get("os.modelarts/workspace.id") != args["workspaceId"]:
-            continue
-        if status and seed.pool_state(pool) != status:
-            continue
-        if any((labels.get(k) == v) != equal for k, v, equal in terms):
-            continue
-        items.append(pool)
+    selector = args.get("labelSelector")
+    terms = _label_selector(selector) if selector else []
+    items = [pool for pool in pools if _pool_matches(pool, args.get("workspaceId"), status, terms)]
     return {"apiVersion": "v2", "kind": "PoolList", "items": items}
 
 
@@ -132,35 +137,56 @@ def _matches(job: Job, key: str, op: str, value: list[Any]) -> bool:
     return value[0] <= job.created_ms <= value[1]
 
 
-def search_jobs(jobs: list[Job], body: Any) -> dict[str, Any]:
-    """``training-job-searches``: filter, sort (stable), then the page ``offset`` of ``limit`` jobs."""
-    body = {} if body is None else body
-    if not isinstance(body, dict):
-        raise ApiError(400, E_BAD_PARAM, "Invalid parameter body: the request body must be a JSON object")
+def _search_page(body: dict[str, Any]) -> tuple[int, int]:
+    """(offset, limit) of a search: a page index and a page size of 1 to 50."""
     offset, limit = body.get("offset", 0), body.get("limit", 10)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if not is_int(offset) or offset < 0:
         raise ApiError(400, E_BAD_PARAM, "Invalid parameter offset: must be a page index (an integer >= 0)")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+    if not is_int(limit) or not 1 <= limit <= 50:
         raise ApiError(400, E_BAD_PARAM, "Invalid parameter limit: must be an integer from 1 to 50")
+    return offset, limit
+
+
+def _search_order(body: dict[str, Any]) -> tuple[str, str]:
+    """(sort_by, order) of a search."""
     sort_by, order = body.get("sort_by") or "create_time", body.get("order") or "desc"
     if sort_by not in _SEARCH_SORT:
         raise ApiError(400, E_BAD_PARAM, f"Invalid parameter sort_by: {sort_by!r} must be one of "
                                          f"{sorted(_SEARCH_SORT)}")
     if order not in ("asc", "desc"):
         raise ApiError(400, E_BAD_PARAM, f"Invalid parameter order: {order!r} must be asc or desc")
+    return sort_by, order
+
+
+def _search_filters(body: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     filters = body.get("filters") or []
     if not isinstance(filters, list):
         raise ApiError(400, E_BAD_PARAM, "Invalid parameter filters: must be a list")
-    checked = [_check_filter(i, f) for i, f in enumerate(filters)]
-    workspace = body.get("workspace_id")
-    snapshots = []
+    return [_check_filter(i, f) for i, f in enumerate(filters)]
+
+
+def _found(jobs: list[Job], workspace: Any, filters: list[tuple[str, str, list[Any]]],
+           sort_by: str) -> list[tuple[Any, int, dict[str, Any]]]:
+    """(sort key, creation order, view) of each job in ``workspace`` that passes every filter."""
+    found = []
     for job in jobs:
         with job.lock:
             if workspace not in (None, "") and job.body["metadata"]["workspace_id"] != workspace:
                 continue
-            if all(_matches(job, k, op, v) for k, op, v in checked):
-                snapshots.append((_SEARCH_SORT[sort_by](job), job.seq, job.view()))
-    snapshots.sort(key=lambda t: (t[0], t[1]), reverse=order == "desc")
-    page = [view for _, _, view in snapshots[offset * limit:(offset + 1) * limit]]
-    return {"total": len(snapshots), "count": len(page), "limit": limit, "offset": offset, "sort_by": sort_by,
+            if all(_matches(job, k, op, v) for k, op, v in filters):
+                found.append((_SEARCH_SORT[sort_by](job), job.seq, job.view()))
+    return found
+
+
+def search_jobs(jobs: list[Job], body: Any) -> dict[str, Any]:
+    """``training-job-searches``: filter, sort (stable), then the page ``offset`` of ``limit`` jobs."""
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        raise ApiError(400, E_BAD_PARAM, "Invalid parameter body: the request body must be a JSON object")
+    offset, limit = _search_page(body)
+    sort_by, order = _search_order(body)
+    found = _found(jobs, body.get("workspace_id"), _search_filters(body), sort_by)
+    found.sort(key=lambda t: (t[0], t[1]), reverse=order == "desc")
+    page = [view for _, _, view in found[offset * limit:(offset + 1) * limit]]
+    return {"total": len(found), "count": len(page), "limit": limit, "offset": offset, "sort_by": sort_by,
             "order": order, "group_by": body.get("group_by") or "", "items": page}

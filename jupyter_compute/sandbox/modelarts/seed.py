@@ -7,6 +7,7 @@ Every call answers fresh copies, so a caller may change what it gets. Pool count
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 AZ = "cn-north-7c"
@@ -96,24 +97,25 @@ def nodes() -> dict[str, list[dict[str, Any]]]:
     return {CPU_POOL: cpu_nodes, GPU_POOL: gpu_nodes, NPU_POOL: npu_nodes, MIXED_POOL: mixed_nodes}
 
 
+def _status_resources(pool_nodes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A pool's ``status.resources``: per status bucket, the node count of each flavor (available ones per AZ)."""
+    buckets: dict[str, Counter[str]] = {}
+    for node in pool_nodes:
+        buckets.setdefault(_BUCKET[node["status"]["phase"]], Counter())[node["spec"]["flavor"]] += 1
+    return {bucket: [_bucket_entry(bucket, flavor, count) for flavor, count in by_flavor.items()]
+            for bucket, by_flavor in buckets.items()}
+
+
+def _bucket_entry(bucket: str, flavor: str, count: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"flavor": flavor, "count": count}
+    if bucket == "available":
+        entry["azs"] = [{"az": AZ, "count": count}]
+    return entry
+
+
 def _pool(pool_id: str, display: str, workspace: str, created: str, scope: list[str], description: str,
           pool_nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    totals: dict[str, int] = {}
-    buckets: dict[str, dict[str, int]] = {}
-    for node in pool_nodes:
-        flavor = node["spec"]["flavor"]
-        totals[flavor] = totals.get(flavor, 0) + 1
-        bucket = buckets.setdefault(_BUCKET[node["status"]["phase"]], {})
-        bucket[flavor] = bucket.get(flavor, 0) + 1
-    status_resources: dict[str, list[dict[str, Any]]] = {}
-    for bucket, by_flavor in buckets.items():
-        entries = []
-        for flavor, count in by_flavor.items():
-            entry: dict[str, Any] = {"flavor": flavor, "count": count}
-            if bucket == "available":
-                entry["azs"] = [{"az": AZ, "count": count}]
-            entries.append(entry)
-        status_resources[bucket] = entries
+    totals = Counter(node["spec"]["flavor"] for node in pool_nodes)
     return {
         "kind": "Pool", "apiVersion": "v2",
         "metadata": {
@@ -127,7 +129,7 @@ def _pool(pool_id: str, display: str, workspace: str, created: str, scope: list[
                  "network": {"name": f"network-{pool_id}"}},
         "status": {"phase": "Running", "root": pool_id,
                    "scope": [{"scopeType": s, "state": "Enabled"} for s in scope],
-                   "resources": status_resources},
+                   "resources": _status_resources(pool_nodes)},
     }
 
 

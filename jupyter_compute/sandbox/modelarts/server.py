@@ -311,13 +311,18 @@ class _Base(tornado.web.RequestHandler):
         return
 
     def send(self, status: int, body: Any = None) -> None:
+        if body is not None:
+            return self.send_encoded(status, json.dumps(body))
         self.set_status(status)
         self.set_header("X-Request-Id", self.request_id)
-        if body is None:
-            self.clear_header("Content-Type")
-            self.finish()
-        else:
-            self.finish(json.dumps(body))
+        self.clear_header("Content-Type")
+        self.finish()
+
+    def send_encoded(self, status: int, text: str) -> None:
+        """Answer a body already encoded as JSON (a large one is encoded off the loop)."""
+        self.set_status(status)
+        self.set_header("X-Request-Id", self.request_id)
+        self.finish(text)
 
     def gateway_error(self, status: int, code: str, message: str) -> None:
         self.send(status, {"error_code": code, "error_msg": message, "request_id": self.request_id})
@@ -473,9 +478,14 @@ def _task_of(sb: ModelArtsSandbox, job_id: str, task: str) -> Job:
 class LogPreviewHandler(_Api):
     async def get(self, _project: str, job_id: str, task: str) -> None:
         job = _task_of(self.sb, job_id, task)
-        content, current, full = await asyncio.get_running_loop().run_in_executor(
-            None, read_log_tail, job.log_path(task))
-        self.send(200, {"content": content, "current_size": current, "full_size": full})
+        text = await asyncio.get_running_loop().run_in_executor(None, _log_preview, job.log_path(task))
+        self.send_encoded(200, text)
+
+
+def _log_preview(path: Path) -> str:
+    """The log preview answer (up to 5 MB of log) as JSON text: read and encoded off the loop."""
+    content, current, full = read_log_tail(path)
+    return json.dumps({"content": content, "current_size": current, "full_size": full})
 
 
 class LogUrlHandler(_Api):

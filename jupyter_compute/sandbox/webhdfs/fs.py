@@ -168,7 +168,7 @@ class Namespace:
 
     def inode_text(self, norm: str) -> str:
         """``"/a":owner:group:drwxr-xr-x`` of the nearest existing ancestor (AccessControlException text)."""
-        for anc in reversed(["/"] + _prefixes(norm)):
+        for anc in reversed(["/", *_prefixes(norm)]):
             loc = self.locate(anc)
             if loc.real.exists():
                 node = self.inode(loc)
@@ -206,7 +206,8 @@ class Namespace:
         self.access.check(loc, user)
         return self.status(loc)
 
-    def list(self, path: str | None, user: str) -> list[dict[str, Any]]:
+    def list_status(self, path: str | None, user: str) -> list[dict[str, Any]]:
+        """LISTSTATUS: the statuses of a folder's entries (sorted by name), or of a file itself."""
         loc = self.existing(path, "File {} does not exist.")
         self.access.check(loc, user, access="READ_EXECUTE" if loc.real.is_dir() else None)
         if loc.real.is_file():
@@ -455,7 +456,7 @@ class Namespace:
 
     def allow_snapshot(self, path: str | None, user: str) -> None:
         self.check_super(user)
-        loc, node = self._snapshot_dir(path)
+        _, node = self._snapshot_dir(path)
         if node.snapshot_dir is None:
             with self.lock:
                 self._snap_seq += 1

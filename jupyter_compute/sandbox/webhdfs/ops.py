@@ -112,7 +112,7 @@ def op_getfilestatus(req: Request) -> Answer:
 
 
 def op_liststatus(req: Request) -> Answer:
-    return json({"FileStatuses": {"FileStatus": req.ns.list(req.path, req.user)}})
+    return json({"FileStatuses": {"FileStatus": req.ns.list_status(req.path, req.user)}})
 
 
 def op_getcontentsummary(req: Request) -> Answer:

@@ -1,11 +1,13 @@
 """The sandbox server: NameNode and DataNode routes on one tornado server in a background thread."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tornado.web
@@ -36,6 +38,7 @@ class WebHdfsSandbox(ThreadedServer):
         self.root_dir = self.root_dir.resolve()
         self._snapshot_root = Path(tempfile.mkdtemp(prefix="webhdfs-snapshots-"))
         self.ns = Namespace(self.root_dir, self._snapshot_root, permissions=permissions)
+        self._ops: ThreadPoolExecutor | None = None
 
     @property
     def url(self) -> str:
@@ -47,12 +50,21 @@ class WebHdfsSandbox(ThreadedServer):
         return self.ns.locate(hdfs_path).real
 
     def _make_app(self) -> tornado.web.Application:
+        # One thread runs the operations (file I/O, checksums) off the loop, one request at a time as before.
+        self._ops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhdfs-ops")
         return tornado.web.Application([
             (rf"{NN_PREFIX}(/.*)?", _Handler, {"sb": self, "dispatch": ops.namenode}),
             (rf"{DN_PREFIX}(/.*)?", _Handler, {"sb": self, "dispatch": ops.datanode}),
         ])
 
+    async def run_op(self, dispatch: Callable[[ops.Request], ops.Answer], request: ops.Request) -> ops.Answer:
+        """Answer ``request`` on the operations thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._ops, _answer, dispatch, request)
+
     def _after_stop(self) -> None:
+        if self._ops is not None:
+            self._ops.shutdown(wait=True)
+            self._ops = None
         shutil.rmtree(self._snapshot_root, ignore_errors=True)
         if self._own_root:
             shutil.rmtree(self.root_dir, ignore_errors=True)
@@ -72,15 +84,8 @@ class _Handler(tornado.web.RequestHandler):
         return ops.Request(self.sb.ns, self.request.method or "GET", path, Params(raw), self.request.body or b"",
                            self.request.remote_ip or "127.0.0.1", self.sb.base_url, DN_PREFIX)
 
-    def _handle(self, path: str | None = None) -> None:
-        try:
-            answer = self.dispatch(self._build(path))
-        except HdfsError as err:
-            answer = ops.Answer(err.status, err.body())
-        except OSError as err:
-            log.exception("webhdfs sandbox: %s", err)
-            answer = ops.Answer(500, HdfsError("IOException", str(err), 500).body())
-        self._reply(answer)
+    async def _handle(self, path: str | None = None) -> None:
+        self._reply(await self.sb.run_op(self.dispatch, self._build(path)))
 
     def _reply(self, answer: ops.Answer) -> None:
         self.set_status(answer.status)
@@ -96,6 +101,17 @@ class _Handler(tornado.web.RequestHandler):
             self.finish(answer.body)
 
     get = put = post = delete = _handle
+
+
+def _answer(dispatch: Callable[[ops.Request], ops.Answer], request: ops.Request) -> ops.Answer:
+    """The answer to one request; an :class:`HdfsError` (or an OS error, as Hadoop's IOException) too."""
+    try:
+        return dispatch(request)
+    except HdfsError as err:
+        return ops.Answer(err.status, err.body())
+    except OSError as err:
+        log.exception("webhdfs sandbox: %s", err)
+        return ops.Answer(500, HdfsError("IOException", str(err), 500).body())
 
 
 def main(argv: list[str] | None = None) -> int:
