@@ -43,9 +43,9 @@ NO_SUCH_JOB = "kit-no-such-job"
 NO_SUCH_RESULT = "kit-no-such-result.csv"
 
 #: Each capability flag → the methods it promises. ``can_list`` promises ``list_jobs`` (the job list of
-#: the account, all pages), a method of the backends that have it and not of ``Backend``: neither
-#: ``status_many`` (every backend answers it; ``batch_status`` says whether it is one request) nor
-#: ``recover`` (every platform with anything to look a job up by implements it) is what it promises.
+#: the account, all pages): neither ``status_many`` (every backend answers it; ``batch_status`` says
+#: whether it is one request) nor ``recover`` (every platform with anything to look a job up by
+#: implements it) is what it promises.
 #: ``can_proxy`` promises no method (it concerns ``api_base`` and the server's passthrough).
 CAPABILITY_METHODS: dict[str, tuple[str, ...]] = {
     "can_cancel": ("cancel",),

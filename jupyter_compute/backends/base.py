@@ -154,6 +154,11 @@ class Backend:
         why in its docstring: such a job then ends UNKNOWN with words, never FAILED."""
         return None
 
+    async def list_jobs(self) -> list[tuple[str, RemoteStatus]]:
+        """Every job of the account on the platform, all pages: (remote id, status). ``can_list`` says
+        whether a backend offers it."""
+        raise NotSupported(f"backend '{self.name}' cannot list the platform's jobs", backend=self.name)
+
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
         raise NotSupported(f"backend '{self.name}' offers no logs", backend=self.name)
 
