@@ -181,6 +181,9 @@ async def test_stop_a_running_job_then_delete_it(rec, provider, jp_serverapp, tm
     reply = await rec("POST", "jobs", body=waiting_job(tmp_path / "never", name="to stop"))
     assert reply.status == 201, reply.body
     remote = await running_on_the_provider(rec, provider, reply.body["id"])
+    algorithm_log = Path(provider.job(remote)["folder"]) / "data" / "logs" / "algorithm.log"
+    await until(lambda: algorithm_log.exists() and algorithm_log.read_text() == "waiting\n",
+                what="the algorithm's first line", timeout=120)  # running, it may not have printed yet
 
     stopped = await rec("POST", "jobs", reply.body["id"], "cancel")
     assert stopped.status == 200, stopped.body

@@ -207,7 +207,6 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
-import functools
 import html
 import json
 import logging
@@ -223,6 +222,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,6 +250,9 @@ MSG_INVALID_SESSION = "Invalid session or insufficient permissions."
 MSG_NO_CREDENTIALS = "No valid authentication credentials provided or processed."
 OGC_EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 STEP_NAMES = ("stage-in", "run algorithm", "stage-out")
+_STAGE_IN, _RUN_ALGORITHM, _STAGE_OUT = range(len(STEP_NAMES))
+_JOB_INPUT_FIELDS = ("job_name", "algorithm_id", "data_collection", "status", "description")
+_LOG_NAMES = ("_stdout.txt", "_stderr.txt")
 S3_HOST = "s3.amazonaws.com:80"
 ALGORITHMS_DIR = Path(__file__).resolve().parent / "algorithms"
 
@@ -353,6 +356,69 @@ class _Run:
     @property
     def ogc_status(self) -> str:
         return self.ogc_override or OGC_OF_SWAGGER[self.status]
+
+    @property
+    def tag_or_default(self) -> str:
+        """The OGC job's tag, else ``<algorithm>:<version>``."""
+        return self.tag or f"{self.algorithm.name}:{self.algorithm.version}"
+
+
+@dataclass(frozen=True)
+class _Folders:
+    """The folders and files of one run, under ``root``."""
+
+    root: Path
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def stdout(self) -> Path:
+        return self.logs / "_stdout.txt"
+
+    @property
+    def stderr(self) -> Path:
+        return self.logs / "_stderr.txt"
+
+    @property
+    def job_file(self) -> Path:
+        return self.root / "job.json"
+
+
+@dataclass(frozen=True)
+class _Exit:
+    """How a program ended: its exit code and, when it was reaped here, its resource usage."""
+
+    code: int
+    cpu_s: float | None = None
+    maxrss_kb: int | None = None
+
+
+class _Stopper:
+    """Stops a process group: SIGTERM at the first press, SIGKILL at each press 2 s or more later."""
+
+    grace_s = 2.0
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.term_at: float | None = None
+
+    def press(self) -> None:
+        now = time.monotonic()
+        if self.term_at is None:
+            kill_group(self.pid, signal.SIGTERM)
+            self.term_at = now
+        elif now - self.term_at > self.grace_s:
+            kill_group(self.pid, signal.SIGKILL)
 
 
 class MaapSandbox(ThreadedServer):
@@ -538,13 +604,16 @@ class MaapSandbox(ThreadedServer):
         with self._lock:
             return next((a for a in self._algorithms.values() if str(a.process_id) == str(pid)), None)
 
+    def _run(self, run_id: str) -> _Run | None:
+        """A swagger entry or an OGC job."""
+        return self._entries.get(run_id) or self._ogc.get(run_id)
+
     def _visible(self, run: _Run) -> bool:
         return time.monotonic() - run.created_mono >= self.index_lag_s
 
     # ------------------------------------------------------------------ swagger operations
     def _create_job(self, body: dict[str, Any]) -> dict[str, Any]:
-        job = {k: body[k] for k in ("job_name", "algorithm_id", "data_collection", "status", "description")
-               if k in body}
+        job: dict[str, Any] = {k: body[k] for k in _JOB_INPUT_FIELDS if k in body}
         job.setdefault("status", "ACTIVE")
         job["job_id"] = str(uuid.uuid4())
         self._jobs[job["job_id"]] = job
@@ -695,161 +764,154 @@ class MaapSandbox(ThreadedServer):
             run.ogc_override = "offline"
 
     async def _execute(self, run: _Run) -> None:
-        loop = asyncio.get_running_loop()
+        """Run the three steps of a run; an internal error ends the run, never the server."""
         deadline = (run.started_mono or time.monotonic()) + self.timeout_s
-        run.dir = self.workdir / "runs" / run.id
-        in_dir, out_dir, log_dir = run.dir / "input", run.dir / "output", run.dir / "logs"
+        folders = _Folders(self.workdir / "runs" / run.id)
+        run.dir = folders.root
         try:
-            # step 0: stage-in
-            self._step_begin(run, 0)
-            staged = []
-            for i, granule in enumerate(run.granules):
-                gid = granule.get("granule_id") or ""
-                item = {"granule_id": gid, "description": granule.get("description", ""), "path": None}
-                if gid:
-                    with self._lock:
-                        src = self._granules.get(gid)
-                    if src is None or not src.exists():
-                        msg = f"Granule {gid!r} not found"
-                        self._write_failure_log(log_dir, msg)
-                        self._publish_logs(run, log_dir)  # OGC triage products; not listed in steps
-                        self._step_end(run, 0, "ERROR", [{"level": "ERROR", "text": msg}])
-                        return
-                    name = _safe_name(gid)
-                    if "." not in name and src.suffix:
-                        name += src.suffix
-                    dst = in_dir / f"{i:03d}-{name}"
-                    await loop.run_in_executor(None, _copy_file, src, dst)
-                    item["path"] = str(dst)
-                staged.append(item)
-            if run.stop_reason:
-                self._stopped(run, 0, None)
-                return
-            self._step_end(run, 0, "SUCCESS")
-
-            # step 1: run algorithm
-            self._step_begin(run, 1)
-            job_file = run.dir / "job.json"
-            await loop.run_in_executor(None, _prepare_run_dir, run.dir, job_file, {
-                "algorithm_id": run.algorithm.name, "input_dir": str(in_dir), "output_dir": str(out_dir),
-                "params": run.params, "granules": staged,
-            })
-            rc, timed_out = await self._run_program(run, job_file, log_dir, deadline)
-            logs = self._publish_logs(run, log_dir)
-            log_files = [{"file_uri": o["http"], "description": f"log: {o['name'][1:-4]}"} for o in logs]
-            warnings = [{"level": "WARN", "text": t} for t in _warnings(log_dir / "_stdout.txt")]
-            if timed_out:
-                msg = f"Time limit of {self.timeout_s:g} s exceeded: the algorithm was stopped"
-                self._step_end(run, 1, "TIMEOUT", [*warnings, {"level": "ERROR", "text": msg}], log_files)
-                return
-            if run.stop_reason:
-                self._stopped(run, 1, log_files)
-                return
-            if rc != 0:
-                tail = _tail(log_dir / "_stderr.txt")
-                last = tail.strip().splitlines()[-1] if tail.strip() else "no error output"
-                msg = f"Algorithm {run.algorithm.name!r} exited with code {rc}: {last}"
-                run.error = tail.strip() or msg
-                self._step_end(run, 1, "ERROR", [*warnings, {"level": "ERROR", "text": msg}], log_files)
-                return
-            self._step_end(run, 1, "SUCCESS", warnings, log_files)
-
-            # step 2: stage-out
-            self._step_begin(run, 2)
-            try:
-                published = await self._stage_out(run, out_dir)
-            except Exception as exc:  # noqa: BLE001 - becomes the step's message
-                log.warning("MAAP sandbox: stage-out of %s failed: %s", run.id, exc)
-                self._step_end(run, 2, "ERROR", [{"level": "ERROR", "text": f"stage-out failed: {exc}"}])
-                return
-            if run.stop_reason:
-                self._stopped(run, 2, None)
-                return
-            files = []
-            for out in published:
-                files.append({"file_uri": out["http"], "description": "output"})
-                if out.get("s3"):
-                    files.append({"file_uri": out["s3"], "description": "output (s3)"})
-            self._step_end(run, 2, "SUCCESS", files=files)
-            self._finish(run, "SUCCESS")
+            staged = await self._stage_in_step(run, folders)
+            if staged is not None and await self._algorithm_step(run, folders, staged, deadline):
+                await self._stage_out_step(run, folders)
         except asyncio.CancelledError:
             if run.status in ("PENDING", "RUNNING"):
                 self._finish(run, "CANCELED", "the sandbox stopped")
             raise
         except Exception as exc:  # an internal error ends the run, never the server
             log.exception("MAAP sandbox: run %s failed internally", run.id)
-            running = next((s["index"] for s in run.steps if s["status"] == "RUNNING"), 0)
-            self._step_end(run, running, "ERROR", [{"level": "ERROR", "text": f"sandbox error: {exc}"}])
+            running = next((s["index"] for s in run.steps if s["status"] == "RUNNING"), _STAGE_IN)
+            self._step_end(run, running, "ERROR", [_error(f"sandbox error: {exc}")])
+
+    async def _stage_in_step(self, run: _Run, folders: _Folders) -> list[dict[str, Any]] | None:
+        """Step 0: copy the granules into the input folder; the job.json items, or None when the run ended."""
+        self._step_begin(run, _STAGE_IN)
+        staged = []
+        for i, granule in enumerate(run.granules):
+            gid = granule.get("granule_id") or ""
+            item = {"granule_id": gid, "description": granule.get("description", ""), "path": None}
+            if gid:
+                item["path"] = await self._stage_granule(gid, i, folders.input)
+                if item["path"] is None:
+                    await self._fail_stage_in(run, folders.logs, f"Granule {gid!r} not found")
+                    return None
+            staged.append(item)
+        if run.stop_reason:
+            self._stopped(run, _STAGE_IN, None)
+            return None
+        self._step_end(run, _STAGE_IN, "SUCCESS")
+        return staged
+
+    async def _stage_granule(self, gid: str, index: int, in_dir: Path) -> str | None:
+        """Copy one granule into ``in_dir``; its staged path, or None when it is unknown or gone."""
+        with self._lock:
+            src = self._granules.get(gid)
+        if src is None:
+            return None
+        name = _safe_name(gid)
+        if "." not in name and src.suffix:
+            name += src.suffix
+        dst = in_dir / f"{index:03d}-{name}"
+        copied = await asyncio.to_thread(_copy_if_exists, src, dst)
+        return str(dst) if copied else None
+
+    async def _fail_stage_in(self, run: _Run, log_dir: Path, msg: str) -> None:
+        await asyncio.to_thread(_write_failure_log, log_dir, msg)
+        await self._publish_logs(run, log_dir)  # OGC triage products; not listed in steps
+        self._step_end(run, _STAGE_IN, "ERROR", [_error(msg)])
+
+    async def _algorithm_step(self, run: _Run, folders: _Folders, staged: list[dict[str, Any]],
+                              deadline: float) -> bool:
+        """Step 1: run the program on the staged granules; whether the run goes on."""
+        self._step_begin(run, _RUN_ALGORITHM)
+        await asyncio.to_thread(_prepare_run_dir, folders, {
+            "algorithm_id": run.algorithm.name, "input_dir": str(folders.input), "output_dir": str(folders.output),
+            "params": run.params, "granules": staged,
+        })
+        rc, timed_out = await self._run_program(run, folders, deadline)
+        logs = await self._publish_logs(run, folders.logs)
+        log_files = [{"file_uri": o["http"], "description": f"log: {o['name'][1:-4]}"} for o in logs]
+        warnings = [{"level": "WARN", "text": t} for t in await asyncio.to_thread(_warnings, folders.stdout)]
+        if timed_out:
+            msg = f"Time limit of {self.timeout_s:g} s exceeded: the algorithm was stopped"
+            self._step_end(run, _RUN_ALGORITHM, "TIMEOUT", [*warnings, _error(msg)], log_files)
+        elif run.stop_reason:
+            self._stopped(run, _RUN_ALGORITHM, log_files)
+        elif rc != 0:
+            tail = (await asyncio.to_thread(_tail, folders.stderr)).strip()
+            last = tail.splitlines()[-1] if tail else "no error output"
+            msg = f"Algorithm {run.algorithm.name!r} exited with code {rc}: {last}"
+            run.error = tail or msg
+            self._step_end(run, _RUN_ALGORITHM, "ERROR", [*warnings, _error(msg)], log_files)
+        else:
+            self._step_end(run, _RUN_ALGORITHM, "SUCCESS", warnings, log_files)
+            return True
+        return False
+
+    async def _stage_out_step(self, run: _Run, folders: _Folders) -> None:
+        """Step 2: publish the output folder's files (and upload them to S3 when configured)."""
+        self._step_begin(run, _STAGE_OUT)
+        try:
+            published = await self._stage_out(run, folders.output)
+        except Exception as exc:  # noqa: BLE001 - becomes the step's message
+            log.warning("MAAP sandbox: stage-out of %s failed: %s", run.id, exc)
+            self._step_end(run, _STAGE_OUT, "ERROR", [_error(f"stage-out failed: {exc}")])
+            return
+        if run.stop_reason:
+            self._stopped(run, _STAGE_OUT, None)
+            return
+        self._step_end(run, _STAGE_OUT, "SUCCESS", files=_output_files(published))
+        self._finish(run, "SUCCESS")
 
     def _stopped(self, run: _Run, index: int, files: list[dict[str, str]] | None) -> None:
         if run.stop_reason == "offline":
-            self._step_end(run, index, "ERROR", [{"level": "ERROR", "text": "The worker went offline"}], files)
+            self._step_end(run, index, "ERROR", [_error("The worker went offline")], files)
         else:
             self._step_end(run, index, "CANCELED", [{"level": "WARN", "text": "The run was canceled"}], files)
 
-    def _write_failure_log(self, log_dir: Path, msg: str) -> None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        (log_dir / "_stdout.txt").write_text("")
-        (log_dir / "_stderr.txt").write_text(msg + "\n")
-
-    async def _run_program(self, run: _Run, job_file: Path, log_dir: Path, deadline: float) -> tuple[int, bool]:
-        """Run the algorithm program; returns (exit code, timed out). Polls, never blocks the loop."""
-        loop = asyncio.get_running_loop()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", MAAP_SANDBOX_JOB=str(job_file))
-        out = open(log_dir / "_stdout.txt", "wb")  # noqa: SIM115 - closed below
-        err = open(log_dir / "_stderr.txt", "wb")  # noqa: SIM115
+    async def _run_program(self, run: _Run, folders: _Folders, deadline: float) -> tuple[int, bool]:
+        """Run the algorithm program; returns (exit code, timed out). Never blocks the loop: the program
+        is started and reaped in threads, and stopped at the deadline or when the run is stopped."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
+                   MAAP_SANDBOX_JOB=str(folders.job_file))
+        argv = [sys.executable, str(run.algorithm.program), str(folders.job_file)]
+        proc = await asyncio.to_thread(_spawn, argv, folders, env)
+        exited = _exit_of(proc.pid)
         try:
-            proc = await loop.run_in_executor(None, functools.partial(
-                subprocess.Popen, [sys.executable, str(run.algorithm.program), str(job_file)],
-                cwd=run.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                start_new_session=True))
-        finally:
-            out.close()
-            err.close()
-        timed_out = False
-        term_at: float | None = None
-        try:
-            while True:
-                try:
-                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                except ChildProcessError:  # reaped by someone else: the exit code is lost
-                    proc.returncode = -1
-                    return proc.returncode, timed_out
-                if pid:
-                    proc.returncode = os.waitstatus_to_exitcode(status)
-                    run.cpu_s = usage.ru_utime + usage.ru_stime
-                    run.maxrss_kb = usage.ru_maxrss
-                    return proc.returncode, timed_out
-                now = time.monotonic()
-                if not timed_out and not run.stop_reason and now >= deadline:
-                    timed_out = True
-                if (timed_out or run.stop_reason) and term_at is None:
-                    kill_group(proc.pid, signal.SIGTERM)
-                    term_at = now
-                elif term_at is not None and now - term_at > 2:
-                    kill_group(proc.pid, signal.SIGKILL)
-                await asyncio.sleep(0.05)
+            timed_out = await self._supervise(run, proc.pid, exited, deadline)
         except BaseException:
-            if proc.returncode is None:
+            if not exited.done():
                 kill_group(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(proc.pid, 0)
+                with contextlib.suppress(Exception):  # let the reaper collect it before the error goes on
+                    await asyncio.wait_for(asyncio.shield(exited), 5)
                 proc.returncode = -9
             raise
+        result = exited.result()
+        proc.returncode = result.code
+        if result.cpu_s is not None:
+            run.cpu_s, run.maxrss_kb = result.cpu_s, result.maxrss_kb
+        return result.code, timed_out
 
-    def _publish_logs(self, run: _Run, log_dir: Path) -> list[dict[str, Any]]:
-        logs = []
-        for name in ("_stdout.txt", "_stderr.txt"):
-            if (log_dir / name).exists():
-                entry = {"name": name, "kind": "log", "path": log_dir / name,
-                         "http": self.file_url(run.id, name), "s3": None}
-                run.outputs.append(entry)
-                logs.append(entry)
+    async def _supervise(self, run: _Run, pid: int, exited: asyncio.Future[_Exit], deadline: float) -> bool:
+        """Wait until the program exits, stopping it at the deadline or on request; whether it timed out."""
+        stopper = _Stopper(pid)
+        timed_out = False
+        while not exited.done():
+            if not timed_out and not run.stop_reason and time.monotonic() >= deadline:
+                timed_out = True
+            if timed_out or run.stop_reason:
+                stopper.press()
+            await asyncio.wait({exited}, timeout=0.05)
+        return timed_out
+
+    async def _publish_logs(self, run: _Run, log_dir: Path) -> list[dict[str, Any]]:
+        """List the run's log files (those written) among its outputs; the entries added."""
+        present = await asyncio.to_thread(_existing, log_dir, _LOG_NAMES)
+        logs = [{"name": name, "kind": "log", "path": log_dir / name, "http": self.file_url(run.id, name), "s3": None}
+                for name in present]
+        run.outputs.extend(logs)
         return logs
 
     async def _stage_out(self, run: _Run, out_dir: Path) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        names = await loop.run_in_executor(None, _list_files, out_dir)
+        names = await asyncio.to_thread(_list_files, out_dir)
         published = []
         if self.s3_endpoint_url and self.s3_bucket:
             t = run.started or utc_now()
@@ -860,7 +922,7 @@ class MaapSandbox(ThreadedServer):
                      "http": self.file_url(run.id, name), "s3": None}
             if run.s3_prefix:
                 key = f"{run.s3_prefix}/{name}"
-                await loop.run_in_executor(None, self._upload, out_dir / name, key)
+                await asyncio.to_thread(self._upload, out_dir / name, key)
                 entry["s3"] = f"s3://{S3_HOST}/{self.s3_bucket}/{key}"
             published.append(entry)
         # outputs first, logs after (as products are listed)
@@ -934,7 +996,7 @@ class MaapSandbox(ThreadedServer):
         if details:
             view.update({
                 "created": zulu(run.created), "started": zulu(run.started), "finished": zulu(run.finished),
-                "job_queue": run.queue, "tags": [run.tag or f"{run.algorithm.name}:{run.algorithm.version}"],
+                "job_queue": run.queue, "tags": [run.tag_or_default],
                 "products": self._products_url(run),
             })
         if "inputs" in fields:
@@ -962,7 +1024,7 @@ class MaapSandbox(ThreadedServer):
         """A run's metrics (the OGC names); sizes read in a worker thread."""
         size = 0
         if run.dir is not None:
-            size = await asyncio.get_running_loop().run_in_executor(None, _dir_size, run.dir)
+            size = await asyncio.to_thread(_dir_size, run.dir)
         duration = (run.finished - run.started).total_seconds() if run.started and run.finished else None
         return {
             "machine_type": "sandbox-local", "architecture": platform.machine(),
@@ -988,15 +1050,79 @@ class MaapSandbox(ThreadedServer):
 
 
 # ---------------------------------------------------------------------- helpers (run in threads)
-def _copy_file(src: Path, dst: Path) -> None:
+def _copy_if_exists(src: Path, dst: Path) -> bool:
+    """Copy ``src`` to ``dst`` (making its folder); False when ``src`` is gone."""
+    if not src.exists():
+        return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
+    return True
 
 
-def _prepare_run_dir(run_dir: Path, job_file: Path, job: dict[str, Any]) -> None:
-    for sub in ("input", "output", "logs"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    job_file.write_text(json.dumps(job, indent=1), encoding="utf-8")
+def _write_failure_log(log_dir: Path, msg: str) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "_stdout.txt").write_text("")
+    (log_dir / "_stderr.txt").write_text(msg + "\n")
+
+
+def _existing(folder: Path, names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if (folder / name).exists()]
+
+
+def _prepare_run_dir(folders: _Folders, job: dict[str, Any]) -> None:
+    for sub in (folders.input, folders.output, folders.logs):
+        sub.mkdir(parents=True, exist_ok=True)
+    folders.job_file.write_text(json.dumps(job, indent=1), encoding="utf-8")
+
+
+def _spawn(argv: list[str], folders: _Folders, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start the program in its own session (so its whole group can be stopped), output to the logs."""
+    with open(folders.stdout, "wb") as out, open(folders.stderr, "wb") as err:
+        return subprocess.Popen(argv, cwd=folders.root, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                env=env, start_new_session=True)
+
+
+def _wait_for_exit(pid: int) -> _Exit:
+    """Block until the child ``pid`` exits and reap it, with its resource usage."""
+    try:
+        _, status, usage = os.wait4(pid, 0)
+    except ChildProcessError:  # reaped by someone else: the exit code is lost
+        return _Exit(-1)
+    return _Exit(os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+
+
+def _exit_of(pid: int) -> asyncio.Future[_Exit]:
+    """How the child ``pid`` ends, reaped on a thread of its own (a wait as long as the run must not hold a
+    worker of the loop's shared executor)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_Exit] = loop.create_future()
+
+    def settle(result: _Exit) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def reap() -> None:
+        result = _wait_for_exit(pid)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result)
+
+    threading.Thread(target=reap, name=f"maap-sandbox-reaper-{pid}", daemon=True).start()
+    return future
+
+
+def _error(text: str) -> dict[str, str]:
+    """An ERROR message of a step."""
+    return {"level": "ERROR", "text": text}
+
+
+def _output_files(published: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The stage-out step's files: each output's http URL, then its s3 URL when it has one."""
+    files = []
+    for out in published:
+        files.append({"file_uri": out["http"], "description": "output"})
+        if out.get("s3"):
+            files.append({"file_uri": out["s3"], "description": "output (s3)"})
+    return files
 
 
 def _list_files(folder: Path) -> list[str]:
@@ -1197,6 +1323,17 @@ class _Live(_Base):
                          "title": title or titles.get(code, "Error"), "status": code, "detail": detail,
                          "instance": self.request.path})
 
+    def no_such_process(self) -> None:
+        self.ogc_error(404, "No process with that process ID found", "no-such-process", "No Such Process")
+
+    def details_arg(self) -> bool:
+        """Whether ``getJobDetails`` asks for the detailed job documents."""
+        return _truthy(self.get_query_argument("getJobDetails", None))
+
+    def fields_arg(self) -> set[str]:
+        """The names listed in ``fields`` (comma-separated)."""
+        return set(filter(None, (self.get_query_argument("fields", "") or "").split(",")))
+
     def no_such_job(self, job_id: str) -> None:
         self.ogc_error(404, f"No job with that job ID found: {job_id}", "no-such-job", "No Such Job")
 
@@ -1257,8 +1394,7 @@ class ProcessHandler(_Live):
     def get(self, pid: str) -> None:
         algo = self.sb._algorithm_by_pid(pid)
         if algo is None:
-            return self.ogc_error(404, "No process with that process ID found", "no-such-process",
-                                  "No Such Process")
+            return self.no_such_process()
         self.send(200, {**_process_view(algo), "links": [{"href": f"/ogc/processes/{pid}"}]})
 
 
@@ -1266,37 +1402,61 @@ class ExecuteHandler(_Live):
     def post(self, pid: str) -> None:
         algo = self.sb._algorithm_by_pid(pid)
         if algo is None:
-            return self.ogc_error(404, "No process with that process ID found", "no-such-process",
-                                  "No Such Process")
+            return self.no_such_process()
         ok, body = self.json_body()
-        if not ok or not isinstance(body, dict):
-            return self.ogc_error(400, "Request body must be a JSON object with inputs and queue")
-        queue = body.get("queue")
-        if not queue or not isinstance(queue, str):
-            return self.ogc_error(400, "FailedJobSubmit: queue is required")
-        if queue not in self.sb.queues:
-            return self.ogc_error(400, f"FailedJobSubmit: User does not have access to {queue}")
-        inputs = body.get("inputs") if body.get("inputs") is not None else {}
-        parsed = parse_inputs(inputs)
-        if isinstance(parsed, str):
-            return self.ogc_error(400, f"FailedJobSubmit: {parsed}")
-        granules, params = parsed
-        tag = body.get("tag")
-        if tag is not None and not isinstance(tag, str):
-            return self.ogc_error(400, "FailedJobSubmit: tag must be a string")
-        dedup = body.get("dedup", False)
-        dedup = dedup if isinstance(dedup, bool) else str(dedup).lower() == "true"
-        run = self.sb._execute_ogc(algo, inputs, granules, params, queue, tag, dedup)
-        self.send(202, {
-            "jobID": run.id, "processID": algo.process_id, "status": "accepted",
-            "created": run.created_local.isoformat(),
-            "links": [
-                {"href": f"/ogc/processes/{algo.process_id}/execution", "rel": "self",
-                 "type": "application/json", "hreflang": "en", "title": "Process Execution"},
-                {"href": f"/ogc/jobs/{run.id}", "rel": "monitor", "type": "application/json",
-                 "hreflang": "en", "title": "Job"},
-            ],
-        })
+        request = _parse_execution(body if ok else None, self.sb.queues)
+        if isinstance(request, str):
+            return self.ogc_error(400, request)
+        run = self.sb._execute_ogc(algo, request.inputs, request.granules, request.params, request.queue,
+                                   request.tag, request.dedup)
+        self.send(202, _execution_answer(algo, run))
+
+
+@dataclass(frozen=True)
+class _Execution:
+    """A checked OGC execution request."""
+
+    inputs: dict[str, Any]
+    granules: list[dict[str, Any]]
+    params: dict[str, Any]
+    queue: str
+    tag: str | None
+    dedup: bool
+
+
+def _parse_execution(body: Any, queues: Collection[str]) -> _Execution | str:
+    """An OGC execution body → the request, or the ``detail`` of the 400 that refuses it."""
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object with inputs and queue"
+    queue = body.get("queue")
+    if not queue or not isinstance(queue, str):
+        return "FailedJobSubmit: queue is required"
+    if queue not in queues:
+        return f"FailedJobSubmit: User does not have access to {queue}"
+    inputs = body.get("inputs")
+    inputs = {} if inputs is None else inputs
+    parsed = parse_inputs(inputs)
+    if isinstance(parsed, str):
+        return f"FailedJobSubmit: {parsed}"
+    tag = body.get("tag")
+    if tag is not None and not isinstance(tag, str):
+        return "FailedJobSubmit: tag must be a string"
+    dedup = body.get("dedup", False)
+    return _Execution(inputs, *parsed, queue, tag, dedup if isinstance(dedup, bool) else str(dedup).lower() == "true")
+
+
+def _execution_answer(algo: Algorithm, run: _Run) -> dict[str, Any]:
+    """The 202 body of an accepted execution (links without the ``/api`` prefix, as live)."""
+    return {
+        "jobID": run.id, "processID": algo.process_id, "status": "accepted",
+        "created": run.created_local.isoformat(),
+        "links": [
+            {"href": f"/ogc/processes/{algo.process_id}/execution", "rel": "self",
+             "type": "application/json", "hreflang": "en", "title": "Process Execution"},
+            {"href": f"/ogc/jobs/{run.id}", "rel": "monitor", "type": "application/json",
+             "hreflang": "en", "title": "Job"},
+        ],
+    }
 
 
 def parse_inputs(inputs: Any) -> tuple[list[dict[str, Any]], dict[str, Any]] | str:
@@ -1309,56 +1469,75 @@ def parse_inputs(inputs: Any) -> tuple[list[dict[str, Any]], dict[str, Any]] | s
         return "inputs.granules must be a list of granule ids"
     granules = []
     for item in raw:
-        if isinstance(item, str):
-            granules.append({"granule_id": item, "description": ""})
-        elif isinstance(item, dict) and isinstance(item.get("granule_id", ""), str):
-            granules.append({"granule_id": item.get("granule_id", ""),
-                             "description": str(item.get("description", ""))})
-        else:
+        granule = _granule_item(item)
+        if granule is None:
             return "inputs.granules must be a list of granule ids"
+        granules.append(granule)
     return granules, {k: v for k, v in inputs.items() if k != "granules"}
+
+
+def _granule_item(item: Any) -> dict[str, Any] | None:
+    """One item of ``inputs.granules`` (an id, or ``{"granule_id", "description"}``); None when neither."""
+    if isinstance(item, str):
+        return {"granule_id": item, "description": ""}
+    if isinstance(item, dict) and isinstance(item.get("granule_id", ""), str):
+        return {"granule_id": item.get("granule_id", ""), "description": str(item.get("description", ""))}
+    return None
 
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes")
 
 
+@dataclass(frozen=True)
+class _JobFilter:
+    """A filter of the OGC job list: its query parameters (the first one given counts) and the job's value
+    it must equal (after ``normalise``)."""
+
+    params: tuple[str, ...]
+    value_of: Callable[[_Run], str]
+    normalise: Callable[[str], str] = str
+
+
+_JOB_FILTERS = (
+    _JobFilter(("processID", "process_id"), lambda r: str(r.algorithm.process_id)),
+    _JobFilter(("status",), lambda r: r.ogc_status, lambda v: v.strip().lower()),
+    _JobFilter(("tag",), lambda r: r.tag_or_default),
+    _JobFilter(("queue",), lambda r: r.queue),
+)
+
+
 class OgcJobsHandler(_Live):
     def get(self) -> None:
         try:
-            limit = self.int_arg("limit", None)
-            page_size = self.int_arg("pageSize", None)
-            offset = self.int_arg("offset", 0) or 0
+            size, offset = self._paging()
         except ValueError as exc:
             return self.ogc_error(400, f"Invalid paging parameter: {exc}")
-        size = limit if limit is not None else page_size if page_size is not None else 100
-        runs = [r for r in self.sb._ogc.values() if self.sb._visible(r)]
-        runs.reverse()  # newest first
-        pid = self.get_query_argument("processID", None) or self.get_query_argument("process_id", None)
-        if pid:
-            runs = [r for r in runs if str(r.algorithm.process_id) == pid]
-        status = self.get_query_argument("status", None)
-        if status:
-            runs = [r for r in runs if r.ogc_status == status.strip().lower()]
-        tag = self.get_query_argument("tag", None)
-        if tag:
-            runs = [r for r in runs if (r.tag or f"{r.algorithm.name}:{r.algorithm.version}") == tag]
-        queue = self.get_query_argument("queue", None)
-        if queue:
-            runs = [r for r in runs if r.queue == queue]
+        runs = [r for r in reversed(self.sb._ogc.values()) if self.sb._visible(r)]  # newest first
+        for job_filter in _JOB_FILTERS:
+            wanted = self._first_query_argument(job_filter.params)
+            if wanted:
+                runs = [r for r in runs if job_filter.value_of(r) == job_filter.normalise(wanted)]
         page = runs[offset:offset + size]
-        details = _truthy(self.get_query_argument("getJobDetails", None))
-        fields = set(filter(None, (self.get_query_argument("fields", "") or "").split(",")))
-        jobs = []
-        for r in page:
-            if details:
-                item = self.sb._ogc_view(r, True, fields)
-                item.update(type="process", job_type=r.algorithm.job_type)
-            else:
-                item = {"jobID": r.id, "type": "process", "status": r.ogc_status,
-                        "job_type": r.algorithm.job_type}
-            jobs.append(item)
+        details, fields = self.details_arg(), self.fields_arg()
+        jobs = [self._list_item(r, details, fields) for r in page]
         self.send(200, {"status": 200, "jobs": jobs, "links": [{"href": f"/ogc/job/{r.id}"} for r in page]})
+
+    def _paging(self) -> tuple[int, int]:
+        """(page size, offset): the page is ``limit``, else ``pageSize``, else 100. ValueError when bad."""
+        limit = self.int_arg("limit", None)
+        page_size = self.int_arg("pageSize", None)
+        offset = self.int_arg("offset", 0) or 0
+        size = limit if limit is not None else page_size if page_size is not None else 100
+        return size, offset
+
+    def _first_query_argument(self, names: tuple[str, ...]) -> str | None:
+        return next((value for name in names if (value := self.get_query_argument(name, None))), None)
+
+    def _list_item(self, run: _Run, details: bool, fields: set[str]) -> dict[str, Any]:
+        if details:
+            return {**self.sb._ogc_view(run, True, fields), "type": "process", "job_type": run.algorithm.job_type}
+        return {"jobID": run.id, "type": "process", "status": run.ogc_status, "job_type": run.algorithm.job_type}
 
 
 class OgcJobHandler(_Live):
@@ -1366,8 +1545,7 @@ class OgcJobHandler(_Live):
         run = self.visible_job(job_id)
         if run is None:
             return
-        fields = set(filter(None, (self.get_query_argument("fields", "") or "").split(",")))
-        self.send(200, self.sb._ogc_view(run, _truthy(self.get_query_argument("getJobDetails", None)), fields))
+        self.send(200, self.sb._ogc_view(run, self.details_arg(), self.fields_arg()))
 
     def delete(self, job_id: str) -> None:
         run = self.visible_job(job_id)
@@ -1400,22 +1578,26 @@ def _dir_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def _files_in(run: _Run, folder: str) -> list[str]:
+    """The names of a run's published files under ``folder`` (ending "/"), relative to it."""
+    return [o["name"][len(folder):] for o in run.outputs if o["name"].startswith(folder)]
+
+
 class FilesHandler(_Base):
     async def get(self, run_id: str, name: str | None = None) -> None:
-        run = self.sb._entries.get(run_id) or self.sb._ogc.get(run_id)
+        run = self.sb._run(run_id)
         if run is None:
             return self.send(404, {"message": f"No files for {run_id}"})
         if name is None:
             return self.send(200, {"files": [o["name"] for o in run.outputs]})
         folder = name.rstrip("/") + "/"
-        inside = [o["name"][len(folder):] for o in run.outputs if o["name"].startswith(folder)]
+        inside = _files_in(run, folder)
         if inside:  # a product folder: an index page of its files (links relative to the folder)
             return self._index(folder, inside)
         out = next((o for o in run.outputs if o["name"] == name), None)
         if out is None:
             return self.send(404, {"message": f"No file {name!r} for {run_id}"})
-        data = await asyncio.get_running_loop().run_in_executor(None, Path(out["path"]).read_bytes)
-        self._send_file(name, data)
+        self._send_file(name, await asyncio.to_thread(Path(out["path"]).read_bytes))
 
     def _index(self, folder: str, names: list[str]) -> None:
         """An HTML index of a product folder, like a static file server's listing."""

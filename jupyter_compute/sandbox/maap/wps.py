@@ -121,29 +121,43 @@ def parse_execute(body: bytes) -> tuple[str, dict[str, Any], dict[str, str]]:
     """A ``wps:Execute`` → (job type, inputs, control inputs); ValueError when it is not one.
 
     Input values are JSON when they parse as JSON (as the live server reads them), else text."""
+    root = _execute_root(body)
+    identifier = (root.findtext("ows:Identifier", None, NS) or "").strip()
+    if not identifier:
+        raise ValueError("the wps:Execute has no ows:Identifier")
+    inputs: dict[str, Any] = {}
+    control: dict[str, str] = {}
+    for name, text in _literal_inputs(root):
+        if name in CONTROL_INPUTS:
+            control[name] = text.strip()
+        else:
+            inputs[name] = _input_value(text)
+    return identifier, inputs, control
+
+
+def _execute_root(body: bytes) -> ET.Element:
+    """The ``wps:Execute`` element of ``body``; ValueError when the body is not one."""
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise ValueError(f"the body is not XML: {exc}") from None
     if root.tag != f"{{{WPS_NS}}}Execute":
         raise ValueError("the body is not a wps:Execute")
-    identifier = root.find("ows:Identifier", NS)
-    if identifier is None or not (identifier.text or "").strip():
-        raise ValueError("the wps:Execute has no ows:Identifier")
-    inputs: dict[str, Any] = {}
-    control: dict[str, str] = {}
-    for item in root.findall("wps:Input", NS):
-        name = item.get("id") or ""
-        for value in item.findall("wps:Data/wps:LiteralValue", NS):
-            text = value.text or ""
-            if name in CONTROL_INPUTS:
-                control[name] = text.strip()
-                continue
-            try:
-                inputs[name] = json.loads(text) if text else ""
-            except ValueError:
-                inputs[name] = text
-    return identifier.text.strip(), inputs, control
+    return root
+
+
+def _literal_inputs(root: ET.Element) -> list[tuple[str, str]]:
+    """(input id, text) of every ``wps:Input`` > ``wps:Data`` > ``wps:LiteralValue``, in document order."""
+    return [(item.get("id") or "", value.text or "")
+            for item in root.findall("wps:Input", NS) for value in item.findall("wps:Data/wps:LiteralValue", NS)]
+
+
+def _input_value(text: str) -> Any:
+    """An input's value: its JSON when it parses as JSON, else the text ("" stays "")."""
+    try:
+        return json.loads(text) if text else ""
+    except ValueError:
+        return text
 
 
 def products_with_console(products: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -117,11 +117,11 @@ recovered from ``encode_defunct(primitive=keccak(text=msg))`` and compared as a 
 ``consumerAddress`` (send it checksummed); ``v`` may be 27/28 or 0/1, with or without ``0x``. The
 nonce must be > the stored one, else 400 ``Invalid signature expected nonce (<stored>) > current
 nonce (<sent>).``; it is stored only when the signature is good (then a start refused later, say
-for an unknown DID, has spent it, as on the Provider, whose request validation stores it). Errors: 400 ``{"message": "Validation
-error", "errors": {<field>: [<text>]}, "success": false}`` (a missing field, a bad signature, a
-stale nonce), 400 ``{"error": "Environment invalid or does not exist"}``, 400 ``{"error": {<where>:
-<code>}}`` (the table above), 404 ``{"error": …}`` for unknown routes, 503 ``{"error": …}`` for
-anything unexpected.
+for an unknown DID, has spent it, as on the Provider, whose request validation stores it). Errors:
+400 ``{"message": "Validation error", "errors": {<field>: [<text>]}, "success": false}`` (a missing
+field, a bad signature, a stale nonce), 400 ``{"error": "Environment invalid or does not exist"}``,
+400 ``{"error": {<where>: <code>}}`` (the table above), 404 ``{"error": …}`` for unknown routes, 503
+``{"error": …}`` for anything unexpected.
 
 What an algorithm sees
 ----------------------
@@ -143,6 +143,7 @@ its log (the spec: "failure or stop is read from ``stopreq``/results").
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -154,6 +155,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -182,7 +184,7 @@ PAID_ENVIRONMENT_ID = "ocean-compute-gpu"
 _TEMPERATURE = (12, 15, 11, 17, 14, 19, 13, 16, 18, 20)
 _RAINFALL = (0.0, 2.5, 1.0, 0.0, 4.5, 3.0, 0.5, 0.0, 2.0, 1.5)
 DEMO_DATASET_CSV = "day,temperature,rainfall\n" + "".join(
-    f"{day},{t},{r}\n" for day, t, r in zip(range(1, 11), _TEMPERATURE, _RAINFALL))
+    f"{day},{t},{r}\n" for day, t, r in zip(range(1, 11), _TEMPERATURE, _RAINFALL, strict=True))
 
 DEMO_ALGORITHM_CODE = '''\
 """Summarise every input CSV: count, sum, mean, min and max of each numeric column."""
@@ -258,8 +260,8 @@ def validation_error(errors: dict[str, list[str]]) -> ProviderError:
     return ProviderError(400, {"message": "Validation error", "errors": errors, "success": False})
 
 
-def _required(field: str) -> str:
-    return f"The {field} field is required."
+def _required(field: str, when: str = "") -> str:
+    return f"The {field} field is required{when}."
 
 
 def _given(value: Any) -> bool:
@@ -325,6 +327,7 @@ class OceanProviderSandbox(ThreadedServer):
         self._jobs: dict[str, Job] = {}
         self._orders: dict[str, tuple[str, str, str]] = {}  # transferTxId → (consumer, did, serviceId)
         self._requests: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(maxlen=10_000)
+        self._requests_lock = threading.Lock()
         self._runner = JobRunner(self._lock, lambda: self.step_delay_s)
 
         demo = self.work_dir / "assets" / "demo-numbers.csv"
@@ -359,7 +362,7 @@ class OceanProviderSandbox(ThreadedServer):
 
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str]]]:
-        with self._lock:
+        with self._requests_lock:
             return [(m, p, dict(q)) for m, p, q in self._requests]
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -395,7 +398,7 @@ class OceanProviderSandbox(ThreadedServer):
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def _record(self, method: str, path: str, query: dict[str, str]) -> None:
-        with self._lock:
+        with self._requests_lock:  # not the jobs' lock, which a job's thread may hold: this runs on the loop
             self._requests.append((method, path, query))
 
     # ------------------------------------------------------------------ answers
@@ -426,77 +429,66 @@ class OceanProviderSandbox(ThreadedServer):
         return docs
 
     def _verify(self, data: dict[str, Any], signed: Callable[[str], str], errors: dict[str, list[str]]) -> str:
-        """Check consumerAddress, nonce and signature as the Provider does; the consumer on success."""
-        consumer = data.get("consumerAddress")
-        if not consumer or not isinstance(consumer, str):
-            errors["consumerAddress"] = [_required("consumerAddress")]
-        nonce = _parse_nonce(data.get("nonce"))
-        if data.get("nonce") in (None, ""):
-            errors["nonce"] = [_required("nonce")]
-        elif nonce is None:
-            errors["nonce"] = ["The nonce must be a number."]
-        if errors:
-            raise validation_error(errors)
-        assert isinstance(consumer, str) and nonce is not None
-        value, text = nonce
+        """Check consumerAddress, nonce and signature as the Provider does; the consumer on success.
+
+        ``errors`` are the caller's own validation errors, refused together with these fields'."""
+        consumer, (value, text) = _consumer_and_nonce(data, errors)
         with self._lock:  # check and store at once: a nonce is good for one call only
             stored = self._nonces.get(consumer.lower(), Decimal(0))
             if value <= stored:
                 raise validation_error({"signature": [
                     f"Invalid signature expected nonce ({_plain(stored)}) > current nonce ({text})."]})
-            message = signed(consumer) + text
-            signer = recover_signer(message, data.get("signature"))
-            if signer is None or signer != consumer:
-                raise validation_error({"signature": [
-                    f"Invalid signature provided. The signature of {message!r} recovers to {signer or 'nothing'}, "
-                    f"not {consumer}: sign keccak(message) with the Ethereum message prefix and send the "
-                    "EIP-55 checksummed address."]})
+            _check_signature(signed(consumer) + text, data.get("signature"), consumer)
             self._nonces[consumer.lower()] = value
         return consumer
 
     def _start(self, data: Any) -> list[dict[str, Any]]:
+        request = self._start_request(data)
+        with self._lock:
+            job = self._accept(request)
+            answer = [status_object(job, self.variant)]
+        log.info("job %s started for %s on %s (algorithm %s)", job.job_id, job.owner, job.environment, job.algo_did)
+        self._runner.start(job)
+        return answer
+
+    def _start_request(self, data: Any) -> _StartRequest:
+        """A start's fields, signature (a good one spends the nonce) and environment, checked in that order."""
         if not isinstance(data, dict):
             raise ProviderError(400, {"error": "The request body must be a JSON object"})
-        dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
-        algo = data.get("algorithm") if isinstance(data.get("algorithm"), dict) else {}
+        dataset, algo = _object_at(data, "dataset"), _object_at(data, "algorithm")
         extra = data.get("additionalDatasets") or []
-        errors = self._start_errors(data, dataset, algo, extra)
+        errors = _start_errors(data, dataset, algo, extra)
         owner = self._verify(data, lambda c: f"{c}{dataset.get('documentId', '')}", errors)
-
         env = next((e for e in ENVIRONMENTS if e["id"] == data["environment"]), None)
         if env is None:
             raise ProviderError(400, {"error": MSG_ENV_INVALID})
-        all_datasets = [dataset, *extra]
-        with self._lock:
-            algorithm, algo_did = self._algorithm_of(algo)
-            files = [self._dataset_of(item, i, algo_did) for i, item in enumerate(all_datasets)]
-            if algorithm.code is None:
-                raise ProviderError(400, {"error": {"algorithm": "meta_oneof_url_rawcode_remote"}})
-            if env["priceMin"] > 0 and not all(_TX_HASH.fullmatch(str(item["transferTxId"])) for item in all_datasets):
-                raise ProviderError(400, {"error": {"dataset": "fees_not_paid"}})
-            self._take_orders(owner, all_datasets, algo, algo_did)
-            job_id = uuid.uuid4().hex
-            custom = algo.get("algocustomdata")
-            job = Job(job_id=job_id, owner=owner,
-                      agreement_id=str(dataset["transferTxId"]),
-                      environment=env["id"], algorithm=algorithm, datasets=files,
-                      algocustomdata={} if custom is None else custom, max_duration_s=float(env["maxJobDuration"]),
-                      folder=self.work_dir / "jobs" / job_id, algo_did=algo_did)
-            self._jobs[job_id] = job
-            answer = [status_object(job, self.variant)]
-        log.info("job %s started for %s on %s (algorithm %s)", job_id, owner, env["id"], algo_did)
-        self._runner.start(job)
-        return answer
+        return _StartRequest(owner, env, [dataset, *extra], algo)
+
+    def _accept(self, request: _StartRequest) -> Job:
+        """Check a start's assets and orders (under the lock) and keep its new job."""
+        algorithm, algo_did = self._algorithm_of(request.algorithm)
+        files = [self._dataset_of(item, i, algo_did) for i, item in enumerate(request.datasets)]
+        if algorithm.code is None:
+            raise ProviderError(400, {"error": {"algorithm": "meta_oneof_url_rawcode_remote"}})
+        if request.environment["priceMin"] > 0 and not all(
+                _TX_HASH.fullmatch(str(item["transferTxId"])) for item in request.datasets):
+            raise ProviderError(400, {"error": {"dataset": "fees_not_paid"}})
+        self._take_orders(request.owner, request.datasets, request.algorithm, algo_did)
+        job_id = uuid.uuid4().hex
+        custom = request.algorithm.get("algocustomdata")
+        job = Job(job_id=job_id, owner=request.owner, agreement_id=str(request.datasets[0]["transferTxId"]),
+                  environment=request.environment["id"], algorithm=algorithm, datasets=files,
+                  algocustomdata={} if custom is None else custom,
+                  max_duration_s=float(request.environment["maxJobDuration"]),
+                  folder=self.work_dir / "jobs" / job_id, algo_did=algo_did)
+        self._jobs[job_id] = job
+        return job
 
     def _algorithm_of(self, algo: dict[str, Any]) -> tuple[Algorithm, str]:
         """The algorithm to run and its DID ("raw" for ``meta``); refuses a DID that is no algorithm here."""
         meta = algo.get("meta")
         if meta:
-            container = meta.get("container") if isinstance(meta.get("container"), dict) else {}
-            code = meta.get("rawcode") if isinstance(meta.get("rawcode"), str) and meta["rawcode"].strip() else None
-            return Algorithm("raw", code, str(container.get("image") or "python"),
-                             str(container.get("tag") or "latest"),
-                             str(container.get("entrypoint") or "python $ALGO")), "raw"
+            return _raw_algorithm(meta), "raw"
         did = str(algo["documentId"])
         if did in self._algorithms:
             return self._algorithms[did], did
@@ -504,7 +496,7 @@ class OceanProviderSandbox(ThreadedServer):
 
     def _dataset_of(self, item: dict[str, Any], index: int, algo_did: str) -> tuple[str, Path]:
         """(did, file) of one input, checked as the Provider's InputItemValidator does."""
-        where = f"datasets[{index}]" if index else "dataset"
+        where = _dataset_field(index)
         did = str(item["documentId"])
         known = self._datasets.get(did)
         if known is None:
@@ -521,7 +513,7 @@ class OceanProviderSandbox(ThreadedServer):
         """Bind each order (transferTxId) to its consumer and asset at first use; refuse it for anyone or
         anything else, as the Provider's order check does (an order names its consumer and service)."""
         wanted: list[tuple[str, str, tuple[str, str, str]]] = [
-            ("datasets[%d]" % i if i else "dataset", str(item["transferTxId"]),
+            (_dataset_field(i), str(item["transferTxId"]),
              (consumer, str(item["documentId"]), str(item["serviceId"]))) for i, item in enumerate(datasets)]
         if algo_did != "raw":
             wanted.append(("algorithm", str(algo["transferTxId"]), (consumer, algo_did, str(algo["serviceId"]))))
@@ -533,41 +525,6 @@ class OceanProviderSandbox(ThreadedServer):
         for _, tx, use in wanted:
             self._orders.setdefault(tx, use)
 
-    @staticmethod
-    def _start_errors(data: dict[str, Any], dataset: dict[str, Any], algo: dict[str, Any],
-                      extra: Any) -> dict[str, list[str]]:
-        """The start request's missing fields, as the Provider's ComputeStartRequest rules name them."""
-        errors: dict[str, list[str]] = {}
-        for key in ("documentId", "serviceId", "transferTxId"):
-            if not _given(dataset.get(key)):
-                errors[f"dataset.{key}"] = [_required(f"dataset.{key}")]
-        meta, did = algo.get("meta"), algo.get("documentId")
-        if not _given(meta) and not _given(did):
-            errors["algorithm.documentId"] = [
-                "The algorithm.documentId field is required when algorithm.meta is not present."]
-            errors["algorithm.meta"] = [
-                "The algorithm.meta field is required when algorithm.documentId is not present."]
-        elif _given(meta) and not isinstance(meta, dict):
-            errors["algorithm.meta"] = ["The algorithm.meta must be an object."]
-        if not _given(did) and _given(algo.get("serviceId")) and _given(algo.get("transferTxId")):
-            errors["algorithm.documentId"] = ["The algorithm.documentId field is required when algorithm.serviceId, "
-                                              "algorithm.transferTxId are present."]
-        if _given(did) and not _given(meta):  # a published algorithm is ordered like a dataset
-            for key in ("serviceId", "transferTxId"):
-                if not _given(algo.get(key)):
-                    errors[f"algorithm.{key}"] = [
-                        f"The algorithm.{key} field is required when algorithm.documentId is present."]
-        if not isinstance(extra, list):
-            errors["additionalDatasets"] = ["The additionalDatasets must be a list."]
-        else:
-            for i, item in enumerate(extra):
-                for key in ("documentId", "serviceId", "transferTxId"):
-                    if not isinstance(item, dict) or not _given(item.get(key)):
-                        errors[f"additionalDatasets.{i}.{key}"] = [_required(f"additionalDatasets.{i}.{key}")]
-        if not _given(data.get("environment")):
-            errors["environment"] = [_required("environment")]
-        return errors
-
     def _owned(self, owner: str, job_id: str | None) -> list[Job]:
         return [j for j in self._jobs.values() if j.owner == owner and (not job_id or j.job_id == job_id)]
 
@@ -578,45 +535,186 @@ class OceanProviderSandbox(ThreadedServer):
         with self._lock:
             return [status_object(j, self.variant) for j in self._owned(consumer, data.get("jobId"))]
 
-    def _stop_or_delete(self, data: dict[str, Any], delete: bool) -> Any:
+    def _stop(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Stop the signer's job (or all its jobs); their status objects."""
+        jobs = self._signed_jobs(data, forget=False)
+        for job in jobs:
+            self._runner.stop(job)
+        with self._lock:
+            return [status_object(j, self.variant) for j in jobs]
+
+    def _delete(self, data: dict[str, Any]) -> Any:
+        """Stop and forget the signer's job (or all its jobs): "" (code), or their status objects with
+        status 8 (docs)."""
+        jobs = self._signed_jobs(data, forget=True)
+        for job in jobs:
+            self._runner.delete(job)
+        if self.variant != "docs":
+            return ""
+        with self._lock:
+            return [status_object(j, "docs", status=8) for j in jobs]
+
+    def _signed_jobs(self, data: dict[str, Any], *, forget: bool) -> list[Job]:
+        """The jobs a stop or delete signed by their owner names (``forget``: no longer kept)."""
         job_id = data.get("jobId") or ""
         owner = self._verify(data, lambda c: f"{c}{job_id}{data.get('documentId') or ''}", {})
         with self._lock:
             jobs = self._owned(owner, job_id)
-            if delete:
+            if forget:
                 for job in jobs:
                     del self._jobs[job.job_id]
-        for job in jobs:
-            (self._runner.delete if delete else self._runner.stop)(job)
-        with self._lock:
-            if not delete:
-                return [status_object(j, self.variant) for j in jobs]
-            return [status_object(j, "docs", status=8) for j in jobs] if self.variant == "docs" else ""
+        return jobs
 
     def _result(self, data: dict[str, Any]) -> tuple[Path, str]:
+        """(file, name) of the result a signed computeResult request names."""
         errors = {k: [_required(k)] for k in ("jobId", "index") if data.get(k) in (None, "")}
         raw_index = data.get("index")
-        try:
-            index = int(str(raw_index))
-        except ValueError:
-            if "index" not in errors:
-                errors["index"] = ["The index must be an integer."]
-            index = 0
+        index = _int_or_none(raw_index)
+        if index is None:
+            errors.setdefault("index", ["The index must be an integer."])
         job_id = str(data.get("jobId") or "")
         owner = self._verify(data, lambda c: f"{c}{job_id}{raw_index}", errors)
+        assert index is not None  # else ``errors`` named the index and _verify refused the request
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise ProviderError(404, {"error": f"No results for job {job_id}"})
-            if job.owner != owner:
-                raise ProviderError(404, {"error": f"Owner {owner} mismatch for job {job_id}"})
-            if index < 0:
-                raise ProviderError(404, {"error": "Negative index"})
-            if not job.results:
-                raise ProviderError(404, {"error": f"No results for job {job_id}"})
-            if index >= len(job.results):
-                raise ProviderError(404, {"error": f"No such index {index} in this compute job"})
-            return job.result_paths[index], job.results[index]["filename"]
+            return _result_file(self._jobs.get(job_id), job_id, owner, index)
+
+
+@dataclass(frozen=True)
+class _StartRequest:
+    """A compute start whose fields and signature are good."""
+
+    owner: str
+    environment: dict[str, Any]
+    datasets: list[dict[str, Any]]  # ``dataset``, then ``additionalDatasets``
+    algorithm: dict[str, Any]
+
+
+#: The fields that name an ordered asset.
+_ORDER_FIELDS = ("documentId", "serviceId", "transferTxId")
+
+
+def _object_at(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` when it is an object, else an empty one."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _missing(item: dict[str, Any], prefix: str, keys: Iterable[str], when: str = "") -> dict[str, list[str]]:
+    """The validation errors of the ``keys`` that ``item`` (named ``prefix``) lacks."""
+    return {f"{prefix}.{key}": [_required(f"{prefix}.{key}", when)] for key in keys if not _given(item.get(key))}
+
+
+def _start_errors(data: dict[str, Any], dataset: dict[str, Any], algo: dict[str, Any],
+                  extra: Any) -> dict[str, list[str]]:
+    """The start request's missing fields, as the Provider's ComputeStartRequest rules name them."""
+    errors = _missing(dataset, "dataset", _ORDER_FIELDS)
+    errors.update(_algorithm_errors(algo))
+    errors.update(_additional_dataset_errors(extra))
+    if not _given(data.get("environment")):
+        errors["environment"] = [_required("environment")]
+    return errors
+
+
+def _algorithm_errors(algo: dict[str, Any]) -> dict[str, list[str]]:
+    """The rules on ``algorithm``: what it is (a DID or ``meta``), then its order."""
+    meta, did = algo.get("meta"), algo.get("documentId")
+    errors = _algorithm_source_errors(meta, did)
+    errors.update(_algorithm_order_errors(algo, _given(meta), _given(did)))  # may reword documentId's error
+    return errors
+
+
+def _algorithm_source_errors(meta: Any, did: Any) -> dict[str, list[str]]:
+    """``algorithm.documentId`` or ``algorithm.meta`` is required, and ``meta`` is an object."""
+    if not _given(meta) and not _given(did):
+        return {"algorithm.documentId": ["The algorithm.documentId field is required when algorithm.meta is not "
+                                         "present."],
+                "algorithm.meta": ["The algorithm.meta field is required when algorithm.documentId is not present."]}
+    if _given(meta) and not isinstance(meta, dict):
+        return {"algorithm.meta": ["The algorithm.meta must be an object."]}
+    return {}
+
+
+def _algorithm_order_errors(algo: dict[str, Any], meta_given: bool, did_given: bool) -> dict[str, list[str]]:
+    """A published algorithm is ordered like a dataset; an order names a published algorithm."""
+    if did_given:
+        return {} if meta_given else _missing(algo, "algorithm", ("serviceId", "transferTxId"),
+                                              " when algorithm.documentId is present")
+    if _given(algo.get("serviceId")) and _given(algo.get("transferTxId")):
+        return {"algorithm.documentId": ["The algorithm.documentId field is required when algorithm.serviceId, "
+                                         "algorithm.transferTxId are present."]}
+    return {}
+
+
+def _additional_dataset_errors(extra: Any) -> dict[str, list[str]]:
+    """Every item of ``additionalDatasets`` names its asset and order."""
+    if not isinstance(extra, list):
+        return {"additionalDatasets": ["The additionalDatasets must be a list."]}
+    errors: dict[str, list[str]] = {}
+    for i, item in enumerate(extra):
+        errors.update(_missing(item if isinstance(item, dict) else {}, f"additionalDatasets.{i}", _ORDER_FIELDS))
+    return errors
+
+
+def _dataset_field(index: int) -> str:
+    """How the Provider names an input in its errors: ``dataset``, then ``datasets[1]``, …"""
+    return f"datasets[{index}]" if index else "dataset"
+
+
+def _raw_algorithm(meta: dict[str, Any]) -> Algorithm:
+    """The algorithm a start's ``algorithm.meta`` gives (its code None when it has no ``rawcode``)."""
+    container = _object_at(meta, "container")
+    rawcode = meta.get("rawcode")
+    code = rawcode if isinstance(rawcode, str) and rawcode.strip() else None
+    return Algorithm("raw", code, str(container.get("image") or "python"), str(container.get("tag") or "latest"),
+                     str(container.get("entrypoint") or "python $ALGO"))
+
+
+def _consumer_and_nonce(data: dict[str, Any], errors: dict[str, list[str]]) -> tuple[str, tuple[Decimal, str]]:
+    """consumerAddress and the nonce (value, as sent); a validation error naming them and ``errors`` if any."""
+    errors = dict(errors)
+    consumer = data.get("consumerAddress")
+    if not consumer or not isinstance(consumer, str):
+        errors["consumerAddress"] = [_required("consumerAddress")]
+    nonce = _parse_nonce(data.get("nonce"))
+    if data.get("nonce") in (None, ""):
+        errors["nonce"] = [_required("nonce")]
+    elif nonce is None:
+        errors["nonce"] = ["The nonce must be a number."]
+    if not errors and isinstance(consumer, str) and nonce is not None:  # (no errors: both are good)
+        return consumer, nonce
+    raise validation_error(errors)
+
+
+def _check_signature(message: str, signature: Any, consumer: str) -> None:
+    """Refuse a signature of ``message`` that is not the consumer's."""
+    signer = recover_signer(message, signature)
+    if signer is None or signer != consumer:
+        raise validation_error({"signature": [
+            f"Invalid signature provided. The signature of {message!r} recovers to {signer or 'nothing'}, "
+            f"not {consumer}: sign keccak(message) with the Ethereum message prefix and send the "
+            "EIP-55 checksummed address."]})
+
+
+def _int_or_none(raw: Any) -> int | None:
+    try:
+        return int(str(raw))
+    except ValueError:
+        return None
+
+
+def _result_file(job: Job | None, job_id: str, owner: str, index: int) -> tuple[Path, str]:
+    """(file, name) of a job's result ``index``; the Provider's 404 when there is none for ``owner``."""
+    if job is None:
+        raise ProviderError(404, {"error": f"No results for job {job_id}"})
+    if job.owner != owner:
+        raise ProviderError(404, {"error": f"Owner {owner} mismatch for job {job_id}"})
+    if index < 0:
+        raise ProviderError(404, {"error": "Negative index"})
+    if not job.results:
+        raise ProviderError(404, {"error": f"No results for job {job_id}"})
+    if index >= len(job.results):
+        raise ProviderError(404, {"error": f"No such index {index} in this compute job"})
+    return job.result_paths[index], job.results[index]["filename"]
 
 
 # ---------------------------------------------------------------------- handlers
@@ -671,47 +769,51 @@ class _RootHandler(_Base):
 
 
 class _NonceHandler(_Base):
-    def get(self) -> None:
+    async def get(self) -> None:
         address = self.query().get("userAddress")
         if not address:
             raise validation_error({"userAddress": [_required("userAddress")]})
-        self.send(200, {"nonce": self.sb.nonce_of(address)})
+        # read on a worker thread, as every answer that takes the lock: a job's thread may hold it
+        self.send(200, {"nonce": await asyncio.to_thread(self.sb.nonce_of, address)})
 
 
 class _EnvironmentsHandler(_Base):
-    def get(self) -> None:
-        self.send(200, self.sb._environments())
+    async def get(self) -> None:
+        self.send(200, await asyncio.to_thread(self.sb._environments))
 
 
 class _ComputeHandler(_Base):
-    def post(self) -> None:
+    """The compute endpoints. Each answer is worked out on a worker thread: recovering a signer is CPU
+    work, and stop, delete and start wait for the job runner's lock (the sandbox is thread-safe)."""
+
+    async def post(self) -> None:
         try:
             body = json.loads(self.request.body or b"null")
         except ValueError:
             raise ProviderError(400, {"error": "The request body is not valid JSON"}) from None
-        self.send(200, self.sb._start(body))
+        self.send(200, await asyncio.to_thread(self.sb._start, body))
 
-    def get(self) -> None:
-        self.send(200, self.sb._status(self.data()))
+    async def get(self) -> None:
+        self.send(200, await asyncio.to_thread(self.sb._status, self.data()))
 
-    def put(self) -> None:
-        self.send(200, self.sb._stop_or_delete(self.data(), delete=False))
+    async def put(self) -> None:
+        self.send(200, await asyncio.to_thread(self.sb._stop, self.data()))
 
-    def delete(self) -> None:
-        self.send(200, self.sb._stop_or_delete(self.data(), delete=True))
+    async def delete(self) -> None:
+        self.send(200, await asyncio.to_thread(self.sb._delete, self.data()))
 
 
 class _ResultHandler(_Base):
     async def get(self) -> None:
-        path, name = self.sb._result(self.data())
+        path, name = await asyncio.to_thread(self.sb._result, self.data())
         try:
-            handle = path.open("rb")
+            handle = await asyncio.to_thread(path.open, "rb")
         except OSError:
             raise ProviderError(404, {"error": f"No results for job {self.query().get('jobId', '')}"}) from None
         with handle:
             self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
             self.set_header("Content-Disposition", f"attachment;filename={name}")
-            while chunk := handle.read(1 << 16):
+            while chunk := await asyncio.to_thread(handle.read, 1 << 16):
                 self.write(chunk)
                 await self.flush()
         self.finish()

@@ -9,9 +9,47 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import data_granules, load_job
+
+COLUMNS = ["granule", "column", "count", "mean", "min", "max"]
+
+
+def read_cells(path: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The columns of a CSV file (as its header names them) and each one's non-empty cells, stripped."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = list(reader.fieldnames or [])
+        values: dict[str, list[str]] = {c: [] for c in columns}
+        for record in reader:
+            for c in columns:
+                cell = (record.get(c) or "").strip()
+                if cell:
+                    values[c].append(cell)
+    return columns, values
+
+
+def column_row(granule_id: str, column: str, cells: list[str]) -> dict[str, object]:
+    """The output row of one column; warns (on stdout) when the column is not numeric."""
+    row: dict[str, object] = {"granule": granule_id, "column": column, "count": len(cells),
+                              "mean": "", "min": "", "max": ""}
+    try:
+        numbers = [float(v) for v in cells]
+    except ValueError:
+        print(f"WARNING: column {column!r} of {granule_id} is not numeric")
+        return row
+    if numbers:
+        row.update(mean=sum(numbers) / len(numbers), min=min(numbers), max=max(numbers))
+    return row
+
+
+def granule_rows(granule: dict[str, Any]) -> list[dict[str, object]]:
+    """The output rows of one granule CSV, one per column."""
+    columns, values = read_cells(granule["path"])
+    print(f"{granule['granule_id']}: {len(columns)} columns")
+    return [column_row(granule["granule_id"], c, values[c]) for c in columns]
 
 
 def main() -> int:
@@ -20,33 +58,10 @@ def main() -> int:
     if not granules:
         print("row-stats needs at least one CSV granule", file=sys.stderr)
         return 2
-    rows = []
-    for granule in granules:
-        with open(granule["path"], newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            values: dict[str, list[str]] = {c: [] for c in columns}
-            for record in reader:
-                for c in columns:
-                    cell = (record.get(c) or "").strip()
-                    if cell:
-                        values[c].append(cell)
-        print(f"{granule['granule_id']}: {len(columns)} columns")
-        for c in columns:
-            cells = values[c]
-            try:
-                numbers = [float(v) for v in cells]
-            except ValueError:
-                numbers = None
-                print(f"WARNING: column {c!r} of {granule['granule_id']} is not numeric")
-            row = {"granule": granule["granule_id"], "column": c, "count": len(cells),
-                   "mean": "", "min": "", "max": ""}
-            if numbers:
-                row.update(mean=sum(numbers) / len(numbers), min=min(numbers), max=max(numbers))
-            rows.append(row)
+    rows = [row for granule in granules for row in granule_rows(granule)]
     out = os.path.join(job["output_dir"], "row_stats.csv")
     with open(out, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, ["granule", "column", "count", "mean", "min", "max"])
+        writer = csv.DictWriter(fh, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {len(rows)} rows to row_stats.csv")
