@@ -222,7 +222,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -432,7 +432,7 @@ class MaapSandbox(ThreadedServer):
         *,
         host: str = "127.0.0.1",
         workdir: str | os.PathLike | None = None,
-        granules: dict[str, bytes | str | os.PathLike] | None = None,
+        granules: Mapping[str, bytes | str | os.PathLike] | None = None,
         sample_granules: bool = True,
         timeout_s: float = 300.0,
         index_lag_s: float = 0.0,
