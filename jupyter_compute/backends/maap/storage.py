@@ -25,8 +25,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from ..errors import AuthError, BackendError, InvalidSpec, NotFound
-from ._fsspec import s3_filesystem
+from ...errors import AuthError, BackendError, InvalidSpec, NotFound
+from .._fsspec import s3_filesystem
 
 CHUNK_SIZE = 64 * 1024
 MAX_REDIRECTS = 5

@@ -1,0 +1,257 @@
+"""The ``maap`` backend's ``swagger`` flavour: the published "MAAP API - DPS Job Submission" (``/api/v1/…``).
+
+A job *definition* (algorithm + granules) is created — or reused when one for the same algorithm and
+the same granule set exists — then one *entry* (a run) is created and started, three calls in that
+order. The entry id is the remote id. The service can call back with each step's JobStepResults:
+the callback URL the server hands us (``webhook_url``) goes into ``callback_uri``. That API has no
+cancel, so ``can_cancel`` is False; it has no queues either.
+
+Callbacks: a JobStepResults describes one step, not the entry: the body does not say how many steps
+there are, so a SUCCESS step need not be the last, and callbacks may arrive out of order.
+:meth:`MaapSwaggerBackend.handle_webhook` therefore checks the body's shape and answers None: the
+server re-reads the entry at once, and the entry's own status is the one recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from ...errors import BackendError, InvalidSpec, NotSupported
+from ...forms import NOT_BLANK_TEXT, FormField
+from ...models import Environment, JobSpec, JobState, RemoteStatus, map_native_status
+from ..base import Capabilities, Submission
+from .base import MaapBackend, _time
+from .storage import ProductIndex
+
+#: JobEntry / JobStepResults statuses of the swagger API.
+SWAGGER_STATUS: Mapping[str, JobState] = {
+    "PENDING": JobState.QUEUED,
+    "RUNNING": JobState.RUNNING,
+    "SUCCESS": JobState.SUCCEEDED,
+    "ERROR": JobState.FAILED,
+    "CANCELED": JobState.CANCELLED,
+    "TIMEOUT": JobState.TIMED_OUT,
+}
+SWAGGER_CAPABILITIES = Capabilities(can_list=True, has_results=True, has_webhooks=True, can_proxy=True)
+SWAGGER_PAGE = 50
+
+
+def parse_step(body: Any) -> dict[str, Any]:
+    """Check a swagger JobStepResults (a callback body); InvalidSpec(field="body") naming what is wrong."""
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            raise InvalidSpec("the callback body is not JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidSpec("the callback body must be a JobStepResults object", field="body")
+
+    def refuse(why: str) -> InvalidSpec:
+        return InvalidSpec(f"not a JobStepResults: {why}", field="body")
+
+    index = body.get("index")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise refuse("'index' must be a whole number ≥ 0")
+    if body.get("status") not in SWAGGER_STATUS:
+        raise refuse(f"'status' must be one of {', '.join(SWAGGER_STATUS)}")
+    messages = body.get("messages", [])
+    if not isinstance(messages, list):
+        raise refuse("'messages' must be a list")
+    for message in messages:
+        if not isinstance(message, dict) or not isinstance(message.get("text", ""), str):
+            raise refuse("each message must be an object with a 'text'")
+        if message.get("level") not in (None, "WARN", "ERROR"):
+            raise refuse("a message's 'level' must be WARN or ERROR")
+    for key in ("description", "time_started", "time_ended"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise refuse(f"'{key}' must be a string")
+    for key in ("time_started", "time_ended"):
+        if body.get(key) and _time(body[key]) is None:
+            raise refuse(f"'{key}' is not a time")
+    files = body.get("files", [])
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("file_uri", ""), str) for f in files
+    ):
+        raise refuse("'files' must be a list of objects with a 'file_uri'")
+    return body
+
+
+def _steps(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    steps = [s for s in entry.get("steps") or [] if isinstance(s, dict)]
+    return sorted(steps, key=lambda s: i if isinstance(i := s.get("index"), int) else 0)
+
+
+def _step_texts(step: Mapping[str, Any], level: str | None = None) -> list[str]:
+    return [
+        str(m.get("text")).strip() for m in step.get("messages") or []
+        if isinstance(m, dict) and m.get("text") and (level is None or m.get("level") == level)
+    ]  # fmt: skip
+
+
+def entry_message(entry: Mapping[str, Any]) -> str:
+    """A JobEntry's message: its ERROR-level step messages, else the messages of the last step that
+    has any (warnings), else while it runs which step it is in."""
+    steps = _steps(entry)
+    errors = [text for step in steps for text in _step_texts(step, "ERROR")]
+    if errors:
+        return "; ".join(errors)
+    for step in reversed(steps):
+        texts = _step_texts(step)
+        if texts:
+            return "; ".join(texts)
+    if entry.get("status") == "RUNNING":
+        current = [s for s in steps if s.get("status") == "RUNNING"]
+        if current and current[-1].get("description"):
+            return f"step {current[-1].get('index')}: {current[-1]['description']}"
+    return ""
+
+
+def _param_text(name: str, value: Any) -> str:
+    """A swagger parameter as the ``name=value`` description of a granule-less data_collection item."""
+    text = json.dumps(value) if isinstance(value, bool) else str(value)
+    return f"{name}={text}"
+
+
+class MaapSwaggerBackend(MaapBackend, flavor="swagger"):
+    """MAAP's DPS through its swagger API: job definitions, their entries (runs), step callbacks."""
+
+    capabilities = SWAGGER_CAPABILITIES
+    status_map: ClassVar[Mapping[str, JobState]] = SWAGGER_STATUS
+    algorithm_words: ClassVar[str] = "its algorithm_id"
+    page_size = SWAGGER_PAGE
+
+    # the submit form and its check ----------------------------------------------------
+    def _fields(self) -> tuple[FormField, ...]:
+        return (
+            FormField("algorithm", "Algorithm", "string", required=True,
+                      help="The algorithm_id of a registered DPS algorithm."),
+            FormField("inputs", "Granules", "tags", required=True, pattern=NOT_BLANK_TEXT,
+                      help="Granule ids the algorithm runs over."),
+            FormField("params", "Parameters", "mapping",
+                      help="name=value texts, sent as granule-less items of the job's data collection."),
+        )  # fmt: skip
+
+    def _check_options(self, spec: JobSpec) -> None:
+        """No queue; parameters are name=value texts."""
+        if spec.environment is not None:
+            raise InvalidSpec("the swagger DPS API has no queues to choose", field="environment")
+        for key, value in spec.params.items():
+            if isinstance(value, (dict, list)) or value is None or "=" in key:
+                raise InvalidSpec(f"parameter '{key}': the swagger DPS API takes name=value text only", field="params")
+
+    # jobs -----------------------------------------------------------------------------
+    async def _submit(self, spec: JobSpec, job_id: str) -> Submission:
+        definition = await self._definition(spec)
+        what = f"creating a run of job definition {definition}"
+        created = await self._json("POST", f"v1/jobs/{quote(definition, safe='')}/submit", what=what)
+        entry_id = created.get("entry_id") if isinstance(created, dict) else None
+        if not isinstance(entry_id, str) or not entry_id:
+            raise BackendError(f"MAAP created a run of job {definition} but sent no entry_id", backend=self.name)
+        callback = self.webhook_url(job_id) if self.webhook_url is not None else ""
+        await self._call(
+            "POST", f"v1/jobentries/{quote(entry_id, safe='')}/run", what=f"starting run {entry_id}",
+            json_body={"callback_uri": callback},
+        )  # fmt: skip
+        self._note_submitted(entry_id)
+        message = "started; MAAP calls back on progress" if callback else "started"
+        return Submission(entry_id, RemoteStatus(JobState.QUEUED, "PENDING", message))
+
+    async def _definition(self, spec: JobSpec) -> str:
+        """The job_id of an ACTIVE definition for this algorithm, granule set and parameters; created if none."""
+        wanted_granules = set(spec.inputs)
+        wanted_params = {_param_text(k, v) for k, v in spec.params.items()}
+        jobs = await self._json("GET", "v1/jobs", what="listing job definitions")
+        for job in jobs if isinstance(jobs, list) else []:
+            if not isinstance(job, dict) or job.get("algorithm_id") != spec.algorithm or not job.get("job_id"):
+                continue
+            items = [g for g in job.get("data_collection") or [] if isinstance(g, dict)]
+            granules = {g["granule_id"] for g in items if g.get("granule_id")}
+            params = {g.get("description") for g in items if not g.get("granule_id")}
+            same = granules == wanted_granules and params == wanted_params
+            if same and job.get("status", "ACTIVE") != "DEPRECATED":
+                return str(job["job_id"])
+        body = {
+            "job_name": spec.name or spec.algorithm,
+            "algorithm_id": spec.algorithm,
+            "data_collection": [{"granule_id": g, "description": ""} for g in spec.inputs]
+            + [{"description": text} for text in sorted(wanted_params)],
+            "status": "ACTIVE",
+            "description": "created by jupyter-compute",
+            **spec.extra,
+        }
+        try:
+            created = await self._json("POST", "v1/jobs", what="defining the job", json_body=body)
+        except InvalidSpec as exc:
+            exc.field = exc.field or "algorithm"
+            raise
+        job_id = created.get("job_id") if isinstance(created, dict) else None
+        if not job_id:
+            raise BackendError("MAAP defined the job but sent no job_id", backend=self.name)
+        return str(job_id)
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        return self._entry_status(await self._lagging(remote_id, lambda: self._entry(remote_id)))
+
+    async def cancel(self, remote_id: str) -> None:
+        raise NotSupported("the MAAP DPS swagger API cannot cancel a job entry once it runs", backend=self.name)
+
+    async def recover(self, job_id: str) -> str | None:
+        """None: job entries carry nothing of ours to find them by (no tag, no client token), so a job
+        whose submission's answer was lost ends UNKNOWN with words."""
+        return None
+
+    async def _entry(self, remote_id: str) -> dict[str, Any]:
+        entry = await self._json(
+            "GET", f"v1/jobentries/{quote(remote_id, safe='')}", what=f"reading job entry {remote_id}"
+        )
+        if not isinstance(entry, dict):
+            raise BackendError(f"MAAP answered job entry {remote_id} with something that is not an object")
+        return entry
+
+    def _entry_status(self, entry: Mapping[str, Any]) -> RemoteStatus:
+        native = str(entry.get("status") or "")
+        state = map_native_status(self.status_map, native)
+        steps = _steps(entry)
+        starts = [t for s in steps if (t := _time(s.get("time_started")))]
+        ends = [t for s in steps if (t := _time(s.get("time_ended")))]
+        return RemoteStatus(
+            state=state,
+            native_status=native,
+            message=entry_message(entry),
+            started=min(starts) if starts else None,
+            finished=max(ends) if ends and state.is_terminal else None,
+        )
+
+    async def _job_page(self, offset: int, limit: int) -> Any:
+        params = {"offset": offset, "limit": limit}
+        return await self._json("GET", "v1/jobentries", what="listing job entries", params=params)
+
+    def _listed_id(self, item: Any) -> str | None:
+        return str(item["entry_id"]) if isinstance(item, dict) and item.get("entry_id") else None
+
+    def _listed_status(self, item: Mapping[str, Any]) -> RemoteStatus:
+        return self._entry_status(item)
+
+    # callbacks ------------------------------------------------------------------------
+    async def handle_webhook(self, remote_id: str, body: Any) -> RemoteStatus | None:
+        """Check a JobStepResults callback; None: the server re-reads the entry (see the module doc)."""
+        step = parse_step(body)
+        self.log.debug("maap entry %s: step %s is %s", remote_id, step["index"], step["status"])
+        return None
+
+    # results and capacity -------------------------------------------------------------
+    async def _product_index(self, remote_id: str) -> ProductIndex:
+        """Each step's files by name (a name an earlier step has taken gets the prefix ``step<index>/``)."""
+        entry = await self._lagging(remote_id, lambda: self._entry(remote_id))
+        index = ProductIndex()
+        for step in _steps(entry):  # a step's files of one name are one file (an http and an s3 link)
+            files = [f for f in step.get("files") or [] if isinstance(f, dict)]
+            uris = [u for f in files if isinstance(u := f.get("file_uri"), str)]
+            index.add(uris, prefix=f"step{step.get('index', 0)}/")
+        return index
+
+    async def environments(self) -> list[Environment]:
+        raise NotSupported("the MAAP DPS swagger API has no queues", backend=self.name)
