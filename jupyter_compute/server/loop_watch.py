@@ -200,6 +200,7 @@ class LoopWatch:
             "process": " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]]),
             "thread": thread.name if thread is not None else str(tid),
             "held_ms_at_least": round(held * 1000, 1),
+            "of_which_blocked_in_system_calls_ms": round(running.blocked * 1000, 1),
             "blocking_call_in": str(culprit),
             "stack": [str(f) for f in stack if f.ours or f is stack[-1]][-8:],
         }

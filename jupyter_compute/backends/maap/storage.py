@@ -14,6 +14,7 @@ page(s) (relative links, as static file servers list a folder), ``S3Reader.list_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import mimetypes
 import re
@@ -196,32 +197,45 @@ class S3Reader:
         return [f"s3://{p}" for p in sorted(found)]
 
 
-async def _get_page(client: httpx.AsyncClient, url: str, *, api_base: str, auth: Mapping[str, str],
-                    timeout: httpx.Timeout) -> tuple[str, str] | None:
-    """(final URL, text) of an HTML page, or None when ``url`` answers something else (a file)."""
+@contextlib.asynccontextmanager
+async def _followed(
+    client: httpx.AsyncClient, url: str, *, api_base: str, auth: Mapping[str, str], timeout: httpx.Timeout,
+    accept: str | None, doing: str,
+) -> AsyncIterator[tuple[str, httpx.Response]]:
+    """The streamed answer to ``GET url`` and its final URL, redirects followed by hand so ``auth`` is sent to
+    ``api_base``'s origin only; ``doing`` words a failure ("list", "download"). Closed on leaving."""
     for _ in range(MAX_REDIRECTS + 1):
-        headers = {"Accept": "text/html", **(auth if same_origin(url, api_base) else {})}
+        headers = {**({"Accept": accept} if accept else {}), **(auth if same_origin(url, api_base) else {})}
         request = client.build_request("GET", url, headers=headers, timeout=timeout)
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise BackendError(f"cannot list {file_name(url)}: {type(exc).__name__}: {exc}") from None
+            raise BackendError(f"cannot {doing} {file_name(url)}: {type(exc).__name__}: {exc}") from None
         try:
-            if response.is_redirect and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
-                continue
-            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if response.status_code >= 400 or kind != "text/html":
-                return None
-            body = b""
-            async for chunk in response.aiter_bytes(CHUNK_SIZE):
-                body += chunk
-                if len(body) > MAX_INDEX_BYTES:
-                    raise BackendError(f"the index page of {file_name(url)} is too large to list")
-            return url, body.decode(response.encoding or "utf-8", errors="replace")
+            if not (response.is_redirect and "location" in response.headers):
+                yield url, response
+                return
+            url = urljoin(url, response.headers["location"])
         finally:
             await response.aclose()
-    raise BackendError(f"too many redirects listing {file_name(url)}")
+    raise BackendError(f"too many redirects {doing}ing {file_name(url)}")
+
+
+async def _get_page(client: httpx.AsyncClient, url: str, *, api_base: str, auth: Mapping[str, str],
+                    timeout: httpx.Timeout) -> tuple[str, str] | None:
+    """(final URL, text) of an HTML page, or None when ``url`` answers something else (a file)."""
+    async with _followed(client, url, api_base=api_base, auth=auth, timeout=timeout, accept="text/html",
+                         doing="list") as (url, response):
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if response.status_code >= 400 or kind != "text/html":
+            return None
+        body = b""
+        async for chunk in response.aiter_bytes(CHUNK_SIZE):
+            body += chunk
+            if len(body) > MAX_INDEX_BYTES:
+                raise BackendError(f"the index page of {file_name(url)} is too large to list")
+        return url, body.decode(response.encoding or "utf-8", errors="replace")
+    return None  # unreachable: _followed yields or raises
 
 
 async def list_http_folder(client: httpx.AsyncClient, url: str, *, api_base: str, auth: Mapping[str, str],
@@ -261,32 +275,21 @@ async def stream_http(
     timeout: httpx.Timeout,
 ) -> AsyncIterator[bytes]:
     """GET ``url`` chunk by chunk, following redirects by hand so ``auth`` stays on ``api_base``'s origin."""
-    for _ in range(MAX_REDIRECTS + 1):
-        headers = dict(auth) if same_origin(url, api_base) else {}
-        request = client.build_request("GET", url, headers=headers, timeout=timeout)
+    async with _followed(client, url, api_base=api_base, auth=auth, timeout=timeout, accept=None,
+                         doing="download") as (url, response):
+        _raise_for_product_status(url, response.status_code)
         try:
-            response = await client.send(request, stream=True)
+            async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                yield chunk
         except httpx.HTTPError as exc:
-            raise BackendError(f"cannot download {file_name(url)}: {type(exc).__name__}: {exc}") from None
-        try:
-            if response.is_redirect and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
-                continue
-            if response.status_code == 404:
-                raise NotFound(f"the product {file_name(url)} does not exist (any more)", field="name")
-            if response.status_code in (401, 403):
-                raise AuthError(f"the product host refused to serve {file_name(url)} (HTTP {response.status_code})")
-            if response.status_code >= 400:
-                raise BackendError(
-                    f"downloading {file_name(url)} failed: HTTP {response.status_code}",
-                    status=response.status_code,
-                )
-            try:
-                async for chunk in response.aiter_bytes(CHUNK_SIZE):
-                    yield chunk
-            except httpx.HTTPError as exc:
-                raise BackendError(f"the download of {file_name(url)} broke off: {exc}") from None
-            return
-        finally:
-            await response.aclose()
-    raise BackendError(f"too many redirects downloading {file_name(url)}")
+            raise BackendError(f"the download of {file_name(url)} broke off: {exc}") from None
+
+
+def _raise_for_product_status(url: str, status: int) -> None:
+    if status == 404:
+        raise NotFound(f"the product {file_name(url)} does not exist (any more)", field="name")
+    if status in (401, 403):
+        raise AuthError(f"the product host refused to serve {file_name(url)} (HTTP {status})")
+    if status >= 400:
+        raise BackendError(f"downloading {file_name(url)} failed: HTTP {status}", status=status)
+
