@@ -122,6 +122,34 @@ def _time(value: Any) -> Any:
         return None
 
 
+#: JobSpec fields MAAP cannot take, in the order they are checked, and why.
+UNTAKEN_FIELDS: tuple[tuple[str, str], ...] = (
+    *((program, f"MAAP runs a registered algorithm, not a {program}") for program in PROGRAM_FIELDS),
+    ("cluster", "MAAP has no clusters to choose; pick a queue as the environment"),
+    ("timeout_s", "MAAP's DPS takes no time limit per job"),
+)
+
+
+def _refuse_untaken_fields(spec: JobSpec) -> None:
+    """InvalidSpec naming the first field of :data:`UNTAKEN_FIELDS` the spec sets."""
+    for field, why in UNTAKEN_FIELDS:
+        if getattr(spec, field) is not None:
+            raise InvalidSpec(why, field=field)
+
+
+def _granule_ids(inputs: list[Any]) -> list[str]:
+    """The granule ids, stripped, each once, in their order; refused when one is blank or there are none."""
+    granules: list[str] = []
+    for i, granule in enumerate(inputs):
+        if not isinstance(granule, str) or not granule.strip():
+            raise InvalidSpec("granule ids must be non-empty strings", field=f"inputs[{i}]")
+        if granule.strip() not in granules:
+            granules.append(granule.strip())
+    if not granules:
+        raise InvalidSpec("give at least one granule id to run the algorithm over", field="inputs")
+    return granules
+
+
 class MaapBackend(_http.ClientMixin, Backend):
     """Runs registered MAAP algorithms over granules on the DPS.
 
@@ -295,27 +323,19 @@ class MaapBackend(_http.ClientMixin, Backend):
 
     def validate(self, spec: JobSpec) -> JobSpec:
         """Algorithm and granules here; the flavour checks its algorithm's form and the rest."""
-        for program in PROGRAM_FIELDS:
-            if getattr(spec, program) is not None:
-                raise InvalidSpec(f"MAAP runs a registered algorithm, not a {program}", field=program)
-        if spec.cluster is not None:
-            raise InvalidSpec("MAAP has no clusters to choose; pick a queue as the environment", field="cluster")
-        if spec.timeout_s is not None:
-            raise InvalidSpec("MAAP's DPS takes no time limit per job", field="timeout_s")
-        algorithm = (spec.algorithm or "").strip()
+        _refuse_untaken_fields(spec)
+        algorithm = self._algorithm(spec.algorithm)
+        granules = _granule_ids(spec.inputs)
+        self._check_options(spec)
+        return spec.replace(algorithm=algorithm, inputs=granules)
+
+    def _algorithm(self, algorithm: str | None) -> str:
+        """The algorithm, stripped; refused when missing or when the flavour cannot name it."""
+        algorithm = (algorithm or "").strip()
         if not algorithm:
             raise InvalidSpec(f"give the MAAP algorithm to run: {self.algorithm_words}", field="algorithm")
         self._check_algorithm(algorithm)
-        granules: list[str] = []
-        for i, granule in enumerate(spec.inputs):
-            if not isinstance(granule, str) or not granule.strip():
-                raise InvalidSpec("granule ids must be non-empty strings", field=f"inputs[{i}]")
-            if granule.strip() not in granules:
-                granules.append(granule.strip())
-        if not granules:
-            raise InvalidSpec("give at least one granule id to run the algorithm over", field="inputs")
-        self._check_options(spec)
-        return spec.replace(algorithm=algorithm, inputs=granules)
+        return algorithm
 
     def _check_algorithm(self, algorithm: str) -> None:
         """Refuse an algorithm (stripped, not empty) this API cannot name (InvalidSpec naming "algorithm")."""

@@ -101,6 +101,29 @@ def _object_key(url: str) -> str:
     return url
 
 
+def _names_folder(url: str) -> bool:
+    """Whether the ``products`` URL names a folder: it ends with ``/`` or its name has no extension."""
+    return url.endswith("/") or "." not in file_name(url)
+
+
+def _product_links(product: Mapping[str, Any]) -> list[str]:
+    """The non-empty ``href`` of each of a result's links."""
+    return [h for link in product.get("links") or [] if isinstance(link, dict)
+            and isinstance(h := link.get("href"), str) and h]  # fmt: skip
+
+
+def _with_other_links(
+    listed: dict[str, str] | None, via: str | None, links: tuple[str | None, ...]
+) -> dict[str, list[str]] | None:
+    """{relative path: [its listed URL, its URL under each other folder link]}; None when nothing was listed."""
+    if not listed:
+        return None
+    return {
+        rel: [url, *(f"{u.rstrip('/')}/{quote(rel)}" for u in links if u and u != via)]
+        for rel, url in listed.items()
+    }
+
+
 class MaapOgcBackend(MaapBackend, flavor="ogc"):
     """MAAP's DPS through OGC API Processes: algorithms by process id, run on a queue, cancelled by dismissal."""
 
@@ -302,18 +325,18 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         index = ProductIndex()
         data = await self._ogc_results(remote_id)
         for key, product in data.items():
-            if not isinstance(product, dict):
-                continue
-            hrefs = [h for link in product.get("links") or [] if isinstance(link, dict)
-                     and isinstance(h := link.get("href"), str) and h]  # fmt: skip
-            name = str(product.get("id") or key)
-            if not await self._add_folder(index, name, hrefs):
-                index.add(hrefs, prefix=f"{name}/")
+            if isinstance(product, dict):
+                await self._add_product(index, str(product.get("id") or key), _product_links(product))
         job = await self._ogc_job(remote_id)
         products = job.get("products")
         if isinstance(products, str) and products:
             await self._add_products_url(index, products)
         return index
+
+    async def _add_product(self, index: ProductIndex, name: str, hrefs: list[str]) -> None:
+        """One result: its folder's files as ``<name>/<path>``, else its links as the file ``<name>/…``."""
+        if not await self._add_folder(index, name, hrefs):
+            index.add(hrefs, prefix=f"{name}/")
 
     async def _add_folder(self, index: ProductIndex, product: str, hrefs: list[str]) -> bool:
         """A product whose links name a folder: each of its files as ``<product>/<path>``. False when
@@ -334,21 +357,22 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         else from the http link's index page; each file also gets its URL under the other links."""
         s3 = next((u for u in hrefs if u.startswith("s3://")), None)
         http = next((u for u in hrefs if u.startswith(("http://", "https://"))), None)
-        listed: dict[str, str] | None = None
-        via = s3 if s3 and self.s3_endpoint_url else http
         if s3 and self.s3_endpoint_url:
-            prefix = s3_path(s3.rstrip("/") + "/x")[:-1]  # bucket/key/ of the folder
-            found = await asyncio.to_thread(self._s3_reader().list_folder, s3)
-            listed = {u[len("s3://" + prefix):]: u for u in found if u.startswith("s3://" + prefix)} or None
-        elif http and may_be_folder(http):
-            listed = await list_http_folder(self._client(), http, api_base=self.url, auth=self._product_auth(),
-                                            timeout=self.timeout)  # fmt: skip
-        if not listed:
+            return _with_other_links(await self._s3_folder(s3), s3, (s3, http))
+        return _with_other_links(await self._http_folder(http), http, (s3, http))
+
+    async def _s3_folder(self, url: str) -> dict[str, str] | None:
+        """{relative path: s3 URL} of the files under an ``s3://`` folder; None when it holds none."""
+        prefix = "s3://" + s3_path(url.rstrip("/") + "/x")[:-1]  # s3://bucket/key/ of the folder
+        found = await asyncio.to_thread(self._s3_reader().list_folder, url)
+        return {u[len(prefix):]: u for u in found if u.startswith(prefix)} or None
+
+    async def _http_folder(self, url: str | None) -> dict[str, str] | None:
+        """{relative path: URL} from an http link's index page; None when the link cannot be a folder."""
+        if not url or not may_be_folder(url):
             return None
-        files: dict[str, list[str]] = {}
-        for rel, url in listed.items():
-            files[rel] = [url, *(f"{u.rstrip('/')}/{quote(rel)}" for u in (s3, http) if u and u != via)]
-        return files
+        return await list_http_folder(self._client(), url, api_base=self.url, auth=self._product_auth(),
+                                      timeout=self.timeout)  # fmt: skip
 
     async def _add_products_url(self, index: ProductIndex, url: str) -> None:
         """The job's ``products`` URL: one file, or (s3, with an endpoint) a folder whose files are listed.
@@ -358,18 +382,21 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         known = {_object_key(u) for sources in index.urls.values() for u in sources}
         if _object_key(url) in known:
             return
-        looks_like_folder = url.endswith("/") or "." not in file_name(url)
-        if not looks_like_folder:
+        if not _names_folder(url):
             index.add([url], prefix="products/")
         elif url.startswith("s3://") and self.s3_endpoint_url:
-            try:
-                found = await asyncio.to_thread(self._s3_reader().list_folder, url)
-            except (ComputeError, OSError) as exc:
-                self.log.warning("maap backend '%s': cannot list the products folder: %s", self.name, exc)
-                return
-            for item in found:
-                if _object_key(item) not in known:
-                    index.add([item], prefix="products/")
+            await self._add_s3_products(index, url, known)
+
+    async def _add_s3_products(self, index: ProductIndex, url: str, known: set[str]) -> None:
+        """Each file of the ``s3://`` products folder not already a result, as ``products/<name>``."""
+        try:
+            found = await asyncio.to_thread(self._s3_reader().list_folder, url)
+        except (ComputeError, OSError) as exc:
+            self.log.warning("maap backend '%s': cannot list the products folder: %s", self.name, exc)
+            return
+        for item in found:
+            if _object_key(item) not in known:
+                index.add([item], prefix="products/")
 
     # capacity -------------------------------------------------------------------------
     async def environments(self) -> list[Environment]:

@@ -15,7 +15,7 @@ server re-reads the entry at once, and the entry's own status is the one recorde
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -41,6 +41,16 @@ SWAGGER_PAGE = 50
 
 def parse_step(body: Any) -> dict[str, Any]:
     """Check a swagger JobStepResults (a callback body); InvalidSpec(field="body") naming what is wrong."""
+    step = _step_object(body)
+    for problem_of in _STEP_CHECKS:
+        why = problem_of(step)
+        if why is not None:
+            raise InvalidSpec(f"not a JobStepResults: {why}", field="body")
+    return step
+
+
+def _step_object(body: Any) -> dict[str, Any]:
+    """The callback body as an object, decoded first when it came as JSON text."""
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
@@ -48,35 +58,68 @@ def parse_step(body: Any) -> dict[str, Any]:
             raise InvalidSpec("the callback body is not JSON", field="body") from None
     if not isinstance(body, dict):
         raise InvalidSpec("the callback body must be a JobStepResults object", field="body")
+    return body
 
-    def refuse(why: str) -> InvalidSpec:
-        return InvalidSpec(f"not a JobStepResults: {why}", field="body")
 
-    index = body.get("index")
+def _index_problem(step: Mapping[str, Any]) -> str | None:
+    index = step.get("index")
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise refuse("'index' must be a whole number ≥ 0")
-    if body.get("status") not in SWAGGER_STATUS:
-        raise refuse(f"'status' must be one of {', '.join(SWAGGER_STATUS)}")
-    messages = body.get("messages", [])
+        return "'index' must be a whole number ≥ 0"
+    return None
+
+
+def _status_problem(step: Mapping[str, Any]) -> str | None:
+    if step.get("status") not in SWAGGER_STATUS:
+        return f"'status' must be one of {', '.join(SWAGGER_STATUS)}"
+    return None
+
+
+def _messages_problem(step: Mapping[str, Any]) -> str | None:
+    messages = step.get("messages", [])
     if not isinstance(messages, list):
-        raise refuse("'messages' must be a list")
+        return "'messages' must be a list"
     for message in messages:
         if not isinstance(message, dict) or not isinstance(message.get("text", ""), str):
-            raise refuse("each message must be an object with a 'text'")
+            return "each message must be an object with a 'text'"
         if message.get("level") not in (None, "WARN", "ERROR"):
-            raise refuse("a message's 'level' must be WARN or ERROR")
+            return "a message's 'level' must be WARN or ERROR"
+    return None
+
+
+def _texts_problem(step: Mapping[str, Any]) -> str | None:
     for key in ("description", "time_started", "time_ended"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise refuse(f"'{key}' must be a string")
+        if step.get(key) is not None and not isinstance(step[key], str):
+            return f"'{key}' must be a string"
+    return None
+
+
+def _times_problem(step: Mapping[str, Any]) -> str | None:
     for key in ("time_started", "time_ended"):
-        if body.get(key) and _time(body[key]) is None:
-            raise refuse(f"'{key}' is not a time")
-    files = body.get("files", [])
-    if not isinstance(files, list) or not all(
-        isinstance(f, dict) and isinstance(f.get("file_uri", ""), str) for f in files
-    ):
-        raise refuse("'files' must be a list of objects with a 'file_uri'")
-    return body
+        if step.get(key) and _time(step[key]) is None:
+            return f"'{key}' is not a time"
+    return None
+
+
+def _is_file_object(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("file_uri", ""), str)
+
+
+def _files_problem(step: Mapping[str, Any]) -> str | None:
+    files = step.get("files", [])
+    if not isinstance(files, list) or not all(_is_file_object(f) for f in files):
+        return "'files' must be a list of objects with a 'file_uri'"
+    return None
+
+
+#: What :func:`parse_step` checks, in order: each answers why a step is refused, or None.
+_STEP_CHECKS: tuple[Callable[[Mapping[str, Any]], str | None], ...] = (
+    _index_problem,
+    _status_problem,
+    _messages_problem,
+    _texts_problem,
+    _times_problem,
+    _files_problem,
+)
 
 
 def _steps(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -98,14 +141,28 @@ def entry_message(entry: Mapping[str, Any]) -> str:
     errors = [text for step in steps for text in _step_texts(step, "ERROR")]
     if errors:
         return "; ".join(errors)
+    latest = _latest_step_texts(steps)
+    if latest:
+        return "; ".join(latest)
+    return _running_step_text(entry, steps)
+
+
+def _latest_step_texts(steps: list[dict[str, Any]]) -> list[str]:
+    """The messages of the last step that has any; [] when none has."""
     for step in reversed(steps):
         texts = _step_texts(step)
         if texts:
-            return "; ".join(texts)
-    if entry.get("status") == "RUNNING":
-        current = [s for s in steps if s.get("status") == "RUNNING"]
-        if current and current[-1].get("description"):
-            return f"step {current[-1].get('index')}: {current[-1]['description']}"
+            return texts
+    return []
+
+
+def _running_step_text(entry: Mapping[str, Any], steps: list[dict[str, Any]]) -> str:
+    """``step <index>: <description>`` of the step a RUNNING entry is in; "" when that is not known."""
+    if entry.get("status") != "RUNNING":
+        return ""
+    current = [s for s in steps if s.get("status") == "RUNNING"]
+    if current and current[-1].get("description"):
+        return f"step {current[-1].get('index')}: {current[-1]['description']}"
     return ""
 
 
@@ -113,6 +170,43 @@ def _param_text(name: str, value: Any) -> str:
     """A swagger parameter as the ``name=value`` description of a granule-less data_collection item."""
     text = json.dumps(value) if isinstance(value, bool) else str(value)
     return f"{name}={text}"
+
+
+def _definition_contents(job: Mapping[str, Any]) -> tuple[set[Any], set[Any]]:
+    """A job definition's granule ids and its parameter texts (the granule-less data_collection items)."""
+    items = [g for g in job.get("data_collection") or [] if isinstance(g, dict)]
+    granules = {g["granule_id"] for g in items if g.get("granule_id")}
+    params = {g.get("description") for g in items if not g.get("granule_id")}
+    return granules, params
+
+
+def _is_reusable(job: Any, algorithm: str | None, granules: set[str], params: set[str]) -> bool:
+    """Whether a listed job definition is an ACTIVE one of this algorithm, granule set and parameters."""
+    if not isinstance(job, dict) or job.get("algorithm_id") != algorithm or not job.get("job_id"):
+        return False
+    same = _definition_contents(job) == (granules, params)
+    return same and job.get("status", "ACTIVE") != "DEPRECATED"
+
+
+def _reusable_definition(jobs: Any, algorithm: str | None, granules: set[str], params: set[str]) -> str | None:
+    """The job_id of the first listed definition :func:`_is_reusable` accepts; None when there is none."""
+    for job in jobs if isinstance(jobs, list) else []:
+        if _is_reusable(job, algorithm, granules, params):
+            return str(job["job_id"])
+    return None
+
+
+def _definition_body(spec: JobSpec, params: set[str]) -> dict[str, Any]:
+    """The JobDefinition to create: the granules, then the parameter texts (sorted) as granule-less items."""
+    return {
+        "job_name": spec.name or spec.algorithm,
+        "algorithm_id": spec.algorithm,
+        "data_collection": [{"granule_id": g, "description": ""} for g in spec.inputs]
+        + [{"description": text} for text in sorted(params)],
+        "status": "ACTIVE",
+        "description": "created by jupyter-compute",
+        **spec.extra,
+    }
 
 
 class MaapSwaggerBackend(MaapBackend, flavor="swagger"):
@@ -164,24 +258,14 @@ class MaapSwaggerBackend(MaapBackend, flavor="swagger"):
         wanted_granules = set(spec.inputs)
         wanted_params = {_param_text(k, v) for k, v in spec.params.items()}
         jobs = await self._json("GET", "v1/jobs", what="listing job definitions")
-        for job in jobs if isinstance(jobs, list) else []:
-            if not isinstance(job, dict) or job.get("algorithm_id") != spec.algorithm or not job.get("job_id"):
-                continue
-            items = [g for g in job.get("data_collection") or [] if isinstance(g, dict)]
-            granules = {g["granule_id"] for g in items if g.get("granule_id")}
-            params = {g.get("description") for g in items if not g.get("granule_id")}
-            same = granules == wanted_granules and params == wanted_params
-            if same and job.get("status", "ACTIVE") != "DEPRECATED":
-                return str(job["job_id"])
-        body = {
-            "job_name": spec.name or spec.algorithm,
-            "algorithm_id": spec.algorithm,
-            "data_collection": [{"granule_id": g, "description": ""} for g in spec.inputs]
-            + [{"description": text} for text in sorted(wanted_params)],
-            "status": "ACTIVE",
-            "description": "created by jupyter-compute",
-            **spec.extra,
-        }
+        found = _reusable_definition(jobs, spec.algorithm, wanted_granules, wanted_params)
+        if found is not None:
+            return found
+        return await self._create_definition(spec, wanted_params)
+
+    async def _create_definition(self, spec: JobSpec, params: set[str]) -> str:
+        """Define the job (a refusal names "algorithm" unless MAAP's answer named a field); its job_id."""
+        body = _definition_body(spec, params)
         try:
             created = await self._json("POST", "v1/jobs", what="defining the job", json_body=body)
         except InvalidSpec as exc:
