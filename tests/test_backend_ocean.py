@@ -747,7 +747,7 @@ def test_text_signatures_are_refused_and_the_backends_pass_on_every_signed_endpo
                 if response.request.url.path in ("/api/services/compute", "/api/services/computeResult"):
                     calls.append((f"{response.request.method} {response.request.url.path}", response.status_code))
 
-            b._client().event_hooks["response"].append(note)
+            (await b._client()).event_hooks["response"].append(note)
             done = await b.submit(spec(inputs=[DEMO], code="print('hi')"), "j3")  # start
             assert (await wait_for(b, done.remote_id)).state is JobState.SUCCEEDED
             assert (await b.logs(done.remote_id)).text == "hi\n"  # computeResult
@@ -914,7 +914,7 @@ def test_nonces_are_increasing_milliseconds_and_a_stale_nonce_is_recovered(sandb
                     pushed.append(now_ms() + 20_000_000)
                     await push_nonce(sandbox, pushed[0])
 
-            b._client().event_hooks["request"].append(race)
+            (await b._client()).event_hooks["request"].append(race)
             before = len([r for r in sandbox.requests if r[0] == "POST"])
             second = await b.submit(spec(inputs=[DEMO], code="print('n')"), "n2")
             assert len([r for r in sandbox.requests if r[0] == "POST"]) == before + 2, "refused once, then signed again"

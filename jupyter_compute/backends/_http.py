@@ -29,8 +29,7 @@ class ClientMixin:
 
     async def start(self) -> None:
         """Open the HTTP client, off the event loop."""
-        if self._http is None:
-            self._http = await open_client(timeout=self.timeout, headers={"Accept": "application/json"})
+        await self._client()
 
     async def close(self) -> None:
         """Close the HTTP client (a later call opens a new one)."""
@@ -38,9 +37,14 @@ class ClientMixin:
         if client is not None:
             await client.aclose()
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:  # used before start (a script): made here, once
-            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"Accept": "application/json"})
+    async def _client(self) -> httpx.AsyncClient:
+        """The client, opened (in a thread) on first use: by ``start``, or by a call made before it."""
+        if self._http is None:
+            client = await open_client(timeout=self.timeout, headers={"Accept": "application/json"})
+            if self._http is None:  # another call may have opened one meanwhile
+                self._http = client
+            else:
+                await client.aclose()
         return self._http
 
 

@@ -266,7 +266,7 @@ class DatastoryBackend(_http.ClientMixin, Backend):
     # HTTP -----------------------------------------------------------------------------
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
         response = await _http.request(
-            self._client(), method, self.url + path, headers=self._auth(),
+            await self._client(), method, self.url + path, headers=self._auth(),
             platform="Datastory", what=what, backend=self.name, scrub=self._scrub, **kwargs,
         )
         try:

@@ -325,7 +325,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
             raise
         self.log.debug("modelarts backend '%s': %s %s", self.name, method, path)
         response = await _http.request(
-            self._client(), method, prepared.url, headers=prepared.headers, content=prepared.body or None,
+            await self._client(), method, prepared.url, headers=prepared.headers, content=prepared.body or None,
             platform="ModelArts", what=what, backend=self.name, scrub=self._scrub,
         )  # fmt: skip
         if response.is_success:

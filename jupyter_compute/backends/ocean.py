@@ -211,7 +211,7 @@ class OceanBackend(_http.ClientMixin, Backend):
     async def _root_document(self) -> dict[str, Any]:
         """The provider's root document (``GET {url}/``)."""
         response = await _http.request(
-            self._client(), "GET", str(self._endpoint_url("/")), platform="the Ocean Provider",
+            await self._client(), "GET", str(self._endpoint_url("/")), platform="the Ocean Provider",
             what="reading its root document", backend=self.name, scrub=self._scrub,
         )  # fmt: skip
         root = self._json(response, "reading its root document")
@@ -271,7 +271,7 @@ class OceanBackend(_http.ClientMixin, Backend):
     async def _get(self, endpoint: str, params: Mapping[str, Any], *, what: str) -> Any:
         """An unsigned GET (retried on connection errors and 502/503/504)."""
         response = await _http.request(
-            self._client(), "GET", str(await self._url(endpoint, params)), platform="the Ocean Provider",
+            await self._client(), "GET", str(await self._url(endpoint, params)), platform="the Ocean Provider",
             what=what, backend=self.name, scrub=self._scrub,
         )  # fmt: skip
         return self._json(response, what)
@@ -295,7 +295,7 @@ class OceanBackend(_http.ClientMixin, Backend):
         drawn. A "stale nonce" refusal (another client of this wallet went ahead) is signed again,
         once, with a nonce above the provider's fresh one. ``stream``: the caller reads and closes.
         """
-        client = self._client()
+        client = await self._client()
         floor = 0
         async with self._signing:
             for attempt in range(2):

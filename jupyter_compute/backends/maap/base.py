@@ -258,7 +258,7 @@ class MaapBackend(_http.ClientMixin, Backend):
     ) -> httpx.Response:
         """One API call (GETs retried on connection errors and 502/503/504); errors in words."""
         response = await _http.request(
-            self._client(), method, self.url + path, json=json_body, params=params, headers=self._auth(),
+            await self._client(), method, self.url + path, json=json_body, params=params, headers=self._auth(),
             platform="MAAP", what=what, backend=self.name, scrub=self._scrub,
         )
         if response.is_success:
@@ -436,8 +436,8 @@ class MaapBackend(_http.ClientMixin, Backend):
             async for chunk in self._s3_reader().stream(url):
                 yield chunk
         elif url.startswith(("http://", "https://")):
-            auth = self._product_auth()
-            async for chunk in stream_http(self._client(), url, api_base=self.url, auth=auth, timeout=self.timeout):
+            auth, client = self._product_auth(), await self._client()
+            async for chunk in stream_http(client, url, api_base=self.url, auth=auth, timeout=self.timeout):
                 yield chunk
         else:
             raise NotSupported(f"cannot read the product {file_name(url)}: unknown URL scheme", backend=self.name)

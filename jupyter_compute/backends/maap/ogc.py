@@ -371,7 +371,7 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         """{relative path: URL} from an http link's index page; None when the link cannot be a folder."""
         if not url or not may_be_folder(url):
             return None
-        return await list_http_folder(self._client(), url, api_base=self.url, auth=self._product_auth(),
+        return await list_http_folder(await self._client(), url, api_base=self.url, auth=self._product_auth(),
                                       timeout=self.timeout)  # fmt: skip
 
     async def _add_products_url(self, index: ProductIndex, url: str) -> None:
