@@ -45,6 +45,11 @@ LOOP_WATCH_REPORT = Path(os.environ.setdefault(
 loop_watch.install_from_env()
 
 
+#: Reports that failed a test; any other (made while a module's or the session's fixtures were set up or
+#: torn down) fails the whole run at its end.
+_BLOCKING_CALLS_FAILED: list[dict[str, Any]] = []
+
+
 @pytest.fixture(autouse=True)
 def no_blocking_call_in_our_code() -> Iterator[None]:
     """Fails the test during which our code held an event loop over the threshold (see loop_watch)."""
@@ -52,9 +57,25 @@ def no_blocking_call_in_our_code() -> Iterator[None]:
     yield
     found, _ = loop_watch.read_report(LOOP_WATCH_REPORT, start)
     if found:
-        lines = "\n".join(json.dumps(record) for record in found)
-        pytest.fail(f"our code blocked an event loop for over {loop_watch.DEFAULT_THRESHOLD_MS:g} ms:\n{lines}",
-                    pytrace=False)
+        _BLOCKING_CALLS_FAILED.extend(found)
+        pytest.fail(_blocking_calls_text(found), pytrace=False)
+
+
+def _blocking_calls_text(found: list[dict[str, Any]]) -> str:
+    lines = "\n".join(json.dumps(record) for record in found)
+    return f"our code blocked an event loop for over {loop_watch.DEFAULT_THRESHOLD_MS:g} ms:\n{lines}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A blocking call outside any test (in a module's fixtures) fails the run too, and is shown."""
+    found, _ = loop_watch.read_report(LOOP_WATCH_REPORT)
+    unreported = [record for record in found if record not in _BLOCKING_CALLS_FAILED]
+    if unreported and not hasattr(session.config, "workerinput"):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = _blocking_calls_text(unreported) + "\n(while fixtures were set up or torn down)"
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

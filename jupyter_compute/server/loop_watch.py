@@ -39,6 +39,7 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
 _THIS_FILE = str(Path(__file__).resolve())
 _ASYNC_FLAGS = 0x80 | 0x200  # CO_COROUTINE | CO_ASYNC_GENERATOR
 _SAMPLE_EVERY_S = 0.005
+_SETTING_UP = (str(Path(__file__).resolve().parent / "app.py"), "initialize_settings")
 _FUTEX = {"x86_64": b"202", "aarch64": b"98"}.get(os.uname().machine, b"202")
 
 
@@ -225,11 +226,14 @@ def _culprit(stack: list[_Frame]) -> _Frame | None:
 
     The innermost coroutine decides (a sync call made by a coroutine is that coroutine's doing): ours,
     or someone else's such as a test's. When it is a library's (tornado calling a plain handler method,
-    say) or there is none, the innermost frame of ours does. A module being imported is not counted.
+    say) or there is none, the innermost frame of ours does. A module being imported is not counted, nor
+    the extension's set-up (``initialize_settings``, which a real server runs before its loop starts).
     """
     callback = _inside_callback(stack)
     if any(f.name == "<module>" for f in callback):
         return None  # a module's first import: once per process, not a call that blocks each time
+    if any(f.ours and (f.filename, f.name) == _SETTING_UP for f in callback):
+        return None  # the extension's set-up, before the server serves (a test harness runs it on a loop)
     coroutine = _innermost(stack, lambda f: f.is_async and f.filename != _THIS_FILE)
     if coroutine is not None and not coroutine.third_party:
         return coroutine if coroutine.ours else None

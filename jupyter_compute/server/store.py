@@ -315,8 +315,9 @@ class JobStore:
         return await self._run(self._create, job)
 
     async def bulk_create(self, jobs: Iterable[Job]) -> int:
-        """Record many jobs in one transaction (skipping taken ids and keys); the number inserted."""
-        return await self._run(self._bulk_create, list(jobs))
+        """Record many jobs in one transaction (skipping taken ids and keys); the number inserted. ``jobs`` is
+        read on the store's thread (a generator of many jobs may take a while)."""
+        return await self._run(self._bulk_create, jobs)
 
     async def update(self, job_id: str, **changes: Any) -> Job:
         """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job."""
@@ -422,7 +423,7 @@ class JobStore:
             raise ComputeError(f"a job with id '{job.id}' already exists", job_id=job.id)
         return existing, False
 
-    def _bulk_create(self, jobs: builtins.list[Job]) -> int:
+    def _bulk_create(self, jobs: Iterable[Job]) -> int:
         with _transaction(self._db) as conn:
             return sum(_insert(conn, job) for job in jobs)
 
