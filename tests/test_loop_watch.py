@@ -110,3 +110,15 @@ def test_time_spent_waiting_for_a_cpu_is_not_counted(tmp_path: Path) -> None:
     longest_wall = float(Path(str(as_file) + ".walls").read_text())
     assert longest_wall > 0.05, f"the busy CPU did not slow the callback ({longest_wall:.3f} s): nothing shown"
     assert found == [], json.dumps(found)
+
+
+def test_a_first_import_is_not_a_blocking_call(tmp_path: Path) -> None:
+    """A module imported for the first time from a callback is read once per process, not each time."""
+    (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(0.4)\n")
+    source = f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        async def main():
+            import slow_to_import
+    """
+    assert blocking_calls(tmp_path, source, PACKAGE_DIR / "server" / "import_example.py") == []

@@ -230,7 +230,7 @@ def _culprit(stack: list[_Frame]) -> _Frame | None:
     the extension's set-up (``initialize_settings``, which a real server runs before its loop starts).
     """
     callback = _inside_callback(stack)
-    if any(f.name == "<module>" for f in callback):
+    if any(f.name == "<module>" or f.filename.startswith("<frozen importlib") for f in callback):
         return None  # a module's first import: once per process, not a call that blocks each time
     if any(f.ours and (f.filename, f.name) == _SETTING_UP for f in callback):
         return None  # the extension's set-up, before the server serves (a test harness runs it on a loop)
