@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,6 +45,27 @@ class LeakySubmitBackend(Backend):
         raise ValueError(f"bad url {SETTING}")
 
 
+#: The threads ``CountingBackend.validate`` ran on, one entry per call.
+VALIDATED_ON: list[str] = []
+
+
+class CountingBackend(Backend):
+    """Notes where each validation runs; its jobs finish at once."""
+
+    kind = "counting"
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        VALIDATED_ON.append(threading.current_thread().name)
+        return spec
+
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        spec = await self.validated(spec)
+        return Submission(job_id, RemoteStatus(JobState.SUCCEEDED, "done"))
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        return RemoteStatus(JobState.SUCCEEDED, "done")
+
+
 #: Remote ids whose result stream was closed (its generator's ``finally`` ran).
 STREAMS_CLOSED: list[str] = []
 
@@ -79,6 +101,7 @@ def compute_config(server_log: list[str]) -> dict[str, Any]:
         "broken": {"kind": "test_backend_contract:FailingStartBackend"},
         "leaky": {"kind": "test_backend_contract:LeakySubmitBackend"},
         "endless": {"kind": "test_backend_contract:EndlessResultBackend"},
+        "counting": {"kind": "test_backend_contract:CountingBackend"},
     }}
 
 
@@ -117,3 +140,11 @@ async def test_a_result_stream_is_closed_when_its_reader_goes_away(api, jp_serve
         await until(lambda: job["id"] in STREAMS_CLOSED, "the backend's stream to be closed", timeout=60)
     finally:
         gc.enable()
+
+
+async def test_a_submission_is_validated_once_off_the_event_loop(api, jp_serverapp) -> None:
+    VALIDATED_ON.clear()
+    reply = await api("POST", "jobs", body={"backend": "counting", "command": "true"})
+    assert reply.status == 201, reply.body
+    assert len(VALIDATED_ON) == 1, f"validated {len(VALIDATED_ON)} times: the service's check is reused by submit"
+    assert VALIDATED_ON[0] != threading.main_thread().name, "validate runs in a thread, never on the event loop"
