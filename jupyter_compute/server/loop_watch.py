@@ -229,15 +229,19 @@ def _culprit(stack: list[_Frame]) -> _Frame | None:
     say) or there is none, the innermost frame of ours does. A module being imported is not counted, nor
     the extension's set-up (``initialize_settings``, which a real server runs before its loop starts).
     """
-    callback = _inside_callback(stack)
-    if any(f.name == "<module>" or f.filename.startswith("<frozen importlib") for f in callback):
-        return None  # a module's first import: once per process, not a call that blocks each time
-    if any(f.ours and (f.filename, f.name) == _SETTING_UP for f in callback):
-        return None  # the extension's set-up, before the server serves (a test harness runs it on a loop)
+    if any(_not_counted(f) for f in _inside_callback(stack)):
+        return None
     coroutine = _innermost(stack, lambda f: f.is_async and f.filename != _THIS_FILE)
     if coroutine is not None and not coroutine.third_party:
         return coroutine if coroutine.ours else None
     return _innermost(stack, lambda f: f.ours)
+
+
+def _not_counted(frame: _Frame) -> bool:
+    """A frame of a module's first import (once per process, not a call that blocks each time), or of the
+    extension's set-up (before the server serves; a test harness runs it on a loop)."""
+    importing = frame.name == "<module>" or frame.filename.startswith("<frozen importlib")
+    return importing or (frame.filename, frame.name) == _SETTING_UP
 
 
 def _inside_callback(stack: list[_Frame]) -> list[_Frame]:

@@ -290,6 +290,13 @@ class MaapBackend(_http.ClientMixin, Backend):
         response = await self._call(method, path, what=what, **kwargs)
         return _http.decode_json(response, platform="MAAP", what=what, backend=self.name, scrub=self._scrub)
 
+    async def _json_object(self, path: str, *, subject: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        """``GET path`` answered with a JSON object (``subject`` names it when the answer is not one)."""
+        data = await self._json("GET", path, what=what, **kwargs)
+        if not isinstance(data, dict):
+            raise BackendError(f"MAAP answered {subject} with something that is not an object")
+        return data
+
     async def _lagging(self, remote_id: str, read: Callable[[], Awaitable[_T]]) -> _T:
         """``await read()``, retried while a fresh job may not be visible yet (search-index lag)."""
         while True:

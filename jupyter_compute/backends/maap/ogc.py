@@ -260,13 +260,10 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         return None
 
     async def _ogc_job(self, remote_id: str) -> dict[str, Any]:
-        data = await self._json(
-            "GET", f"ogc/jobs/{quote(remote_id, safe='')}", params={"getJobDetails": "true"},
-            what=f"reading job {remote_id}",
+        return await self._json_object(
+            f"ogc/jobs/{quote(remote_id, safe='')}", params={"getJobDetails": "true"},
+            subject=f"job {remote_id}", what=f"reading job {remote_id}",
         )  # fmt: skip
-        if not isinstance(data, dict):
-            raise BackendError(f"MAAP answered job {remote_id} with something that is not an object")
-        return data
 
     def _ogc_brief(self, job: Mapping[str, Any]) -> RemoteStatus:
         """A job's status from its object alone (no results read)."""

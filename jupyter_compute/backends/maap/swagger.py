@@ -288,12 +288,8 @@ class MaapSwaggerBackend(MaapBackend, flavor="swagger"):
         return None
 
     async def _entry(self, remote_id: str) -> dict[str, Any]:
-        entry = await self._json(
-            "GET", f"v1/jobentries/{quote(remote_id, safe='')}", what=f"reading job entry {remote_id}"
-        )
-        if not isinstance(entry, dict):
-            raise BackendError(f"MAAP answered job entry {remote_id} with something that is not an object")
-        return entry
+        return await self._json_object(f"v1/jobentries/{quote(remote_id, safe='')}",
+                                       subject=f"job entry {remote_id}", what=f"reading job entry {remote_id}")
 
     def _entry_status(self, entry: Mapping[str, Any]) -> RemoteStatus:
         native = str(entry.get("status") or "")
