@@ -128,7 +128,6 @@ import tornado.web
 
 from . import seed
 from .._server import ThreadedServer, cli_parser, serve_until_stopped
-from .auth import AUTH_ERROR_CODE, AuthFailure, authenticate
 from .jobs import (
     CAN_TERMINATE,
     E_BAD_PARAM,
@@ -141,13 +140,15 @@ from .jobs import (
     read_log_tail,
     validate_create,
 )
+from .handlers import Api, Base, NoRouteHandler
 from .listing import E_POOL_BAD_REQUEST, int_arg, list_apps, list_clusters, list_pools, search_jobs
 from .obs import ObsStore
+from .services import Services
+from .workflows import Workflows
 
 DEFAULT_PROJECT = "sandbox-project"
 DEFAULT_CREDENTIALS = {"SANDBOXAK0000000001": "sandbox-secret-key"}
 DEFAULT_TOKEN = "sandbox-iam-token"
-E_PROJECT = "ModelArts.0203"
 E_NO_RESOURCE = "ModelArts.0102"
 LOG_URL_TTL_S = 3600
 
@@ -181,6 +182,8 @@ class ModelArtsSandbox(ThreadedServer):
         self._apps = seed.apps(project_id)
         self._jobs: dict[str, Job] = {}
         self._all_jobs: list[Job] = []  # deleted ones too: their workers are stopped and joined at the end
+        self.services = Services(self)
+        self.workflows = Workflows(self)
 
     # ------------------------------------------------------------------ public API
     def job(self, job_id: str) -> dict[str, Any]:
@@ -211,12 +214,16 @@ class ModelArtsSandbox(ThreadedServer):
             (rf"{jobs}/{rid}/tasks/{rid}/logs/url/?", LogUrlHandler, sb),
             (rf"{jobs}/{rid}/?", JobHandler, sb),
             (rf"/sandbox-obs/training-logs/{rid}/{rid}", LogDownloadHandler, sb),
+            *self.services.routes(sb),
+            *self.workflows.routes(sb),
         ]
         return tornado.web.Application(routes, default_handler_class=NoRouteHandler, default_handler_args=sb)
 
     async def _shutdown(self) -> None:
         for job in self._all_jobs:
             job.stop.set()
+        self.services.stop()
+        self.workflows.stop()
         await super()._shutdown()
 
     def _after_stop(self) -> None:
@@ -224,6 +231,8 @@ class ModelArtsSandbox(ThreadedServer):
         for job in self._all_jobs:
             if job.thread is not None:
                 job.thread.join(max(0.0, deadline - time.monotonic()))
+        self.services.join(max(0.0, deadline - time.monotonic()))
+        self.workflows.join(max(0.0, deadline - time.monotonic()))
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -297,106 +306,23 @@ class ModelArtsSandbox(ThreadedServer):
 
 
 # ---------------------------------------------------------------------- handlers
-class _Base(tornado.web.RequestHandler):
-    sb: ModelArtsSandbox
-
-    def initialize(self, sb: ModelArtsSandbox) -> None:
-        self.sb = sb
-        self.request_id = uuid.uuid4().hex
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json;charset=UTF-8")
-
-    def check_xsrf_cookie(self) -> None:  # an API, not a form
-        return
-
-    def send(self, status: int, body: Any = None) -> None:
-        if body is not None:
-            return self.send_encoded(status, json.dumps(body))
-        self.set_status(status)
-        self.set_header("X-Request-Id", self.request_id)
-        self.clear_header("Content-Type")
-        self.finish()
-
-    def send_encoded(self, status: int, text: str) -> None:
-        """Answer a body already encoded as JSON (a large one is encoded off the loop)."""
-        self.set_status(status)
-        self.set_header("X-Request-Id", self.request_id)
-        self.finish(text)
-
-    def gateway_error(self, status: int, code: str, message: str) -> None:
-        self.send(status, {"error_code": code, "error_msg": message, "request_id": self.request_id})
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
-            return self.send(exc.status, {"error_code": exc.code, "error_msg": exc.message})
-        if status_code == 405:  # the gateway matches method and path together
-            return self.gateway_error(404, "APIGW.0101", "The API does not exist or has not been published "
-                                                         "in the environment")
-        self.send(status_code, {"error_code": "ModelArts.0010", "error_msg": f"Internal service error: {self._reason}"})
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if not isinstance(value, ApiError):
-            super().log_exception(typ, value, tb)
-
-    def json_body(self) -> Any:
-        raw = self.request.body or b""
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ApiError(400, E_BAD_PARAM, f"Invalid parameter body: not valid JSON ({exc})") from None
-
-
-class NoRouteHandler(_Base):
-    def prepare(self) -> None:
-        self.gateway_error(404, "APIGW.0101", "The API does not exist or has not been published in the environment")
-
-
-class _Api(_Base):
-    """Routes behind the gateway: credentials first, then the project in the path."""
-
-    def prepare(self) -> None:
-        req = self.request
-        try:
-            authenticate(req.method or "GET", req.path, req.query, req.headers, req.body or b"",
-                         credentials=self.sb.credentials, tokens=self.sb.tokens)
-        except AuthFailure as exc:
-            return self.gateway_error(401, AUTH_ERROR_CODE, str(exc))
-        project = self.path_args[0] if self.path_args else None
-        if project != self.sb.project_id:
-            return self.send(403, {"error_code": E_PROJECT, "error_msg": f"Invalid token: the project id {project!r} "
-                                                                         "in the URL is not the project of the "
-                                                                         "credentials"})
-        declared = req.headers.get("X-Project-Id")
-        if declared is not None and declared.strip() != project:
-            self.send(403, {"error_code": E_PROJECT, "error_msg": f"Invalid token: the X-Project-Id header "
-                                                                  f"{declared.strip()!r} is not the project id "
-                                                                  f"{project!r} in the URL"})
-
-    def args(self, *names: str) -> dict[str, str | None]:
-        return {n: self.get_query_argument(n, None) for n in names}
-
-
-class ClustersHandler(_Api):
+class ClustersHandler(Api):
     def get(self, _project: str) -> None:
         self.send(200, list_clusters(self.sb._clusters,
                                      self.args("cluster_name", "status", "offset", "limit", "sort_by", "order")))
 
 
-class AppsHandler(_Api):
+class AppsHandler(Api):
     def get(self, _project: str) -> None:
         self.send(200, list_apps(self.sb._apps, self.args("app_name", "offset", "limit", "sort_by", "order")))
 
 
-class PoolsHandler(_Api):
+class PoolsHandler(Api):
     def get(self, _project: str) -> None:
         self.send(200, list_pools(list(self.sb._pools.values()), self.args("workspaceId", "labelSelector", "status")))
 
 
-class PoolHandler(_Api):
+class PoolHandler(Api):
     def get(self, _project: str, name: str) -> None:
         pool = self.sb._pools.get(name)
         if pool is None:
@@ -404,7 +330,7 @@ class PoolHandler(_Api):
         self.send(200, pool)
 
 
-class NodesHandler(_Api):
+class NodesHandler(Api):
     def get(self, _project: str, name: str) -> None:
         if name not in self.sb._pools:
             raise ApiError(404, E_POOL_NOT_FOUND, "pool not found")
@@ -423,7 +349,7 @@ class NodesHandler(_Api):
                         "items": page})
 
 
-class FlavorsHandler(_Api):
+class FlavorsHandler(Api):
     def get(self, _project: str) -> None:
         kind = self.get_query_argument("flavor_type", None)
         if kind and kind not in ("CPU", "GPU", "Ascend"):
@@ -432,14 +358,14 @@ class FlavorsHandler(_Api):
         self.send(200, {"total_count": len(flavors), "flavors": flavors})
 
 
-class JobsHandler(_Api):
+class JobsHandler(Api):
     def post(self, _project: str) -> None:
         job = self.sb._create_job(self.json_body())
         with job.lock:
             self.send(201, job.view())
 
 
-class JobHandler(_Api):
+class JobHandler(Api):
     def get(self, _project: str, job_id: str) -> None:
         job = self.sb._find_job(job_id)
         with job.lock:
@@ -451,7 +377,7 @@ class JobHandler(_Api):
         self.send(202)
 
 
-class ActionsHandler(_Api):
+class ActionsHandler(Api):
     def post(self, _project: str, job_id: str) -> None:
         job = self.sb._find_job(job_id)
         body = self.json_body()
@@ -462,7 +388,7 @@ class ActionsHandler(_Api):
         self.send(202, self.sb._terminate(job))
 
 
-class SearchHandler(_Api):
+class SearchHandler(Api):
     def post(self, _project: str) -> None:
         self.send(200, self.sb._search(self.json_body()))
 
@@ -475,7 +401,7 @@ def _task_of(sb: ModelArtsSandbox, job_id: str, task: str) -> Job:
     return job
 
 
-class LogPreviewHandler(_Api):
+class LogPreviewHandler(Api):
     async def get(self, _project: str, job_id: str, task: str) -> None:
         job = _task_of(self.sb, job_id, task)
         text = await asyncio.get_running_loop().run_in_executor(None, _log_preview, job.log_path(task))
@@ -488,14 +414,14 @@ def _log_preview(path: Path) -> str:
     return json.dumps({"content": content, "current_size": current, "full_size": full})
 
 
-class LogUrlHandler(_Api):
+class LogUrlHandler(Api):
     def get(self, _project: str, job_id: str, task: str) -> None:
         job = _task_of(self.sb, job_id, task)
         base = f"{self.request.protocol}://{self.request.host}"
         self.send(200, {"obs_url": self.sb._log_link(job, task, base)})
 
 
-class LogDownloadHandler(_Base):
+class LogDownloadHandler(Base):
     """The temporary log link: no credentials, but a valid signature and expiry (like a signed OBS URL)."""
 
     async def get(self, job_id: str, task: str) -> None:
