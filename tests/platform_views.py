@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from jupyter_compute.backends.modelarts_jobs import DESCRIPTION_PREFIX
+from jupyter_compute.backends.modelarts.training import DESCRIPTION_PREFIX
 from jupyter_compute.sandbox.maap import VALID_TOKEN, MaapSandbox
 
 MAAP_AUTH = {"proxy-ticket": VALID_TOKEN}

@@ -37,9 +37,10 @@ from conftest import (
 
 from jupyter_compute.backends.base import backend_class
 from jupyter_compute.backends.modelarts import ModelArtsBackend
-from jupyter_compute.backends.modelarts_capacity import Resources, accelerator_type, parse_quantity
-from jupyter_compute.backends.modelarts_jobs import STATUS, job_status, log_slice
-from jupyter_compute.backends.modelarts_storage import ObsStore, obs_path
+from jupyter_compute.backends.modelarts.capacity import Resources, accelerator_type, parse_quantity
+from jupyter_compute.backends.modelarts.status import TRAINING_PHASES as STATUS
+from jupyter_compute.backends.modelarts.training import job_status, log_slice
+from jupyter_compute.backends.modelarts.storage import ObsStore, obs_path
 from jupyter_compute.errors import AuthError, BackendError, InvalidSpec, NotFound
 from jupyter_compute.forms import check_spec
 from jupyter_compute.models import JobSpec, JobState
@@ -147,7 +148,7 @@ def test_node_resources_cpu_memory_gpu_and_npu() -> None:
      {"code": "ModelArts.2775", "message": "job not found"}],
 )  # fmt: skip
 def test_platform_errors_in_every_spelling(body: dict[str, str]) -> None:
-    from jupyter_compute.backends.modelarts import platform_error
+    from jupyter_compute.backends.modelarts.backend import platform_error
 
     response = httpx.Response(400, json=body, request=httpx.Request("GET", "http://127.0.0.1/x"))
     assert platform_error(response) == ("ModelArts.2775", "job not found")
@@ -748,7 +749,7 @@ def test_a_path_outside_the_shared_folders_is_an_obs_path(modelarts: Any, obs: s
 def test_status_many_reads_a_bounded_number_of_pages(modelarts: Any, obs: str) -> None:
     """With one job a page, ``status_many`` reads the newest STATUS_PAGES pages and stops: the older jobs
     are left out (the monitor asks for them one by one), and they are still known to ``status``."""
-    from jupyter_compute.backends.modelarts import STATUS_PAGES
+    from jupyter_compute.backends.modelarts.backend import STATUS_PAGES
 
     s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
     job = spec(extra={"code_dir": f"obs://{BUCKET}/code/v1/", "boot_file": "train.py"},
@@ -815,7 +816,7 @@ def test_a_stuck_obs_is_an_error_not_a_hang(silent_obs: str) -> None:
 def test_a_folder_upload_never_follows_a_symbolic_link(obs: str, tmp_path: Path) -> None:
     from conftest import MA_BUCKET, MA_OBS_KEY, MA_OBS_SECRET
 
-    from jupyter_compute.backends.modelarts_storage import KeyPair, ObsStore
+    from jupyter_compute.backends.modelarts.storage import KeyPair, ObsStore
 
     code, outside = tmp_path / "code", tmp_path / "outside.txt"
     (code / "lib").mkdir(parents=True)

@@ -230,13 +230,20 @@ async def test_clusters_pools_and_flavors(rec: Recorder, modelarts: ModelArtsSan
 
 
 async def test_training_job_round_trip(rec: Recorder, modelarts: ModelArtsSandbox, obs: str, jp_root_dir: Path,
-                                       jp_serverapp: Any) -> None:  # fmt: skip
+                                       jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """A local code folder and an uploaded CSV on a pool with a flavor and a parameter → SUCCEEDED → the
-    log read by offsets → metrics.csv as the numbers the program computed."""
+    log read by offsets → metrics.csv as the numbers the program computed. The job is planned once: the
+    service's validation hands its plan to submit."""
+    from jupyter_compute.backends.modelarts import backend as module
+
+    plans = []
+    real_plan_job = module.plan_job
+    monkeypatch.setattr(module, "plan_job", lambda *a, **k: plans.append(1) or real_plan_job(*a, **k))
     code = code_folder(jp_root_dir)
     job = await submit(rec, {
         "backend": "ma", "script": str(code), "extra": {"boot_file": "train.py"}, "inputs": [await upload_csv(rec)],
         "cluster": f"pool:{CPU_POOL}", "environment": CPU_FLAVOR, "params": {"scale": 2}, "name": "station means"})
+    assert len(plans) == 1, f"the job was planned {len(plans)} times"
     remote = modelarts.job(job["remote_id"])  # the training job the platform holds
     assert remote["metadata"]["name"] == "station-means"
     assert remote["spec"]["resource"] == {"node_count": 1, "flavor_id": CPU_FLAVOR, "pool_id": CPU_POOL}
@@ -516,7 +523,7 @@ async def test_no_secret_in_answers_log_or_job_store(rec: Recorder, modelarts: M
 
 def held_reprs(jp_serverapp: Any, *names: str) -> str:
     """The reprs of what the server's backends hold: their attributes, credentials and OBS stores."""
-    from jupyter_compute.backends.modelarts_storage import ObsStore
+    from jupyter_compute.backends.modelarts.storage import ObsStore
 
     backends = jp_serverapp.web_app.settings["jupyter_compute"].service.backends
     texts = []

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuthError, InvalidSpec, NotFound
-from ._fsspec import file_sizes, s3_filesystem
-from .maap_storage import CHUNK_SIZE, S3Reader
+from ...errors import AuthError, InvalidSpec, NotFound
+from .._fsspec import file_sizes, s3_filesystem
+from ..maap_storage import CHUNK_SIZE, S3Reader
 
 #: Client options OBS needs from recent botocore (it rejects the new default checksums).
 CHECKSUM_OPTIONS = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}

@@ -20,8 +20,8 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
-from ..errors import AuthError
-from .secrets import read_secret
+from ...errors import AuthError
+from ..secrets import read_secret
 
 TOKEN = "token"
 AKSK = "aksk"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..models import Cluster, Environment
-from .modelarts_json import as_list, as_mapping
+from ...models import Cluster, Environment
+from .json_fields import as_list, as_mapping
 
 CLUSTER_PREFIX = "cluster:"
 POOL_PREFIX = "pool:"

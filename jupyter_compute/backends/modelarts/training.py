@@ -28,34 +28,13 @@ from datetime import datetime, timedelta, UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import InvalidSpec
-from ..models import JobSpec, JobState, RemoteStatus, map_native_status
-from .modelarts_capacity import CLUSTER_PREFIX, POOL_PREFIX
-from .modelarts_json import as_mapping, dig
-from .modelarts_storage import api_url, display_url, join, obs_path
+from ...errors import InvalidSpec
+from ...models import JobSpec, JobState, RemoteStatus, map_native_status
+from .capacity import CLUSTER_PREFIX, POOL_PREFIX
+from .json_fields import as_mapping, dig
+from .status import PHASE_WORDS, TRAINING_PHASES
+from .storage import api_url, display_url, join, obs_path
 
-#: ModelArts training-job phases → our states (``secondary_phase`` is kept in the native status only).
-STATUS: Mapping[str, JobState] = {
-    "Creating": JobState.QUEUED,
-    "Pending": JobState.QUEUED,
-    "Running": JobState.RUNNING,
-    "Completed": JobState.SUCCEEDED,
-    "Failed": JobState.FAILED,
-    "Abnormal": JobState.FAILED,
-    "Terminating": JobState.CANCELLED,
-    "Terminated": JobState.CANCELLED,
-}
-#: What a phase means, in words, when the platform says nothing more.
-PHASE_WORDS: Mapping[str, str] = {
-    "Creating": "being created",
-    "Pending": "waiting for resources",
-    "Running": "running",
-    "Completed": "",
-    "Failed": "the job failed; its log says why",
-    "Abnormal": "the job became abnormal",
-    "Terminating": "being stopped",
-    "Terminated": "stopped",
-}
 EXTRA_KEYS = ("code_dir", "boot_file", "engine", "image_url", "node_count")
 ENGINE_KEYS = ("engine_id", "engine_name", "engine_version")
 PROGRAM_SOURCES = ("script", "extra.code_dir", "algorithm", "extra.image_url")
@@ -517,7 +496,7 @@ def job_status(job: Mapping[str, Any], scrub: Callable[[Any], str] = str) -> Rem
     status = as_mapping(job.get("status"))
     phase = str(status.get("phase") or "")
     secondary = str(status.get("secondary_phase") or "")
-    state = map_native_status(STATUS, phase or None)
+    state = map_native_status(TRAINING_PHASES, phase or None)
     started = from_ms(status.get("start_time"))
     problems = _task_problems(status) if state is JobState.FAILED else []
     message = "; ".join(problems) if problems else _phase_message(phase, secondary, state)

@@ -5,8 +5,8 @@ inputs and outputs live on OBS (S3-compatible): local scripts and input files ar
 ``upload_root`` first (and removed again when an upload fails or the platform refuses the job), and
 the results are the files under the job's output folder, which the show answer keeps
 (``algorithm.outputs``), so they are found again after a restart. What a spec may hold is
-described in :mod:`.modelarts_jobs`; capacity (clusters, pools, flavors) in
-:mod:`.modelarts_capacity`; credentials in :mod:`.modelarts_auth`.
+described in :mod:`.training`; capacity (clusters, pools, flavors) in
+:mod:`.capacity`; credentials in :mod:`.auth`.
 
 Config keys:
 
@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,16 +59,16 @@ from urllib.parse import unquote
 
 import httpx
 
-from ..errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
-from ..forms import Form, FormField
-from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
-from . import _http
-from .base import (
+from ...errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
+from ...forms import Form, FormField
+from ...models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
+from .. import _http
+from ..base import (
     COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text, public_url,
 )
-from .maap_storage import CHUNK_SIZE, media_type
-from .modelarts_auth import AKSK, TOKEN, Auth, segment
-from .modelarts_capacity import (
+from ..maap_storage import CHUNK_SIZE, media_type
+from .auth import AKSK, TOKEN, Auth, segment
+from .capacity import (
     PoolNodes,
     flavor_environments,
     pool_cluster,
@@ -76,10 +77,9 @@ from .modelarts_capacity import (
     pool_name,
     v1_cluster,
 )
-from .modelarts_jobs import (
+from .training import (
     DESCRIPTION_PREFIX,
     OUTPUT_NAME,
-    STATUS,
     Plan,
     Source,
     create_body,
@@ -92,8 +92,9 @@ from .modelarts_jobs import (
     plan_job,
     task_names,
 )
-from .modelarts_storage import KeyPair, ObsStore, client_options, display_url, join, obs_path
-from .secrets import read_secret
+from .status import TRAINING_PHASES
+from .storage import KeyPair, ObsStore, client_options, display_url, join, obs_path
+from ..secrets import read_secret
 
 CAPABILITIES = Capabilities(
     can_cancel=True, can_delete=True, can_list=True, has_logs=True, has_results=True,
@@ -202,7 +203,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     kind: ClassVar[str] = "modelarts"
     capabilities: Capabilities = CAPABILITIES  # per instance: the proxy needs a token
-    status_map: ClassVar[Mapping[str, JobState]] = STATUS
+    status_map: ClassVar[Mapping[str, JobState]] = TRAINING_PHASES
     batch_status: ClassVar[bool] = True
     secret_env_defaults: ClassVar[Mapping[str, str]] = {
         "token_env": "MODELARTS_TOKEN", "ak_env": "HUAWEICLOUD_SDK_AK", "sk_env": "HUAWEICLOUD_SDK_SK",
@@ -223,6 +224,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
         self._obs: ObsStore | None = None
         self._outputs: dict[str, dict[str, str]] = {}
+        self._plans: dict[int, tuple[weakref.ref[JobSpec], Plan]] = {}  # validate's plans, for submit
         self._capacity: tuple[float, list[PoolNodes]] | None = None
         self._capacity_lock = asyncio.Lock()
         self._node_walks = asyncio.Semaphore(NODE_WALKS)
@@ -496,9 +498,20 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         return Form(fields=fields + common)
 
     def validate(self, spec: JobSpec) -> JobSpec:
-        """Check the spec (reads local files); InvalidSpec naming the field."""
-        plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
+        """Check the spec (reads local files); InvalidSpec naming the field. The plan made is kept for
+        ``submit`` as long as the spec lives."""
+        plan = plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
+        self._plans[id(spec)] = (weakref.ref(spec), plan)
+        weakref.finalize(spec, self._plans.pop, id(spec), None)
         return spec
+
+    async def _plan(self, spec: JobSpec) -> Plan:
+        """The plan ``validate`` made of this very spec (validating it first, in a thread, if it was not)."""
+        spec = await self.validated(spec)
+        known, plan = self._plans.get(id(spec), (None, None))
+        if plan is None or known is None or known() is not spec:
+            return await asyncio.to_thread(plan_job, spec, upload_root=self.upload_root, resolve=self.local_source)
+        return plan
 
     async def _check_on_platform(self, plan: Plan) -> None:
         """What only the platform and OBS can tell, before anything is uploaded or created."""
@@ -550,7 +563,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        plan = await asyncio.to_thread(plan_job, spec, upload_root=self.upload_root, resolve=self.local_source)
+        plan = await self._plan(spec)
         await self._check_on_platform(plan)
         code_obs, inputs = await self._upload_plan(plan, job_id)
         output = plan.output or self._job_folder(job_id, "output", field="output")
