@@ -92,10 +92,15 @@ from .training import (
     plan_job,
     task_names,
 )
+from .refusals import field_hint
+from .service_jobs import ServiceJobs
+from .services import BATCH, REAL_TIME, ServicePlan, is_service, plan_service
 from .status import TRAINING_PHASES
 from .storage import KeyPair, ObsStore, client_options, display_url, join, obs_path
 from ..secrets import read_secret
 
+TRAINING = "training"
+JOB_KINDS = (TRAINING, BATCH, REAL_TIME)
 CAPABILITIES = Capabilities(
     can_cancel=True, can_delete=True, can_list=True, has_logs=True, has_results=True,
     has_environments=True, has_clusters=True,
@@ -159,12 +164,6 @@ def platform_error(response: httpx.Response) -> tuple[str, str]:
     return "", (response.text or "").strip()[:500] or response.reason_phrase or f"HTTP {response.status_code}"
 
 
-def field_hint(said: str, hints: Sequence[tuple[str, str]]) -> str | None:
-    """The spec field a refusal is about: the field of the first hint word in ``said``, if any."""
-    lowered = said.lower()
-    return next((field for word, field in hints if word in lowered), None)
-
-
 def flavor_refusal(flavor: str | None, offered: Sequence[str], pool: str) -> str | None:
     """Why a job of ``flavor`` (None: unnamed) cannot run on a pool offering ``offered``; None when it can."""
     if flavor and offered and flavor not in offered:
@@ -224,7 +223,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
         self._obs: ObsStore | None = None
         self._outputs: dict[str, dict[str, str]] = {}
-        self._plans: dict[int, tuple[weakref.ref[JobSpec], Plan]] = {}  # validate's plans, for submit
+        self._plans: dict[int, tuple[weakref.ref[JobSpec], Plan | ServicePlan]] = {}  # validate's, for submit
+        self.services = ServiceJobs(self)
         self._capacity: tuple[float, list[PoolNodes]] | None = None
         self._capacity_lock = asyncio.Lock()
         self._node_walks = asyncio.Semaphore(NODE_WALKS)
@@ -472,6 +472,9 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         common = tuple(f for f in COMMON_FIELDS if f.name != "timeout_s")
         root = display_url(self.upload_root) if self.upload_root else None
         fields = (
+            FormField("extra.kind", "Job kind", "choice", default=TRAINING, choices=JOB_KINDS,
+                      help="A training job; a batch service (a model over an input folder, results to the output "
+                      "folder); or a real-time service (a model behind a predict URL until stopped)."),
             FormField("script", "Code (local)", "path",
                       help="A script (the boot file) or folder in the server's folders, uploaded to OBS"
                       + (f" under {root}" if root else "")),
@@ -486,11 +489,26 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
             FormField("environment", "Flavor", "string",
                       help="The flavor (e.g. modelarts.vm.cpu.8u); required unless a pool with one flavor is chosen."),
             FormField("cluster", "Pool", "string", help="A dedicated resource pool: pool:<name> or its name."),
-            FormField("extra.node_count", "Nodes", "integer", default=1, min=1, help="How many nodes run the job."),
+            FormField("extra.node_count", "Nodes (training)", "integer", min=1,
+                      help="How many nodes run the job (default 1)."),
             FormField("inputs", "Inputs", "tags",
                       help="OBS paths, or files in the server's folders (uploaded first); name=path names one "
                       "(default data_url, data_url_1, …)."),
-            FormField("params", "Parameters", "mapping", help="Passed to the boot file as --name=value."),
+            FormField("params", "Parameters", "mapping",
+                      help="Passed to the boot file as --name=value (to a service's model: environment variables)."),
+            FormField("extra.model_id", "Model id (services)", "string", help="The model a service deploys."),
+            FormField("extra.instance_count", "Instances (services)", "integer", min=1, max=128,
+                      help="How many instances serve the model (default 1)."),
+            FormField("extra.mapping_type", "Input mapping (batch)", "choice", choices=("file", "csv"),
+                      help="file: each input file is one request; csv: each row is one (default for a CSV)."),
+            FormField("extra.mapping_rule", "CSV mapping rule (batch)", "mapping",
+                      help="Request fields by csv column index; made from a local CSV's header when not given."),
+            FormField("extra.req_uri", "Inference path (batch)", "string",
+                      help="The model's inference path (default /)."),
+            FormField("extra.duration", "Stop after (real-time)", "integer", min=1,
+                      help="The auto-stop schedule's duration, in the unit below."),
+            FormField("extra.time_unit", "Unit (real-time)", "choice", choices=("MINUTES", "HOURS", "DAYS"),
+                      help="The unit of 'Stop after' (default HOURS)."),
             FormField("output", "Output folder (OBS)", "path",
                       help=f"Default {root}<job id>/output/; passed as --{OUTPUT_NAME}." if root
                       else f"obs://bucket/path/; passed as --{OUTPUT_NAME}."),
@@ -500,17 +518,26 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     def validate(self, spec: JobSpec) -> JobSpec:
         """Check the spec (reads local files); InvalidSpec naming the field. The plan made is kept for
         ``submit`` as long as the spec lives."""
-        plan = plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
+        plan = self._make_plan(spec)
         self._plans[id(spec)] = (weakref.ref(spec), plan)
         weakref.finalize(spec, self._plans.pop, id(spec), None)
         return spec
 
-    async def _plan(self, spec: JobSpec) -> Plan:
+    def _make_plan(self, spec: JobSpec) -> Plan | ServicePlan:
+        """The plan of the job kind ``extra.kind`` names (default ``training``)."""
+        kind = spec.extra.get("kind", TRAINING)
+        if kind == TRAINING:
+            return plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
+        if kind in (BATCH, REAL_TIME):
+            return plan_service(spec, kind, upload_root=self.upload_root, resolve=self.local_source)
+        raise InvalidSpec(f"'extra.kind' must be one of {', '.join(JOB_KINDS)}, not {kind!r}", field="extra.kind")
+
+    async def _plan(self, spec: JobSpec) -> Plan | ServicePlan:
         """The plan ``validate`` made of this very spec (validating it first, in a thread, if it was not)."""
         spec = await self.validated(spec)
         known, plan = self._plans.get(id(spec), (None, None))
         if plan is None or known is None or known() is not spec:
-            return await asyncio.to_thread(plan_job, spec, upload_root=self.upload_root, resolve=self.local_source)
+            return await asyncio.to_thread(self._make_plan, spec)
         return plan
 
     async def _check_on_platform(self, plan: Plan) -> None:
@@ -564,6 +591,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     # jobs -----------------------------------------------------------------------------
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
         plan = await self._plan(spec)
+        if isinstance(plan, ServicePlan):
+            return await self.services.submit(plan, job_id)
         await self._check_on_platform(plan)
         code_obs, inputs = await self._upload_plan(plan, job_id)
         output = plan.output or self._job_folder(job_id, "output", field="output")
@@ -623,7 +652,12 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     async def _remove_uploads(self, plan: Plan, job_id: str) -> None:
         """Remove ``<upload_root>/<job_id>/`` after a failed submission (best effort: a failure is logged)."""
-        if not plan.needs_upload or self.upload_root is None:
+        if plan.needs_upload:
+            await self._remove_job_folder(job_id)
+
+    async def _remove_job_folder(self, job_id: str) -> None:
+        """Remove ``<upload_root>/<job_id>/`` (best effort: a failure is logged)."""
+        if self.upload_root is None:
             return
         folder = job_folder(self.upload_root, job_id)
         try:
@@ -653,6 +687,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         return data
 
     async def status(self, remote_id: str) -> RemoteStatus:
+        if is_service(remote_id):
+            return await self.services.status(remote_id)
         return job_status(await self._show(remote_id), self._scrub)
 
     async def _search(self, max_pages: int = MAX_PAGES) -> AsyncIterator[dict[str, Any]]:
@@ -685,21 +721,24 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
         An id left out is not among them: the monitor then asks for that job alone.
         """
-        wanted = set(remote_ids)
-        found: dict[str, RemoteStatus] = {}
+        services = [r for r in remote_ids if is_service(r)]
+        found = await self.services.status_many(services) if services else {}
+        wanted = set(remote_ids) - set(services)
         if not wanted:
             return found
+        found_training = len(found)
         async for item in self._search(STATUS_PAGES):
             job_id = job_id_of(item)
             if job_id in wanted:
                 found[job_id] = job_status(item, self._scrub)
-                if len(found) == len(wanted):
+                if len(found) - found_training == len(wanted):
                     break
         return found
 
     async def list_jobs(self) -> list[tuple[str, RemoteStatus]]:
-        """Every training job of the project (or workspace) with its status, newest first."""
-        return [(job_id_of(item), job_status(item, self._scrub)) async for item in self._search()]
+        """Every training job of the project (or workspace) with its status, newest first, then every service."""
+        jobs = [(job_id_of(item), job_status(item, self._scrub)) async for item in self._search()]
+        return jobs + await self.services.list_jobs()
 
     async def recover(self, job_id: str) -> str | None:
         """The training job created for our ``job_id`` (its description names it), if any."""
@@ -707,22 +746,29 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         async for item in self._search():
             if job_description(item) == description:
                 return job_id_of(item)
-        return None
+        return await self.services.recover(job_id)
 
     async def cancel(self, remote_id: str) -> None:
+        if is_service(remote_id):
+            return await self.services.cancel(remote_id)
         await self._call(
             "POST", self._path("v2", "training-jobs", segment(remote_id), "actions"),
             what=f"terminating training job {remote_id}", json_body={"action_type": "terminate"},
         )  # fmt: skip
 
     async def delete(self, remote_id: str) -> None:
+        if is_service(remote_id):
+            return await self.services.delete(remote_id)
         await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
                          what=f"deleting training job {remote_id}")  # fmt: skip
         self._outputs.pop(remote_id, None)
 
     # logs -----------------------------------------------------------------------------
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
-        """The first task's log from byte ``offset`` (its preview, the last ~5 MB); complete once the job ended."""
+        """The first task's log from byte ``offset`` (its preview, the last ~5 MB); complete once the job ended.
+        A service's log is its events."""
+        if is_service(remote_id):
+            return await self.services.logs(remote_id, offset)
         job = await self._show(remote_id)
         done = job_status(job).state.is_terminal
         tasks = task_names(job)
@@ -742,7 +788,10 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     # results --------------------------------------------------------------------------
     async def _output_folders(self, remote_id: str) -> dict[str, str]:
         folders = self._outputs.get(remote_id)
-        if folders is None:
+        if folders is None and is_service(remote_id):
+            folders = await self.services.output_folders(remote_id)
+            self._remember(remote_id, folders)
+        elif folders is None:
             folders = output_folders(await self._show(remote_id))
             self._remember(remote_id, folders)
         return folders

@@ -31,3 +31,32 @@ PHASE_WORDS: Mapping[str, str] = {
     "Terminating": "being stopped",
     "Terminated": "stopped",
 }
+
+#: Inference service statuses (v1 ``status``) → our states. A batch service ends ``finished``; a real-time
+#: service is a long-running job that runs while deployed and ends ``stopped``, which is SUCCEEDED when its
+#: auto-stop schedule stopped it (``services.service_status`` tells which).
+SERVICE_STATUS: Mapping[str, JobState] = {
+    "pending": JobState.QUEUED,
+    "waiting": JobState.QUEUED,
+    "deploying": JobState.QUEUED,
+    "running": JobState.RUNNING,
+    "concerning": JobState.RUNNING,
+    "finished": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "stopping": JobState.CANCELLED,
+    "stopped": JobState.CANCELLED,
+    "deleting": JobState.CANCELLED,
+}
+#: What a service status means, in words, when the platform says nothing more.
+SERVICE_WORDS: Mapping[str, str] = {
+    "pending": "waiting to be deployed",
+    "waiting": "waiting for resources",
+    "deploying": "being deployed",
+    "running": "running",
+    "concerning": "running, but some instances are unhealthy",
+    "finished": "",
+    "failed": "the service failed",
+    "stopping": "being stopped",
+    "stopped": "stopped",
+    "deleting": "being deleted",
+}

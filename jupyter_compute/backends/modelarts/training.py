@@ -35,7 +35,7 @@ from .json_fields import as_mapping, dig
 from .status import PHASE_WORDS, TRAINING_PHASES
 from .storage import api_url, display_url, join, obs_path
 
-EXTRA_KEYS = ("code_dir", "boot_file", "engine", "image_url", "node_count")
+EXTRA_KEYS = ("kind", "code_dir", "boot_file", "engine", "image_url", "node_count")
 ENGINE_KEYS = ("engine_id", "engine_name", "engine_version")
 PROGRAM_SOURCES = ("script", "extra.code_dir", "algorithm", "extra.image_url")
 DEFAULT_INPUT = "data_url"

@@ -1,0 +1,196 @@
+"""Inference service jobs on ModelArts (v1 services API): submit, status, stop, delete, events as the log,
+and a batch service's output folder. What a spec may hold is in :mod:`.services`; the HTTP and OBS
+plumbing is the backend's (:mod:`.backend`)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...errors import BackendError, ComputeError, InvalidSpec, NotFound
+from ...models import JobState, LogChunk, RemoteStatus
+from ..base import Submission
+from .auth import segment
+from .json_fields import as_list
+from .refusals import field_hint
+from .services import (
+    BATCH,
+    ServicePlan,
+    create_body,
+    dest_path,
+    event_lines,
+    service_description,
+    service_id_of,
+    service_remote_id,
+    service_status,
+    split_csv,
+    stopped_by_schedule,
+)
+from .training import DESCRIPTION_PREFIX
+
+if TYPE_CHECKING:
+    from .backend import ModelArtsBackend
+
+#: Services asked for per page of the v1 listing (its ``offset`` is a page index).
+SERVICE_PAGE = 100
+#: Events read for a service's log and for who stopped it.
+EVENT_PAGE = 1000
+#: Words in ModelArts' refusal of a service → the spec field they are about (first match wins).
+SERVICE_FIELD_HINTS: tuple[tuple[str, str], ...] = (
+    ("model", "extra.model_id"), ("custom_spec", "extra.custom_spec"), ("specification", "environment"),
+    ("instance_count", "extra.instance_count"), ("cluster", "cluster"), ("schedule", "extra.duration"),
+    ("src_path", "inputs"), ("dest_path", "output"), ("mapping_rule", "extra.mapping_rule"),
+    ("mapping_type", "extra.mapping_type"), ("req_uri", "extra.req_uri"), ("envs", "params"),
+    ("service_name", "name"),
+)
+
+
+class ServiceJobs:
+    """The service job kinds of one ModelArts backend."""
+
+    def __init__(self, backend: ModelArtsBackend) -> None:
+        self.backend = backend
+
+    def _path(self, *parts: str) -> str:
+        return self.backend._path("v1", "services", *parts)
+
+    # submit ---------------------------------------------------------------------------
+    async def submit(self, plan: ServicePlan, job_id: str) -> Submission:
+        """Upload a local input, then create the service; a refusal removes the uploads."""
+        b = self.backend
+        source, rule = plan.source_obs, plan.mapping_rule
+        if plan.source_local is not None:
+            try:
+                source, made_rule = await self._upload_input(plan, job_id)
+            except ComputeError:
+                await b._remove_job_folder(job_id)
+                raise
+            rule = rule or made_rule
+        output = plan.output
+        if plan.kind == BATCH and output is None:
+            output = b._job_folder(job_id, "output", field="output")
+        body = create_body(plan, job_id=job_id, source=source, output=output, mapping_rule=rule)
+        try:
+            data = await b._json("POST", self._path(), what=f"creating the service of {job_id}", json_body=body,
+                                 field_hints=SERVICE_FIELD_HINTS)  # fmt: skip
+        except (InvalidSpec, NotFound) as exc:  # refused: nothing uses the uploads
+            if plan.source_local is not None:
+                await b._remove_job_folder(job_id)
+            if isinstance(exc, NotFound):  # what the body names does not exist (a model, a cluster)
+                raise InvalidSpec(exc.message, field=field_hint(exc.message, SERVICE_FIELD_HINTS),
+                                  backend=b.name) from None  # fmt: skip
+            raise
+        service_id = data.get("service_id") if isinstance(data, dict) else None
+        if not isinstance(service_id, str) or not service_id:
+            raise BackendError("ModelArts created the service but answered no service_id", backend=b.name)
+        b.log.info("modelarts backend '%s': job %s is %s %s", b.name, job_id, plan.kind, service_id)
+        return Submission(service_remote_id(service_id), RemoteStatus(JobState.QUEUED, "deploying", "submitted"))
+
+    async def _upload_input(self, plan: ServicePlan, job_id: str) -> tuple[str, dict[str, Any] | None]:
+        """The local input uploaded to ``<job>/inputs/``: (that folder, the mapping rule a CSV's header makes)."""
+        b = self.backend
+        local = plan.source_local
+        assert local is not None
+        folder = b._job_folder(job_id, "inputs", field="inputs[0]")
+        if not plan.csv_from_local:
+            await b._upload(local, folder, what="the input")
+            return folder, None
+        with tempfile.TemporaryDirectory(prefix="modelarts-input-") as tmp:
+            body = Path(tmp) / local.name
+            rule = await asyncio.to_thread(split_csv, local, body)
+            await b._upload(body, folder, what="the input")
+        return folder, rule
+
+    # status ---------------------------------------------------------------------------
+    async def show(self, remote_id: str) -> dict[str, Any]:
+        service_id = service_id_of(remote_id)
+        data = await self.backend._json("GET", self._path(segment(service_id)), what=f"reading service {service_id}")
+        if not isinstance(data, dict):
+            raise BackendError(f"ModelArts answered service {service_id} with no service object",
+                               backend=self.backend.name)  # fmt: skip
+        return data
+
+    async def _events(self, remote_id: str) -> list[Any]:
+        service_id = service_id_of(remote_id)
+        data = await self.backend._json(
+            "GET", self._path(segment(service_id), "events"), what=f"reading the events of service {service_id}",
+            params=[("limit", EVENT_PAGE), ("sort_by", "occur_time"), ("order", "asc")],
+        )  # fmt: skip
+        return as_list(data.get("events") if isinstance(data, dict) else None)
+
+    async def status_of(self, remote_id: str, service: dict[str, Any]) -> RemoteStatus:
+        """The status of a service read already; a stopped real-time one asks its events who stopped it."""
+        by_schedule = False
+        if service.get("status") == "failed" and not service.get("error_msg"):  # the listing leaves it out
+            service = await self.show(remote_id)
+        if service.get("infer_type") == "real-time" and service.get("status") == "stopped":
+            by_schedule = stopped_by_schedule(await self._events(remote_id))
+        return service_status(service, self.backend._scrub, by_schedule=by_schedule)
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        return await self.status_of(remote_id, await self.show(remote_id))
+
+    async def listing(self) -> AsyncIterator[dict[str, Any]]:
+        """Every service of the project, newest first, page by page (``offset`` is the page index)."""
+        page = 0
+        while True:
+            data = await self.backend._json("GET", self._path(), what="listing services",
+                                            params=[("offset", page), ("limit", SERVICE_PAGE)])  # fmt: skip
+            items = as_list(data.get("services") if isinstance(data, dict) else None)
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("service_id"), str):
+                    yield item
+            if len(items) < SERVICE_PAGE:
+                return
+            page += 1
+
+    async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
+        """One listing for all of them; an id left out is one the platform no longer has."""
+        wanted = set(remote_ids)
+        found: dict[str, RemoteStatus] = {}
+        async for item in self.listing():
+            remote_id = service_remote_id(item["service_id"])
+            if remote_id in wanted:
+                found[remote_id] = await self.status_of(remote_id, item)
+        return found
+
+    async def list_jobs(self) -> list[tuple[str, RemoteStatus]]:
+        return [(service_remote_id(item["service_id"]), service_status(item, self.backend._scrub))
+                async for item in self.listing()]  # fmt: skip
+
+    async def recover(self, job_id: str) -> str | None:
+        """The service created for our ``job_id`` (its description names it), if any."""
+        description = f"{DESCRIPTION_PREFIX}{job_id}"
+        async for item in self.listing():
+            if service_description(item) == description:
+                return service_remote_id(item["service_id"])
+        return None
+
+    # actions --------------------------------------------------------------------------
+    async def cancel(self, remote_id: str) -> None:
+        """Stop the service (a real-time one is undeployed; a batch one stops where it is)."""
+        service_id = service_id_of(remote_id)
+        await self.backend._call("PUT", self._path(segment(service_id)), what=f"stopping service {service_id}",
+                                 json_body={"status": "stopped"})  # fmt: skip
+
+    async def delete(self, remote_id: str) -> None:
+        service_id = service_id_of(remote_id)
+        await self.backend._call("DELETE", self._path(segment(service_id)), what=f"deleting service {service_id}")
+
+    async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
+        """The service's events as lines, from byte ``offset``; complete once the job ended."""
+        service = await self.show(remote_id)
+        events = await self._events(remote_id)
+        done = (await self.status_of(remote_id, service)).state.is_terminal
+        data = self.backend._scrub(event_lines(events)).encode()
+        start = min(max(0, offset), len(data))
+        return LogChunk(data[start:].decode(errors="replace"), len(data), complete=done)
+
+    async def output_folders(self, remote_id: str) -> dict[str, str]:
+        """A batch service's output folder (none for a real-time service)."""
+        folder = dest_path(await self.show(remote_id))
+        return {"output": folder} if folder else {}
+

@@ -1,0 +1,334 @@
+"""What a ModelArts inference service job is made of: the spec checked and turned into a v1 service create
+body, and a service answer turned into a status. Pure functions (no network); :mod:`.backend` calls them.
+
+Two job kinds (``extra.kind``):
+
+- ``batch-service``: runs a model over every file of one input folder and writes the answers to the
+  output folder (the job's results). The input is an OBS folder, or a local file or folder (a DataFrame
+  sent from a notebook arrives as a CSV file) that is uploaded first; a local CSV is uploaded without
+  its header row, and when no ``extra.mapping_rule`` is given one is made of its columns (numbers where
+  every sampled value is a number, else text), each row becoming ``{"data": {"req_data": [{column:
+  value, …}]}}``.
+- ``real-time-service``: deploys a model behind a predict URL. It is a long-running job: RUNNING while
+  deployed, ended by its auto-stop schedule (``extra.duration`` in ``extra.time_unit``) or by cancel.
+
+Both take ``extra.model_id`` (required), ``environment`` (the specification, default
+``modelarts.vm.cpu.2u``; ``custom`` with ``extra.custom_spec``), ``extra.instance_count`` (default 1), a
+dedicated ``cluster`` (``cluster:<cluster_id>``) and ``params`` (the model's environment variables).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, UTC
+from pathlib import Path
+from typing import Any
+
+from ...errors import InvalidSpec
+from ...models import JobSpec, JobState, RemoteStatus, map_native_status
+from .capacity import CLUSTER_PREFIX
+from .json_fields import as_list, as_mapping
+from .status import SERVICE_STATUS, SERVICE_WORDS
+from .storage import api_url, obs_path
+from .training import DESCRIPTION_PREFIX, LocalResolver, job_name, parameter_text
+
+SERVICE_PREFIX = "service:"
+BATCH, REAL_TIME = "batch-service", "real-time-service"
+INFER_TYPES = {BATCH: "batch", REAL_TIME: "real-time"}
+DEFAULT_SPECIFICATION = "modelarts.vm.cpu.2u"
+COMMON_EXTRA = ("kind", "model_id", "instance_count", "custom_spec")
+EXTRA_KEYS = {BATCH: (*COMMON_EXTRA, "req_uri", "mapping_type", "mapping_rule"),
+              REAL_TIME: (*COMMON_EXTRA, "duration", "time_unit")}
+TIME_UNITS = ("MINUTES", "HOURS", "DAYS")
+MAPPING_TYPES = ("file", "csv")
+#: Rows of a local CSV read to tell its number columns from its text columns.
+SAMPLE_ROWS = 1000
+
+
+@dataclass
+class ServicePlan:
+    """A checked service job: what the create body needs, and what must be uploaded first."""
+
+    kind: str
+    name: str
+    model_id: str
+    specification: str
+    instance_count: int
+    custom_spec: dict[str, Any] | None = None
+    cluster_id: str | None = None
+    envs: dict[str, str] = field(default_factory=dict)
+    schedule: list[dict[str, Any]] | None = None
+    source_obs: str | None = None  # the input folder on OBS, or
+    source_local: Path | None = None  # a local file or folder uploaded there first
+    output: str | None = None  # None: the default under upload_root
+    req_uri: str = "/"
+    mapping_type: str = "file"
+    mapping_rule: dict[str, Any] | None = None
+
+    @property
+    def csv_from_local(self) -> bool:
+        """A local CSV file whose header row is dropped (and made the mapping rule) on upload."""
+        return self.mapping_type == "csv" and self.source_local is not None and self.source_local.is_file()
+
+
+def is_service(remote_id: str) -> bool:
+    return remote_id.startswith(SERVICE_PREFIX)
+
+
+def service_remote_id(service_id: str) -> str:
+    return f"{SERVICE_PREFIX}{service_id}"
+
+
+def service_id_of(remote_id: str) -> str:
+    return remote_id.removeprefix(SERVICE_PREFIX)
+
+
+def _text(extra: Mapping[str, Any], key: str, default: str | None = None) -> str | None:
+    value = extra.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSpec(f"'extra.{key}' must be a non-empty string", field=f"extra.{key}")
+    return value.strip()
+
+
+def _whole(extra: Mapping[str, Any], key: str, default: int | None) -> int | None:
+    value = extra.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSpec(f"'extra.{key}' must be a whole number ≥ 1", field=f"extra.{key}")
+    return value
+
+
+def _refuse_unsupported(spec: JobSpec, kind: str) -> None:
+    for unused in ("script", "notebook", "code", "command", "algorithm"):
+        if getattr(spec, unused) is not None:
+            raise InvalidSpec(f"a ModelArts {kind} deploys a model (extra.model_id), not a {unused}", field=unused)
+    if spec.timeout_s is not None:
+        raise InvalidSpec("a ModelArts service takes no time limit here (a real-time one has extra.duration)",
+                          field="timeout_s")  # fmt: skip
+    unknown = sorted(set(spec.extra) - set(EXTRA_KEYS[kind]))
+    if unknown:
+        raise InvalidSpec(f"unknown extra key '{unknown[0]}' for a {kind} (known: {', '.join(EXTRA_KEYS[kind])})",
+                          field=f"extra.{unknown[0]}")  # fmt: skip
+
+
+def _cluster_id(cluster: str | None) -> str | None:
+    text = (cluster or "").strip()
+    if not text:
+        return None
+    if not text.startswith(CLUSTER_PREFIX) or not text[len(CLUSTER_PREFIX):].strip():
+        raise InvalidSpec("a service runs on a dedicated cluster: cluster:<cluster_id> (pools are for training)",
+                          field="cluster")  # fmt: skip
+    return text[len(CLUSTER_PREFIX):].strip()
+
+
+def _specification(spec: JobSpec) -> tuple[str, dict[str, Any] | None]:
+    flavor = (spec.environment or "").strip() or DEFAULT_SPECIFICATION
+    custom = spec.extra.get("custom_spec")
+    if flavor == "custom":
+        if not isinstance(custom, Mapping) or not custom:
+            raise InvalidSpec("the custom specification needs extra.custom_spec ({cpu, memory, …})",
+                              field="extra.custom_spec")  # fmt: skip
+        return flavor, dict(custom)
+    if custom is not None:
+        raise InvalidSpec("extra.custom_spec is for the 'custom' specification only", field="extra.custom_spec")
+    return flavor, None
+
+
+def _envs(params: Mapping[str, Any]) -> dict[str, str]:
+    envs = {}
+    for key, value in params.items():
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise InvalidSpec(f"'{key}' is not an environment variable name (letters, digits and _)", field="params")
+        envs[key] = parameter_text(key, value)
+    return envs
+
+
+def _schedule(extra: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    duration = _whole(extra, "duration", None)
+    unit = (_text(extra, "time_unit", "HOURS") or "HOURS").upper()
+    if unit not in TIME_UNITS:
+        raise InvalidSpec(f"'extra.time_unit' must be one of {', '.join(TIME_UNITS)}", field="extra.time_unit")
+    if duration is None:
+        if "time_unit" in extra:
+            raise InvalidSpec("extra.time_unit needs extra.duration", field="extra.duration")
+        return None
+    return [{"type": "stop", "time_unit": unit, "duration": duration}]
+
+
+def _batch_source(spec: JobSpec, plan: ServicePlan, resolve: LocalResolver) -> None:
+    if len(spec.inputs) != 1 or not isinstance(spec.inputs[0], str) or not spec.inputs[0].strip():
+        raise InvalidSpec("a batch service reads one input: an OBS folder, or a local file or folder",
+                          field="inputs")  # fmt: skip
+    text = spec.inputs[0].strip()
+    local = None if text.startswith("obs://") else resolve(text, field="inputs[0]")
+    if local is None:
+        plan.source_obs = obs_path(text, "inputs[0]", folder=True)
+    else:
+        plan.source_local = local
+
+
+def _mapping(spec: JobSpec, plan: ServicePlan) -> None:
+    extra = spec.extra
+    plan.req_uri = _text(extra, "req_uri", "/") or "/"
+    local_csv = plan.source_local is not None and plan.source_local.suffix.lower() == ".csv"
+    mapping = _text(extra, "mapping_type", "csv" if local_csv else "file") or "file"
+    if mapping not in MAPPING_TYPES:
+        raise InvalidSpec(f"'extra.mapping_type' must be 'file' or 'csv', not '{mapping}'", field="extra.mapping_type")
+    plan.mapping_type = mapping
+    rule = extra.get("mapping_rule")
+    if rule is not None and (mapping != "csv" or not isinstance(rule, Mapping)):
+        raise InvalidSpec("extra.mapping_rule is an object, for the csv mapping only", field="extra.mapping_rule")
+    if mapping == "csv" and rule is None and not local_csv:
+        raise InvalidSpec("a csv mapping of files on OBS needs extra.mapping_rule (columns by index)",
+                          field="extra.mapping_rule")  # fmt: skip
+    plan.mapping_rule = dict(rule) if isinstance(rule, Mapping) else None
+
+
+def plan_service(spec: JobSpec, kind: str, *, upload_root: str | None, resolve: LocalResolver) -> ServicePlan:
+    """Check a service job's spec; InvalidSpec naming the field."""
+    _refuse_unsupported(spec, kind)
+    model_id = _text(spec.extra, "model_id")
+    if model_id is None:
+        raise InvalidSpec(f"a {kind} needs the model to deploy: extra.model_id", field="extra.model_id")
+    flavor, custom = _specification(spec)
+    plan = ServicePlan(kind=kind, name=job_name(spec), model_id=model_id, specification=flavor, custom_spec=custom,
+                       instance_count=_whole(spec.extra, "instance_count", 1) or 1,
+                       cluster_id=_cluster_id(spec.cluster), envs=_envs(spec.params))  # fmt: skip
+    if kind == REAL_TIME:
+        if spec.inputs or spec.output:
+            raise InvalidSpec("a real-time service reads no inputs and writes no output folder",
+                              field="inputs" if spec.inputs else "output")  # fmt: skip
+        plan.schedule = _schedule(spec.extra)
+        return plan
+    _batch_source(spec, plan, resolve)
+    _mapping(spec, plan)
+    plan.output = obs_path(spec.output, "output", folder=True) if spec.output is not None else None
+    if (plan.output is None or plan.source_local is not None) and upload_root is None:
+        raise InvalidSpec("this backend has no upload_root: give an OBS input folder and output folder",
+                          field="output" if plan.output is None else "inputs[0]")  # fmt: skip
+    return plan
+
+
+def create_body(plan: ServicePlan, *, job_id: str, source: str | None, output: str | None,
+                mapping_rule: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """The ``POST /v1/{project_id}/services`` body (OBS folders as ``bucket/key/``)."""
+    config: dict[str, Any] = {"model_id": plan.model_id, "specification": plan.specification,
+                              "instance_count": plan.instance_count}  # fmt: skip
+    if plan.custom_spec is not None:
+        config["custom_spec"] = plan.custom_spec
+    if plan.envs:
+        config["envs"] = dict(plan.envs)
+    if plan.kind == BATCH:
+        config.update(src_path=api_url(source or ""), dest_path=api_url(output or ""), req_uri=plan.req_uri,
+                      mapping_type=plan.mapping_type)  # fmt: skip
+        if plan.mapping_type == "csv":
+            config["mapping_rule"] = dict(mapping_rule or plan.mapping_rule or {})
+    else:
+        config["weight"] = 100
+    body: dict[str, Any] = {"service_name": plan.name, "description": f"{DESCRIPTION_PREFIX}{job_id}",
+                            "infer_type": INFER_TYPES[plan.kind], "config": [config]}  # fmt: skip
+    if plan.cluster_id:
+        body["cluster_id"] = plan.cluster_id
+    if plan.schedule:
+        body["schedule"] = plan.schedule
+    return body
+
+
+def _column_type(values: Sequence[str]) -> str:
+    try:
+        for value in values:
+            float(value)
+    except ValueError:
+        return "string"
+    return "number"
+
+
+def mapping_rule_for(header: Sequence[str], sample: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """A csv mapping rule making each row ``{"data": {"req_data": [{column: value, …}]}}``."""
+    columns = {name: {"type": _column_type([row[i] for row in sample if i < len(row)]), "index": i}
+               for i, name in enumerate(header)}  # fmt: skip
+    row = {"type": "object", "properties": columns}
+    req = {"type": "object", "properties": {"req_data": {"type": "array", "items": [row]}}}
+    return {"type": "object", "properties": {"data": req}}
+
+
+def split_csv(local: Path, body_path: Path) -> dict[str, Any]:
+    """Write ``local`` without its header row to ``body_path``; the mapping rule its columns make."""
+    with local.open(newline="", encoding="utf-8") as source, body_path.open("w", newline="", encoding="utf-8") as out:
+        reader = csv.reader(source)
+        header = next(reader, None)
+        if not header:
+            raise InvalidSpec(f"the input {local.name} has no header row to name its columns", field="inputs[0]")
+        writer = csv.writer(out, lineterminator="\n")
+        sample: list[list[str]] = []
+        for row in reader:
+            if len(sample) < SAMPLE_ROWS:
+                sample.append(row)
+            writer.writerow(row)
+    return mapping_rule_for(header, sample)
+
+
+def from_ms(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def stopped_by_schedule(events: Sequence[Any]) -> bool:
+    """Whether the service's events (oldest first) say its auto-stop schedule stopped it since it last ran."""
+    by_schedule = False
+    for event in as_list(events):
+        info = str(as_mapping(event).get("event_info") or "").lower()
+        if "schedule" in info and "stop" in info:
+            by_schedule = True
+        elif "running" in info:
+            by_schedule = False
+    return by_schedule
+
+
+def service_status(service: Mapping[str, Any], scrub: Callable[[Any], str] = str, *,
+                   by_schedule: bool = False) -> RemoteStatus:  # fmt: skip
+    """A service (show / list answer) as a RemoteStatus. A stopped real-time service that its schedule stopped
+    (``by_schedule``) ended as planned: SUCCEEDED."""
+    native = str(service.get("status") or "")
+    state = map_native_status(SERVICE_STATUS, native or None)
+    said = str(service.get("error_msg") or "").strip()
+    words = SERVICE_WORDS.get(native, f"unknown ModelArts service status '{native}'" if native else "no status")
+    if by_schedule and native == "stopped":
+        state, words = JobState.SUCCEEDED, "stopped by its auto-stop schedule"
+    message = said if said and state in (JobState.FAILED, JobState.QUEUED, JobState.RUNNING) else words
+    started = from_ms(service.get("publish_at"))
+    finished = from_ms(service.get("update_time")) if state.is_terminal else None
+    return RemoteStatus(state=state, native_status=scrub(native), message=scrub(message), started=started,
+                        finished=finished)  # fmt: skip
+
+
+def service_description(service: Mapping[str, Any]) -> str | None:
+    value = service.get("description")
+    return value if isinstance(value, str) else None
+
+
+def dest_path(service: Mapping[str, Any]) -> str | None:
+    """The batch service's output folder (``bucket/key/``), from its first config entry."""
+    for entry in as_list(service.get("config")):
+        path = as_mapping(entry).get("dest_path")
+        if isinstance(path, str) and path.strip():
+            return obs_path(path, "dest_path", folder=True)
+    return None
+
+
+def event_lines(events: Sequence[Any]) -> str:
+    """The service's events as log lines: ``<time> <type> <info>``, oldest first."""
+    lines = []
+    for event in as_list(events):
+        entry = as_mapping(event)
+        when = from_ms(entry.get("occur_time"))
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S") if when else "-"
+        lines.append(f"{stamp} {entry.get('event_type') or 'event'}: {entry.get('event_info') or ''}\n")
+    return "".join(lines)

@@ -1,0 +1,61 @@
+"""The ModelArts service status table, row by row: each native status → our state and its words, a
+failure's own words, and a stopped real-time service that its schedule stopped (SUCCEEDED) or a person
+stopped (CANCELLED), told from its events."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_compute.backends.modelarts.services import service_status, stopped_by_schedule
+from jupyter_compute.backends.modelarts.status import SERVICE_STATUS
+from jupyter_compute.models import JobState
+
+ROWS = [
+    ("pending", JobState.QUEUED, "waiting to be deployed"),
+    ("waiting", JobState.QUEUED, "waiting for resources"),
+    ("deploying", JobState.QUEUED, "being deployed"),
+    ("running", JobState.RUNNING, "running"),
+    ("concerning", JobState.RUNNING, "running, but some instances are unhealthy"),
+    ("finished", JobState.SUCCEEDED, ""),
+    ("failed", JobState.FAILED, "the service failed"),
+    ("stopping", JobState.CANCELLED, "being stopped"),
+    ("stopped", JobState.CANCELLED, "stopped"),
+    ("deleting", JobState.CANCELLED, "being deleted"),
+]
+
+
+def test_every_status_of_the_spec_has_a_row() -> None:
+    assert set(SERVICE_STATUS) == {native for native, _, _ in ROWS}
+
+
+@pytest.mark.parametrize(("native", "state", "words"), ROWS)
+def test_service_status_row(native: str, state: JobState, words: str) -> None:
+    status = service_status({"status": native, "publish_at": 1_700_000_000_000, "update_time": 1_700_000_060_000})
+    assert (status.state, status.native_status, status.message) == (state, native, words)
+    assert status.started is not None
+    assert (status.finished is not None) == state.is_terminal
+
+
+def test_an_unknown_status_is_unknown_in_words() -> None:
+    status = service_status({"status": "hibernating"})
+    assert status.state is JobState.UNKNOWN and "hibernating" in status.message
+
+
+def test_the_platform_words_of_a_failure_are_kept() -> None:
+    status = service_status({"status": "failed", "error_msg": "model exited with code 1"})
+    assert (status.state, status.message) == (JobState.FAILED, "model exited with code 1")
+
+
+@pytest.mark.parametrize(("events", "by_schedule"), [
+    ([{"event_info": "service is running"}, {"event_info": "the service is stopped by its schedule (1 MINUTES)"},
+      {"event_info": "service stopped"}], True),
+    ([{"event_info": "service is running"}, {"event_info": "stopping service"}, {"event_info": "service stopped"}],
+     False),
+    ([{"event_info": "the service is stopped by its schedule"}, {"event_info": "service is running"},
+      {"event_info": "stopping service"}], False),  # started again since, then stopped by a person
+    ([], False),
+])  # fmt: skip
+def test_who_stopped_a_real_time_service(events: list[dict[str, str]], by_schedule: bool) -> None:
+    assert stopped_by_schedule(events) is by_schedule
+    status = service_status({"status": "stopped", "infer_type": "real-time"}, by_schedule=by_schedule)
+    assert status.state is (JobState.SUCCEEDED if by_schedule else JobState.CANCELLED)
