@@ -96,11 +96,14 @@ from .refusals import field_hint
 from .service_jobs import ServiceJobs
 from .services import BATCH, REAL_TIME, ServicePlan, is_service, plan_service
 from .status import TRAINING_PHASES
+from .workflow_jobs import WorkflowJobs
+from .workflows import WORKFLOW, ExecutionPlan, is_execution, plan_execution
 from .storage import KeyPair, ObsStore, client_options, display_url, join, obs_path
 from ..secrets import read_secret
 
 TRAINING = "training"
-JOB_KINDS = (TRAINING, BATCH, REAL_TIME)
+AnyPlan = Plan | ServicePlan | ExecutionPlan
+JOB_KINDS = (TRAINING, BATCH, REAL_TIME, WORKFLOW)
 CAPABILITIES = Capabilities(
     can_cancel=True, can_delete=True, can_list=True, has_logs=True, has_results=True,
     has_environments=True, has_clusters=True,
@@ -223,8 +226,9 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         self.capabilities = TOKEN_CAPABILITIES if self.auth.mode == TOKEN else CAPABILITIES
         self._obs: ObsStore | None = None
         self._outputs: dict[str, dict[str, str]] = {}
-        self._plans: dict[int, tuple[weakref.ref[JobSpec], Plan | ServicePlan]] = {}  # validate's, for submit
+        self._plans: dict[int, tuple[weakref.ref[JobSpec], AnyPlan]] = {}  # validate's, for submit
         self.services = ServiceJobs(self)
+        self.workflows = WorkflowJobs(self)
         self._capacity: tuple[float, list[PoolNodes]] | None = None
         self._capacity_lock = asyncio.Lock()
         self._node_walks = asyncio.Semaphore(NODE_WALKS)
@@ -474,7 +478,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         fields = (
             FormField("extra.kind", "Job kind", "choice", default=TRAINING, choices=JOB_KINDS,
                       help="A training job; a batch service (a model over an input folder, results to the output "
-                      "folder); or a real-time service (a model behind a predict URL until stopped)."),
+                      "folder); a real-time service (a model behind a predict URL until stopped); or an execution "
+                      "of a workflow."),
             FormField("script", "Code (local)", "path",
                       help="A script (the boot file) or folder in the server's folders, uploaded to OBS"
                       + (f" under {root}" if root else "")),
@@ -497,6 +502,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
             FormField("params", "Parameters", "mapping",
                       help="Passed to the boot file as --name=value (to a service's model: environment variables)."),
             FormField("extra.model_id", "Model id (services)", "string", help="The model a service deploys."),
+            FormField("extra.workflow_id", "Workflow id (workflow)", "string",
+                      help="The workflow to run; params are its parameters, inputs name=obs://… its data."),
             FormField("extra.instance_count", "Instances (services)", "integer", min=1, max=128,
                       help="How many instances serve the model (default 1)."),
             FormField("extra.mapping_type", "Input mapping (batch)", "choice", choices=("file", "csv"),
@@ -523,16 +530,18 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         weakref.finalize(spec, self._plans.pop, id(spec), None)
         return spec
 
-    def _make_plan(self, spec: JobSpec) -> Plan | ServicePlan:
+    def _make_plan(self, spec: JobSpec) -> AnyPlan:
         """The plan of the job kind ``extra.kind`` names (default ``training``)."""
         kind = spec.extra.get("kind", TRAINING)
         if kind == TRAINING:
             return plan_job(spec, upload_root=self.upload_root, resolve=self.local_source)
         if kind in (BATCH, REAL_TIME):
             return plan_service(spec, kind, upload_root=self.upload_root, resolve=self.local_source)
+        if kind == WORKFLOW:
+            return plan_execution(spec)
         raise InvalidSpec(f"'extra.kind' must be one of {', '.join(JOB_KINDS)}, not {kind!r}", field="extra.kind")
 
-    async def _plan(self, spec: JobSpec) -> Plan | ServicePlan:
+    async def _plan(self, spec: JobSpec) -> AnyPlan:
         """The plan ``validate`` made of this very spec (validating it first, in a thread, if it was not)."""
         spec = await self.validated(spec)
         known, plan = self._plans.get(id(spec), (None, None))
@@ -593,6 +602,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         plan = await self._plan(spec)
         if isinstance(plan, ServicePlan):
             return await self.services.submit(plan, job_id)
+        if isinstance(plan, ExecutionPlan):
+            return await self.workflows.submit(plan, job_id)
         await self._check_on_platform(plan)
         code_obs, inputs = await self._upload_plan(plan, job_id)
         output = plan.output or self._job_folder(job_id, "output", field="output")
@@ -689,6 +700,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def status(self, remote_id: str) -> RemoteStatus:
         if is_service(remote_id):
             return await self.services.status(remote_id)
+        if is_execution(remote_id):
+            return await self.workflows.status(remote_id)
         return job_status(await self._show(remote_id), self._scrub)
 
     async def _search(self, max_pages: int = MAX_PAGES) -> AsyncIterator[dict[str, Any]]:
@@ -722,8 +735,11 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         An id left out is not among them: the monitor then asks for that job alone.
         """
         services = [r for r in remote_ids if is_service(r)]
+        executions = [r for r in remote_ids if is_execution(r)]
         found = await self.services.status_many(services) if services else {}
-        wanted = set(remote_ids) - set(services)
+        if executions:
+            found.update(await self.workflows.status_many(executions))
+        wanted = set(remote_ids) - set(services) - set(executions)
         if not wanted:
             return found
         found_training = len(found)
@@ -751,6 +767,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def cancel(self, remote_id: str) -> None:
         if is_service(remote_id):
             return await self.services.cancel(remote_id)
+        if is_execution(remote_id):
+            return await self.workflows.cancel(remote_id)
         await self._call(
             "POST", self._path("v2", "training-jobs", segment(remote_id), "actions"),
             what=f"terminating training job {remote_id}", json_body={"action_type": "terminate"},
@@ -759,6 +777,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def delete(self, remote_id: str) -> None:
         if is_service(remote_id):
             return await self.services.delete(remote_id)
+        if is_execution(remote_id):
+            return await self.workflows.delete(remote_id)
         await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
                          what=f"deleting training job {remote_id}")  # fmt: skip
         self._outputs.pop(remote_id, None)
@@ -769,6 +789,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         A service's log is its events."""
         if is_service(remote_id):
             return await self.services.logs(remote_id, offset)
+        if is_execution(remote_id):
+            return await self.workflows.logs(remote_id, offset)
         job = await self._show(remote_id)
         done = job_status(job).state.is_terminal
         tasks = task_names(job)
@@ -788,6 +810,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     # results --------------------------------------------------------------------------
     async def _output_folders(self, remote_id: str) -> dict[str, str]:
         folders = self._outputs.get(remote_id)
+        if is_execution(remote_id):
+            return {}  # a workflow's steps keep their outputs themselves
         if folders is None and is_service(remote_id):
             folders = await self.services.output_folders(remote_id)
             self._remember(remote_id, folders)

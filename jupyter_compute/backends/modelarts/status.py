@@ -60,3 +60,31 @@ SERVICE_WORDS: Mapping[str, str] = {
     "stopped": "stopped",
     "deleting": "being deleted",
 }
+
+#: Workflow execution statuses → our states.
+EXECUTION_STATUS: Mapping[str, JobState] = {
+    "init": JobState.QUEUED,
+    "running": JobState.RUNNING,
+    "completed": JobState.SUCCEEDED,
+    "stopped": JobState.CANCELLED,
+    "abnormal": JobState.FAILED,
+}
+#: Workflow step statuses in words (each step's status is shown in the job's message).
+STEP_WORDS: Mapping[str, str] = {
+    "init": "not started",
+    "wait_inputs": "waiting for input",
+    "pending": "waiting for resources",
+    "creating": "being created",
+    "created": "created",
+    "create_failed": "could not be created",
+    "running": "running",
+    "stopping": "being stopped",
+    "stopped": "stopped",
+    "timeout": "timed out",
+    "completed": "completed",
+    "failed": "failed",
+    "hold": "waiting for a person to go on",
+    "skipped": "skipped",
+}
+#: Step statuses where the execution waits for a person.
+WAITING_STEPS = frozenset({"wait_inputs", "hold"})

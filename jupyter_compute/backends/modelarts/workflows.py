@@ -1,0 +1,171 @@
+"""What a ModelArts workflow execution job is made of (``extra.kind = "workflow"``): the spec checked against
+the workflow's declared parameters and data, the execution create body, and an execution turned into a
+status. Pure functions (no network); :mod:`.workflow_jobs` makes the calls.
+
+The spec names the workflow (``extra.workflow_id``); ``params`` are the workflow's parameters (each must be
+declared, of its type: bool, int, float or str, and in its enum); ``inputs`` are ``name=obs://bucket/path``
+for the workflow's data. A step waiting for a person (``wait_inputs``, ``hold``) shows in the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ...errors import InvalidSpec
+from ...models import JobSpec, JobState, RemoteStatus, map_native_status, parse_time
+from .json_fields import as_list, as_mapping
+from .status import EXECUTION_STATUS, STEP_WORDS, WAITING_STEPS
+from .storage import api_url, obs_path
+from .training import DESCRIPTION_PREFIX, job_name
+
+WORKFLOW = "workflow"
+EXECUTION_PREFIX = "execution:"
+EXTRA_KEYS = ("kind", "workflow_id")
+_NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]{0,63})=(.+)$", re.DOTALL)
+
+
+@dataclass
+class ExecutionPlan:
+    """A checked workflow execution job."""
+
+    workflow_id: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, str] = field(default_factory=dict)  # data name → OBS path (bucket/key)
+
+
+def is_execution(remote_id: str) -> bool:
+    return remote_id.startswith(EXECUTION_PREFIX)
+
+
+def execution_remote_id(workflow_id: str, execution_id: str) -> str:
+    return f"{EXECUTION_PREFIX}{workflow_id}/{execution_id}"
+
+
+def execution_ids(remote_id: str) -> tuple[str, str]:
+    """(workflow id, execution id) of a remote id."""
+    workflow_id, _, execution_id = remote_id.removeprefix(EXECUTION_PREFIX).partition("/")
+    return workflow_id, execution_id
+
+
+def plan_execution(spec: JobSpec) -> ExecutionPlan:
+    """Check what can be checked without the platform; InvalidSpec naming the field."""
+    for unused in ("script", "notebook", "code", "command", "algorithm", "output", "environment", "cluster"):
+        if getattr(spec, unused) is not None:
+            raise InvalidSpec(f"a workflow execution runs the workflow's own steps; it takes no {unused}",
+                              field=unused)  # fmt: skip
+    if spec.timeout_s is not None:
+        raise InvalidSpec("a workflow execution takes no time limit here", field="timeout_s")
+    unknown = sorted(set(spec.extra) - set(EXTRA_KEYS))
+    if unknown:
+        raise InvalidSpec(f"unknown extra key '{unknown[0]}' for a workflow (known: {', '.join(EXTRA_KEYS)})",
+                          field=f"extra.{unknown[0]}")  # fmt: skip
+    workflow_id = spec.extra.get("workflow_id")
+    if not isinstance(workflow_id, str) or not workflow_id.strip():
+        raise InvalidSpec("a workflow execution needs the workflow: extra.workflow_id", field="extra.workflow_id")
+    data = {}
+    for index, item in enumerate(spec.inputs):
+        match = _NAMED.match(item.strip()) if isinstance(item, str) else None
+        if match is None:
+            raise InvalidSpec("a workflow's data is given as name=obs://bucket/path", field=f"inputs[{index}]")
+        data[match[1]] = obs_path(match[2], f"inputs[{index}]")
+    name = spec.name if spec.name else "jupyter-compute"
+    return ExecutionPlan(workflow_id.strip(), job_name(spec.replace(name=name)), dict(spec.params), data)
+
+
+def _typed(name: str, value: Any, declared: Mapping[str, Any]) -> Any:
+    """The value as the declared type asks; InvalidSpec naming ``params`` when it is not of it."""
+    kind = str(declared.get("type") or "str")
+    checks: dict[str, Callable[[Any], bool]] = {
+        "bool": lambda v: isinstance(v, bool),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+    }
+    check = checks.get(kind, lambda v: isinstance(v, (str, int, float, bool)))
+    if not check(value):
+        raise InvalidSpec(f"parameter '{name}' must be of type {kind}, not {value!r}", field="params")
+    enum = declared.get("enum")
+    if isinstance(enum, list) and enum and value not in enum:
+        raise InvalidSpec(f"parameter '{name}' must be one of {', '.join(map(str, enum))}", field="params")
+    return value
+
+
+def check_against(plan: ExecutionPlan, workflow: Mapping[str, Any]) -> None:
+    """The spec's params and data are the workflow's own, of their types."""
+    declared = {str(p.get("name")): p for p in map(as_mapping, as_list(workflow.get("parameters")))}
+    for name, value in plan.params.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise InvalidSpec(f"the workflow has no parameter '{name}' (its parameters: {known})", field="params")
+        _typed(name, value, declared[name])
+    data_names = {str(as_mapping(d).get("name")) for d in as_list(workflow.get("data"))}
+    for name in plan.data:
+        if name not in data_names:
+            known = ", ".join(sorted(data_names)) or "none"
+            raise InvalidSpec(f"the workflow has no data '{name}' (its data: {known})", field="inputs")
+
+
+def create_body(plan: ExecutionPlan, job_id: str) -> dict[str, Any]:
+    """The ``POST …/workflows/{id}/executions`` body."""
+    return {
+        "name": plan.name, "description": f"{DESCRIPTION_PREFIX}{job_id}",
+        "parameters": [{"name": n, "value": v} for n, v in plan.params.items()],
+        "data_requirements": [{"name": n, "value": {"obs_url": api_url(p)}} for n, p in plan.data.items()],
+    }  # fmt: skip
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def _waiting_message(steps: list[Mapping[str, Any]]) -> str | None:
+    for step in steps:
+        status = str(step.get("status") or "")
+        if status in WAITING_STEPS:
+            title = step.get("step_title") or step.get("step_name") or "a step"
+            return f"waiting for input: step '{title}' ({status}) is a to-do item"
+    return None
+
+
+def _failure(steps: list[Mapping[str, Any]]) -> str | None:
+    for step in steps:
+        info = as_mapping(step.get("error_info"))
+        if step.get("status") in ("failed", "create_failed", "timeout"):
+            said = info.get("error_message") or STEP_WORDS.get(str(step.get("status")), "failed")
+            return f"step '{step.get('step_name')}': {said}"
+    return None
+
+
+def step_summary(steps: list[Mapping[str, Any]]) -> str:
+    """``train: completed, release: waiting for input``."""
+    return ", ".join(f"{s.get('step_name')}: {STEP_WORDS.get(str(s.get('status')), s.get('status'))}" for s in steps)
+
+
+def execution_status(execution: Mapping[str, Any], scrub: Callable[[Any], str] = str) -> RemoteStatus:
+    """An execution (show / list answer) as a RemoteStatus; the steps' states in the message."""
+    native = str(execution.get("status") or "")
+    state = map_native_status(EXECUTION_STATUS, native or None)
+    steps = [as_mapping(s) for s in as_list(execution.get("steps_execution"))]
+    message = (_failure(steps) if state is JobState.FAILED else None) or _waiting_message(steps)
+    if message is None:
+        message = step_summary(steps) if steps else (native or "no status")
+    started = _time(execution.get("created_at"))
+    duration = execution.get("duration")
+    finished = None
+    if state.is_terminal and started and isinstance(duration, (int, float)) and not isinstance(duration, bool):
+        finished = started + timedelta(seconds=max(0.0, float(duration)))
+    return RemoteStatus(state=state, native_status=scrub(native), message=scrub(message), started=started,
+                        finished=finished)  # fmt: skip
+
+
+def event_lines(execution: Mapping[str, Any]) -> str:
+    """The execution's events, one per line (they carry their own times)."""
+    return "".join(f"{line}\n" for line in as_list(execution.get("events")) if isinstance(line, str))
