@@ -730,7 +730,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         return items, data.get("total")
 
     async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
-        """The newest ``STATUS_PAGES`` pages of the job search (stopping once every id is found).
+        """Services in one listing, executions in one listing per workflow, training jobs from the newest
+        ``STATUS_PAGES`` pages of the job search (stopping once every id is found).
 
         An id left out is not among them: the monitor then asks for that job alone.
         """
@@ -739,15 +740,18 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         found = await self.services.status_many(services) if services else {}
         if executions:
             found.update(await self.workflows.status_many(executions))
-        wanted = set(remote_ids) - set(services) - set(executions)
-        if not wanted:
-            return found
-        found_training = len(found)
+        training = set(remote_ids) - set(services) - set(executions)
+        if training:
+            found.update(await self._training_status_many(training))
+        return found
+
+    async def _training_status_many(self, wanted: set[str]) -> dict[str, RemoteStatus]:
+        found: dict[str, RemoteStatus] = {}
         async for item in self._search(STATUS_PAGES):
             job_id = job_id_of(item)
             if job_id in wanted:
                 found[job_id] = job_status(item, self._scrub)
-                if len(found) - found_training == len(wanted):
+                if len(found) == len(wanted):
                     break
         return found
 

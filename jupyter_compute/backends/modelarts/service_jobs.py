@@ -61,20 +61,35 @@ class ServiceJobs:
     async def submit(self, plan: ServicePlan, job_id: str) -> Submission:
         """Upload a local input, then create the service; a refusal removes the uploads."""
         b = self.backend
-        source, rule = plan.source_obs, plan.mapping_rule
-        if plan.source_local is not None:
-            try:
-                source, made_rule = await self._upload_input(plan, job_id)
-            except ComputeError:
-                await b._remove_job_folder(job_id)
-                raise
-            rule = rule or made_rule
+        source, rule = await self._input(plan, job_id)
         output = plan.output
         if plan.kind == BATCH and output is None:
             output = b._job_folder(job_id, "output", field="output")
         body = create_body(plan, job_id=job_id, source=source, output=output, mapping_rule=rule)
+        data = await self._create(plan, job_id, body)
+        service_id = data.get("service_id") if isinstance(data, dict) else None
+        if not isinstance(service_id, str) or not service_id:
+            raise BackendError("ModelArts created the service but answered no service_id", backend=b.name)
+        b.log.info("modelarts backend '%s': job %s is %s %s", b.name, job_id, plan.kind, service_id)
+        return Submission(service_remote_id(service_id), RemoteStatus(JobState.QUEUED, "deploying", "submitted"))
+
+    async def _input(self, plan: ServicePlan, job_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(the input folder on OBS, the mapping rule): a local input is uploaded first (and removed when
+        the upload fails)."""
+        if plan.source_local is None:
+            return plan.source_obs, plan.mapping_rule
         try:
-            data = await b._json("POST", self._path(), what=f"creating the service of {job_id}", json_body=body,
+            source, made_rule = await self._upload_input(plan, job_id)
+        except ComputeError:
+            await self.backend._remove_job_folder(job_id)
+            raise
+        return source, plan.mapping_rule or made_rule
+
+    async def _create(self, plan: ServicePlan, job_id: str, body: dict[str, Any]) -> Any:
+        """The create call's answer; a refusal names the spec field and removes the uploads."""
+        b = self.backend
+        try:
+            return await b._json("POST", self._path(), what=f"creating the service of {job_id}", json_body=body,
                                  field_hints=SERVICE_FIELD_HINTS)  # fmt: skip
         except (InvalidSpec, NotFound) as exc:  # refused: nothing uses the uploads
             if plan.source_local is not None:
@@ -83,11 +98,6 @@ class ServiceJobs:
                 raise InvalidSpec(exc.message, field=field_hint(exc.message, SERVICE_FIELD_HINTS),
                                   backend=b.name) from None  # fmt: skip
             raise
-        service_id = data.get("service_id") if isinstance(data, dict) else None
-        if not isinstance(service_id, str) or not service_id:
-            raise BackendError("ModelArts created the service but answered no service_id", backend=b.name)
-        b.log.info("modelarts backend '%s': job %s is %s %s", b.name, job_id, plan.kind, service_id)
-        return Submission(service_remote_id(service_id), RemoteStatus(JobState.QUEUED, "deploying", "submitted"))
 
     async def _upload_input(self, plan: ServicePlan, job_id: str) -> tuple[str, dict[str, Any] | None]:
         """The local input uploaded to ``<job>/inputs/``: (that folder, the mapping rule a CSV's header makes)."""

@@ -173,66 +173,87 @@ def _batch_source(spec: JobSpec, plan: ServicePlan, resolve: LocalResolver) -> N
         plan.source_local = local
 
 
-def _mapping(spec: JobSpec, plan: ServicePlan) -> None:
-    extra = spec.extra
-    plan.req_uri = _text(extra, "req_uri", "/") or "/"
-    local_csv = plan.source_local is not None and plan.source_local.suffix.lower() == ".csv"
+def _mapping_type(extra: Mapping[str, Any], local_csv: bool) -> str:
     mapping = _text(extra, "mapping_type", "csv" if local_csv else "file") or "file"
     if mapping not in MAPPING_TYPES:
         raise InvalidSpec(f"'extra.mapping_type' must be 'file' or 'csv', not '{mapping}'", field="extra.mapping_type")
-    plan.mapping_type = mapping
+    return mapping
+
+
+def _mapping_rule(extra: Mapping[str, Any], mapping: str, local_csv: bool) -> dict[str, Any] | None:
     rule = extra.get("mapping_rule")
     if rule is not None and (mapping != "csv" or not isinstance(rule, Mapping)):
         raise InvalidSpec("extra.mapping_rule is an object, for the csv mapping only", field="extra.mapping_rule")
     if mapping == "csv" and rule is None and not local_csv:
         raise InvalidSpec("a csv mapping of files on OBS needs extra.mapping_rule (columns by index)",
                           field="extra.mapping_rule")  # fmt: skip
-    plan.mapping_rule = dict(rule) if isinstance(rule, Mapping) else None
+    return dict(rule) if isinstance(rule, Mapping) else None
 
 
-def plan_service(spec: JobSpec, kind: str, *, upload_root: str | None, resolve: LocalResolver) -> ServicePlan:
-    """Check a service job's spec; InvalidSpec naming the field."""
-    _refuse_unsupported(spec, kind)
+def _mapping(spec: JobSpec, plan: ServicePlan) -> None:
+    plan.req_uri = _text(spec.extra, "req_uri", "/") or "/"
+    local_csv = plan.source_local is not None and plan.source_local.suffix.lower() == ".csv"
+    plan.mapping_type = _mapping_type(spec.extra, local_csv)
+    plan.mapping_rule = _mapping_rule(spec.extra, plan.mapping_type, local_csv)
+
+
+def _model_id(spec: JobSpec, kind: str) -> str:
     model_id = _text(spec.extra, "model_id")
     if model_id is None:
         raise InvalidSpec(f"a {kind} needs the model to deploy: extra.model_id", field="extra.model_id")
-    flavor, custom = _specification(spec)
-    plan = ServicePlan(kind=kind, name=job_name(spec), model_id=model_id, specification=flavor, custom_spec=custom,
-                       instance_count=_whole(spec.extra, "instance_count", 1) or 1,
-                       cluster_id=_cluster_id(spec.cluster), envs=_envs(spec.params))  # fmt: skip
-    if kind == REAL_TIME:
-        if spec.inputs or spec.output:
-            raise InvalidSpec("a real-time service reads no inputs and writes no output folder",
-                              field="inputs" if spec.inputs else "output")  # fmt: skip
-        plan.schedule = _schedule(spec.extra)
-        return plan
+    return model_id
+
+
+def _plan_batch(spec: JobSpec, plan: ServicePlan, upload_root: str | None, resolve: LocalResolver) -> None:
     _batch_source(spec, plan, resolve)
     _mapping(spec, plan)
     plan.output = obs_path(spec.output, "output", folder=True) if spec.output is not None else None
     if (plan.output is None or plan.source_local is not None) and upload_root is None:
         raise InvalidSpec("this backend has no upload_root: give an OBS input folder and output folder",
                           field="output" if plan.output is None else "inputs[0]")  # fmt: skip
+
+
+def plan_service(spec: JobSpec, kind: str, *, upload_root: str | None, resolve: LocalResolver) -> ServicePlan:
+    """Check a service job's spec; InvalidSpec naming the field."""
+    _refuse_unsupported(spec, kind)
+    flavor, custom = _specification(spec)
+    plan = ServicePlan(kind=kind, name=job_name(spec), model_id=_model_id(spec, kind), specification=flavor,
+                       custom_spec=custom, instance_count=_whole(spec.extra, "instance_count", 1) or 1,
+                       cluster_id=_cluster_id(spec.cluster), envs=_envs(spec.params))  # fmt: skip
+    if kind == BATCH:
+        _plan_batch(spec, plan, upload_root, resolve)
+    elif spec.inputs or spec.output:
+        raise InvalidSpec("a real-time service reads no inputs and writes no output folder",
+                          field="inputs" if spec.inputs else "output")  # fmt: skip
+    else:
+        plan.schedule = _schedule(spec.extra)
     return plan
 
 
-def create_body(plan: ServicePlan, *, job_id: str, source: str | None, output: str | None,
-                mapping_rule: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    """The ``POST /v1/{project_id}/services`` body (OBS folders as ``bucket/key/``)."""
+def _config(plan: ServicePlan, source: str | None, output: str | None,
+            mapping_rule: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
     config: dict[str, Any] = {"model_id": plan.model_id, "specification": plan.specification,
                               "instance_count": plan.instance_count}  # fmt: skip
     if plan.custom_spec is not None:
         config["custom_spec"] = plan.custom_spec
     if plan.envs:
         config["envs"] = dict(plan.envs)
-    if plan.kind == BATCH:
-        config.update(src_path=api_url(source or ""), dest_path=api_url(output or ""), req_uri=plan.req_uri,
-                      mapping_type=plan.mapping_type)  # fmt: skip
-        if plan.mapping_type == "csv":
-            config["mapping_rule"] = dict(mapping_rule or plan.mapping_rule or {})
-    else:
+    if plan.kind != BATCH:
         config["weight"] = 100
+        return config
+    config.update(src_path=api_url(source or ""), dest_path=api_url(output or ""), req_uri=plan.req_uri,
+                  mapping_type=plan.mapping_type)  # fmt: skip
+    if plan.mapping_type == "csv":
+        config["mapping_rule"] = dict(mapping_rule or plan.mapping_rule or {})
+    return config
+
+
+def create_body(plan: ServicePlan, *, job_id: str, source: str | None, output: str | None,
+                mapping_rule: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """The ``POST /v1/{project_id}/services`` body (OBS folders as ``bucket/key/``)."""
     body: dict[str, Any] = {"service_name": plan.name, "description": f"{DESCRIPTION_PREFIX}{job_id}",
-                            "infer_type": INFER_TYPES[plan.kind], "config": [config]}  # fmt: skip
+                            "infer_type": INFER_TYPES[plan.kind],
+                            "config": [_config(plan, source, output, mapping_rule)]}  # fmt: skip
     if plan.cluster_id:
         body["cluster_id"] = plan.cluster_id
     if plan.schedule:

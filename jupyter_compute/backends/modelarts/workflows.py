@@ -52,8 +52,7 @@ def execution_ids(remote_id: str) -> tuple[str, str]:
     return workflow_id, execution_id
 
 
-def plan_execution(spec: JobSpec) -> ExecutionPlan:
-    """Check what can be checked without the platform; InvalidSpec naming the field."""
+def _refuse_unsupported(spec: JobSpec) -> None:
     for unused in ("script", "notebook", "code", "command", "algorithm", "output", "environment", "cluster"):
         if getattr(spec, unused) is not None:
             raise InvalidSpec(f"a workflow execution runs the workflow's own steps; it takes no {unused}",
@@ -64,17 +63,26 @@ def plan_execution(spec: JobSpec) -> ExecutionPlan:
     if unknown:
         raise InvalidSpec(f"unknown extra key '{unknown[0]}' for a workflow (known: {', '.join(EXTRA_KEYS)})",
                           field=f"extra.{unknown[0]}")  # fmt: skip
-    workflow_id = spec.extra.get("workflow_id")
-    if not isinstance(workflow_id, str) or not workflow_id.strip():
-        raise InvalidSpec("a workflow execution needs the workflow: extra.workflow_id", field="extra.workflow_id")
+
+
+def _data(inputs: list[Any]) -> dict[str, str]:
     data = {}
-    for index, item in enumerate(spec.inputs):
+    for index, item in enumerate(inputs):
         match = _NAMED.match(item.strip()) if isinstance(item, str) else None
         if match is None:
             raise InvalidSpec("a workflow's data is given as name=obs://bucket/path", field=f"inputs[{index}]")
         data[match[1]] = obs_path(match[2], f"inputs[{index}]")
+    return data
+
+
+def plan_execution(spec: JobSpec) -> ExecutionPlan:
+    """Check what can be checked without the platform; InvalidSpec naming the field."""
+    _refuse_unsupported(spec)
+    workflow_id = spec.extra.get("workflow_id")
+    if not isinstance(workflow_id, str) or not workflow_id.strip():
+        raise InvalidSpec("a workflow execution needs the workflow: extra.workflow_id", field="extra.workflow_id")
     name = spec.name if spec.name else "jupyter-compute"
-    return ExecutionPlan(workflow_id.strip(), job_name(spec.replace(name=name)), dict(spec.params), data)
+    return ExecutionPlan(workflow_id.strip(), job_name(spec.replace(name=name)), dict(spec.params), _data(spec.inputs))
 
 
 def _typed(name: str, value: Any, declared: Mapping[str, Any]) -> Any:
@@ -149,21 +157,28 @@ def step_summary(steps: list[Mapping[str, Any]]) -> str:
     return ", ".join(f"{s.get('step_name')}: {STEP_WORDS.get(str(s.get('status')), s.get('status'))}" for s in steps)
 
 
+def _message(state: JobState, native: str, steps: list[Mapping[str, Any]]) -> str:
+    failure = _failure(steps) if state is JobState.FAILED else None
+    said = failure or _waiting_message(steps)
+    if said:
+        return said
+    return step_summary(steps) if steps else (native or "no status")
+
+
+def _finished(state: JobState, started: datetime | None, duration: Any) -> datetime | None:
+    if not state.is_terminal or started is None or isinstance(duration, bool) or not isinstance(duration, (int, float)):
+        return None
+    return started + timedelta(seconds=max(0.0, float(duration)))
+
+
 def execution_status(execution: Mapping[str, Any], scrub: Callable[[Any], str] = str) -> RemoteStatus:
     """An execution (show / list answer) as a RemoteStatus; the steps' states in the message."""
     native = str(execution.get("status") or "")
     state = map_native_status(EXECUTION_STATUS, native or None)
     steps = [as_mapping(s) for s in as_list(execution.get("steps_execution"))]
-    message = (_failure(steps) if state is JobState.FAILED else None) or _waiting_message(steps)
-    if message is None:
-        message = step_summary(steps) if steps else (native or "no status")
     started = _time(execution.get("created_at"))
-    duration = execution.get("duration")
-    finished = None
-    if state.is_terminal and started and isinstance(duration, (int, float)) and not isinstance(duration, bool):
-        finished = started + timedelta(seconds=max(0.0, float(duration)))
-    return RemoteStatus(state=state, native_status=scrub(native), message=scrub(message), started=started,
-                        finished=finished)  # fmt: skip
+    return RemoteStatus(state=state, native_status=scrub(native), message=scrub(_message(state, native, steps)),
+                        started=started, finished=_finished(state, started, execution.get("duration")))  # fmt: skip
 
 
 def event_lines(execution: Mapping[str, Any]) -> str:
