@@ -128,6 +128,8 @@ BAD_SERVICE_SPECS = [
     pytest.param({"extra": {"kind": "batch-service"}, "inputs": ["obs://b/in/"]}, "extra.model_id", id="no model"),
     pytest.param({"extra": {"kind": "batch-service", "model_id": "no-such-model"}, "inputs": ["obs://b/in/"]},
                  "extra.model_id", id="unknown model (the platform's 404)"),
+    pytest.param({"extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID},
+                  "cluster": "cluster:no-such-cluster"}, "cluster", id="unknown cluster (the platform's refusal)"),
     pytest.param({"extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID, "duration": 0}},
                  "extra.duration", id="duration 0"),
     pytest.param({"extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID, "time_unit": "WEEKS",

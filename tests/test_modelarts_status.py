@@ -19,7 +19,7 @@ ROWS = [
     ("concerning", JobState.RUNNING, "running, but some instances are unhealthy"),
     ("finished", JobState.SUCCEEDED, ""),
     ("failed", JobState.FAILED, "the service failed"),
-    ("stopping", JobState.CANCELLED, "being stopped"),
+    ("stopping", JobState.RUNNING, "being stopped"),
     ("stopped", JobState.CANCELLED, "stopped"),
     ("deleting", JobState.CANCELLED, "being deleted"),
 ]

@@ -5,9 +5,8 @@ plumbing is the backend's (:mod:`.backend`)."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import shutil
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BackendError, ComputeError, InvalidSpec, NotFound
@@ -26,7 +25,7 @@ from .services import (
     service_id_of,
     service_remote_id,
     service_status,
-    split_csv,
+    split_csv_to_temp,
     stopped_by_schedule,
 )
 from .training import DESCRIPTION_PREFIX
@@ -36,11 +35,14 @@ if TYPE_CHECKING:
 
 #: Services asked for per page of the v1 listing (its ``offset`` is a page index).
 SERVICE_PAGE = 100
+#: Pages of the service listing read at most (a platform that ignored ``offset`` would never end).
+MAX_PAGES = 1000
 #: Events read for a service's log and for who stopped it.
 EVENT_PAGE = 1000
 #: Words in ModelArts' refusal of a service → the spec field they are about (first match wins).
 SERVICE_FIELD_HINTS: tuple[tuple[str, str], ...] = (
-    ("model", "extra.model_id"), ("custom_spec", "extra.custom_spec"), ("specification", "environment"),
+    ("model_id", "extra.model_id"), ("model ", "extra.model_id"), ("custom_spec", "extra.custom_spec"),
+    ("specification", "environment"),
     ("instance_count", "extra.instance_count"), ("cluster", "cluster"), ("schedule", "extra.duration"),
     ("src_path", "inputs"), ("dest_path", "output"), ("mapping_rule", "extra.mapping_rule"),
     ("mapping_type", "extra.mapping_type"), ("req_uri", "extra.req_uri"), ("envs", "params"),
@@ -108,10 +110,11 @@ class ServiceJobs:
         if not plan.csv_from_local:
             await b._upload(local, folder, what="the input")
             return folder, None
-        with tempfile.TemporaryDirectory(prefix="modelarts-input-") as tmp:
-            body = Path(tmp) / local.name
-            rule = await asyncio.to_thread(split_csv, local, body)
+        body, rule = await asyncio.to_thread(split_csv_to_temp, local)
+        try:
             await b._upload(body, folder, what="the input")
+        finally:
+            await asyncio.to_thread(shutil.rmtree, body.parent, True)
         return folder, rule
 
     # status ---------------------------------------------------------------------------
@@ -145,8 +148,7 @@ class ServiceJobs:
 
     async def listing(self) -> AsyncIterator[dict[str, Any]]:
         """Every service of the project, newest first, page by page (``offset`` is the page index)."""
-        page = 0
-        while True:
+        for page in range(MAX_PAGES):
             data = await self.backend._json("GET", self._path(), what="listing services",
                                             params=[("offset", page), ("limit", SERVICE_PAGE)])  # fmt: skip
             items = as_list(data.get("services") if isinstance(data, dict) else None)
@@ -155,7 +157,8 @@ class ServiceJobs:
                     yield item
             if len(items) < SERVICE_PAGE:
                 return
-            page += 1
+        self.backend.log.warning("modelarts backend '%s': service listing cut at %d pages", self.backend.name,
+                                 MAX_PAGES)
 
     async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
         """One listing for all of them; an id left out is one the platform no longer has."""

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
@@ -68,10 +70,8 @@ class ServicePlan:
     mapping_type: str = "file"
     mapping_rule: dict[str, Any] | None = None
 
-    @property
-    def csv_from_local(self) -> bool:
-        """A local CSV file whose header row is dropped (and made the mapping rule) on upload."""
-        return self.mapping_type == "csv" and self.source_local is not None and self.source_local.is_file()
+    #: A local CSV file whose header row is dropped (and made the mapping rule) on upload.
+    csv_from_local: bool = False
 
 
 def is_service(remote_id: str) -> bool:
@@ -195,6 +195,7 @@ def _mapping(spec: JobSpec, plan: ServicePlan) -> None:
     local_csv = plan.source_local is not None and plan.source_local.suffix.lower() == ".csv"
     plan.mapping_type = _mapping_type(spec.extra, local_csv)
     plan.mapping_rule = _mapping_rule(spec.extra, plan.mapping_type, local_csv)
+    plan.csv_from_local = plan.mapping_type == "csv" and plan.source_local is not None and plan.source_local.is_file()
 
 
 def _model_id(spec: JobSpec, kind: str) -> str:
@@ -279,20 +280,35 @@ def mapping_rule_for(header: Sequence[str], sample: Sequence[Sequence[str]]) -> 
     return {"type": "object", "properties": {"data": req}}
 
 
-def split_csv(local: Path, body_path: Path) -> dict[str, Any]:
-    """Write ``local`` without its header row to ``body_path``; the mapping rule its columns make."""
+def _split_csv(local: Path, body_path: Path) -> dict[str, Any]:
     with local.open(newline="", encoding="utf-8") as source, body_path.open("w", newline="", encoding="utf-8") as out:
         reader = csv.reader(source)
         header = next(reader, None)
-        if not header:
-            raise InvalidSpec(f"the input {local.name} has no header row to name its columns", field="inputs[0]")
         writer = csv.writer(out, lineterminator="\n")
         sample: list[list[str]] = []
         for row in reader:
             if len(sample) < SAMPLE_ROWS:
                 sample.append(row)
             writer.writerow(row)
+    if not header or not sample:
+        raise InvalidSpec(f"the input {local.name} needs a header row naming its columns and at least one row",
+                          field="inputs[0]")  # fmt: skip
     return mapping_rule_for(header, sample)
+
+
+def split_csv_to_temp(local: Path) -> tuple[Path, dict[str, Any]]:
+    """``local`` without its header row, in a new temporary folder (the caller removes it), and the mapping
+    rule its columns make. Blocking: call it in a thread."""
+    folder = Path(tempfile.mkdtemp(prefix="modelarts-input-"))
+    body = folder / local.name
+    try:
+        return body, _split_csv(local, body)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise InvalidSpec(f"the input {local.name} is not a UTF-8 CSV file: {exc}", field="inputs[0]") from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def from_ms(value: Any) -> datetime | None:

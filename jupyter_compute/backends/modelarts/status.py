@@ -43,7 +43,7 @@ SERVICE_STATUS: Mapping[str, JobState] = {
     "concerning": JobState.RUNNING,
     "finished": JobState.SUCCEEDED,
     "failed": JobState.FAILED,
-    "stopping": JobState.CANCELLED,
+    "stopping": JobState.RUNNING,  # not ended yet: who stopped it is told once it is stopped
     "stopped": JobState.CANCELLED,
     "deleting": JobState.CANCELLED,
 }
