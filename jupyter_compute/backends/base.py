@@ -35,9 +35,51 @@ class Capabilities:
     has_clusters: bool = False
     has_webhooks: bool = False
     can_proxy: bool = False
+    #: ``detail`` says more of a job than its status (and may offer actions beyond cancel and delete).
+    has_detail: bool = False
+    #: ``discover`` finds jobs the platform started on its own (e.g. by a schedule), to record them.
+    discovers_jobs: bool = False
 
     def to_dict(self) -> dict[str, bool]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class JobAction:
+    """An action a job offers beyond cancel and delete (e.g. run again, answer a step waiting for input):
+    its name (the REST path segment), a label for a button, and the form of the values it takes."""
+
+    name: str
+    label: str
+    fields: tuple[FormField, ...] = ()
+    help: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "fields": [f.to_dict() for f in self.fields],
+                "help": self.help}  # fmt: skip
+
+
+@dataclass
+class JobDetail:
+    """What the platform says of one job beyond its status: ``facts`` (JSON values for people: texts,
+    numbers, lists and objects of them; never a secret) and the ``actions`` it offers now."""
+
+    facts: dict[str, Any]
+    actions: list[JobAction]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"facts": self.facts, "actions": [a.to_dict() for a in self.actions]}
+
+
+@dataclass
+class DiscoveredJob:
+    """A job the platform started on its own, not submitted through us: recorded with these tags."""
+
+    remote_id: str
+    name: str
+    status: RemoteStatus
+    tags: list[str]
+    spec: JobSpec
 
 
 @dataclass
@@ -158,6 +200,19 @@ class Backend:
         """Every job of the account on the platform, all pages: (remote id, status). ``can_list`` says
         whether a backend offers it."""
         raise NotSupported(f"backend '{self.name}' cannot list the platform's jobs", backend=self.name)
+
+    async def detail(self, remote_id: str) -> JobDetail:
+        """More of the job than its status (``has_detail``); facts must hold no secret."""
+        raise NotSupported(f"backend '{self.name}' offers no job detail", backend=self.name)
+
+    async def act(self, remote_id: str, action: str, values: Mapping[str, Any]) -> RemoteStatus:
+        """Run one of the actions ``detail`` offers, with the values of its form; the job's status after it.
+        InvalidSpec naming the field for bad values; NotSupported for an action the job does not offer."""
+        raise NotSupported(f"backend '{self.name}' offers no job actions", backend=self.name)
+
+    async def discover(self, known: Collection[str]) -> list[DiscoveredJob]:
+        """Jobs the platform started on its own that are not among ``known`` remote ids (``discovers_jobs``)."""
+        return []
 
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
         raise NotSupported(f"backend '{self.name}' offers no logs", backend=self.name)
