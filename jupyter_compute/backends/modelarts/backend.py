@@ -52,7 +52,7 @@ import asyncio
 import dataclasses
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -64,7 +64,8 @@ from ...forms import Form, FormField
 from ...models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from .. import _http
 from ..base import (
-    COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text, public_url,
+    COMMON_FIELDS, Backend, Capabilities, DiscoveredJob, JobDetail, Submission, config_known, config_positive,
+    config_text, public_url,
 )
 from ..maap_storage import CHUNK_SIZE, media_type
 from .auth import AKSK, TOKEN, Auth, segment
@@ -78,6 +79,7 @@ from .capacity import (
     v1_cluster,
 )
 from .training import (
+    training_facts,
     DESCRIPTION_PREFIX,
     OUTPUT_NAME,
     Plan,
@@ -106,13 +108,13 @@ AnyPlan = Plan | ServicePlan | ExecutionPlan
 JOB_KINDS = (TRAINING, BATCH, REAL_TIME, WORKFLOW)
 CAPABILITIES = Capabilities(
     can_cancel=True, can_delete=True, can_list=True, has_logs=True, has_results=True,
-    has_environments=True, has_clusters=True,
+    has_environments=True, has_clusters=True, has_detail=True, discovers_jobs=True,
 )  # fmt: skip
 TOKEN_CAPABILITIES = dataclasses.replace(CAPABILITIES, can_proxy=True)
 CONFIG_KEYS = frozenset({
     "endpoint", "project_id", "token_env", "ak_env", "sk_env", "obs_endpoint", "obs_ak_env", "obs_sk_env",
     "upload_root", "workspace_id", "nodes_page_size", "search_page_size", "timeout_s", "poll_interval_s",
-    "confirm_window_s",
+    "confirm_window_s", "discover_interval_s", "watch_workflows",
 })  # fmt: skip
 #: ModelArts answers a job it does not know with 400 and this code (404 is accepted too).
 NOT_FOUND_CODES = frozenset({"ModelArts.2775"})
@@ -176,6 +178,16 @@ def flavor_refusal(flavor: str | None, offered: Sequence[str], pool: str) -> str
     return None
 
 
+def _watched(value: Any) -> tuple[str, ...]:
+    """``watch_workflows``: workflow ids whose scheduled executions are recorded as jobs."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InvalidSpec("modelarts backend config 'watch_workflows' must be a list of workflow ids",
+                          field="watch_workflows")
+    return tuple(v.strip() for v in value)
+
+
 def _submitted(status: RemoteStatus) -> RemoteStatus:
     """The status of a job just created: queued while the platform does not say otherwise."""
     if status.state is JobState.UNKNOWN:
@@ -229,6 +241,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         self._plans: dict[int, tuple[weakref.ref[JobSpec], AnyPlan]] = {}  # validate's, for submit
         self.services = ServiceJobs(self)
         self.workflows = WorkflowJobs(self)
+        self.watch_workflows = _watched(self.config.get("watch_workflows"))
         self._capacity: tuple[float, list[PoolNodes]] | None = None
         self._capacity_lock = asyncio.Lock()
         self._node_walks = asyncio.Semaphore(NODE_WALKS)
@@ -786,6 +799,26 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
                          what=f"deleting training job {remote_id}")  # fmt: skip
         self._outputs.pop(remote_id, None)
+
+    # detail, actions, discovery -------------------------------------------------------
+    async def detail(self, remote_id: str) -> JobDetail:
+        """A service's facts (predict URL, app authentication with secrets masked, schedule), an execution's
+        (steps, to-do item, parameters, schedules, and its actions), a training job's."""
+        if is_service(remote_id):
+            return await self.services.detail(remote_id)
+        if is_execution(remote_id):
+            return await self.workflows.detail(remote_id)
+        return JobDetail(training_facts(await self._show(remote_id)), [])
+
+    async def act(self, remote_id: str, action: str, values: Mapping[str, Any]) -> RemoteStatus:
+        if is_execution(remote_id):
+            return await self.workflows.act(remote_id, action, values)
+        return await super().act(remote_id, action, values)
+
+    async def discover(self, known: Collection[str]) -> list[DiscoveredJob]:
+        """Executions that a workflow's schedule started, in the workflows of our executions and
+        ``watch_workflows``."""
+        return await self.workflows.discover(known, self.watch_workflows)
 
     # logs -----------------------------------------------------------------------------
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:

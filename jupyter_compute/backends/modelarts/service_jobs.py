@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BackendError, ComputeError, InvalidSpec, NotFound
 from ...models import JobState, LogChunk, RemoteStatus
-from ..base import Submission
+from ..base import JobDetail, Submission
+from .apps import masked_app, shown_api
 from .auth import segment
-from .json_fields import as_list
+from .json_fields import as_list, as_mapping
 from .refusals import field_hint
 from .services import (
     BATCH,
@@ -22,6 +23,7 @@ from .services import (
     dest_path,
     event_lines,
     service_description,
+    service_facts,
     service_id_of,
     service_remote_id,
     service_status,
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Services asked for per page of the v1 listing (its ``offset`` is a page index).
 SERVICE_PAGE = 100
+#: Apps, and APIs of an app, read for a service's detail.
+APP_PAGE = 1000
 #: Pages of the service listing read at most (a platform that ignored ``offset`` would never end).
 MAX_PAGES = 1000
 #: Events read for a service's log and for who stopped it.
@@ -181,6 +185,33 @@ class ServiceJobs:
             if service_description(item) == description:
                 return service_remote_id(item["service_id"])
         return None
+
+    # detail ---------------------------------------------------------------------------
+    async def detail(self, remote_id: str) -> JobDetail:
+        """The service's facts; for a real-time service also its APIs and the apps allowed to call them."""
+        service = await self.show(remote_id)
+        facts = service_facts(service)
+        if service.get("infer_type") == "real-time":
+            facts["app authentication"] = await self._app_auth(service)
+        return JobDetail(facts, [])
+
+    async def _app_auth(self, service: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Each API of the service with an app allowed to call it (secrets masked)."""
+        b, service_id = self.backend, service.get("service_id")
+        data = await b._json("GET", b._path("v1", "app-auth", "apps"), what="listing the apps of app authentication",
+                             params=[("limit", APP_PAGE)])  # fmt: skip
+        shown = []
+        for app in as_list(data.get("apps") if isinstance(data, dict) else None):
+            app_id = as_mapping(app).get("app_id")
+            if not isinstance(app_id, str):
+                continue
+            apis = await b._json("GET", b._path("v1", "app-auth", "apps", segment(app_id), "auth-apis"),
+                                 what=f"listing the APIs app {app_id} may call",
+                                 params=[("service_name", service.get("service_name") or ""), ("limit", APP_PAGE)])
+            for api in as_list(apis.get("apis") if isinstance(apis, dict) else None):
+                if as_mapping(api).get("service_id") == service_id:
+                    shown.append({**shown_api(api), "app": masked_app(app)})
+        return shown
 
     # actions --------------------------------------------------------------------------
     async def cancel(self, remote_id: str) -> None:

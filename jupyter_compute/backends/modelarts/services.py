@@ -369,3 +369,32 @@ def event_lines(events: Sequence[Any]) -> str:
         stamp = when.strftime("%Y-%m-%d %H:%M:%S") if when else "-"
         lines.append(f"{stamp} {entry.get('event_type') or 'event'}: {entry.get('event_info') or ''}\n")
     return "".join(lines)
+
+
+def _when(value: Any) -> str | None:
+    moment = from_ms(value)
+    return moment.isoformat() if moment else None
+
+
+def _schedule_words(schedule: Any) -> str | None:
+    for rule in as_list(schedule):
+        entry = as_mapping(rule)
+        if entry.get("type") == "stop" and entry.get("duration"):
+            return f"stops after {entry.get('duration')} {str(entry.get('time_unit') or '').lower()}"
+    return None
+
+
+def service_facts(service: Mapping[str, Any]) -> dict[str, Any]:
+    """What a service's answer tells people (its config's first model), leaving out what it does not say."""
+    config = as_mapping(next(iter(as_list(service.get("config"))), {}))
+    model = " ".join(str(config[k]) for k in ("model_name", "model_version") if config.get(k)) or config.get("model_id")
+    facts: dict[str, Any] = {
+        "service": service.get("service_name"), "service id": service.get("service_id"),
+        "kind": service.get("infer_type"), "status": service.get("status"), "progress": service.get("progress"),
+        "model": model, "specification": config.get("specification"), "instances": config.get("instance_count"),
+        "cluster": service.get("cluster_id"), "predict URL": service.get("access_address"),
+        "auto-stop": _schedule_words(service.get("schedule")), "stops at": _when(service.get("due_time")),
+        "input": config.get("src_path"), "output": config.get("dest_path"), "mapping": config.get("mapping_type"),
+        "calls": service.get("invocation_times"), "error": service.get("error_msg") or None,
+    }  # fmt: skip
+    return {name: value for name, value in facts.items() if value not in (None, "")}

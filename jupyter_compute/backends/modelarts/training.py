@@ -549,3 +549,15 @@ def output_folders(job: Mapping[str, Any]) -> dict[str, str]:
         except InvalidSpec:
             continue
     return folders
+
+
+def training_facts(job: Mapping[str, Any]) -> dict[str, Any]:
+    """What a training job's answer tells people beyond its status."""
+    status, resource = as_mapping(job.get("status")), as_mapping(dig(job, "spec", "resource"))
+    facts: dict[str, Any] = {
+        "training job": dig(job, "metadata", "name"), "training job id": dig(job, "metadata", "id"),
+        "phase": status.get("phase"), "secondary phase": status.get("secondary_phase"),
+        "flavor": resource.get("flavor_id"), "pool": resource.get("pool_id"), "nodes": resource.get("node_count"),
+        "tasks": task_names(job) or None, "outputs": output_folders(job) or None,
+    }  # fmt: skip
+    return {name: value for name, value in facts.items() if value not in (None, "")}

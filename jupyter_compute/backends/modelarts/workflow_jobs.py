@@ -4,22 +4,29 @@ stop, delete, and the execution's events as the log. What a spec may hold is in 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import BackendError, InvalidSpec, NotFound
-from ...models import LogChunk, RemoteStatus
-from ..base import Submission
+from ...errors import BackendError, InvalidSpec, NotFound, NotSupported
+from ...models import JobSpec, LogChunk, RemoteStatus
+from ..base import DiscoveredJob, JobDetail, Submission
 from .auth import segment
 from .json_fields import as_list
 from .workflows import (
+    WORKFLOW,
     ExecutionPlan,
+    action_values,
     check_against,
     create_body,
     event_lines,
     execution_ids,
     execution_remote_id,
+    execution_facts,
     execution_status,
+    is_execution,
+    offered_actions,
+    schedule_of,
+    waiting_step,
 )
 
 if TYPE_CHECKING:
@@ -75,10 +82,10 @@ class WorkflowJobs:
     async def status(self, remote_id: str) -> RemoteStatus:
         return execution_status(await self.show(remote_id), self.backend._scrub)
 
-    async def _executions(self, workflow_id: str) -> list[dict[str, Any]]:
-        """The newest executions of a workflow (at most ``STATUS_PAGES`` pages)."""
+    async def _executions(self, workflow_id: str, pages: int = STATUS_PAGES) -> list[dict[str, Any]]:
+        """The newest executions of a workflow (at most ``pages`` pages)."""
         found: list[dict[str, Any]] = []
-        for page in range(STATUS_PAGES):
+        for page in range(pages):
             data = await self.backend._json(
                 "GET", self._path(workflow_id, "executions"), what=f"listing the executions of {workflow_id}",
                 params=[("offset", page * EXECUTION_PAGE), ("limit", EXECUTION_PAGE)],
@@ -123,3 +130,91 @@ class WorkflowJobs:
         start = min(max(0, offset), len(data))
         done = execution_status(execution).state.is_terminal
         return LogChunk(data[start:].decode(errors="replace"), len(data), complete=done)
+
+    # detail and actions ----------------------------------------------------------------
+    async def _schedules(self, workflow_id: str) -> list[dict[str, Any]]:
+        data = await self.backend._json("GET", self._path(workflow_id, "schedules"),
+                                        what=f"reading the schedules of workflow {workflow_id}")  # fmt: skip
+        return [s for s in as_list(data.get("schedules") if isinstance(data, dict) else None) if isinstance(s, dict)]
+
+    async def detail(self, remote_id: str) -> JobDetail:
+        """The execution's steps, parameters, to-do item and its workflow's schedules; the actions it offers."""
+        execution = await self.show(remote_id)
+        workflow_id, _ = execution_ids(remote_id)
+        facts = execution_facts(execution, await self._schedules(workflow_id))
+        return JobDetail(facts, offered_actions(execution))
+
+    async def act(self, remote_id: str, action: str, values: Mapping[str, Any]) -> RemoteStatus:
+        """``continue`` a waiting step (with its missing inputs), ``rerun`` an ended execution, or set the
+        workflow's ``schedule``."""
+        execution = await self.show(remote_id)
+        offered = {a.name: a for a in offered_actions(execution)}
+        if action not in offered:
+            raise NotSupported(f"execution {execution_ids(remote_id)[1]} offers no action '{action}' now "
+                               f"(it offers: {', '.join(offered) or 'none'})", backend=self.backend.name)
+        checked = action_values(offered[action], values)
+        if action == "continue":
+            await self._continue(remote_id, execution, checked)
+        elif action == "rerun":
+            await self._execution_action(remote_id, {"action_name": "rerun"})
+        else:
+            await self._set_schedule(execution_ids(remote_id)[0], checked)
+        return await self.status(remote_id)
+
+    async def _execution_action(self, remote_id: str, body: dict[str, Any]) -> None:
+        workflow_id, execution_id = execution_ids(remote_id)
+        await self.backend._call("POST", self._path(workflow_id, "executions", segment(execution_id), "actions"),
+                                 what=f"{body['action_name']} of execution {execution_id}", json_body=body)
+
+    async def _continue(self, remote_id: str, execution: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        step = waiting_step(execution)
+        workflow_id, execution_id = execution_ids(remote_id)
+        uuid = str((step or {}).get("uuid") or "")
+        body: dict[str, Any] = {"action_name": "continue"}
+        if values:
+            body["parameters"] = [{"name": n, "value": v} for n, v in values.items()]
+        await self.backend._call(
+            "POST", self._path(workflow_id, "executions", segment(execution_id), "step-executions", segment(uuid),
+                               "actions"),
+            what=f"answering step {(step or {}).get('step_name')} of execution {execution_id}", json_body=body,
+            field_hints=(("parameters", "values"),),
+        )  # fmt: skip
+
+    async def _set_schedule(self, workflow_id: str, values: Mapping[str, Any]) -> None:
+        """Update the workflow's first schedule, or make one."""
+        content = {"cron": values["cron"], "method": "fixed"}
+        enable = bool(values.get("enable", True))
+        hints = (("cron", "cron"),)
+        existing = await self._schedules(workflow_id)
+        if existing:
+            uuid = str(existing[0].get("uuid") or "")
+            await self.backend._call("PUT", self._path(workflow_id, "schedules", segment(uuid)),
+                                     what=f"setting the schedule of workflow {workflow_id}",
+                                     json_body={"content": content, "enable": enable}, field_hints=hints)
+            return
+        await self.backend._call("POST", self._path(workflow_id, "schedules"),
+                                 what=f"making a schedule for workflow {workflow_id}", field_hints=hints,
+                                 json_body={"type": "time", "content": content, "action": "run", "enable": enable})
+
+    # discovery -------------------------------------------------------------------------
+    async def discover(self, known: Collection[str], watched: Collection[str]) -> list[DiscoveredJob]:
+        """Executions a schedule started (labelled so) in the workflows of ``known`` executions and
+        ``watched`` workflows, not among ``known``."""
+        workflows = {execution_ids(r)[0] for r in known if is_execution(r)} | set(watched)
+        found = []
+        for workflow_id in sorted(workflows):
+            for item in await self._executions(workflow_id, pages=1):
+                job = self._discovered(workflow_id, item)
+                if job is not None and job.remote_id not in known:
+                    found.append(job)
+        return found
+
+    def _discovered(self, workflow_id: str, item: Mapping[str, Any]) -> DiscoveredJob | None:
+        """The execution as a job to record, when a schedule started it."""
+        execution_id, schedule = item.get("execution_id"), schedule_of(item)
+        if not schedule or not isinstance(execution_id, str):
+            return None
+        name = f"{item.get('workflow_name') or workflow_id} (scheduled)"
+        spec = JobSpec(backend=self.backend.name, name=name, extra={"kind": WORKFLOW, "workflow_id": workflow_id})
+        return DiscoveredJob(execution_remote_id(workflow_id, execution_id), name,
+                             execution_status(item, self.backend._scrub), ["scheduled", f"schedule:{schedule}"], spec)

@@ -10,13 +10,15 @@ for the workflow's data. A step waiting for a person (``wait_inputs``, ``hold``)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ...errors import InvalidSpec
+from ...forms import Form, FormField, check_values
 from ...models import JobSpec, JobState, RemoteStatus, map_native_status, parse_time
+from ..base import JobAction
 from .json_fields import as_list, as_mapping
 from .status import EXECUTION_STATUS, STEP_WORDS, WAITING_STEPS
 from .storage import api_url, obs_path
@@ -24,6 +26,7 @@ from .training import DESCRIPTION_PREFIX, job_name
 
 WORKFLOW = "workflow"
 EXECUTION_PREFIX = "execution:"
+SCHEDULE_LABEL_PREFIX = "schedule:"
 EXTRA_KEYS = ("kind", "workflow_id")
 _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]{0,63})=(.+)$", re.DOTALL)
 
@@ -184,3 +187,96 @@ def execution_status(execution: Mapping[str, Any], scrub: Callable[[Any], str] =
 def event_lines(execution: Mapping[str, Any]) -> str:
     """The execution's events, one per line (they carry their own times)."""
     return "".join(f"{line}\n" for line in as_list(execution.get("events")) if isinstance(line, str))
+
+
+#: Workflow parameter types → form field types of an action's fields.
+FIELD_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+
+
+def steps_of(execution: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [as_mapping(s) for s in as_list(execution.get("steps_execution"))]
+
+
+def waiting_step(execution: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first step waiting for a person, if any."""
+    return next((s for s in steps_of(execution) if s.get("status") in WAITING_STEPS), None)
+
+
+def schedule_of(execution: Mapping[str, Any]) -> str | None:
+    """The schedule that started the execution (its label says so), if one did."""
+    for label in as_list(execution.get("labels")):
+        if isinstance(label, str) and label.startswith(SCHEDULE_LABEL_PREFIX):
+            return label.removeprefix(SCHEDULE_LABEL_PREFIX)
+    return None
+
+
+def missing_inputs(execution: Mapping[str, Any], step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The delayed parameters ``step`` uses that have no value yet (what answering it must give)."""
+    name = step.get("step_name")
+    return [p for p in map(as_mapping, as_list(execution.get("parameters")))
+            if p.get("delay") and name in as_list(p.get("used_steps")) and p.get("value") in (None, "")]  # fmt: skip
+
+
+def execution_facts(execution: Mapping[str, Any], schedules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What an execution's answer tells people: its workflow, steps, parameters, to-do item and schedules."""
+    waiting = waiting_step(execution)
+    facts: dict[str, Any] = {
+        "workflow": execution.get("workflow_name"), "workflow id": execution.get("workflow_id"),
+        "execution id": execution.get("execution_id"), "status": execution.get("status"),
+        "started by": f"schedule {schedule_of(execution)}" if schedule_of(execution) else None,
+        "duration (s)": execution.get("duration"),
+        "to-do": (f"step '{waiting.get('step_title') or waiting.get('step_name')}' is {waiting.get('status')}"
+                  if waiting else None),
+        "steps": [{"step": s.get("step_name"), "title": s.get("step_title"),
+                   "status": STEP_WORDS.get(str(s.get("status")), s.get("status"))} for s in steps_of(execution)],
+        "parameters": {str(p.get("name")): p.get("value")
+                       for p in map(as_mapping, as_list(execution.get("parameters")))},
+        "schedules": [{"id": s.get("uuid"), "cron": as_mapping(s.get("content")).get("cron"),
+                       "enabled": s.get("enable")} for s in schedules],
+    }  # fmt: skip
+    return {name: value for name, value in facts.items() if value not in (None, "", [], {})}
+
+
+def _input_field(parameter: Mapping[str, Any]) -> FormField:
+    kind = str(parameter.get("type") or "str")
+    enum = parameter.get("enum")
+    choices = tuple(enum) if isinstance(enum, list) and enum else None
+    return FormField(str(parameter.get("name")), str(parameter.get("name")), "choice" if choices else
+                     FIELD_TYPES.get(kind, "string"), required=True, choices=choices,
+                     help=str(parameter.get("description") or ""))  # fmt: skip
+
+
+SCHEDULE_ACTION = JobAction("schedule", "Schedule the workflow", (
+    FormField("cron", "Cron (seconds first)", "string", required=True,
+              help="Six fields, seconds first, e.g. '0 0 2 * * *' for 02:00 every day."),
+    FormField("enable", "Enabled", "boolean", default=True),
+), help="Runs of the whole workflow at the cron's times; they appear in the job list, tagged 'scheduled'.")
+
+
+def offered_actions(execution: Mapping[str, Any]) -> list[JobAction]:
+    """What can be done with the execution now: answer its waiting step, run it again, schedule its workflow."""
+    actions = []
+    step = waiting_step(execution)
+    if step is not None:
+        title = step.get("step_title") or step.get("step_name")
+        fields = tuple(_input_field(p) for p in missing_inputs(execution, step))
+        actions.append(JobAction("continue", f"Answer step '{title}'", fields,
+                                 help="Give the inputs the step waits for" if fields else "Confirm, so it goes on"))
+    if map_native_status(EXECUTION_STATUS, execution.get("status")).is_terminal:
+        actions.append(JobAction("rerun", "Run again", (), help="From its first step not completed."))
+    actions.append(SCHEDULE_ACTION)
+    return actions
+
+
+def action_values(action: JobAction, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values an action's form takes (defaults filled in); InvalidSpec naming the first bad field."""
+    form = Form(fields=action.fields)
+    unknown = sorted(set(values) - {f.name for f in action.fields})
+    if unknown:
+        raise InvalidSpec(f"'{action.name}' takes no value '{unknown[0]}'", field=unknown[0])
+    filled = {f.name: values.get(f.name, f.default) for f in action.fields}
+    problems = check_values(form, filled)
+    if problems:
+        name, message = next(iter(problems.items()))
+        raise InvalidSpec(message, field=name)
+    return {name: value for name, value in filled.items() if value is not None}
