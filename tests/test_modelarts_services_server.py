@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Recorder, wait_for_state
+from conftest import MA_OBS_KEY, MA_OBS_SECRET, Recorder, s3_client, wait_for_state
 from test_modelarts_server import (
+    BUCKET,
     ENV,
     ROOT,
     SECRETS,
@@ -29,6 +30,7 @@ from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
 from jupyter_compute.sandbox.modelarts.service_models import FAILING_MODEL_ID, ROW_SUM_MODEL_ID
 
 FRAME_CSV = "a,b,label\n1,2,x\n3,4.5,y\n-1,0.25,z\n"
+IN_FOLDER = f"obs://{BUCKET}/batch-in/"
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +64,8 @@ async def test_batch_service_over_a_dataframe(rec: Recorder, modelarts: ModelArt
     row = config["mapping_rule"]["properties"]["data"]["properties"]["req_data"]["items"][0]["properties"]
     assert row == {"a": {"type": "number", "index": 0}, "b": {"type": "number", "index": 1},
                    "label": {"type": "string", "index": 2}}  # fmt: skip
-    assert f"{ROOT}{job['id']}/inputs/frame.csv" in uploaded_keys(obs, f"{ROOT}{job['id']}/")
+    sent = s3_client(obs, MA_OBS_KEY, MA_OBS_SECRET).get_object(Bucket=BUCKET, Key=f"{ROOT}{job['id']}/inputs/frame.csv")
+    assert sent["Body"].read().decode() == FRAME_CSV.split("\n", 1)[1]  # the rows, without the header
 
     done = await wait_for_state(rec, job["id"], TERMINAL)
     assert done["state"] == "SUCCEEDED" and done["native_status"] == "finished", done
@@ -125,8 +128,8 @@ async def test_a_failing_model_ends_failed_with_the_platform_words(rec: Recorder
 
 
 BAD_SERVICE_SPECS = [
-    pytest.param({"extra": {"kind": "batch-service"}, "inputs": ["obs://b/in/"]}, "extra.model_id", id="no model"),
-    pytest.param({"extra": {"kind": "batch-service", "model_id": "no-such-model"}, "inputs": ["obs://b/in/"]},
+    pytest.param({"extra": {"kind": "batch-service"}, "inputs": [IN_FOLDER]}, "extra.model_id", id="no model"),
+    pytest.param({"extra": {"kind": "batch-service", "model_id": "no-such-model"}, "inputs": [IN_FOLDER]},
                  "extra.model_id", id="unknown model (the platform's 404)"),
     pytest.param({"extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID},
                   "cluster": "cluster:no-such-cluster"}, "cluster", id="unknown cluster (the platform's refusal)"),
@@ -136,20 +139,23 @@ BAD_SERVICE_SPECS = [
                             "duration": 1}}, "extra.time_unit", id="unknown time unit"),
     pytest.param({"extra": {"kind": "batch-service", "model_id": ROW_SUM_MODEL_ID}}, "inputs", id="no input"),
     pytest.param({"extra": {"kind": "batch-service", "model_id": ROW_SUM_MODEL_ID, "mapping_type": "csv"},
-                  "inputs": ["obs://b/in/"]}, "extra.mapping_rule", id="csv mapping of OBS files without a rule"),
+                  "inputs": [IN_FOLDER]}, "extra.mapping_rule", id="csv mapping of OBS files without a rule"),
     pytest.param({"extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID}, "script": "x.py"},
                  "script", id="a script"),
     pytest.param({"extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID}, "cluster": "pool:p"},
                  "cluster", id="a pool"),
     pytest.param({"extra": {"kind": "batch-service", "model_id": ROW_SUM_MODEL_ID, "node_count": 2},
-                  "inputs": ["obs://b/in/"]}, "extra.node_count", id="a training key"),
+                  "inputs": [IN_FOLDER]}, "extra.node_count", id="a training key"),
     pytest.param({"extra": {"kind": "inference"}}, "extra.kind", id="unknown kind"),
+    pytest.param({"extra": {"kind": "batch-service", "model_id": ROW_SUM_MODEL_ID},
+                  "inputs": [f"obs://{BUCKET}/no-such-folder/"]}, "inputs[0]", id="an OBS input folder that is missing"),
 ]
 
 
 @pytest.mark.parametrize(("spec", "field"), BAD_SERVICE_SPECS)
-async def test_bad_service_specs_are_refused_naming_the_field(rec: Recorder, modelarts: ModelArtsSandbox,
+async def test_bad_service_specs_are_refused_naming_the_field(rec: Recorder, modelarts: ModelArtsSandbox, obs: str,
                                                               spec: dict[str, Any], field: str) -> None:  # fmt: skip
+    s3_client(obs, MA_OBS_KEY, MA_OBS_SECRET).put_object(Bucket=BUCKET, Key="batch-in/rows.csv", Body=b"1,2\n")
     before = await service_count(modelarts)
     reply = await rec("POST", "jobs", body={"backend": "ma", **spec})
     assert reply.status == 400, reply.body
@@ -157,3 +163,27 @@ async def test_bad_service_specs_are_refused_naming_the_field(rec: Recorder, mod
     assert reply.body["error"]["message"], reply.body
     assert await service_count(modelarts) == before, "no service created"
     assert (await rec("GET", "jobs")).body["total"] == 0, "no job recorded"
+
+
+async def test_a_refused_service_leaves_no_upload_behind(rec: Recorder, modelarts: ModelArtsSandbox, obs: str) -> None:
+    """A DataFrame input is uploaded before the service is asked for; the platform refusing the service
+    (an unknown model) removes the upload, and no job is recorded."""
+    path = await upload_csv(rec, FRAME_CSV, "frame.csv")
+    before = uploaded_keys(obs)
+    reply = await rec("POST", "jobs", body={"backend": "ma", "inputs": [path],
+                                            "extra": {"kind": "batch-service", "model_id": "no-such-model"}})
+    assert reply.status == 400 and reply.body["error"]["field"] == "extra.model_id", reply.body
+    assert uploaded_keys(obs) == before
+    assert (await rec("GET", "jobs")).body["total"] == 0
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    pytest.param("a,b\n", "at least one row", id="a header only"),
+    pytest.param("", "header row", id="empty"),
+])  # fmt: skip
+async def test_a_csv_input_without_rows_is_refused(rec: Recorder, text: str, said: str) -> None:
+    path = await upload_csv(rec, text, "empty.csv")
+    reply = await rec("POST", "jobs", body={"backend": "ma", "inputs": [path],
+                                            "extra": {"kind": "batch-service", "model_id": ROW_SUM_MODEL_ID}})
+    assert reply.status == 400 and reply.body["error"]["field"] == "inputs[0]", reply.body
+    assert said in reply.body["error"]["message"]

@@ -793,11 +793,12 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     async def delete(self, remote_id: str) -> None:
         if is_service(remote_id):
-            return await self.services.delete(remote_id)
-        if is_execution(remote_id):
-            return await self.workflows.delete(remote_id)
-        await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
-                         what=f"deleting training job {remote_id}")  # fmt: skip
+            await self.services.delete(remote_id)
+        elif is_execution(remote_id):
+            await self.workflows.delete(remote_id)
+        else:
+            await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
+                             what=f"deleting training job {remote_id}")  # fmt: skip
         self._outputs.pop(remote_id, None)
 
     # detail, actions, discovery -------------------------------------------------------
@@ -893,7 +894,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         folders = await self._output_folders(remote_id)
         output, relative = (next(iter(folders)), name) if len(folders) == 1 else name.partition("/")[::2]
         if output not in folders or not relative:
-            raise NotFound(f"training job {remote_id} has no result '{name}'", field="name", backend=self.name)
+            raise NotFound(f"job {remote_id} has no result '{name}'", field="name", backend=self.name)
         store = self._store()
         handle = await self._fs(store.open_object, join(folders[output], relative), what=f"opening {name}")
         try:

@@ -16,6 +16,7 @@ from .apps import masked_app, shown_api
 from .auth import segment
 from .json_fields import as_list, as_mapping
 from .refusals import field_hint
+from .storage import display_url
 from .services import (
     BATCH,
     ServicePlan,
@@ -67,6 +68,8 @@ class ServiceJobs:
     async def submit(self, plan: ServicePlan, job_id: str) -> Submission:
         """Upload a local input, then create the service; a refusal removes the uploads."""
         b = self.backend
+        if plan.source_obs and b.obs_endpoint:
+            await self._check_input(plan.source_obs)
         source, rule = await self._input(plan, job_id)
         output = plan.output
         if plan.kind == BATCH and output is None:
@@ -78,6 +81,12 @@ class ServiceJobs:
             raise BackendError("ModelArts created the service but answered no service_id", backend=b.name)
         b.log.info("modelarts backend '%s': job %s is %s %s", b.name, job_id, plan.kind, service_id)
         return Submission(service_remote_id(service_id), RemoteStatus(JobState.QUEUED, "deploying", "submitted"))
+
+    async def _check_input(self, folder: str) -> None:
+        """The OBS input folder holds files (the platform would fail the service later otherwise)."""
+        b = self.backend
+        if not await b._obs_exists(b._store(), folder, what="checking the input folder"):
+            raise InvalidSpec(f"{display_url(folder)} is empty or missing on OBS", field="inputs[0]", backend=b.name)
 
     async def _input(self, plan: ServicePlan, job_id: str) -> tuple[str | None, dict[str, Any] | None]:
         """(the input folder on OBS, the mapping rule): a local input is uploaded first (and removed when
@@ -131,12 +140,13 @@ class ServiceJobs:
         return data
 
     async def _events(self, remote_id: str) -> list[Any]:
+        """The service's newest ``EVENT_PAGE`` events, oldest first."""
         service_id = service_id_of(remote_id)
         data = await self.backend._json(
             "GET", self._path(segment(service_id), "events"), what=f"reading the events of service {service_id}",
-            params=[("limit", EVENT_PAGE), ("sort_by", "occur_time"), ("order", "asc")],
+            params=[("limit", EVENT_PAGE), ("sort_by", "occur_time"), ("order", "desc")],
         )  # fmt: skip
-        return as_list(data.get("events") if isinstance(data, dict) else None)
+        return list(reversed(as_list(data.get("events") if isinstance(data, dict) else None)))
 
     async def status_of(self, remote_id: str, service: dict[str, Any]) -> RemoteStatus:
         """The status of a service read already; a stopped real-time one asks its events who stopped it."""
@@ -175,8 +185,11 @@ class ServiceJobs:
         return found
 
     async def list_jobs(self) -> list[tuple[str, RemoteStatus]]:
-        return [(service_remote_id(item["service_id"]), service_status(item, self.backend._scrub))
-                async for item in self.listing()]  # fmt: skip
+        jobs = []
+        async for item in self.listing():
+            remote_id = service_remote_id(item["service_id"])
+            jobs.append((remote_id, await self.status_of(remote_id, item)))
+        return jobs
 
     async def recover(self, job_id: str) -> str | None:
         """The service created for our ``job_id`` (its description names it), if any."""
@@ -235,6 +248,11 @@ class ServiceJobs:
 
     async def output_folders(self, remote_id: str) -> dict[str, str]:
         """A batch service's output folder (none for a real-time service)."""
-        folder = dest_path(await self.show(remote_id))
+        service = await self.show(remote_id)
+        try:
+            folder = dest_path(service)
+        except InvalidSpec as exc:
+            raise BackendError(f"ModelArts answered service {service_id_of(remote_id)} with an output folder that is "
+                               f"not an OBS path: {exc.message}", backend=self.backend.name) from None
         return {"output": folder} if folder else {}
 

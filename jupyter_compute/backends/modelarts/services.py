@@ -351,12 +351,25 @@ def service_description(service: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: An OBS folder written as a virtual-host URL, as the platform's examples do.
+_OBS_URL = re.compile(r"^https?://(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.obs\.[^/]+(?P<key>/.*)?$")
+
+
+def obs_folder_of(text: str, field: str) -> str:
+    """``https://<bucket>.obs.<region>.myhuaweicloud.com/key/``, ``obs://bucket/key/`` or ``/bucket/key/`` →
+    ``bucket/key/``."""
+    match = _OBS_URL.match(text.strip())
+    if match:
+        text = f"/{match['bucket']}{match['key'] or '/'}"
+    return obs_path(text, field, folder=True)
+
+
 def dest_path(service: Mapping[str, Any]) -> str | None:
     """The batch service's output folder (``bucket/key/``), from its first config entry."""
     for entry in as_list(service.get("config")):
         path = as_mapping(entry).get("dest_path")
         if isinstance(path, str) and path.strip():
-            return obs_path(path, "dest_path", folder=True)
+            return obs_folder_of(path, "dest_path")
     return None
 
 
