@@ -9,7 +9,8 @@ from jupyter_server.utils import url_path_join
 
 from jupyter_compute.server.routes import ROUTES, handler_methods
 
-SAMPLE = {"backend": "local", "job_id": "0" * 32, "name": "out.csv", "path": "items/1", "token": "0" * 32 + ".f00d"}
+SAMPLE = {"backend": "local", "job_id": "0" * 32, "action": "rerun", "name": "out.csv", "path": "items/1",
+          "token": "0" * 32 + ".f00d"}
 
 
 def route_urls(base_url: str):

@@ -21,7 +21,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import ComputeError, InvalidSpec, PayloadTooLarge
 from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .events import format_sse
-from .service import MAX_IDEMPOTENCY_KEY
+from .service import MAX_IDEMPOTENCY_KEY, action_values
 
 if TYPE_CHECKING:
     from .app import ComputeApp
@@ -234,6 +234,29 @@ class JobCancelHandler(ComputeHandler):
         job = await self.service.cancel(job_id)
         if not job.is_terminal:  # the platform is stopping it: look again soon, not after the backoff
             self.compute.monitor.poke(job.id)
+        self.write_json(job.to_dict())
+
+
+class JobDetailHandler(ComputeHandler):
+    """What the platform says of a job beyond its status (facts), and the actions it offers now."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        detail = await self.service.detail(job_id)
+        self.write_json({"detail": detail.to_dict()})
+
+
+class JobActionHandler(ComputeHandler):
+    """Runs one of the actions a job's detail offers, with the values of its form."""
+
+    @web.authenticated
+    @authorized("execute")  # an action may start work on the platform, as a submission does
+    async def post(self, job_id: str, action: str) -> None:
+        if len(self.request.body) > MAX_SPEC_BYTES:
+            raise PayloadTooLarge(f"an action request is at most {MAX_SPEC_BYTES:,} bytes of JSON", field="body")
+        values = action_values(self.json_body() if self.request.body else {})
+        job = await self.service.act(job_id, action, values)
         self.write_json(job.to_dict())
 
 

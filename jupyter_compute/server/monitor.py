@@ -5,7 +5,9 @@ polled less and less often (up to its backend's ceiling); a change resets its in
 Platform calls run concurrently under a bound, each with the backend's own timeouts,
 so a slow platform never delays another one or the server's event loop. A periodic
 sweep of the store re-watches any unfinished job that is not watched, so no job can be
-left stuck by a failure between recording and watching it.
+left stuck by a failure between recording and watching it. A backend that ``discovers_jobs``
+is asked every ``discover_interval_s`` (its config) for the jobs its platform started on its
+own; each one is recorded once and then watched like the others.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ComputeError, NotFound, public_reason
+from ..backends.base import Backend, config_positive
+from ..errors import ComputeError, InvalidSpec, NotFound, public_reason
 from ..models import Job, JobState, RemoteStatus, utcnow
 from .service import CONFIRMING, JobService
 
@@ -29,6 +32,9 @@ SWEEP_INTERVAL_S = 30.0
 CONFIRM_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 #: native_status of a job not found on its platform after its lost submission answer.
 ANSWER_LOST = "submission answer lost"
+#: How often a backend that ``discovers_jobs`` is asked for the jobs its platform started, unless its
+#: config says otherwise (``discover_interval_s``).
+DISCOVER_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -53,12 +59,16 @@ class Monitor:
         self._confirming: dict[str, asyncio.Task[None]] = {}
         service.on_submitted.append(self.watch)
         service.on_uncertain.append(self.confirm)
+        service.on_acted.append(self.follow)
 
     async def start(self) -> None:
-        """Start polling, then re-attach to the jobs recorded as unfinished (after a restart)."""
+        """Start polling, then re-attach to the jobs recorded as unfinished (after a restart), and look for
+        the jobs the platforms start on their own."""
         self._tasks = [
             asyncio.create_task(self._run(), name="jupyter-compute-monitor"),
             asyncio.create_task(self._sweep_forever(), name="jupyter-compute-sweep"),
+            *(asyncio.create_task(self._discover_forever(name), name=f"jupyter-compute-discover-{name}")
+              for name, backend in self.service.backends.items() if backend.capabilities.discovers_jobs),
         ]
 
     async def stop(self) -> None:
@@ -76,6 +86,14 @@ class Monitor:
         interval = self.service.backend(job.backend).poll_interval
         self._watches[job.id] = _Watch(job.backend, due=time.monotonic() + interval, interval=interval)
         self._wake.set()
+
+    def follow(self, job: Job) -> None:
+        """Refresh a job soon that something changed (an action): watch it if it is not watched (a finished
+        job running again), else poke it."""
+        if job.id in self._watches:
+            self.poke(job.id)
+        else:
+            self.watch(job)
 
     def poke(self, job_id: str) -> None:
         """Refresh a watched job now, and often again (a callback or a stop request: it is changing)."""
@@ -112,6 +130,50 @@ class Monitor:
             except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
                 self._log_failure(exc, "unfinished jobs", doing="sweeping")
             await asyncio.sleep(SWEEP_INTERVAL_S)
+
+    def discover_interval(self, backend: Backend) -> float:
+        """Seconds between two discoveries of ``backend``: its config's ``discover_interval_s``, or the default
+        (said in the log when that setting is not a positive number)."""
+        try:
+            interval = config_positive(backend.config, "discover_interval_s", DISCOVER_INTERVAL_S,
+                                       kind=backend.kind or "backend")
+        except InvalidSpec as exc:
+            self.log.warning("backend '%s': %s; it is asked for new jobs every %g s", backend.name, exc.message,
+                             DISCOVER_INTERVAL_S)
+            return DISCOVER_INTERVAL_S
+        return float(interval)
+
+    async def discover(self, name: str) -> list[Job]:
+        """One discovery of backend ``name``: the jobs its platform started on its own that no record has yet,
+        recorded, published and watched; the new records. Cycles may overlap: the store keeps one record
+        of each remote id (see :meth:`JobService.record_discovered`)."""
+        backend = self.service.backends.get(name)
+        if backend is None or not backend.capabilities.discovers_jobs:
+            return []
+        known = await self.service.remote_ids(name)
+        recorded: list[Job] = []
+        for found in await backend.discover(frozenset(known)):
+            if found.remote_id in known:
+                continue
+            job = await self.service.record_discovered(backend, found)
+            known.add(found.remote_id)
+            if job is not None:
+                self.log.info("job %s found on %s as %s (started there): recorded", job.id, name, found.remote_id)
+                self.watch(job)
+                recorded.append(job)
+        return recorded
+
+    async def _discover_forever(self, name: str) -> None:
+        backend = self.service.backends.get(name)
+        if backend is None:
+            return
+        interval = self.discover_interval(backend)
+        while True:
+            try:
+                await self.discover(name)
+            except Exception as exc:  # noqa: BLE001 — an outage or a backend bug: try again next interval
+                self._log_failure(exc, f"jobs of backend '{name}'", doing="discovering")
+            await asyncio.sleep(interval)
 
     def confirm(self, job: Job) -> None:
         """Look up, on its platform, a job whose submission got no answer: adopt it when it shows,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..backends.base import Capabilities
 from ..forms import field_type_names
 from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .handlers import MAX_QUERY_INT
@@ -53,6 +55,30 @@ _BACKEND = _param("backend", description="A configured backend's name")
 #: make it a URL of its own), and no leading '.' (so never '.' or '..').
 _PROXY_PATH = r"^([^\u0000-\u001f\u007f%/\\:.][^\u0000-\u001f\u007f%/\\:]*)?$"
 _JOB_ID = _param("job_id", description="Our job id")
+_ACTION = _param("action", description="The name of an action the job's detail offers now")
+
+#: What each capability flag promises (a flag missing here is described by its name only).
+_CAPABILITY_TEXT = {
+    "can_cancel": "POST jobs/{job_id}/cancel stops the job on its platform",
+    "can_delete": "DELETE jobs/{job_id} removes the job from its platform too",
+    "can_list": "The platform lists the account's jobs",
+    "has_logs": "GET jobs/{job_id}/logs reads the job's log",
+    "has_results": "GET jobs/{job_id}/results lists the files the job made",
+    "has_environments": "GET backends/{backend}/environments answers",
+    "has_clusters": "GET backends/{backend}/clusters answers",
+    "has_webhooks": "The platform calls back when a job changes (POST webhooks/...)",
+    "can_proxy": "The passthrough proxy/{backend}/... forwards to the platform's own API",
+    "has_detail": "GET jobs/{job_id}/detail says more of a job than its status, and the actions it offers "
+                  "(POST jobs/{job_id}/actions/{action}); without it, the detail is empty",
+    "discovers_jobs": "Jobs the platform starts on its own (e.g. by a schedule) are recorded and followed",
+}
+
+
+def _capabilities_schema() -> dict[str, Any]:
+    names = [flag.name for flag in dataclasses.fields(Capabilities)]
+    return {"type": "object", "required": names, "additionalProperties": {"type": "boolean"},
+            "properties": {name: {"type": "boolean", "description": _CAPABILITY_TEXT.get(name, name)}
+                           for name in names}}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -66,7 +92,7 @@ _SCHEMAS: dict[str, Any] = {
             }
         },
     },
-    "Capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    "Capabilities": _capabilities_schema(),
     "Backend": {
         "type": "object",
         "required": ["name", "kind", "capabilities"],
@@ -147,6 +173,32 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["jobs", "total", "limit", "offset"],
         "properties": {"jobs": {"type": "array", "items": _ref("Job")}, "total": {"type": "integer"},
                        "limit": {"type": "integer"}, "offset": {"type": "integer"}},
+    },
+    "JobAction": {
+        "type": "object",
+        "required": ["name", "label", "fields", "help"],
+        "properties": {
+            "name": {"type": "string", "description": "Its path segment: POST jobs/{job_id}/actions/{name}"},
+            "label": _TEXT, "help": _TEXT,
+            "fields": {"type": "array", "items": _ref("FormField"),
+                       "description": "The form of the values it takes (names are the keys of 'values')"},
+        },
+    },
+    "JobDetail": {
+        "type": "object",
+        "required": ["facts", "actions"],
+        "properties": {
+            "facts": {"type": "object", "description": "What the platform says of the job, for people (JSON "
+                      "values by name); empty when its backend has no detail"},
+            "actions": {"type": "array", "items": _ref("JobAction"),
+                        "description": "The actions the job offers now, beyond cancel and delete"},
+        },
+    },
+    "ActionRequest": {
+        "type": "object",
+        "properties": {"values": {"type": "object", "description": "The values of the action's form, by field "
+                                  "name (none: an empty object)"}},
+        "additionalProperties": False,
     },
     "LogChunk": {
         "type": "object",
@@ -247,6 +299,22 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/jobs/{job_id}/cancel": {
         "post": {"summary": "Stop a job", "parameters": [_JOB_ID],
                  "responses": _responses({"200": _json(_ref("Job"), "The job after the request")}, 404, 405, 502)},
+    },
+    "/api/jobs/{job_id}/detail": {
+        "get": {"summary": "What the platform says of a job beyond its status, and the actions it offers now "
+                           "(empty for a backend without has_detail, a read-only job or one not on its platform)",
+                "parameters": [_JOB_ID],
+                "responses": _responses({"200": _json({"type": "object", "required": ["detail"], "properties": {
+                    "detail": _ref("JobDetail")}}, "The job's detail")}, 404, 405, 502)},
+    },
+    "/api/jobs/{job_id}/actions/{action}": {
+        "post": {"summary": "Run an action the job's detail offers, with its form's values; the job's status "
+                            "after it is recorded (a finished job may run again) and pushed as an event",
+                 "parameters": [_JOB_ID, _ACTION],
+                 "requestBody": {"required": False, "content": {"application/json": {"schema": _ref(
+                     "ActionRequest")}}},
+                 "responses": _responses({"200": _json(_ref("Job"), "The job after the action")},
+                                         400, 404, 405, 413, 502)},
     },
     "/api/jobs/{job_id}/logs": {
         "get": {"summary": "The job's log from a byte offset", "parameters": [

@@ -24,6 +24,8 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     ("/api/jobs", h.JobsHandler),
     ("/api/jobs/{job_id}", h.JobHandler),
     ("/api/jobs/{job_id}/cancel", h.JobCancelHandler),
+    ("/api/jobs/{job_id}/detail", h.JobDetailHandler),
+    ("/api/jobs/{job_id}/actions/{action}", h.JobActionHandler),
     ("/api/jobs/{job_id}/logs", h.JobLogsHandler),
     ("/api/jobs/{job_id}/results", h.JobResultsHandler),
     ("/api/jobs/{job_id}/results/{name}", h.JobResultHandler),

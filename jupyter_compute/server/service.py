@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import uuid
@@ -15,12 +16,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..backends.base import Backend, Capabilities, Submission
+from ..backends.base import Backend, Capabilities, DiscoveredJob, JobDetail, Submission
 from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported, Unavailable, public_reason
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
-from .store import JobStore
+from .store import MAX_LIMIT, JobStore
 
 MAX_IDEMPOTENCY_KEY = 200
 #: native_status of a job whose submission got no answer: the platform may have it (the monitor looks).
@@ -28,6 +29,28 @@ CONFIRMING = "confirming submission"
 #: native_status of a job whose submission certainly never reached the platform (a retry sends it again).
 NOT_SUBMITTED = "not submitted"
 UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+#: The one key an action request body takes.
+ACTION_BODY_KEYS = frozenset({"values"})
+
+
+def discovered_key(backend: str, remote_id: str) -> str:
+    """The idempotency key of a job found on its platform: the store records each such job once."""
+    return f"discovered:{backend}:{remote_id}"
+
+
+def action_values(body: Any) -> dict[str, Any]:
+    """The form values of an action request, ``{"values": {...}}`` (``values`` may be left out);
+    InvalidSpec naming the field that is wrong."""
+    if not isinstance(body, dict):
+        raise InvalidSpec('the request body must be a JSON object: {"values": {...}}', field="body")
+    unknown = sorted(set(body) - ACTION_BODY_KEYS)
+    if unknown:
+        raise InvalidSpec(f"unknown field '{unknown[0]}': an action request takes only 'values'", field=unknown[0])
+    values = body.get("values", {})
+    if not isinstance(values, dict):
+        raise InvalidSpec("'values' must be an object: the values of the action's form, by field name",
+                          field="values")
+    return values
 
 
 def default_job_name(spec: JobSpec) -> str:
@@ -79,6 +102,8 @@ class JobService:
         self.on_submitted: list[Callable[[Job], None]] = []
         #: Called with each job whose submission got no answer (the monitor looks it up on the platform).
         self.on_uncertain: list[Callable[[Job], None]] = []
+        #: Called with each job an action left unfinished (the monitor follows it, a finished job run again too).
+        self.on_acted: list[Callable[[Job], None]] = []
 
     # backends -------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
@@ -279,6 +304,81 @@ class JobService:
             return job
         status = await self.job_backend(job).status(job.remote_id)
         return await self.apply_status(job, status)
+
+    async def detail(self, job_id: str) -> JobDetail:
+        """What the job's platform says of it beyond its status, and the actions it offers now. Nothing (no
+        facts, no actions) for a job not on its platform, a read-only job, or a backend without ``has_detail``."""
+        job = await self.store.get(job_id)
+        if job.remote_id is None or not self.is_configured(job.backend):
+            return JobDetail(facts={}, actions=[])
+        backend = self.job_backend(job)
+        if not backend.capabilities.has_detail:
+            return JobDetail(facts={}, actions=[])
+        return await backend.detail(job.remote_id)
+
+    async def act(self, job_id: str, action: str, values: Mapping[str, Any]) -> Job:
+        """Run one of the job's actions on its platform with its form's ``values``; record the status it leaves
+        the job in (a finished job may run again) and publish it."""
+        job = await self.store.get(job_id)
+        backend = self.job_backend(job)
+        if job.remote_id is None:
+            raise NotSupported(f"job {job.id} is not on its platform: it offers no actions", backend=job.backend,
+                               job_id=job.id)
+        status = await backend.act(job.remote_id, action, values)
+        job = await self.store.get(job.id)  # as it is now: the monitor may have refreshed it meanwhile
+        if job.is_terminal and not status.state.is_terminal:
+            job = await self._reopen_finished(job, status)
+        else:
+            job = await self.apply_status(job, status)
+        if not job.is_terminal:
+            for callback in self.on_acted:
+                callback(job)
+        return job
+
+    async def _reopen_finished(self, job: Job, status: RemoteStatus) -> Job:
+        """Record a finished job running again (an action such as "run again"), and publish it."""
+        job = await self.store.reactivate(
+            job.id, state=status.state, native_status=status.native_status, message=status.message,
+            started=status.started or job.started, finished=status.finished,
+        )  # fmt: skip
+        self.publish(job)
+        return job
+
+    async def remote_ids(self, backend: str) -> set[str]:
+        """The platform ids of every job recorded for ``backend`` (finished ones too)."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            page, total = await self.store.list(backend=backend, sort="created", limit=MAX_LIMIT, offset=offset)
+            found.update(job.remote_id for job in page if job.remote_id)
+            offset += len(page)
+            if not page or offset >= total:
+                return found
+
+    async def record_discovered(self, backend: Backend, found: DiscoveredJob) -> Job | None:
+        """Record (and publish) a job the platform started on its own; None when it is recorded already.
+
+        Its idempotency key is made of the backend and the remote id, so the store keeps one record of it
+        whichever discovery cycle finds it (concurrent ones, or after a restart)."""
+        spec = found.spec if found.spec.backend == backend.name else dataclasses.replace(found.spec,
+                                                                                         backend=backend.name)
+        status = found.status
+        job = Job(
+            id=uuid.uuid4().hex, backend=backend.name, spec=spec, name=found.name or default_job_name(spec),
+            remote_id=found.remote_id, tags=list(dict.fromkeys([*found.tags, *spec.tags])),
+            idempotency_key=discovered_key(backend.name, found.remote_id),
+            state=status.state, native_status=status.native_status, message=status.message,
+            started=status.started, finished=status.finished,
+        )
+        if status.state.is_terminal and job.finished is None:
+            job.finished = utcnow()
+        job, created = await self.store.create(job)
+        if not created:
+            return None
+        if job.is_terminal:
+            job = await self.store.update(job.id, results=await self._final_results(job))
+        self.publish(job)
+        return job
 
     async def store_upload(self, name: str, data: bytes) -> Path:
         """Keep uploaded bytes under the uploads folder, in a folder of their own; their path."""

@@ -12,7 +12,7 @@ import asyncio
 import builtins
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, UTC
@@ -111,6 +111,17 @@ def _state(value: JobState | str) -> str:
     except ValueError:
         known = ", ".join(state.value for state in JobState)
         raise InvalidSpec(f"unknown state '{value}' (one of {known})", field="state") from None
+
+
+def _columns(changes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    """The columns (stamped ``updated``) and tags of an update's ``changes``; TypeError for an unknown field."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        allowed = ", ".join(sorted(UPDATABLE))
+        raise TypeError(f"cannot update {', '.join(sorted(unknown))} (only {allowed})")
+    columns = {key: _UPDATERS[key](value) for key, value in changes.items()}
+    columns["updated"] = _to_us(utcnow())
+    return columns, (_tags(changes["tags"]) if "tags" in changes else None)
 
 
 def _tags(tags: Iterable[str]) -> list[str]:
@@ -320,15 +331,16 @@ class JobStore:
         return await self._run(self._bulk_create, jobs)
 
     async def update(self, job_id: str, **changes: Any) -> Job:
-        """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job."""
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            allowed = ", ".join(sorted(UPDATABLE))
-            raise TypeError(f"cannot update {', '.join(sorted(unknown))} (only {allowed})")
-        columns = {key: _UPDATERS[key](value) for key, value in changes.items()}
-        columns["updated"] = _to_us(utcnow())
-        tags = _tags(changes["tags"]) if "tags" in changes else None
+        """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job. A finished job
+        stays finished: a status that would make it active again is dropped (see :meth:`reactivate`)."""
+        columns, tags = _columns(changes)
         return await self._run(self._update, job_id, columns, tags)
+
+    async def reactivate(self, job_id: str, **changes: Any) -> Job:
+        """:meth:`update` that may make a finished job active again, in one transaction (a job an action
+        such as "run again" started anew)."""
+        columns, tags = _columns(changes)
+        return await self._run(self._update, job_id, columns, tags, True)
 
     async def reopen(self, job_id: str, native_status: str) -> Job | None:
         """Put a FAILED job whose native status is ``native_status`` back to QUEUED ("submitting"), for a
@@ -427,13 +439,14 @@ class JobStore:
         with _transaction(self._db) as conn:
             return sum(_insert(conn, job) for job in jobs)
 
-    def _update(self, job_id: str, columns: dict[str, Any], tags: builtins.list[str] | None) -> Job:
+    def _update(self, job_id: str, columns: dict[str, Any], tags: builtins.list[str] | None,
+                reactivate: bool = False) -> Job:  # fmt: skip
         with _transaction(self._db) as conn:
             row = conn.execute("SELECT seq, state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise _not_found(job_id)
             seq, current = row
-            if current not in ACTIVE_STATES and columns.get("state", current) in ACTIVE_STATES:
+            if not reactivate and current not in ACTIVE_STATES and columns.get("state", current) in ACTIVE_STATES:
                 # A finished job stays finished: a stale status read before it ended is dropped.
                 columns = {k: v for k, v in columns.items() if k not in _STATUS_COLUMNS}
             assignments = ", ".join(f"{column} = ?" for column in columns)
