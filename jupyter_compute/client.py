@@ -223,6 +223,25 @@ class Client:
         """Forget the job (and delete it on its platform where the backend can)."""
         self._request("DELETE", _job_path(job))
 
+    def job_detail(self, job: JobRef) -> dict[str, Any]:
+        """What the job's platform says of it beyond its status (backends with ``capabilities.has_detail``).
+
+        Answers ``{"facts": {name: JSON value}, "actions": [{"name", "label", "fields", "help"}]}``:
+        ``facts`` for people to read, and the actions the job offers now (beyond cancel and delete),
+        each with the form fields of the values it takes (as :meth:`form` declares fields;
+        ``Form.from_dict(action)`` reads them). Run one with :meth:`act`.
+        """
+        detail = self._get(_job_path(job, "detail")).get("detail") or {}
+        return {"facts": dict(detail.get("facts") or {}), "actions": list(detail.get("actions") or [])}
+
+    def act(self, job: JobRef, action: str, /, **values: Any) -> Job:
+        """Run one of the actions :meth:`job_detail` offers, with the values of its fields by name;
+        answers the job as it is after it. A bad value raises :class:`InvalidSpec` naming the field,
+        an action the job does not offer (now) :class:`NotSupported`. Sent once, never retried. (A value
+        may be called ``job`` or ``action`` too: those two come first, by position.)"""
+        path = _job_path(job, "actions", _quote(action))
+        return self._bind(self._request("POST", path, json={"values": values}))
+
     def logs(self, job: JobRef, offset: int = 0) -> LogChunk:
         """The job's log from ``offset`` on, as far as it is written."""
         data = self._get(_job_path(job, "logs"), params={"offset": offset})
@@ -471,6 +490,16 @@ class Job(models.Job):
     def delete(self) -> None:
         """Forget this job on the server (and on its platform where possible)."""
         self.client.delete(self.id)
+
+    def detail(self) -> dict[str, Any]:
+        """What the platform says of this job beyond its status: ``{"facts", "actions"}``
+        (see :meth:`Client.job_detail`)."""
+        return self.client.job_detail(self.id)
+
+    def act(self, action: str, /, **values: Any) -> Job:
+        """Run one of the actions :meth:`detail` offers with these values, and update this handle."""
+        self._update_from(self.client.act(self.id, action, **values))
+        return self
 
     def logs(self) -> str:
         """The whole log written so far."""

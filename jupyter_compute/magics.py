@@ -1,9 +1,10 @@
 """IPython magics for compute jobs: ``%load_ext jupyter_compute``.
 
 ``%submit_job``/``%%submit_job``, ``%jobs``, ``%job``, ``%job_logs``, ``%job_results``,
-``%cancel_job`` and ``%compute_connect``. Each one's ``--help`` (and ``%magic?``) is built from
-its declared arguments. They reach the server only through one :class:`~jupyter_compute.client.Client`,
-created on first use (it finds the server by itself; ``%compute_connect`` sets one explicitly).
+``%cancel_job``, ``%job_detail``, ``%job_action`` and ``%compute_connect``. Each one's ``--help``
+(and ``%magic?``) is built from its declared arguments. They reach the server only through one
+:class:`~jupyter_compute.client.Client`, created on first use (it finds the server by itself;
+``%compute_connect`` sets one explicitly).
 
 Every expected failure (a :class:`~jupyter_compute.errors.ComputeError`, a bad argument) prints
 one line on stderr, ``<magic>: <what went wrong>``, and nothing is submitted. ``--wait`` shows the
@@ -54,6 +55,7 @@ from .formatting import (
 )
 from .magics_line import parse_param, program_fields, split_submit_line, tokens
 from .models import JobState, ResultFile
+from .widgets.facts import detail_html, detail_text
 
 if TYPE_CHECKING:
     import argparse
@@ -207,14 +209,13 @@ def _check_variable(name: str | None) -> None:
 
 
 def _program_of(program: str, cell: str | None) -> dict[str, Any]:
-    """The spec field naming what to run: the cell's code (``%%submit_job``), else the line's program."""
+    """The spec field naming what to run: the cell's code (``%%submit_job``), else the line's program.
+
+    A line without a program gives none: some kinds of job run no program of ours (a ModelArts
+    service deploys ``extra.model_id``), and the server says so, naming the field, when one was needed.
+    """
     if cell is None:
-        if not program:
-            raise UsageError(
-                "give a command, a script.py or a notebook.ipynb to run after the options "
-                "(see %submit_job --help)"
-            )
-        return program_fields(program)
+        return program_fields(program) if program else {}
     if program:
         raise UsageError(f"%%submit_job takes only options; the cell is the program (got {program!r})")
     if not cell.strip():
@@ -222,14 +223,15 @@ def _program_of(program: str, cell: str | None) -> dict[str, Any]:
     return {"code": cell}
 
 
-def _submit_spec(args: argparse.Namespace, params: dict[str, Any], program: dict[str, Any]) -> dict[str, Any]:
+def _submit_spec(args: argparse.Namespace, program: dict[str, Any]) -> dict[str, Any]:
     """The job spec ``%submit_job``'s options and program make: only the fields given."""
     spec = {
         "backend": args.backend,
         "name": args.name,
         "environment": args.env,
         "cluster": args.cluster,
-        "params": params,
+        "params": dict(parse_param(p) for p in args.param),
+        "extra": dict(parse_param(x, "--extra") for x in args.extra),
         "tags": args.tag,
         "timeout_s": args.timeout,
         **program,
@@ -417,6 +419,12 @@ class ComputeMagics(Magics):
         help="A parameter; the value is read as JSON when it is (3, true, [1,2]), else as text. "
         "Repeat for several. Commands and scripts see it as $JUPYTER_COMPUTE_PARAM_<NAME>.",
     )  # fmt: skip
+    @argument(
+        "-x", "--extra", action="append", default=[], metavar="NAME=VALUE",
+        help="A platform-specific value, passed to the backend as extra.NAME (ModelArts: "
+        "kind=batch-service, model_id=..., workflow_id=...); read as JSON when it is, else as text. "
+        "Repeat for several.",
+    )  # fmt: skip
     @argument("-t", "--tag", action="append", default=[], metavar="TAG", help="A tag; repeat for several.")
     @argument("--timeout", type=float, metavar="SECONDS", help="Stop the job after this many seconds.")
     @argument("-w", "--wait", action="store_true", help="Wait for the job to finish, showing its state.")
@@ -427,7 +435,8 @@ class ComputeMagics(Magics):
     @argument(
         "program", nargs="*",
         help="A shell command, a script.py or a notebook.ipynb, after all options. It is sent "
-        "exactly as typed, its own flags included. In the cell form the cell is the Python code to run.",
+        "exactly as typed, its own flags included. In the cell form the cell is the Python code to run. "
+        "Leave it out for a job that runs none (the server says when one is needed).",
     )  # fmt: skip
     @no_var_expand
     @line_cell_magic
@@ -440,6 +449,9 @@ class ComputeMagics(Magics):
         rest of the line is its own, flags included (%submit_job --wait python train.py
         --timeout 30 runs train.py with --timeout 30; the job gets no timeout). Everything after
         -- is the program too. %%submit_job [options] runs the cell as Python code.
+        Without a program the job is what its options say: a kind of job that runs no program
+        (%submit_job -b modelarts -x kind=real-time-service -x model_id=MODEL deploys a model);
+        the server refuses it, naming the field, when its kind needs one.
         Prints the job's id and state; the job is kept in the variable _job. $ and {} are not
         expanded: the line goes to the job as typed.
         """
@@ -450,8 +462,7 @@ class ComputeMagics(Magics):
             print(parser.format_help())
             return
         _check_variable(args.out)
-        params = dict(parse_param(p) for p in args.param)
-        job = self._submit(_submit_spec(args, params, _program_of(program, cell)))
+        job = self._submit(_submit_spec(args, _program_of(program, cell)))
         if job is None:
             return
         self._keep(job)
@@ -596,6 +607,49 @@ class ComputeMagics(Magics):
             print(f"{state_line(before)} (it had already ended)", flush=True)
             return
         print(state_line(self.client.cancel(job_id)), flush=True)
+
+    # %job_detail ---------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="Show this help.")
+    @argument("id", nargs="?", help="The job's id or a unique prefix of it (default: the last submitted).")
+    @line_magic
+    @_expected_errors
+    def job_detail(self, line: str) -> None:
+        """Show what a job's platform says of it beyond its status (its facts, as a table) and the
+        actions it offers now (run one with %job_action)."""
+        if self._help_asked(self.job_detail, line):
+            return
+        args = parse_argstring(self.job_detail, line)
+        detail = self.client.job_detail(self.resolve(args.id))
+        from IPython.display import display
+
+        display({"text/plain": detail_text(detail), "text/html": detail_html(detail)}, raw=True)
+
+    # %job_action ---------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="Show this help.")
+    @argument(
+        "-v", "--value", action="append", default=[], metavar="NAME=VALUE",
+        help="A value of the action's form, by field name; read as JSON when it is, else as text. "
+        "Repeat for several.",
+    )  # fmt: skip
+    @argument("id", nargs="?", help="The job's id or a unique prefix of it (default: the last submitted).")
+    @argument("action", nargs="?", help="The action to run: one %%job_detail lists for the job.")
+    @line_magic
+    @_expected_errors
+    def job_action(self, line: str) -> None:
+        """Run an action a job offers beyond cancel and delete (%job_detail lists them, with the
+        values each takes); prints the job's state after it. %job_action ACTION acts on the job last
+        submitted."""
+        if self._help_asked(self.job_action, line):
+            return
+        # Split as a shell splits (not as parse_argstring does), so -v "text=two words" is one value.
+        args = self.job_action.parser.parse_args([t.value for t in tokens(line)])
+        ref, action = (None, args.id) if args.action is None else (args.id, args.action)
+        if not action:
+            raise UsageError("give the action to run (%job_detail JOB lists them)")
+        values = dict(parse_param(v, "--value") for v in args.value)
+        print(state_line(self.client.act(self.resolve(ref), action, **values)), flush=True)
 
     # %compute_connect ---------------------------------------------------------------------
     @magic_arguments()

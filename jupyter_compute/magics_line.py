@@ -1,4 +1,5 @@
-"""Reading a ``%submit_job`` line: its options, its program as typed, ``--param`` values.
+"""Reading a ``%submit_job`` line: its options, its program as typed, ``--param`` values (and
+``--extra`` and ``%job_action``'s ``--value``, read the same way).
 
 The words of a line are split the way a shell splits them (quotes and backslashes keep a word
 whole), but each word keeps its place in the line, so the program is passed on exactly as typed.
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["Token", "parse_param", "program_fields", "split_submit_line", "tokens"]
 
 _QUOTES = "'\""
+#: What a ``name=value`` of each option is called in a message.
+_OPTION_WORDS = {"--param": "parameter", "--extra": "extra value", "--value": "value"}
 
 
 @dataclass
@@ -154,14 +157,19 @@ def _option_words(parser: argparse.ArgumentParser, words: list[Token], i: int) -
     return [t.value for t in words[i : i + 1 + arity]]
 
 
-def parse_param(text: str) -> tuple[str, Any]:
-    """``name=value``: the value read as JSON when it is (numbers, true/false, lists), else text."""
+def parse_param(text: str, option: str = "--param") -> tuple[str, Any]:
+    """``name=value``: the value read as JSON when it is (numbers, true/false, lists), else text.
+
+    ``option`` is the option that gave it (``--param``, ``--extra``, ``--value``), for the message
+    of a malformed one.
+    """
     name, sep, raw = text.partition("=")
     name = name.strip()
+    what = _OPTION_WORDS.get(option, option)
     if not sep:
-        raise UsageError(f"parameter '{text}' has no value: write --param name=value")
+        raise UsageError(f"{what} '{text}' has no value: write {option} name=value")
     if not name:
-        raise UsageError(f"parameter '{text}' has no name: write --param name=value")
+        raise UsageError(f"{what} '{text}' has no name: write {option} name=value")
     try:
         value = json.loads(raw)
     except ValueError:

@@ -181,10 +181,10 @@ def test_import_stays_light_and_extension_loads(kernel: Kernel) -> None:
     assert done.returncode == 0, done.stderr
     found = kernel.value(
         "[get_ipython().find_line_magic(m) is not None for m in "
-        "('submit_job', 'jobs', 'job', 'job_logs', 'job_results', 'cancel_job', 'compute_connect')]"
-        " + [get_ipython().find_cell_magic('submit_job') is not None]"
+        "('submit_job', 'jobs', 'job', 'job_logs', 'job_results', 'cancel_job', 'job_detail', 'job_action', "
+        "'compute_connect')] + [get_ipython().find_cell_magic('submit_job') is not None]"
     )
-    assert found == [True] * 8
+    assert found == [True] * 10
 
 
 def test_help_is_built_from_the_arguments(kernel: Kernel) -> None:
@@ -192,7 +192,7 @@ def test_help_is_built_from_the_arguments(kernel: Kernel) -> None:
         out = kernel.run(line)
         text = out.stdout + out.data
         assert not out.stderr and not out.error, out.text
-        for option in ("--backend", "--env", "--cluster", "--name", "--param", "--tag", "--timeout",
+        for option in ("--backend", "--env", "--cluster", "--name", "--param", "--extra", "--tag", "--timeout",
                        "--wait", "-o VAR", "program"):
             assert option in text, (line, text)
         assert "Options go before the program" in " ".join(text.split()), text
@@ -202,6 +202,8 @@ def test_help_is_built_from_the_arguments(kernel: Kernel) -> None:
         "job_logs": ("--follow", "id"),
         "job_results": ("--name", "-o VAR", "id"),
         "cancel_job": ("id",),
+        "job_detail": ("id", "facts"),
+        "job_action": ("--value", "id", "action"),
         "compute_connect": ("--token TOKEN", "--token-env VAR", "url", "prefer --token-env"),
     }
     for magic, options in expected.items():
@@ -586,8 +588,8 @@ def test_split_submit_line_takes_options_only_before_the_program(line, options, 
         ("%submit_job --timeout soon echo hi", "submit_job", ["--timeout", "soon"]),
         ("%submit_job --param novalue echo hi", "submit_job", ["'novalue' has no value"]),
         ("%submit_job --param =3 echo hi", "submit_job", ["has no name"]),
-        ("%submit_job", "submit_job", ["give a command"]),
-        ("%submit_job --wait --name nothing", "submit_job", ["give a command", "after the options"]),
+        ("%submit_job", "submit_job", ["give exactly one of Shell command or Python script", "(field 'command')"]),
+        ("%submit_job --wait --name nothing", "submit_job", ["give exactly one of", "(field 'command')"]),
         ("%submit_job --bogus echo hi", "submit_job", ["unrecognized option '--bogus'", "before the program"]),
         ("%submit_job --wait --name", "submit_job", ["option '--name' wants a value"]),
         ("%submit_job -p", "submit_job", ["option '-p' wants a value"]),

@@ -1,5 +1,10 @@
 """The detail pane of one job: its fields, its log followed while it runs, its results with
 "Load as DataFrame" buttons, and Cancel / Delete actions that each ask for a confirming click.
+For a backend with ``has_detail``: the facts its platform tells of the job (a table; nested values
+as nested tables, nothing cut) and a button per action the job offers, whose form
+(:class:`~jupyter_compute.widgets.actions.ActionBar`) opens under it; an action runs in a background
+thread, a refusal shows as the pane's red line (and at the field it names), and the facts and
+actions are fetched again after it (and whenever the job's status changes).
 
 :class:`JobDetail` is shown under the :class:`~jupyter_compute.widgets.monitor.JobMonitor`'s
 table; it can be used on its own too (``detail.show(job)``). Every network call runs in a
@@ -12,7 +17,9 @@ sends them to the browser at most once a second, as one stream output.
 CSS classes for browser tests and styling: ``jc-detail`` with ``jc-detail-fields``, ``jc-log``,
 ``jc-results``, ``jc-df-name``, ``jc-load-df``, ``jc-df-output``, ``jc-cancel``, ``jc-delete``,
 ``jc-confirm``, ``jc-confirm-yes``, ``jc-confirm-no``; ``jc-error`` for its error line; ``jc-read-only``
-for the note on a job whose backend is not configured on the server (or cannot work).
+for the note on a job whose backend is not configured on the server (or cannot work); ``jc-facts``
+(with its table ``jc-facts-table``), ``jc-actions``, ``jc-action`` and ``jc-action-<name>``,
+``jc-action-form``, ``jc-action-run``.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from .. import results as results_module
-from ..errors import NotFound, NotSupported
+from ..errors import ComputeError, NotFound, NotSupported
 from ..formatting import program_text
 from ..models import JobState
 from ._util import (
@@ -46,6 +53,8 @@ from ._util import (
     state_badge,
     state_colour,
 )
+from .actions import ActionBar
+from .facts import actions_html, facts_html
 
 if TYPE_CHECKING:
     from ..client import Client, Job
@@ -150,11 +159,15 @@ class JobDetail(w.VBox):
         self._log_flushed = 0.0
         self._flush_pending = False
         self._shown_results: tuple[tuple[str, int | None, str], ...] | None = None
+        self._detail_seq = 0
+        self._detail_of: tuple[str, JobState, str] | None = None  # the job status the detail was asked at
 
         self.title = w.HTML()
         self.fields = w.HTML().add_class("jc-detail-fields")
         self.error = w.HTML().add_class("jc-error")
         self.read_only_note = w.HTML().add_class("jc-read-only")
+        self.facts = w.HTML().add_class("jc-facts")
+        self.action_bar = ActionBar(self._run_action)
         self.cancel_button = w.Button(description="Cancel", icon="stop").add_class("jc-cancel")
         self.delete_button = w.Button(description="Delete", icon="trash").add_class("jc-delete")
         self.confirm_label = w.HTML()
@@ -175,8 +188,10 @@ class JobDetail(w.VBox):
             [
                 self.title,
                 self.fields,
+                self.facts,
                 self.read_only_note,
                 actions,
+                self.action_bar,
                 self.error,
                 w.HTML("<b>Results</b>"),
                 self.results_box,
@@ -222,6 +237,9 @@ class JobDetail(w.VBox):
             self.df_output.outputs = ()
             self.df_status.value = ""
             self.error.value = ""
+            self.facts.value = ""
+            self._detail_of = None
+            self.action_bar.show([])
             self._ask(None)
             self._render(job)
             set_hidden(self, False)
@@ -265,6 +283,7 @@ class JobDetail(w.VBox):
             self._ask(None)
             self.title.value = self.title.value + f' <span style="color:{_GREY}">(deleted)</span>'
             self.cancel_button.disabled = self.delete_button.disabled = True
+            self.action_bar.disable("The job was deleted")
             for child in self.results_box.children:
                 for widget in getattr(child, "children", ()):
                     if isinstance(widget, w.Button):
@@ -309,7 +328,10 @@ class JobDetail(w.VBox):
         return self._read_only(job.backend)
 
     def _update_actions(self, job: Job) -> None:
-        """Show the read-only note (if any), and which of Cancel and Delete can be clicked, and why."""
+        """Show the read-only note (if any), and which of Cancel, Delete and the job's own actions can be
+        clicked, and why; fetch the facts and actions again when the job's status moved."""
+        if (job.id, job.state, job.native_status) != self._detail_of:
+            self._load_detail(job)
         reason = self.read_only_reason(job)
         note = "" if reason is None else _read_only_note(job.backend, reason)
         if note != self.read_only_note.value:
@@ -319,8 +341,10 @@ class JobDetail(w.VBox):
                 button.disabled = True
                 button.tooltip = f"Read-only: {reason}"
             self._ask(None)
+            self.action_bar.disable(f"Read-only: {reason}")
             return
         self._update_buttons(job)
+        self.action_bar.disable("The job was deleted" if self._deleted else None)
 
     def _update_buttons(self, job: Job) -> None:
         """Enable Cancel and Delete as the backend's capabilities and the job's state allow."""
@@ -575,6 +599,78 @@ class JobDetail(w.VBox):
                 },
             )
 
+    # --- facts and actions --------------------------------------------------------------------
+
+    def _load_detail(self, job: Job) -> None:
+        """(Under the lock.) Fetch the job's facts and actions in a new thread, for a backend that has them."""
+        self._detail_of = (job.id, job.state, job.native_status)
+        self._detail_seq += 1
+        if (self.client is None or self._deleted or self.read_only_reason(job) is not None
+                or not self._capabilities(job.backend).get("has_detail")):
+            self.facts.value = ""
+            self.action_bar.show([])
+            return
+        token = (self._generation, self._detail_seq)
+        start_thread(self._fetch_detail, job.id, token, name="jupyter-compute-detail",
+                     on_error=lambda line: self._detail_failed(token, line))  # fmt: skip
+
+    def _detail_current(self, token: tuple[int, int]) -> bool:
+        return token == (self._generation, self._detail_seq) and not self._deleted
+
+    def _fetch_detail(self, job_id: str, token: tuple[int, int]) -> None:
+        assert self.client is not None
+        detail = self.client.job_detail(job_id)  # a failure goes to _detail_failed
+        with self._lock:
+            if not self._detail_current(token):
+                return  # another job is shown now, or its status moved on (a newer fetch is on its way)
+            shown = facts_html(detail["facts"])
+            if shown != self.facts.value:
+                self.facts.value = shown
+            self.action_bar.show(detail["actions"], disabled="The job was deleted" if self._deleted else None)
+
+    def _detail_failed(self, token: tuple[int, int], line: str) -> None:
+        with self._lock:
+            if self._detail_current(token):
+                self.facts.value = error_html(f"cannot read what the platform says of this job: {line}")
+
+    def refresh_detail(self) -> None:
+        """Fetch the shown job's facts and actions again (in the background)."""
+        with self._lock:
+            if self.job is not None:
+                self._load_detail(self.job)
+
+    def _run_action(self, name: str, values: dict[str, Any]) -> None:
+        """Run action ``name`` (the action bar checked ``values``) on the shown job, in a new thread."""
+        with self._lock:
+            job, generation = self.job, self._generation
+            if job is None or self.client is None:
+                return
+            self.error.value = ""
+            what = f'"{self.action_bar.actions.get(name, {}).get("label") or name}" on job {job.id[:8]}'
+        start_thread(self._act_with, name, values, job, generation, what, name=f"jupyter-compute-action-{name}")
+
+    def _act_with(self, name: str, values: dict[str, Any], job: Job, generation: int, what: str) -> None:
+        """Ask the server to run the action; then show its answer and fetch facts and actions again."""
+        assert self.client is not None
+        try:
+            changed = self.client.act(job.id, name, **values)
+        except Exception as exc:  # noqa: BLE001 - shown as the pane's red line, never a traceback
+            with self._lock:
+                if generation == self._generation:
+                    self.error.value = error_html(f"cannot run {what}: {one_line(exc)}")
+                    self.action_bar.finished(name, exc if isinstance(exc, ComputeError) else ComputeError(str(exc)))
+            return
+        with self._lock:
+            if generation == self._generation:
+                self.action_bar.finished(name)
+        if self._on_change is not None:
+            self._on_change(changed)
+        else:
+            self.update(changed)
+        with self._lock:
+            if generation == self._generation and self.job is not None:
+                self._load_detail(self.job)
+
     # --- cancel and delete --------------------------------------------------------------------
 
     def _ask(self, action: str | None) -> None:
@@ -615,6 +711,16 @@ class JobDetail(w.VBox):
             self.show_deleted(job.id)
             if self._on_deleted is not None:
                 self._on_deleted(job.id)
+
+    # --- static fallback ------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """The pane as static HTML (where widgets are not rendered): title, fields, facts, actions, error."""
+        if self.job is None:
+            return '<div class="jc-detail">(no job shown)</div>'
+        actions = actions_html(list(self.action_bar.actions.values()))
+        return (f'<div class="jc-detail">{self.title.value}{self.fields.value}{self.facts.value}{actions}'
+                f"{self.error.value}</div>")  # fmt: skip
 
     def close(self) -> None:
         """Stop following the log; close the pane and its widgets."""
