@@ -113,6 +113,11 @@ def _state(value: JobState | str) -> str:
         raise InvalidSpec(f"unknown state '{value}' (one of {known})", field="state") from None
 
 
+def _reopens(current: str, columns: Mapping[str, Any]) -> bool:
+    """Whether ``columns`` would make a job in state ``current`` active again after it ended."""
+    return current not in ACTIVE_STATES and columns.get("state", current) in ACTIVE_STATES
+
+
 def _columns(changes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
     """The columns (stamped ``updated``) and tags of an update's ``changes``; TypeError for an unknown field."""
     unknown = set(changes) - UPDATABLE
@@ -446,7 +451,7 @@ class JobStore:
             if row is None:
                 raise _not_found(job_id)
             seq, current = row
-            if not reactivate and current not in ACTIVE_STATES and columns.get("state", current) in ACTIVE_STATES:
+            if not reactivate and _reopens(current, columns):
                 # A finished job stays finished: a stale status read before it ended is dropped.
                 columns = {k: v for k, v in columns.items() if k not in _STATUS_COLUMNS}
             assignments = ", ".join(f"{column} = ?" for column in columns)
