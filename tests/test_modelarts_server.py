@@ -548,7 +548,7 @@ def test_modelarts_notebook_runs_against_a_server_configured_for_a_real_platform
     # the secrets reach the server through its environment only (the secret_env fixture)
     server = start_live_server(tmp_path / "jupyter", backends={"my-modelarts": backend_config(modelarts.base_url, obs)})
     try:
-        nb, text = run_demo_notebook("modelarts.ipynb", server.kernel_env(*ENV), timeout=120)
+        nb, text = run_demo_notebook("modelarts.ipynb", server.kernel_env(*ENV), timeout=180)
         outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
         assert not [o for o in outputs if o.get("name") == "stderr"], "nothing written to stderr"
         assert (f"Backend 'my-modelarts': ModelArts at {modelarts.base_url} — a real ModelArts platform, configured "
@@ -559,9 +559,16 @@ def test_modelarts_notebook_runs_against_a_server_configured_for_a_real_platform
         assert "best site: valencia, mean 31.25 kWh/day over 4 days" in text, text
         for secret in SECRETS:
             assert secret not in text
+        assert "predict URL: " + modelarts.base_url in text, text
+        assert "app infer-clients may call it; its secret reads ••••••••" in text, text
+        assert "SUCCEEDED | train: completed, release: completed" in text, text
+        assert "sandbox-app-secret" not in text
         with server.client() as client:
-            [job] = client.jobs(tag="modelarts-demo")
-            assert (job.backend, job.state.value) == ("my-modelarts", "SUCCEEDED")
+            jobs = {j.name: j for j in client.jobs(tag="modelarts-demo")}
+            assert {name: (j.backend, j.state.value) for name, j in jobs.items()} == {
+                "solar-site-metrics": ("my-modelarts", "SUCCEEDED"), "kwh-sums": ("my-modelarts", "SUCCEEDED"),
+                "kwh-predictor": ("my-modelarts", "CANCELLED"), "train-and-approve": ("my-modelarts", "SUCCEEDED")}
+            job = jobs["solar-site-metrics"]
             metrics = job.to_pandas("metrics.csv").set_index("site")
         assert metrics["mean_kwh"].to_dict() == {"munich": 19.25, "oslo": 8.75, "valencia": 31.25}
         assert metrics["days_above"].to_dict() == {"munich": 2, "oslo": 0, "valencia": 4}
