@@ -6,11 +6,12 @@ cancelled (CANCELLED) and deleted; service specs refused naming the field, with 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import pytest
-from conftest import MA_OBS_KEY, MA_OBS_SECRET, Recorder, s3_client, wait_for_state
+from conftest import MA_OBS_KEY, MA_OBS_SECRET, MA_PROJECT, Recorder, job_store_bytes, s3_client, wait_for_state
 from test_modelarts_server import (
     BUCKET,
     ENV,
@@ -26,7 +27,7 @@ from test_modelarts_server import (
 )
 
 from jupyter_compute.results import read_frame
-from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
+from jupyter_compute.sandbox.modelarts import ModelArtsSandbox, seed
 from jupyter_compute.sandbox.modelarts.service_models import FAILING_MODEL_ID, ROW_SUM_MODEL_ID
 
 FRAME_CSV = "a,b,label\n1,2,x\n3,4.5,y\n-1,0.25,z\n"
@@ -187,3 +188,30 @@ async def test_a_csv_input_without_rows_is_refused(rec: Recorder, text: str, sai
                                             "extra": {"kind": "batch-service", "model_id": ROW_SUM_MODEL_ID}})
     assert reply.status == 400 and reply.body["error"]["field"] == "inputs[0]", reply.body
     assert said in reply.body["error"]["message"]
+
+
+async def test_a_real_time_service_detail_shows_its_apps_and_no_app_secret(
+        rec: Recorder, modelarts: ModelArtsSandbox, jp_serverapp: Any, server_log: list[str],
+        caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """The job's detail names the predict URL, its auth type and the apps allowed to call it; no app's
+    secret (nor its whole key) is in any REST answer, the server's log, or the job store."""
+    caplog.set_level(logging.DEBUG)
+    app_secrets = [s for app in seed.apps(MA_PROJECT) for s in (app["app_secret"], app["app_key"])]
+    job = await submit(rec, {"backend": "ma", "name": "with-apps",
+                             "extra": {"kind": "real-time-service", "model_id": ROW_SUM_MODEL_ID}})  # fmt: skip
+    await wait_for_state(rec, job["id"], {"RUNNING", *TERMINAL})
+    reply = await rec("GET", "jobs", job["id"], "detail")
+    assert reply.status == 200, reply.body
+    facts = reply.body["detail"]["facts"]
+    assert facts["predict URL"].startswith(modelarts.base_url), facts
+    [api] = facts["app authentication"]
+    assert (api["auth_type"], api["app"]["app_name"], api["app"]["app_secret"]) == ("APP", "infer-clients", "••••••••")
+    assert reply.body["detail"]["actions"] == []
+    assert (await rec("POST", "jobs", job["id"], "cancel")).status == 200
+    await wait_for_state(rec, job["id"], TERMINAL)
+    rec.assert_free_of([*app_secrets, *SECRETS])
+    logged = "\n".join(server_log) + caplog.text
+    stored = job_store_bytes(jp_serverapp)
+    for secret in app_secrets:
+        assert secret not in logged
+        assert secret.encode() not in stored

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncio
+
 import httpx
 import pytest
 from conftest import MA_PROJECT, MA_TOKEN, Recorder, wait_for_job, wait_for_state
@@ -25,7 +27,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def compute_config(modelarts: ModelArtsSandbox, obs: str, secret_env: None, server_log: list[str]) -> dict[str, Any]:
-    return {"backends": {"ma": backend_config(modelarts.base_url, obs)}}
+    return {"backends": {"ma": {**backend_config(modelarts.base_url, obs), "discover_interval_s": 0.5}}}
 
 
 async def on_platform(sb: ModelArtsSandbox, method: str, path: str, body: Any = None) -> Any:
@@ -110,3 +112,44 @@ async def test_bad_execution_specs_are_refused_naming_the_field(rec: Recorder, m
     assert reply.body["error"]["field"] == field, reply.body
     assert (await on_platform(modelarts, "GET", f"{TRAIN_APPROVE_ID}/executions"))["total"] == before
     assert (await rec("GET", "jobs")).body["total"] == 0, "no job recorded"
+
+
+async def test_a_finished_execution_runs_again_through_its_action(rec: Recorder) -> None:
+    job = await submit(rec, {"backend": "ma", "extra": {"kind": "workflow", "workflow_id": QUICK_CHECK_ID}})
+    assert (await wait_for_state(rec, job["id"], TERMINAL))["state"] == "SUCCEEDED"
+    detail = (await rec("GET", "jobs", job["id"], "detail")).body["detail"]
+    assert "rerun" in [a["name"] for a in detail["actions"]], detail
+    again = await rec("POST", "jobs", job["id"], "actions", "rerun", body={"values": {}})
+    assert again.status == 200 and again.body["state"] in ("QUEUED", "RUNNING"), again.body
+    done = await wait_for_state(rec, job["id"], TERMINAL)  # the monitor follows it again to its new end
+    assert done["state"] == "SUCCEEDED", done
+
+
+async def test_a_scheduled_execution_appears_in_the_job_list(rec: Recorder, modelarts: ModelArtsSandbox) -> None:
+    """A schedule set through a job's action starts executions on the platform; each appears in our job list,
+    tagged as scheduled, and is followed to its end; disabling the schedule stops new ones."""
+    job = await submit(rec, {"backend": "ma", "name": "nightly check",
+                             "extra": {"kind": "workflow", "workflow_id": QUICK_CHECK_ID}})  # fmt: skip
+    bad = await rec("POST", "jobs", job["id"], "actions", "schedule", body={"values": {"cron": "daily"}})
+    assert bad.status == 400 and bad.body["error"]["field"] == "cron", bad.body
+    set_up = await rec("POST", "jobs", job["id"], "actions", "schedule", body={"values": {"cron": "*/2 * * * * *"}})
+    assert set_up.status == 200, set_up.body
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (scheduled := (await rec("GET", "jobs", params={"tag": "scheduled"})).body["jobs"]):
+            assert asyncio.get_running_loop().time() < deadline, "no scheduled execution recorded after 60 s"
+            await asyncio.sleep(0.2)
+        first = scheduled[0]
+        assert first["backend"] == "ma" and first["remote_id"].startswith(f"execution:{QUICK_CHECK_ID}/")
+        assert first["id"] != job["id"] and first["name"] == "quick-check (scheduled)", first
+        done = await wait_for_state(rec, first["id"], TERMINAL)
+        assert done["state"] == "SUCCEEDED", done
+        facts = (await rec("GET", "jobs", first["id"], "detail")).body["detail"]["facts"]
+        assert facts["started by"].startswith("schedule "), facts
+    finally:
+        off = await rec("POST", "jobs", job["id"], "actions", "schedule",
+                        body={"values": {"cron": "*/2 * * * * *", "enable": False}})  # fmt: skip
+        assert off.status == 200, off.body
+    listed = await rec("GET", "jobs", params={"tag": "scheduled", "limit": "500"})
+    remote_ids = [j["remote_id"] for j in listed.body["jobs"]]
+    assert len(remote_ids) == len(set(remote_ids)), "each scheduled execution is recorded once"
