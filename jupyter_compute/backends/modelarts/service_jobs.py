@@ -14,6 +14,7 @@ from ...models import JobState, LogChunk, RemoteStatus
 from ..base import JobDetail, Submission
 from .apps import masked_app, shown_api
 from .auth import segment
+from .common import DESCRIPTION_PREFIX
 from .json_fields import as_list, as_mapping
 from .refusals import field_hint
 from .storage import display_url
@@ -31,7 +32,6 @@ from .services import (
     split_csv_to_temp,
     stopped_by_schedule,
 )
-from .training import DESCRIPTION_PREFIX
 
 if TYPE_CHECKING:
     from .backend import ModelArtsBackend

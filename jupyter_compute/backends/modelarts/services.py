@@ -25,7 +25,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,17 @@ from .capacity import CLUSTER_PREFIX
 from .json_fields import as_list, as_mapping
 from .status import SERVICE_STATUS, SERVICE_WORDS
 from .storage import api_url, obs_path
-from .training import DESCRIPTION_PREFIX, LocalResolver, job_name, parameter_text
+from .common import (
+    DESCRIPTION_PREFIX,
+    LocalResolver,
+    from_ms,
+    job_name,
+    parameter_text,
+    refuse_fields,
+    refuse_unknown_extra,
+    text_extra,
+    whole_extra,
+)
 
 SERVICE_PREFIX = "service:"
 BATCH, REAL_TIME = "batch-service", "real-time-service"
@@ -86,35 +95,12 @@ def service_id_of(remote_id: str) -> str:
     return remote_id.removeprefix(SERVICE_PREFIX)
 
 
-def _text(extra: Mapping[str, Any], key: str, default: str | None = None) -> str | None:
-    value = extra.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidSpec(f"'extra.{key}' must be a non-empty string", field=f"extra.{key}")
-    return value.strip()
-
-
-def _whole(extra: Mapping[str, Any], key: str, default: int | None) -> int | None:
-    value = extra.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidSpec(f"'extra.{key}' must be a whole number ≥ 1", field=f"extra.{key}")
-    return value
-
-
 def _refuse_unsupported(spec: JobSpec, kind: str) -> None:
-    for unused in ("script", "notebook", "code", "command", "algorithm"):
-        if getattr(spec, unused) is not None:
-            raise InvalidSpec(f"a ModelArts {kind} deploys a model (extra.model_id), not a {unused}", field=unused)
-    if spec.timeout_s is not None:
-        raise InvalidSpec("a ModelArts service takes no time limit here (a real-time one has extra.duration)",
-                          field="timeout_s")  # fmt: skip
-    unknown = sorted(set(spec.extra) - set(EXTRA_KEYS[kind]))
-    if unknown:
-        raise InvalidSpec(f"unknown extra key '{unknown[0]}' for a {kind} (known: {', '.join(EXTRA_KEYS[kind])})",
-                          field=f"extra.{unknown[0]}")  # fmt: skip
+    refuse_fields(spec, ("script", "notebook", "code", "command", "algorithm"),
+                  lambda f: f"a ModelArts {kind} deploys a model (extra.model_id), not a {f}")
+    refuse_fields(spec, ("timeout_s",),
+                  lambda f: "a ModelArts service takes no time limit here (a real-time one has extra.duration)")
+    refuse_unknown_extra(spec, EXTRA_KEYS[kind], f"a {kind}")
 
 
 def _cluster_id(cluster: str | None) -> str | None:
@@ -150,8 +136,8 @@ def _envs(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _schedule(extra: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    duration = _whole(extra, "duration", None)
-    unit = (_text(extra, "time_unit", "HOURS") or "HOURS").upper()
+    duration = whole_extra(extra, "duration", None)
+    unit = (text_extra(extra, "time_unit", "HOURS") or "HOURS").upper()
     if unit not in TIME_UNITS:
         raise InvalidSpec(f"'extra.time_unit' must be one of {', '.join(TIME_UNITS)}", field="extra.time_unit")
     if duration is None:
@@ -174,7 +160,7 @@ def _batch_source(spec: JobSpec, plan: ServicePlan, resolve: LocalResolver) -> N
 
 
 def _mapping_type(extra: Mapping[str, Any], local_csv: bool) -> str:
-    mapping = _text(extra, "mapping_type", "csv" if local_csv else "file") or "file"
+    mapping = text_extra(extra, "mapping_type", "csv" if local_csv else "file") or "file"
     if mapping not in MAPPING_TYPES:
         raise InvalidSpec(f"'extra.mapping_type' must be 'file' or 'csv', not '{mapping}'", field="extra.mapping_type")
     return mapping
@@ -191,7 +177,7 @@ def _mapping_rule(extra: Mapping[str, Any], mapping: str, local_csv: bool) -> di
 
 
 def _mapping(spec: JobSpec, plan: ServicePlan) -> None:
-    plan.req_uri = _text(spec.extra, "req_uri", "/") or "/"
+    plan.req_uri = text_extra(spec.extra, "req_uri", "/") or "/"
     local_csv = plan.source_local is not None and plan.source_local.suffix.lower() == ".csv"
     plan.mapping_type = _mapping_type(spec.extra, local_csv)
     plan.mapping_rule = _mapping_rule(spec.extra, plan.mapping_type, local_csv)
@@ -199,7 +185,7 @@ def _mapping(spec: JobSpec, plan: ServicePlan) -> None:
 
 
 def _model_id(spec: JobSpec, kind: str) -> str:
-    model_id = _text(spec.extra, "model_id")
+    model_id = text_extra(spec.extra, "model_id")
     if model_id is None:
         raise InvalidSpec(f"a {kind} needs the model to deploy: extra.model_id", field="extra.model_id")
     return model_id
@@ -219,7 +205,7 @@ def plan_service(spec: JobSpec, kind: str, *, upload_root: str | None, resolve: 
     _refuse_unsupported(spec, kind)
     flavor, custom = _specification(spec)
     plan = ServicePlan(kind=kind, name=job_name(spec), model_id=_model_id(spec, kind), specification=flavor,
-                       custom_spec=custom, instance_count=_whole(spec.extra, "instance_count", 1) or 1,
+                       custom_spec=custom, instance_count=whole_extra(spec.extra, "instance_count", 1) or 1,
                        cluster_id=_cluster_id(spec.cluster), envs=_envs(spec.params))  # fmt: skip
     if kind == BATCH:
         _plan_batch(spec, plan, upload_root, resolve)
@@ -309,12 +295,6 @@ def split_csv_to_temp(local: Path) -> tuple[Path, dict[str, Any]]:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-
-
-def from_ms(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        return None
-    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def stopped_by_schedule(events: Sequence[Any]) -> bool:

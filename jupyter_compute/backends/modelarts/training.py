@@ -20,17 +20,27 @@ and output reaches the boot file as ``--name=value``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, UTC
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ...errors import InvalidSpec
 from ...models import JobSpec, JobState, RemoteStatus, map_native_status
 from .capacity import CLUSTER_PREFIX, POOL_PREFIX
+from .common import (
+    DESCRIPTION_PREFIX,
+    LocalResolver,
+    from_ms,
+    job_name,
+    parameter_text,
+    refuse_fields,
+    refuse_unknown_extra,
+    text_extra,
+    whole_extra,
+)
 from .json_fields import as_mapping, dig
 from .status import PHASE_WORDS, TRAINING_PHASES
 from .storage import api_url, display_url, join, obs_path
@@ -40,13 +50,9 @@ ENGINE_KEYS = ("engine_id", "engine_name", "engine_version")
 PROGRAM_SOURCES = ("script", "extra.code_dir", "algorithm", "extra.image_url")
 DEFAULT_INPUT = "data_url"
 OUTPUT_NAME = "train_url"
-DESCRIPTION_PREFIX = "jupyter-compute job "
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _NAMED_INPUT = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]{0,63})=(.+)$", re.DOTALL)
 
-#: ``resolve(text, field=…, required=…)``: the local file or folder a spec value names, or None when
-#: it names none; InvalidSpec naming the field for a path the server must not read (or a missing one).
-LocalResolver = Callable[..., Path | None]
 
 
 @dataclass
@@ -97,28 +103,6 @@ def pool_of(cluster: str | None) -> str | None:
     if not name or "/" in name:
         raise InvalidSpec(f"not a pool name: '{value}'", field="cluster")
     return name
-
-
-def parameter_text(name: str, value: Any) -> str:
-    if value is None:
-        raise InvalidSpec(f"parameter '{name}' has no value", field="params")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        raise InvalidSpec(f"parameter '{name}' must be a JSON value", field="params") from None
-
-
-def _text_extra(extra: Mapping[str, Any], key: str) -> str | None:
-    value = extra.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidSpec(f"'extra.{key}' must be a non-empty string", field=f"extra.{key}")
-    return value.strip()
 
 
 def _engine_fields(value: Mapping[Any, Any]) -> dict[str, str]:
@@ -257,8 +241,8 @@ def _obs_code(plan: Plan, code_dir: Any, *, boot: str | None, image: str | None)
 
 def _code(spec: JobSpec, extra: Mapping[str, Any], plan: Plan, resolve: LocalResolver) -> None:
     """Fill the program of ``plan`` from the spec; InvalidSpec naming the field."""
-    image = _text_extra(extra, "image_url")
-    boot = _text_extra(extra, "boot_file")
+    image = text_extra(extra, "image_url")
+    boot = text_extra(extra, "boot_file")
     _check_one_program(spec, extra, image)
     plan.engine = _engine(extra)
     if spec.algorithm is not None:
@@ -323,16 +307,10 @@ def _parameters(params: Mapping[str, Any], inputs: Sequence[Source]) -> list[dic
 
 def _refuse_unsupported(spec: JobSpec) -> None:
     """What ModelArts training jobs cannot take: a notebook, inline code, a time limit, unknown extras."""
-    for unused in ("notebook", "code"):
-        if getattr(spec, unused) is not None:
-            raise InvalidSpec(f"ModelArts runs code from OBS, an algorithm or an image, not a {unused}",
-                              field=unused)  # fmt: skip
-    if spec.timeout_s is not None:
-        raise InvalidSpec("ModelArts training jobs take no time limit here", field="timeout_s")
-    unknown = sorted(set(spec.extra) - set(EXTRA_KEYS))
-    if unknown:
-        raise InvalidSpec(f"unknown extra key '{unknown[0]}' (known: {', '.join(EXTRA_KEYS)})",
-                          field=f"extra.{unknown[0]}")  # fmt: skip
+    refuse_fields(spec, ("notebook", "code"),
+                  lambda f: f"ModelArts runs code from OBS, an algorithm or an image, not a {f}")
+    refuse_fields(spec, ("timeout_s",), lambda f: "ModelArts training jobs take no time limit here")
+    refuse_unknown_extra(spec, EXTRA_KEYS, "a training job")
 
 
 def _flavor(environment: str | None, pool: str | None) -> str | None:
@@ -342,13 +320,6 @@ def _flavor(environment: str | None, pool: str | None) -> str | None:
         raise InvalidSpec("give the flavor to run on (environment), or a dedicated pool (cluster)",
                           field="environment")  # fmt: skip
     return flavor
-
-
-def _node_count(extra: Mapping[str, Any]) -> int:
-    count = extra.get("node_count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidSpec("'extra.node_count' must be a whole number ≥ 1", field="extra.node_count")
-    return count
 
 
 def _output(output: str | None, upload_root: str | None) -> str | None:
@@ -376,20 +347,13 @@ def plan_job(spec: JobSpec, *, upload_root: str | None, resolve: LocalResolver) 
     _refuse_unsupported(spec)
     pool = pool_of(spec.cluster)
     flavor = _flavor(spec.environment, pool)
-    plan = Plan(name=job_name(spec), flavor=flavor, pool=pool, node_count=_node_count(spec.extra))
+    plan = Plan(name=job_name(spec), flavor=flavor, pool=pool, node_count=whole_extra(spec.extra, "node_count", 1) or 1)
     _code(spec, spec.extra, plan, resolve)
     plan.inputs = _inputs(spec, resolve)
     plan.parameters = _parameters(spec.params, plan.inputs)
     plan.output = _output(spec.output, upload_root)
     _check_uploads(plan, upload_root)
     return plan
-
-
-def job_name(spec: JobSpec) -> str:
-    """A name ModelArts accepts (letters, digits, - and _, at most 64) from the spec."""
-    raw = spec.name or (Path(spec.script).stem if spec.script else "") or spec.algorithm or "jupyter-compute"
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-_")[:64]
-    return name or "jupyter-compute"
 
 
 def job_folder(upload_root: str, job_id: str, *parts: str) -> str:
@@ -443,19 +407,6 @@ def job_description(job: Mapping[str, Any]) -> str | None:
     """The training job's ``metadata.description`` (which names our job id), if it is a text."""
     description = dig(job, "metadata", "description")
     return description if isinstance(description, str) else None
-
-
-def from_ms(value: Any) -> datetime | None:
-    """An epoch in milliseconds → an aware UTC datetime; None when absent, zero or unreadable."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if number <= 0:
-        return None
-    return datetime.fromtimestamp(number / 1000, tz=UTC)
 
 
 def _task_problems(status: Mapping[str, Any]) -> list[str]:

@@ -22,7 +22,7 @@ from ..base import JobAction
 from .json_fields import as_list, as_mapping
 from .status import EXECUTION_STATUS, STEP_WORDS, WAITING_STEPS
 from .storage import api_url, obs_path
-from .training import DESCRIPTION_PREFIX, job_name
+from .common import DESCRIPTION_PREFIX, job_name, refuse_fields, refuse_unknown_extra
 
 WORKFLOW = "workflow"
 EXECUTION_PREFIX = "execution:"
@@ -56,16 +56,10 @@ def execution_ids(remote_id: str) -> tuple[str, str]:
 
 
 def _refuse_unsupported(spec: JobSpec) -> None:
-    for unused in ("script", "notebook", "code", "command", "algorithm", "output", "environment", "cluster"):
-        if getattr(spec, unused) is not None:
-            raise InvalidSpec(f"a workflow execution runs the workflow's own steps; it takes no {unused}",
-                              field=unused)  # fmt: skip
-    if spec.timeout_s is not None:
-        raise InvalidSpec("a workflow execution takes no time limit here", field="timeout_s")
-    unknown = sorted(set(spec.extra) - set(EXTRA_KEYS))
-    if unknown:
-        raise InvalidSpec(f"unknown extra key '{unknown[0]}' for a workflow (known: {', '.join(EXTRA_KEYS)})",
-                          field=f"extra.{unknown[0]}")  # fmt: skip
+    refuse_fields(spec, ("script", "notebook", "code", "command", "algorithm", "output", "environment", "cluster"),
+                  lambda f: f"a workflow execution runs the workflow's own steps; it takes no {f}")
+    refuse_fields(spec, ("timeout_s",), lambda f: "a workflow execution takes no time limit here")
+    refuse_unknown_extra(spec, EXTRA_KEYS, "a workflow")
 
 
 def _data(inputs: list[Any]) -> dict[str, str]:
