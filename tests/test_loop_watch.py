@@ -122,3 +122,26 @@ def test_a_first_import_is_not_a_blocking_call(tmp_path: Path) -> None:
             import slow_to_import
     """
     assert blocking_calls(tmp_path, source, PACKAGE_DIR / "server" / "import_example.py") == []
+
+
+def test_a_first_import_is_not_a_blocking_call_even_when_the_collector_runs_in_it(tmp_path: Path) -> None:
+    """The watch looks at the loop's stack from another thread; seen while the garbage collector's callback
+    (the watch's own) runs inside a first import, the import is still what is running, not a blocking call."""
+    (tmp_path / "busy_import.py").write_text(textwrap.dedent("""
+        import gc, time
+        gc.set_threshold(5)
+        end = time.process_time() + 0.6
+        junk = []
+        while time.process_time() < end:
+            junk.append([[] for _ in range(20)])
+            if len(junk) > 200:
+                junk.clear()
+        gc.set_threshold(700)
+    """))
+    source = f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        async def main():
+            import busy_import
+    """
+    assert blocking_calls(tmp_path, source, PACKAGE_DIR / "server" / "import_example.py") == []

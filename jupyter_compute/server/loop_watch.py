@@ -246,7 +246,7 @@ def _not_counted(frame: _Frame) -> bool:
 
 def _inside_callback(stack: list[_Frame]) -> list[_Frame]:
     """The frames the running callback made (those above this module's hook)."""
-    hooks = [i for i, f in enumerate(stack) if f.filename == _THIS_FILE]
+    hooks = [i for i, f in enumerate(stack) if f.filename == _THIS_FILE and f.name == "timed_run"]
     return stack[hooks[-1] + 1:] if hooks else stack
 
 
