@@ -17,8 +17,10 @@ from jupyter_compute.forms import (
     check_spec,
     check_values,
     field_types,
+    refresh_values,
     spec_from_values,
 )
+from jupyter_compute.backends.modelarts.forms import parameter_field
 from jupyter_compute.server.spec_schema import field_schema
 
 FORM = Form(
@@ -120,6 +122,71 @@ def test_check_spec_raises_for_the_first_problem() -> None:
     with pytest.raises(InvalidSpec) as info:
         check_spec(FORM, {"command": "true", "flavor": "small", "params": {"rows": 200}, "nodes": 0})
     assert info.value.field == "nodes"
+
+
+# --- forms that follow the choices --------------------------------------------------------------------------
+
+CHANGING = Form(
+    fields=(
+        FormField("extra.kind", "Kind", "choice", choices=("a", "b"), choice_labels=("Kind A", "Kind B")),
+        FormField("extra.gpu", "GPU", "boolean"),
+        FormField("extra.nodes", "Nodes", "integer"),
+        FormField("command", "Command", "text"),
+    ),
+    refresh_on=("extra.kind", "extra.gpu", "extra.nodes"),
+)
+
+
+def test_refresh_on_and_choice_labels_go_through_json() -> None:
+    data = CHANGING.to_dict()
+    assert data["refresh_on"] == ["extra.kind", "extra.gpu", "extra.nodes"]
+    assert data["fields"][0]["choice_labels"] == ["Kind A", "Kind B"] and data["fields"][1]["choice_labels"] is None
+    again = Form.from_dict(data)
+    assert again == CHANGING and again.field("extra.kind").choice_label("b") == "Kind B"
+    assert again.field("extra.kind").choice_label("c") == "c", "a value not listed reads as itself"
+    assert Form.from_dict({"fields": [], "one_of": []}).refresh_on == (), "an older server's form changes with nothing"
+    with pytest.raises(ValueError, match="one choice label per choice"):
+        FormField("k", "K", "choice", choices=("a", "b"), choice_labels=("A",))
+
+
+def test_refresh_values_reads_the_query_as_the_fields_types() -> None:
+    given = {"extra.kind": "b", "extra.gpu": "true", "extra.nodes": "3"}
+    assert refresh_values(CHANGING, given) == {"extra.kind": "b", "extra.gpu": True, "extra.nodes": 3}
+    assert refresh_values(CHANGING, {"extra.kind": " ", "extra.nodes": "many"}) == {"extra.nodes": "many"}
+    with pytest.raises(InvalidSpec) as info:
+        refresh_values(CHANGING, {"command": "true", "extra.kind": "a"})
+    assert info.value.field == "command" and "changes with: extra.kind, extra.gpu, extra.nodes" in info.value.message
+
+
+@pytest.mark.parametrize(("declared", "expected"), [
+    pytest.param({"name": "rate", "type": "float", "default": 0.1, "description": "step"},
+                 ("params.rate", "number", 0.1, False, None), id="a float with a default"),
+    pytest.param({"name": "n", "type": "int"}, ("params.n", "integer", None, True, None), id="no default: required"),
+    pytest.param({"name": "ok", "type": "bool", "default": False}, ("params.ok", "boolean", False, False, None),
+                 id="a bool"),
+    pytest.param({"name": "who", "type": "str", "delay": True}, ("params.who", "string", None, False, None),
+                 id="delayed: given later"),
+    pytest.param({"name": "opt", "type": "str", "enum": ["x", "y"], "default": "x"},
+                 ("params.opt", "choice", "x", False, ("x", "y")), id="an enum: a choice"),
+])  # fmt: skip
+def test_a_workflow_parameter_becomes_a_typed_field(declared: dict, expected: tuple) -> None:
+    made = parameter_field(declared)
+    assert (made.name, made.type, made.default, made.required, made.choices) == expected
+    assert made.label == declared["name"]
+
+
+async def test_a_form_that_changes_with_nothing_refuses_choices(api):
+    reply = await api("GET", "backends", "local", "form", params={"command": "true"})
+    assert reply.status == 400 and reply.body["error"]["field"] == "command", reply.body
+    assert "changes with: none" in reply.body["error"]["message"]
+    plain = await api("GET", "backends", "local", "form", params={})
+    assert plain.status == 200 and plain.body["refresh_on"] == []
+
+
+async def test_a_query_name_that_is_no_field_is_ignored(api):
+    """JupyterLab adds a cache buster (``?<time>``) to its GET requests: no field, no choice, no refusal."""
+    reply = await api("GET", "backends", "local", "form", params={"1765050000000": ""})
+    assert reply.status == 200 and reply.body["refresh_on"] == [], reply.body
 
 
 async def test_server_serves_the_local_form(api):

@@ -143,7 +143,7 @@ async def test_the_detail_of_a_job_says_what_its_platform_tells(api, platform) -
         "facts": {"runs": 1, "notes": [], "schedule": None},
         "actions": [{"name": "note", "label": "Add a note", "help": "", "fields": [{
             "name": "text", "label": "Note", "type": "string", "required": True, "default": None, "choices": None,
-            "min": None, "max": None, "help": "", "pattern": None}]}],
+            "min": None, "max": None, "help": "", "pattern": None, "choice_labels": None}]}],
     }}
     document = (await api("GET", "openapi.json")).body
     conforms(document, "JobDetail", reply.body["detail"])

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import ipywidgets as W
 import nbformat
 import pytest
-from conftest import REPO, LiveServer
+from conftest import MA_BUCKET, REPO, LiveServer, start_live_server, wait_for
 from IPython.core.formatters import DisplayFormatter
 from nbclient import NotebookClient
 
@@ -33,6 +33,9 @@ from jupyter_compute.widgets import (
 from jupyter_compute.widgets import form as form_module
 from jupyter_compute.widgets._util import fmt_number
 from jupyter_compute.widgets.pickers import env_label
+from jupyter_compute.sandbox.modelarts.workflows import TRAIN_APPROVE_ID
+from test_modelarts_server import ENV as MA_ENV
+from test_modelarts_server import backend_config as ma_backend_config
 
 SUBMITTED = re.compile(r"^Submitted job ([0-9a-f]{8}) '(.*)': (QUEUED|RUNNING|SUCCEEDED)$")
 TAGS = re.compile(r"<[^>]+>")
@@ -350,6 +353,81 @@ def run_magic(client: Client, line: str, cell: str | None = None):
     shell.user_ns.pop(LAST_JOB_VAR, None)
     magics.submit_job(line[len(prefix):].strip(), cell)
     return shell.user_ns[LAST_JOB_VAR]
+
+
+# --- a form that follows the choices -------------------------------------------------------------------
+
+
+@pytest.fixture
+def modelarts_server(tmp_path, modelarts, obs, monkeypatch) -> Iterator[LiveServer]:
+    """A live server with a ModelArts backend on the sandbox (its keys in the server's environment only)."""
+    for name, value in MA_ENV.items():
+        monkeypatch.setenv(name, value)
+    server = start_live_server(tmp_path / "jupyter", backends={"ma": ma_backend_config(modelarts.base_url, obs)})
+    for name in MA_ENV:
+        monkeypatch.delenv(name)
+    yield server
+    server.stop()
+
+
+#: The job name typed before the form changes: every rebuilt form keeps it (the last thing a rebuild does).
+TYPED_NAME = "chosen in the panel"
+
+
+def shown(form: SubmitForm, name: str):
+    """The control of field ``name`` once the form, fetched again in the background, shows it (built, and
+    the name typed before put back)."""
+    def built():
+        return form.values().get("name") == TYPED_NAME and form.controls.get(name)
+
+    return wait_for(built, f"the field {name} ({form.error_text or 'no error'}; fields: {', '.join(form.controls)})",
+                    timeout=60)
+
+
+def test_choosing_a_workflow_shows_its_parameters_and_submits(modelarts_server):
+    with modelarts_server.client() as client:
+        form = SubmitForm(client, backend="ma", pickers=False)
+        assert "script" in form.controls and "extra.workflow_id" not in form.controls  # a training job's form
+        form.controls["name"].widget.value = TYPED_NAME  # typed before the form changes: kept
+        form.controls["extra.kind"].set("workflow")
+        workflows = shown(form, "extra.workflow_id").widget
+        assert "script" not in form.controls and form.error_text == ""
+        assert (f"train-then-approve — {TRAIN_APPROVE_ID}", TRAIN_APPROVE_ID) in workflows.options
+        assert len([value for _, value in workflows.options if value]) == 23
+        workflows.value = TRAIN_APPROVE_ID
+        epochs = shown(form, "params.epochs")
+        assert form.values()["extra.workflow_id"] == TRAIN_APPROVE_ID and form.values()["extra.kind"] == "workflow"
+        assert isinstance(form.controls["params.use_gpu"].widget, W.Checkbox)
+        assert form.controls["params.optimizer"].widget.value == "adam" and epochs.get() == 3
+        assert "training_data" in form.controls["inputs"].widget.tooltip
+        epochs.widget.value = "2"
+        form.controls["inputs"].widget.value = f"training_data=obs://{MA_BUCKET}/data/train/"
+        job = form.submit()
+        assert job is not None, form.error_text
+        try:
+            assert job.spec.extra == {"kind": "workflow", "workflow_id": TRAIN_APPROVE_ID}
+            assert job.spec.params == {"learning_rate": 0.01, "epochs": 2, "use_gpu": False, "optimizer": "adam"}
+            assert job.name == TYPED_NAME and job.remote_id.startswith(f"execution:{TRAIN_APPROVE_ID}/")
+        finally:
+            client.cancel(job)
+        form.close()
+    modelarts_server.checked_log(MA_ENV.values())
+
+
+def test_a_choice_the_server_cannot_follow_is_the_red_line(modelarts_server):
+    with modelarts_server.client() as client:
+        form = SubmitForm(client, backend="ma", pickers=False)
+        form.controls["name"].widget.value = TYPED_NAME
+        form.controls["extra.kind"].set("workflow")
+        shown(form, "extra.workflow_id").set("no-such-workflow")  # (not one the server listed)
+        wait_for(lambda: "no-such-workflow" in form.error_text, "the red line", timeout=60)
+        assert form.error_text.startswith("cannot load the form of 'ma' for these choices:"), form.error_text
+        assert "params.epochs" not in form.controls
+        form.controls["extra.kind"].set("batch-service")  # another choice: the form follows, the line goes
+        shown(form, "extra.model_id")
+        wait_for(lambda: form.error_text == "", "the red line cleared")
+        assert "extra.workflow_id" not in form.controls and form.controls["environment"].get() == "modelarts.vm.cpu.2u"
+        form.close()
 
 
 # --- pickers ------------------------------------------------------------------------------------

@@ -150,6 +150,12 @@ class Backend:
         """The fields of this platform's job spec, for the submit panels and the server's check."""
         return Form(fields=COMMON_FIELDS)
 
+    async def form_for(self, values: Mapping[str, Any]) -> Form:
+        """The form for the values chosen so far (field name → value, only fields the form's ``refresh_on``
+        names), e.g. ``{"extra.kind": "workflow"}``. It may ask the platform (with this backend's timeouts);
+        InvalidSpec naming the field for a value it cannot follow. Default: :meth:`form`."""
+        return self.form()
+
     def validate(self, spec: JobSpec) -> JobSpec:
         """Check the spec means something on this platform; raise InvalidSpec naming the field.
 

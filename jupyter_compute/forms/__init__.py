@@ -11,6 +11,10 @@ subclass (see :mod:`jupyter_compute.forms.field_types`).
 
 A field's ``name`` is a path into the job spec: ``command``, ``timeout_s``, or
 ``params.<key>`` / ``extra.<key>`` for platform-specific values.
+
+A form may follow what the user chose: its ``refresh_on`` names the fields whose change makes the backend
+answer another form (``Backend.form_for``, ``GET backends/{b}/form?extra.kind=…``); the panels fetch it
+again, with the values chosen so far (:func:`refresh_values` reads them on the server).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "field_type",
     "field_type_names",
     "is_field_type",
+    "refresh_values",
     "spec_from_values",
     "values_from_spec",
 ]
@@ -63,10 +68,21 @@ class FormField:
     #: A regular expression the whole text must match (for tags: every item is text that does), in the
     #: syntax Python and JavaScript share.
     pattern: str | None = None
+    #: What a person reads for each of ``choices`` (same order and length); the value sent is the choice.
+    choice_labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not is_field_type(self.type):
             raise ValueError(f"unknown form field type '{self.type}' for '{self.name}'")
+        if self.choice_labels is not None and len(self.choice_labels) != len(self.choices or ()):
+            raise ValueError(f"field '{self.name}' needs one choice label per choice")
+
+    def choice_label(self, choice: Any) -> str:
+        """What a person reads for ``choice``: its label, or the choice itself as text."""
+        for known, label in zip(self.choices or (), self.choice_labels or (), strict=False):
+            if known == choice:
+                return label
+        return str(choice)
 
     @property
     def field_type(self) -> FieldType:
@@ -76,6 +92,7 @@ class FormField:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["choices"] = list(self.choices) if self.choices is not None else None
+        data["choice_labels"] = list(self.choice_labels) if self.choice_labels is not None else None
         return data
 
     @classmethod
@@ -84,8 +101,9 @@ class FormField:
         is (a newer server may declare one): :func:`check_values` checks it as text and the
         panels render it as a text box."""
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if values.get("choices") is not None:
-            values["choices"] = tuple(values["choices"])
+        for key in ("choices", "choice_labels"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
         kind = values.get("type", "string")
         if is_field_type(kind):
             return cls(**values)
@@ -96,19 +114,23 @@ class FormField:
 
 @dataclass(frozen=True)
 class Form:
-    """A backend's submit form: its fields and the groups of which exactly one must be given."""
+    """A backend's submit form: its fields, the groups of which exactly one must be given, and the fields
+    whose change makes it another form (``refresh_on``: fetch it again with the values chosen so far)."""
 
     fields: tuple[FormField, ...]
     one_of: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    refresh_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fields": [f.to_dict() for f in self.fields], "one_of": [list(group) for group in self.one_of]}
+        return {"fields": [f.to_dict() for f in self.fields], "one_of": [list(group) for group in self.one_of],
+                "refresh_on": list(self.refresh_on)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Form:
         return cls(
             fields=tuple(FormField.from_dict(f) for f in data.get("fields", [])),
             one_of=tuple(tuple(group) for group in data.get("one_of", [])),
+            refresh_on=tuple(data.get("refresh_on") or ()),
         )
 
     def field(self, name: str) -> FormField:
@@ -186,6 +208,35 @@ def spec_from_values(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             spec[form_field.name] = value
     return spec
+
+
+def _query_value(form: Form, name: str, text: str) -> Any:
+    """A query parameter's text as the value of field ``name`` (a number or switch read as one; text that
+    does not read as its type stays text, for the backend to refuse naming the field)."""
+    kind = form.field(name).type if form.has(name) else "string"
+    if kind == "boolean" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if kind in ("integer", "number"):
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if kind == "integer" and number.is_integer() else number
+    return text
+
+
+def refresh_values(form: Form, given: Mapping[str, str]) -> dict[str, Any]:
+    """The values chosen so far, from query parameters (name → text), for ``Backend.form_for``: only the
+    fields ``form.refresh_on`` names are taken (InvalidSpec naming another field of the form); blank ones are
+    left out, and so are names that are no field of the form (a cache buster such as JupyterLab's ``?<time>``)."""
+    fields = {f.name for f in form.fields}
+    unknown = sorted(name for name in set(given) - set(form.refresh_on) if name in fields)
+    if unknown:
+        takes = ", ".join(form.refresh_on) or "none"
+        raise InvalidSpec(f"the form does not change with {', '.join(unknown)} (it changes with: {takes})",
+                          field=unknown[0])
+    return {name: _query_value(form, name, text.strip()) for name, text in given.items()
+            if text.strip() and name in form.refresh_on}
 
 
 def check_spec(form: Form, spec: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import ComputeError, InvalidSpec, PayloadTooLarge
+from ..forms import refresh_values
 from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .events import format_sse
 from .service import MAX_IDEMPOTENCY_KEY, action_values
@@ -152,12 +153,16 @@ class EnvironmentsHandler(ComputeHandler):
 
 
 class FormHandler(ComputeHandler):
-    """The backend's submit form: the fields of its job spec, for the panels to render."""
+    """The backend's submit form: the fields of its job spec, for the panels to render, as they are for the
+    values chosen so far (query parameters, only of the fields its form's ``refresh_on`` names)."""
 
     @web.authenticated
     @authorized
     async def get(self, backend: str) -> None:
-        self.write_json(self.service.backend(backend).form().to_dict())
+        chosen = self.service.backend(backend)
+        given = {name: self.get_query_argument(name) for name in self.request.query_arguments}
+        values = refresh_values(chosen.form(), given)
+        self.write_json((await chosen.form_for(values)).to_dict())
 
 
 class ClustersHandler(ComputeHandler):

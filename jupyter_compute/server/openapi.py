@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Capabilities
-from ..forms import field_type_names
+from ..forms import Form, field_type_names
 from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .handlers import MAX_QUERY_INT
 from .service import MAX_IDEMPOTENCY_KEY, UPLOAD_NAME
@@ -134,6 +134,9 @@ _SCHEMAS: dict[str, Any] = {
             "min": _NUM, "max": _NUM, "help": _TEXT,
             "pattern": {**_OPT_TEXT, "description": "A regular expression the whole text (each item of tags) "
                         "must match, in the syntax Python and JavaScript share"},
+            "choice_labels": {"type": ["array", "null"], "items": _TEXT,
+                              "description": "What a person reads for each of 'choices', in their order (the "
+                              "value sent is the choice)"},
         },
     },
     "Form": {
@@ -143,6 +146,9 @@ _SCHEMAS: dict[str, Any] = {
             "fields": {"type": "array", "items": _ref("FormField")},
             "one_of": {"type": "array", "items": {"type": "array", "items": _TEXT},
                        "description": "Groups of field names of which exactly one must be given"},
+            "refresh_on": {"type": "array", "items": _TEXT,
+                           "description": "Fields whose change makes it another form: fetch it again with the "
+                           "values chosen so far of these fields as query parameters"},
         },
     },
     "JobSpec": {
@@ -257,9 +263,13 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/backends/{backend}/form": {
         "get": {
-            "summary": "The fields of this backend's job spec (the submit form the panels render)",
+            "summary": "The fields of this backend's job spec (the submit form the panels render), for the values "
+                       "chosen so far",
+            "description": "Query parameters are the values chosen so far of the fields the form's refresh_on "
+                           "names (e.g. ?extra.kind=workflow); another name is refused (400), a blank value is "
+                           "none. The backend may ask its platform to make the form (502 when that fails).",
             "parameters": [_BACKEND],
-            "responses": _responses({"200": _json(_ref("Form"), "The form")}, 404),
+            "responses": _responses({"200": _json(_ref("Form"), "The form")}, 400, 404, 502),
         }
     },
     "/api/jobs": {
@@ -413,6 +423,14 @@ def _form_field_schema() -> dict[str, Any]:
     return schema
 
 
+def _refresh_params(forms: Mapping[str, Form]) -> list[dict[str, Any]]:
+    """The query parameters of ``GET backends/{backend}/form``: every field some backend's form refreshes on."""
+    names = sorted({name for form in forms.values() for name in form.refresh_on})
+    return [_query(name, description="A value chosen so far, for a backend whose form's refresh_on names "
+                   f"'{name}' ({', '.join(b for b, f in forms.items() if name in f.refresh_on)}); the others "
+                   "answer 400") for name in names]
+
+
 def _server_parts(backends: Mapping[str, Backend]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The paths and schemas of a server with these (working) backends: each route's ``backend`` one of those
     it serves, and ``POST jobs`` one of the backends' own specs (from their forms)."""
@@ -421,7 +439,9 @@ def _server_parts(backends: Mapping[str, Backend]) -> tuple[dict[str, Any], dict
         names = [name for name, backend in backends.items() if serves(backend)]
         for operation in paths[template].values():
             operation["parameters"][0] = _backend_param(names, what)
-    specs = submit_schemas({name: backend.form() for name, backend in backends.items()})
+    forms = {name: backend.form() for name, backend in backends.items()}
+    paths["/api/backends/{backend}/form"]["get"]["parameters"] += _refresh_params(forms)
+    specs = submit_schemas(forms)
     schemas = {**_SCHEMAS, **{_component_name(name): schema for name, schema in specs.items()}}
     if specs:
         schemas["SubmitRequest"] = {"oneOf": [_ref(_component_name(name)) for name in specs],

@@ -117,8 +117,9 @@ def checkbox_control(form_field: FormField) -> FieldControl:
 
 
 def choice_control(form_field: FormField) -> FieldControl:
-    """A dropdown of the field's choices (and of no choice, unless one is required and has a default)."""
-    options: list[tuple[str, Any]] = [(str(choice), choice) for choice in form_field.choices or ()]
+    """A dropdown of the field's choices, each shown by its label (and of no choice, unless one is required
+    and has a default)."""
+    options: list[tuple[str, Any]] = [(form_field.choice_label(choice), choice) for choice in form_field.choices or ()]
     if not form_field.required or form_field.default is None:
         options.insert(0, (NO_CHOICE, None))
     if not options:

@@ -7,6 +7,10 @@ the same :func:`~jupyter_compute.forms.check_values` the server runs before anyt
 shows every message at its field, and submits through the client. "Copy as code" writes the
 same submission as a ``Client().submit(...)`` call and as a ``%submit_job`` line.
 
+A form whose ``refresh_on`` names fields follows them: when one of them changes, the form is fetched
+again with the values chosen so far (in a background thread), its fields are rebuilt, and the values
+already typed are kept in the fields that remain.
+
 A field whose factory fails (a user's factory with a bug, a required choice without choices)
 is shown as a text box with the failure under it; a field type this version does not know is
 a text box too. Every submission of the same values carries the same idempotency key, so a
@@ -20,9 +24,11 @@ import html
 import json
 import re
 import shlex
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import ipywidgets as W
 import traitlets as T
@@ -36,6 +42,7 @@ from ._util import (
     html_table,
     log,
     one_line,
+    start_thread,
     style_widget,
 )
 from .fields import (
@@ -208,6 +215,14 @@ def _control_and_help(form_field: FormField) -> tuple[FieldControl, str]:
         return text_control(form_field), error_html(f"shown as text ({one_line(exc)})") + " " + help_html
 
 
+def fetch_form(client: Client, backend: str, values: Mapping[str, Any]) -> Form:
+    """``backend``'s form for the values chosen so far (``GET backends/{b}/form?name=value…``)."""
+    if not values:
+        return client.form(backend)
+    query = {name: json.dumps(value) if isinstance(value, bool) else str(value) for name, value in values.items()}
+    return Form.from_dict(client._get(f"backends/{quote(backend, safe='')}/form", params=query))
+
+
 def _backend_to_show(wanted: str, names: list[str], broken: Mapping[str, str]) -> tuple[str, str]:
     """The backend whose form to show first, and why it is not ``wanted`` ("" when it is)."""
     if wanted in broken:
@@ -247,6 +262,10 @@ class SubmitForm(W.VBox):
         self.client: Client | None = None
         self._backends: list[dict[str, Any]] = []
         self._idempotency_key = uuid.uuid4().hex
+        self._lock = threading.RLock()
+        self._form_seq = 0  # which fetch of the form the fields are (or will be) built from
+        self._chosen: dict[str, Any] = {}  # the values of the refresh_on fields the shown form is for
+        self._rebuilding = False
         self._make_widgets()
         try:
             self.client = connect(client)
@@ -396,6 +415,8 @@ class SubmitForm(W.VBox):
         self._form_error("")
         self.status.value = ""
         self.code_area.layout.display = "none"
+        with self._lock:
+            self._form_seq += 1  # a refresh still on its way for the form shown before is dropped
         try:
             self.form = self.client.form(backend)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001
@@ -423,6 +444,7 @@ class SubmitForm(W.VBox):
             f'<div class="jc-muted">Give exactly one of: {html.escape(g)}.</div>' for g in groups
         )
         self.fields_box.children = rows
+        self._chosen = self._refresh_values()
         self._renew_key()
         keep = [picker for picker in (self.environment_picker, self.cluster_picker) if picker is not None]
         for widget in old:
@@ -435,6 +457,8 @@ class SubmitForm(W.VBox):
         control.widget.add_class("jc-field")
         if control.widget.has_trait("value"):
             control.widget.observe(self._renew_key, "value")
+            if form_field.name in self.form.refresh_on:
+                control.widget.observe(self._refresh_form, "value")
         message = W.HTML()
         message.add_class("jc-field-error")
         helptext = W.HTML(help_html, layout=W.Layout(margin="0 0 0 8px", flex="1 1 auto"))
@@ -443,6 +467,57 @@ class SubmitForm(W.VBox):
         row = W.VBox([W.HBox([control.widget, helptext]), message])
         row.add_class("jc-field-row")
         return row
+
+    # --- following the choices -----------------------------------------------------------------
+
+    def _refresh_values(self) -> dict[str, Any]:
+        """The values given now of the fields the form changes with."""
+        values = {name: self.controls[name].get() for name in self.form.refresh_on if name in self.controls}
+        return {name: value for name, value in values.items() if value not in (None, "")}
+
+    def _refresh_form(self, _change: Any = None) -> None:
+        """A field the form changes with changed: fetch the form for the values chosen now, in a thread."""
+        if self.client is None:
+            return
+        with self._lock:  # a rebuild in another thread ends first; the rebuild's own changes are not choices
+            values = self._refresh_values()
+            if self._rebuilding or values == self._chosen:
+                return
+            self._chosen = values
+            self._form_seq += 1
+            seq, backend = self._form_seq, self.backend
+        self._form_error("")
+        start_thread(self._fetch_form, backend, values, seq, name="jupyter-compute-form",
+                     on_error=lambda line: self._refresh_failed(seq, backend, line))  # fmt: skip
+
+    def _fetch_form(self, backend: str, values: dict[str, Any], seq: int) -> None:
+        assert self.client is not None
+        form = fetch_form(self.client, backend, values)  # a failure goes to _refresh_failed
+        with self._lock:
+            if seq != self._form_seq or backend != self.backend:
+                return  # another choice (or backend) came since: its own fetch shows its form
+            typed = {name: value for name, value in self.values().items() if value is not None}
+            self._rebuilding = True
+            try:
+                self.form = form
+                self._build()
+                self._keep(typed)
+            finally:
+                self._rebuilding = False
+            self._chosen = values  # what the form is for (a choice made while it was built is then new)
+
+    def _keep(self, typed: Mapping[str, Any]) -> None:
+        """Put the values typed before back into the fields that remain (one the field cannot take is left)."""
+        for name, value in typed.items():
+            control = self.controls.get(name)
+            if control is not None and control.get() != value:
+                with contextlib.suppress(T.TraitError, ValueError, TypeError):
+                    control.set(value)
+
+    def _refresh_failed(self, seq: int, backend: str, line: str) -> None:
+        with self._lock:
+            if seq == self._form_seq and backend == self.backend:
+                self._form_error(f"cannot load the form of '{backend}' for these choices: {line}")
 
     def _picker_for(self, form_field: FormField) -> W.Widget | None:
         """The picker bound to the environment or cluster field, when the backend has them."""

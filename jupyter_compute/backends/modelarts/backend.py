@@ -94,6 +94,7 @@ from .training import (
     plan_job,
     task_names,
 )
+from .forms import REFRESH_ON, form_for
 from .refusals import field_hint
 from .service_jobs import ServiceJobs
 from .services import BATCH, REAL_TIME, ServicePlan, is_service, plan_service
@@ -533,7 +534,11 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
                       help=f"Default {root}<job id>/output/; passed as --{OUTPUT_NAME}." if root
                       else f"obs://bucket/path/; passed as --{OUTPUT_NAME}."),
         )  # fmt: skip
-        return Form(fields=fields + common)
+        return Form(fields=fields + common, refresh_on=REFRESH_ON)
+
+    async def form_for(self, values: Mapping[str, Any]) -> Form:
+        """The form of the job kind chosen (and, for a workflow, of the workflow chosen): see :mod:`.forms`."""
+        return await form_for(self, values)
 
     def validate(self, spec: JobSpec) -> JobSpec:
         """Check the spec (reads local files); InvalidSpec naming the field. The plan made is kept for
