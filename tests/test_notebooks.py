@@ -181,6 +181,12 @@ def test_modelarts_notebook_in_sandbox_mode(sandbox_server: LiveServer, sandbox_
     assert "pool: cpu-pool (pool:pool-cpu-a1b2c3) | flavor: modelarts.vm.cpu.8u" in text, text
     assert "munich: 4 days, mean 19.25 kWh, 2 above 20.0" in text, "the log was followed"
     assert "best site: valencia, mean 31.25 kWh/day over 4 days" in text, text
-    [(backend, state, metrics)] = _tagged(sandbox_server, "modelarts-demo")
-    assert (backend, state) == ("modelarts", "SUCCEEDED")
+    assert "app infer-clients may call it; its secret reads ••••••••" in text, text
+    assert "SUCCEEDED | train: completed, release: completed" in text, text
+    with sandbox_server.client() as client:
+        jobs = {job.name: job for job in client.jobs(tag="modelarts-demo")}
+        assert {name: (job.backend, job.state.value) for name, job in jobs.items()} == {
+            "solar-site-metrics": ("modelarts", "SUCCEEDED"), "kwh-sums": ("modelarts", "SUCCEEDED"),
+            "kwh-predictor": ("modelarts", "CANCELLED"), "train-and-approve": ("modelarts", "SUCCEEDED")}
+        metrics = jobs["solar-site-metrics"].to_pandas("metrics.csv")
     assert metrics.set_index("site")["days_above"].to_dict() == {"munich": 2, "oslo": 0, "valencia": 4}
