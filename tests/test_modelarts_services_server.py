@@ -207,6 +207,8 @@ async def test_a_real_time_service_detail_shows_its_apps_and_no_app_secret(
     [api] = facts["app authentication"]
     assert (api["auth_type"], api["app"]["app_name"], api["app"]["app_secret"]) == ("APP", "infer-clients", "••••••••")
     assert reply.body["detail"]["actions"] == []
+    offered_none = await rec("POST", "jobs", job["id"], "actions", "rerun", body={"values": {}})
+    assert offered_none.status == 405 and "offers no action 'rerun'" in offered_none.body["error"]["message"]
     assert (await rec("POST", "jobs", job["id"], "cancel")).status == 200
     await wait_for_state(rec, job["id"], TERMINAL)
     rec.assert_free_of([*app_secrets, *SECRETS])

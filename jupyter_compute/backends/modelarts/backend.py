@@ -715,11 +715,15 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
             raise BackendError(f"ModelArts answered training job {remote_id} with no job object", backend=self.name)
         return data
 
-    async def status(self, remote_id: str) -> RemoteStatus:
+    def _other_kind(self, remote_id: str) -> ServiceJobs | WorkflowJobs | None:
+        """The job kind a remote id belongs to when it is not a training job (whose ids have no prefix)."""
         if is_service(remote_id):
-            return await self.services.status(remote_id)
-        if is_execution(remote_id):
-            return await self.workflows.status(remote_id)
+            return self.services
+        return self.workflows if is_execution(remote_id) else None
+
+    async def status(self, remote_id: str) -> RemoteStatus:
+        if kind := self._other_kind(remote_id):
+            return await kind.status(remote_id)
         return job_status(await self._show(remote_id), self._scrub)
 
     async def _search(self, max_pages: int = MAX_PAGES) -> AsyncIterator[dict[str, Any]]:
@@ -787,20 +791,16 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         return await self.services.recover(job_id)
 
     async def cancel(self, remote_id: str) -> None:
-        if is_service(remote_id):
-            return await self.services.cancel(remote_id)
-        if is_execution(remote_id):
-            return await self.workflows.cancel(remote_id)
+        if kind := self._other_kind(remote_id):
+            return await kind.cancel(remote_id)
         await self._call(
             "POST", self._path("v2", "training-jobs", segment(remote_id), "actions"),
             what=f"terminating training job {remote_id}", json_body={"action_type": "terminate"},
         )  # fmt: skip
 
     async def delete(self, remote_id: str) -> None:
-        if is_service(remote_id):
-            await self.services.delete(remote_id)
-        elif is_execution(remote_id):
-            await self.workflows.delete(remote_id)
+        if kind := self._other_kind(remote_id):
+            await kind.delete(remote_id)
         else:
             await self._call("DELETE", self._path("v2", "training-jobs", segment(remote_id)),
                              what=f"deleting training job {remote_id}")  # fmt: skip
@@ -810,15 +810,13 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def detail(self, remote_id: str) -> JobDetail:
         """A service's facts (predict URL, app authentication with secrets masked, schedule), an execution's
         (steps, to-do item, parameters, schedules, and its actions), a training job's."""
-        if is_service(remote_id):
-            return await self.services.detail(remote_id)
-        if is_execution(remote_id):
-            return await self.workflows.detail(remote_id)
+        if kind := self._other_kind(remote_id):
+            return await kind.detail(remote_id)
         return JobDetail(training_facts(await self._show(remote_id)), [])
 
     async def act(self, remote_id: str, action: str, values: Mapping[str, Any]) -> RemoteStatus:
-        if is_execution(remote_id):
-            return await self.workflows.act(remote_id, action, values)
+        if kind := self._other_kind(remote_id):
+            return await kind.act(remote_id, action, values)
         return await super().act(remote_id, action, values)
 
     async def discover(self, known: Collection[str]) -> list[DiscoveredJob]:
@@ -830,10 +828,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
         """The first task's log from byte ``offset`` (its preview, the last ~5 MB); complete once the job ended.
         A service's log is its events."""
-        if is_service(remote_id):
-            return await self.services.logs(remote_id, offset)
-        if is_execution(remote_id):
-            return await self.workflows.logs(remote_id, offset)
+        if kind := self._other_kind(remote_id):
+            return await kind.logs(remote_id, offset)
         job = await self._show(remote_id)
         done = job_status(job).state.is_terminal
         tasks = task_names(job)
@@ -853,10 +849,9 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     # results --------------------------------------------------------------------------
     async def _output_folders(self, remote_id: str) -> dict[str, str]:
         folders = self._outputs.get(remote_id)
-        if is_execution(remote_id):
-            return {}  # a workflow's steps keep their outputs themselves
-        if folders is None and is_service(remote_id):
-            folders = await self.services.output_folders(remote_id)
+        kind = self._other_kind(remote_id)
+        if folders is None and kind is not None:
+            folders = await kind.output_folders(remote_id)
             self._remember(remote_id, folders)
         elif folders is None:
             folders = output_folders(await self._show(remote_id))

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import BackendError, ComputeError, InvalidSpec, NotFound
+from ...errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
 from ...models import JobState, LogChunk, RemoteStatus
 from ..base import JobDetail, Submission
 from .apps import masked_app, shown_api
@@ -227,6 +227,11 @@ class ServiceJobs:
         return shown
 
     # actions --------------------------------------------------------------------------
+    async def act(self, remote_id: str, action: str, values: Mapping[str, Any]) -> RemoteStatus:
+        """A service offers no action beyond cancel and delete."""
+        raise NotSupported(f"service {service_id_of(remote_id)} offers no action '{action}'",
+                           backend=self.backend.name)  # fmt: skip
+
     async def cancel(self, remote_id: str) -> None:
         """Stop the service (a real-time one is undeployed; a batch one stops where it is)."""
         service_id = service_id_of(remote_id)

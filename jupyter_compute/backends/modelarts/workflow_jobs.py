@@ -131,6 +131,10 @@ class WorkflowJobs:
         done = execution_status(execution).state.is_terminal
         return LogChunk(data[start:].decode(errors="replace"), len(data), complete=done)
 
+    async def output_folders(self, remote_id: str) -> dict[str, str]:
+        """None: a workflow's steps keep their outputs themselves (the detail names the steps)."""
+        return {}
+
     # detail and actions ----------------------------------------------------------------
     async def _schedules(self, workflow_id: str) -> list[dict[str, Any]]:
         data = await self.backend._json("GET", self._path(workflow_id, "schedules"),
