@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.config import Config
-from conftest import MA_AK, MA_BUCKET, MA_OBS_KEY, MA_OBS_SECRET, MA_PROJECT, MA_SK, s3_client, wait_for
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from conftest import MA_BUCKET, MA_OBS_KEY, MA_OBS_SECRET, MA_PROJECT, s3_client, wait_for
+from test_client_huawei_sdk import build_client, refusal
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
@@ -31,11 +30,7 @@ PREFIX = "sdk-svc"
 @pytest.fixture(scope="module")
 def client(modelarts: ModelArtsSandbox) -> Iterator[ModelArtsClient]:
     """Huawei's ModelArtsClient, AK/SK and project id, its endpoint the sandbox on loopback over http."""
-    sdk = (ModelArtsClient.new_builder()
-           .with_credentials(BasicCredentials(MA_AK, MA_SK, MA_PROJECT))
-           .with_endpoint(modelarts.base_url)
-           .with_http_config(HttpConfig(timeout=(5, 30), retry_times=0))
-           .build())
+    sdk = build_client(modelarts)
     yield sdk
     sdk.close()
 
@@ -46,13 +41,6 @@ def s3(obs: str) -> Any:
                                                                   response_checksum_validation="when_required"))
     s3.put_object(Bucket=MA_BUCKET, Key=f"{PREFIX}/in/rows.csv", Body=b"1,2\n3,4\n")
     return s3
-
-
-def refusal(call: Callable[[], Any]) -> ClientRequestException:
-    """The SDK's exception for a call the sandbox refuses."""
-    with pytest.raises(ClientRequestException) as info:
-        call()
-    return info.value
 
 
 def call(client: ModelArtsClient, sb: ModelArtsSandbox, method: str, path: str,

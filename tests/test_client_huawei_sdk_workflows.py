@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import MA_AK, MA_PROJECT, MA_SK, wait_for
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
-from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
+from conftest import wait_for
+from test_client_huawei_sdk import build_client, refusal
 from huaweicloudsdkmodelarts.v1 import (
     CreateWorkflowExecutionRequest,
     CreateWorkflowExecutionsActionsRequest,
@@ -54,20 +52,9 @@ FINISHED = {"completed", "stopped", "abnormal"}
 @pytest.fixture(scope="module")
 def client(modelarts: ModelArtsSandbox) -> Iterator[ModelArtsClient]:
     """Huawei's ModelArtsClient, AK/SK and project id, its endpoint the sandbox on loopback over http."""
-    sdk = (ModelArtsClient.new_builder()
-           .with_credentials(BasicCredentials(MA_AK, MA_SK, MA_PROJECT))
-           .with_endpoint(modelarts.base_url)
-           .with_http_config(HttpConfig(timeout=(5, 30), retry_times=0))
-           .build())
+    sdk = build_client(modelarts)
     yield sdk
     sdk.close()
-
-
-def refusal(call: Callable[[], Any]) -> ClientRequestException:
-    """The SDK's exception for a call the sandbox refuses."""
-    with pytest.raises(ClientRequestException) as info:
-        call()
-    return info.value
 
 
 def show(client: ModelArtsClient, workflow_id: str, execution_id: str) -> Any:

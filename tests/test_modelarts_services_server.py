@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from conftest import MA_OBS_KEY, MA_OBS_SECRET, MA_PROJECT, Recorder, job_store_bytes, s3_client, wait_for_state
+from test_modelarts_server import secret_env  # noqa: F401 — the autouse fixture of the secrets' variables
 from test_modelarts_server import (
     BUCKET,
-    ENV,
     ROOT,
     SECRETS,
     TERMINAL,
@@ -32,12 +32,6 @@ from jupyter_compute.sandbox.modelarts.service_models import FAILING_MODEL_ID, R
 
 FRAME_CSV = "a,b,label\n1,2,x\n3,4.5,y\n-1,0.25,z\n"
 IN_FOLDER = f"obs://{BUCKET}/batch-in/"
-
-
-@pytest.fixture(autouse=True)
-def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

@@ -13,16 +13,11 @@ import asyncio
 import httpx
 import pytest
 from conftest import MA_PROJECT, MA_TOKEN, Recorder, wait_for_job, wait_for_state
-from test_modelarts_server import BUCKET, ENV, SECRETS, TERMINAL, backend_config, read_log, submit
+from test_modelarts_server import BUCKET, SECRETS, TERMINAL, backend_config, read_log, submit
+from test_modelarts_server import secret_env  # noqa: F401 — the autouse fixture of the secrets' variables
 
 from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
 from jupyter_compute.sandbox.modelarts.workflows import QUICK_CHECK_ID, TRAIN_APPROVE_ID, TRAIN_CONFIRM_ID
-
-
-@pytest.fixture(autouse=True)
-def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
