@@ -182,6 +182,7 @@ def test_modelarts_notebook_in_sandbox_mode(sandbox_server: LiveServer, sandbox_
     assert "munich: 4 days, mean 19.25 kWh, 2 above 20.0" in text, "the log was followed"
     assert "best site: valencia, mean 31.25 kWh/day over 4 days" in text, text
     assert "app infer-clients may call it; its secret reads ••••••••" in text, text
+    assert "sandbox-app-secret" not in text and "sandbox-app-key" not in text  # the stand-in's app secrets and keys
     assert "SUCCEEDED | train: completed, release: completed" in text, text
     with sandbox_server.client() as client:
         jobs = {job.name: job for job in client.jobs(tag="modelarts-demo")}
