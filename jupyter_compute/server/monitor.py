@@ -35,6 +35,8 @@ ANSWER_LOST = "submission answer lost"
 #: How often a backend that ``discovers_jobs`` is asked for the jobs its platform started, unless its
 #: config says otherwise (``discover_interval_s``).
 DISCOVER_INTERVAL_S = 60.0
+#: Seconds ``stop`` waits for its cancelled tasks.
+STOP_WAIT_S = 10.0
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Monitor:
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._confirming: dict[str, asyncio.Task[None]] = {}
         service.on_submitted.append(self.watch)
@@ -72,11 +75,17 @@ class Monitor:
         ]
 
     async def stop(self) -> None:
-        """Stop polling at once; calls in flight are cancelled (the jobs are not)."""
+        """Stop polling at once; calls in flight are cancelled (the jobs are not). A task that has not ended
+        ``STOP_WAIT_S`` after its cancel is left behind, said in the log: the server's shutdown goes on."""
+        self._stopped = True
         tasks = [*self._tasks, *self._inflight, *self._confirming.values()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+            for task in pending:
+                self.log.warning("jupyter-compute: %s did not stop within %g s of its cancel", task.get_name(),
+                                 STOP_WAIT_S)
         self._tasks = []
 
     def watch(self, job: Job) -> None:
@@ -168,7 +177,7 @@ class Monitor:
         if backend is None:
             return
         interval = self.discover_interval(backend)
-        while True:
+        while not self._stopped:
             try:
                 await self.discover(name)
             except Exception as exc:  # noqa: BLE001 — an outage or a backend bug: try again next interval
