@@ -246,7 +246,7 @@ class ServiceJobs:
         """The service's events as lines, from byte ``offset``; complete once the job ended."""
         service = await self.show(remote_id)
         events = await self._events(remote_id)
-        done = (await self.status_of(remote_id, service)).state.is_terminal
+        done = service_status(service).state.is_terminal  # stopped is an end whoever stopped it: no second events read
         data = self.backend._scrub(event_lines(events)).encode()
         start = min(max(0, offset), len(data))
         return LogChunk(data[start:].decode(errors="replace"), len(data), complete=done)
