@@ -145,3 +145,28 @@ def test_a_first_import_is_not_a_blocking_call_even_when_the_collector_runs_in_i
             import busy_import
     """
     assert blocking_calls(tmp_path, source, PACKAGE_DIR / "server" / "import_example.py") == []
+
+
+def test_work_in_another_greenlet_while_a_callback_waits_is_not_the_callbacks(tmp_path: Path) -> None:
+    """Playwright's sync API runs a test in the main greenlet while a callback of its loop waits in another:
+    what the test does meanwhile (closing widgets of ours, say) is not a call that blocks the loop."""
+    source = """
+        import greenlet, time
+        def close_a_panel():
+            time.sleep(0.4)
+        async def main():
+            greenlet.greenlet(close_a_panel).switch()
+    """
+    assert blocking_calls(tmp_path, source, PACKAGE_DIR / "widgets" / "greenlet_example.py") == []
+
+
+def test_our_blocking_call_made_from_a_greenlet_inside_a_callback_is_reported(tmp_path: Path) -> None:
+    """The same switch, but the callback blocks on its own side when it gets control back: reported."""
+    source = """
+        import greenlet, time
+        async def main():
+            greenlet.greenlet(lambda: None).switch()
+            time.sleep(0.4)
+    """
+    found = blocking_calls(tmp_path, source, PACKAGE_DIR / "widgets" / "greenlet_example.py")
+    assert [f["blocking_call_in"] for f in found] == ["widgets/greenlet_example.py:5 in main"]

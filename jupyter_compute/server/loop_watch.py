@@ -224,12 +224,13 @@ def _stack_of(frame: FrameType) -> list[_Frame]:
 def _culprit(stack: list[_Frame]) -> _Frame | None:
     """The frame of ours that made the blocking call, or None when someone else made it.
 
-    The innermost coroutine decides (a sync call made by a coroutine is that coroutine's doing): ours,
+    Only what the running callback called counts (see ``_inside_callback``). The innermost coroutine decides (a sync call made by a coroutine is that coroutine's doing): ours,
     or someone else's such as a test's. When it is a library's (tornado calling a plain handler method,
     say) or there is none, the innermost frame of ours does. A module being imported is not counted, nor
     the extension's set-up (``initialize_settings``, which a real server runs before its loop starts).
     """
-    if any(_not_counted(f) for f in _inside_callback(stack)):
+    inside = _inside_callback(stack)
+    if inside is None or any(_not_counted(f) for f in inside):
         return None
     coroutine = _innermost(stack, lambda f: f.is_async and f.filename != _THIS_FILE)
     if coroutine is not None and not coroutine.third_party:
@@ -244,10 +245,12 @@ def _not_counted(frame: _Frame) -> bool:
     return importing or (frame.filename, frame.name) == _SETTING_UP
 
 
-def _inside_callback(stack: list[_Frame]) -> list[_Frame]:
-    """The frames the running callback made (those above this module's hook)."""
+def _inside_callback(stack: list[_Frame]) -> list[_Frame] | None:
+    """The frames the running callback made (those above this module's hook), or None when the hook is not
+    on the stack: the thread switched to another greenlet (Playwright's sync API runs the test there while
+    a callback of its loop waits), which is not the callback's work."""
     hooks = [i for i, f in enumerate(stack) if f.filename == _THIS_FILE and f.name == "timed_run"]
-    return stack[hooks[-1] + 1:] if hooks else stack
+    return stack[hooks[-1] + 1:] if hooks else None
 
 
 def _innermost(stack: list[_Frame], wanted: Callable[[_Frame], bool]) -> _Frame | None:
