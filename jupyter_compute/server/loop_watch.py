@@ -224,8 +224,9 @@ def _stack_of(frame: FrameType) -> list[_Frame]:
 def _culprit(stack: list[_Frame]) -> _Frame | None:
     """The frame of ours that made the blocking call, or None when someone else made it.
 
-    Only what the running callback called counts (see ``_inside_callback``). The innermost coroutine decides (a sync call made by a coroutine is that coroutine's doing): ours,
-    or someone else's such as a test's. When it is a library's (tornado calling a plain handler method,
+    Only what the running callback called counts (see ``_inside_callback``). The innermost coroutine
+    decides (a sync call made by a coroutine is that coroutine's doing): ours, or someone else's such as a
+    test's. When it is a library's (tornado calling a plain handler method,
     say) or there is none, the innermost frame of ours does. A module being imported is not counted, nor
     the extension's set-up (``initialize_settings``, which a real server runs before its loop starts).
     """
