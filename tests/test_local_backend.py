@@ -24,7 +24,7 @@ from jupyter_compute.backends import local, local_runner
 from jupyter_compute.backends import local_files as files
 from jupyter_compute.backends.local import (
     LocalBackend,
-    _complete_utf8,
+    complete_utf8,
     media_type,
     param_env_name,
 )
@@ -118,9 +118,9 @@ def test_media_types(name: str, expected: str | None) -> None:
 
 def test_complete_utf8_keeps_cut_characters_for_next_read() -> None:
     text = "aé€😀".encode()
-    assert _complete_utf8(text) == text
+    assert complete_utf8(text) == text
     for cut in range(1, len(text)):
-        kept = _complete_utf8(text[:cut])
+        kept = complete_utf8(text[:cut])
         kept.decode("utf-8")  # never a broken character
         assert text[:cut].startswith(kept) and cut - len(kept) < 4
 

@@ -370,6 +370,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "datastory": "jupyter_compute.backends.datastory:DatastoryBackend",
     "modelarts": "jupyter_compute.backends.modelarts:ModelArtsBackend",
     "ocean": "jupyter_compute.backends.ocean:OceanBackend",
+    "ray": "jupyter_compute.backends.ray:RayBackend",
 }
 
 

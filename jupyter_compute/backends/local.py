@@ -123,7 +123,7 @@ def _check_no_nul(field: str, value: str, what: str) -> None:
         raise InvalidSpec(f"{what} must not contain a NUL byte", field=field)
 
 
-def _complete_utf8(data: bytes) -> bytes:
+def complete_utf8(data: bytes) -> bytes:
     """``data`` without a UTF-8 sequence cut at its end (it is read whole next time)."""
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
@@ -373,7 +373,7 @@ class LocalBackend(Backend):
         data, size = await asyncio.to_thread(_read_from, log, offset, LOG_READ_LIMIT)
         at_end = offset + len(data) >= size
         if not (ended and at_end):
-            data = _complete_utf8(data)
+            data = complete_utf8(data)
         next_offset = offset + len(data)
         return LogChunk(
             data.decode("utf-8", errors="replace"), next_offset, ended and next_offset >= size
