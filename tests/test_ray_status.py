@@ -9,8 +9,8 @@ from datetime import datetime, UTC
 import pytest
 
 from jupyter_compute.backends.ray import ray_said
-from jupyter_compute.backends.ray_cluster_facts import cluster_of, environments_of
-from jupyter_compute.backends.ray_status import ASKS_KEY, STATUS, TIMEOUT_KEY, pending_reason, remote_status
+from jupyter_compute.backends.ray.cluster_facts import cluster_of, environments_of
+from jupyter_compute.backends.ray.status import ASKS_KEY, STATUS, TIMEOUT_KEY, pending_reason, remote_status
 from jupyter_compute.models import JobState
 
 STARTED_MS, ENDED_MS = 1796598637051, 1796598641988

@@ -1,7 +1,7 @@
 """Where a Ray backend's jobs keep their outputs (``results_url``), read through fsspec in worker threads.
 
 A folder the nodes and this server share (a path or ``file://``) is written by the job directly; any other
-fsspec URL (``s3://…``) gets the outputs copied at the job's end by :mod:`.ray_entry`, with the cluster's
+fsspec URL (``s3://…``) gets the outputs copied at the job's end by :mod:`.entry`, with the cluster's
 own credentials, and is read here with ``results_options`` and the key pair named by ``results_key_env`` /
 ``results_secret_env``.
 """
@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 import fsspec
 
-from ..errors import BackendError, InvalidSpec, NotFound
-from ._fsspec import file_sizes
-from .base import config_text
-from .secrets import read_secret
+from ...errors import BackendError, InvalidSpec, NotFound
+from .._fsspec import file_sizes
+from ..base import config_text
+from ..secrets import read_secret
 
 CHUNK_SIZE = 1024 * 1024
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidSpec
+from ...errors import InvalidSpec
 
 #: Ray refuses larger packages (its GCS keeps them); a job's data belongs in storage the cluster reads.
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024

@@ -2,7 +2,7 @@
 
 A job is a command, a script, inline code or a notebook. Its files (the script, the code, the notebook with
 its parameters injected, ``extra.working_dir``'s folder, local inputs under ``inputs/``) go into the job's
-``working_dir`` package; the program runs under :mod:`.ray_entry`, which applies the time limit and copies
+``working_dir`` package; the program runs under :mod:`.entry`, which applies the time limit and copies
 the outputs to the results location. ``extra`` takes Ray's own names: ``entrypoint_num_cpus``,
 ``entrypoint_num_gpus``, ``entrypoint_memory`` (bytes), ``entrypoint_resources``, ``pip``, ``env_vars``,
 and ``working_dir`` (a local folder).
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidSpec
-from ..models import JobSpec
-from .local import param_env_name
-from .local_notebook import prepare_notebook
+from ...errors import InvalidSpec
+from ...models import JobSpec
+from ..local import param_env_name
+from ..local_notebook import prepare_notebook
 
 PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 RESOURCE_KEYS = {"entrypoint_num_cpus": "CPU", "entrypoint_num_gpus": "GPU", "entrypoint_memory": "memory"}

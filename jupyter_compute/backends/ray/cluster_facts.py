@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..models import Cluster, Environment
+from ...models import Cluster, Environment
 
 GIB = 2**30
 #: Ray's own resources, in every node's totals; the others are custom resources.

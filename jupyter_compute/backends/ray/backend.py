@@ -1,8 +1,8 @@
 """The ``ray`` backend: jobs on an existing Ray cluster, through its Jobs REST API (the dashboard).
 
 A job is submitted with our job id as Ray's ``submission_id`` (so a submission whose answer was lost is
-found again), its files zipped into a ``working_dir`` package (:mod:`.ray_package`), and run under
-:mod:`.ray_entry`, which applies the time limit and puts the outputs in the results location. Statuses come
+found again), its files zipped into a ``working_dir`` package (:mod:`.package`), and run under
+:mod:`.entry`, which applies the time limit and puts the outputs in the results location. Statuses come
 from one listing of the cluster's jobs per refresh; logs are read whole from Ray and handed out by offset.
 
 Config keys:
@@ -32,18 +32,20 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..errors import AuthError, BackendError, InvalidSpec, NotFound
-from ..forms import Form, FormField
-from ..models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
-from . import _http
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text
-from .local import complete_utf8, media_type
-from .ray_cluster_facts import cluster_of, environments_of, node_totals
-from .ray_package import Package, build_package
-from .ray_results import ResultsLocation
-from .ray_spec import PROGRAM_FIELDS, RayPlan, check_spec, plan_job
-from .ray_status import ASKS_KEY, JOB_ID_KEY, STATUS, TIMEOUT_KEY, remote_status
-from .secrets import read_secret
+from ...errors import AuthError, BackendError, InvalidSpec, NotFound
+from ...forms import Form, FormField
+from ...models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
+from .. import _http
+from ..base import (
+    COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text, public_url,
+)
+from ..local import complete_utf8, media_type
+from .cluster_facts import cluster_of, environments_of, node_totals
+from .package import Package, build_package
+from .results import ResultsLocation
+from .spec import PROGRAM_FIELDS, RayPlan, check_spec, plan_job
+from .status import ASKS_KEY, JOB_ID_KEY, STATUS, TIMEOUT_KEY, remote_status
+from ..secrets import read_secret
 
 CONFIG_KEYS = frozenset({
     "kind", "address", "token_env", "headers", "results_url", "results_options", "results_key_env",
@@ -55,6 +57,8 @@ PLAN_FILE = "_jupyter_compute_plan.json"
 NODES_TTL_S = 10.0
 #: How long ``delete`` waits for a stopped job to end before removing it.
 DELETE_WAIT_S = 30.0
+#: Headers that carry credentials: never written in a config file.
+SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 _RAY_ERROR_LINE = re.compile(r"^\w*(?:Error|Exception): .+")
 
 
@@ -94,7 +98,7 @@ class RayBackend(_http.ClientMixin, Backend):
 
     def describe(self) -> dict[str, Any]:
         data = super().describe()
-        data["url"] = self.url
+        data["url"] = public_url(self.url)
         return data
 
     # HTTP -------------------------------------------------------------------------------
@@ -383,7 +387,7 @@ class _StoppedBeforeStart:
             tmp.replace(self._path)
 
 
-_ENTRY_SOURCE = Path(__file__).with_name("ray_entry.py")
+_ENTRY_SOURCE = Path(__file__).with_name("entry.py")
 
 
 def _headers(value: Any) -> dict[str, str]:
@@ -391,6 +395,10 @@ def _headers(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise InvalidSpec("ray backend config 'headers' must map header names to texts", field="headers")
+    secret = sorted(name for name in value if name.lower() in SECRET_HEADERS)
+    if secret:
+        raise InvalidSpec(f"ray backend config 'headers' must hold no credential ('{secret[0]}'): name the "
+                          "environment variable holding the token in 'token_env'", field="headers")  # fmt: skip
     return dict(value)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, UTC
 from typing import Any
 
-from ..models import JobState, RemoteStatus, map_native_status
+from ...models import JobState, RemoteStatus, map_native_status
 
 STATUS: Mapping[str, JobState] = {
     "PENDING": JobState.QUEUED,
@@ -25,8 +25,10 @@ STATUS: Mapping[str, JobState] = {
 JOB_ID_KEY = "jupyter_compute_job_id"
 ASKS_KEY = "jupyter_compute_asks"
 TIMEOUT_KEY = "jupyter_compute_timeout_s"
-#: ray_entry's exit code for a job stopped by its time limit.
+#: entry.py's exit code for a job stopped by its time limit.
 TIMED_OUT_EXIT = 124
+#: The longest failure message kept (Ray's carry whole pip or runtime logs; the job's log has them).
+MAX_MESSAGE_CHARS = 400
 #: Ray's default for how long a job may stay PENDING (``RAY_JOB_START_TIMEOUT_SECONDS``).
 START_TIMEOUT_S = 900
 #: Ray's names of resources → ours in words (others are custom resources, named as they are).
@@ -63,7 +65,9 @@ def _unknown(info: Mapping[str, Any], message: str, nodes: Sequence[Mapping[str,
 
 def _failure(info: Mapping[str, Any], message: str, nodes: Sequence[Mapping[str, float]] | None) -> str:
     """Ray's reason for a failure, with its error type; the log's tail Ray appends is left to the log."""
-    head = message.split(", last available logs", 1)[0].strip()
+    lines = [line.strip() for line in message.split(", last available logs", 1)[0].splitlines() if line.strip()]
+    errors = [line for line in lines[1:] if line.startswith("ERROR")]
+    head = " … ".join(lines[:1] + errors[-1:])[:MAX_MESSAGE_CHARS]
     kind = info.get("error_type")
     return f"{head} ({kind})" if kind and head else head or str(kind or "the job failed")
 
