@@ -27,7 +27,11 @@ from traitlets.config import Config
 
 from jupyter_compute.server import loop_watch
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "ray_cluster_fixtures"]
+
+#: Sandbox mode would start a two-node Ray cluster (~35 s, ~1 GiB) in every sandbox-mode server of the suite:
+#: off, unless a test points it at the session's cluster (``ray_sandbox_env``) or unsets it to start one.
+os.environ.setdefault("JUPYTER_COMPUTE_RAY_SANDBOX", "off")
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

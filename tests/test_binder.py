@@ -1,11 +1,11 @@
 """Binder, offline: binder/ set up as repo2docker sets it up, then used as a Binder user uses it.
 
 A fresh virtual environment with the pip that `python -m venv` gives (never upgraded: this is also the
-old-pip resolution of `.[lab]`, and so of `[sandbox]`, the only thing `[lab]` adds), `pip install -r
+old-pip resolution of `.[lab]`, and so of `[sandbox]` and `[ray]`, what `[lab]` adds), `pip install -r
 binder/requirements.txt` from the repository's root, `bash binder/postBuild` in a HOME of its own;
 then a `jupyter server` of that environment, given nothing on its command line but where to listen,
-runs every platform's stand-in, and each demo notebook runs top to bottom against it in a kernel of
-that environment.
+runs every platform's stand-in (and a local two-node Ray cluster), and each demo notebook runs top to bottom
+against it in a kernel of that environment.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import httpx
 import pytest
 from conftest import REPO, free_port
 
-PLATFORM_BACKENDS = {"local", "maap", "maap-ogc", "datastory", "modelarts", "ocean"}
-NOTEBOOKS = ["quickstart.ipynb", "maap.ipynb", "datastory.ipynb", "modelarts.ipynb", "ocean.ipynb", "panels.ipynb"]
+PLATFORM_BACKENDS = {"local", "maap", "maap-ogc", "datastory", "modelarts", "ocean", "ray"}
+NOTEBOOKS = ["quickstart.ipynb", "maap.ipynb", "datastory.ipynb", "modelarts.ipynb", "ocean.ipynb", "ray.ipynb",
+             "panels.ipynb"]
 
 #: Run in the Binder environment's own Python: each notebook in a `python3` kernel (the environment's
 #: ipykernel), with nbclient; one JSON line per notebook.
@@ -57,7 +58,7 @@ def test_the_lab_extra_is_the_sandbox_extra_and_more() -> None:
     """What the install below proves for `[lab]` holds for `[sandbox]` too."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "jupyter-compute[sandbox]" in extras["lab"], extras["lab"]
+    assert "jupyter-compute[sandbox,ray]" in extras["lab"], extras["lab"]
     assert (REPO / "binder" / "requirements.txt").read_text().splitlines()[-1] == "-e .[lab]"
     assert (REPO / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
 
@@ -74,7 +75,7 @@ def _clean_env(home: Path, venv: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.timeout(1800)  # one install with the old pip (most of it), then six notebooks
+@pytest.mark.timeout(1800)  # one install with the old pip (most of it), then seven notebooks
 def test_binder_set_up_runs_every_demo_notebook(tmp_path: Path) -> None:
     venv, home = tmp_path / "venv", tmp_path / "home"
     home.mkdir()

@@ -25,9 +25,10 @@ from conftest import (
     untracked_files,
 )
 
-PLATFORM_NOTEBOOKS = ("maap.ipynb", "ocean.ipynb", "datastory.ipynb", "modelarts.ipynb")
+PLATFORM_NOTEBOOKS = ("maap.ipynb", "ocean.ipynb", "datastory.ipynb", "modelarts.ipynb", "ray.ipynb")
 #: What sandbox mode sets in the server's environment for its kernels to inherit: the stand-ins' addresses.
-SANDBOX_VARS = ("MAAP_SANDBOX_URL", "OCEAN_PROVIDER_URL", "DATASTORY_SANDBOX_URL", "MODELARTS_SANDBOX_URL")
+SANDBOX_VARS = ("MAAP_SANDBOX_URL", "OCEAN_PROVIDER_URL", "DATASTORY_SANDBOX_URL", "MODELARTS_SANDBOX_URL",
+                "RAY_SANDBOX_DASHBOARD_URL")
 
 
 def test_quickstart_notebook(module_server, tmp_path):
@@ -80,9 +81,13 @@ def test_a_notebook_without_its_backend_says_how_to_configure_one(module_server)
 
 
 @pytest.fixture(scope="module")
-def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server in sandbox mode for the four notebooks (each tags its own jobs)."""
-    server = start_live_server(tmp_path_factory.mktemp("sandbox") / "jupyter", extra_args=["--ComputeApp.sandbox=True"])
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory, ray_cluster: Any) -> Iterator[LiveServer]:
+    """One server in sandbox mode for the platform notebooks (each tags its own jobs); its `ray` backend is the
+    session's two-node Ray cluster (as the one sandbox mode starts, without starting another)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_COMPUTE_RAY_SANDBOX", ray_cluster.dashboard_url)
+        server = start_live_server(tmp_path_factory.mktemp("sandbox") / "jupyter",
+                                   extra_args=["--ComputeApp.sandbox=True"])  # fmt: skip
     yield server
     server.stop()
     server.checked_log(_sandbox_secrets())
@@ -191,3 +196,18 @@ def test_modelarts_notebook_in_sandbox_mode(sandbox_server: LiveServer, sandbox_
             "kwh-predictor": ("modelarts", "CANCELLED"), "train-and-approve": ("modelarts", "SUCCEEDED")}
         metrics = jobs["solar-site-metrics"].to_pandas("metrics.csv")
     assert metrics.set_index("site")["days_above"].to_dict() == {"munich": 2, "oslo": 0, "valencia": 4}
+
+
+def test_ray_notebook_in_sandbox_mode(sandbox_server: LiveServer, sandbox_kernel_env: dict[str, str],
+                                      ray_cluster: Any) -> None:  # fmt: skip
+    text = _run_in_sandbox_mode("ray.ipynb", sandbox_kernel_env)
+    assert (f"Backend 'ray': the Ray cluster at {ray_cluster.dashboard_url} — the local cluster the server started "
+            "in sandbox mode") in text, text
+    assert "2 of 2 nodes alive, 2 CPUs" in text, text
+    assert "6 sites summarised by 4 tasks on 2 node(s)" in text, text
+    assert "best site: valencia, mean 31.25 kWh/day over 4 days; computed on 2 nodes" in text, text
+    [(backend, state, sites)] = _tagged(sandbox_server, "ray-demo")
+    assert (backend, state) == ("ray", "SUCCEEDED")
+    assert sites.set_index("site")["mean_kwh"].round(2).to_dict() == {
+        "lima": 24.25, "oslo": 9.25, "perth": 29.25, "pune": 27.25, "quito": 21.25, "valencia": 31.25}
+    assert sites["node"].nunique() == 2

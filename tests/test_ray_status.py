@@ -105,7 +105,11 @@ def test_the_cluster_counts_alive_nodes_and_free_resources() -> None:
 
 
 def test_environments_are_the_kinds_of_alive_nodes() -> None:
-    (kind,) = environments_of([NODE, NODE, DEAD], backend="ray", running_jobs=1)
-    assert (kind.cpus, kind.gpus, kind.gpu_type, kind.memory_gb) == (4.0, 1, "T4", 8.0)
+    a_little_less = {"raylet": {**NODE["raylet"], "resourcesTotal": {
+        **NODE["raylet"]["resourcesTotal"], "memory": 8 * 2**30 - 2**27}}}  # fmt: skip
+    (kind,) = environments_of([NODE, a_little_less, DEAD], backend="ray", running_jobs=1)
+    assert (kind.cpus, kind.gpus, kind.gpu_type, kind.memory_gb) == (4.0, 1, "T4", 7.88)
+    cpu_only = {"raylet": {"state": "ALIVE", "resourcesTotal": {"CPU": 2.0, "memory": 4 * 2**30}}}
+    assert len(environments_of([NODE, cpu_only], backend="ray", running_jobs=0)) == 2
     assert kind.raw["nodes"] == 2 and kind.raw["custom_resources"] == {"tpu": 2.0}
     assert "2 tpu" in kind.name and "× 2 nodes" in kind.name

@@ -46,9 +46,9 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobs]:
             poll(lambda: client.job(running.id).state == "RUNNING", "the sleeper to run", timeout=120)
     finally:
         first.kill()  # its job keeps running, recorded RUNNING
-    server = start_live_server(home, backends=ONLY_LOCAL)
-    yield Jobs(home, server, finished.id, running.id, tag)
-    server.stop()
+    found = Jobs(home, start_live_server(home, backends=ONLY_LOCAL), finished.id, running.id, tag)
+    yield found
+    found.server.stop()  # the server a test started in its place, if it did
 
 
 def call(server: LiveServer, method: str, path: str) -> httpx.Response:

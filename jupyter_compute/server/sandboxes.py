@@ -1,16 +1,22 @@
 """``c.ComputeApp.sandbox = True``: every platform's local stand-in, started with the server and
 configured as one of its backends, so the demo notebooks run anywhere (a laptop, Binder, CI).
+Ray's is a real two-node Ray cluster on loopback, started in the background (the server does not wait
+for it) when Ray is installed; ``JUPYTER_COMPUTE_RAY_SANDBOX`` set to ``off`` leaves it out, and set to a
+Ray dashboard's URL configures that cluster instead of starting one.
 
 Each sandbox listens on a free loopback port. The server's environment gets the sandboxes'
 (public, made-up) credentials under variables of their own (``SECRET_ENV``), which the server then
 withholds from kernels like any secret, and the URLs the demo notebooks look for
 (``MAAP_SANDBOX_URL``, ``OCEAN_PROVIDER_URL`` …), which kernels inherit. A sandbox that cannot
-start is left out with a warning; the others still run. Each keeps its files (granules, run
-folders, HDFS files) in a folder of its own under the sandbox mode's data directory.
+start is left out with a warning (one left out on purpose, or for want of an optional package, with an
+info line); the others still run. Each keeps its files (granules, run folders, HDFS files, Ray's logs
+and results) in a folder of its own under the sandbox mode's data directory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import os
 from collections.abc import Callable
@@ -28,6 +34,12 @@ SECRET_ENV = {
     "modelarts-ak": "JUPYTER_COMPUTE_SANDBOX_MODELARTS_AK", "modelarts-sk": "JUPYTER_COMPUTE_SANDBOX_MODELARTS_SK",
     "ocean": "JUPYTER_COMPUTE_SANDBOX_OCEAN_KEY",
 }
+#: "off": no Ray sandbox; an http(s) URL: that Ray dashboard; unset or empty: a local cluster (Ray installed).
+RAY_CHOICE_ENV = "JUPYTER_COMPUTE_RAY_SANDBOX"
+
+
+class LeftOut(Exception):
+    """A platform's stand-in not started, on purpose or for want of an optional package (an info line)."""
 
 
 @dataclass
@@ -116,8 +128,30 @@ def _ocean(found: SandboxSet, folder: Path) -> None:
     found.env.update({"OCEAN_PROVIDER_URL": provider.base_url, SECRET_ENV["ocean"]: SANDBOX_WALLET_KEY})
 
 
+def _ray(found: SandboxSet, folder: Path) -> None:
+    choice = os.environ.get(RAY_CHOICE_ENV, "").strip()
+    if choice.lower() == "off":
+        raise LeftOut(f"{RAY_CHOICE_ENV}=off")
+    if choice and not choice.startswith(("http://", "https://")):
+        raise ValueError(f"{RAY_CHOICE_ENV} is 'off', a Ray dashboard's http(s) URL or empty, not {choice!r}")
+    url = choice.rstrip("/")
+    if not url:
+        if importlib.util.find_spec("ray") is None:
+            raise LeftOut("Ray is not installed (pip install 'jupyter-compute[ray]')")
+        from ..sandbox.ray_cluster import LocalRayCluster
+
+        # two nodes, so that the demo shows work spread out; it comes up while the server starts
+        cluster = LocalRayCluster(folder, nodes=2, cpus_per_node=1).start(wait=False)
+        found.stoppers.append(cluster.stop)
+        url = cluster.dashboard_url
+    results = folder / "results"
+    results.mkdir(exist_ok=True)
+    found.backends["ray"] = {"kind": "ray", "address": url, "results_url": str(results)}
+    found.env["RAY_SANDBOX_DASHBOARD_URL"] = url
+
+
 PLATFORMS: dict[str, Callable[[SandboxSet, Path], None]] = {
-    "maap": _maap, "datastory": _datastory, "modelarts": _modelarts, "ocean": _ocean,
+    "maap": _maap, "datastory": _datastory, "modelarts": _modelarts, "ocean": _ocean, "ray": _ray,
 }
 
 
@@ -126,10 +160,14 @@ def start_sandboxes(log: logging.Logger, files: Path) -> SandboxSet:
     variables they need in this process's environment."""
     found = SandboxSet()
     for platform, start in PLATFORMS.items():
+        folder = files / platform
         try:
-            folder = files / platform
             folder.mkdir(parents=True, exist_ok=True)
             start(found, folder)
+        except LeftOut as why:
+            log.info("jupyter-compute: no %s sandbox: %s", platform, why)
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: nothing of it to keep
         except Exception as exc:  # noqa: BLE001 — e.g. moto not installed: the other platforms still run
             log.warning("jupyter-compute: the %s sandbox did not start: %s: %s", platform, type(exc).__name__, exc)
     found.replaced = {name: os.environ.get(name) for name in found.env}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,28 +40,37 @@ def _gpu_type(totals: Mapping[str, float]) -> str | None:
     return kinds[0] if kinds else None
 
 
-def _shape(totals: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
-    return tuple(sorted((k, v) for k, v in totals.items() if k not in ("objectStoreMemory", "object_store_memory")))
+def _kind(totals: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    """What tells kinds of node apart: their resources, memory to the GiB (Ray gives each node the memory it
+    found free at its start, so two nodes of one kind differ by a little)."""
+    kind = {k: v for k, v in totals.items() if k not in ("objectStoreMemory", "object_store_memory")}
+    kind["memory"] = round(kind.get("memory", 0.0) / GIB)
+    return tuple(sorted(kind.items()))
 
 
 def environments_of(nodes: Sequence[Mapping[str, Any]], *, backend: str, running_jobs: int) -> list[Environment]:
-    """One environment per kind of alive node: what one job's entrypoint (and each task) can ask for at most."""
-    shapes = Counter(_shape(_totals(node)) for node in nodes if _alive(node))
-    found = []
-    for index, (shape, count) in enumerate(sorted(shapes.items(), key=lambda item: item[0])):
-        totals = dict(shape)
-        cpus, gpus, memory = totals.get("CPU", 0.0), int(totals.get("GPU", 0)), totals.get("memory", 0.0) / GIB
-        words = [f"{cpus:g} CPU", f"{gpus} GPU" if gpus else "", f"{memory:.1f} GiB"]
-        custom = _custom(totals)
-        words += [f"{amount:g} {name}" for name, amount in custom.items()]
-        nodes_words = f" (× {count} node{'s' * (count > 1)})"
-        found.append(Environment(
-            id=f"node-kind-{index + 1}", name=" · ".join(w for w in words if w) + nodes_words,
-            backend=backend, description="What one node of this kind offers a job and its tasks.",
-            cpus=cpus, gpus=gpus, gpu_type=_gpu_type(totals), memory_gb=round(memory, 2), running_jobs=running_jobs,
-            raw={"nodes": count, "resources": totals, "custom_resources": custom},
-        ))  # fmt: skip
-    return found
+    """One environment per kind of alive node: what one job's entrypoint (and each task) can ask for at most
+    (the least memory of a kind's nodes)."""
+    kinds: dict[tuple[tuple[str, float], ...], list[dict[str, float]]] = {}
+    for totals in node_totals(nodes):
+        kinds.setdefault(_kind(totals), []).append(totals)
+    return [_environment(index, members, backend, running_jobs)
+            for index, (_, members) in enumerate(sorted(kinds.items(), key=lambda item: item[0]))]  # fmt: skip
+
+
+def _environment(index: int, members: list[dict[str, float]], backend: str, running_jobs: int) -> Environment:
+    totals = {**members[0], "memory": min(m.get("memory", 0.0) for m in members)}
+    cpus, gpus, memory = totals.get("CPU", 0.0), int(totals.get("GPU", 0)), totals["memory"] / GIB
+    custom = _custom(totals)
+    words = [f"{cpus:g} CPU", f"{gpus} GPU" if gpus else "", f"{memory:.1f} GiB"]
+    words += [f"{amount:g} {name}" for name, amount in custom.items()]
+    count = len(members)
+    return Environment(
+        id=f"node-kind-{index + 1}", name=" · ".join(w for w in words if w) + f" (× {count} node{'s' * (count > 1)})",
+        backend=backend, description="What one node of this kind offers a job and its tasks.",
+        cpus=cpus, gpus=gpus, gpu_type=_gpu_type(totals), memory_gb=round(memory, 2), running_jobs=running_jobs,
+        raw={"nodes": count, "resources": totals, "custom_resources": custom},
+    )  # fmt: skip
 
 
 def _usage(status: Any) -> Mapping[str, Any]:
