@@ -170,7 +170,8 @@ def _clusters(running: SandboxSet) -> list[LocalRayCluster]:
 def test_sandbox_mode_starts_a_two_node_cluster_of_its_own_and_stops_it(monkeypatch: pytest.MonkeyPatch,
                                                                         tmp_path: Path) -> None:
     monkeypatch.delenv(RAY_CHOICE_ENV, raising=False)
-    monkeypatch.setenv("OCEAN_PRIVATE_KEY", SERVER_SECRET)  # a secret of the server starting the sandbox
+    monkeypatch.setenv("OCEAN_PRIVATE_KEY", SERVER_SECRET)  # secrets of the server starting the sandbox
+    monkeypatch.setenv("RAY_DASHBOARD_TOKEN", SERVER_SECRET[::-1])
     running = start_sandboxes(logging.getLogger("test"), tmp_path)
     procs: list[psutil.Process] = []
     try:
@@ -183,9 +184,11 @@ def test_sandbox_mode_starts_a_two_node_cluster_of_its_own_and_stops_it(monkeypa
         wait_for(lambda: len(_alive_node_ids_or_none(url)) == 2, "both sandbox nodes ALIVE", timeout=180, every=0.5)
         procs = cluster.processes()
         assert procs
-        info, logs = _run_job(url, "import os; print('seen:', os.environ.get('OCEAN_PRIVATE_KEY'))")
-        assert info["status"] == "SUCCEEDED" and "seen: None" in logs, "the server's secrets stay out of its jobs"
-        assert not [p for p in _living(procs) if SERVER_SECRET in _environment_text(p)]
+        info, logs = _run_job(url, "import os; print('seen:', [os.environ.get(name) for name in "
+                                   "('OCEAN_PRIVATE_KEY', 'RAY_DASHBOARD_TOKEN')])")  # fmt: skip
+        assert info["status"] == "SUCCEEDED" and "seen: [None, None]" in logs, "the server's secrets stay out"
+        assert not [p for p in _living(procs) if SERVER_SECRET in _environment_text(p)
+                    or SERVER_SECRET[::-1] in _environment_text(p)]  # fmt: skip
     finally:
         running.stop()
     assert _living(procs) == [] and cluster.processes() == []

@@ -21,6 +21,10 @@ def test_the_kind_is_built_in() -> None:
     ({"address": "http://h:8265", "headers": {"X-Team": 3}}, "headers"),
     ({"address": "http://h:8265", "results_url": "s3://b/p", "results_options": "x"}, "results_options"),
     ({"address": "http://h:8265", "timeout_s": 0}, "timeout_s"),
+    ({"address": "http://h:8265", "results_url": "relative/results"}, "results_url"),
+    ({"address": "http://h:8265", "results_url": "s3://b/p", "results_options": {"secret": "x"}}, "results_options"),
+    ({"address": "http://h:8265", "results_url": "s3://b/p",
+      "results_options": {"client_kwargs": {"aws_session_token": "x"}}}, "results_options"),
 ])
 def test_a_bad_config_is_refused_naming_the_key(config: dict, field: str) -> None:
     with pytest.raises(InvalidSpec) as refused:
@@ -38,3 +42,14 @@ def test_the_description_shows_no_credential_and_results_need_a_location() -> No
     remote = RayBackend("ray", {"address": "http://h:8265", "results_url": "s3://bucket/prefix/"})
     assert remote.outputs_at is not None and remote.outputs_at.shared_folder is None
     assert remote.outputs_at.url_of("job-1") == "s3://bucket/prefix/job-1"
+
+
+def test_jobs_stopped_before_they_started_are_remembered_across_a_restart(tmp_path) -> None:
+    from jupyter_compute.backends.ray.backend import _StoppedBeforeStart
+
+    first = _StoppedBeforeStart(tmp_path)
+    first.add("job-1")
+    first.add("job-2")
+    again = _StoppedBeforeStart(tmp_path)
+    assert "job-1" in again and "job-2" in again and "job-3" not in again
+    assert not list(tmp_path.glob("*.tmp")), "written whole"

@@ -186,6 +186,46 @@ async def test_pip_packages_and_variables_go_to_rays_runtime_environment(rec, ra
     assert done["state"] == "CANCELLED", done
 
 
+async def test_a_link_a_job_leaves_in_its_results_serves_nothing_of_the_server(rec, results_dir, jp_serverapp) -> None:
+    job = await submit(rec, command='cd "$JUPYTER_COMPUTE_OUTPUT_DIR" && echo ok > real.txt && ln -s / root '
+                                   "&& ln -s /etc/hostname host")  # fmt: skip
+    done = await wait_for_state(rec, job["id"], ENDED, timeout=180)
+    assert done["state"] == "SUCCEEDED", done
+    assert (await rec("GET", "jobs", job["id"], "results", "real.txt")).body == "ok\n"
+    for name in ("host", "root/etc/hostname"):
+        assert (await rec("GET", "jobs", job["id"], "results", name)).status == 404, name
+
+
+async def test_a_working_dir_is_sent_whole_with_its_modes_and_without_its_links(
+        rec, jp_root_dir, jp_serverapp) -> None:  # fmt: skip
+    folder = jp_root_dir / "project"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "numbers.txt").write_text("1\n2\n3\n")
+    run = folder / "run.sh"
+    run.write_text('#!/bin/sh\nwc -l < data/numbers.txt > "$JUPYTER_COMPUTE_OUTPUT_DIR/count.txt"\nls\n')
+    run.chmod(0o755)
+    (folder / "secrets").symlink_to("/etc")
+    job = await submit(rec, command="./run.sh", extra={"working_dir": "project"})
+    done = await wait_for_state(rec, job["id"], ENDED, timeout=180)
+    assert done["state"] == "SUCCEEDED", (done, (await rec("GET", "jobs", job["id"], "logs")).body)
+    assert str((await rec("GET", "jobs", job["id"], "results", "count.txt")).body).strip() == "3"
+    log = (await rec("GET", "jobs", job["id"], "logs")).body["text"]
+    assert "run.sh" in log and "secrets" not in log, log
+
+
+async def test_an_input_clashing_with_a_working_dir_file_is_refused(rec, ray_cluster, jp_root_dir,
+                                                                   jp_serverapp) -> None:  # fmt: skip
+    (jp_root_dir / "proj" / "inputs").mkdir(parents=True)
+    (jp_root_dir / "proj" / "inputs" / "sites.csv").write_text("a\n1\n")
+    (jp_root_dir / "sites.csv").write_text("b\n2\n")
+    before = ray_job_count(ray_cluster)
+    reply = await rec("POST", "jobs", body={"backend": "ray", "command": "true", "inputs": ["sites.csv"],
+                                            "extra": {"working_dir": "proj"}})  # fmt: skip
+    assert reply.status == 400 and reply.body["error"]["field"] == "extra.working_dir", reply.body
+    assert "inputs/sites.csv" in reply.body["error"]["message"]
+    assert ray_job_count(ray_cluster) == before
+
+
 async def test_cancel_stops_a_running_job_and_delete_removes_it_everywhere(
         rec, ray_cluster, results_dir, jp_serverapp) -> None:  # fmt: skip
     job = await submit(rec, command='echo started > "$JUPYTER_COMPUTE_OUTPUT_DIR/partial.txt"; echo go; sleep 600')

@@ -88,10 +88,13 @@ def test_rays_error_answers_are_cut_to_their_reason() -> None:
     assert ray_said(httpx.Response(404, text="Job nope does not exist")) == "Job nope does not exist"
 
 
-NODE = {"raylet": {"nodeId": "n1", "state": "ALIVE", "isHeadNode": True, "nodeManagerAddress": "127.0.0.1",
-                   "resourcesTotal": {"CPU": 4.0, "GPU": 1.0, "memory": 8 * 2**30, "objectStoreMemory": 1e8,
-                                      "node:127.0.0.1": 1.0, "accelerator_type:T4": 1.0, "tpu": 2.0}}}
-DEAD = {"raylet": {"nodeId": "n2", "state": "DEAD", "resourcesTotal": {"CPU": 4.0}}}
+#: Nodes as Ray's state API (``GET /api/v0/nodes``) lists them: resource names as Ray knows them.
+NODE = {"node_id": "n1", "node_ip": "127.0.0.1", "is_head_node": True, "state": "ALIVE",
+        "resources_total": {"CPU": 4.0, "GPU": 1.0, "memory": 8 * 2**30, "object_store_memory": 1e8,
+                            "node:127.0.0.1": 1.0, "node:__internal_head__": 1.0, "accelerator_type:T4": 1.0,
+                            "my_tpu": 2.0}}
+DEAD = {"node_id": "n2", "node_ip": "127.0.0.2", "is_head_node": False, "state": "DEAD",
+        "resources_total": {"CPU": 4.0}}
 
 
 def test_the_cluster_counts_alive_nodes_and_free_resources() -> None:
@@ -105,11 +108,11 @@ def test_the_cluster_counts_alive_nodes_and_free_resources() -> None:
 
 
 def test_environments_are_the_kinds_of_alive_nodes() -> None:
-    a_little_less = {"raylet": {**NODE["raylet"], "resourcesTotal": {
-        **NODE["raylet"]["resourcesTotal"], "memory": 8 * 2**30 - 2**27}}}  # fmt: skip
+    a_little_less = {**NODE, "node_id": "n3", "resources_total": {**NODE["resources_total"],
+                                                                  "memory": 8 * 2**30 - 2**27}}  # fmt: skip
     (kind,) = environments_of([NODE, a_little_less, DEAD], backend="ray", running_jobs=1)
     assert (kind.cpus, kind.gpus, kind.gpu_type, kind.memory_gb) == (4.0, 1, "T4", 7.88)
-    cpu_only = {"raylet": {"state": "ALIVE", "resourcesTotal": {"CPU": 2.0, "memory": 4 * 2**30}}}
+    cpu_only = {"node_id": "n4", "state": "ALIVE", "resources_total": {"CPU": 2.0, "memory": 4 * 2**30}}
     assert len(environments_of([NODE, cpu_only], backend="ray", running_jobs=0)) == 2
-    assert kind.raw["nodes"] == 2 and kind.raw["custom_resources"] == {"tpu": 2.0}
-    assert "2 tpu" in kind.name and "× 2 nodes" in kind.name
+    assert kind.raw["nodes"] == 2 and kind.raw["custom_resources"] == {"my_tpu": 2.0}
+    assert "2 my_tpu" in kind.name and "× 2 nodes" in kind.name

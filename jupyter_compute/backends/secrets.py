@@ -26,6 +26,14 @@ def read_secret(name: str | None) -> str | None:
     return value or None
 
 
+def scrub(text: object, secrets: Iterable[str | None]) -> str:
+    """``text`` with each secret (of 3 characters or more; longest first) replaced by ``***``."""
+    said = str(text)
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        said = said.replace(secret, "***")
+    return said
+
+
 def withhold(names: Iterable[str]) -> list[str]:
     """Move these variables out of the environment children inherit; the names that were set."""
     moved = []

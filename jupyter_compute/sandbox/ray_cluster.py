@@ -35,10 +35,11 @@ MARKER_ENV = "JUPYTER_COMPUTE_RAY_CLUSTER"
 LOOPBACK = "127.0.0.1"
 #: What the cluster's processes (and so its jobs) take from the environment of the process starting it: the
 #: rest (a Jupyter server's credentials above all) stays out.
+#: (No RAY_* variable either: a server's Ray dashboard token may be one; Ray's settings here are set below.)
 INHERITED_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
-                           "VIRTUAL_ENV", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONFIG_FILE",
-                           "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"})  # fmt: skip
-INHERITED_PREFIXES = ("LC_", "RAY_")
+                           "VIRTUAL_ENV", "PIP_CONFIG_FILE", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                           "REQUESTS_CA_BUNDLE"})  # fmt: skip
+INHERITED_PREFIXES = ("LC_",)
 #: How long a node's processes get to end after SIGTERM before they are killed.
 STOP_GRACE_S = 5.0
 

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ...errors import AuthError, BackendError, InvalidSpec, NotFound
+from ...errors import AuthError, BackendError, ComputeError, InvalidSpec, NotFound
 from ...forms import Form, FormField
 from ...models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from .. import _http
@@ -43,18 +46,18 @@ from ..local import complete_utf8, media_type
 from .cluster_facts import cluster_of, environments_of, node_totals
 from .package import Package, build_package
 from .results import ResultsLocation
-from .spec import PROGRAM_FIELDS, RayPlan, check_spec, plan_job
-from .status import ASKS_KEY, JOB_ID_KEY, STATUS, TIMEOUT_KEY, remote_status
-from ..secrets import read_secret
+from .spec import ENTRY_FILE, PLAN_FILE, PROGRAM_FIELDS, RayPlan, check_spec, plan_job
+from .status import ASKS_KEY, JOB_ID_KEY, STATUS, TIMEOUT_KEY, asks_of, remote_status
+from ..secrets import read_secret, scrub
 
 CONFIG_KEYS = frozenset({
     "kind", "address", "token_env", "headers", "results_url", "results_options", "results_key_env",
     "results_secret_env", "python", "timeout_s", "poll_interval_s", "confirm_window_s",
 })  # fmt: skip
-ENTRY_FILE = "_jupyter_compute_entry.py"
-PLAN_FILE = "_jupyter_compute_plan.json"
 #: How long the nodes' resources are reused to explain why jobs wait.
 NODES_TTL_S = 10.0
+#: The most nodes read from the state API.
+MAX_NODES = 10000
 #: How long ``delete`` waits for a stopped job to end before removing it.
 DELETE_WAIT_S = 30.0
 #: Headers that carry credentials: never written in a config file.
@@ -113,11 +116,7 @@ class RayBackend(_http.ClientMixin, Backend):
         return headers
 
     def _scrub(self, text: Any) -> str:
-        text = str(text)
-        for secret in (read_secret(self.token_env), *(self.outputs_at.secrets() if self.outputs_at else ())):
-            if secret and len(secret) >= 3:
-                text = text.replace(secret, "***")
-        return text
+        return scrub(text, [read_secret(self.token_env), *(self.outputs_at.secrets() if self.outputs_at else ())])
 
     @property
     def api_base(self) -> str | None:
@@ -173,7 +172,7 @@ class RayBackend(_http.ClientMixin, Backend):
         return Form(fields=fields, one_of=(PROGRAM_FIELDS,))
 
     def validate(self, spec: JobSpec) -> JobSpec:
-        """Program, inputs, parameters and Ray's options; script and notebook paths made absolute.
+        """Program, inputs, parameters and Ray's options, and the size of the job's files.
         Reads the local files the spec names: call it from a worker thread."""
         check_spec(spec, self.local_source)
         if spec.cluster is not None and spec.cluster != self.name:
@@ -194,13 +193,12 @@ class RayBackend(_http.ClientMixin, Backend):
                          **({TIMEOUT_KEY: f"{spec.timeout_s:g}"} if spec.timeout_s else {})},
             **plan.resources,
         }  # fmt: skip
+        await self._json("POST", "/api/jobs/", what=f"the submission of job {job_id}", json=body)
         try:
-            await self._json("POST", "/api/jobs/", what=f"the submission of job {job_id}", json=body)
-        except BackendError as exc:
-            if "already exists" not in exc.message:
-                raise
-            self.log.info("ray backend '%s': job %s was already submitted; adopted", self.name, job_id)
-        return Submission(job_id, await self.status(job_id))
+            status = await self.status(job_id)
+        except ComputeError:  # Ray has the job: its first status can wait for the next refresh
+            status = RemoteStatus(JobState.QUEUED, "PENDING", "submitted to Ray")
+        return Submission(job_id, status)
 
     def _package(self, spec: JobSpec, job_id: str) -> tuple[RayPlan, Package]:
         """The job's plan and its working_dir package. Blocking: reads the files the spec names."""
@@ -251,7 +249,8 @@ class RayBackend(_http.ClientMixin, Backend):
         return [(str(info["submission_id"]), self._status_of(info, nodes)) for info in infos]
 
     async def _list(self) -> list[dict[str, Any]]:
-        data = await self._json("GET", "/api/jobs/", what="listing the cluster's jobs")
+        response = await self._call("GET", "/api/jobs/", what="listing the cluster's jobs")
+        data = await asyncio.to_thread(_json_or_none, response)  # every job of the cluster: decoded off the loop
         if not isinstance(data, list):
             raise BackendError("Ray answered the job listing with no list", backend=self.name)
         return [info for info in data if isinstance(info, dict)]
@@ -270,17 +269,22 @@ class RayBackend(_http.ClientMixin, Backend):
         status = remote_status(info, nodes)
         remote_id = str(info.get("submission_id") or "")
         if status.state in (JobState.QUEUED, JobState.FAILED) and remote_id in self._stopped_before_start:
-            return RemoteStatus(JobState.CANCELLED, status.native_status, "stopped before it started (Ray shows it "
-                                f"{status.native_status} until its start timeout; it will not run)",
+            return RemoteStatus(JobState.CANCELLED, status.native_status, "stopped before it started (Ray lists it as "
+                                f"{status.native_status} until its start timeout)",
                                 started=None, finished=status.finished)  # fmt: skip
         return status
 
     async def _nodes_if_waiting(self, infos: Sequence[Mapping[str, Any]]) -> list[dict[str, float]] | None:
-        """The alive nodes' resources when some job waits for resources (reused for a few seconds)."""
-        if not any(info.get("status") == "PENDING" and ASKS_KEY in (info.get("metadata") or {}) for info in infos):
+        """The alive nodes' resources when some job waits asking for resources (reused for a few seconds);
+        None when none does or the nodes cannot be read (then Ray's own words stand)."""
+        if not any(info.get("status") == "PENDING" and asks_of(info) for info in infos):
             return None
         if self._nodes is None or time.monotonic() - self._nodes[0] > NODES_TTL_S:
-            self._nodes = (time.monotonic(), node_totals(await self._node_summary()))
+            try:
+                self._nodes = (time.monotonic(), node_totals(await self._node_list()))
+            except ComputeError as exc:
+                self.log.info("ray backend '%s': why jobs wait is not known: %s", self.name, exc.message)
+                return None
         return self._nodes[1]
 
     async def cancel(self, remote_id: str) -> None:
@@ -290,9 +294,20 @@ class RayBackend(_http.ClientMixin, Backend):
             await asyncio.to_thread(self._stopped_before_start.add, remote_id)
 
     async def delete(self, remote_id: str) -> None:
-        """Stop the job, wait for it to end, remove it from Ray and its outputs from the results location. A job
-        stopped before it started stays in Ray's list until its start timeout (Ray refuses to remove it)."""
-        info = await self._job(remote_id)
+        """Stop the job, wait for it to end, remove it from Ray and its outputs from the results location (those
+        too when Ray has forgotten the job). A job stopped before it started stays in Ray's list until its start
+        timeout (Ray refuses to remove it)."""
+        try:
+            await self._delete_from_ray(remote_id)
+        finally:
+            if self.outputs_at is not None:
+                await self.outputs_at.remove(remote_id)
+
+    async def _delete_from_ray(self, remote_id: str) -> None:
+        try:
+            info = await self._job(remote_id)
+        except NotFound:
+            return
         if STATUS.get(str(info.get("status"))) in (JobState.QUEUED, JobState.RUNNING):
             await self.cancel(remote_id)
             info = await self._wait_until_ended(remote_id)
@@ -301,8 +316,6 @@ class RayBackend(_http.ClientMixin, Backend):
         else:
             self.log.info("ray backend '%s': job %s was stopped before it started; Ray lists it until its start "
                           "timeout", self.name, remote_id)  # fmt: skip
-        if self.outputs_at is not None:
-            await self.outputs_at.remove(remote_id)
 
     async def _wait_until_ended(self, remote_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + DELETE_WAIT_S
@@ -321,11 +334,11 @@ class RayBackend(_http.ClientMixin, Backend):
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
         """The log from byte ``offset`` (Ray sends it whole each time); complete once the job has ended."""
         info = await self._job(remote_id)
-        data = await self._json("GET", f"/api/jobs/{remote_id}/logs", what=f"reading the log of job {remote_id}")
-        text = data.get("logs") if isinstance(data, dict) else None
-        whole = str(text or "").encode()
-        ended = remote_status(info).state.is_terminal
-        piece = complete_utf8(whole[offset:]) if offset < len(whole) else b""
+        response = await self._call("GET", f"/api/jobs/{remote_id}/logs", what=f"reading the log of job {remote_id}")
+        piece = await asyncio.to_thread(_log_from, response, offset)
+        if piece is None:
+            raise BackendError(f"Ray answered the log of job {remote_id} without a log", backend=self.name)
+        ended = self._status_of(info, None).state.is_terminal
         return LogChunk(piece.decode(errors="replace"), offset + len(piece), complete=ended)
 
     # results ----------------------------------------------------------------------------
@@ -342,23 +355,27 @@ class RayBackend(_http.ClientMixin, Backend):
             yield chunk
 
     # capacity ---------------------------------------------------------------------------
-    async def _node_summary(self) -> list[dict[str, Any]]:
-        data = await self._json("GET", "/nodes?view=summary", what="reading the cluster's nodes")
-        summary = data.get("data", {}).get("summary") if isinstance(data, dict) else None
-        if not isinstance(summary, list):
-            raise BackendError("Ray answered the node summary without nodes", backend=self.name)
-        return [node for node in summary if isinstance(node, dict)]
+    async def _node_list(self) -> list[dict[str, Any]]:
+        """Every node of the cluster, from the state API (resource names as Ray knows them, unlike the node
+        summary's, which are camel-cased)."""
+        data = await self._json("GET", "/api/v0/nodes", what="reading the cluster's nodes",
+                                params={"limit": str(MAX_NODES), "detail": "false"})  # fmt: skip
+        result = data.get("data", {}).get("result", {}) if isinstance(data, dict) else {}
+        nodes = result.get("result") if isinstance(result, dict) else None
+        if not isinstance(nodes, list):
+            raise BackendError("Ray answered the node list without nodes", backend=self.name)
+        return [node for node in nodes if isinstance(node, dict)]
 
     async def environments(self) -> list[Environment]:
         """What one job may ask for: a kind of node each (its CPUs, GPUs, memory and custom resources)."""
-        nodes = await self._node_summary()
+        nodes = await self._node_list()
         running = sum(1 for info in await self._list() if info.get("status") == "RUNNING")
         return environments_of(nodes, backend=self.name, running_jobs=running)
 
     async def clusters(self) -> list[Cluster]:
-        nodes = await self._node_summary()
+        nodes = await self._node_list()
         status = await self._json("GET", "/api/cluster_status", what="reading the cluster's use")
-        return [cluster_of(self.name, self.url, nodes, status)]
+        return [cluster_of(self.name, public_url(self.url), nodes, status)]
 
 
 class _StoppedBeforeStart:
@@ -367,24 +384,27 @@ class _StoppedBeforeStart:
 
     def __init__(self, folder: Path | None) -> None:
         self._path = folder / "ray-stopped-before-start.json" if folder else None
-        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._ids: frozenset[str] = frozenset()
         if self._path is not None and self._path.exists():
             try:
-                self._ids = set(json.loads(self._path.read_text()))
+                self._ids = frozenset(json.loads(self._path.read_text()))
             except (OSError, ValueError, TypeError):
-                self._ids = set()
+                self._ids = frozenset()
 
     def __contains__(self, remote_id: object) -> bool:
         return remote_id in self._ids
 
     def add(self, remote_id: str) -> None:
-        """Remember one (blocking: writes the file)."""
-        self._ids.add(remote_id)
-        if self._path is not None:
+        """Remember one (blocking: writes the file, one writer at a time)."""
+        with self._lock:
+            self._ids = self._ids | {remote_id}
+            if self._path is None:
+                return
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(sorted(self._ids)))
-            tmp.replace(self._path)
+            with tempfile.NamedTemporaryFile("w", dir=self._path.parent, delete=False, suffix=".tmp") as out:
+                json.dump(sorted(self._ids), out)
+            os.replace(out.name, self._path)
 
 
 _ENTRY_SOURCE = Path(__file__).with_name("entry.py")
@@ -400,6 +420,23 @@ def _headers(value: Any) -> dict[str, str]:
         raise InvalidSpec(f"ray backend config 'headers' must hold no credential ('{secret[0]}'): name the "
                           "environment variable holding the token in 'token_env'", field="headers")  # fmt: skip
     return dict(value)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _log_from(response: httpx.Response, offset: int) -> bytes | None:
+    """The bytes of a log answer from ``offset``, without a character cut at the end; None for no log."""
+    data = _json_or_none(response)
+    text = data.get("logs") if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        return None
+    whole = text.encode()
+    return complete_utf8(whole[offset:]) if offset < len(whole) else b""
 
 
 def ray_said(response: httpx.Response) -> str:

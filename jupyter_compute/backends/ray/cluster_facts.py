@@ -1,4 +1,4 @@
-"""A Ray cluster's nodes and use (the dashboard's node summary and cluster status) in our vocabulary."""
+"""A Ray cluster's nodes and use (the state API's node list and the cluster status) in our vocabulary."""
 
 from __future__ import annotations
 
@@ -13,17 +13,16 @@ BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "objectStoreMemory", "obj
 
 
 def _totals(node: Mapping[str, Any]) -> dict[str, float]:
-    raylet = node.get("raylet") if isinstance(node.get("raylet"), Mapping) else {}
-    totals = raylet.get("resourcesTotal") if isinstance(raylet, Mapping) else None
+    """A node's total resources (``resources_total``), without the ``node:<address>`` markers."""
+    totals = node.get("resources_total")
     if not isinstance(totals, Mapping):
         return {}
     return {str(k): float(v) for k, v in totals.items()
-            if isinstance(v, (int, float)) and not str(k).startswith("node:")}
+            if isinstance(v, (int, float)) and not str(k).startswith("node:")}  # fmt: skip
 
 
 def _alive(node: Mapping[str, Any]) -> bool:
-    raylet = node.get("raylet")
-    return isinstance(raylet, Mapping) and raylet.get("state") == "ALIVE"
+    return node.get("state") == "ALIVE"
 
 
 def node_totals(nodes: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
@@ -90,10 +89,8 @@ def _free(usage: Mapping[str, Any], name: str) -> float | None:
 
 
 def _node_fact(node: Mapping[str, Any]) -> dict[str, Any]:
-    raylet = node.get("raylet") if isinstance(node.get("raylet"), Mapping) else {}
-    assert isinstance(raylet, Mapping)
-    return {"node_id": raylet.get("nodeId"), "address": raylet.get("nodeManagerAddress") or node.get("ip"),
-            "head": bool(raylet.get("isHeadNode")), "state": raylet.get("state"), "resources": _totals(node)}
+    return {"node_id": node.get("node_id"), "address": node.get("node_ip"), "head": bool(node.get("is_head_node")),
+            "state": node.get("state"), "resources": _totals(node)}  # fmt: skip
 
 
 def _first_gpu_type(nodes: Sequence[Mapping[str, float]]) -> str | None:

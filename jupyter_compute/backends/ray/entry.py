@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -35,10 +36,30 @@ def main() -> int:
     return code
 
 
+#: Runs the program (argv[1], with the shell) in the keeper's own process group, and ends that whole group
+#: when the entry process dies: Ray's stop, or the loss of its job supervisor, kills only the entry's group.
+KEEPER = """
+import ctypes, os, signal, subprocess, sys
+signal.signal(signal.SIGUSR1, lambda *_: os.killpg(0, signal.SIGKILL))
+signal.signal(signal.SIGTERM, lambda *_: None)  # a stop reaches the program; the keeper waits for it
+try:
+    ctypes.CDLL(None).prctl(1, signal.SIGUSR1)  # PR_SET_PDEATHSIG: the entry process died
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[2]):
+    os.killpg(0, signal.SIGKILL)
+sys.exit(subprocess.call(sys.argv[1], shell=True))
+"""
+
+
 def run(command: str, env: dict[str, str], timeout_s: float | None) -> int:
-    """Run ``command`` with the shell in a process group of its own; its exit code (128 + signal when one
-    ended it). Ray's stop (SIGTERM to this process) is passed on to the program's group."""
-    program = subprocess.Popen(command, shell=True, env=env, start_new_session=True)
+    """Run ``command`` under the keeper in a process group of its own, its output copied to this log line by
+    line (undecodable bytes replaced: Ray reads the log as strict UTF-8); its exit code (128 + signal when
+    one ended it). Ray's stop (SIGTERM to this process) is passed on to the program's group."""
+    program = subprocess.Popen([sys.executable, "-c", KEEPER, command, str(os.getpid())], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    pump = threading.Thread(target=copy_output, args=(program,), daemon=True)
+    pump.start()
 
     def stopped(signum: int, frame: object) -> None:
         end(program)
@@ -51,7 +72,17 @@ def run(command: str, env: dict[str, str], timeout_s: float | None) -> int:
         print(f"jupyter-compute: the job reached its time limit of {timeout_s:g} s and was stopped", flush=True)
         end(program)
         return TIMED_OUT_EXIT
+    finally:
+        pump.join(timeout=GRACE_S)
     return 128 - code if code < 0 else code
+
+
+def copy_output(program: subprocess.Popen[bytes]) -> None:
+    """The program's output to this process's, as UTF-8 text."""
+    assert program.stdout is not None
+    for line in iter(program.stdout.readline, b""):
+        sys.stdout.write(line.decode("utf-8", errors="replace"))
+        sys.stdout.flush()
 
 
 def end(program: subprocess.Popen[bytes]) -> None:

@@ -3,7 +3,8 @@
 Ray takes a local ``working_dir`` path at submit and then fails the job (it must be a URI), so the files are
 zipped here, uploaded once with ``PUT /api/packages/gcs/_ray_pkg_<md5>.zip`` and named in the runtime
 environment as ``gcs://_ray_pkg_<md5>.zip``. The zip is byte-for-byte the same for the same files (fixed
-timestamps, sorted names), so a package is uploaded once however often it is used.
+timestamps, sorted names, the files' own modes), so the same package is never uploaded twice. Symbolic links
+in folders are left out: they could name any file of the server.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from ...errors import InvalidSpec
 
-#: Ray refuses larger packages (its GCS keeps them); a job's data belongs in storage the cluster reads.
+#: The most a job's files may come to (Ray's own limit is 512 MiB of zip, kept in its GCS): a job's data
+#: belongs in storage the cluster reads.
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -38,20 +40,33 @@ class Package:
         return f"gcs://{self.name}"
 
 
-def build_package(files: Mapping[str, bytes | Path], *, field: str = "extra.working_dir") -> Package:
-    """Zip ``files`` (name in the package → its bytes, or a local file or folder put under that name).
-    Blocking: reads the files. InvalidSpec naming ``field`` when the package grows past the limit."""
-    entries = sorted(_entries(files))
+def check_files(files: Mapping[str, bytes | Path]) -> None:
+    """InvalidSpec when two files would take one name or they come to more than a package takes. Blocking:
+    looks at the files."""
+    entries = _entries(files)
+    names = [name for name, _, _ in entries]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise InvalidSpec(f"two of the job's files would be '{clashes[0]}' in its working directory",
+                          field="extra.working_dir")  # fmt: skip
     total = sum(size for _, _, size in entries)
     if total > MAX_PACKAGE_BYTES:
         raise InvalidSpec(
-            f"the job's files come to {total / 2**20:.0f} MiB, more than Ray takes in a job's working_dir "
-            f"({MAX_PACKAGE_BYTES // 2**20} MiB): put large data where the cluster reads it (e.g. S3)", field=field)
+            f"the job's files (program, inputs, working_dir) come to {total / 2**20:.0f} MiB, more than a job "
+            f"takes ({MAX_PACKAGE_BYTES // 2**20} MiB): put large data where the cluster reads it (e.g. S3)",
+            field="inputs")  # fmt: skip
+
+
+def build_package(files: Mapping[str, bytes | Path]) -> Package:
+    """Zip ``files`` (name in the package → its bytes, or a local file or folder put under that name).
+    Blocking: reads the files. InvalidSpec when two files take one name or they come to too much."""
+    check_files(files)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source, _ in entries:
+        for name, source, _ in sorted(_entries(files), key=lambda entry: entry[0]):
             info = zipfile.ZipInfo(name, _FIXED_TIME)
-            info.external_attr = 0o644 << 16
+            mode = source.stat().st_mode & 0o777 if isinstance(source, Path) else 0o644
+            info.external_attr = mode << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, source if isinstance(source, bytes) else source.read_bytes())
     return Package(buffer.getvalue())
@@ -76,7 +91,7 @@ def _folder_entries(prefix: str, folder: Path) -> list[tuple[str, bytes | Path, 
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(n for n in names if not n.startswith(".")):
             path = Path(root, name)
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 relative = path.relative_to(folder).as_posix()
                 found.append((f"{prefix}/{relative}" if prefix else relative, path, path.stat().st_size))
     return found

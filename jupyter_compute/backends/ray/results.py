@@ -20,7 +20,7 @@ import fsspec
 from ...errors import BackendError, InvalidSpec, NotFound
 from .._fsspec import file_sizes
 from ..base import config_text
-from ..secrets import read_secret
+from ..secrets import read_secret, scrub
 
 CHUNK_SIZE = 1024 * 1024
 T = TypeVar("T")
@@ -42,9 +42,16 @@ class ResultsLocation:
         url = config_text(config, "results_url", None, kind="ray")
         if url is None:
             return None
+        if "://" not in url and not url.startswith("/"):
+            raise InvalidSpec("ray backend config 'results_url' must be an absolute path or a URL", field="results_url")
         options = config.get("results_options") or {}
         if not isinstance(options, Mapping):
             raise InvalidSpec("ray backend config 'results_options' must be an object", field="results_options")
+        secret = _secret_key(options)
+        if secret:
+            raise InvalidSpec(f"ray backend config 'results_options' must hold no credential ('{secret}'): name "
+                              "the variables holding them in results_key_env and results_secret_env",
+                              field="results_options")  # fmt: skip
         return cls(url.rstrip("/") or "/", backend, dict(options),
                    config_text(config, "results_key_env", None, kind="ray"),
                    config_text(config, "results_secret_env", None, kind="ray"))  # fmt: skip
@@ -84,7 +91,10 @@ class ResultsLocation:
         if not name or name.startswith("/") or ".." in name.split("/"):
             raise NotFound(f"no result '{name}'", field="name")
         fs, root = await self._run(lambda: self._job_root(job_id), "opening the results location")
-        handle = await self._run(lambda: fs.open(posixpath.join(root, name), "rb"), f"opening {name}")
+        path = posixpath.join(root, name)
+        if self.shared_folder is not None and not await asyncio.to_thread(_inside, Path(path), Path(root)):
+            raise NotFound(f"no result '{name}'", field="name")
+        handle = await self._run(lambda: fs.open(path, "rb"), f"opening {name}")
         try:
             while chunk := await self._run(lambda: handle.read(CHUNK_SIZE), f"reading {name}"):
                 yield chunk
@@ -108,7 +118,24 @@ class ResultsLocation:
         except FileNotFoundError:
             raise NotFound(f"{what}: not found", backend=self.backend) from None
         except Exception as exc:  # noqa: BLE001 — fsspec's file systems raise every kind
-            said = str(exc)
-            for secret in self.secrets():
-                said = said.replace(secret, "***")
+            said = scrub(exc, self.secrets())
             raise BackendError(f"{what} failed: {type(exc).__name__}: {said}", backend=self.backend) from None
+
+
+#: Words that mark an fsspec option as a credential.
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
+
+
+def _secret_key(options: Mapping[str, Any]) -> str | None:
+    """The first option (at any depth) whose name says it holds a credential."""
+    for name, value in options.items():
+        if any(word in str(name).lower() for word in _SECRET_WORDS):
+            return str(name)
+        if isinstance(value, Mapping) and (inner := _secret_key(value)):
+            return inner
+    return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is a file within ``root`` once links are followed (a job may leave a link to anywhere)."""
+    return not path.is_symlink() and path.resolve().is_relative_to(root.resolve())

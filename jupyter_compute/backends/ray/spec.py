@@ -22,11 +22,16 @@ from ...errors import InvalidSpec
 from ...models import JobSpec
 from ..local import param_env_name
 from ..local_notebook import prepare_notebook
+from .package import check_files
 
 PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 RESOURCE_KEYS = {"entrypoint_num_cpus": "CPU", "entrypoint_num_gpus": "GPU", "entrypoint_memory": "memory"}
 EXTRA_KEYS = frozenset({*RESOURCE_KEYS, "entrypoint_resources", "pip", "env_vars", "working_dir"})
 CODE_FILE = "_jupyter_compute_code.py"
+#: The entrypoint and its plan, added to every package (:mod:`.entry`).
+ENTRY_FILE = "_jupyter_compute_entry.py"
+PLAN_FILE = "_jupyter_compute_plan.json"
+RESERVED_FILES = (ENTRY_FILE, PLAN_FILE)
 PARAMS_FILE = "_jupyter_compute_params.json"
 #: Variables the job's run sets itself; a spec's ``env_vars`` may not replace them.
 OWN_PREFIX = "JUPYTER_COMPUTE_"
@@ -56,7 +61,11 @@ class RayPlan:
 
 def check_spec(spec: JobSpec, local_source: LocalSource) -> None:
     """Refuse what Ray cannot run, naming the field. Blocking (looks at local files)."""
-    plan_job(spec, local_source, python="python")
+    files = plan_job(spec, local_source, python="python").files
+    taken = sorted(set(files) & set(RESERVED_FILES))
+    if taken:
+        raise InvalidSpec(f"'{taken[0]}' is a name jupyter-compute gives a file of its own", field="script")
+    check_files({**files, **dict.fromkeys(RESERVED_FILES, b"")})
 
 
 def plan_job(spec: JobSpec, local_source: LocalSource, *, python: str) -> RayPlan:
@@ -175,11 +184,7 @@ def _add_extra(extra: Mapping[str, Any], local_source: LocalSource, plan: RayPla
     plan.pip = _texts(extra.get("pip", []), "extra.pip")
     plan.env_vars.update(_env_vars(extra.get("env_vars", {})))
     if "working_dir" in extra:
-        folder = _local_folder(extra["working_dir"], local_source)
-        clashes = sorted(set(plan.files) & {p.relative_to(folder).as_posix() for p in folder.iterdir()})
-        if clashes:
-            raise InvalidSpec(f"the working_dir already has a '{clashes[0]}'", field="extra.working_dir")
-        plan.files[""] = folder
+        plan.files[""] = _local_folder(extra["working_dir"], local_source)
 
 
 def _env_vars(env_vars: Any) -> dict[str, str]:
