@@ -43,6 +43,9 @@ INHERITED_PREFIXES = ("LC_",)
 #: How long a node's processes get to end after SIGTERM before they are killed.
 STOP_GRACE_S = 5.0
 
+# Each worker node unpacks jobs' working_dir packages into a folder of its own: nodes of one machine share the
+# session folder, and a node unpacking a package (it deletes, then writes) would pull it from under a job
+# running on another node in the same folder.
 # `ray start` refuses to add a node to a cluster when RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, and without
 # that variable Ray replaces 127.0.0.1 by the machine's network address. This starts a worker node as
 # `ray start --block` does (and as ray.cluster_utils.Cluster.add_node does, in tests of Ray itself), and
@@ -52,9 +55,9 @@ import os, signal, sys, time
 from ray._private.node import Node
 from ray._private.parameter import RayParams
 
-gcs_address, agent_port, cpus, store_bytes, temp_dir = sys.argv[1:]
+gcs_address, agent_port, cpus, store_bytes, temp_dir, resources_dir = sys.argv[1:]
 params = RayParams(node_ip_address="127.0.0.1", gcs_address=gcs_address, num_cpus=int(cpus), num_gpus=0,
-                   object_store_memory=int(store_bytes), temp_dir=temp_dir,
+                   object_store_memory=int(store_bytes), temp_dir=temp_dir, runtime_env_dir_name=resources_dir,
                    dashboard_agent_listen_port=int(agent_port), include_log_monitor=False)
 node = Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
 print("ray worker node started", flush=True)
@@ -201,7 +204,7 @@ class LocalRayCluster:
     def _worker_node(self, cpus: int) -> _Node:
         self._numbered += 1
         argv = [sys.executable, "-c", _WORKER_NODE, self.gcs_address, str(_free_ports(1)[0]), str(cpus),
-                str(self.object_store_bytes), str(self.temp_dir)]
+                str(self.object_store_bytes), str(self.temp_dir), f"runtime_resources_node_{self._numbered}"]
         return _Node(f"node-{self._numbered}", argv, cpus, self.workdir / f"ray-node-{self._numbered}.log")
 
     def _bring_up(self, head: _Node, workers: list[_Node]) -> None:
