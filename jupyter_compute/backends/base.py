@@ -307,6 +307,27 @@ class Backend:
         return {}
 
 
+#: The program kinds of backends that run code they are given (local, ray): a spec names exactly one.
+PROGRAM_FIELDS = ("command", "script", "code", "notebook")
+
+
+def one_program(spec: JobSpec) -> str:
+    """The one program field a spec gives (command, script, code or notebook), non-empty and without NUL
+    bytes; InvalidSpec naming the field otherwise."""
+    given = [name for name in PROGRAM_FIELDS if getattr(spec, name) is not None]
+    if not given:
+        raise InvalidSpec("give one of command, script, code or notebook", field="command")
+    if len(given) > 1:
+        raise InvalidSpec(f"give only one of {', '.join(given)}", field=given[0])
+    program = given[0]
+    value = getattr(spec, program)
+    if not value.strip():
+        raise InvalidSpec(f"'{program}' must not be empty", field=program)
+    if "\0" in value:
+        raise InvalidSpec(f"'{program}' must not contain a NUL byte", field=program)
+    return program
+
+
 def config_known(config: Mapping[str, Any], known: Collection[str], *, kind: str) -> None:
     """Refuse a backend config with a key not in ``known`` (InvalidSpec naming the first such key)."""
     unknown = sorted(set(config) - set(known))

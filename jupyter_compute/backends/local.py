@@ -51,14 +51,13 @@ from ..models import (
 )
 from . import local_files as files
 from ..forms import Form, FormField
-from .base import COMMON_FIELDS, Backend, Capabilities, Submission, config_positive
+from .base import PROGRAM_FIELDS, COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, one_program
 from .local_notebook import prepare_notebook, read_notebook
 from .local_procs import is_alive, kill_job, start_token
 from .local_runner import GRACE_S
 
 RUNNER_MODULE = "jupyter_compute.backends.local_runner"
 NOTEBOOK_MODULE = "jupyter_compute.backends.local_notebook"
-PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 PARAM_ENV_PREFIX = "JUPYTER_COMPUTE_PARAM_"
 #: Credentials of the Jupyter server, never passed on to a runner or its job.
 ALWAYS_HIDDEN_ENV = frozenset({"JUPYTER_COMPUTE_TOKEN", "JUPYTER_TOKEN", "JPY_API_TOKEN"})
@@ -295,15 +294,7 @@ class LocalBackend(Backend):
                 "the local backend runs a command, script, code or notebook, not an algorithm",
                 field="algorithm",
             )
-        given = [f for f in PROGRAM_FIELDS if getattr(spec, f) is not None]
-        if not given:
-            raise InvalidSpec("give one of command, script, code or notebook", field="command")
-        if len(given) > 1:
-            raise InvalidSpec(f"give only one of {', '.join(given)}", field=given[0])
-        program = given[0]
-        if not getattr(spec, program).strip():
-            raise InvalidSpec(f"'{program}' must not be empty", field=program)
-        _check_no_nul(program, getattr(spec, program), f"'{program}'")
+        program = one_program(spec)
         self._check_choice("environment", spec.environment, self.environment_id)
         self._check_choice("cluster", spec.cluster, self.cluster_id)
         self._check_params(spec.params, for_notebook=program == "notebook")

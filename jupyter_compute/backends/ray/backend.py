@@ -40,13 +40,14 @@ from ...forms import Form, FormField
 from ...models import Cluster, Environment, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile
 from .. import _http
 from ..base import (
-    COMMON_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text, public_url,
+    COMMON_FIELDS, PROGRAM_FIELDS, Backend, Capabilities, Submission, config_known, config_positive, config_text,
+    public_url,
 )
 from ..local import complete_utf8, media_type
 from .cluster_facts import cluster_of, environments_of, node_totals
 from .package import Package, build_package
 from .results import ResultsLocation
-from .spec import ENTRY_FILE, PLAN_FILE, PROGRAM_FIELDS, RayPlan, check_spec, plan_job
+from .spec import ENTRY_FILE, PLAN_FILE, RayPlan, check_spec, plan_job
 from .status import ASKS_KEY, JOB_ID_KEY, STATUS, TIMEOUT_KEY, asks_of, remote_status
 from ..secrets import read_secret, scrub
 
@@ -288,7 +289,10 @@ class RayBackend(_http.ClientMixin, Backend):
         return self._nodes[1]
 
     async def cancel(self, remote_id: str) -> None:
-        info = await self._job(remote_id)
+        await self._stop(remote_id, await self._job(remote_id))
+
+    async def _stop(self, remote_id: str, info: Mapping[str, Any]) -> None:
+        """Stop the job Ray described as ``info``; one stopped before it started is remembered as such."""
         await self._json("POST", f"/api/jobs/{remote_id}/stop", what=f"stopping job {remote_id}")
         if info.get("status") == "PENDING":
             await asyncio.to_thread(self._stopped_before_start.add, remote_id)
@@ -309,7 +313,7 @@ class RayBackend(_http.ClientMixin, Backend):
         except NotFound:
             return
         if STATUS.get(str(info.get("status"))) in (JobState.QUEUED, JobState.RUNNING):
-            await self.cancel(remote_id)
+            await self._stop(remote_id, info)
             info = await self._wait_until_ended(remote_id)
         if info.get("status") != "PENDING":
             await self._json("DELETE", f"/api/jobs/{remote_id}", what=f"deleting job {remote_id}")

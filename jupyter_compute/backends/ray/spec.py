@@ -20,11 +20,11 @@ from typing import Any
 
 from ...errors import InvalidSpec
 from ...models import JobSpec
+from ..base import one_program
 from ..local import param_env_name
 from ..local_notebook import prepare_notebook
 from .package import check_files
 
-PROGRAM_FIELDS = ("command", "script", "code", "notebook")
 RESOURCE_KEYS = {"entrypoint_num_cpus": "CPU", "entrypoint_num_gpus": "GPU", "entrypoint_memory": "memory"}
 EXTRA_KEYS = frozenset({*RESOURCE_KEYS, "entrypoint_resources", "pip", "env_vars", "working_dir"})
 CODE_FILE = "_jupyter_compute_code.py"
@@ -71,7 +71,7 @@ def check_spec(spec: JobSpec, local_source: LocalSource) -> None:
 def plan_job(spec: JobSpec, local_source: LocalSource, *, python: str) -> RayPlan:
     """The plan of a checked spec. Blocking: reads the local files it names."""
     _refuse_unused(spec)
-    program = _program(spec)
+    program = one_program(spec)
     plan = RayPlan(command="")
     plan.command = _program_command(spec, program, local_source, plan.files, python)
     _add_params(spec, program, plan)
@@ -94,18 +94,6 @@ def _refuse_unused(spec: JobSpec) -> None:
     if unknown:
         raise InvalidSpec(f"Ray takes no '{unknown[0]}' (it takes: {', '.join(sorted(EXTRA_KEYS))})",
                           field=f"extra.{unknown[0]}")  # fmt: skip
-
-
-def _program(spec: JobSpec) -> str:
-    given = [name for name in PROGRAM_FIELDS if getattr(spec, name) is not None]
-    if not given:
-        raise InvalidSpec("give one of command, script, code or notebook", field="command")
-    if len(given) > 1:
-        raise InvalidSpec(f"give only one of {', '.join(given)}", field=given[1])
-    value = getattr(spec, given[0])
-    if not value.strip() or "\0" in value:
-        raise InvalidSpec(f"'{given[0]}' must be non-empty text without NUL bytes", field=given[0])
-    return given[0]
 
 
 def _program_command(spec: JobSpec, program: str, local_source: LocalSource, files: dict[str, bytes | Path],
