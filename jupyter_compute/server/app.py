@@ -18,7 +18,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import httpx
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -27,10 +26,10 @@ from traitlets import Bool, Dict, Float, Int, Unicode, default
 from ..backends.base import Backend, backend_class
 from ..backends.secrets import forget, withhold
 from ..client import ENV_TOKEN, ENV_URL
-from ..backends._http import open_client
 from ..errors import ComputeError, public_reason
 from .events import EventHub
 from .monitor import Monitor
+from .proxy_upstream import ProxyClient, open_proxy_client
 from .routes import ROUTES, tornado_pattern
 from . import loop_watch
 from .sandboxes import SandboxSet, start_sandboxes
@@ -123,6 +122,10 @@ class ComputeApp(ExtensionApp):
 
     proxy_timeout = Float(60.0, help="Seconds the passthrough waits for a platform's answer.").tag(config=True)
 
+    proxy_max_body_size = Int(
+        0, help="The largest request body the passthrough takes, in bytes (0: no limit; the body streams through).",
+    ).tag(config=True)
+
     webhook_base_url = Unicode(
         "", help="This server's URL as the platforms can reach it, for their callbacks "
         "(default: the server's own connection URL). Empty callbacks mean polling only.",
@@ -134,7 +137,7 @@ class ComputeApp(ExtensionApp):
 
     _sandboxes: SandboxSet | None = None
     #: The passthrough's HTTP client, opened as the extension starts.
-    proxy_client: httpx.AsyncClient | None = None
+    proxy_client: ProxyClient | None = None
 
     def initialize_settings(self) -> None:
         loop_watch.install_from_env()
@@ -209,7 +212,7 @@ class ComputeApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
-        self.proxy_client = await open_client(timeout=httpx.Timeout(self.proxy_timeout, connect=10.0))
+        self.proxy_client = await open_proxy_client(self.proxy_timeout)
         backends = list(self.service.backends.items())
         for name, backend in backends:
             if backend.capabilities.has_webhooks:

@@ -4,23 +4,36 @@ Only paths that stay under the backend's configured API base are forwarded. The 
 works on the raw request path, refuses anything that could be decoded into a different
 location (dot segments, encoded separators, double encoding, backslashes, schemes,
 empty segments), then checks the built URL once more against the base.
+
+Bodies stream both ways with bounded memory: the request body goes on as it arrives (after every check
+has passed, and no faster than the platform takes it), the answer is relayed chunk by chunk.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+import aiohttp
 import httpx
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.utils import url_path_join
-from tornado import web
+from tornado import httputil, web
 from tornado.iostream import StreamClosedError
 
 from ..backends.base import Backend
 from ..errors import AuthError, BackendError, InvalidSpec, NotSupported, Unavailable
 from .handlers import ComputeHandler
+from .proxy_upstream import Exchange, ProxyClient
+
+if TYPE_CHECKING:
+    from .app import ComputeApp
 
 # Percent-encodings of '.', '/', '\\' and '%' itself (double encoding), and of control characters.
 _ENCODED_DANGER = re.compile(r"%(2e|2f|5c|25|[01][0-9a-f]|7f)", re.IGNORECASE)
@@ -28,6 +41,10 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 #: Request headers passed on to the platform; Jupyter's own credentials never are.
 FORWARDED_REQUEST_HEADERS = ("accept", "accept-encoding", "content-type", "if-none-match", "if-modified-since", "range")
+#: Methods the passthrough forwards.
+PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: Methods whose request body is passed on.
+BODY_METHODS = ("POST", "PUT", "PATCH")
 #: Response headers passed back to the caller.
 FORWARDED_RESPONSE_HEADERS = (
     "content-type", "content-encoding", "content-disposition", "content-range",
@@ -76,11 +93,17 @@ def check_relative_path(raw_path: str) -> str:
     return raw_path
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed_base(api_base: str) -> tuple[httpx.URL, str]:
+    """A backend's API base, parsed, and its path without a trailing slash."""
+    base = httpx.URL(api_base)
+    return base, base.raw_path.decode("ascii").split("?")[0].rstrip("/")
+
+
 def build_target(api_base: str, raw_path: str, query: str) -> httpx.URL:
     """The platform URL for a passthrough request, guaranteed to stay under ``api_base``."""
     check_relative_path(raw_path)
-    base = httpx.URL(api_base)
-    base_path = base.raw_path.decode("ascii").split("?")[0].rstrip("/")
+    base, base_path = _parsed_base(api_base)
     target = httpx.URL(f"{base.scheme}://{base.netloc.decode('ascii')}{base_path}/{raw_path}")
     if query:
         target = target.copy_with(query=query.encode("ascii"))
@@ -91,29 +114,116 @@ def build_target(api_base: str, raw_path: str, query: str) -> httpx.URL:
     return target
 
 
-class ProxyHandler(ComputeHandler):
-    """Forwards a request to the backend's own API with its credentials added, streaming back."""
+def max_body_size(app: ComputeApp) -> int:
+    """The largest request body the passthrough takes (``ComputeApp.proxy_max_body_size``, 0: no limit)."""
+    return app.proxy_max_body_size if app.proxy_max_body_size > 0 else sys.maxsize
 
-    async def _forward(self, backend_name: str) -> None:
+
+def proxy_client(app: ComputeApp) -> ProxyClient:
+    """The app's passthrough client (Unavailable until the extension has started)."""
+    if app.proxy_client is None:
+        raise Unavailable("the passthrough opens as the server finishes starting: try again in a moment")
+    return app.proxy_client
+
+
+def _declares_body(headers: httputil.HTTPHeaders) -> bool:
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"
+
+
+@web.stream_request_body
+class ProxyHandler(ComputeHandler):
+    """Forwards a request to the backend's own API with its credentials added, streaming both ways.
+
+    Everything that can refuse the request (Jupyter's login and authorisation, the backend, the path)
+    runs in ``prepare``, before the first byte goes to the platform; the body then flows as it arrives.
+    """
+
+    _exchange: Exchange | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method not in PROXIED_METHODS:
+            return  # tornado answers 405
+        await self._authorize()
+        backend_name = self.path_kwargs["backend"]
         backend = self.service.backend(backend_name)
         target = self._target(backend, backend_name)
         headers = {k: v for k, v in self.request.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
         headers.update(await backend.auth_headers())
-        body = self.request.body if self.request.method not in ("GET", "HEAD", "DELETE") else None
-        client = self.compute.proxy_client
-        if client is None:
-            raise Unavailable("the passthrough opens as the server finishes starting: try again in a moment")
+        client = proxy_client(self.compute)
+        method = self.request.method or "GET"
+        if method in BODY_METHODS and _declares_body(self.request.headers):
+            if "Content-Length" in self.request.headers:
+                headers["Content-Length"] = self.request.headers["Content-Length"]
+            self.request.connection.set_max_body_size(max_body_size(self.compute))  # type: ignore[union-attr]
+            self._exchange = client.exchange(method, str(target), headers, streams_body=True)
+        else:
+            self._exchange = client.exchange(method, str(target), headers, b"" if method in BODY_METHODS else None)
+
+    async def _authorize(self) -> None:
+        """What ``@web.authenticated`` and ``@authorized`` check, done before the body is read."""
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403)
+        action = HTTP_METHOD_TO_AUTH_ACTION[self.request.method or "GET"]
+        if not await ensure_async(self.authorizer.is_authorized(self, user, action, self.auth_resource)):
+            raise web.HTTPError(403, log_message=f"User is not authorized to {action} on resource: "
+                                                 f"{self.auth_resource}.")
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self._exchange.feed(chunk) if self._exchange is not None else None
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._exchange is not None:
+            self._exchange.close(clean=False)
+
+    def on_finish(self) -> None:
+        if self._exchange is not None:
+            self._exchange.close()
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, StreamClosedError):  # the caller left (mid-body or mid-answer): no one to answer
+            self.log.debug("%s %s: the caller closed the connection", self.request.method, self.request.path)
+            return
+        super()._handle_request_exception(e)
+
+    async def _forward(self, backend_name: str) -> None:
+        assert self._exchange is not None, "prepare opened the exchange"
         try:
-            async with client.stream(self.request.method, target, headers=headers,
-                                                        content=body) as upstream:
-                content_type = await self._relay(upstream)
-        except httpx.HTTPError as exc:
+            upstream = await self._exchange.response()
+            self._answer_head(upstream)
+            await self._relay(upstream)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._exchange.close(clean=False)
             raise BackendError(
                 f"the backend's API did not answer: {type(exc).__name__}: {exc}", backend=backend_name
             ) from None
         except StreamClosedError:
+            self._exchange.close(clean=False)
             return
-        self.finish(set_content_type=content_type)
+        self.finish(set_content_type=upstream.headers.get("content-type", "application/octet-stream"))
+
+    def _answer_head(self, upstream: aiohttp.ClientResponse) -> None:
+        """Copy the platform's status and chosen headers to our answer."""
+        self.set_status(upstream.status, reason=upstream.reason or "Upstream")
+        for name in FORWARDED_RESPONSE_HEADERS:
+            if name in upstream.headers:
+                self.set_header(name, upstream.headers[name])
+        if "content-length" in upstream.headers and upstream.status not in (204, 304):
+            self.set_header("Content-Length", upstream.headers["content-length"])  # the raw bytes: not chunked
+
+    async def _relay(self, upstream: aiohttp.ClientResponse) -> None:
+        """Copy the platform's body to our answer as it comes. A chunk is sent while the next one is read,
+        and waits for the one before it, so at most two are held; the last goes out with the end of the answer."""
+        sending: Awaitable[None] | None = None
+        async for chunk in upstream.content.iter_any():
+            if sending is not None:
+                await sending
+            self.write(chunk)
+            sending = None if upstream.content.at_eof() else self.flush()
+        if sending is not None:
+            await sending
 
     def _target(self, backend: Backend, backend_name: str) -> httpx.URL:
         """The platform URL this request goes to; refused when the backend or the path does not allow it."""
@@ -127,17 +237,6 @@ class ProxyHandler(ComputeHandler):
             raise AuthError(f"the passthrough of backend '{backend_name}' does not forward this path: {refusal}",
                             backend=backend_name)
         return target
-
-    async def _relay(self, upstream: httpx.Response) -> str:
-        """Copy the platform's status, chosen headers and body to our answer; its content type."""
-        self.set_status(upstream.status_code, reason=upstream.reason_phrase or "Upstream")
-        for name in FORWARDED_RESPONSE_HEADERS:
-            if name in upstream.headers:
-                self.set_header(name, upstream.headers[name])
-        async for chunk in upstream.aiter_raw():
-            self.write(chunk)
-            await self.flush()
-        return str(upstream.headers.get("content-type", "application/octet-stream"))
 
     @web.authenticated
     @authorized
