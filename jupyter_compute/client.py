@@ -18,12 +18,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import httpx
@@ -47,6 +46,9 @@ if TYPE_CHECKING:
     import threading
 
     import pandas
+    import urllib3
+
+    from .results_http import Downloads
 
 __all__ = ["Client", "Job", "JobPage", "LogChunk", "ResultList"]
 
@@ -62,7 +64,6 @@ _HOW_TO_CONNECT = (
 )
 _STATUS_ERRORS: dict[int, type[ComputeError]] = {401: AuthError, 403: AuthError, 404: NotFound}
 _CHUNK_SIZE = 64 * 1024
-_SPOOL_SIZE = 64 * 1024 * 1024
 _MAX_POLL = 2.0
 _EVENTS_SILENCE_S = 60.0  # the server sends a keepalive every 15 s
 _FOLLOW_STATE_CHECK_S = 2.0  # follow_logs: how often an idle log's job is asked whether it ended
@@ -85,6 +86,7 @@ class Client:
         if token:
             headers["Authorization"] = f"token {token}"
         self._http = httpx.Client(base_url=self.url + API_PATH, headers=headers, timeout=timeout)
+        self._downloads: Downloads | None = None
 
     def __repr__(self) -> str:
         return f"<Client {self.url}>"
@@ -98,6 +100,8 @@ class Client:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+        if self._downloads is not None:
+            self._downloads.close()
 
     # --- backends ---------------------------------------------------------------------------
 
@@ -190,8 +194,12 @@ class Client:
         limit: int = 50,
         offset: int = 0,
         sort: str = "-created",
+        cursor: str | None = None,
     ) -> JobPage:
-        """One page of the jobs the server knows, newest first by default; ``.total`` counts all."""
+        """One page of the jobs the server knows, newest first by default; ``.total`` counts all.
+
+        ``cursor``: the ``.next`` of the page before, asked with the same filters and sort (instead of an
+        offset: as fast at any depth, and no job is skipped or seen twice when jobs come and go)."""
         states = [state] if isinstance(state, str) else list(state or [])
         params = {
             "backend": backend,
@@ -201,6 +209,7 @@ class Client:
             "limit": limit,
             "offset": offset,
             "sort": sort,
+            "cursor": cursor,
         }
         data = self._get("jobs", params={k: v for k, v in params.items() if v not in (None, [])})
         page = [self._bind(j) for j in data["jobs"]]
@@ -209,7 +218,26 @@ class Client:
             total=data.get("total", len(page)),
             limit=data.get("limit", limit),
             offset=data.get("offset", offset),
+            next=data.get("next"),
         )
+
+    def iter_jobs(
+        self,
+        backend: str | None = None,
+        state: str | JobState | Iterable[str | JobState] | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        sort: str = "-created",
+        page_size: int = 1000,
+    ) -> Iterator[Job]:
+        """Every job that matches, in the order ``sort``, read a page at a time by cursor: each job once,
+        jobs added meanwhile after the last one read included when the order puts them there."""
+        page = self.jobs(backend, state, tag, q, limit=page_size, sort=sort)
+        while True:
+            yield from page
+            if page.next is None:
+                return
+            page = self.jobs(backend, state, tag, q, limit=page_size, sort=sort, cursor=page.next)
 
     def job(self, job: JobRef) -> Job:
         """The job as the server knows it now."""
@@ -295,12 +323,19 @@ class Client:
             partial.unlink(missing_ok=True)
         return target
 
-    def to_pandas(self, job: JobRef, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
+    def to_pandas(
+        self, job: JobRef, name: str | None = None, *, progress: bool | None = None, **read_kwargs: Any
+    ) -> pandas.DataFrame:
         """Load a result into a DataFrame (see :func:`results.read_frame` for the formats).
 
         Without ``name``, the job's only tabular output is read, or its part files
         (``part-00000.csv`` …, as Spark and Hadoop write them) as one frame. A ``name`` ending
         in ``/`` reads every tabular file of that folder as one frame.
+
+        The bytes are parsed as they arrive. ``read_kwargs`` go to the pandas reader: ``usecols``,
+        ``nrows`` (the download stops once enough rows are read) … for CSV, ``columns`` and
+        ``filters`` for Parquet. ``progress``: a bar of the bytes read (``None``: for results of
+        32 MB or more, in a notebook or on a terminal; see :mod:`results_progress`).
         """
         files = self.results(job)
         if name is None:
@@ -311,16 +346,11 @@ class Client:
                 raise NotFound(f"job {_job_id(job)} has no tabular result under '{name}'", field="name")
             import pandas
 
-            frames = [self.to_pandas(job, part.name, **read_kwargs) for part in parts]
+            frames = [self.to_pandas(job, part.name, progress=progress, **read_kwargs) for part in parts]
             return pandas.concat(frames, ignore_index=True)
-        media_type = next((f.media_type for f in files if f.name == name), None)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE) as spool:
-            with self._open_result(job, name) as response:
-                for chunk in response.iter_bytes(_CHUNK_SIZE):
-                    spool.write(chunk)
-                media_type = media_type or response.headers.get("content-type")
-            spool.seek(0)
-            return results.read_frame(spool, name, media_type, **read_kwargs)
+        listed = next((f for f in files if f.name == name), ResultFile(name))
+        with self._result_stream(job, name, listed.size, progress) as (stream, content_type):
+            return results.read_frame(stream, name, listed.media_type or content_type, **read_kwargs)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -391,6 +421,34 @@ class Client:
             return self._http.send(request, stream=stream)
         except httpx.TransportError as exc:
             raise _unreachable(self.url, exc, self.timeout) from exc
+
+    @contextlib.contextmanager
+    def _result_stream(
+        self, job: JobRef, name: str, size: int | None, progress: bool | None
+    ) -> Iterator[tuple[IO[bytes], str | None]]:
+        """A result's body as a buffered stream read as the parser asks (see :mod:`results_http`),
+        and its media type; the connection is dropped if the block ends before the body does."""
+        import urllib3
+
+        from . import results_http, results_progress
+
+        url = str(self._http.base_url.join(_job_path(job, "results") + "/" + quote(name, safe="/")))
+        headers = {"Accept": "*/*"}
+        if "authorization" in self._http.headers:
+            headers["Authorization"] = self._http.headers["authorization"]
+        if self._downloads is None:
+            self._downloads = results_http.Downloads(self.timeout, self.retries)
+        try:
+            response = self._downloads.open(url, headers)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ComputeError(f"cannot reach the Jupyter server at {self.url}: {_short_text(str(exc))}") from None
+        if response.status >= 300:
+            _raise_for_status(_as_httpx_response(response, url), self.url)
+        with (
+            results_progress.byte_progress(name, size, progress) as update,
+            results_http.ResponseStream(response, f"result '{name}'", update) as raw,
+        ):
+            yield results_http.buffered(raw), response.headers.get("content-type")
 
     @contextlib.contextmanager
     def _open_result(self, job: JobRef, name: str) -> Iterator[httpx.Response]:
@@ -512,9 +570,11 @@ class Job(models.Job):
                 return "".join(parts)
             offset = chunk.offset
 
-    def to_pandas(self, name: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
-        """Load a result into a DataFrame; without ``name``, the only tabular output."""
-        return self.client.to_pandas(self.id, name, **read_kwargs)
+    def to_pandas(
+        self, name: str | None = None, *, progress: bool | None = None, **read_kwargs: Any
+    ) -> pandas.DataFrame:
+        """Load a result into a DataFrame; without ``name``, the only tabular output (see :meth:`Client.to_pandas`)."""
+        return self.client.to_pandas(self.id, name, progress=progress, **read_kwargs)
 
     def download(self, name: str, path: str | os.PathLike[str]) -> Path:
         """Save one result to ``path`` (a file, or an existing directory to save it in)."""
@@ -586,13 +646,15 @@ class ResultList(list[ResultFile]):
 
 
 class JobPage(list[Job]):
-    """One page of jobs; ``total`` is how many match in all."""
+    """One page of jobs; ``total`` is how many match in all, ``next`` the cursor of the page after it
+    (None on the last page; see :meth:`Client.jobs`)."""
 
-    def __init__(self, jobs: Iterable[Job], *, total: int, limit: int, offset: int) -> None:
+    def __init__(self, jobs: Iterable[Job], *, total: int, limit: int, offset: int, next: str | None = None) -> None:
         super().__init__(jobs)
         self.total = total
         self.limit = limit
         self.offset = offset
+        self.next = next
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -794,6 +856,14 @@ def _job_path(job: JobRef, *parts: str) -> str:
 
 
 _PART_FILE = re.compile(r"(?:.*/)?part-\d+(?:-[^/]*)?(?:\.[a-z0-9.]+)?")
+
+
+def _as_httpx_response(response: urllib3.BaseHTTPResponse, url: str) -> httpx.Response:
+    """A refused download as an httpx answer, for :func:`_raise_for_status` (its body read, its connection freed)."""
+    body = response.read()  # urllib3 has undone any content encoding: only the media type is passed on
+    response.release_conn()
+    headers = {"Content-Type": response.headers.get("content-type", "application/octet-stream")}
+    return httpx.Response(response.status, headers=headers, content=body, request=httpx.Request("GET", url))
 
 
 def _is_table(file: ResultFile) -> bool:

@@ -4,6 +4,10 @@ The format comes from the file name (``.csv``, ``.tsv``/``.tab``, ``.parquet``/`
 ``.json``, ``.jsonl``/``.ndjson``, each optionally ``.gz``/``.bz2``/``.xz``), else from the
 media type, else from the first bytes. pandas and pyarrow are imported only when a file is
 read, so importing this module stays cheap.
+
+An unseekable stream (a download) is parsed as it arrives: CSV, TSV and JSON go straight into
+pandas' parser, so the body is never held twice and ``nrows`` stops reading early. Parquet keeps
+its index at the end of the file, so such a stream is first saved to a temporary file.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import lzma
 import os
 import shutil
 import tempfile
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
+from . import results_frames
 from .errors import InvalidSpec, NotFound
 
 if TYPE_CHECKING:
@@ -62,23 +68,21 @@ _MEDIA_TYPES = {
 
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
-_OPENERS: dict[str, Callable[[IO[bytes]], io.BufferedIOBase]] = {
+_OPENERS: dict[str, Callable[[Any], io.BufferedIOBase]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115 - _decompressed opens it in a with
 }
 
-#: Options of ``pandas.read_csv`` that its pyarrow engine lacks; given one, the default engine reads.
-_NOT_IN_PYARROW_CSV = frozenset(
-    {
-        "chunksize", "comment", "converters", "dayfirst", "dialect", "float_precision", "iterator",
-        "lineterminator", "low_memory", "memory_map", "na_filter", "nrows", "quoting",
-        "skipfooter", "skipinitialspace", "thousands",
-    }
-)  # fmt: skip
+#: Words of a reader's error that put the blame on one option (beside the option's own name).
+_OPTION_WORDS = {
+    "filters": ("predicate", "filter", "operator", "fieldref"),
+    "columns": ("column", "fieldref"),
+    "usecols": ("usecols",),
+}
 
 _HEAD_SIZE = 64 * 1024
-_SPOOL_SIZE = 64 * 1024 * 1024
+_COPY_SIZE = 1024 * 1024
 
 
 def is_tabular(name: str, media_type: str | None = None) -> bool:
@@ -86,26 +90,29 @@ def is_tabular(name: str, media_type: str | None = None) -> bool:
     return _format_from_name(name)[0] is not None or _format_from_media_type(media_type) is not None
 
 
-def read_frame(
-    source: Source, name: str, media_type: str | None = None, **read_kwargs: Any
-) -> pandas.DataFrame:
+def read_frame(source: Source, name: str, media_type: str | None = None, **read_kwargs: Any) -> pandas.DataFrame:
     """Read one result file into a DataFrame.
 
-    ``source`` is the file's bytes, a path, or a binary file object; ``name`` is the result's
-    name (its extension picks the format). ``read_kwargs`` go to the pandas reader; pass
-    ``engine=...`` to override the pyarrow engine used by default.
-    Raises :class:`InvalidSpec` (``field="name"``) when the file cannot be read as a table.
+    ``source`` is the file's bytes, a path, or a binary file object (an unseekable one is read
+    as it arrives); ``name`` is the result's name (its extension picks the format).
+    ``read_kwargs`` go to the pandas reader (``usecols``, ``nrows`` … for CSV; ``columns``,
+    ``filters`` for Parquet, which then reads only those columns and row groups).
+    Raises :class:`InvalidSpec` when the file cannot be read as a table (``field="name"``) or an
+    option does not fit it (``field`` names the option).
     """
+    _refuse_partial_reads(read_kwargs)
     fmt: str | None = None
     with _binary_source(source) as raw:
         try:
             named_fmt, compression = _format_from_name(name)
-            with _decompressed(raw, compression or _sniff_compression(_peek(raw))) as stream:
-                fmt = _detect_format(stream, named_fmt, name, media_type, read_kwargs)
+            fmt = named_fmt
+            head, stream = _head(raw)
+            with _decompressed(stream, compression or _sniff_compression(head)) as unpacked:
+                head, stream = _head(unpacked) if unpacked is not stream else (head, stream)
+                fmt = _detect_format(head, named_fmt, name, media_type, read_kwargs)
                 return _READERS[fmt](stream, read_kwargs)
         except _parse_errors() as exc:
-            what = f"as {_LABELS[fmt]}" if fmt else "as a table"
-            raise InvalidSpec(f"cannot read result '{name}' {what}: {_reason(exc)}", field="name") from None
+            raise _unreadable(name, fmt, exc, read_kwargs) from None
 
 
 # --- choosing the format --------------------------------------------------------------------
@@ -127,11 +134,11 @@ def _format_from_media_type(media_type: str | None) -> str | None:
 
 
 def _detect_format(
-    stream: _Stream, named_fmt: str | None, name: str, media_type: str | None, read_kwargs: dict[str, Any]
+    head: bytes, named_fmt: str | None, name: str, media_type: str | None, read_kwargs: dict[str, Any]
 ) -> str:
     """The format of a result: by its name, else its media type, else its first (uncompressed) bytes."""
-    fmt = named_fmt or _format_from_media_type(media_type) or _sniff_format(_peek(stream), name, read_kwargs)
-    if fmt == "json" and _looks_like_json_lines(_peek(stream)):
+    fmt = named_fmt or _format_from_media_type(media_type) or _sniff_format(head, name, read_kwargs)
+    if fmt == "json" and _looks_like_json_lines(head):
         fmt = "jsonl"
     return fmt
 
@@ -148,8 +155,7 @@ def _sniff_format(head: bytes, name: str, read_kwargs: dict[str, Any]) -> str:
     text = _as_text(head)
     if text is None:
         raise InvalidSpec(
-            f"cannot read result '{name}' as a table: it is binary data, not CSV, TSV, Parquet, "
-            "JSON or JSON lines",
+            f"cannot read result '{name}' as a table: it is binary data, not CSV, TSV, Parquet, JSON or JSON lines",
             field="name",
         )
     if text.lstrip().startswith(("[", "{")):
@@ -198,9 +204,17 @@ def _read_csv(stream: _Stream, read_kwargs: dict[str, Any], sep: str = ",") -> p
     options = dict(read_kwargs)
     if "sep" not in options and "delimiter" not in options:
         options["sep"] = sep
-    if "engine" not in options and not _NOT_IN_PYARROW_CSV.intersection(options):
-        options["engine"] = "pyarrow"
-    return pd.read_csv(stream, **options)
+    head, stream = _head(stream)
+    chunk_rows = results_frames.rows_per_chunk(head)
+    # pandas' own C parser: faster here than its pyarrow engine, and with half its peak memory (measured in
+    # tests/benchmarks/test_bench_results.py); it reads a stream as it arrives and stops at nrows.
+    if "index_col" in options:
+        return results_frames.read_csv_by_column(stream, options, chunk_rows)
+    # Rows longer than the header are an error, as with pyarrow's reader, rather than pandas'
+    # silent guess that the first column is an index.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return results_frames.read_csv_by_column(stream, {"index_col": False, **options}, chunk_rows)
 
 
 def _read_tsv(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
@@ -208,9 +222,58 @@ def _read_tsv(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
 
 
 def _read_parquet(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
-    import pandas as pd
+    if stream.seekable():
+        return _read_parquet_file(stream, read_kwargs)
+    with tempfile.TemporaryDirectory(prefix="jupyter-compute-") as folder:
+        path = os.path.join(folder, "result.parquet")
+        with open(path, "wb") as copy:
+            shutil.copyfileobj(stream, copy, _COPY_SIZE)
+        return _read_parquet_file(path, read_kwargs)
 
-    return pd.read_parquet(stream, **{"engine": "pyarrow", **read_kwargs})
+
+def _read_parquet_file(source: str | _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(source)
+    _check_parquet_columns(schema.names, read_kwargs)
+    if not isinstance(source, str):
+        source.seek(0)
+    names = list(read_kwargs.get("columns") or schema.names)
+    if names and set(read_kwargs) <= {"columns"} and results_frames.plain_frame(schema.pandas_metadata):
+        return results_frames.read_parquet_by_columns(source, names)
+    return pd.read_parquet(source, **{"engine": "pyarrow", **read_kwargs})
+
+
+def _refuse_partial_reads(read_kwargs: dict[str, Any]) -> None:
+    """A chunked reader would outlive the download it reads: refuse ``chunksize`` and ``iterator``."""
+    for option in ("chunksize", "iterator"):
+        if read_kwargs.get(option):
+            raise InvalidSpec(
+                f"{option}: results are read whole into one frame; pass nrows=... (and skiprows=...) to read part",
+                field=option,
+            )
+
+
+def _check_parquet_columns(names: list[str], read_kwargs: dict[str, Any]) -> None:
+    """InvalidSpec naming the option when ``columns`` or ``filters`` name a column the file lacks."""
+    known = set(names)
+    for option, wanted in (("columns", read_kwargs.get("columns")), ("filters", _filter_columns(read_kwargs))):
+        missing = [c for c in wanted or () if isinstance(c, str) and c not in known]
+        if missing:
+            raise InvalidSpec(
+                f"{option}: no column {', '.join(map(repr, missing))} in this result (its columns: {', '.join(names)})",
+                field=option,
+            )
+
+
+def _filter_columns(read_kwargs: dict[str, Any]) -> list[str]:
+    """The column names of ``filters`` given as tuples (``[(col, op, value), ...]``, or lists of them)."""
+    filters = read_kwargs.get("filters")
+    if not isinstance(filters, list):
+        return []
+    terms = [t for group in filters for t in (group if isinstance(group, list) else [group])]
+    return [t[0] for t in terms if isinstance(t, tuple) and len(t) == 3]
 
 
 def _read_json(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
@@ -253,17 +316,12 @@ def _binary_source(source: Source) -> Iterator[IO[bytes]]:
             raise NotFound(f"no such result file: {os.fspath(source)}") from None
         with handle:
             yield handle
-    elif source.seekable():
-        yield source
     else:
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_SIZE) as spool:
-            shutil.copyfileobj(source, spool)
-            spool.seek(0)
-            yield spool
+        yield source
 
 
 @contextlib.contextmanager
-def _decompressed(raw: IO[bytes], compression: str | None) -> Iterator[_Stream]:
+def _decompressed(raw: _Stream, compression: str | None) -> Iterator[_Stream]:
     """The uncompressed bytes of ``raw`` as a stream (``raw`` itself when it is not compressed)."""
     if compression is None:
         yield raw
@@ -272,19 +330,82 @@ def _decompressed(raw: IO[bytes], compression: str | None) -> Iterator[_Stream]:
         yield stream
 
 
-def _peek(stream: _Stream) -> bytes:
-    """The first bytes from the current position, leaving the position where it was."""
-    position = stream.tell()
-    head = stream.read(_HEAD_SIZE)
-    stream.seek(position)
-    return head
+def _head(stream: _Stream) -> tuple[bytes, _Stream]:
+    """The first bytes from the current position, and a stream that still starts with them
+    (``stream`` itself, moved back, when it is seekable)."""
+    if stream.seekable():
+        position = stream.tell()
+        head = stream.read(_HEAD_SIZE)
+        stream.seek(position)
+        return head, stream
+    head = _read_at_least(stream, _HEAD_SIZE)
+    return head, _Prefixed(head, stream)
+
+
+def _read_at_least(stream: _Stream, size: int) -> bytes:
+    """``size`` bytes of ``stream`` (fewer at its end), however short its single reads are."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size and (part := stream.read(size - got)):
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+class _Prefixed(io.BufferedIOBase):
+    """``head`` followed by the rest of ``stream``, as one unseekable stream; once ``head`` is read,
+    reads go straight to ``stream`` (no second buffer copying every byte)."""
+
+    def __init__(self, head: bytes, stream: _Stream) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = -1 if size is None else size
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _parse_errors() -> tuple[type[BaseException], ...]:
     """What the readers raise for content they cannot parse (pyarrow's errors included)."""
+    from pandas.errors import ParserWarning
     from pyarrow import ArrowException
 
-    return (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError, ArrowException)
+    return (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError, ArrowException, ParserWarning)
+
+
+def _unreadable(name: str, fmt: str | None, exc: BaseException, read_kwargs: dict[str, Any]) -> InvalidSpec:
+    """The reader's failure in words, blaming the option it names when it names one."""
+    reason = _reason(exc)
+    option = _option_at_fault(reason, read_kwargs)
+    if option is not None:
+        return InvalidSpec(f"{option}={read_kwargs[option]!r} does not fit result '{name}': {reason}", field=option)
+    what = f"as {_LABELS[fmt]}" if fmt else "as a table"
+    return InvalidSpec(f"cannot read result '{name}' {what}: {reason}", field="name")
+
+
+def _option_at_fault(reason: str, read_kwargs: dict[str, Any]) -> str | None:
+    text = reason.lower()
+    for option in read_kwargs:
+        if option.lower() in text or any(word in text for word in _OPTION_WORDS.get(option, ())):
+            return option
+    return None
 
 
 def _reason(exc: BaseException) -> str:

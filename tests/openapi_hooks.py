@@ -67,3 +67,12 @@ def map_case(context: Any, case: Any) -> Any:
     if case.operation.method.upper() == "POST" and case.operation.path == "/api/jobs" and isinstance(case.body, dict):
         case.body = _real_spec(case.body)
     return case
+
+
+@schemathesis.hook
+def map_query(context: Any, query: Any) -> Any:
+    """No generated cursor in ``GET jobs``: a cursor is only ever what an earlier page's ``next`` said (a
+    made-up one is refused, naming ``cursor``, which tests/test_jobs_cursor.py checks)."""
+    if context.operation.method.upper() == "GET" and context.operation.path == "/api/jobs" and query:
+        query.pop("cursor", None)
+    return query

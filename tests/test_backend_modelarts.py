@@ -747,8 +747,8 @@ def test_a_path_outside_the_shared_folders_is_an_obs_path(modelarts: Any, obs: s
 
 
 def test_status_many_reads_a_bounded_number_of_pages(modelarts: Any, obs: str) -> None:
-    """With one job a page, ``status_many`` reads the newest STATUS_PAGES pages and stops: the older jobs
-    are left out (the monitor asks for them one by one), and they are still known to ``status``."""
+    """With one job a page, ``status_many`` reads the pages its jobs fill, newest first, and at most
+    STATUS_PAGES more: a job further back is left out (the monitor asks for it alone), still known to ``status``."""
     from jupyter_compute.backends.modelarts.backend import STATUS_PAGES
 
     s3_client(obs, OBS_KEY, OBS_SECRET).put_object(Bucket=BUCKET, Key="code/v1/train.py", Body=BOOT.encode())
@@ -757,13 +757,14 @@ def test_status_many_reads_a_bounded_number_of_pages(modelarts: Any, obs: str) -
 
     async def scenario() -> None:
         async with backend(modelarts, obs, search_page_size=1, workspace_id="ws-paged-01") as b:
-            ids = [(await b.submit(job, f"job-paged-{i}")).remote_id for i in range(STATUS_PAGES + 2)]
+            ids = [(await b.submit(job, f"job-paged-{i}")).remote_id for i in range(STATUS_PAGES + 3)]
             sent = count_requests(b)
-            statuses = await b.status_many(ids)
-            assert sent == [("POST", f"/v2/{PROJECT}/training-job-searches")] * STATUS_PAGES
-            assert set(statuses) == set(ids[2:]), "the newest jobs, one a page"
-            for remote_id in ids[:2]:
-                assert (await b.status(remote_id)).state is not JobState.UNKNOWN
+            assert set(await b.status_many(ids)) == set(ids), "every job, one a page"
+            assert sent == [("POST", f"/v2/{PROJECT}/training-job-searches")] * len(ids)
+            sent.clear()
+            assert await b.status_many(ids[:1]) == {}, "the oldest job lies beyond its page and STATUS_PAGES more"
+            assert sent == [("POST", f"/v2/{PROJECT}/training-job-searches")] * (1 + STATUS_PAGES)
+            assert (await b.status(ids[0])).state is not JobState.UNKNOWN
             assert len(await b.list_jobs()) == len(ids), "a full listing still walks every page"
 
     run(scenario)

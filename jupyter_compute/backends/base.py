@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -88,6 +88,10 @@ class Submission:
 
     remote_id: str
     status: RemoteStatus
+
+
+#: Receives ``(remote_id, status)`` for every change of a job a backend sees (``Backend.attach_status_sink``).
+StatusSink = Callable[[str, RemoteStatus], Awaitable[None]]
 
 
 class Backend:
@@ -277,6 +281,10 @@ class Backend:
         if any(resolved.is_relative_to(root) for root in SYSTEM_ROOTS):
             return False
         return not self.local_roots or any(_shared_under(resolved, root) for root in self.local_roots)
+
+    def attach_status_sink(self, sink: StatusSink) -> None:
+        """Have the backend tell ``sink`` each status change it sees by itself (the job monitor's polls become
+        a safety net). A backend that learns of changes only when asked ignores it."""
 
     def proxy_refusal(self, path: str) -> str | None:
         """Why the passthrough must not forward to this API path (relative, decoded), or None."""

@@ -3,19 +3,27 @@
 Each job lives in ``<data_dir>/jobs/<job_id>/`` (layout in :mod:`.local_files`) and runs under a
 detached runner process (:mod:`.local_runner`), never as a child task of the server: the backend
 only writes folders, starts runners, and reads what they leave behind. At most ``max_jobs`` run
-at once; the others wait as ``queued`` folders until a background task starts them.
+at once; the others wait as ``queued`` folders, in memory too, oldest first.
+
+A free slot is refilled the moment a runner exits (:mod:`.local_watch`: an event, not a tick); a
+slow tick (``SAFETY_TICK_S``) only looks again at what runs, for runners no event covers. The
+backend tells its changes itself to whoever attached a status sink (the server's job service): a
+queued job costs no look at the disk, and once a sink is attached the monitor's polls of its jobs
+are a rare safety net (``PUSHED_POLL_S``).
 
 Config keys: ``max_jobs`` (default: CPU count), ``default_timeout_s``, ``python`` (interpreter of
 scripts and code, default ``sys.executable``), ``kernel_name`` (of notebooks, default
 ``python3``), ``cwd`` (where commands and scripts run and relative paths are resolved,
 default the server's working directory) and ``hidden_env`` (names of environment variables the
-jobs must not see, on top of the Jupyter tokens always hidden). Notebooks run in their own folder.
+jobs must not see, on top of the Jupyter tokens always hidden) and ``safety_tick_s`` (default
+``SAFETY_TICK_S``). Notebooks run in their own folder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import keyword
 import logging
@@ -30,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -48,13 +57,17 @@ from ..models import (
     ResultFile,
     map_native_status,
     parse_time,
+    utcnow,
 )
 from . import local_files as files
 from ..forms import Form, FormField
-from .base import PROGRAM_FIELDS, COMMON_FIELDS, Backend, Capabilities, Submission, config_positive, one_program
+from .base import (
+    PROGRAM_FIELDS, COMMON_FIELDS, Backend, Capabilities, StatusSink, Submission, config_positive, one_program,
+)
 from .local_notebook import prepare_notebook, read_notebook
 from .local_procs import is_alive, kill_job, start_token
 from .local_runner import GRACE_S
+from .local_watch import ExitWatch, open_pidfd
 
 RUNNER_MODULE = "jupyter_compute.backends.local_runner"
 NOTEBOOK_MODULE = "jupyter_compute.backends.local_notebook"
@@ -74,12 +87,20 @@ MEDIA_TYPES: dict[str, str] = {
     ".feather": "application/vnd.apache.arrow.file",
     ".geojson": "application/geo+json",
 }
-CHUNK_SIZE = 64 * 1024
+CHUNK_SIZE = 1024 * 1024
 LOG_READ_LIMIT = 1024 * 1024
 #: A runner that has not recorded its pid this long after its launch is taken as lost.
 STARTING_GRACE_S = 10.0
-#: How often the background task looks at running jobs and fills free slots.
-TICK_S = 0.25
+#: How often the background task looks at running jobs without being told: a safety net, for runners no
+#: exit event covers (adopted after a restart where the OS has no pidfd); slots are refilled on events.
+SAFETY_TICK_S = 5.0
+#: The monitor's poll interval of this backend's jobs once it pushes its changes to a status sink.
+PUSHED_POLL_S = 120.0
+#: How long changes gather before they are told: a job that ends meanwhile is told once, as ended.
+PUSH_DELAY_S = 0.1
+#: Interpreter options of the runner, tried in this order at start (the first that imports it wins):
+#: isolated (no PYTHON* variables, no user site) and without ``site`` where the package is reachable so.
+RUNNER_FLAGS = (("-I", "-S"), ("-I",), ())
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 
@@ -90,6 +111,21 @@ class _Active:
     job_id: str
     submitted: float
     launched: bool
+
+
+def runner_argv(job_dir: Path, flags: tuple[str, ...] = ()) -> list[str]:
+    """The command that starts the runner of the job in ``job_dir``."""
+    return [sys.executable, *flags, "-m", RUNNER_MODULE, str(job_dir)]
+
+
+def probe_runner_flags() -> tuple[str, ...]:
+    """The first of ``RUNNER_FLAGS`` with which this interpreter imports the runner (blocking)."""
+    for flags in RUNNER_FLAGS[:-1]:
+        probe = [sys.executable, *flags, "-c", f"import {RUNNER_MODULE}"]
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            if subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0:
+                return flags
+    return RUNNER_FLAGS[-1]
 
 
 def param_env_name(name: str) -> str:
@@ -242,29 +278,65 @@ class LocalBackend(Backend):
             self.config, "hidden_env"
         )
         self._active: dict[str, _Active] = {}
+        self._queue: list[tuple[float, str]] = []  # heap of the queued jobs (stale entries skipped)
+        self._launched: set[str] = set()  # jobs whose runner runs (or may: adopted, not yet looked at)
         self._runners: dict[str, subprocess.Popen[bytes]] = {}
+        self._exits = ExitWatch()
         self._schedule_lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()  # a slot may be free: fill it
+        self._tasks: list[asyncio.Task[None]] = []
+        self._chores: set[asyncio.Task[None]] = set()
+        self._to_prepare: list[tuple[JobSpec, str, asyncio.Future[_Active | None]]] = []
+        self._preparer: asyncio.Task[None] | None = None
+        self._runner_flags: tuple[str, ...] = ()
+        self._sink: StatusSink | None = None
+        self._unpushed: dict[str, RemoteStatus] = {}  # the latest status of each job not told yet
+        self._held: set[str] = set()  # jobs being submitted: their status goes back as submit's answer
+        self._pushes = asyncio.Event()
+        #: How often the background task looks at running jobs unprompted (see ``SAFETY_TICK_S``).
+        self.safety_tick_s: float = _config_number(self.config, "safety_tick_s", SAFETY_TICK_S, float)
+        #: What the backend did: ``status`` calls, ``status_reads`` (those that read the disk),
+        #: ``status_queued`` (answered from memory), ``spawns``, ``exits`` (seen as events), ``pushes``,
+        #: ``ticks`` (safety looks).
+        self.counters: Counter[str] = Counter()
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Re-attach to the jobs on disk, settle lost ones, fill free slots, start the monitor."""
-        if self._task is not None:
+        """Re-attach to the jobs on disk, settle lost ones, watch running ones, fill free slots."""
+        if self._tasks:
             return
         for active in await asyncio.to_thread(self._scan):
-            self._active[active.job_id] = active
-        for job_id in [a.job_id for a in self._active.values() if a.launched]:
+            if active.job_id not in self._active:  # not submitted while this scan ran
+                self._track(active)
+        for job_id in list(self._launched):
             await self._refresh(job_id)
+        for job_id in list(self._launched):
+            await self._adopt(job_id)
         await self._schedule()
-        self._task = asyncio.create_task(self._monitor(), name=f"local-backend-{self.name}")
+        self._runner_flags = await asyncio.to_thread(probe_runner_flags)
+        self._tasks = [
+            asyncio.create_task(self._fill_slots(), name=f"local-backend-{self.name}"),
+            asyncio.create_task(self._push_changes(), name=f"local-backend-{self.name}-push"),
+        ]
 
     async def close(self) -> None:
-        """Stop the monitor; running jobs keep running and a new instance picks them up."""
-        task, self._task = self._task, None
-        if task is not None:
+        """Stop the background tasks; running jobs keep running and a new instance picks them up."""
+        tasks, self._tasks = [*self._tasks, *self._chores], []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._exits.close()
+
+    def attach_status_sink(self, sink: StatusSink) -> None:
+        """Tell ``sink`` every status change from now on (and those not told yet); the monitor's polls
+        of this backend's jobs then become a rare safety net (``PUSHED_POLL_S``)."""
+        if self._sink is sink:
+            return
+        self._sink = sink
+        self.poll_interval = self.poll_max_interval = PUSHED_POLL_S
+        self._pushes.set()
 
     # jobs -----------------------------------------------------------------------------
     def form(self) -> Form:
@@ -305,23 +377,49 @@ class LocalBackend(Backend):
             return spec.replace(**{program: str(path)})
         return spec
 
+    async def validated(self, spec: JobSpec) -> JobSpec:
+        """As :meth:`Backend.validated`, but a spec with no file to read (a command or code) is checked at
+        once, on the loop: that check is quick, and a worker thread would cost a submission more."""
+        if spec.script is not None or spec.notebook is not None or self._validated.get(id(spec)) is spec:
+            return await super().validated(spec)
+        checked = self.validate(spec)
+        self._validated[id(checked)] = checked
+        return checked
+
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        """Create the job's folder (once per ``job_id``) and start it if a slot is free."""
+        """Create the job's folder (once per ``job_id``) and start it if a slot is free.
+
+        Its changes meanwhile are told to the status sink only after this returns (in its answer).
+        """
         if not _JOB_ID.match(job_id):
             raise InvalidSpec(f"invalid job id '{job_id}'", field="job_id")
         spec = await self.validated(spec)
-        await asyncio.to_thread(self._create_job, spec, job_id)
-        active = await asyncio.to_thread(self._load_active, self.jobs_dir / job_id)
-        if active is not None:
-            self._active.setdefault(job_id, active)
-        await self._schedule()
-        return Submission(remote_id=job_id, status=await self.status(job_id))
+        self._held.add(job_id)
+        try:
+            active = await self._prepare_in_turn(spec, job_id)
+            if active is not None and job_id not in self._active:
+                self._track(active)
+            await self._schedule()
+            status = self._known_status(job_id) or await self.status(job_id)
+        finally:
+            self._held.discard(job_id)
+        later = self._unpushed.pop(job_id, None)
+        if later is not None and later != status:  # it changed after the answer was read
+            self._tell(job_id, later)
+        return Submission(remote_id=job_id, status=status)
 
     async def status(self, remote_id: str) -> RemoteStatus:
-        """The job's status from its folder; a dead runner without a status is settled as lost."""
-        status, ended = await asyncio.to_thread(self._read_status, remote_id, self._running_count())
+        """The job's status: a queued one from memory, else from its folder (a dead runner without a
+        status is settled as lost)."""
+        self.counters["status"] += 1
+        active = self._active.get(remote_id)
+        if active is not None and not active.launched:
+            self.counters["status_queued"] += 1
+            return self._queued_status(len(self._launched))
+        self.counters["status_reads"] += 1
+        status, ended = await asyncio.to_thread(self._read_status, remote_id, len(self._launched))
         if ended:
-            self._active.pop(remote_id, None)
+            self._ended(remote_id, status)
         return status
 
     recover_is_certain = True  # a job is its folder: there or not
@@ -337,7 +435,10 @@ class LocalBackend(Backend):
             return
         (job_dir / files.CANCEL).touch()
         if await asyncio.to_thread(self._cancel_if_queued, job_dir):
-            self._active.pop(remote_id, None)
+            active = self._active.get(remote_id)
+            if active is not None:
+                active.launched = True  # claimed: its status is on disk now
+            await self._refresh(remote_id)
             return
         self._signal_runner(job_dir)
         deadline = time.monotonic() + GRACE_S + 3.0
@@ -351,7 +452,7 @@ class LocalBackend(Backend):
         """Cancel the job if it has not ended, then remove its folder."""
         job_dir = self._job_dir(remote_id)
         await self.cancel(remote_id)
-        self._active.pop(remote_id, None)
+        self._forget(remote_id)
         await asyncio.to_thread(shutil.rmtree, job_dir, True)
 
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
@@ -395,7 +496,7 @@ class LocalBackend(Backend):
                 memory_gb=machine["memory_gb"],
                 disk_gb=machine["disk_gb"],
                 max_jobs=self.max_jobs,
-                running_jobs=self._running_count(),
+                running_jobs=len(self._launched),
                 max_duration_s=self.default_timeout_s,
                 raw=_raw(machine),
             )
@@ -404,7 +505,7 @@ class LocalBackend(Backend):
     async def clusters(self) -> list[Cluster]:
         """This machine as a one-node cluster; CPUs are allocatable minus one per running job."""
         machine = await asyncio.to_thread(self._machine)
-        running = self._running_count()
+        running = len(self._launched)
         return [
             Cluster(
                 id=self.cluster_id,
@@ -464,27 +565,70 @@ class LocalBackend(Backend):
             raise NotFound(f"no local job '{remote_id}'", backend=self.name, job_id=remote_id)
         return job_dir
 
-    def _create_job(self, spec: JobSpec, job_id: str) -> None:
-        """Fill a temporary folder and rename it into place, so a job folder is always whole."""
+    async def _prepare_in_turn(self, spec: JobSpec, job_id: str) -> _Active | None:
+        """:meth:`_prepare_job` in a worker thread, with the folders of the submissions that come meanwhile:
+        one thread hop for many concurrent submissions."""
+        done: asyncio.Future[_Active | None] = asyncio.get_running_loop().create_future()
+        self._to_prepare.append((spec, job_id, done))
+        if self._preparer is None or self._preparer.done():
+            self._preparer = asyncio.create_task(self._prepare_pending())
+        return await done
+
+    async def _prepare_pending(self) -> None:
+        while self._to_prepare:
+            batch, self._to_prepare = self._to_prepare, []
+            outcomes = await asyncio.to_thread(self._prepare_jobs, [(spec, job_id) for spec, job_id, _ in batch])
+            for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                if done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    done.set_exception(outcome)
+                else:
+                    done.set_result(outcome)
+
+    def _prepare_jobs(self, batch: list[tuple[JobSpec, str]]) -> list[_Active | Exception | None]:
+        outcomes: list[_Active | Exception | None] = []
+        for spec, job_id in batch:
+            try:
+                outcomes.append(self._prepare_job(spec, job_id))
+            except Exception as exc:  # noqa: BLE001 — raised by that job's own submit
+                outcomes.append(exc)
+        return outcomes
+
+    def _prepare_job(self, spec: JobSpec, job_id: str) -> _Active | None:
+        """The blocking part of :meth:`submit`: the job's folder, and its entry unless it ended."""
+        submitted = self._create_job(spec, job_id)
+        if submitted is None:  # submitted before: as its folder says
+            return self._load_active(self.jobs_dir / job_id)
+        return _Active(job_id, submitted, False)
+
+    def _create_job(self, spec: JobSpec, job_id: str) -> float | None:
+        """Fill a temporary folder and rename it into place, so a job folder is always whole.
+
+        When it was submitted (epoch seconds); None if the folder was there already.
+        """
         final = self.jobs_dir / job_id
         if final.exists():
-            return
+            return None
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{job_id}-", dir=self.jobs_dir))
         try:
-            self._fill_job_dir(tmp, final, spec, job_id)
+            submitted = self._fill_job_dir(tmp, final, spec, job_id)
             os.rename(tmp, final)
         except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
             if not final.exists():
                 raise
-        finally:
+            return None
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return submitted
 
-    def _fill_job_dir(self, tmp: Path, final: Path, spec: JobSpec, job_id: str) -> None:
+    def _fill_job_dir(self, tmp: Path, final: Path, spec: JobSpec, job_id: str) -> float:
         (tmp / files.OUTPUTS).mkdir()
         (tmp / files.LOG).touch()
-        files.write_json(tmp / files.SPEC, spec.to_dict())
-        files.write_json(tmp / files.PARAMS, spec.params)
+        files.write_fresh(tmp / files.PARAMS, spec.params)
         argv, cwd = self._program(tmp, final, spec)
         env = {
             "JUPYTER_COMPUTE_JOB_ID": job_id,
@@ -493,14 +637,17 @@ class LocalBackend(Backend):
         }
         for name, value in spec.params.items():
             env[param_env_name(name)] = value if isinstance(value, str) else json.dumps(value)
+        submitted = time.time()
         plan = {
             "argv": argv,
             "cwd": str(cwd),
             "env": env,
             "timeout_s": spec.timeout_s or self.default_timeout_s,
-            "submitted": time.time(),
+            "submitted": submitted,
+            "spec": spec.to_dict(),
         }
-        files.write_json(tmp / files.PLAN, plan)
+        files.write_fresh(tmp / files.PLAN, plan)
+        return submitted
 
     def _program(self, tmp: Path, final: Path, spec: JobSpec) -> tuple[list[str], Path]:
         """The job's argv and working directory (paths as they will be once ``final``)."""
@@ -537,13 +684,14 @@ class LocalBackend(Backend):
             return []
         found = []
         for entry in self.jobs_dir.iterdir():
-            if entry.name.startswith(".tmp-"):
-                if time.time() - entry.stat().st_mtime > 3600:
-                    shutil.rmtree(entry, ignore_errors=True)
-            elif _JOB_ID.match(entry.name) and entry.is_dir():
-                active = self._load_active(entry)
-                if active is not None:
-                    found.append(active)
+            with contextlib.suppress(FileNotFoundError):  # e.g. a submission's folder renamed meanwhile
+                if entry.name.startswith(".tmp-"):
+                    if time.time() - entry.stat().st_mtime > 3600:
+                        shutil.rmtree(entry, ignore_errors=True)
+                elif _JOB_ID.match(entry.name) and entry.is_dir():
+                    active = self._load_active(entry)
+                    if active is not None:
+                        found.append(active)
         return found
 
     def _result_path(self, job_dir: Path, name: str) -> Path:
@@ -561,9 +709,6 @@ class LocalBackend(Backend):
         raise NotFound(f"no result '{name}'", field="name", backend=self.name)
 
     # running jobs ---------------------------------------------------------------------
-    def _running_count(self) -> int:
-        return sum(1 for active in self._active.values() if active.launched)
-
     def _runner_alive(self, job_dir: Path, launched_at: float) -> bool:
         runner = files.read_json(job_dir / files.RUNNER)
         if runner is None:  # being started right now, or its starter died before recording it
@@ -607,14 +752,15 @@ class LocalBackend(Backend):
         """The server's environment without its credentials; the runner passes it to the job."""
         return {k: v for k, v in os.environ.items() if k not in self.hidden_env}
 
-    def _spawn_runner(self, job_dir: Path) -> subprocess.Popen[bytes] | None:
-        """Take the job's launch claim and start its detached runner; None if not started."""
+    def _spawn_runner(self, job_dir: Path) -> tuple[subprocess.Popen[bytes] | None, int | None]:
+        """Take the job's launch claim and start its detached runner (worker thread): the runner and a
+        pidfd of it (None where the OS has none); no runner if the claim was taken or it failed."""
         if not job_dir.is_dir() or not files.claim(job_dir):
-            return None
+            return None, None
         try:
             with open(job_dir / files.RUNNER_LOG, "ab") as out:
                 runner = subprocess.Popen(
-                    [sys.executable, "-m", RUNNER_MODULE, str(job_dir)],
+                    runner_argv(job_dir, self._runner_flags),
                     cwd=job_dir,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -626,35 +772,105 @@ class LocalBackend(Backend):
         except OSError as exc:
             status = files.final_status("FAILED", f"could not start the runner: {exc}")
             files.write_json_once(job_dir / files.STATUS, status)
+            return None, None
+        token = start_token(runner.pid)
+        files.write_json(job_dir / files.RUNNER, {"pid": runner.pid, "start_token": token})
+        return runner, open_pidfd(runner.pid, None)  # our unreaped child: its pid is ours
+
+    def _track(self, active: _Active) -> None:
+        self._active[active.job_id] = active
+        if active.launched:
+            self._launched.add(active.job_id)
+        else:
+            heapq.heappush(self._queue, (active.submitted, active.job_id))
+
+    def _forget(self, job_id: str) -> None:
+        self._active.pop(job_id, None)
+        self._launched.discard(job_id)
+        self._unpushed.pop(job_id, None)
+
+    def _known_status(self, job_id: str) -> RemoteStatus | None:
+        """The status of a job this instance queued or started, from memory; None if it has to look."""
+        active = self._active.get(job_id)
+        if active is None:
             return None
-        record = {"pid": runner.pid, "start_token": start_token(runner.pid)}
-        files.write_json(job_dir / files.RUNNER, record)
-        return runner
+        if not active.launched:
+            return self._queued_status(len(self._launched))
+        return self._unpushed.get(job_id)
+
+    def _tell(self, job_id: str, status: RemoteStatus) -> None:
+        """Keep ``status`` as the job's latest, for the status sink (if any, or the answer of submit)."""
+        if self._sink is None and job_id not in self._held:
+            return
+        self._unpushed[job_id] = status
+        if job_id not in self._held:
+            self._pushes.set()
+
+    def _ended(self, job_id: str, status: RemoteStatus) -> None:
+        """The job ended: its slot is free, and its end is told."""
+        if self._active.pop(job_id, None) is None:
+            return
+        if job_id in self._launched:
+            self._launched.discard(job_id)
+            self._kick.set()
+        self._tell(job_id, status)
 
     async def _schedule(self) -> None:
         """Start queued jobs, oldest first, while fewer than ``max_jobs`` run."""
         async with self._schedule_lock:
-            queued = sorted(
-                (a for a in self._active.values() if not a.launched),
-                key=lambda a: (a.submitted, a.job_id),
-            )
-            for active in queued:
-                if self._running_count() >= self.max_jobs:
-                    return
-                job_dir = self.jobs_dir / active.job_id
-                runner = await asyncio.to_thread(self._spawn_runner, job_dir)
-                if runner is not None:
-                    self._runners[active.job_id] = runner
-                if (job_dir / files.STATUS).exists() or not job_dir.is_dir():
-                    self._active.pop(active.job_id, None)
-                else:
-                    active.launched = True
+            while self._queue and len(self._launched) < self.max_jobs:
+                _, job_id = heapq.heappop(self._queue)
+                active = self._active.get(job_id)
+                if active is None or active.launched:
+                    continue  # cancelled or deleted meanwhile
+                job_dir = self.jobs_dir / job_id
+                runner, pidfd = await asyncio.to_thread(self._spawn_runner, job_dir)
+                active.launched = True
+                if runner is None:  # cancelled meanwhile, or the runner could not start: as its folder says
+                    await self._refresh(job_id)
+                    continue
+                self.counters["spawns"] += 1
+                self._launched.add(job_id)
+                self._runners[job_id] = runner
+                self._watch(job_id, runner, pidfd)
+                self._tell(job_id, RemoteStatus(JobState.RUNNING, "running", "starting", started=utcnow()))
+
+    def _watch(self, job_id: str, runner: subprocess.Popen[bytes] | None, pidfd: int | None) -> None:
+        def exited() -> None:
+            self._runner_exited(job_id)
+
+        if pidfd is not None:
+            self._exits.add_pidfd(pidfd, exited)
+        elif runner is not None:
+            self._exits.add_child(runner, exited)
+
+    def _runner_exited(self, job_id: str) -> None:
+        """A runner ended (an event): reap it, give its slot to the next job, then tell its status."""
+        self.counters["exits"] += 1
+        runner = self._runners.pop(job_id, None)
+        if runner is not None:
+            runner.poll()
+        if job_id in self._launched:
+            self._launched.discard(job_id)
+            self._kick.set()
+        task = asyncio.create_task(self._refresh(job_id))
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _adopt(self, job_id: str) -> None:
+        """Watch the runner of a job launched before this instance started, where the OS allows."""
+        record = await asyncio.to_thread(files.read_json, self.jobs_dir / job_id / files.RUNNER)
+        if record is None or "pid" not in record:
+            return
+        pidfd = await asyncio.to_thread(open_pidfd, int(record["pid"]), record.get("start_token"))
+        if pidfd is not None:
+            self._watch(job_id, None, pidfd)
 
     async def _refresh(self, job_id: str) -> None:
         try:
             await self.status(job_id)
         except NotFound:
-            self._active.pop(job_id, None)
+            self._forget(job_id)
 
     def _reap(self) -> None:
         """Collect the runners this instance started once they exit (no zombies)."""
@@ -662,16 +878,47 @@ class LocalBackend(Backend):
             if runner.poll() is not None:
                 del self._runners[job_id]
 
-    async def _monitor(self) -> None:
+    async def _fill_slots(self) -> None:
+        """Fill free slots when told (a runner exited); look at what runs every ``safety_tick_s``."""
         while True:
             try:
-                self._reap()
-                for job_id in [a.job_id for a in self._active.values() if a.launched]:
-                    await self._refresh(job_id)
+                async with asyncio.timeout(self.safety_tick_s):  # not wait_for: it may swallow a cancel
+                    await self._kick.wait()
+            except TimeoutError:
+                await self._look_again()
+            self._kick.clear()
+            try:
                 await self._schedule()
-            except Exception:  # keep watching whatever one job did
-                self.log.exception("local backend '%s': monitor tick failed", self.name)
-            await asyncio.sleep(TICK_S)
+            except Exception:  # keep going whatever one job did
+                self.log.exception("local backend '%s': filling slots failed", self.name)
+
+    async def _look_again(self) -> None:
+        self.counters["ticks"] += 1
+        try:
+            self._reap()
+            for job_id in list(self._launched):
+                await self._refresh(job_id)
+        except Exception:  # keep watching whatever one job did
+            self.log.exception("local backend '%s': safety look failed", self.name)
+
+    async def _push_changes(self) -> None:
+        """Tell the status sink each job's latest status, one at a time (held jobs: once submitted)."""
+        while True:
+            await self._pushes.wait()
+            await asyncio.sleep(PUSH_DELAY_S)
+            self._pushes.clear()
+            sink = self._sink
+            if sink is None:
+                continue
+            for job_id in [j for j in self._unpushed if j not in self._held]:
+                status = self._unpushed.pop(job_id, None)
+                if status is None:
+                    continue
+                self.counters["pushes"] += 1
+                try:
+                    await sink(job_id, status)
+                except Exception:  # the monitor's safety poll catches up with it
+                    self.log.exception("local backend '%s': telling the status of %s failed", self.name, job_id)
 
     # statuses -------------------------------------------------------------------------
     def _read_status(self, remote_id: str, running: int) -> tuple[RemoteStatus, bool]:

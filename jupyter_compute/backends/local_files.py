@@ -1,8 +1,30 @@
 """The layout of one local job's folder, shared by backend, runner and notebook executor.
 
-Stdlib only: the runner imports this in a fresh process. Every file another process may read
-while it is written goes through :func:`write_json` (a rename) or :func:`write_json_once` (a link,
-so the first writer wins and nobody clobbers a final status).
+Stdlib only, and light: the runner imports this in a fresh process. Every file another process may
+read while it is written goes through :func:`write_json` (a rename) or :func:`write_json_once` (a
+link, so the first writer wins and nobody clobbers a final status).
+
+What is fsynced, and why that is enough
+---------------------------------------
+Only a job's final status (``status.json``, written once by its runner, off the server) is flushed
+to disk (``durable=True``). The files the server writes (params, plan, the launch claim, the
+runner's pid) are written whole by a rename or a link but not fsynced (a new job's folder is filled
+under a temporary name and renamed into place, so it too appears whole):
+
+- against a crash of the server (killed, OOM), an unflushed file is as safe as a flushed one: it
+  sits in the kernel's page cache, which outlives the process, and a rename or link is atomic, so
+  a reader sees the old file or the whole new one;
+- the record of truth is the server's SQLite store (WAL), not the folder: a job is acknowledged
+  only once the store has it, and a folder the store names but the disk lost is reported as
+  gone (the job ends FAILED with that reason), never silently dropped;
+- only an OS crash or a power cut can lose an unflushed file, and that also kills every runner
+  and job of this machine: what was running is settled as lost either way, and a job still queued
+  loses its folder only when the store, whose WAL is not fsynced at each commit either
+  (``synchronous=NORMAL``), may lose the same last moments. An fsync per file would buy nothing the
+  store does not already give up, at a quarter of the server's time per submission.
+
+The final status is the exception: it is the one fact the folder holds that nothing can rebuild
+(the job's outcome), and its runner pays for the flush after the job ended, off any request.
 """
 
 from __future__ import annotations
@@ -10,13 +32,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
-SPEC = "spec.json"  # the normalised JobSpec
-PLAN = "plan.json"  # what the runner starts: argv, cwd, env, timeout
+PLAN = "plan.json"  # what the runner starts (argv, cwd, env, timeout) and the normalised JobSpec
 PARAMS = "params.json"  # the job's parameters, path exported as JUPYTER_COMPUTE_PARAMS
 SCRIPT = "script.py"  # inline ``code`` written out
 NOTEBOOK_INPUT = "input.ipynb"  # the notebook with its parameters injected
@@ -45,23 +65,33 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_tmp(path: Path, data: Any) -> Path:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def _write_tmp(path: Path, data: Any, durable: bool) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     return tmp
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON so that readers see the old or the new file, never half of one."""
-    os.replace(_write_tmp(path, data), path)
+def write_fresh(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON into a folder no other process sees yet (it appears whole, by a rename)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
 
 
-def write_json_once(path: Path, data: Any) -> bool:
+def write_json(path: Path, data: Any, *, durable: bool = False) -> None:
+    """Write ``data`` as JSON so that readers see the old or the new file, never half of one.
+
+    ``durable``: flush it to disk first (see the module's note on what is fsynced).
+    """
+    os.replace(_write_tmp(path, data, durable), path)
+
+
+def write_json_once(path: Path, data: Any, *, durable: bool = False) -> bool:
     """Write ``data`` atomically unless ``path`` exists; True if this call wrote it."""
-    tmp = _write_tmp(path, data)
+    tmp = _write_tmp(path, data, durable)
     try:
         os.link(tmp, path)
     except FileExistsError:

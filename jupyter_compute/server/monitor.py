@@ -3,9 +3,17 @@
 One asyncio task owns a schedule of due times. A job whose status did not change is
 polled less and less often (up to its backend's ceiling); a change resets its interval.
 Platform calls run concurrently under a bound, each with the backend's own timeouts,
-so a slow platform never delays another one or the server's event loop. A periodic
-sweep of the store re-watches any unfinished job that is not watched, so no job can be
-left stuck by a failure between recording and watching it. A backend that ``discovers_jobs``
+so a slow platform never delays another one or the server's event loop.
+
+The jobs of a backend that answers for many at once (``batch_status``) share one schedule, a cycle:
+one ``status_many`` call asks for all of them, and the monitor keeps each job's record as last
+seen, so a job whose status did not change costs no store read, no write and no event. Only a
+changed job is read from the store, recorded and published; a job the listing left out is asked
+for alone.
+
+A periodic sweep of the store re-watches any unfinished job that is not watched, so no job can
+be left stuck by a failure between recording and watching it (every ``SWEEP_INTERVAL_S``; less
+often, up to ``SWEEP_MAX_INTERVAL_S``, while it finds nothing to do). A backend that ``discovers_jobs``
 is asked every ``discover_interval_s`` (its config) for the jobs its platform started on its
 own; each one is recorded once and then watched like the others.
 """
@@ -17,17 +25,20 @@ import contextlib
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend, config_positive
 from ..errors import ComputeError, InvalidSpec, NotFound, public_reason
 from ..models import Job, JobState, RemoteStatus, utcnow
-from .service import CONFIRMING, JobService
+from .service import CONFIRMING, JobService, status_changes
 
 BACKOFF_FACTOR = 1.6
 ERROR_RETRY_CEILING_S = 60.0
 SWEEP_INTERVAL_S = 30.0
+#: The sweep's interval doubles, up to this, while sweeps find every unfinished job watched (a sweep reads
+#: all of them: with thousands running, that read is most of an idle server's work).
+SWEEP_MAX_INTERVAL_S = 300.0
 #: Waits between the look-ups of a job whose submission got no answer (then every 30 s).
 CONFIRM_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 #: native_status of a job not found on its platform after its lost submission answer.
@@ -37,6 +48,10 @@ ANSWER_LOST = "submission answer lost"
 DISCOVER_INTERVAL_S = 60.0
 #: Seconds ``stop`` waits for its cancelled tasks.
 STOP_WAIT_S = 10.0
+#: Job ids a log line about a whole cycle names at most.
+LOGGED_IDS = 10
+#: Jobs a cycle compares with their records between two yields to the event loop.
+YIELD_EVERY = 2000
 
 
 @dataclass
@@ -47,6 +62,19 @@ class _Watch:
     poked: bool = False  # a callback arrived while a refresh was in flight: refresh again at once
 
 
+@dataclass
+class _Cycle:
+    """The schedule of the watched jobs of one ``batch_status`` backend, refreshed together; each
+    job's record as last seen (what its fresh status is compared with)."""
+
+    due: float
+    interval: float
+    jobs: dict[str, Job] = field(default_factory=dict)
+    running: bool = False
+    poked: bool = False  # refresh again as soon as the running cycle ends
+    fresh: bool = False  # a job joined or was poked since the cycle began: back to the first interval
+
+
 class Monitor:
     """Keeps the store's view of running jobs current and pushes each change as an event."""
 
@@ -54,6 +82,7 @@ class Monitor:
         self.service = service
         self.log = log or logging.getLogger("jupyter_compute.monitor")
         self._watches: dict[str, _Watch] = {}
+        self._cycles: dict[str, _Cycle] = {}
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,14 +121,34 @@ class Monitor:
         """Poll this job until it ends; the first poll comes after the backend's first interval."""
         if job.is_terminal or job.backend not in self.service.backends:
             return
-        interval = self.service.backend(job.backend).poll_interval
-        self._watches[job.id] = _Watch(job.backend, due=time.monotonic() + interval, interval=interval)
+        backend = self.service.backend(job.backend)
+        first = time.monotonic() + backend.poll_interval
+        if backend.batch_status:
+            self._join_cycle(backend, job, first)
+        else:
+            self._watches[job.id] = _Watch(job.backend, due=first, interval=backend.poll_interval)
         self._wake.set()
+
+    def _join_cycle(self, backend: Backend, job: Job, first: float) -> None:
+        """Watch ``job`` in its backend's cycle; the next cycle comes within the first interval."""
+        cycle = self._cycles.get(backend.name)
+        if cycle is None:
+            self._cycles[backend.name] = _Cycle(due=first, interval=backend.poll_interval, jobs={job.id: job})
+            return
+        cycle.jobs[job.id] = job
+        cycle.fresh = True
+        cycle.interval = backend.poll_interval
+        if not cycle.running:
+            cycle.due = min(cycle.due, first)
 
     def follow(self, job: Job) -> None:
         """Refresh a job soon that something changed (an action): watch it if it is not watched (a finished
         job running again), else poke it."""
-        if job.id in self._watches:
+        cycle = self._cycles.get(job.backend)
+        if cycle is not None and job.id in cycle.jobs:
+            cycle.jobs[job.id] = job  # as the action left it
+            self.poke(job.id)
+        elif job.id in self._watches:
             self.poke(job.id)
         else:
             self.watch(job)
@@ -108,6 +157,7 @@ class Monitor:
         """Refresh a watched job now, and often again (a callback or a stop request: it is changing)."""
         watch = self._watches.get(job_id)
         if watch is None:
+            self._poke_cycle(job_id)
             return
         backend = self.service.backends.get(watch.backend)
         if backend is not None:
@@ -118,27 +168,60 @@ class Monitor:
         watch.due = time.monotonic()
         self._wake.set()
 
+    def _poke_cycle(self, job_id: str) -> None:
+        """Run the cycle of a batch-watched job now (after the one in flight), and often again."""
+        for name, cycle in self._cycles.items():
+            if job_id not in cycle.jobs:
+                continue
+            cycle.interval = self.service.backends[name].poll_interval
+            if cycle.running:
+                cycle.poked = cycle.fresh = True
+            else:
+                cycle.due = time.monotonic()
+                self._wake.set()
+            return
+
     @property
     def watched(self) -> set[str]:
-        return set(self._watches)
+        """The ids of the jobs being watched."""
+        return set(self._watches).union(*(cycle.jobs for cycle in self._cycles.values()))
 
-    async def sweep(self) -> None:
-        """Watch every unfinished job of the store that is not watched yet."""
+    async def sweep(self) -> int:
+        """Watch every unfinished job of the store that is not watched yet; how many of a configured backend
+        were not (watched now, or looked up when their submission's answer was lost)."""
+        unwatched = 0
         for job in await self.service.store.active():
             if job.id in self._watches:
                 continue
+            cycle = self._cycles.get(job.backend)
+            if cycle is not None and job.id in cycle.jobs:
+                if not cycle.running:  # as recorded now: a change made elsewhere is not missed
+                    cycle.jobs[job.id] = job
+                continue
+            unwatched += job.backend in self.service.backends
             try:
                 await self._recover(job)
             except Exception as exc:  # noqa: BLE001 — one job must not stop the others being recovered
                 self._log_failure(exc, f"job {job.id}", doing="re-attaching to")
+        return unwatched
 
     async def _sweep_forever(self) -> None:
+        interval, start_up = SWEEP_INTERVAL_S, True
         while True:
-            try:
-                await self.sweep()
-            except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
-                self._log_failure(exc, "unfinished jobs", doing="sweeping")
-            await asyncio.sleep(SWEEP_INTERVAL_S)
+            soon = await self._sweep_once(start_up)
+            interval = SWEEP_INTERVAL_S if soon else min(SWEEP_MAX_INTERVAL_S, interval * 2)
+            start_up = False
+            await asyncio.sleep(interval)
+
+    async def _sweep_once(self, start_up: bool) -> bool:
+        """One sweep; whether the next one should come soon: this one failed, or found jobs left unwatched (the
+        start-up sweep re-attaches every job: that is no sign of one left unwatched)."""
+        try:
+            unwatched = await self.sweep()
+        except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
+            self._log_failure(exc, "unfinished jobs", doing="sweeping")
+            return True
+        return bool(unwatched) and not start_up
 
     def discover_interval(self, backend: Backend) -> float:
         """Seconds between two discoveries of ``backend``: its config's ``discover_interval_s``, or the default
@@ -269,32 +352,31 @@ class Monitor:
 
     async def _run(self) -> None:
         while True:
-            batched = self._spawn_due_refreshes()
-            for name in batched:  # one platform call for all of its watched jobs, due or not
-                job_ids = [job_id for job_id, w in self._watches.items() if w.backend == name and w.due >= 0]
-                for job_id in job_ids:
-                    self._watches[job_id].due = -1
-                self._spawn(self._refresh_batch(name, job_ids), job_ids)
+            now = time.monotonic()
+            self._spawn_due_refreshes(now)
+            self._spawn_due_cycles(now)
             pending = [w.due for w in self._watches.values() if w.due >= 0]
+            pending += [cycle.due for cycle in self._cycles.values() if not cycle.running]
             delay = max(0.0, min(pending) - time.monotonic()) if pending else 3600.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    def _spawn_due_refreshes(self) -> set[str]:
-        """Start a refresh for each due job of a backend that answers one job at a time; the names of
-        the backends with a due job that answer for many at once."""
-        now = time.monotonic()
-        batched: set[str] = set()
+    def _spawn_due_refreshes(self, now: float) -> None:
+        """Start a refresh for each due job of a backend that answers one job at a time."""
         for job_id in [job_id for job_id, w in self._watches.items() if 0 <= w.due <= now]:
-            watch = self._watches[job_id]
-            backend = self.service.backends.get(watch.backend)
-            if backend is not None and backend.batch_status:
-                batched.add(watch.backend)
-                continue
-            watch.due = -1  # in flight
+            self._watches[job_id].due = -1  # in flight
             self._spawn(self._refresh(job_id), [job_id])
-        return batched
+
+    def _spawn_due_cycles(self, now: float) -> None:
+        """Start each due cycle: one platform call for all the watched jobs of its backend."""
+        for name, cycle in self._cycles.items():
+            if cycle.running or cycle.due > now:
+                continue
+            cycle.running, cycle.poked, cycle.fresh = True, False, False
+            task = asyncio.create_task(self._run_cycle(name, cycle), name=f"jupyter-compute-cycle-{name}")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     def _spawn(self, refresh: Any, job_ids: list[str]) -> None:
         task = asyncio.create_task(self._guarded(refresh, job_ids))
@@ -315,62 +397,131 @@ class Monitor:
                 if watch is not None and watch.due < 0:
                     self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
 
-    async def _refresh_batch(self, backend_name: str, job_ids: list[str]) -> None:
-        """Refresh several jobs of one backend with a single ``status_many`` call."""
-        live = await self._live_jobs(job_ids)
-        if not live:
+    async def _run_cycle(self, name: str, cycle: _Cycle) -> None:
+        """One cycle, guarded: whatever fails is logged and no job is dropped; then the next one is scheduled."""
+        changed: bool | None = None
+        try:
+            changed = await self._refresh_batch(name, cycle)
+        except Exception as exc:  # noqa: BLE001 — the store or our own code failed: the next cycle tries again
+            self._log_failure(exc, _jobs_text(name, list(cycle.jobs)))
+        finally:
+            self._end_cycle(name, cycle, changed)
+
+    def _end_cycle(self, name: str, cycle: _Cycle, changed: bool | None) -> None:
+        """Schedule the next cycle: soon after a change, later and later while nothing changes (``changed``
+        None: the platform could not be asked); a backend left without watched jobs has no cycle."""
+        cycle.running = False
+        if not cycle.jobs:
+            if self._cycles.get(name) is cycle:
+                del self._cycles[name]
             return
-        backend = self.service.backends[backend_name]
+        backend = self.service.backends[name]
+        top = ERROR_RETRY_CEILING_S if changed is None else backend.poll_max_interval
+        back_off = not (changed or cycle.fresh)
+        cycle.interval = min(top, cycle.interval * BACKOFF_FACTOR) if back_off else backend.poll_interval
+        cycle.due = time.monotonic() + (0.0 if cycle.poked else cycle.interval)
+        cycle.poked = cycle.fresh = False
+        self._wake.set()
+
+    async def _refresh_batch(self, name: str, cycle: _Cycle) -> bool | None:
+        """Ask for all the cycle's jobs with a single ``status_many`` call; record and publish the ones that
+        changed. Whether any did; None when the platform could not be asked."""
+        seen = self._askable(cycle)
+        statuses = await self._statuses(name, seen) if seen else {}
+        if statuses is None:
+            return None
+        changes, missing = await _changes(seen, statuses)
+        changed = False
+        for job_id, status in changes:
+            changed = await self._apply_batched(cycle, job_id, seen[job_id], status) or changed
+        for job_id in missing:  # not in the listing: asked for alone before it is called lost
+            changed = await self._look_alone(cycle, job_id, seen[job_id]) or changed
+        return changed
+
+    def _askable(self, cycle: _Cycle) -> dict[str, Job]:
+        """The cycle's jobs as last seen; the watch of one without a platform id (nothing to ask for) ends."""
+        seen = {job_id: job for job_id, job in cycle.jobs.items() if job.remote_id}
+        for job_id in cycle.jobs.keys() - seen.keys():
+            self._forget(cycle, job_id, cycle.jobs[job_id])
+        return seen
+
+    async def _statuses(self, name: str, seen: dict[str, Job]) -> dict[str, RemoteStatus] | None:
+        """The platform's answer for all of ``seen`` in one call; None (said in the log) when it failed."""
         try:
             async with self._limit:
-                statuses = await backend.status_many([job.remote_id for job in live.values() if job.remote_id])
+                return await self.service.backends[name].status_many([job.remote_id or "" for job in seen.values()])
         except Exception as exc:  # noqa: BLE001 — an outage must not stop the watch
-            for job_id in live:
-                self._log_failure(exc, f"job {job_id} (backend {backend_name})")
-                self._retry(job_id)
-            return
-        for job_id, job in live.items():
-            status = statuses.get(job.remote_id or "")
-            if status is None:  # not in the listing: ask for it alone before calling it lost
-                await self._refresh(job_id)
-            else:
-                await self._apply(job_id, job, status)
+            self._log_failure(exc, _jobs_text(name, list(seen)))
+            return None
 
-    async def _live_jobs(self, job_ids: list[str]) -> dict[str, Job]:
-        """The recorded jobs among ``job_ids`` still running on their platform; the watch of each one
-        deleted or finished ends, and one the store could not read is tried again later."""
-        live: dict[str, Job] = {}
-        for job_id in job_ids:
-            try:
-                job = await self.service.store.get(job_id)
-            except NotFound:  # deleted meanwhile
-                self._watches.pop(job_id, None)
-                continue
-            except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: this one again later
-                self._log_failure(exc, f"job {job_id}")
-                self._retry(job_id)
-                continue
-            if job.remote_id and not job.is_terminal:
-                live[job_id] = job
-            else:
-                self._watches.pop(job_id, None)
-        return live
-
-    async def _apply(self, job_id: str, job: Job, status: RemoteStatus) -> None:
-        watch = self._watches.get(job_id)
-        if watch is None:
-            return
-        before = (job.state, job.native_status, job.message)
+    async def _current(self, cycle: _Cycle, job_id: str, seen: Job) -> Job | None:
+        """The job as recorded now, when it is still to be watched; else None (its watch ended, or the store
+        could not be read: then the next cycle tries again)."""
         try:
-            job = await self.service.apply_status(job, status)
+            job = await self.service.store.get(job_id)
         except NotFound:  # deleted meanwhile
-            self._watches.pop(job_id, None)
-            return
-        except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: try again later
+            self._forget(cycle, job_id, seen)
+            return None
+        except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: this one again next cycle
             self._log_failure(exc, f"job {job_id}")
-            self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
+            return None
+        if job.is_terminal or not job.remote_id:
+            self._forget(cycle, job_id, seen)
+            return None
+        return job
+
+    async def _apply_batched(self, cycle: _Cycle, job_id: str, seen: Job, status: RemoteStatus) -> bool:
+        """Record a changed status of a batch-watched job (read again first: it may have changed elsewhere)
+        and publish it; whether the record changed."""
+        job = await self._current(cycle, job_id, seen)
+        if job is None:
+            return False
+        try:
+            recorded = await self.service.apply_status(job, status)
+        except NotFound:  # deleted meanwhile
+            self._forget(cycle, job_id, seen)
+            return False
+        except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy: this one again next cycle
+            self._log_failure(exc, f"job {job_id}")
+            return False
+        self._remember(cycle, job_id, seen, recorded)
+        return recorded is not job
+
+    async def _look_alone(self, cycle: _Cycle, job_id: str, seen: Job) -> bool:
+        """Ask for one batch-watched job the listing left out; a job its platform does not know ends FAILED.
+        Whether its record changed."""
+        job = await self._current(cycle, job_id, seen)
+        if job is None:
+            return False
+        try:
+            async with self._limit:
+                recorded = await self.service.refresh(job)
+        except NotFound as exc:
+            self._forget(cycle, job_id, seen)
+            await self._fail(job, f"the platform no longer knows this job: {exc.message}")
+            return True
+        except Exception as exc:  # noqa: BLE001 — a platform outage or backend bug must not stop the watch
+            self._log_failure(exc, f"job {job_id}")
+            return False
+        self._remember(cycle, job_id, seen, recorded)
+        return recorded is not job
+
+    @staticmethod
+    def _forget(cycle: _Cycle, job_id: str, seen: Job) -> None:
+        """End the batch watch of a job, unless it was watched anew meanwhile."""
+        if cycle.jobs.get(job_id) is seen:
+            del cycle.jobs[job_id]
+
+    @staticmethod
+    def _remember(cycle: _Cycle, job_id: str, seen: Job, recorded: Job) -> None:
+        """Keep the job's record as now recorded (its watch ends once it finished), unless it was watched
+        anew meanwhile."""
+        if cycle.jobs.get(job_id) is not seen:
             return
-        self._settle(job_id, watch, job, before)
+        if recorded.is_terminal:
+            del cycle.jobs[job_id]
+        else:
+            cycle.jobs[job_id] = recorded
 
     async def _refresh(self, job_id: str) -> None:
         watch = self._watches.get(job_id)
@@ -399,11 +550,6 @@ class Monitor:
             return
         self._settle(job_id, watch, job, before)
 
-    def _retry(self, job_id: str) -> None:
-        watch = self._watches.get(job_id)
-        if watch is not None:
-            self._reschedule(job_id, watch, changed=False, ceiling=ERROR_RETRY_CEILING_S)
-
     def _log_failure(self, exc: BaseException, what: str, *, doing: str = "refreshing") -> None:
         """A step that failed and will be tried again, worded by the one rule for error text
         (:func:`~jupyter_compute.errors.public_reason`: another error's text may carry a secret)."""
@@ -425,3 +571,26 @@ class Monitor:
         watch.due = time.monotonic() + (0.0 if watch.poked else watch.interval)
         watch.poked = False
         self._wake.set()
+
+
+async def _changes(seen: dict[str, Job], statuses: dict[str, RemoteStatus]) -> tuple[list[tuple[str, RemoteStatus]],
+                                                                                  list[str]]:
+    """The jobs of ``seen`` (id → record) whose fresh status differs from their record, with it; and the ids
+    of those the platform's answer left out."""
+    changes, missing = [], []
+    for i, (job_id, job) in enumerate(seen.items(), 1):
+        if i % YIELD_EVERY == 0:  # tens of thousands of unchanged jobs: let the loop breathe between them
+            await asyncio.sleep(0)
+        status = statuses.get(job.remote_id or "")
+        if status is None:
+            missing.append(job_id)
+        elif status_changes(job, status):
+            changes.append((job_id, status))
+    return changes, missing
+
+
+def _jobs_text(backend: str, job_ids: list[str]) -> str:
+    """``jobs a, b, … and 12 more (backend x)``: the jobs of a cycle, for a log line of bounded length."""
+    named = ", ".join(job_ids[:LOGGED_IDS])
+    more = f" and {len(job_ids) - LOGGED_IDS} more" if len(job_ids) > LOGGED_IDS else ""
+    return f"jobs {named}{more} (backend {backend})"

@@ -178,7 +178,10 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["jobs", "total", "limit", "offset"],
         "properties": {"jobs": {"type": "array", "items": _ref("Job")}, "total": {"type": "integer"},
-                       "limit": {"type": "integer"}, "offset": {"type": "integer"}},
+                       "limit": {"type": "integer"},
+                       "offset": {"type": "integer", "description": "The position of the page's first job"},
+                       "next": {"type": "string", "description": "The cursor of the page after this one (pass it "
+                                "as `cursor` with the same filters and sort); absent on the last page"}},
     },
     "JobAction": {
         "type": "object",
@@ -284,7 +287,10 @@ PATHS: dict[str, dict[str, Any]] = {
                 _query("sort", {"type": "string", "enum": [*SORT_KEYS, *(f"-{key}" for key in SORT_KEYS)],
                        "default": "-created"}, description="The order; a leading '-' sorts descending"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
-                _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_QUERY_INT, "default": 0}),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_QUERY_INT, "default": 0},
+                       description="Jobs to skip (0 when a cursor is given)"),
+                _query("cursor", description="Start after the page whose `next` this is, with the same filters "
+                       "and sort (fast at any depth); 400 naming `cursor` when it is malformed or of another query"),
             ],
             "responses": _responses({"200": _json(_ref("JobPage"), "A page of jobs and the total count")}, 400),
         },

@@ -21,7 +21,7 @@ from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSuppo
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
-from .store import MAX_LIMIT, JobStore
+from .store import MAX_LIMIT, JobStore, PageText
 
 MAX_IDEMPOTENCY_KEY = 200
 #: native_status of a job whose submission got no answer: the platform may have it (the monitor looks).
@@ -104,6 +104,8 @@ class JobService:
         self.on_uncertain: list[Callable[[Job], None]] = []
         #: Called with each job an action left unfinished (the monitor follows it, a finished job run again too).
         self.on_acted: list[Callable[[Job], None]] = []
+        for backend in self.backends.values():
+            backend.attach_status_sink(self._record_pushed_status)
 
     # backends -------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
@@ -240,6 +242,16 @@ class JobService:
             callback(recorded)
         return recorded
 
+    async def _record_pushed_status(self, remote_id: str, status: RemoteStatus) -> None:
+        """Record a status change a backend told by itself (one whose remote ids are our job ids). A job whose
+        submission is not recorded yet is left alone: the backend tells only what came after its answer."""
+        try:
+            job = await self.store.get(remote_id)
+        except NotFound:  # deleted meanwhile
+            return
+        if job.remote_id == remote_id and not job.is_terminal:
+            await self.apply_status(job, status)
+
     async def _await_confirmation(self, backend: Backend, job: Job, error: BackendError) -> Job:
         """The answer was lost, not the job: it stays queued while the monitor looks it up."""
         self.log.warning("submission of job %s to %s got no answer: %s", job.id, backend.name, error)
@@ -273,9 +285,10 @@ class JobService:
     async def get(self, job_id: str) -> Job:
         return await self.store.get(job_id)
 
-    async def list_jobs(self, **filters: Any) -> tuple[list[Job], int]:
-        """One page of recorded jobs and the total that match ``filters``."""
-        return await self.store.list(**filters)
+    async def list_jobs(self, **query: Any) -> PageText:
+        """One page of recorded jobs as JSON text, the total that match, and the next page's cursor
+        (``query``: the filters, sort, limit and offset or cursor of :meth:`JobStore.page`)."""
+        return await self.store.page(**query)
 
     async def apply_status(self, job: Job, status: RemoteStatus) -> Job:
         """Record a fresh platform status (and the results once terminal); publish if changed."""

@@ -4,6 +4,8 @@ All SQLite work runs on one dedicated worker thread that owns the connection, so
 Jupyter server's event loop never waits on the disk. Times are stored as integer
 microseconds since the epoch (UTC): they sort correctly and round-trip exactly. Tags live
 both in a JSON column (read with the job) and in the indexed ``job_tags`` table (filtering).
+Each job also keeps its summary, the JSON of a job in a list page, rewritten with every change, so that a page
+of the job list (:meth:`JobStore.page`) is read as text, without decoding a job on the event loop or off it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +25,7 @@ from typing import Any, TypeVar
 
 from ..errors import ComputeError, InvalidSpec, NotFound
 from ..models import TERMINAL_STATES, Job, JobSpec, JobState, ResultFile, parse_time, utcnow
+from . import cursor as cursors
 
 T = TypeVar("T")
 
@@ -65,16 +69,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX job_tags_job ON job_tags (job_seq)",
     ),
+    (  # Job.to_dict(summary=True) as JSON text; filled for older rows by _fill_summaries
+        "ALTER TABLE jobs ADD COLUMN summary TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The schema version from which every job keeps its summary.
+_SUMMARIES_SINCE = 2
 
 _COLUMNS = (
     "id", "backend", "remote_id", "name", "state", "native_status", "message", "created",
     "updated", "started", "finished", "tags", "results", "spec", "idempotency_key",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+_INSERTED = (*_COLUMNS, "summary")
 _INSERT = (
-    f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    f"INSERT INTO jobs ({', '.join(_INSERTED)}) VALUES ({', '.join('?' * len(_INSERTED))}) "
     "ON CONFLICT DO NOTHING"
 )
 _INSERT_TAGS = "INSERT INTO job_tags (tag, job_seq) VALUES (?, ?)"
@@ -151,12 +161,19 @@ _UPDATERS: dict[str, Callable[[Any], Any]] = {
 UPDATABLE = frozenset(_UPDATERS)
 
 
+def _summary(job: Job) -> str:
+    """The job as a list page carries it, as JSON text (its tags once each, as they are kept)."""
+    data = job.to_dict(summary=True)
+    data["tags"] = _tags(data["tags"])
+    return _json(data)
+
+
 def _job_to_row(job: Job) -> tuple[Any, ...]:
     return (
         job.id, job.backend, job.remote_id, job.name, _state(job.state), job.native_status,
         job.message, _to_us(job.created), _to_us(job.updated), _to_us(job.started),
         _to_us(job.finished), _json(_tags(job.tags)), _results(job.results),
-        _json(job.spec.to_dict()), job.idempotency_key,
+        _json(job.spec.to_dict()), job.idempotency_key, _summary(job),
     )
 
 
@@ -173,14 +190,56 @@ def _job_from_row(row: Sequence[Any]) -> Job:
     )
 
 
+# list pages -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PageText:
+    """One page of the job list: its jobs as a JSON array (UTF-8), how many match in all, the position of
+    its first job, and the cursor of the next page (None on the last)."""
+
+    jobs: bytes
+    total: int
+    offset: int
+    next: str | None
+
+
+@dataclass(frozen=True)
+class _PageQuery:
+    """What the worker thread needs to read one page."""
+
+    where: str
+    params: builtins.list[Any]
+    key: str
+    descending: bool
+    limit: int
+    offset: int
+    after: cursors.Cursor | None
+    fingerprint: str
+
+    @property
+    def order_by(self) -> str:
+        direction = "DESC" if self.descending else "ASC"
+        return f" ORDER BY {self.key} {direction}, seq {direction}"
+
+
+def _query_print(sort: str, backend: str | None, state: Any, tag: str | None, q: str | None) -> str:
+    states = None if state is None else sorted(_state(s) for s in ([state] if isinstance(state, str) else state))
+    return cursors.fingerprint([sort, backend, states, tag, q.strip() if q and q.strip() else None])
+
+
 # queries --------------------------------------------------------------------------------
-def _order_by(sort: str) -> str:
+def _sort_key(sort: str) -> tuple[str, bool]:
+    """The column and direction (descending?) of ``sort``."""
     descending = sort.startswith("-")
     key = sort[1:] if descending else sort
     if key not in SORT_KEYS:
         keys = ", ".join(SORT_KEYS)
         raise InvalidSpec(f"cannot sort by '{sort}' (one of {keys}, '-' first for descending)",
                           field="sort")
+    return key, descending
+
+
+def _order_by(sort: str) -> str:
+    key, descending = _sort_key(sort)
     direction = "DESC" if descending else "ASC"
     return f" ORDER BY {key} {direction}, seq {direction}"
 
@@ -256,7 +315,16 @@ def _migrate(conn: sqlite3.Connection) -> None:
         for statements in MIGRATIONS[version:]:
             for statement in statements:
                 conn.execute(statement)
+        if version < _SUMMARIES_SINCE:
+            _fill_summaries(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _fill_summaries(conn: sqlite3.Connection) -> None:
+    """Write the summary of the jobs recorded before summaries were kept."""
+    rows = conn.execute(f"SELECT seq, {', '.join(_COLUMNS)} FROM jobs WHERE summary IS NULL").fetchall()
+    conn.executemany("UPDATE jobs SET summary = ? WHERE seq = ?",
+                     [(_summary(_job_from_row(row[1:])), row[0]) for row in rows])
 
 
 def _insert(conn: sqlite3.Connection, job: Job) -> bool:
@@ -275,6 +343,18 @@ def _select(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> l
 def _select_one(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Job | None:
     row = conn.execute(_SELECT + sql, params).fetchone()
     return None if row is None else _job_from_row(row)
+
+
+def _count(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> int:
+    return int(conn.execute("SELECT count(*) FROM jobs" + where, params).fetchone()[0])
+
+
+def _rewrite_summary(conn: sqlite3.Connection, seq: int) -> Job:
+    """The job of row ``seq`` as it is now, its summary rewritten to match (after every change)."""
+    job = _select_one(conn, " WHERE seq = ?", (seq,))
+    assert job is not None
+    conn.execute("UPDATE jobs SET summary = ? WHERE seq = ?", (_summary(job), seq))
+    return job
 
 
 def _not_found(job_id: str) -> NotFound:
@@ -396,6 +476,32 @@ class JobStore:
         where, params = _where(backend, state, tag, q)
         return await self._run(self._list, where, params, order_by, limit, offset)
 
+    async def page(
+        self,
+        *,
+        backend: str | None = None,
+        state: JobState | str | Iterable[JobState | str] | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        sort: str = "-created",
+        limit: int = 50,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> PageText:
+        """One page of the job list as JSON text, written on the store's thread: the filters and sort of
+        :meth:`list`, from ``offset`` or from ``cursor`` (a page's ``next``, for the same filters and sort)."""
+        key, descending = _sort_key(sort)
+        _check_page(limit, offset)
+        where, params = _where(backend, state, tag, q)
+        query_print = _query_print(sort, backend, state, tag, q)
+        after = None
+        if cursor is not None:
+            if offset:
+                raise InvalidSpec("give 'cursor' or 'offset', not both", field="cursor")
+            after = cursors.decode(cursor, query_print, key)
+        query = _PageQuery(where, params, key, descending, limit, offset, after, query_print)
+        return await self._run(self._page, query)
+
     # worker-thread side -----------------------------------------------------------------
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
@@ -459,8 +565,7 @@ class JobStore:
             if tags is not None:
                 conn.execute("DELETE FROM job_tags WHERE job_seq = ?", (seq,))
                 conn.executemany(_INSERT_TAGS, [(tag, seq) for tag in tags])
-            job = _select_one(conn, " WHERE seq = ?", (seq,))
-        assert job is not None
+            job = _rewrite_summary(conn, seq)
         return job
 
     def _reopen(self, job_id: str, native_status: str) -> Job | None:
@@ -470,7 +575,10 @@ class JobStore:
                 " WHERE id = ? AND state = ? AND native_status = ?",
                 (JobState.QUEUED.value, "submitting", _to_us(utcnow()), job_id, JobState.FAILED.value, native_status),
             ).rowcount
-            return _select_one(conn, " WHERE id = ?", (job_id,)) if changed else None
+            if not changed:
+                return None
+            seq = conn.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            return _rewrite_summary(conn, seq)
 
     def _delete(self, job_id: str) -> None:
         with _transaction(self._db) as conn:
@@ -514,3 +622,23 @@ class JobStore:
             )
             total = conn.execute("SELECT count(*) FROM jobs" + where, params).fetchone()[0]
         return page, total
+
+    def _page(self, query: _PageQuery) -> PageText:
+        where, params, position = query.where, query.params, query.offset
+        if query.after is not None:
+            condition, values = cursors.after(query.key, query.descending, query.after)
+            where, params = f"{where} AND {condition}" if where else f" WHERE {condition}", [*params, *values]
+            position = query.after.position
+        with _transaction(self._db, "DEFERRED") as conn:
+            rows = conn.execute(
+                f"SELECT summary, {query.key}, seq FROM jobs WHERE seq IN "
+                f"(SELECT seq FROM jobs{where}{query.order_by} LIMIT ? OFFSET ?){query.order_by}",
+                [*params, query.limit + 1, query.offset],
+            ).fetchall()
+            total = _count(conn, query.where, query.params)
+        following = None
+        if len(rows) > query.limit:
+            _, value, seq = rows[query.limit - 1]
+            following = cursors.encode(cursors.Cursor(value, seq, position + query.limit), query.fingerprint)
+        text = "[" + ",".join(row[0] for row in rows[: query.limit]) + "]"
+        return PageText(text.encode(), total, position, following)

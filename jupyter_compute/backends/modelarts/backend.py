@@ -38,8 +38,9 @@ signs, which the proxy's per-backend headers cannot carry (``can_proxy`` is Fals
 not forward the app-auth paths, whose answers carry the apps' ``app_secret``.
 
 Pools and their nodes are read once for ``clusters`` and ``environments`` together (kept
-``CAPACITY_TTL_S`` seconds, a few pools at a time); the job search behind ``status_many`` reads at
-most ``STATUS_PAGES`` pages per call (the jobs it does not reach are then asked for one by one).
+``CAPACITY_TTL_S`` seconds, a few pools at a time); the job search behind ``status_many`` reads, newest
+first, the pages that hold the jobs asked for (⌈jobs / page size⌉ when they are the newest) and at most
+``STATUS_PAGES`` more (the jobs it does not reach are then asked for one by one).
 
 Cluster ids are ``cluster:<cluster_id>`` (v1 clusters, for inference services) and
 ``pool:<pool name>`` (v2 pools, where training jobs run); a job's ``cluster`` takes either
@@ -52,7 +53,7 @@ import asyncio
 import dataclasses
 import time
 import weakref
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -123,7 +124,8 @@ MAX_SEARCH_PAGE = 50
 V1_PAGE = 100
 MAX_NODE_PAGE = 500
 MAX_PAGES = 1000
-#: Search pages one ``status_many`` call reads at most (newest jobs first).
+#: Search pages one ``status_many`` call reads beyond the ones its jobs fill (others' jobs and finished ones
+#: come between them in the listing, newest first).
 STATUS_PAGES = 5
 #: Seconds the pools and their nodes are kept for ``clusters`` and ``environments``.
 CAPACITY_TTL_S = 15.0
@@ -301,11 +303,20 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     # credentials ----------------------------------------------------------------------
     def _scrub(self, text: Any) -> str:
-        text = str(text)
+        return self._scrubber()(text)
+
+    def _scrubber(self) -> Callable[[Any], str]:
+        """A scrub with the secrets in force now read once (for the many texts of one listing)."""
         secrets = self.auth.secrets() + [s for s in self._obs_keys(required=False) if len(s) >= 4]
-        for secret in sorted(set(secrets), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        ordered = sorted(set(secrets), key=len, reverse=True)
+
+        def scrub(text: Any) -> str:
+            text = str(text)
+            for secret in ordered:
+                text = text.replace(secret, "***")
+            return text
+
+        return scrub
 
     @property
     def api_base(self) -> str | None:
@@ -727,13 +738,17 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         return job_status(await self._show(remote_id), self._scrub)
 
     async def _search(self, max_pages: int = MAX_PAGES) -> AsyncIterator[dict[str, Any]]:
+        """Training jobs, newest first, at most ``max_pages`` pages."""
+        async for items in self._search_pages(max_pages):
+            for item in items:
+                yield item
+
+    async def _search_pages(self, max_pages: int = MAX_PAGES) -> AsyncIterator[list[dict[str, Any]]]:
         """Training jobs, newest first, page by page (``offset`` is the page index), at most ``max_pages`` pages."""
         size = self.search_page_size
         for page in range(max_pages):
             items, total = await self._search_page(page, size)
-            for item in items:
-                if isinstance(item, dict) and job_id_of(item):
-                    yield item
+            yield [item for item in items if isinstance(item, dict) and job_id_of(item)]
             if _is_last_page(page, size, len(items), total):
                 return
         if max_pages == MAX_PAGES:
@@ -752,8 +767,9 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         return items, data.get("total")
 
     async def status_many(self, remote_ids: Sequence[str]) -> dict[str, RemoteStatus]:
-        """Services in one listing, executions in one listing per workflow, training jobs from the newest
-        ``STATUS_PAGES`` pages of the job search (stopping once every id is found).
+        """Services in one listing, executions in one listing per workflow, training jobs from the job search,
+        newest first, stopping once every id is found (⌈ids / page size⌉ pages when they are the newest jobs;
+        ``STATUS_PAGES`` pages more at most).
 
         An id left out is not among them: the monitor then asks for that job alone.
         """
@@ -769,17 +785,21 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
 
     async def _training_status_many(self, wanted: set[str]) -> dict[str, RemoteStatus]:
         found: dict[str, RemoteStatus] = {}
-        async for item in self._search(STATUS_PAGES):
-            job_id = job_id_of(item)
-            if job_id in wanted:
-                found[job_id] = job_status(item, self._scrub)
-                if len(found) == len(wanted):
-                    break
+        scrub = self._scrubber()
+        pages = -(-len(wanted) // self.search_page_size) + STATUS_PAGES
+        async for items in self._search_pages(min(pages, MAX_PAGES)):
+            for item in items:
+                job_id = job_id_of(item)
+                if job_id in wanted:
+                    found[job_id] = job_status(item, scrub)
+            if len(found) == len(wanted):
+                break
         return found
 
     async def list_jobs(self) -> list[tuple[str, RemoteStatus]]:
         """Every training job of the project (or workspace) with its status, newest first, then every service."""
-        jobs = [(job_id_of(item), job_status(item, self._scrub)) async for item in self._search()]
+        scrub = self._scrubber()
+        jobs = [(job_id_of(item), job_status(item, scrub)) async for item in self._search()]
         return jobs + await self.services.list_jobs()
 
     async def recover(self, job_id: str) -> str | None:

@@ -5,6 +5,7 @@ functions; bad values raise ApiError."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from . import seed
@@ -165,17 +166,23 @@ def _search_filters(body: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     return [_check_filter(i, f) for i, f in enumerate(filters)]
 
 
-def _found(jobs: list[Job], workspace: Any, filters: list[tuple[str, str, list[Any]]],
-           sort_by: str) -> list[tuple[Any, int, dict[str, Any]]]:
-    """(sort key, creation order, view) of each job in ``workspace`` that passes every filter."""
+def _found(jobs: list[Job], workspace: Any, filters: list[tuple[str, str, list[Any]]]) -> list[Job]:
+    """The jobs in ``workspace`` that pass every filter."""
+    if workspace in (None, "") and not filters:
+        return list(jobs)
     found = []
     for job in jobs:
         with job.lock:
             if workspace not in (None, "") and job.body["metadata"]["workspace_id"] != workspace:
                 continue
             if all(_matches(job, k, op, v) for k, op, v in filters):
-                found.append((_SEARCH_SORT[sort_by](job), job.seq, job.view()))
+                found.append(job)
     return found
+
+
+def _view(job: Job) -> dict[str, Any]:
+    with job.lock:
+        return job.view()
 
 
 def search_jobs(jobs: list[Job], body: Any) -> dict[str, Any]:
@@ -185,8 +192,11 @@ def search_jobs(jobs: list[Job], body: Any) -> dict[str, Any]:
         raise ApiError(400, E_BAD_PARAM, "Invalid parameter body: the request body must be a JSON object")
     offset, limit = _search_page(body)
     sort_by, order = _search_order(body)
-    found = _found(jobs, body.get("workspace_id"), _search_filters(body), sort_by)
-    found.sort(key=lambda t: (t[0], t[1]), reverse=order == "desc")
-    page = [view for _, _, view in found[offset * limit:(offset + 1) * limit]]
+    found = _found(jobs, body.get("workspace_id"), _search_filters(body))
+    # by (sort key, creation order) in two stable sorts: no tuple per job (thousands of them a page keep the
+    # garbage collector busy)
+    found.sort(key=attrgetter("seq"), reverse=order == "desc")
+    found.sort(key=_SEARCH_SORT[sort_by], reverse=order == "desc")
+    page = [_view(job) for job in found[offset * limit:(offset + 1) * limit]]  # only the page is shown
     return {"total": len(found), "count": len(page), "limit": limit, "offset": offset, "sort_by": sort_by,
             "order": order, "group_by": body.get("group_by") or "", "items": page}
