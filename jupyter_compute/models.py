@@ -340,6 +340,7 @@ class Job:
     def to_dict(self, *, summary: bool = False) -> dict[str, Any]:
         """The job as JSON; ``summary``: its spec summarised (see :func:`summarised`), as lists and events
         carry it, with ``spec_summarised`` saying whether anything was cut."""
+        # The stored page summaries (store.SUMMARY_FORMAT) follow this shape: raise that number when it changes.
         data = self._fields()
         if summary:
             data["spec"], data["spec_summarised"] = summarised(data["spec"])

@@ -210,10 +210,12 @@ def _read_csv(stream: _Stream, read_kwargs: dict[str, Any], sep: str = ",") -> p
     # tests/benchmarks/test_bench_results.py); it reads a stream as it arrives and stops at nrows.
     if "index_col" in options:
         return results_frames.read_csv_by_column(stream, options, chunk_rows)
+    if options.get("engine") == "pyarrow":  # pyarrow's reader takes no index_col, and refuses long rows itself
+        return results_frames.read_csv_by_column(stream, options, chunk_rows)
     # Rows longer than the header are an error, as with pyarrow's reader, rather than pandas'
-    # silent guess that the first column is an index.
+    # silent guess that the first column is an index (its other warnings stay warnings).
     with warnings.catch_warnings():
-        warnings.simplefilter("error", pd.errors.ParserWarning)
+        warnings.filterwarnings("error", message="Length of header", category=pd.errors.ParserWarning)
         return results_frames.read_csv_by_column(stream, {"index_col": False, **options}, chunk_rows)
 
 
@@ -222,7 +224,7 @@ def _read_tsv(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
 
 
 def _read_parquet(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
-    if stream.seekable():
+    if _seekable(stream):
         return _read_parquet_file(stream, read_kwargs)
     with tempfile.TemporaryDirectory(prefix="jupyter-compute-") as folder:
         path = os.path.join(folder, "result.parquet")
@@ -237,7 +239,7 @@ def _read_parquet_file(source: str | _Stream, read_kwargs: dict[str, Any]) -> pa
 
     schema = pq.read_schema(source)
     _check_parquet_columns(schema.names, read_kwargs)
-    if not isinstance(source, str):
+    if not isinstance(source, str) and _seekable(source):
         source.seek(0)
     names = list(read_kwargs.get("columns") or schema.names)
     if names and set(read_kwargs) <= {"columns"} and results_frames.plain_frame(schema.pandas_metadata):
@@ -306,7 +308,8 @@ _READERS: dict[str, Callable[[_Stream, dict[str, Any]], pandas.DataFrame]] = {
 
 @contextlib.contextmanager
 def _binary_source(source: Source) -> Iterator[IO[bytes]]:
-    """A seekable binary stream over ``source``; files opened here are closed on exit."""
+    """A binary stream over ``source``: seekable for bytes and paths, ``source`` itself for a file object
+    (which may not be); files opened here are closed on exit."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield io.BytesIO(bytes(source))
     elif isinstance(source, (str, os.PathLike)):
@@ -333,13 +336,19 @@ def _decompressed(raw: _Stream, compression: str | None) -> Iterator[_Stream]:
 def _head(stream: _Stream) -> tuple[bytes, _Stream]:
     """The first bytes from the current position, and a stream that still starts with them
     (``stream`` itself, moved back, when it is seekable)."""
-    if stream.seekable():
+    if _seekable(stream):
         position = stream.tell()
         head = stream.read(_HEAD_SIZE)
         stream.seek(position)
         return head, stream
     head = _read_at_least(stream, _HEAD_SIZE)
     return head, _Prefixed(head, stream)
+
+
+def _seekable(stream: _Stream) -> bool:
+    """Whether ``stream`` can move back. A GzipFile always says it can, though it seeks by moving the
+    file it reads, which may not: that file is asked too."""
+    return bool(stream.seekable() and getattr(stream, "fileobj", stream).seekable())
 
 
 def _read_at_least(stream: _Stream, size: int) -> bytes:

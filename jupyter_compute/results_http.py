@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 import urllib3
 
 from .errors import ComputeError
@@ -31,12 +32,17 @@ class Downloads:
         retry = urllib3.Retry(
             total=retries, connect=retries, read=0, status=0, redirect=0, backoff_factor=0.25, raise_on_status=False
         )
-        options: dict[str, Any] = {"timeout": urllib3.Timeout(connect=timeout, read=timeout), "retries": retry}
+        # The certificates httpx trusts for the rest of the client (certifi's, or SSL_CERT_FILE / SSL_CERT_DIR).
+        options: dict[str, Any] = {
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+            "retries": retry,
+            "ssl_context": httpx.create_ssl_context(),
+        }
         self._pool = urllib3.PoolManager(**options)
         # As httpx does for the rest of the client: the proxy the environment names, unless NO_PROXY exempts the host.
         proxies = urllib.request.getproxies()
         self._proxies: dict[str, urllib3.PoolManager] = {
-            scheme: urllib3.proxy_from_url(proxies[scheme], **options) for scheme in _SCHEMES if scheme in proxies
+            scheme: _proxy_manager(proxies[scheme], options) for scheme in _SCHEMES if scheme in proxies
         }
 
     def open(self, url: str, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
@@ -52,6 +58,37 @@ class Downloads:
         """Close the pooled connections."""
         for pool in (self._pool, *self._proxies.values()):
             pool.clear()
+
+
+def _proxy_manager(url: str, options: dict[str, Any]) -> urllib3.ProxyManager:
+    """A pool reaching servers through the HTTP(S) proxy at ``url``, which may hold ``user:password@``
+    (sent as Basic ``Proxy-Authorization``, as httpx does). Raises :class:`ComputeError` for a proxy
+    URL it cannot use; the message never holds the credentials."""
+    parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    where = _location(parts)
+    if parts.scheme not in _SCHEMES:
+        raise ComputeError(
+            f"cannot download results through the proxy {where}: only http:// and https:// proxies are supported "
+            "(set NO_PROXY to the Jupyter server's host to reach it directly)"
+        )
+    headers = {}
+    if parts.username is not None:
+        credentials = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=credentials)
+    proxy_ssl = {"proxy_ssl_context": options["ssl_context"]} if parts.scheme == "https" else {}
+    return urllib3.ProxyManager(where, proxy_headers=headers, **proxy_ssl, **options)
+
+
+def _location(parts: urllib.parse.SplitResult) -> str:
+    """``scheme://host[:port]`` of a proxy URL, without its credentials."""
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host:
+        raise ComputeError("the proxy URL in HTTP_PROXY / HTTPS_PROXY is not a valid URL (no host, or a bad port)")
+    where = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
+    return f"{where}:{port}" if port else where
 
 
 class ResponseStream(io.RawIOBase):

@@ -58,6 +58,22 @@ def _tqdm_bar(tqdm: Any, name: str, total: int | None) -> Iterator[Update]:
         yield bar.update
 
 
+class _Throttled:
+    """An :data:`Update` that counts the bytes read and calls ``show(done)`` at most every :data:`_REDRAW_S`."""
+
+    def __init__(self, show: Update) -> None:
+        self.done = 0
+        self._show = show
+        self._shown = 0.0
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self._shown >= _REDRAW_S:
+            self._shown = now
+            self._show(self.done)
+
+
 @contextlib.contextmanager
 def _widget_bar(name: str, total: int | None) -> Iterator[Update]:
     import ipywidgets
@@ -66,43 +82,33 @@ def _widget_bar(name: str, total: int | None) -> Iterator[Update]:
     bar = ipywidgets.IntProgress(value=0, min=0, max=max(total or 0, 1), description="reading")
     label = ipywidgets.Label(_caption(name, 0, total))
     display(ipywidgets.HBox([bar, label]))
-    done = 0
-    shown = 0.0
 
-    def update(count: int) -> None:
-        nonlocal done, shown
-        done += count
-        if time.monotonic() - shown >= _REDRAW_S:
-            shown = time.monotonic()
-            bar.value = min(done, bar.max)
-            label.value = _caption(name, done, total)
+    def show(done: int) -> None:
+        bar.value = min(done, bar.max)
+        label.value = _caption(name, done, total)
 
+    update = _Throttled(show)
     try:
         yield update
     finally:
-        bar.value = min(done, bar.max)
-        label.value = _caption(name, done, total)
-        bar.bar_style = "success" if total is None or done >= total else ""
+        show(update.done)
+        bar.bar_style = "success" if total is None or update.done >= total else ""
 
 
 @contextlib.contextmanager
 def _text_bar(name: str, total: int | None) -> Iterator[Update]:
     stream = sys.stderr
-    done = 0
-    shown = 0.0
 
-    def update(count: int) -> None:
-        nonlocal done, shown
-        done += count
-        if time.monotonic() - shown >= _REDRAW_S:
-            shown = time.monotonic()
-            stream.write("\r" + _caption(name, done, total))
-            stream.flush()
+    def show(done: int) -> None:
+        stream.write("\r" + _caption(name, done, total))
+        stream.flush()
 
+    update = _Throttled(show)
     try:
         yield update
     finally:
-        stream.write("\r" + _caption(name, done, total) + "\n")
+        show(update.done)
+        stream.write("\n")
         stream.flush()
 
 

@@ -30,7 +30,7 @@ from jupyter_compute.backends.local import (
 )
 from jupyter_compute.backends.local_notebook import INJECTED_TAG, inject_parameters
 from jupyter_compute.errors import InvalidSpec, NotFound
-from jupyter_compute.models import JobSpec, JobState
+from jupyter_compute.models import JobSpec, JobState, RemoteStatus
 
 T = TypeVar("T")
 
@@ -663,11 +663,13 @@ def test_environment_and_cluster_describe_this_machine(tmp_path: Path) -> None:
         async with backend(tmp_path, max_jobs=3) as b:
             [env] = await b.environments()
             assert (env.id, env.backend, env.max_jobs, env.running_jobs) == ("local", "local", 3, 0)
+            assert env.memory_gb is not None and env.disk_gb is not None
             assert env.cpus == os.cpu_count() and env.memory_gb > 0 and env.disk_gb > 0
             [cluster] = await b.clusters()
             assert (cluster.id, cluster.status, cluster.nodes) == ("localhost", "running", 1)
             assert cluster.cpus_allocatable == cluster.cpus == os.cpu_count()
-            assert 0 < cluster.memory_gb_allocatable <= cluster.memory_gb
+            allocatable, memory = cluster.memory_gb_allocatable, cluster.memory_gb
+            assert allocatable is not None and memory is not None and 0 < allocatable <= memory
 
     run(body)
 
@@ -807,3 +809,71 @@ def test_runner_never_starts_a_job_already_settled(tmp_path: Path) -> None:
     assert not marker.exists(), "the settled job ran"
     assert files.read_json(job_dir / files.STATUS) == lost
     assert int(job_record(tmp_path, "s-late", files.RUNNER)["pid"]) > 0
+
+
+# failures on the way ----------------------------------------------------------------------
+def test_a_job_whose_runner_start_fails_ends_instead_of_staying_queued(tmp_path: Path) -> None:
+    """The record of a queued job's runner cannot be written (a folder holds its name) when its turn
+    comes: the job is settled from its folder, not left queued in memory forever."""
+    gate = tmp_path / "gate"
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command=gated("true", gate)), "f-holder")
+            assert (await b.submit(JobSpec(command="true"), "f-next")).status.state is JobState.QUEUED
+            (tmp_path / "jobs" / "f-next" / files.RUNNER).mkdir()
+            gate.touch()
+            status = await wait_status(b, "f-next", timeout=120)
+            assert status.state is JobState.FAILED and status.message, status
+            assert (await wait_status(b, "f-holder", timeout=120)).state is JobState.SUCCEEDED
+
+    run(body)
+
+
+def test_a_status_the_sink_failed_to_take_is_told_again(tmp_path: Path) -> None:
+    """The status sink fails once (a busy store) when told that a job ended: it is told again."""
+    refused: list[RemoteStatus] = []
+    told: list[tuple[str, RemoteStatus]] = []
+
+    async def sink(remote_id: str, status: RemoteStatus) -> None:
+        if status.state.is_terminal and not refused:
+            refused.append(status)
+            raise RuntimeError("the store is busy")
+        told.append((remote_id, status))
+
+    async def body() -> None:
+        async with backend(tmp_path) as b:
+            b.attach_status_sink(sink)
+            await b.submit(JobSpec(command="true"), "p-job")
+            await until(lambda: any(s.state.is_terminal for _, s in told), "the end to be told again", timeout=120)
+            assert refused and told[-1] == ("p-job", refused[0])
+
+    run(body)
+
+
+INCOMPLETE = "job folder incomplete (the machine stopped while it was written)"
+
+
+def test_a_job_folder_that_lost_its_plan_is_settled_failed(tmp_path: Path) -> None:
+    """After an OS crash a job folder can survive with its files empty: a backend started over it (or asked
+    about one it did not scan) records the job FAILED instead of answering 'queued' forever."""
+    maker = LocalBackend("local", {}, data_dir=tmp_path)
+
+    def half_written(job_id: str) -> None:
+        maker._create_job(JobSpec(command="true"), job_id)
+        (tmp_path / "jobs" / job_id / files.PLAN).write_bytes(b"")
+
+    half_written("h-before")
+    maker._create_job(JobSpec(command="true"), "h-whole")
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            status = await b.status("h-before")
+            assert (status.state, status.message) == (JobState.FAILED, INCOMPLETE), status
+            assert job_record(tmp_path, "h-before", files.STATUS)["message"] == INCOMPLETE
+            assert (await wait_status(b, "h-whole", timeout=120)).state is JobState.SUCCEEDED
+            half_written("h-after")
+            status = await b.status("h-after")
+            assert (status.state, status.message) == (JobState.FAILED, INCOMPLETE), status
+
+    run(body)

@@ -125,3 +125,18 @@ def test_a_restarted_server_runs_what_was_queued_and_running(tmp_path: Path) -> 
         assert [i for _, i in started] == [0, 1, 2], "the queue ran out of order"
     finally:
         second.stop()
+
+
+async def test_a_job_whose_runner_start_fails_is_recorded_ended(api, jp_serverapp, tmp_path: Path) -> None:
+    """The server cannot record the runner of a queued job when its turn comes (a folder holds the record's
+    name): the job is settled from its folder and the server records its end (no safety tick runs here)."""
+    backend = local_backend(jp_serverapp)
+    gate = tmp_path / "gate"
+    holder = await submit(api, "holder", gated(gate))
+    blocked = await submit(api, "blocked", "true")
+    assert blocked["state"] == "QUEUED", blocked
+    (backend.jobs_dir / blocked["remote_id"] / "runner.json").mkdir()
+    gate.touch()
+    ended = await wait_for_state(api, blocked["id"], FINAL, timeout=120)
+    assert ended["state"] == "FAILED" and ended["message"], ended
+    assert (await wait_for_state(api, holder["id"], FINAL, timeout=120))["state"] == "SUCCEEDED"

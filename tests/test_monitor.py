@@ -345,3 +345,50 @@ def test_cancel_of_a_job_that_just_ended_answers_the_job(tmp_path: Path) -> None
 
     job = asyncio.run(scenario())
     assert job.state is JobState.FAILED and job.message == "boom"
+
+
+def test_a_deleted_job_leaves_its_backends_listing(tmp_path: Path) -> None:
+    """A job deleted on a platform that can neither cancel nor delete is no longer asked about."""
+
+    class Keeping(ListingBackend):
+        capabilities = Capabilities(has_results=True)  # no cancel, no delete: the platform keeps the job
+
+    async def scenario():
+        backend = Keeping(rounds_running=10**9)
+        async with monitored(tmp_path, backend) as (_, service, monitor):
+            kept, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
+            gone, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
+            while not any(gone.remote_id in listing for listing in backend.listings):
+                await asyncio.sleep(0.01)
+            await service.delete(gone.id)
+            asked = len(backend.listings)
+            while len(backend.listings) < asked + 2:  # a cycle begun before the delete, then one after it
+                await asyncio.sleep(0.01)
+            return backend.listings[-1], monitor.watched, kept
+
+    last, watched, kept = asyncio.run(scenario())
+    assert last == [kept.remote_id], "the deleted job is not in the listing asked for"
+    assert watched == {kept.id}
+
+
+def test_a_job_found_unwatched_is_polled_at_once(tmp_path: Path) -> None:
+    """After a restart the sweep polls each unfinished job at once, not after the backend's (long) interval."""
+
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        spec = JobSpec(backend="scripted", algorithm="a")
+        await store.create(Job(id="j", backend="scripted", spec=spec, remote_id="remote-j", state=JobState.RUNNING))
+        backend = ScriptedBackend([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
+        backend.poll_interval = backend.poll_max_interval = 3600.0
+        monitor = Monitor(JobService(store, {"scripted": backend}, EventHub()))
+        await monitor.start()
+        try:
+            while not (await store.get("j")).is_terminal:
+                await asyncio.sleep(0.01)
+            return await store.get("j")
+        finally:
+            await monitor.stop()
+            await store.close()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 120)).state is JobState.SUCCEEDED

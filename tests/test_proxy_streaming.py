@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import tornado.httpclient
 import tornado.httpserver
 import tornado.iostream
 import tornado.testing
@@ -103,6 +104,15 @@ class BytesHandler(tornado.web.RequestHandler):
             await self.flush()
 
 
+class BreakingHandler(tornado.web.RequestHandler):
+    """An answer without a length that breaks off after its first piece (the platform fell over)."""
+
+    async def get(self, *_: Any) -> None:
+        self.write(next(pattern(PIECE)))
+        await self.flush()
+        self.request.connection.close()
+
+
 class RefusingEcho(EchoBackend):
     """The echo platform, whose passthrough does not forward ``admin/...``."""
 
@@ -121,7 +131,8 @@ class HeaderAuthorizer(Authorizer):
 def upstream(jp_asyncio_loop: Any) -> Iterator[tuple[int, Upstream]]:
     seen = Upstream()
     sock, port = tornado.testing.bind_unused_port()
-    app = tornado.web.Application([(r".*/sink", SinkHandler, {"upstream": seen}), (r".*/bytes", BytesHandler)])
+    app = tornado.web.Application([(r".*/sink", SinkHandler, {"upstream": seen}), (r".*/bytes", BytesHandler),
+                                   (r".*/breaking", BreakingHandler)])
     server = CountingServer(app, upstream=seen, max_body_size=1 << 34)
     server.add_sockets([sock])
     yield port, seen
@@ -266,3 +277,16 @@ async def test_a_method_it_does_not_forward_contacts_nothing(http_server_client:
                                                               upstream: tuple[int, Upstream]) -> None:
     reply = await send(http_server_client, proxy_url("echo/sink"), dict(jp_auth_header), method="HEAD")
     assert reply.code == 405 and upstream[1].connections == 0
+
+
+async def test_an_answer_the_platform_breaks_off_does_not_arrive_as_whole(
+        http_server_client: Any, proxy_url: Any, jp_auth_header: Any) -> None:
+    """The passthrough has sent its headers when the platform's answer breaks off: the caller's connection is
+    closed, so no client takes the piece for the whole answer."""
+    received: list[int] = []
+    with pytest.raises(tornado.httpclient.HTTPClientError) as broken:
+        await http_server_client.fetch(proxy_url("echo/breaking"), headers=dict(jp_auth_header),
+                                       streaming_callback=lambda chunk: received.append(len(chunk)),
+                                       request_timeout=120)
+    assert broken.value.code == 599, broken.value
+    assert sum(received) <= PIECE

@@ -6,9 +6,11 @@ import bz2
 import gzip
 import io
 import json
+import lzma
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO, Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -123,22 +125,66 @@ def test_semicolons_are_read_when_sep_is_given() -> None:
     check_rows(read_frame(csv_bytes(";"), "output", sep=";"))
 
 
+class Pipe(io.RawIOBase):
+    """An unseekable stream of ``data``, as a download is."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 def test_non_seekable_file_objects_are_spooled() -> None:
-    class Pipe(io.RawIOBase):
-        def __init__(self, data: bytes) -> None:
-            self._data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-            chunk = self._data.read(len(buffer))
-            buffer[: len(chunk)] = chunk
-            return len(chunk)
-
     pipe = Pipe(parquet_bytes())
     assert not pipe.seekable()
-    check_rows(read_frame(pipe, "table.parquet"))
+    check_rows(read_frame(cast(IO[bytes], pipe), "table.parquet"))
+
+
+COMPRESSED = {
+    "table.csv.gz": gzip.compress(csv_bytes()),
+    "table.jsonl.gz": gzip.compress(json_lines_bytes()),
+    "table.parquet.gz": gzip.compress(parquet_bytes()),
+    "gzipped-inside.csv": gzip.compress(csv_bytes()),  # named plain, its compression sniffed
+    "table.tsv.bz2": bz2.compress(csv_bytes("\t")),
+    "table.csv.xz": lzma.compress(csv_bytes()),
+}
+
+
+@pytest.mark.parametrize("name", COMPRESSED)
+def test_compressed_results_are_read_from_an_unseekable_stream(name: str) -> None:
+    # A buffered download, as Client.to_pandas reads: a GzipFile over it says it can seek, and cannot.
+    stream = io.BufferedReader(Pipe(COMPRESSED[name]))
+    assert not stream.seekable()
+    check_rows(read_frame(stream, name))
+
+
+def test_the_pyarrow_engine_reads_csv() -> None:
+    check_rows(read_frame(csv_bytes(), "table.csv", engine="pyarrow"))
+    check_rows(read_frame(io.BufferedReader(Pipe(csv_bytes())), "table.csv", engine="pyarrow"))
+
+
+def test_a_separator_pandas_reads_with_its_python_engine_is_read() -> None:
+    # pandas warns that it falls back to its python engine: a warning, not a refusal.
+    with pytest.warns(pd.errors.ParserWarning, match="python"):
+        check_rows(read_frame(csv_bytes("::"), "table.csv", sep="::"))
+
+
+@pytest.mark.parametrize("options", [{}, {"sep": ";"}, {"engine": "pyarrow"}])
+def test_a_row_longer_than_its_header_is_refused_with_the_reason(options: dict[str, str]) -> None:
+    sep = options.get("sep", ",")
+    content = f"a{sep}b\n1{sep}2{sep}3\n".encode()
+    with pytest.raises(InvalidSpec) as caught:
+        read_frame(content, "ragged.csv", **options)
+    assert caught.value.field == "name"
+    reason = str(caught.value).lower()
+    assert "'ragged.csv' as csv" in reason
+    assert "length of header" in reason or "expected 2 columns, got 3" in reason, reason
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,14 @@ the download, large results show a progress bar with their size, bad options are
 
 from __future__ import annotations
 
+import base64
+import gzip
+import http.server
 import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +21,9 @@ import pyarrow as pa
 import pytest
 from pandas.testing import assert_frame_equal
 
+from jupyter_compute import results_http
 from jupyter_compute.client import Client
-from jupyter_compute.errors import InvalidSpec, NotFound
+from jupyter_compute.errors import ComputeError, InvalidSpec, NotFound
 from jupyter_compute.models import JobSpec
 from jupyter_compute.results import read_frame
 from tests.conftest import LiveServer
@@ -58,6 +63,9 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     small.to_parquet(folder / "small.parquet", row_group_size=500, index=False)
     small.set_index("when").to_parquet(folder / "indexed.parquet")  # pandas' own index kept in the file
     small.to_json(folder / "small.jsonl", orient="records", lines=True)
+    for name in ("small.csv", "small.jsonl", "small.parquet"):
+        (folder / f"{name}.gz").write_bytes(gzip.compress((folder / name).read_bytes()))
+    (folder / "gzipped-inside.csv").write_bytes(gzip.compress((folder / "small.csv").read_bytes()))
     pacsv.write_csv(big_table(), folder / "big.csv")
     return {p.name: p for p in folder.iterdir()}
 
@@ -104,6 +112,120 @@ def test_columns_and_filters_reach_the_parquet_reader(client: Client, job_id: st
     filtered = client.to_pandas(job_id, "small.parquet", **wanted)
     assert_frame_equal(filtered, pd.read_parquet(tables["small.parquet"], **wanted))
     assert sorted(filtered["id"]) == [i for i in range(4990, SMALL_ROWS) if i % 97 != 44]
+
+
+def test_gzipped_results_are_read_from_a_download(client: Client, job_id: str, tables: dict[str, Path]) -> None:
+    assert_frame_equal(client.to_pandas(job_id, "small.csv.gz"), pd.read_csv(tables["small.csv"]))
+    assert_frame_equal(client.to_pandas(job_id, "gzipped-inside.csv"), pd.read_csv(tables["small.csv"]))
+    assert_frame_equal(client.to_pandas(job_id, "small.parquet.gz"), pd.read_parquet(tables["small.parquet"]))
+    from_disk = read_frame(tables["small.jsonl"], "small.jsonl")
+    assert_frame_equal(client.to_pandas(job_id, "small.jsonl.gz"), from_disk)
+    assert_frame_equal(client.to_pandas(job_id, "small.csv.gz", nrows=10), pd.read_csv(tables["small.csv"], nrows=10))
+
+
+def test_csv_options_pandas_reads_with_other_engines_are_read(
+    client: Client, job_id: str, tables: dict[str, Path]
+) -> None:
+    expected = pd.read_csv(tables["small.csv"], engine="pyarrow")
+    assert_frame_equal(client.to_pandas(job_id, "small.csv", engine="pyarrow"), expected)
+    # A separator pandas reads with its python engine (it warns so): read, not refused.
+    with pytest.warns(pd.errors.ParserWarning):
+        frame = client.to_pandas(job_id, "small.csv", sep=",+", nrows=50)
+    assert_frame_equal(frame, pd.read_csv(tables["small.csv"], nrows=50))
+
+
+# --- proxies --------------------------------------------------------------------------------------------
+
+
+class AuthProxy(http.server.ThreadingHTTPServer):
+    """An HTTP proxy on loopback that wants Basic ``user:pass`` in Proxy-Authorization (407 without it),
+    then relays one request per connection; ``seen`` holds (path, authorised) of each request."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.seen: list[tuple[str, bool]] = []
+        self.port = self.server_address[1]
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: AuthProxy
+
+    def do_GET(self) -> None:
+        target = urllib.parse.urlsplit(self.path)
+        authorised = self.headers.get("Proxy-Authorization") == "Basic " + base64.b64encode(b"user:pass").decode()
+        self.server.seen.append((target.path, authorised))
+        self.close_connection = True
+        if not authorised:
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="test"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        dropped = {"proxy-authorization", "proxy-connection", "connection"}
+        head = [f"GET {target.path}{'?' + target.query if target.query else ''} HTTP/1.1"]
+        head += [f"{k}: {v}" for k, v in self.headers.items() if k.lower() not in dropped]
+        with socket.create_connection((target.hostname, target.port)) as upstream:
+            upstream.sendall(("\r\n".join([*head, "Connection: close", "", ""])).encode())
+            while data := upstream.recv(256 * 1024):
+                self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def auth_proxy() -> Iterator[AuthProxy]:
+    proxy = AuthProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        yield proxy
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def use_proxy(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """``url`` as the proxy for every scheme, the loopback server not exempt from it."""
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "https_proxy", "HTTPS_PROXY", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, url)
+
+
+def test_results_download_through_a_proxy_that_wants_credentials(
+    module_server: LiveServer, job_id: str, tables: dict[str, Path], auth_proxy: AuthProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    use_proxy(monkeypatch, f"http://user:pass@127.0.0.1:{auth_proxy.port}")
+    with module_server.client() as client:
+        assert_frame_equal(client.to_pandas(job_id, "small.csv"), pd.read_csv(tables["small.csv"]))
+        assert_frame_equal(client.to_pandas(job_id, "small.csv.gz"), pd.read_csv(tables["small.csv"]))
+    downloads = [authorised for path, authorised in auth_proxy.seen if path.endswith("/results/small.csv")]
+    assert downloads == [True], auth_proxy.seen
+    assert all(authorised for _, authorised in auth_proxy.seen), auth_proxy.seen
+
+
+def test_a_proxy_refusing_the_credentials_is_an_error(
+    module_server: LiveServer, job_id: str, auth_proxy: AuthProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy is really asked, and says no: the test above passes through it, not around it.
+    use_proxy(monkeypatch, f"http://user:wrong@127.0.0.1:{auth_proxy.port}")
+    with module_server.client() as client, pytest.raises(ComputeError) as caught:
+        client.to_pandas(job_id, "small.csv")
+    assert "wrong" not in str(caught.value)
+    assert auth_proxy.seen and not any(authorised for _, authorised in auth_proxy.seen)
+
+
+def test_a_socks_proxy_is_a_clear_error_without_its_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_proxy(monkeypatch, "socks5://someone:s3cret@127.0.0.1:1080")
+    with pytest.raises(ComputeError) as caught:
+        results_http.Downloads(timeout=5, retries=0)
+    message = str(caught.value)
+    assert "socks5://127.0.0.1:1080" in message and "http://" in message and "NO_PROXY" in message
+    assert "s3cret" not in message and "someone" not in message
 
 
 # --- nrows stops the download -------------------------------------------------------------------------

@@ -90,7 +90,8 @@ class Submission:
     status: RemoteStatus
 
 
-#: Receives ``(remote_id, status)`` for every change of a job a backend sees (``Backend.attach_status_sink``).
+#: Receives ``(remote_id, status)`` for every change of a job a backend sees (``Backend.attach_status_sink``);
+#: ``remote_id`` is the job's remote id as the backend gave it at submission (``Submission.remote_id``).
 StatusSink = Callable[[str, RemoteStatus], Awaitable[None]]
 
 
@@ -284,7 +285,8 @@ class Backend:
 
     def attach_status_sink(self, sink: StatusSink) -> None:
         """Have the backend tell ``sink`` each status change it sees by itself (the job monitor's polls become
-        a safety net). A backend that learns of changes only when asked ignores it."""
+        a safety net), naming the job by the remote id its submission answered (for ``local``: our job id).
+        A backend that learns of changes only when asked ignores it."""
 
     def proxy_refusal(self, path: str) -> str | None:
         """Why the passthrough must not forward to this API path (relative, decoded), or None."""

@@ -98,8 +98,13 @@ SAFETY_TICK_S = 5.0
 PUSHED_POLL_S = 120.0
 #: How long changes gather before they are told: a job that ends meanwhile is told once, as ended.
 PUSH_DELAY_S = 0.1
-#: Interpreter options of the runner, tried in this order at start (the first that imports it wins):
-#: isolated (no PYTHON* variables, no user site) and without ``site`` where the package is reachable so.
+#: How long pushes wait after the status sink failed: the first delay doubles up to the last.
+PUSH_RETRY_S = (0.5, 10.0)
+#: The message of a job whose folder survived an OS crash without its plan (:func:`LocalBackend._load_active`).
+INCOMPLETE_MESSAGE = "job folder incomplete (the machine stopped while it was written)"
+#: Interpreter options of the runner, tried in this order in the background from ``start`` (the first that
+#: imports it and psutil wins; the first launch waits for it): isolated (no PYTHON* variables, no user site)
+#: and without ``site`` where the packages are reachable so.
 RUNNER_FLAGS = (("-I", "-S"), ("-I",), ())
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
@@ -110,7 +115,8 @@ class _Active:
 
     job_id: str
     submitted: float
-    launched: bool
+    #: Its status is read from its folder (claimed: launched, being launched, or cancelled), not memory.
+    status_on_disk: bool
 
 
 def runner_argv(job_dir: Path, flags: tuple[str, ...] = ()) -> list[str]:
@@ -119,9 +125,10 @@ def runner_argv(job_dir: Path, flags: tuple[str, ...] = ()) -> list[str]:
 
 
 def probe_runner_flags() -> tuple[str, ...]:
-    """The first of ``RUNNER_FLAGS`` with which this interpreter imports the runner (blocking)."""
+    """The first of ``RUNNER_FLAGS`` with which this interpreter imports the runner and psutil, which the
+    runner imports only when it needs it (blocking)."""
     for flags in RUNNER_FLAGS[:-1]:
-        probe = [sys.executable, *flags, "-c", f"import {RUNNER_MODULE}"]
+        probe = [sys.executable, *flags, "-c", f"import psutil, {RUNNER_MODULE}"]
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             if subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0:
                 return flags
@@ -288,7 +295,8 @@ class LocalBackend(Backend):
         self._chores: set[asyncio.Task[None]] = set()
         self._to_prepare: list[tuple[JobSpec, str, asyncio.Future[_Active | None]]] = []
         self._preparer: asyncio.Task[None] | None = None
-        self._runner_flags: tuple[str, ...] = ()
+        self._runner_flags: tuple[str, ...] | None = None  # probed once, before the first spawn
+        self._probe: asyncio.Task[tuple[str, ...]] | None = None
         self._sink: StatusSink | None = None
         self._unpushed: dict[str, RemoteStatus] = {}  # the latest status of each job not told yet
         self._held: set[str] = set()  # jobs being submitted: their status goes back as submit's answer
@@ -305,6 +313,13 @@ class LocalBackend(Backend):
         """Re-attach to the jobs on disk, settle lost ones, watch running ones, fill free slots."""
         if self._tasks:
             return
+        # The tasks first: a start cut short (the server's start timeout) still leaves a working backend.
+        self._tasks = [
+            asyncio.create_task(self._fill_slots(), name=f"local-backend-{self.name}"),
+            asyncio.create_task(self._push_changes(), name=f"local-backend-{self.name}-push"),
+        ]
+        if self._probe is None and self._runner_flags is None:
+            self._probe = asyncio.create_task(asyncio.to_thread(probe_runner_flags))
         for active in await asyncio.to_thread(self._scan):
             if active.job_id not in self._active:  # not submitted while this scan ran
                 self._track(active)
@@ -313,15 +328,14 @@ class LocalBackend(Backend):
         for job_id in list(self._launched):
             await self._adopt(job_id)
         await self._schedule()
-        self._runner_flags = await asyncio.to_thread(probe_runner_flags)
-        self._tasks = [
-            asyncio.create_task(self._fill_slots(), name=f"local-backend-{self.name}"),
-            asyncio.create_task(self._push_changes(), name=f"local-backend-{self.name}-push"),
-        ]
 
     async def close(self) -> None:
         """Stop the background tasks; running jobs keep running and a new instance picks them up."""
-        tasks, self._tasks = [*self._tasks, *self._chores], []
+        tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._chores]
+        self._tasks = []
+        if self._probe is not None and self._runner_flags is None:
+            tasks.append(self._probe)
+            self._probe = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -413,7 +427,7 @@ class LocalBackend(Backend):
         status is settled as lost)."""
         self.counters["status"] += 1
         active = self._active.get(remote_id)
-        if active is not None and not active.launched:
+        if active is not None and not active.status_on_disk:
             self.counters["status_queued"] += 1
             return self._queued_status(len(self._launched))
         self.counters["status_reads"] += 1
@@ -437,7 +451,7 @@ class LocalBackend(Backend):
         if await asyncio.to_thread(self._cancel_if_queued, job_dir):
             active = self._active.get(remote_id)
             if active is not None:
-                active.launched = True  # claimed: its status is on disk now
+                active.status_on_disk = True  # claimed: its status is on disk now (no slot taken)
             await self._refresh(remote_id)
             return
         self._signal_runner(job_dir)
@@ -479,7 +493,7 @@ class LocalBackend(Backend):
         return await asyncio.to_thread(_list_results, self._job_dir(remote_id))
 
     def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
-        """Stream a result's bytes in 64 KiB chunks; ``job.log`` is the log unless an output."""
+        """Stream a result's bytes in 1 MiB chunks; ``job.log`` is the log unless an output."""
         return _stream_file(self._result_path(self._job_dir(remote_id), name))
 
     # capacity -------------------------------------------------------------------------
@@ -671,12 +685,26 @@ class LocalBackend(Backend):
         return argv, final
 
     def _load_active(self, job_dir: Path) -> _Active | None:
-        """The tracking entry of an unfinished job folder; None if it ended or is no job."""
-        plan = files.read_json(job_dir / files.PLAN)
-        if plan is None or (job_dir / files.STATUS).exists():
+        """The tracking entry of an unfinished job folder; None if it ended or is no job.
+
+        A folder with no launch claim and no readable plan is settled as failed (see :mod:`.local_files`).
+        """
+        if (job_dir / files.STATUS).exists():
             return None
+        plan = files.read_json(job_dir / files.PLAN)
+        if plan is None:  # if claimed already, its runner (or the lack of one) settles it
+            return None if self._settle_incomplete(job_dir) else _Active(job_dir.name, 0.0, True)
         submitted = float(plan.get("submitted") or 0.0)
         return _Active(job_dir.name, submitted, (job_dir / files.LAUNCHED).exists())
+
+    def _settle_incomplete(self, job_dir: Path) -> bool:
+        """Record a job whose folder lost its plan before it was launched as failed; False if it was
+        launched (its runner reports the missing plan itself)."""
+        if not files.claim(job_dir):
+            return False
+        status = files.final_status("FAILED", INCOMPLETE_MESSAGE)
+        files.write_json_once(job_dir / files.STATUS, status, durable=True)
+        return True
 
     def _scan(self) -> list[_Active]:
         """The unfinished jobs on disk; also clears folders of submissions cut short long ago."""
@@ -741,18 +769,23 @@ class LocalBackend(Backend):
         if (job_dir / files.CANCEL).exists():
             status = files.final_status("CANCELLED", "cancelled", started=started)
         else:
-            status = files.final_status(
-                "FAILED", "lost: runner vanished without status", started=started,
-                native_status="lost",
-            )  # fmt: skip
+            status = files.final_status("FAILED", self._lost_reason(job_dir), started=started, native_status="lost")
         files.write_json_once(job_dir / files.STATUS, status)
         return files.read_json(job_dir / files.STATUS) or status
+
+    @staticmethod
+    def _lost_reason(job_dir: Path) -> str:
+        if files.read_json(job_dir / files.RUNNER) is None:
+            return f"lost: its runner was never recorded (it failed to start; see {files.RUNNER_LOG})"
+        return "lost: runner vanished without status"
 
     def _runner_env(self) -> dict[str, str]:
         """The server's environment without its credentials; the runner passes it to the job."""
         return {k: v for k, v in os.environ.items() if k not in self.hidden_env}
 
-    def _spawn_runner(self, job_dir: Path) -> tuple[subprocess.Popen[bytes] | None, int | None]:
+    def _spawn_runner(
+        self, job_dir: Path, flags: tuple[str, ...]
+    ) -> tuple[subprocess.Popen[bytes] | None, int | None]:
         """Take the job's launch claim and start its detached runner (worker thread): the runner and a
         pidfd of it (None where the OS has none); no runner if the claim was taken or it failed."""
         if not job_dir.is_dir() or not files.claim(job_dir):
@@ -760,7 +793,7 @@ class LocalBackend(Backend):
         try:
             with open(job_dir / files.RUNNER_LOG, "ab") as out:
                 runner = subprocess.Popen(
-                    runner_argv(job_dir, self._runner_flags),
+                    runner_argv(job_dir, flags),
                     cwd=job_dir,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -779,7 +812,7 @@ class LocalBackend(Backend):
 
     def _track(self, active: _Active) -> None:
         self._active[active.job_id] = active
-        if active.launched:
+        if active.status_on_disk:
             self._launched.add(active.job_id)
         else:
             heapq.heappush(self._queue, (active.submitted, active.job_id))
@@ -794,7 +827,7 @@ class LocalBackend(Backend):
         active = self._active.get(job_id)
         if active is None:
             return None
-        if not active.launched:
+        if not active.status_on_disk:
             return self._queued_status(len(self._launched))
         return self._unpushed.get(job_id)
 
@@ -821,19 +854,50 @@ class LocalBackend(Backend):
             while self._queue and len(self._launched) < self.max_jobs:
                 _, job_id = heapq.heappop(self._queue)
                 active = self._active.get(job_id)
-                if active is None or active.launched:
+                if active is None or active.status_on_disk:
                     continue  # cancelled or deleted meanwhile
-                job_dir = self.jobs_dir / job_id
-                runner, pidfd = await asyncio.to_thread(self._spawn_runner, job_dir)
-                active.launched = True
-                if runner is None:  # cancelled meanwhile, or the runner could not start: as its folder says
-                    await self._refresh(job_id)
-                    continue
-                self.counters["spawns"] += 1
+                await self._launch(active)
+
+    async def _launch(self, active: _Active) -> None:
+        """Start the runner of a queued job; from here on its folder tells its status, whatever happens."""
+        job_id = active.job_id
+        active.status_on_disk = True
+        self._launched.add(job_id)
+        try:
+            flags = await self._flags()
+            runner, pidfd = await asyncio.to_thread(self._spawn_runner, self.jobs_dir / job_id, flags)
+        except Exception:  # e.g. the folder is not writable
+            self.log.exception("local backend '%s': starting the runner of %s failed", self.name, job_id)
+            runner, pidfd = None, None
+            self._look_later(STARTING_GRACE_S + 1.0, job_id)  # a runner started but not recorded: lost by then
+        if runner is None:  # cancelled meanwhile, or the runner could not start: as its folder says
+            self._launched.discard(job_id)
+            await self._refresh(job_id)
+            return
+        self.counters["spawns"] += 1
+        self._runners[job_id] = runner
+        self._watch(job_id, runner, pidfd)
+        self._tell(job_id, RemoteStatus(JobState.RUNNING, "running", "starting", started=utcnow()))
+
+    async def _flags(self) -> tuple[str, ...]:
+        """The runner's interpreter options, probed once (in the background from :meth:`start`)."""
+        if self._runner_flags is None:
+            if self._probe is None:
+                self._probe = asyncio.create_task(asyncio.to_thread(probe_runner_flags))
+            self._runner_flags = await self._probe
+        return self._runner_flags
+
+    def _look_later(self, delay: float, job_id: str) -> None:
+        """Look at the job's folder again after ``delay`` seconds; watch its runner if it runs then."""
+        async def look() -> None:
+            await asyncio.sleep(delay)
+            await self._refresh(job_id)
+            if job_id in self._active and await self._adopt(job_id):
                 self._launched.add(job_id)
-                self._runners[job_id] = runner
-                self._watch(job_id, runner, pidfd)
-                self._tell(job_id, RemoteStatus(JobState.RUNNING, "running", "starting", started=utcnow()))
+
+        task = asyncio.create_task(look())
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     def _watch(self, job_id: str, runner: subprocess.Popen[bytes] | None, pidfd: int | None) -> None:
         def exited() -> None:
@@ -857,14 +921,16 @@ class LocalBackend(Backend):
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
-    async def _adopt(self, job_id: str) -> None:
-        """Watch the runner of a job launched before this instance started, where the OS allows."""
+    async def _adopt(self, job_id: str) -> bool:
+        """Watch the runner of a job this instance did not start, where the OS allows; True if it does."""
         record = await asyncio.to_thread(files.read_json, self.jobs_dir / job_id / files.RUNNER)
         if record is None or "pid" not in record:
-            return
+            return False
         pidfd = await asyncio.to_thread(open_pidfd, int(record["pid"]), record.get("start_token"))
-        if pidfd is not None:
-            self._watch(job_id, None, pidfd)
+        if pidfd is None:
+            return False
+        self._watch(job_id, None, pidfd)
+        return True
 
     async def _refresh(self, job_id: str) -> None:
         try:
@@ -902,23 +968,38 @@ class LocalBackend(Backend):
             self.log.exception("local backend '%s': safety look failed", self.name)
 
     async def _push_changes(self) -> None:
-        """Tell the status sink each job's latest status, one at a time (held jobs: once submitted)."""
+        """Tell the status sink each job's latest status, one at a time (held jobs: once submitted); what it
+        failed to take is told again after a delay that doubles while it fails (``PUSH_RETRY_S``)."""
+        delay = PUSH_DELAY_S
         while True:
             await self._pushes.wait()
-            await asyncio.sleep(PUSH_DELAY_S)
+            await asyncio.sleep(delay)
             self._pushes.clear()
             sink = self._sink
             if sink is None:
                 continue
-            for job_id in [j for j in self._unpushed if j not in self._held]:
-                status = self._unpushed.pop(job_id, None)
-                if status is None:
-                    continue
-                self.counters["pushes"] += 1
-                try:
-                    await sink(job_id, status)
-                except Exception:  # the monitor's safety poll catches up with it
-                    self.log.exception("local backend '%s': telling the status of %s failed", self.name, job_id)
+            if await self._push_all(sink):
+                delay = PUSH_DELAY_S
+                continue
+            first, most = PUSH_RETRY_S
+            delay = first if delay < first else min(delay * 2, most)
+            self._pushes.set()
+
+    async def _push_all(self, sink: StatusSink) -> bool:
+        """Tell ``sink`` the statuses not told yet; False if it failed to take some (they are kept)."""
+        told = True
+        for job_id in [j for j in self._unpushed if j not in self._held]:
+            status = self._unpushed.pop(job_id, None)
+            if status is None:
+                continue
+            self.counters["pushes"] += 1
+            try:
+                await sink(job_id, status)
+            except Exception:  # e.g. the store is busy: told again later, unless a newer status came meanwhile
+                self._unpushed.setdefault(job_id, status)
+                told = False
+                self.log.exception("local backend '%s': telling the status of %s failed", self.name, job_id)
+        return told
 
     # statuses -------------------------------------------------------------------------
     def _read_status(self, remote_id: str, running: int) -> tuple[RemoteStatus, bool]:
@@ -931,10 +1012,14 @@ class LocalBackend(Backend):
         if done is None:
             launched_at = files.claimed_at(job_dir)
             if launched_at is None:
-                return self._queued_status(running), False
-            if self._runner_alive(job_dir, launched_at):
+                incomplete = files.read_json(job_dir / files.PLAN) is None and self._settle_incomplete(job_dir)
+                if not incomplete:
+                    return self._queued_status(running), False
+                done = files.read_json(job_dir / files.STATUS) or {}
+            elif self._runner_alive(job_dir, launched_at):
                 return self._running_status(job_dir), False
-            done = self._settle_lost(job_dir)
+            else:
+                done = self._settle_lost(job_dir)
         return self._final_status(done), True
 
     def _queued_status(self, running: int) -> RemoteStatus:

@@ -22,9 +22,15 @@ under a temporary name and renamed into place, so it too appears whole):
   loses its folder only when the store, whose WAL is not fsynced at each commit either
   (``synchronous=NORMAL``), may lose the same last moments. An fsync per file would buy nothing the
   store does not already give up, at a quarter of the server's time per submission.
+- such a crash can also keep a renamed folder while losing what was written into it (empty files).
+  A folder with no launch claim and no readable plan is therefore taken as ended: the backend claims
+  it and records it FAILED, "job folder incomplete (the machine stopped while it was written)". One
+  with a claim but no plan is settled by its runner (which fails on the missing plan) or, if no
+  runner is recorded, as lost.
 
 The final status is the exception: it is the one fact the folder holds that nothing can rebuild
-(the job's outcome), and its runner pays for the flush after the job ended, off any request.
+(the job's outcome), and its runner pays for the flush after the job ended, off any request: the
+file's content, then the folder that links it in (the link is a change of the folder).
 """
 
 from __future__ import annotations
@@ -81,16 +87,35 @@ def write_fresh(path: Path, data: Any) -> None:
         json.dump(data, f, separators=(",", ":"))
 
 
+def sync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (a file created, renamed or linked in it) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_json(path: Path, data: Any, *, durable: bool = False) -> None:
     """Write ``data`` as JSON so that readers see the old or the new file, never half of one.
 
-    ``durable``: flush it to disk first (see the module's note on what is fsynced).
+    ``durable``: flush the file, then its folder, to disk (see the module's note on what is fsynced).
     """
-    os.replace(_write_tmp(path, data, durable), path)
+    tmp = _write_tmp(path, data, durable)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        sync_folder(path.parent)
 
 
 def write_json_once(path: Path, data: Any, *, durable: bool = False) -> bool:
-    """Write ``data`` atomically unless ``path`` exists; True if this call wrote it."""
+    """Write ``data`` atomically unless ``path`` exists; True if this call wrote it.
+
+    ``durable``: flush the file, then (once linked) its folder, to disk: a status that survives a power cut.
+    """
     tmp = _write_tmp(path, data, durable)
     try:
         os.link(tmp, path)
@@ -98,6 +123,8 @@ def write_json_once(path: Path, data: Any, *, durable: bool = False) -> bool:
         return False
     finally:
         tmp.unlink()
+    if durable:
+        sync_folder(path.parent)
     return True
 
 

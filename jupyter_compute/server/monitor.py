@@ -92,6 +92,7 @@ class Monitor:
         service.on_submitted.append(self.watch)
         service.on_uncertain.append(self.confirm)
         service.on_acted.append(self.follow)
+        service.on_deleted.append(self.unwatch)
 
     async def start(self) -> None:
         """Start polling, then re-attach to the jobs recorded as unfinished (after a restart), and look for
@@ -117,12 +118,13 @@ class Monitor:
                                  STOP_WAIT_S)
         self._tasks = []
 
-    def watch(self, job: Job) -> None:
-        """Poll this job until it ends; the first poll comes after the backend's first interval."""
+    def watch(self, job: Job, *, soon: bool = False) -> None:
+        """Poll this job until it ends; the first poll comes after the backend's first interval, or at once when
+        ``soon`` (a job found unwatched: what it did meanwhile is not known)."""
         if job.is_terminal or job.backend not in self.service.backends:
             return
         backend = self.service.backend(job.backend)
-        first = time.monotonic() + backend.poll_interval
+        first = time.monotonic() + (0.0 if soon else backend.poll_interval)
         if backend.batch_status:
             self._join_cycle(backend, job, first)
         else:
@@ -167,6 +169,12 @@ class Monitor:
             return
         watch.due = time.monotonic()
         self._wake.set()
+
+    def unwatch(self, job_id: str) -> None:
+        """Stop watching a job (deleted): a refresh in flight finds it gone and ends there."""
+        self._watches.pop(job_id, None)
+        for cycle in self._cycles.values():
+            cycle.jobs.pop(job_id, None)
 
     def _poke_cycle(self, job_id: str) -> None:
         """Run the cycle of a batch-watched job now (after the one in flight), and often again."""
@@ -340,7 +348,7 @@ class Monitor:
                 return  # its submission may still be under way
             self.confirm(job)  # the server stopped during its submission: looked up like a lost answer
             return
-        self.watch(job)
+        self.watch(job, soon=True)
 
     async def _fail(self, job: Job, message: str) -> None:
         """Record the job FAILED with ``message`` (nothing to record when it was deleted meanwhile)."""

@@ -173,6 +173,10 @@ class ProxyHandler(ComputeHandler):
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         return self._exchange.feed(chunk) if self._exchange is not None else None
 
+    def compute_etag(self) -> None:
+        """No ETag of ours: the platform's own (forwarded) is the only one, and hashing would hold the loop."""
+        return None
+
     def on_connection_close(self) -> None:
         super().on_connection_close()
         if self._exchange is not None:
@@ -196,6 +200,11 @@ class ProxyHandler(ComputeHandler):
             await self._relay(upstream)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._exchange.close(clean=False)
+            if self._headers_written:  # an answer cut short must not end like a whole one
+                self.log.warning("%s %s: the platform's answer broke off: %s", self.request.method,
+                                 self.request.path, type(exc).__name__)
+                self.request.connection.close()  # type: ignore[union-attr]
+                return
             raise BackendError(
                 f"the backend's API did not answer: {type(exc).__name__}: {exc}", backend=backend_name
             ) from None

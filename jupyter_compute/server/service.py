@@ -21,7 +21,7 @@ from ..errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSuppo
 from ..forms import check_spec
 from ..models import Cluster, Environment, Job, JobSpec, JobState, LogChunk, RemoteStatus, ResultFile, utcnow
 from .events import EventHub
-from .store import MAX_LIMIT, JobStore, PageText
+from .store import JobStore, PageText
 
 MAX_IDEMPOTENCY_KEY = 200
 #: native_status of a job whose submission got no answer: the platform may have it (the monitor looks).
@@ -104,6 +104,8 @@ class JobService:
         self.on_uncertain: list[Callable[[Job], None]] = []
         #: Called with each job an action left unfinished (the monitor follows it, a finished job run again too).
         self.on_acted: list[Callable[[Job], None]] = []
+        #: Called with the id of each deleted job (the monitor stops watching it).
+        self.on_deleted: list[Callable[[str], None]] = []
         for backend in self.backends.values():
             backend.attach_status_sink(self._record_pushed_status)
 
@@ -359,14 +361,7 @@ class JobService:
 
     async def remote_ids(self, backend: str) -> set[str]:
         """The platform ids of every job recorded for ``backend`` (finished ones too)."""
-        found: set[str] = set()
-        offset = 0
-        while True:
-            page, total = await self.store.list(backend=backend, sort="created", limit=MAX_LIMIT, offset=offset)
-            found.update(job.remote_id for job in page if job.remote_id)
-            offset += len(page)
-            if not page or offset >= total:
-                return found
+        return await self.store.remote_ids(backend)
 
     async def record_discovered(self, backend: Backend, found: DiscoveredJob) -> Job | None:
         """Record (and publish) a job the platform started on its own; None when it is recorded already.
@@ -452,6 +447,8 @@ class JobService:
             elif not job.is_terminal:
                 await self._abandon(backend, job.remote_id)
         await self.store.delete(job.id)
+        for callback in self.on_deleted:
+            callback(job.id)
         self.hub.publish("job_deleted", {"id": job.id})
 
     async def logs(self, job_id: str, offset: int = 0) -> LogChunk:

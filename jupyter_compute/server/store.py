@@ -6,6 +6,8 @@ microseconds since the epoch (UTC): they sort correctly and round-trip exactly. 
 both in a JSON column (read with the job) and in the indexed ``job_tags`` table (filtering).
 Each job also keeps its summary, the JSON of a job in a list page, rewritten with every change, so that a page
 of the job list (:meth:`JobStore.page`) is read as text, without decoding a job on the event loop or off it.
+The summaries' shape is numbered (``SUMMARY_FORMAT``, kept in the one-row ``meta`` table): a store opening a
+file whose summaries are of another number rewrites them all first; a missing one is built when read.
 """
 
 from __future__ import annotations
@@ -69,13 +71,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX job_tags_job ON job_tags (job_seq)",
     ),
-    (  # Job.to_dict(summary=True) as JSON text; filled for older rows by _fill_summaries
+    (  # Job.to_dict(summary=True) as JSON text, of format meta.summary_format (see _refresh_summaries)
         "ALTER TABLE jobs ADD COLUMN summary TEXT",
+    ),
+    (
+        """CREATE TABLE meta (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            summary_format INTEGER NOT NULL  -- the SUMMARY_FORMAT the summaries were written in
+        )""",
+        "INSERT INTO meta (one, summary_format) VALUES (1, 0)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-#: The schema version from which every job keeps its summary.
-_SUMMARIES_SINCE = 2
+#: The shape of the stored summaries: raise it whenever ``Job.to_dict(summary=True)`` or :func:`_summary`
+#: changes what they hold, and every summary is rewritten the next time a store opens the file.
+SUMMARY_FORMAT = 1
+#: How many summaries are rewritten per statement when a store refreshes them.
+_REFRESH_BATCH = 500
 
 _COLUMNS = (
     "id", "backend", "remote_id", "name", "state", "native_status", "message", "created",
@@ -220,10 +232,38 @@ class _PageQuery:
         direction = "DESC" if self.descending else "ASC"
         return f" ORDER BY {self.key} {direction}, seq {direction}"
 
+    def select(self, columns: str) -> tuple[str, builtins.list[Any]]:
+        """The SELECT (and its parameters) of ``columns`` of the page's rows, and of the row after them if any.
+        The inner query sorts only the keys (the outer one reads the full rows): unindexed sorts stay light."""
+        where, params = self.where, self.params
+        if self.after is not None:
+            condition, values = cursors.after(self.key, self.descending, self.after)
+            where, params = f"{where} AND {condition}" if where else f" WHERE {condition}", [*params, *values]
+        sql = (f"SELECT {columns} FROM jobs WHERE seq IN "
+               f"(SELECT seq FROM jobs{where}{self.order_by} LIMIT ? OFFSET ?){self.order_by}")
+        return sql, [*params, self.limit + 1, self.offset]
+
 
 def _query_print(sort: str, backend: str | None, state: Any, tag: str | None, q: str | None) -> str:
     states = None if state is None else sorted(_state(s) for s in ([state] if isinstance(state, str) else state))
     return cursors.fingerprint([sort, backend, states, tag, q.strip() if q and q.strip() else None])
+
+
+def _page_query(
+    filters: tuple[str | None, Any, str | None, str | None], sort: str, limit: int, offset: int,
+    cursor: str | None = None,
+) -> _PageQuery:
+    """The checked query of a page: ``filters`` are backend, state, tag and q (see :meth:`JobStore.page`)."""
+    key, descending = _sort_key(sort)
+    _check_page(limit, offset)
+    where, params = _where(*filters)
+    query_print = _query_print(sort, *filters)
+    after = None
+    if cursor is not None:
+        if offset:
+            raise InvalidSpec("give 'cursor' or 'offset', not both", field="cursor")
+        after = cursors.decode(cursor, query_print, key)
+    return _PageQuery(where, params, key, descending, limit, offset, after, query_print)
 
 
 # queries --------------------------------------------------------------------------------
@@ -236,12 +276,6 @@ def _sort_key(sort: str) -> tuple[str, bool]:
         raise InvalidSpec(f"cannot sort by '{sort}' (one of {keys}, '-' first for descending)",
                           field="sort")
     return key, descending
-
-
-def _order_by(sort: str) -> str:
-    key, descending = _sort_key(sort)
-    direction = "DESC" if descending else "ASC"
-    return f" ORDER BY {key} {direction}, seq {direction}"
 
 
 def _check_page(limit: int, offset: int) -> None:
@@ -315,16 +349,33 @@ def _migrate(conn: sqlite3.Connection) -> None:
         for statements in MIGRATIONS[version:]:
             for statement in statements:
                 conn.execute(statement)
-        if version < _SUMMARIES_SINCE:
-            _fill_summaries(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _refresh_summaries(conn)
 
 
-def _fill_summaries(conn: sqlite3.Connection) -> None:
-    """Write the summary of the jobs recorded before summaries were kept."""
-    rows = conn.execute(f"SELECT seq, {', '.join(_COLUMNS)} FROM jobs WHERE summary IS NULL").fetchall()
-    conn.executemany("UPDATE jobs SET summary = ? WHERE seq = ?",
-                     [(_summary(_job_from_row(row[1:])), row[0]) for row in rows])
+def _refresh_summaries(conn: sqlite3.Connection) -> None:
+    """Rewrite every job's summary (in the caller's transaction) unless they are of ``SUMMARY_FORMAT``:
+    those of another format would be served as they are, in a shape this code no longer writes."""
+    if conn.execute("SELECT summary_format FROM meta").fetchone()[0] == SUMMARY_FORMAT:
+        return
+    last = -1
+    while rows := conn.execute(f"SELECT seq, {', '.join(_COLUMNS)} FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (last, _REFRESH_BATCH)).fetchall():
+        conn.executemany("UPDATE jobs SET summary = ? WHERE seq = ?",
+                         [(_summary(_job_from_row(row[1:])), row[0]) for row in rows])
+        last = rows[-1][0]
+    conn.execute("UPDATE meta SET summary_format = ?", (SUMMARY_FORMAT,))
+
+
+def _summaries(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> Iterator[str]:
+    """The summaries of page ``rows`` (summary first, seq last); one missing (NULL) is built afresh."""
+    for row in rows:
+        if row[0] is not None:
+            yield row[0]
+        else:
+            job = _select_one(conn, " WHERE seq = ?", (row[-1],))
+            assert job is not None  # read in the page's transaction
+            yield _summary(job)
 
 
 def _insert(conn: sqlite3.Connection, job: Job) -> bool:
@@ -471,10 +522,8 @@ class JobStore:
         text searched in name, id, remote_id, native_status and message; ``sort`` is one
         of ``SORT_KEYS``, with a leading ``-`` for descending order.
         """
-        order_by = _order_by(sort)
-        _check_page(limit, offset)
-        where, params = _where(backend, state, tag, q)
-        return await self._run(self._list, where, params, order_by, limit, offset)
+        query = _page_query((backend, state, tag, q), sort, limit, offset)
+        return await self._run(self._list, query)
 
     async def page(
         self,
@@ -490,17 +539,12 @@ class JobStore:
     ) -> PageText:
         """One page of the job list as JSON text, written on the store's thread: the filters and sort of
         :meth:`list`, from ``offset`` or from ``cursor`` (a page's ``next``, for the same filters and sort)."""
-        key, descending = _sort_key(sort)
-        _check_page(limit, offset)
-        where, params = _where(backend, state, tag, q)
-        query_print = _query_print(sort, backend, state, tag, q)
-        after = None
-        if cursor is not None:
-            if offset:
-                raise InvalidSpec("give 'cursor' or 'offset', not both", field="cursor")
-            after = cursors.decode(cursor, query_print, key)
-        query = _PageQuery(where, params, key, descending, limit, offset, after, query_print)
+        query = _page_query((backend, state, tag, q), sort, limit, offset, cursor)
         return await self._run(self._page, query)
+
+    async def remote_ids(self, backend: str) -> builtins.set[str]:
+        """The platform ids of every job recorded for ``backend`` (finished ones too)."""
+        return await self._run(self._remote_ids, backend)
 
     # worker-thread side -----------------------------------------------------------------
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
@@ -609,36 +653,28 @@ class JobStore:
         where, params = _where(backend, ACTIVE_STATES, None, None)
         return _select(self._db, where + " ORDER BY created, seq", params)
 
-    def _list(
-        self, where: str, params: builtins.list[Any], order_by: str, limit: int, offset: int
-    ) -> tuple[builtins.list[Job], int]:
-        # One read snapshot for the page and the count. The inner query sorts only the keys
-        # (the outer one reads the 50 full rows), which keeps unindexed sorts light.
-        with _transaction(self._db, "DEFERRED") as conn:
-            page = _select(
-                conn,
-                f" WHERE seq IN (SELECT seq FROM jobs{where}{order_by} LIMIT ? OFFSET ?){order_by}",
-                [*params, limit, offset],
-            )
-            total = conn.execute("SELECT count(*) FROM jobs" + where, params).fetchone()[0]
+    def _list(self, query: _PageQuery) -> tuple[builtins.list[Job], int]:
+        sql, params = query.select(", ".join(_COLUMNS))
+        with _transaction(self._db, "DEFERRED") as conn:  # one read snapshot for the page and the count
+            page = [_job_from_row(row) for row in conn.execute(sql, params).fetchmany(query.limit)]
+            total = _count(conn, query.where, query.params)
         return page, total
 
     def _page(self, query: _PageQuery) -> PageText:
-        where, params, position = query.where, query.params, query.offset
-        if query.after is not None:
-            condition, values = cursors.after(query.key, query.descending, query.after)
-            where, params = f"{where} AND {condition}" if where else f" WHERE {condition}", [*params, *values]
-            position = query.after.position
+        sql, params = query.select(f"summary, {query.key}, seq")
         with _transaction(self._db, "DEFERRED") as conn:
-            rows = conn.execute(
-                f"SELECT summary, {query.key}, seq FROM jobs WHERE seq IN "
-                f"(SELECT seq FROM jobs{where}{query.order_by} LIMIT ? OFFSET ?){query.order_by}",
-                [*params, query.limit + 1, query.offset],
-            ).fetchall()
+            rows = conn.execute(sql, params).fetchall()
             total = _count(conn, query.where, query.params)
+            text = "[" + ",".join(_summaries(conn, rows[: query.limit])) + "]"
+        position = query.offset if query.after is None else query.after.position
         following = None
         if len(rows) > query.limit:
             _, value, seq = rows[query.limit - 1]
             following = cursors.encode(cursors.Cursor(value, seq, position + query.limit), query.fingerprint)
-        text = "[" + ",".join(row[0] for row in rows[: query.limit]) + "]"
         return PageText(text.encode(), total, position, following)
+
+    def _remote_ids(self, backend: str) -> builtins.set[str]:
+        rows = self._db.execute(
+            "SELECT remote_id FROM jobs WHERE backend = ? AND remote_id IS NOT NULL AND remote_id != ''", (backend,)
+        )
+        return {remote_id for (remote_id,) in rows}
