@@ -222,14 +222,14 @@ class Monitor:
             await asyncio.sleep(interval)
 
     async def _sweep_once(self, start_up: bool) -> bool:
-        """One sweep; whether the next one should come soon: this one failed, or found jobs left unwatched (the
-        start-up sweep re-attaches every job: that is no sign of one left unwatched)."""
+        """One sweep; whether the next one should come soon: this one failed, found jobs left unwatched, or was
+        the start-up sweep (which leaves the jobs whose submission may still have been under way to the next)."""
         try:
             unwatched = await self.sweep()
         except Exception as exc:  # noqa: BLE001 — e.g. the store briefly busy; try again next round
             self._log_failure(exc, "unfinished jobs", doing="sweeping")
             return True
-        return bool(unwatched) and not start_up
+        return start_up or bool(unwatched)
 
     def discover_interval(self, backend: Backend) -> float:
         """Seconds between two discoveries of ``backend``: its config's ``discover_interval_s``, or the default
@@ -329,7 +329,7 @@ class Monitor:
         self.log.info("job %s found on %s as %s after its submission's answer was lost", job.id, job.backend,
                       remote_id)
         self.service.publish(found)
-        self.watch(found)
+        self.watch(found, soon=True)  # what it did before it was found (a change its backend told) is not recorded
 
     async def _recover(self, job: Job) -> None:
         if job.backend not in self.service.backends:
