@@ -29,7 +29,7 @@ from ..client import ENV_TOKEN, ENV_URL
 from ..errors import ComputeError, public_reason
 from .events import EventHub
 from .monitor import Monitor
-from .proxy_upstream import ProxyClient, open_proxy_client
+from .proxy_upstream import ProxyClient
 from .routes import ROUTES, tornado_pattern
 from . import loop_watch
 from .sandboxes import SandboxSet, start_sandboxes
@@ -212,7 +212,7 @@ class ComputeApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
-        self.proxy_client = await open_proxy_client(self.proxy_timeout)
+        self.proxy_client = ProxyClient(self.proxy_timeout)
         backends = list(self.service.backends.items())
         for name, backend in backends:
             if backend.capabilities.has_webhooks:

@@ -24,7 +24,8 @@ _END = b""
 
 
 class ProxyClient:
-    """The passthrough's pooled connections to the platforms."""
+    """The passthrough's pooled connections to the platforms; each read of an answer may take up to ``timeout``
+    seconds. Made on the server's event loop (aiohttp binds its session to the running loop)."""
 
     def __init__(self, timeout: float) -> None:
         self.session = aiohttp.ClientSession(
@@ -45,11 +46,6 @@ class ProxyClient:
     async def aclose(self) -> None:
         """Close every connection."""
         await self.session.close()
-
-
-async def open_proxy_client(timeout: float) -> ProxyClient:
-    """The passthrough's client, whose platform answers (each read) may take up to ``timeout`` seconds."""
-    return ProxyClient(timeout)
 
 
 class Exchange:
