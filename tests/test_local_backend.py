@@ -609,6 +609,28 @@ def test_cancel_queued_and_delete(tmp_path: Path) -> None:
     run(body)
 
 
+def test_a_write_that_comes_while_a_folder_is_removed_does_not_keep_it(tmp_path: Path, monkeypatch) -> None:
+    """A runner's last status or a launch claim may land while a deleted job's folder is being removed:
+    it must fail, and the folder must go (it once stayed, refilled half-way through the removal)."""
+    job_dir = tmp_path / "jobs" / "late-1"
+    (job_dir / files.OUTPUTS).mkdir(parents=True)
+    (job_dir / files.LOG).write_text("log")
+    remove = files.shutil.rmtree
+    late_writes: list[BaseException] = []
+
+    def remove_with_a_late_write(path: Path, *args: Any, **kwargs: Any) -> None:
+        try:
+            files.claim(job_dir)
+        except FileNotFoundError as exc:
+            late_writes.append(exc)
+        remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(files.shutil, "rmtree", remove_with_a_late_write)
+    files.remove_job_folder(job_dir)
+    assert len(late_writes) == 1, "the late write found the folder under its name"
+    assert list((tmp_path / "jobs").iterdir()) == []
+
+
 def test_unreadable_notebook_is_refused_at_submit(tmp_path: Path) -> None:
     (tmp_path / "bad.ipynb").write_text("not json")
 

@@ -635,3 +635,27 @@ def test_an_ending_event_thread_leaves_the_flag_of_the_new_one_alone():
     assert live.connected
     live._set_connected(live._stop, False)
     assert not live.connected
+
+
+def test_the_ticker_lets_a_monitor_go_from_a_thread_that_holds_its_lock():
+    """The garbage collector closes a monitor (``__del__``) in whatever thread it runs, one holding the
+    ticker's lock included: that must not hang (it did once, in the ticker thread's start)."""
+    from jupyter_compute.widgets.monitor import _Ticker
+
+    class Ticked:
+        def _tick(self) -> None:
+            pass
+
+    ticker, monitor, done = _Ticker(), Ticked(), threading.Event()
+
+    def add_then_close_while_holding_the_lock() -> None:
+        with ticker._lock:
+            ticker.add(monitor)  # type: ignore[arg-type]
+            ticker.discard(monitor)  # type: ignore[arg-type]
+        done.set()
+
+    thread = threading.Thread(target=add_then_close_while_holding_the_lock, daemon=True)
+    thread.start()
+    thread.join(TIMEOUT)
+    assert done.is_set(), "closing a monitor inside the ticker's lock hung"
+    poll(lambda: not ticker.running, "the ticker with no monitor to end", timeout=TIMEOUT)

@@ -431,7 +431,11 @@ class LocalBackend(Backend):
             self.counters["status_queued"] += 1
             return self._queued_status(len(self._launched))
         self.counters["status_reads"] += 1
-        status, ended = await asyncio.to_thread(self._read_status, remote_id, len(self._launched))
+        try:
+            status, ended = await asyncio.to_thread(self._read_status, remote_id, len(self._launched))
+        except FileNotFoundError:  # deleted while it was read
+            self._job_dir(remote_id)  # NotFound, unless the folder is there after all
+            raise
         if ended:
             self._ended(remote_id, status)
         return status
@@ -467,7 +471,7 @@ class LocalBackend(Backend):
         job_dir = self._job_dir(remote_id)
         await self.cancel(remote_id)
         self._forget(remote_id)
-        await asyncio.to_thread(shutil.rmtree, job_dir, True)
+        await asyncio.to_thread(files.remove_job_folder, job_dir)
 
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
         """Log text from byte ``offset``; ``complete`` once the job ended and all was read."""

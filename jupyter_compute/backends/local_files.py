@@ -35,8 +35,11 @@ file's content, then the folder that links it in (the link is a change of the fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from datetime import datetime, UTC
 from pathlib import Path
@@ -142,6 +145,16 @@ def claimed_at(job_dir: Path) -> float | None:
         return float((job_dir / LAUNCHED).read_text() or 0)
     except (OSError, ValueError):
         return None
+
+
+def remove_job_folder(job_dir: Path) -> None:
+    """Remove a job's folder, first moving it out of its name (to a ``.tmp-`` one, cleared at start-up
+    if this is cut short): a write that comes late (a runner's last status, a launch claim) then fails
+    instead of filling a folder half removed."""
+    trash = Path(tempfile.mkdtemp(prefix=f".tmp-deleted-{job_dir.name}-", dir=job_dir.parent))
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(job_dir, trash / job_dir.name)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def final_status(

@@ -709,17 +709,22 @@ class _Ticker:
 
     def __init__(self) -> None:
         self._monitors: weakref.WeakSet[JobMonitor] = weakref.WeakSet()
-        self._lock = threading.Lock()
+        # Re-entrant: a monitor collected by the garbage collector closes itself (``__del__``) in
+        # whichever thread the collection runs, possibly one already holding this lock.
+        self._lock = threading.RLock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, monitor: JobMonitor) -> None:
         with self._lock:
             self._monitors.add(monitor)
-            if self._thread is None:
-                self._wake.clear()
-                self._thread = threading.Thread(target=self._run, name="jupyter-compute-ticker", daemon=True)
-                self._thread.start()
+            if self._thread is not None:
+                return
+            self._wake.clear()
+            thread = self._thread = threading.Thread(target=self._run, name="jupyter-compute-ticker", daemon=True)
+        # Started outside the lock: a new thread may collect a monitor, whose close() takes the lock,
+        # before start() returns.
+        thread.start()
 
     def discard(self, monitor: JobMonitor) -> None:
         with self._lock:
