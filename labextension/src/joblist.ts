@@ -5,6 +5,7 @@ import { Widget } from '@lumino/widgets';
 import { ComputeApi } from './api';
 import { h, formatDuration, jobDuration, localTime, relativeTime, stateBadge } from './dom';
 import { EventStream } from './events';
+import { TimelineStrip } from './timeline';
 import { initialState, JobFilter, JobListAction, JobListState, reduce } from './reducer';
 import type { Backend, ComputeEvent, Job, JobState } from './types';
 import { isTerminal, JOB_STATES, readOnlyReason } from './types';
@@ -40,10 +41,12 @@ export class JobListView extends Widget {
   private readonly _empty = h('div', { class: 'jp-Compute-empty' });
   private readonly _pager = h('div', { class: 'jp-Compute-pager' });
   private readonly _status = h('div', { class: 'jp-Compute-streamStatus', role: 'status', 'aria-live': 'polite' });
+  private readonly _timeline: TimelineStrip;
 
   constructor(private readonly options: JobListOptions) {
     super();
     this.addClass('jp-Compute-jobs');
+    this._timeline = new TimelineStrip(id => options.openJob(id));
     this._stateSelect.append(
       h('option', { value: '' }, 'All states'),
       ...JOB_STATES.map(state => h('option', { value: state }, state.replace('_', ' ').toLowerCase()))
@@ -60,6 +63,7 @@ export class JobListView extends Widget {
       h('div', { class: 'jp-Compute-filters' }, this._backendSelect, this._stateSelect, this._search),
       this._notices,
       this._status,
+      this._timeline.node,
       this._list,
       this._empty,
       this._pager
@@ -217,6 +221,7 @@ export class JobListView extends Widget {
         ? 'No job matches these filters.'
         : 'No jobs yet. Submit one with “New job”, from a notebook (Client().submit), or with %submit_job.';
     this._renderPager();
+    this._timeline.update(state.rows);
     this._tick();
   }
 
@@ -272,6 +277,7 @@ export class JobListView extends Widget {
   private _tick(): void {
     if (!this.isVisible) return;
     const now = Date.now();
+    this._timeline.tick(now);
     for (const job of this._state.rows) {
       const row = this._rows.get(job.id);
       if (!row) continue;

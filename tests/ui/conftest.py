@@ -15,7 +15,6 @@ Helpers (import them: ``from ui.conftest import open_notebook, ...``)
     wait_for_kernel_idle(page)
     cell_errors(page)                            tracebacks shown in the notebook's outputs
     screenshot(page, name)                       PNG in test-artifacts/screenshots/ (kept by CI)
-    use_theme(page, DARK_THEME | LIGHT_THEME)    switch JupyterLab's theme and wait until it applies
     screenshot_both_themes(page, name)           <name>-light.png and <name>-dark.png
 Timeouts are in seconds.
 """
@@ -192,31 +191,17 @@ def screenshot(page, name: str, *, full_page: bool = False, animations: str = "d
     return path
 
 
-LIGHT_THEME, DARK_THEME = "JupyterLab Light", "JupyterLab Dark"
-
-
-def use_theme(page, theme: str, *, timeout: float = 60) -> None:
-    """Switch JupyterLab to ``theme`` (a theme's name, e.g. ``DARK_THEME``) and wait until it applies."""
-    dark = theme != LIGHT_THEME
-    page.evaluate("theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function(
-        "dark => document.body.dataset.jpThemeLight === String(!dark) && "
-        "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() !== ''",
-        arg=dark, timeout=timeout * 1000,
-    )
-    page.wait_for_timeout(300)  # one frame or two for widgets' own styles to repaint
-
-
 def screenshot_both_themes(page, name: str, **kwargs) -> tuple[Path, Path]:
     """Screenshots ``<name>-light.png`` and ``<name>-dark.png`` of what the page shows (the light theme
     is restored after); ``kwargs`` as :func:`screenshot` takes them."""
-    use_theme(page, LIGHT_THEME)
+    set_theme(page, "light")
     light = screenshot(page, f"{name}-light", **kwargs)
-    use_theme(page, DARK_THEME)
+    set_theme(page, "dark")
     try:
+        page.wait_for_timeout(300)  # a frame or two for widgets' own styles to repaint
         dark = screenshot(page, f"{name}-dark", **kwargs)
     finally:
-        use_theme(page, LIGHT_THEME)
+        set_theme(page, "light")
     return light, dark
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from ui.conftest import (
-    LabServer, open_notebook, run_active_cell, run_in_new_cell, screenshot, set_theme, start_lab, wait_for_text,
+    LabServer, open_notebook, run_active_cell, run_in_new_cell, screenshot, screenshot_both_themes, set_theme,
+    start_lab, wait_for_text,
 )
 
 SIDEBAR = "#jp-Compute-sidebar"
@@ -374,3 +375,59 @@ def test_a_job_whose_backend_is_gone_is_shown_read_only(tmp_path, page):
         screenshot(page, "sidebar-light-14-read-only")
     finally:
         lab.server.stop()
+
+
+TIMELINE = f"{SIDEBAR} .jp-Compute-timeline"
+
+
+def timeline_bar(page, job_id: str, part: str = "run"):
+    return page.locator(f'{TIMELINE} rect.jp-Compute-timeline-{part}[data-job-id="{job_id}"]')
+
+
+def bar_width(page, job_id: str) -> float:
+    return float(timeline_bar(page, job_id).get_attribute("width") or 0)
+
+
+def test_the_timeline_draws_each_job_grouped_by_backend_and_follows_it_in_place(sandbox_lab: LabServer, page):
+    """One bar per job of the list, grouped by backend; a running bar grows, an ended one stays, a new
+    job adds a bar, and a bar is updated in place (the same element) as its job changes state."""
+    open_lab(page, sandbox_lab, "light")
+    with sandbox_lab.client() as client:
+        short = client.submit(command="sleep 2", name="timeline-short")
+        long = client.submit(command="sleep 120", name="timeline-long")
+        maap = client.submit(backend="maap", algorithm="row-stats", inputs=["plots.csv"], name="timeline-maap")
+        try:
+            for job in (short, long, maap):
+                timeline_bar(page, job.id).wait_for(state="attached", timeout=30_000)
+            page.evaluate("id => { document.querySelector(`.jp-Compute-timeline g[data-job-id=\"${id}\"]`).__mark = 1 }",
+                          short.id)
+            page.locator(f'{TIMELINE} rect[data-job-id="{short.id}"][data-state="SUCCEEDED"]').first.wait_for(
+                state="attached", timeout=120_000)
+            assert page.evaluate("id => document.querySelector(`.jp-Compute-timeline g[data-job-id=\"${id}\"]`).__mark",
+                                 short.id) == 1, "the ended job's bar was drawn anew instead of changed in place"
+            assert "jp-Compute-tl-SUCCEEDED" in (timeline_bar(page, short.id).get_attribute("class") or "")
+
+            page.locator(f'{TIMELINE} rect[data-job-id="{long.id}"][data-state="RUNNING"]').first.wait_for(
+                state="attached", timeout=120_000)
+            running, ended = bar_width(page, long.id), bar_width(page, short.id)
+            page.wait_for_function(
+                "([id, w]) => parseFloat(document.querySelector(`.jp-Compute-timeline rect.jp-Compute-timeline-run"
+                "[data-job-id=\"${id}\"]`).getAttribute('width')) > w + 1",
+                arg=[long.id, running], timeout=60_000)
+            assert bar_width(page, short.id) == pytest.approx(ended, abs=1e-3), "an ended job's bar kept growing"
+
+            labels = page.locator(f"{TIMELINE} .jp-Compute-timeline-backend").all_inner_texts()
+            assert {"local", "maap"} <= set(labels) and len(labels) == len(set(labels)), labels
+            bars = page.locator(f"{TIMELINE} g[data-job-id]")
+            before = bars.count()
+            added = client.submit(command="true", name="timeline-added")
+            timeline_bar(page, added.id).wait_for(state="attached", timeout=30_000)
+            assert bars.count() == before + 1
+            assert bars.count() == page.locator(ROW).count(), "one bar per job in the list"
+
+            timeline_bar(page, long.id).click()
+            page.locator(JOB_PAGE).wait_for(timeout=30_000)
+            page.locator(f"{SIDEBAR} .jp-Compute-timeline").scroll_into_view_if_needed()
+            screenshot_both_themes(page, "sidebar-timeline")
+        finally:
+            client.cancel(long.id)
