@@ -203,8 +203,9 @@ def test_failed_job_shows_its_message(client, token, monitors):
     message = client.job(job.id).message
     assert "exited with code 3" in message
     row = monitor.rows[job.id]
-    assert "exited with code 3" in row.cells.value and "disk is on fire" in row.cells.value
-    assert state_colour("FAILED") in row.cells.value, "the failed state (and its message) are red"
+    assert "exited with code 3" in row.message.value and "disk is on fire" in row.message.value
+    assert state_colour("FAILED") in row.cells.value and state_colour("FAILED") in row.message.value, \
+        "the failed state (and its message) are red"
     row.select_button.click()
     assert "exited with code 3" in monitor.detail.fields.value
     assert "exited with code 3" in repr(monitor)

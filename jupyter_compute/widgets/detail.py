@@ -6,8 +6,10 @@ as nested tables, nothing cut) and a button per action the job offers, whose for
 thread, a refusal shows as the pane's red line (and at the field it names), and the facts and
 actions are fetched again after it (and whenever the job's status changes).
 
-:class:`JobDetail` is shown under the :class:`~jupyter_compute.widgets.monitor.JobMonitor`'s
-table; it can be used on its own too (``detail.show(job)``). Every network call runs in a
+:class:`JobDetail` is shown beside the :class:`~jupyter_compute.widgets.monitor.JobMonitor`'s
+table (its close button, ``jc-detail-close``, hides it again); it can be used on its own too
+(``detail.show(job)``). Each tabular result's "Load as DataFrame" button has the box naming its
+variable (``jc-df-name``) beside it. Every network call runs in a
 background thread; server errors show as one red line, never a traceback.
 
 The log is followed with :meth:`Client.follow_logs` in a background thread. The pane keeps
@@ -40,9 +42,7 @@ from ..models import JobState
 from ._util import (
     Raw,
     close_tree,
-    elapsed_seconds,
     error_html,
-    format_duration,
     format_size,
     format_when,
     html_table,
@@ -55,6 +55,7 @@ from ._util import (
 )
 from .actions import ActionBar
 from .facts import actions_html, facts_html
+from .job_table import badge_html, duration_seconds, duration_text
 
 if TYPE_CHECKING:
     from ..client import Client, Job
@@ -70,6 +71,13 @@ _LOG_RETRY_S = 3.0
 _LOG_RETRIES = 5
 _HEAD_ROWS = 10
 _GREY = "#757575"
+
+
+def _name_box(value: str) -> w.Text:
+    """The box naming the variable a "Load as DataFrame" binds (beside its button)."""
+    box = w.Text(value=value, description="as", tooltip="The variable the DataFrame is bound to",
+                 style={"description_width": "initial"}, layout=w.Layout(width="9em"))
+    return box.add_class("jc-df-name")
 
 
 class LogTail:
@@ -122,11 +130,12 @@ def _cancel_tooltip(job: Job, can_cancel: bool) -> str:
 
 
 class JobDetail(w.VBox):
-    """Fields, followed log, results and actions of one job (shown under the monitor's table).
+    """Fields, followed log, results and actions of one job (shown beside the monitor's table).
 
     ``namespace`` is where "Load as DataFrame" binds its variable: the IPython user namespace
     by default (when IPython runs), or any dict given (for tests and scripts). ``on_change``
-    gets the job a Cancel answered with; ``on_deleted`` the id of a job deleted here.
+    gets the job a Cancel answered with; ``on_deleted`` the id of a job deleted here; ``on_close`` is
+    called by the pane's close button (without it the button is not shown).
     """
 
     def __init__(
@@ -138,6 +147,7 @@ class JobDetail(w.VBox):
         namespace: MutableMapping[str, Any] | None = None,
         on_change: Callable[[Job], None] | None = None,
         on_deleted: Callable[[str], None] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.job: Job | None = None
@@ -146,6 +156,7 @@ class JobDetail(w.VBox):
         self._namespace = namespace
         self._on_change = on_change
         self._on_deleted = on_deleted
+        self._name_boxes: dict[str, w.Text] = {}  # the variable name box of each tabular result
         self._lock = threading.RLock()
         # Each show()/hide() starts a new generation: a background thread of an older one
         # (log follower, DataFrame load, cancel) writes nothing into the pane.
@@ -162,7 +173,10 @@ class JobDetail(w.VBox):
         self._detail_seq = 0
         self._detail_of: tuple[str, JobState, str] | None = None  # the job status the detail was asked at
 
-        self.title = w.HTML()
+        self.title = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self.close_button = w.Button(icon="times", tooltip="Close the job's detail",
+                                     layout=w.Layout(width="32px", flex="none"), disabled=on_close is None)
+        self.close_button.add_class("jc-detail-close")
         self.fields = w.HTML().add_class("jc-detail-fields")
         self.error = w.HTML().add_class("jc-error")
         self.read_only_note = w.HTML().add_class("jc-read-only")
@@ -175,18 +189,18 @@ class JobDetail(w.VBox):
         self.confirm_no = w.Button(description="No").add_class("jc-confirm-no")
         self.confirm = w.HBox([self.confirm_label, self.confirm_yes, self.confirm_no]).add_class("jc-confirm")
         set_hidden(self.confirm, True)
-        self.df_name = w.Text(value="df", description="variable", layout=w.Layout(width="16em"))
-        self.df_name.add_class("jc-df-name")
+        self.df_name = _name_box("df")
         self.results_box = w.VBox().add_class("jc-results")
         self.df_status = w.HTML()
         self.df_output = w.Output().add_class("jc-df-output")
-        self.log_view = w.Output(layout=w.Layout(max_height="24em", overflow="auto", border="1px solid #e0e0e0"))
+        self.log_view = w.Output(layout=w.Layout(max_height="24em", overflow="auto",
+                                                 border="1px solid var(--jp-border-color2)"))
         self.log_view.add_class("jc-log")
         self.log_status = w.HTML()
         actions = w.HBox([self.cancel_button, self.delete_button, self.confirm])
         super().__init__(
             [
-                self.title,
+                w.HBox([self.title, self.close_button], layout=w.Layout(align_items="center")),
                 self.fields,
                 self.facts,
                 self.read_only_note,
@@ -195,16 +209,20 @@ class JobDetail(w.VBox):
                 self.error,
                 w.HTML("<b>Results</b>"),
                 self.results_box,
-                self.df_name,
                 self.df_status,
                 self.df_output,
                 w.HTML("<b>Log</b>"),
                 self.log_status,
                 self.log_view,
             ],
-            layout=w.Layout(border="1px solid #ccc", padding="4px 8px", margin="6px 0 0 0"),
+            layout=w.Layout(border="1px solid var(--jp-border-color1)", padding="4px 8px", margin="0 0 0 8px",
+                            overflow="hidden"),
         )
         self.add_class("jc-detail")
+        if on_close is not None:
+            self.close_button.on_click(lambda _b: on_close())
+        else:
+            set_hidden(self.close_button, True)
         self.cancel_button.on_click(lambda _b: self._ask("cancel"))
         self.delete_button.on_click(lambda _b: self._ask("delete"))
         self.confirm_yes.on_click(lambda _b: self._confirmed())
@@ -284,14 +302,12 @@ class JobDetail(w.VBox):
             self.title.value = self.title.value + f' <span style="color:{_GREY}">(deleted)</span>'
             self.cancel_button.disabled = self.delete_button.disabled = True
             self.action_bar.disable("The job was deleted")
-            for child in self.results_box.children:
-                for widget in getattr(child, "children", ()):
-                    if isinstance(widget, w.Button):
-                        widget.disabled = True
+            for button in self.load_buttons.values():
+                button.disabled = True
 
     def _render(self, job: Job, *, results: bool = True) -> None:
         name = html.escape(job.name or "(unnamed)")
-        title = f"<b>{name}</b> {state_badge(job.state)}"
+        title = f"<b>{name}</b> {badge_html(job.state, job.native_status)}"
         if title != self.title.value:
             self.title.value = title
         failed = job.state in (JobState.FAILED, JobState.TIMED_OUT)
@@ -306,7 +322,7 @@ class JobDetail(w.VBox):
             ("created", format_when(job.created)),
             ("started", format_when(job.started)),
             ("finished", format_when(job.finished)),
-            ("elapsed", format_duration(elapsed_seconds(job))),
+            ("duration", duration_text(duration_seconds(job))),
             ("tags", ", ".join(job.tags)),
         ]
         program = program_text(job.spec)
@@ -369,6 +385,7 @@ class JobDetail(w.VBox):
         self._shown_results = shown
         old = self.results_box.children
         rows: list[w.Widget] = []
+        old_boxes, self._name_boxes = self._name_boxes, {}
         for result in job.results:
             label = w.HTML(
                 f"<code>{html.escape(result.name)}</code> "
@@ -384,13 +401,26 @@ class JobDetail(w.VBox):
                     button.disabled, button.tooltip = True, f"Read-only: {reason}"
 
                 button.on_click(lambda _b, name=result.name: self.load_dataframe(name, wait=False))
-                parts.append(button)
-            rows.append(w.HBox(parts, layout=w.Layout(align_items="center")))
+                box = self._name_box_for(result.name, old_boxes)
+                # one box: the name and its button never wrap apart
+                parts.append(w.HBox([box, button], layout=w.Layout(align_items="center", flex="none")))
+            rows.append(w.HBox(parts, layout=w.Layout(align_items="center", flex_flow="row wrap")))
         if not rows:
             rows.append(w.HTML(f'<span style="color:{_GREY}">no results yet</span>'))
         self.results_box.children = rows
         for box in old:
-            close_tree(box)
+            close_tree(box, keep=[self.df_name, *self._name_boxes.values()])
+
+    def _name_box_for(self, result: str, old: dict[str, w.Text]) -> w.Text:
+        """The variable name box beside ``result``'s button: ``df_name`` for the first tabular result,
+        its own box (``df2``, ``df3``, ...) for the others."""
+        if not self._name_boxes:
+            box = self.df_name
+        else:
+            box = old.get(result) if old.get(result) is not self.df_name else None
+            box = box or _name_box(f"df{len(self._name_boxes) + 1}")
+        self._name_boxes[result] = box
+        return box
 
     @property
     def load_buttons(self) -> dict[str, w.Button]:
@@ -399,8 +429,9 @@ class JobDetail(w.VBox):
         # Without results the box holds one "no results yet" line: zip stops at the shorter.
         for box, result in zip(self.results_box.children, self.job.results if self.job else [], strict=False):
             for child in getattr(box, "children", ()):
-                if isinstance(child, w.Button):
-                    found[result.name] = child
+                for widget in getattr(child, "children", ()):
+                    if isinstance(widget, w.Button):
+                        found[result.name] = widget
         return found
 
     # --- the log ------------------------------------------------------------------------------
@@ -552,7 +583,7 @@ class JobDetail(w.VBox):
             job = self.job
             if job is None or self.client is None:
                 return
-            variable = self.df_name.value.strip()
+            variable = self._name_boxes.get(name, self.df_name).value.strip()
             if not variable.isidentifier() or keyword.iskeyword(variable):
                 self.df_status.value = error_html(f"'{variable}' is not a valid Python variable name")
                 return
@@ -729,4 +760,5 @@ class JobDetail(w.VBox):
             self._follow_stop.set()
         for child in self.children:
             close_tree(child)
+        self.df_name.close()  # not in the tree while no result is tabular
         super().close()

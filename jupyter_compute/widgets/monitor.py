@@ -1,32 +1,39 @@
-"""The job monitor: a live, paged table of jobs with a detail pane.
+"""The job monitor: a live, paged, sortable table of jobs with the detail of one beside it.
 
-``JobMonitor(client=None, backend=None, state=None, page_size=25)`` shows one page of the jobs
-the server knows, newest first, and keeps it current from the server's pushed events
+``JobMonitor(client=None, backend=None, state=None, page_size=25, sort="-created")`` shows one page
+of the jobs the server knows, newest first, and keeps it current from the server's pushed events
 (:class:`~jupyter_compute.widgets.live.LiveJobs`): a change of a job rewrites only that job's
-row widget; a new job matching the filters appears at the top of page 1 (the page is queried
-again, at most once per ``RELOAD_DELAY_S`` however many events come, and only for a job that
-can belong on it). Nothing ever needs a refresh button, and no network call or wait happens
-on the kernel's main thread except the ones a click asks for (paging, filtering, selecting a
-job that is not shown). Network calls never hold the monitor's lock, so a click never waits
-for the event thread's query.
+row widgets' values; a new job matching the filters appears where it belongs on the page (the
+page is queried again, at most once per ``RELOAD_DELAY_S`` however many events come, and only for
+a job that can belong on it). Nothing ever needs a refresh button, and no network call or wait
+happens on the kernel's main thread except the ones a click asks for (paging, filtering, sorting,
+selecting a job that is not shown). Network calls never hold the monitor's lock, so a click never
+waits for the event thread's query.
+
+The table (:mod:`~jupyter_compute.widgets.job_table`): name, backend, state badge (the platform's own
+status on hover), created, started, duration and message, in fixed-width columns. A header click
+sorts by its column (``sort_by``; again to reverse): the server sorts by name, backend, state,
+created and started; the duration sorts the page shown (of the newest jobs). Running jobs'
+durations move on each second (one ticker thread for all monitors, which rewrites only those
+cells); an ended job's duration is frozen at finished - started; a queued one shows ``—``. With no
+job to show, the table says what to do next.
 
 Monitors made without a client share one client (:func:`~jupyter_compute.widgets._util.default_client`)
-and so one event thread; the elapsed times of running jobs are kept current by one ticker
-thread for all monitors.
+and so one event thread.
 
-Selecting a row (its ``▸`` button) opens :class:`~jupyter_compute.widgets.detail.JobDetail`:
-the job's fields, its log followed while it runs, its results with "Load as DataFrame"
-buttons, and Cancel / Delete actions that each ask for a confirming click. Server errors show
-as one red line (``error_text``), never a traceback; so do live updates that stopped
-("live updates paused: …").
+Selecting a row (its ``▸`` button; again to close) opens :class:`~jupyter_compute.widgets.detail.JobDetail`
+beside the list (which then leaves out its backend, started and message columns): the job's fields,
+its log followed while it runs, its results with "Load as DataFrame" buttons, and Cancel / Delete
+actions that each ask for a confirming click. Server errors show as one red line (``error_text``),
+never a traceback; so do live updates that stopped ("live updates paused: …").
 
-CSS classes for browser tests and styling: ``jc-monitor`` (the whole panel), ``jc-filter-bar``,
-``jc-filter-backend``, ``jc-filter-state``, ``jc-search``, ``jc-prev``, ``jc-next``,
-``jc-page-label``, ``jc-error``, ``jc-table``; every row ``jc-job-row`` and
-``jc-state-<STATE>`` (plus ``jc-selected``), its select button ``jc-row-select``; the detail
-pane ``jc-detail`` with ``jc-detail-fields``, ``jc-log``, ``jc-results``, ``jc-df-name``,
-``jc-load-df``, ``jc-df-output``, ``jc-cancel``, ``jc-delete``, ``jc-confirm``,
-``jc-confirm-yes``, ``jc-confirm-no``.
+CSS classes for browser tests and styling: ``jc-monitor`` (the whole panel; ``jc-split`` while a
+detail is shown), ``jc-filter-bar``, ``jc-filter-backend``, ``jc-filter-state``, ``jc-search``,
+``jc-prev``, ``jc-next``, ``jc-page-label``, ``jc-error``, ``jc-jt-body`` (list and detail),
+``jc-jt-list``, ``jc-table``, ``jc-jt-empty``; the header's and rows' classes are listed in
+:mod:`~jupyter_compute.widgets.job_table`; the detail pane ``jc-detail`` with ``jc-detail-fields``,
+``jc-log``, ``jc-results``, ``jc-df-name``, ``jc-load-df``, ``jc-df-output``, ``jc-cancel``,
+``jc-delete``, ``jc-confirm``, ``jc-confirm-yes``, ``jc-confirm-no``, ``jc-detail-close``.
 """
 
 from __future__ import annotations
@@ -42,21 +49,34 @@ import ipywidgets as w
 
 from ..errors import InvalidSpec
 from ..models import JobState
+from ..models import utcnow
 from ._util import (
+    Raw,
     close_tree,
     connect,
-    elapsed_seconds,
     error_html,
-    format_duration,
     html_table,
     log,
     one_line,
     start_thread,
-    state_badge,
-    state_colour,
     text_table,
 )
 from .detail import JobDetail
+from .job_table import (
+    DEFAULT_SORT,
+    SERVER_SORT_KEYS,
+    TABLE_CSS,
+    JobRow,
+    SortHeader,
+    badge_html,
+    duration_seconds,
+    duration_text,
+    empty_html,
+    local_time,
+    sort_jobs,
+    sort_value,
+    split_sort,
+)
 from .live import LiveJobs
 
 if TYPE_CHECKING:
@@ -67,12 +87,10 @@ __all__ = ["JobDetail", "JobMonitor", "JobRow"]
 ALL = ""
 #: Events arriving within this many seconds of each other cause one page query.
 RELOAD_DELAY_S = 0.2
-_GRID = "grid-template-columns:minmax(9em,2fr) minmax(6em,1fr) 7.5em minmax(6em,1fr) 6.5em minmax(8em,3fr)"
-_CELL = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:0 6px"
-_COLUMNS = ("name", "backend", "state", "native status", "elapsed", "message")
 #: The columns of the monitor's static table (its ``_repr_html_`` and ``repr``).
-_TABLE_HEADERS = ("id", *_COLUMNS)
-_TICK_S = 5.0
+_TABLE_HEADERS = ("id", "name", "backend", "state", "created", "started", "duration", "message")
+#: Running jobs' durations move on this often (seconds).
+_TICK_S = 1.0
 _SEEN_MAX = 100_000
 #: The error line shows the first of these that has a message.
 _ERROR_SLOTS = ("page", "backends", "select", "live", "event")
@@ -97,90 +115,18 @@ def _checked_state(state: str | JobState | None) -> str:
     return value
 
 
-# --- rows ---------------------------------------------------------------------------------------
+def _checked_sort(sort: str) -> str:
+    """``sort`` if the table can sort by it (a column, ``-`` first for descending), else InvalidSpec."""
+    key, _descending = split_sort(sort)
+    if key not in {*SERVER_SORT_KEYS, "duration"}:
+        keys = ", ".join(sorted({*SERVER_SORT_KEYS, "duration"}))
+        raise InvalidSpec(f"cannot sort by '{sort}' (one of {keys}, '-' first for descending)", field="sort")
+    return sort
 
 
-def _message_html(job: Job) -> str:
-    colour = state_colour(job.state) if job.state in (JobState.FAILED, JobState.TIMED_OUT) else "#616161"
-    message = html.escape(job.message)
-    return f'<span style="{_CELL};color:{colour}" title="{message}">{message}</span>'
-
-
-def row_html(job: Job, read_only: str | None = None) -> str:
-    """The cells of one job's row (a CSS grid lined up with the header); ``read_only``: why the job can
-    only be read (its backend is not configured, or cannot work), shown beside the backend's name."""
-    name = html.escape(job.name or "(unnamed)")
-    backend = html.escape(job.backend)
-    if read_only is not None:
-        backend = (f'<span class="jc-read-only-backend" style="color:#e65100" title="Read-only: '
-                   f'{html.escape(read_only)}">{backend} (read-only)</span>')
-    return (
-        f'<div class="jc-row-cells" style="display:grid;{_GRID};align-items:center">'
-        f'<span style="{_CELL}" title="{html.escape(job.id)}">{name}'
-        f' <span style="color:#9e9e9e;font-size:85%">{html.escape(job.id[:8])}</span></span>'
-        f'<span style="{_CELL}">{backend}</span>'
-        f'<span style="{_CELL}">{state_badge(job.state)}</span>'
-        f'<span style="{_CELL}" title="{html.escape(job.native_status)}">{html.escape(job.native_status)}</span>'
-        f'<span style="{_CELL}">{html.escape(format_duration(elapsed_seconds(job)))}</span>'
-        f"{_message_html(job)}</div>"
-    )
-
-
-def _header_html() -> str:
-    cells = "".join(f'<span style="{_CELL};font-weight:600">{html.escape(c)}</span>' for c in _COLUMNS)
-    return f'<div style="display:grid;{_GRID};border-bottom:1px solid #ccc">{cells}</div>'
-
-
-class JobRow(w.HBox):
-    """One job's row: a select button and its cells. Changes of the job update it in place."""
-
-    def __init__(self, job: Job, on_select: Callable[[str], None],
-                 read_only: Callable[[str], str | None] = lambda backend: None) -> None:
-        self.job = job
-        self._read_only = read_only
-        self.select_button = w.Button(
-            description="▸", tooltip="Show the job's details, log and results", layout=w.Layout(width="2.6em")
-        )
-        self.select_button.add_class("jc-row-select")
-        self.cells = w.HTML(row_html(job, read_only(job.backend)), layout=w.Layout(flex="1 1 auto", overflow="hidden"))
-        super().__init__([self.select_button, self.cells], layout=w.Layout(align_items="center"))
-        self._dom_classes = ["jc-job-row", f"jc-state-{job.state.value}"]
-        self.select_button.on_click(lambda _button: on_select(self.job.id))
-
-    def __repr__(self) -> str:
-        return f"<JobRow {self.job.id[:8]} {self.job.name!r} {self.job.state.value}>"
-
-    @property
-    def state(self) -> str:
-        """The state shown, e.g. ``"RUNNING"``."""
-        return self.job.state.value
-
-    def update(self, job: Job) -> bool:
-        """Show ``job``'s current fields; True when anything visible changed."""
-        old, self.job = self.job, job
-        changed = False
-        if old.state != job.state:
-            classes = [c for c in self._dom_classes if not c.startswith("jc-state-")]
-            self._dom_classes = [*classes, f"jc-state-{job.state.value}"]
-            changed = True
-        value = row_html(job, self._read_only(job.backend))
-        if value != self.cells.value:
-            self.cells.value = value
-            changed = True
-        return changed
-
-    def set_selected(self, selected: bool) -> None:
-        if selected:
-            self.add_class("jc-selected")
-            self.select_button.button_style = "info"
-        else:
-            self.remove_class("jc-selected")
-            self.select_button.button_style = ""
-
-    def close(self) -> None:
-        self.select_button.close()
-        self.cells.close()
-        super().close()
+def _server_sort(sort: str) -> str:
+    """The order the server lists the pages in: ``sort``, or newest first for a column sorted here."""
+    return sort if split_sort(sort)[0] in SERVER_SORT_KEYS else DEFAULT_SORT
 
 
 # --- the monitor --------------------------------------------------------------------------------
@@ -202,12 +148,14 @@ class JobMonitor(w.VBox):
         page_size: int = 25,
         *,
         q: str | None = None,
+        sort: str = DEFAULT_SORT,
         namespace: MutableMapping[str, Any] | None = None,
         live: bool = True,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be 1 or more")
         state_value = _checked_state(state)
+        self.sort = _checked_sort(sort)
         self.client: Client | None = None
         self.page_size = page_size
         self.offset = 0
@@ -243,10 +191,26 @@ class JobMonitor(w.VBox):
             namespace=namespace,
             on_change=self._apply,
             on_deleted=self.on_deleted,
+            on_close=lambda: self.select(None),
         )
-        super().__init__([bar, self.error, self.header, self.table, self.detail])
+        super().__init__(self._layout(bar))
         self.add_class("jc-monitor")
         self._start(backend, live)
+
+    def _layout(self, bar: w.HBox) -> list[w.Widget]:
+        """The panel's children: styles, filter bar, error line, and the list with the detail beside it."""
+        self.list_box = w.VBox([self.header, self.table, self.empty],
+                               layout=w.Layout(flex="1 1 520px", min_width="0", overflow_x="auto"))
+        self.list_box.add_class("jc-jt-list")
+        self.detail.layout.flex = "1 1 320px"
+        self.detail.layout.min_width = "320px"
+        self.detail.layout.max_height = "80vh"  # scrolls on its own: the list stays in sight beside it
+        self.detail.layout.overflow = "auto"
+        self.body = w.HBox([self.list_box, self.detail],
+                           layout=w.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"))
+        self.body.add_class("jc-jt-body")
+        style = w.HTML(TABLE_CSS, layout=w.Layout(display="none"))
+        return [style, bar, self.error, self.body]
 
     def _build_controls(self, state_value: str, q: str | None) -> w.HBox:
         """Make the filters, paging buttons, error line, header and table; answer the filter bar."""
@@ -257,7 +221,7 @@ class JobMonitor(w.VBox):
             options=[("all", ALL)] + [(s.value, s.value) for s in JobState],
             value=state_value,
             description="state",
-            layout=w.Layout(width="13em"),
+            layout=w.Layout(width="16em"),
         ).add_class("jc-filter-state")
         self.search = w.Text(
             value=q or "", placeholder="search name, id, message", continuous_update=False,
@@ -269,8 +233,9 @@ class JobMonitor(w.VBox):
         self.next_button.add_class("jc-next")
         self.page_label = w.HTML().add_class("jc-page-label")
         self.error = w.HTML().add_class("jc-error")
-        self.header = w.HTML(_header_html(), layout=w.Layout(margin="0 0 0 2.8em"))
+        self.header = SortHeader(self.sort, self.sort_by)
         self.table = w.VBox().add_class("jc-table")
+        self.empty = w.HTML(layout=w.Layout(display="none")).add_class("jc-jt-empty-box")
         return w.HBox(
             [self.backend_filter, self.state_filter, self.search, self.prev_button, self.page_label, self.next_button],
             layout=w.Layout(flex_flow="row wrap", align_items="center"),
@@ -279,7 +244,7 @@ class JobMonitor(w.VBox):
     def _build_unconnected(self, bar: w.HBox, exc: Exception) -> None:
         """The panel without a server: the reason in one red line, every control greyed out."""
         self.detail = JobDetail(None)
-        super().__init__([bar, self.error, self.header, self.table, self.detail])
+        super().__init__(self._layout(bar))
         self.add_class("jc-monitor")
         self._set_error("page", f"cannot show the jobs: {one_line(exc)}")
         for control in (self.backend_filter, self.state_filter, self.search, self.prev_button, self.next_button):
@@ -327,6 +292,24 @@ class JobMonitor(w.VBox):
             self._quiet = False
         with self._lock:
             self.offset = 0
+        self._load_page()
+
+    def sort_by(self, column: str) -> None:
+        """Sort by ``column`` (what a header click does): a second time reverses the order; a new column
+        starts descending for times and the duration, ascending for text. Back to page 1."""
+        key, descending = split_sort(self.sort)
+        if column == key:
+            self.set_sort(column if descending else f"-{column}")
+        else:
+            self.set_sort(f"-{column}" if column in ("created", "started", "duration") else column)
+
+    def set_sort(self, sort: str) -> None:
+        """Sort the table by ``sort`` (``"name"``, ``"-created"``, ...); back to page 1. The server sorts by
+        name, backend, state, created and started; the duration sorts the page shown (newest jobs)."""
+        with self._lock:
+            self.sort = _checked_sort(sort)
+            self.offset = 0
+        self.header.show_sort(self.sort)
         self._load_page()
 
     def next_page(self) -> None:
@@ -414,7 +397,7 @@ class JobMonitor(w.VBox):
             if self._closed:
                 return
             self._load_seq += 1
-            seq, filters, asked = self._load_seq, self.filters, self.offset
+            seq, filters, asked = self._load_seq, self._question(), self.offset
         offset = asked
         try:
             page = self._query(filters, offset)
@@ -437,29 +420,28 @@ class JobMonitor(w.VBox):
     def _answers(self, seq: int, filters: dict[str, str | None], offset: int) -> bool:
         """(Under the lock.) Whether load ``seq`` (of that page) may still be shown."""
         return (
-            not self._closed and seq > self._shown_seq and self.offset == offset and self.filters == filters
+            not self._closed and seq > self._shown_seq and self.offset == offset and self._question() == filters
         )
 
-    def _query(self, filters: dict[str, str | None], offset: int) -> JobPage:
+    def _question(self) -> dict[str, str | None]:
+        """The filters and the sort of the page asked for."""
+        return {**self.filters, "sort": self.sort}
+
+    def _query(self, question: dict[str, str | None], offset: int) -> JobPage:
         assert self.client is not None
         self.page_queries += 1
         return self.client.jobs(
-            backend=filters["backend"], state=filters["state"], q=filters["q"], limit=self.page_size, offset=offset
+            backend=question["backend"], state=question["state"], q=question["q"], limit=self.page_size,
+            offset=offset, sort=_server_sort(question["sort"] or DEFAULT_SORT),
         )
 
     def _render_page(self, jobs: Iterable[Job], total: int) -> None:
         """Show ``jobs`` as the table; rows still on the page keep their widget."""
+        if split_sort(self.sort)[0] not in SERVER_SORT_KEYS:
+            jobs = sort_jobs(jobs, self.sort)
         with self._lock:
             old = dict(self.rows)
-            rows: dict[str, JobRow] = {}
-            for job in jobs:
-                row = old.pop(job.id, None)
-                if row is None:
-                    row = JobRow(job, self.select, self.read_only_reason)
-                    row.set_selected(job.id == self.selected)
-                elif job.updated >= row.job.updated:
-                    row.update(job)
-                rows[job.id] = row
+            rows = {job.id: self._row_for(job, old) for job in jobs}
             if len(self._seen) > _SEEN_MAX:
                 self._seen.clear()
             self._seen.update(rows)
@@ -470,12 +452,31 @@ class JobMonitor(w.VBox):
             for row in old.values():
                 row.close()
             self.total = total
-            self.page_label.value = f"&nbsp;{html.escape(self.page_text)}&nbsp;"
+            self._show_empty(not rows)
+            self.page_label.value = f"&nbsp;{html.escape(self.page_text)}&nbsp;" if rows else ""
             self.prev_button.disabled = self.offset <= 0
             self.next_button.disabled = self.offset + self.page_size >= total
             shown = self.detail.job_id
             if shown is not None and shown in rows:
                 self.detail.update(rows[shown].job)
+
+    def _row_for(self, job: Job, old: dict[str, JobRow]) -> JobRow:
+        """(Under the lock.) ``job``'s row: its widget taken out of ``old`` (updated), else a new one."""
+        row = old.pop(job.id, None)
+        if row is None:
+            row = JobRow(job, self._row_clicked, self.read_only_reason)
+            row.set_selected(job.id == self.selected)
+        elif job.updated >= row.job.updated:
+            row.update(job)
+        return row
+
+    def _show_empty(self, empty: bool) -> None:
+        """(Under the lock.) Say what to do next instead of a bare header when no job is shown."""
+        value = empty_html(any(self.filters.values())) if empty else ""
+        if value != self.empty.value:
+            self.empty.value = value
+        self.empty.layout.display = None if empty else "none"
+        self.header.layout.display = "none" if empty else None
 
     def _request_reload(self) -> None:
         """Query the page again soon: all requests within ``RELOAD_DELAY_S`` make one query."""
@@ -551,8 +552,9 @@ class JobMonitor(w.VBox):
             if row is not None:
                 if job.updated < row.job.updated:
                     return  # an older event than what is shown
+                moved = self._moves(row.job, job)
                 row.update(job)
-                reload = not self._matches(job)
+                reload = moved or not self._matches(job)
             else:
                 reload = self._matches(job) and self._may_belong(job)
             if self.detail.job_id == job.id:
@@ -561,17 +563,27 @@ class JobMonitor(w.VBox):
         if reload:
             self._request_reload()
 
+    def _moves(self, old: Job, new: Job) -> bool:
+        """(Under the lock.) Whether a shown job's change moves it in the server's order (the page is
+        then queried again); a job's creation time never changes, the default order never moves."""
+        key = split_sort(_server_sort(self.sort))[0]
+        return key != "created" and sort_value(old, key) != sort_value(new, key)
+
     def _may_belong(self, job: Job) -> bool:
-        """(Under the lock.) Whether a matching job that is not shown may belong on this page
-        (newest first): always when the page is not full; else when it is not older than the
-        page's oldest job: on page 1 it is new (or newly matching); on a later page, when it
-        falls within the page, or before it and is new (it moves every later page down one)."""
+        """(Under the lock.) Whether a matching job that is not shown may belong on this page (in the
+        server's order): always when the page is not full; else when it does not come after the page's
+        last job: on page 1 it is new (or newly matching); on a later page, when it falls within the
+        page, or before it and is new (it moves every later page down one)."""
         shown = [row.job for row in self.rows.values()]
         if len(shown) < self.page_size:
             return True
-        if job.created < min(j.created for j in shown):
+        key, descending = split_sort(_server_sort(self.sort))
+        values = [sort_value(j, key) for j in shown]
+        value = sort_value(job, key)
+        first, last = (max(values), min(values)) if descending else (min(values), max(values))
+        if (value < last) if descending else (value > last):
             return False
-        if self.offset == 0 or job.created <= max(j.created for j in shown):
+        if self.offset == 0 or ((value <= first) if descending else (value >= first)):
             return True
         return job.id not in self._seen
 
@@ -590,19 +602,24 @@ class JobMonitor(w.VBox):
         return True
 
     def _tick(self) -> None:
-        """Keep the elapsed time of running jobs current (rows and the detail pane)."""
+        """Move the duration of running jobs on (only those rows' duration values; and the detail pane)."""
+        now = utcnow()
         with self._lock:
             if self._closed:
                 return
             for row in self.rows.values():
                 if row.job.state is JobState.RUNNING:
-                    row.update(row.job)
+                    row.tick(now)
         self.detail.refresh_elapsed()
 
     # --- selection ----------------------------------------------------------------------------
 
+    def _row_clicked(self, job_id: str) -> None:
+        """A row's select button: show its job beside the list, or hide it when it is shown already."""
+        self.select(None if job_id == self.selected else job_id)
+
     def select(self, job_id: str | None) -> None:
-        """Show the detail pane of ``job_id`` (None hides it)."""
+        """Show the detail pane of ``job_id`` beside the list (None hides it, the list takes the width)."""
         self._set_error("select", "")
         with self._lock:
             if self.selected in self.rows:
@@ -610,7 +627,9 @@ class JobMonitor(w.VBox):
             self.selected = job_id
             if job_id is None:
                 self.detail.hide()
+                self.remove_class("jc-split")
                 return
+            self.add_class("jc-split")
             row = self.rows.get(job_id)
             if row is not None:
                 row.set_selected(True)
@@ -644,11 +663,12 @@ class JobMonitor(w.VBox):
         """The error line shown (plain text), ``""`` when all is well."""
         return html.unescape(_strip_tags(self.error.value))
 
-    def _table_rows(self, state: Callable[[JobState], Any]) -> list[tuple[Any, ...]]:
+    def _table_rows(self, state: Callable[[Job], Any]) -> list[tuple[Any, ...]]:
         """The shown jobs as table rows (``_TABLE_HEADERS``); ``state`` makes the state's cell."""
+        now = utcnow()
         return [
-            (job.id[:8], job.name, job.backend, state(job.state), job.native_status,
-             format_duration(elapsed_seconds(job)), job.message)
+            (job.id[:8], job.name, job.backend, state(job), local_time(job.created, now),
+             local_time(job.started, now), duration_text(duration_seconds(job, now)), job.message)
             for job in (row.job for row in self.rows.values())
         ]
 
@@ -657,15 +677,17 @@ class JobMonitor(w.VBox):
         return f"Jobs {self.page_text}" + (f" ({shown})" if shown else "")
 
     def _repr_html_(self) -> str:
-        rows = self._table_rows(state_badge)
+        rows = self._table_rows(lambda job: Raw(badge_html(job.state, job.native_status)))
         table = html_table(_TABLE_HEADERS, rows, caption=self._caption(), css_class="jc-monitor-static")
+        if not rows and "empty" in self.__dict__:
+            table += empty_html(any(self.filters.values()))
         error = self.error.value
         return (f"<div>{error}</div>" if error else "") + table
 
     def __repr__(self) -> str:
         if "page_label" not in self.__dict__:  # not built yet (an error in __init__)
             return "<JobMonitor>"
-        lines = [self._caption(), text_table(_TABLE_HEADERS, self._table_rows(lambda state: state.value))]
+        lines = [self._caption(), text_table(_TABLE_HEADERS, self._table_rows(_state_text))]
         if self.error_text:
             lines.insert(0, "error: " + self.error_text)
         return "\n".join(lines)
@@ -696,12 +718,20 @@ class JobMonitor(w.VBox):
         super().close()
 
 
+def _state_text(job: Job) -> str:
+    """The state as text, with the platform's own status when it says more: ``FAILED (Error)``."""
+    native = job.native_status
+    if not native or native.upper() == job.state.value:
+        return job.state.value
+    return f"{job.state.value} ({native})"
+
+
 def _strip_tags(text: str) -> str:
     return re.sub(r"<[^>]+>", "", text)
 
 
 class _Ticker:
-    """One thread for every monitor: refreshes running rows' elapsed time every few seconds.
+    """One thread for every monitor: moves running rows' durations on every second (``_TICK_S``).
 
     Monitors are held weakly; the thread starts with the first monitor and ends as soon as
     the last one is closed (or collected).
