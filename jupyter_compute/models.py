@@ -123,6 +123,8 @@ class Cluster(_Record):
     gpus_allocatable: int | None = None
     gpu_type: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    #: What ``status`` means, by the backend's table: healthy, busy, failing or unknown.
+    health: str = "unknown"
 
 
 @dataclass

@@ -94,12 +94,19 @@ class Submission:
 #: ``remote_id`` is the job's remote id as the backend gave it at submission (``Submission.remote_id``).
 StatusSink = Callable[[str, RemoteStatus], Awaitable[None]]
 
+#: What a cluster's native status means, for the panels' colours: it takes jobs (healthy); it is changing or
+#: has raised an alarm, so jobs may wait (busy); it cannot run jobs (failing); the backend does not know.
+CLUSTER_MEANINGS = ("healthy", "busy", "failing", "unknown")
+
 
 class Backend:
     """Base class of the platform adapters. Subclasses override what their platform offers."""
 
     kind: ClassVar[str] = ""
     status_map: ClassVar[Mapping[str, JobState]] = {}
+    #: Native cluster status (lower case; matched without case) → one of CLUSTER_MEANINGS. A status the
+    #: table does not list means "unknown".
+    cluster_status_meanings: ClassVar[Mapping[str, str]] = {}
     # The attributes below without ClassVar are defaults that a backend may set per instance.
     capabilities: Capabilities = Capabilities()
     #: How often the monitor refreshes a running job: first interval and the backoff ceiling.
@@ -305,6 +312,16 @@ class Backend:
 
     async def clusters(self) -> list[Cluster]:
         raise NotSupported(f"backend '{self.name}' has no clusters", backend=self.name)
+
+    def cluster_meaning(self, status: str) -> str:
+        """What a native cluster status means (one of CLUSTER_MEANINGS), by ``cluster_status_meanings``."""
+        return self.cluster_status_meanings.get((status or "").strip().lower(), "unknown")
+
+    def with_health(self, clusters: list[Cluster]) -> list[Cluster]:
+        """The clusters with ``health`` set from their status by this backend's table."""
+        for cluster in clusters:
+            cluster.health = self.cluster_meaning(cluster.status)
+        return clusters
 
     # passthrough ----------------------------------------------------------------------
     @property

@@ -259,6 +259,7 @@ class LocalBackend(Backend):
     poll_max_interval = 2.0
     environment_id: ClassVar[str] = "local"
     cluster_id: ClassVar[str] = "localhost"
+    cluster_status_meanings: ClassVar[Mapping[str, str]] = {"running": "healthy"}
 
     def __init__(
         self,
@@ -524,7 +525,7 @@ class LocalBackend(Backend):
         """This machine as a one-node cluster; CPUs are allocatable minus one per running job."""
         machine = await asyncio.to_thread(self._machine)
         running = len(self._launched)
-        return [
+        return self.with_health([
             Cluster(
                 id=self.cluster_id,
                 name=machine["hostname"],
@@ -538,7 +539,7 @@ class LocalBackend(Backend):
                 memory_gb_allocatable=machine["memory_gb_available"],
                 raw=_raw(machine),
             )
-        ]
+        ])
 
     # validation helpers ---------------------------------------------------------------
     def _check_choice(self, field: str, value: str | None, only: str) -> None:

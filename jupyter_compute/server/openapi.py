@@ -115,6 +115,8 @@ _SCHEMAS: dict[str, Any] = {
             "id": _TEXT, "name": _TEXT, "backend": _TEXT, "status": _TEXT, "nodes": _INT, "nodes_available": _INT,
             "cpus": _NUM, "cpus_allocatable": _NUM, "memory_gb": _NUM, "memory_gb_allocatable": _NUM,
             "gpus": _INT, "gpus_allocatable": _INT, "gpu_type": _OPT_TEXT, "raw": {"type": "object"},
+            "health": {"type": "string", "enum": ["healthy", "busy", "failing", "unknown"],
+                       "description": "What status means, by the backend's own table of its platform's statuses"},
         },
     },
     "ResultFile": {

@@ -84,10 +84,6 @@ GREEN = "#43a047"
 
 #: Styles shared by the panels (an HTML widget may carry a <style>; JupyterLab applies it).
 CSS = f"""<style>
-.jc-env-picker select, .jc-env-header {{
-  font-family: var(--jp-code-font-family, monospace); font-size: 12px;
-}}
-.jc-env-header {{ white-space: pre; font-weight: 600; overflow: hidden; }}
 .jc-error, .jc-field-error, .jc-form-error {{ color: {ERROR_COLOUR}; }}
 .jc-muted {{ color: {MUTED}; font-size: 90%; }}
 .jc-code-input textarea, .jc-code textarea {{ font-family: var(--jp-code-font-family, monospace); font-size: 12px; }}

@@ -4,21 +4,8 @@ import { Widget } from '@lumino/widgets';
 
 import { ComputeApi } from './api';
 import { cellNumber, formatNumber, h } from './dom';
+import { clusterHealth } from './health';
 import type { Backend, Cluster, Environment } from './types';
-
-export type Health = 'healthy' | 'busy' | 'failing' | 'unknown';
-
-const HEALTH_WORDS: [Health, RegExp][] = [
-  ['failing', /abnormal|error|fail|unavailable|unhealthy|concerning|degraded|down|lost|offline|broken|terminat|delet|frozen|stopped/i],
-  ['busy', /deploy|creat|pending|starting|scal|updat|provision|initiali|upgrad|resiz|wait/i],
-  ['healthy', /running|normal|available|active|ready|healthy|online|ok|up/i]
-];
-
-/** A platform's cluster status in one of four words: a failing cluster never looks healthy. */
-export function clusterHealth(status: string): Health {
-  for (const [health, pattern] of HEALTH_WORDS) if (pattern.test(status ?? '')) return health;
-  return 'unknown';
-}
 
 /** One capacity bar: how much of ``total`` is free; nothing when the cluster has none of it. */
 function bar(label: string, free: number | null, total: number | null, unit = ''): HTMLElement | null {
@@ -38,7 +25,7 @@ function bar(label: string, free: number | null, total: number | null, unit = ''
 }
 
 export function clusterCard(cluster: Cluster): HTMLElement {
-  const health = clusterHealth(cluster.status);
+  const health = clusterHealth(cluster);
   return h('div', { class: `jp-Compute-cluster jp-Compute-health-${health}`, 'data-cluster': cluster.id, 'data-health': health },
     h('div', { class: 'jp-Compute-cluster-head' },
       h('span', { class: 'jp-Compute-dot', 'aria-hidden': 'true' }),

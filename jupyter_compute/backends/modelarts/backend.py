@@ -221,6 +221,12 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
     kind: ClassVar[str] = "modelarts"
     capabilities: Capabilities = CAPABILITIES  # per instance: the proxy needs a token
     status_map: ClassVar[Mapping[str, JobState]] = TRAINING_PHASES
+    #: v1 cluster ``status`` (deploying, running, concerning = alarm raised, abnormal) and v2 pool
+    #: ``status.phase`` (Creating, Running, Abnormal, Deleting, Error).
+    cluster_status_meanings: ClassVar[Mapping[str, str]] = {
+        "running": "healthy", "deploying": "busy", "creating": "busy", "deleting": "busy", "concerning": "busy",
+        "abnormal": "failing", "error": "failing",
+    }
     batch_status: ClassVar[bool] = True
     secret_env_defaults: ClassVar[Mapping[str, str]] = {
         "token_env": "MODELARTS_TOKEN", "ak_env": "HUAWEICLOUD_SDK_AK", "sk_env": "HUAWEICLOUD_SDK_SK",
@@ -490,7 +496,8 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         except NotFound:  # a region without the v1 cluster API
             v1 = []
         pools = await self._pools_with_nodes()
-        return [v1_cluster(self.name, c) for c in v1] + [pool_cluster(self.name, p, n) for p, n in pools]
+        clusters = [v1_cluster(self.name, c) for c in v1] + [pool_cluster(self.name, p, n) for p, n in pools]
+        return self.with_health(clusters)
 
     async def environments(self) -> list[Environment]:
         """The flavors the pools offer, sized from their nodes."""

@@ -71,6 +71,8 @@ class RayBackend(_http.ClientMixin, Backend):
 
     kind: ClassVar[str] = "ray"
     status_map: ClassVar[Mapping[str, JobState]] = STATUS
+    #: cluster_facts.cluster_of's statuses
+    cluster_status_meanings: ClassVar[Mapping[str, str]] = {"healthy": "healthy", "no node alive": "failing"}
     batch_status: ClassVar[bool] = True
     recover_is_certain: ClassVar[bool] = True  # the job's id is ours: Ray has it or not
     poll_interval = 1.0
@@ -379,7 +381,7 @@ class RayBackend(_http.ClientMixin, Backend):
     async def clusters(self) -> list[Cluster]:
         nodes = await self._node_list()
         status = await self._json("GET", "/api/cluster_status", what="reading the cluster's use")
-        return [cluster_of(self.name, public_url(self.url), nodes, status)]
+        return self.with_health([cluster_of(self.name, public_url(self.url), nodes, status)])
 
 
 class _StoppedBeforeStart:
