@@ -122,6 +122,17 @@ class Client:
         """The submit form ``backend`` declares: its fields, to render and check before submitting."""
         return Form.from_dict(self._get(f"backends/{_quote(backend)}/form"))
 
+    def list_files(self, path: str = "") -> list[dict[str, str]]:
+        """The folder ``path`` (relative to the server's root; "" for the root) as the Jupyter server's
+        contents API lists it: ``{"name", "path", "type"}`` per entry (type ``directory``, ``notebook`` or
+        ``file``), folders first, then by name. NotFound for a folder the server does not have."""
+        url = f"{self.url}api/contents/{quote(path.strip('/'), safe='/')}"
+        data = self._request("GET", url, params={"content": 1, "type": "directory"}, retry=True)
+        entries = data.get("content") if isinstance(data, dict) else None
+        found = [{key: str(entry.get(key, "")) for key in ("name", "path", "type")}
+                 for entry in entries or () if isinstance(entry, dict)]
+        return sorted(found, key=lambda entry: (entry["type"] != "directory", entry["name"].lower()))
+
     def proxy(
         self,
         backend: str,

@@ -21,7 +21,7 @@ from jupyter_compute.sandbox.modelarts.workflows import QUICK_CHECK_ID, TRAIN_AP
 
 #: Every workflow the sandbox seeds: three demos and twenty fillers.
 SEEDED = 23
-REFRESH_ON = ["extra.kind", "extra.workflow_id"]
+REFRESH_ON = ["extra.kind", "extra.workflow_id", "cluster"]
 
 
 @pytest.fixture(autouse=True)

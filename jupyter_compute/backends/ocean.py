@@ -329,9 +329,11 @@ class OceanBackend(_http.ClientMixin, Backend):
     def form(self) -> Form:
         common = tuple(f for f in COMMON_FIELDS if f.name != "timeout_s")
         env_help = "The compute environment; default: the provider's first free environment (priceMin 0)."
-        known = [e.id for e in self._environments or []]
+        known = self._environments or []
+        free = next((e.id for e in known if is_free(e)), None)
         environment = (
-            FormField("environment", "Environment", "choice", choices=tuple(known), help=env_help)
+            FormField("environment", "Environment", "choice", choices=tuple(e.id for e in known), default=free,
+                      choice_labels=tuple(environment_label(e) for e in known), help=env_help)
             if known else FormField("environment", "Environment", "string", help=env_help)
         )  # fmt: skip
         fields = (
@@ -359,6 +361,14 @@ class OceanBackend(_http.ClientMixin, Backend):
                       help="image, tag, entrypoint of raw code; default python:3.11, 'python $ALGO'."),
         )  # fmt: skip
         return Form(fields=fields + common, one_of=(("algorithm", "code", "script"),))
+
+    async def form_for(self, values: Mapping[str, Any]) -> Form:
+        """The form, its environments read first when the start's background read has not (yet) read them
+        (a provider that cannot be reached leaves the environment a text field)."""
+        if self._environments is None:
+            with contextlib.suppress(ComputeError):
+                await self.environments()
+        return self.form()
 
     def validate(self, spec: JobSpec) -> JobSpec:
         """Datasets, one algorithm, the order objects. A ``script`` is read here and becomes ``code``."""
@@ -577,6 +587,12 @@ class OceanBackend(_http.ClientMixin, Backend):
         found = [normalise_environment(raw, self.name) for raw in environment_list(data, self.chain_id)]
         self._environments = found
         return found
+
+
+def environment_label(environment: Environment) -> str:
+    """What the form shows for an environment: its name (and id when they differ), and whether it is free."""
+    name = environment.name if environment.name and environment.name != environment.id else ""
+    return environment.id + (f" ({name})" if name else "") + (" — free" if is_free(environment) else "")
 
 
 def endpoint_paths(root: Mapping[str, Any]) -> dict[str, str]:

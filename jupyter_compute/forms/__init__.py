@@ -49,7 +49,7 @@ __all__ = [
 #: The built-in field types (:func:`field_type_names` lists those registered later too).
 FIELD_TYPES = field_type_names()
 #: The built-in types whose values are text (a type this version does not know is checked as text too).
-TEXT_TYPES = ("string", "text", "code", "path")
+TEXT_TYPES = ("string", "text", "code", "path", "open_choice")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ __all__ = [
     "MappingType",
     "NumberType",
     "NumericType",
+    "OpenChoiceType",
     "PathType",
     "StringType",
     "TagsType",
@@ -313,6 +314,24 @@ class ChoiceType(FieldType):
         from ..widgets.fields import choice_control  # noqa: PLC0415 - ipywidgets only where a form is shown
 
         return choice_control(form_field)
+
+
+class OpenChoiceType(StringType):
+    """Text, one of the field's ``choices`` or any other: the choices are what the platform listed (its
+    algorithms, environments, flavors), offered with a free-text fallback for one not listed."""
+
+    name = "open_choice"
+
+    def check(self, value: Any, form_field: FormField) -> str | None:
+        return self.type_problem(value, form_field) or _nul_problem(value) or self._pattern_problem(value, form_field)
+
+    def schema(self, form_field: FormField, *, given: bool) -> dict[str, Any]:
+        return self.value_schema(form_field, given=given)  # the choices are suggestions, not an enum
+
+    def widget(self, form_field: FormField) -> FieldControl:
+        from ..widgets.fields import combo_control  # noqa: PLC0415 - ipywidgets only where a form is shown
+
+        return combo_control(form_field)
 
 
 # --- collections --------------------------------------------------------------------------------

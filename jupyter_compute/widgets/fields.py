@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIELD_WIDTH",
+    "INPUT_WIDTH",
     "LABEL_WIDTH",
     "NO_CHOICE",
     "FieldControl",
     "checkbox_control",
     "choice_control",
+    "combo_control",
     "field_style",
+    "fit_labels",
     "format_mapping",
     "none_if_blank",
     "number_text",
@@ -37,6 +40,11 @@ __all__ = [
 
 LABEL_WIDTH = "150px"
 FIELD_WIDTH = "460px"
+#: The width of a field's input beside its label (the label column fits the form's longest label).
+INPUT_WIDTH = 310
+#: About how wide a character of a label is (JupyterLab's 13px UI font), and the room around the text.
+_LABEL_CHAR_PX = 7.6
+_LABEL_PAD_PX = 14
 #: The entry of a choice that leaves the field empty.
 NO_CHOICE = "—"
 
@@ -133,6 +141,40 @@ def choice_control(form_field: FormField) -> FieldControl:
         widget.value = value
 
     return FieldControl(widget, lambda: widget.value, set_choice)
+
+
+def combo_control(form_field: FormField) -> FieldControl:
+    """A text box offering the field's choices (by their labels) and taking any other text: a listed label
+    reads as its choice, other text as itself."""
+    labels = {form_field.choice_label(choice): choice for choice in form_field.choices or ()}
+    widget = W.Combobox(options=tuple(labels), ensure_option=False, placeholder="choose or type",
+                        **field_style(form_field))
+    widget.add_class("jc-combo")
+
+    def get_choice() -> Any:
+        text = none_if_blank(widget.value)
+        return labels.get(text.strip(), text.strip()) if isinstance(text, str) else text
+
+    def set_choice(value: Any) -> None:
+        shown = next((label for label, choice in labels.items() if choice == value), value)
+        set_text(widget, shown)
+
+    return FieldControl(widget, get_choice, set_choice)
+
+
+def label_width(labels: list[str]) -> int:
+    """The width in pixels of a label column holding every one of ``labels`` uncut."""
+    longest = max((len(label) for label in labels), default=0)
+    return max(100, round(longest * _LABEL_CHAR_PX) + _LABEL_PAD_PX)
+
+
+def fit_labels(widget: W.Widget, width: int) -> None:
+    """Give a field's widget a label column ``width`` pixels wide (and its input the same width as every
+    other field's)."""
+    if "description_width" in getattr(getattr(widget, "style", None), "keys", ()):
+        widget.style.description_width = f"{width}px"
+        widget.layout.width = f"{width + INPUT_WIDTH}px"
+        widget.layout.flex = "0 0 auto"  # as wide beside a long help text as beside a short one
 
 
 # --- text to values and back --------------------------------------------------------------------

@@ -47,6 +47,7 @@ from ._util import (
 )
 from .fields import (
     FIELD_WIDTH,
+    INPUT_WIDTH,
     LABEL_WIDTH,
     NO_CHOICE,
     FieldControl,
@@ -55,9 +56,13 @@ from .fields import (
     parse_mapping,
     parse_number,
     parse_tags,
+    fit_labels,
+    label_width,
     text_control,
 )
+from .file_picker import FilePicker
 from .pickers import ClusterPicker, EnvironmentPicker
+from .program_picker import PROGRAM_CSS, ProgramChoice, program_group
 
 if TYPE_CHECKING:
     from ..client import Client, Job
@@ -141,6 +146,8 @@ MULTILINE_NOTE = (
 
 _MAGIC_OPTIONS = (("backend", "--backend"), ("environment", "--env"), ("cluster", "--cluster"), ("name", "--name"))
 _PROGRAMS = ("command", "script", "notebook", "code")
+#: The path fields the form offers a file browser for, and the files each lists (besides folders).
+_FILE_SUFFIXES = {"script": (".py",), "notebook": (".ipynb",)}
 
 
 def magic_line(spec: Mapping[str, Any]) -> str:
@@ -259,6 +266,11 @@ class SubmitForm(W.VBox):
         self.messages: dict[str, W.HTML] = {}
         self.environment_picker: EnvironmentPicker | None = None
         self.cluster_picker: ClusterPicker | None = None
+        #: The choice of program kind, when the form's fields hold alternative programs.
+        self.program: ProgramChoice | None = None
+        #: The file browser of each path field it serves (script, notebook), by field name.
+        self.file_pickers: dict[str, FilePicker] = {}
+        self._label_px = label_width([])
         self.client: Client | None = None
         self._backends: list[dict[str, Any]] = []
         self._idempotency_key = uuid.uuid4().hex
@@ -297,6 +309,7 @@ class SubmitForm(W.VBox):
         self.code_area.add_class("jc-code")
         self.children = [
             style_widget(),
+            W.HTML(f"<style>{PROGRAM_CSS}</style>", layout=W.Layout(display="none")),
             self.backend_select,
             self.hint,
             self.fields_box,
@@ -327,15 +340,17 @@ class SubmitForm(W.VBox):
     # --- public -------------------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
-        """The value of every field, as the shared check and the spec take them."""
-        return {name: control.get() for name, control in self.controls.items()}
+        """The value of every field, as the shared check and the spec take them (of the program fields, only
+        the chosen kind's)."""
+        values = {name: control.get() for name, control in self.controls.items()}
+        return self.program.given(values) if self.program is not None else values
 
     def set_values(self, **values: Any) -> None:
         """Fill fields by name (``params.x`` style names as keyword ``**{"params.x": 1}``)."""
         for name, value in values.items():
             if name not in self.controls:
                 raise KeyError(f"backend '{self.backend}' has no field '{name}'")
-            self.controls[name].set(value)
+            self.controls[name].set(value)  # a program given is the kind chosen (_typed_program)
 
     def spec(self) -> dict[str, Any]:
         """The job spec the fields make now (``backend`` first), unchecked."""
@@ -343,13 +358,22 @@ class SubmitForm(W.VBox):
 
     def check(self) -> dict[str, str]:
         """Run the shared check; show each message at its field; answer the problems."""
-        problems = check_values(self.form, self.values())
+        problems = self._program_problem(check_values(self.form, self.values()))
         self._clear_messages()
         for name, message in problems.items():
             self._field_error(name, message)
         if problems:
             self._form_error(f"{len(problems)} field{'s' if len(problems) > 1 else ''} to fix before submitting")
         return problems
+
+    def _program_problem(self, problems: dict[str, str]) -> dict[str, str]:
+        """The problems, that of the program group (its own, or "give exactly one of …") said at the chosen
+        kind's field, the only one shown (the kinds not chosen are empty: values() leaves them out)."""
+        group = self.program.group if self.program is not None else ()
+        said = [problems[name] for name in group if name in problems]
+        if self.program is None or not said:
+            return problems
+        return {self.program.kind: said[0], **{n: m for n, m in problems.items() if n not in group}}
 
     def submit(self) -> Job | None:
         """Check, then submit: answers the job, or None when a field (or the server) refused it."""
@@ -432,23 +456,43 @@ class SubmitForm(W.VBox):
 
     def _build(self) -> None:
         old = self.fields_box.children
-        self.controls, self.messages = {}, {}
-        rows: list[W.Widget] = []
-        for form_field in self.form.fields:
-            rows.append(self._field_row(form_field))
-            picker = self._picker_for(form_field)
-            if picker is not None:
-                rows.append(picker)
-        groups = [" or ".join(self.form.label(n) for n in group) for group in self.form.one_of]
-        self.hint.value = "".join(
-            f'<div class="jc-muted">Give exactly one of: {html.escape(g)}.</div>' for g in groups
-        )
+        self.controls, self.messages, self.file_pickers = {}, {}, {}
+        self._label_px = self._label_column()
+        group = program_group(self.form)
+        self.program = ProgramChoice(self.form, group, self._label_px) if group else None
+        rows = self._rows(group)
+        self._show_hint(group)
         self.fields_box.children = rows
         self._chosen = self._refresh_values()
         self._renew_key()
         keep = [picker for picker in (self.environment_picker, self.cluster_picker) if picker is not None]
         for widget in old:
             close_tree(widget, keep)
+
+    def _label_column(self) -> int:
+        """The width of the label column fitting every label of the form (the backend chooser's too)."""
+        labels = [f.label + (" *" if f.required else "") for f in self.form.fields]
+        width = label_width([*labels, "Program", "Backend"])
+        fit_labels(self.backend_select, width)
+        return width
+
+    def _show_hint(self, program: tuple[str, ...]) -> None:
+        """Say the form's groups of alternatives above the fields (the program's says itself: its selector)."""
+        groups = [" or ".join(self.form.label(n) for n in g) for g in self.form.one_of if tuple(g) != program]
+        self.hint.value = "".join(f'<div class="jc-muted">Give exactly one of: {html.escape(g)}.</div>'
+                                  for g in groups)  # fmt: skip
+
+    def _rows(self, group: tuple[str, ...]) -> list[W.Widget]:
+        """Every field's row, the program selector before the first program field, one program shown."""
+        rows: list[W.Widget] = []
+        for form_field in self.form.fields:
+            if self.program is not None and form_field.name in group and self.program.row not in rows:
+                rows.append(self.program.row)
+            rows.append(self._field_row(form_field))
+        if self.program is not None:
+            self.program.choose(self.program.first_given({n: self.controls[n].get() for n in group}))
+            self.program.widget.observe(self._on_program, "value")
+        return rows
 
     def _field_row(self, form_field: FormField) -> W.Widget:
         """The row of one field (its widget, help and message line), its control kept in ``controls``."""
@@ -458,15 +502,35 @@ class SubmitForm(W.VBox):
         if control.widget.has_trait("value"):
             control.widget.observe(self._renew_key, "value")
             if form_field.name in self.form.refresh_on:
+                if control.widget.has_trait("continuous_update"):
+                    control.widget.continuous_update = False  # typed text: fetched once typed, not per key
                 control.widget.observe(self._refresh_form, "value")
+        fit_labels(control.widget, self._label_px)
         message = W.HTML()
         message.add_class("jc-field-error")
         helptext = W.HTML(help_html, layout=W.Layout(margin="0 0 0 8px", flex="1 1 auto"))
         self.controls[form_field.name] = control
         self.messages[form_field.name] = message
-        row = W.VBox([W.HBox([control.widget, helptext]), message])
+        picker = self._picker_for(form_field)
+        row = W.VBox([W.HBox([control.widget, helptext]), message, *([picker] if picker is not None else [])])
         row.add_class("jc-field-row")
+        if self.program is not None and form_field.name in self.program.group:
+            self.program.rows[form_field.name] = row
+            if control.widget.has_trait("value"):
+                control.widget.observe(lambda _: self._typed_program(form_field.name), "value")
         return row
+
+    def _typed_program(self, name: str) -> None:
+        """A program given in a field (typed, set, picked): its kind is the one chosen."""
+        control = self.controls.get(name)
+        if self.program is not None and control is not None and control.get() is not None:
+            self.program.choose(name)
+
+    def _on_program(self, change: dict[str, Any]) -> None:
+        """Another kind of program chosen: its field shows, the next Submit is a new submission."""
+        self._renew_key()
+        for name in self.program.group if self.program is not None else ():
+            self.messages[name].value = ""
 
     # --- following the choices -----------------------------------------------------------------
 
@@ -520,10 +584,26 @@ class SubmitForm(W.VBox):
                 self._form_error(f"cannot load the form of '{backend}' for these choices: {line}")
 
     def _picker_for(self, form_field: FormField) -> W.Widget | None:
-        """The picker bound to the environment or cluster field, when the backend has them."""
+        """The picker bound to the environment or cluster field, when the backend has them, or the file
+        browser of a script or notebook path."""
         if not self.with_pickers:
             return None
-        if form_field.name == "environment" and self._capability("has_environments"):
+        if form_field.type == "path" and form_field.name in _FILE_SUFFIXES:
+            return self._file_picker(form_field)
+        picker = self._capacity_picker(form_field.name)
+        if picker is None:
+            return None
+        control = self.controls[form_field.name]
+        picker.choose(control.get())
+        # the field follows the picker, and the picker the field
+        control.widget.observe(lambda change: self._to_picker(picker, change["new"]), "value")
+        what = "environments" if form_field.name == "environment" else "clusters"
+        return self._folded(picker, f"Browse the {what}", f"jc-{form_field.name}-choice", wide=True)
+
+    def _capacity_picker(self, name: str) -> EnvironmentPicker | ClusterPicker | None:
+        """The environment or cluster picker (made once, then shown for this backend) for the field ``name``."""
+        picker: EnvironmentPicker | ClusterPicker | None
+        if name == "environment" and self._capability("has_environments"):
             picker = self.environment_picker
             if picker is None:
                 picker = self.environment_picker = EnvironmentPicker(self.client, backend=self.backend)
@@ -531,7 +611,7 @@ class SubmitForm(W.VBox):
             else:
                 picker.backend = self.backend
                 picker.refresh()
-        elif form_field.name == "cluster" and self._capability("has_clusters"):
+        elif name == "cluster" and self._capability("has_clusters"):
             picker = self.cluster_picker
             if picker is None:
                 picker = self.cluster_picker = ClusterPicker(self.client, backend=self.backend)
@@ -541,16 +621,25 @@ class SubmitForm(W.VBox):
                 picker.refresh()
         else:
             return None
-        control = self.controls[form_field.name]
-        picker.choose(control.get())
-        # the field follows the picker, and the picker the field
-        control.widget.observe(lambda change: self._to_picker(picker, change["new"]), "value")
-        # folded by default: the form stays short, the field shows the choice anyway
-        what = "environments" if form_field.name == "environment" else "clusters"
-        box = W.Accordion(children=[picker], titles=(f"Browse the {what} of {self.backend}",), selected_index=None,
-                          layout=W.Layout(margin=f"0 0 8px {LABEL_WIDTH}", width="auto"))
-        box.add_class(f"jc-{form_field.name}-choice")
+        return picker
+
+    def _folded(self, picker: W.Widget, title: str, css_class: str, *, wide: bool = False) -> W.Accordion:
+        """A picker folded under its field (the form stays short; the field shows the choice anyway); a
+        ``wide`` one (a table of many columns) takes the form's whole width."""
+        layout = (W.Layout(margin="0 0 8px 0", width="100%") if wide
+                  else W.Layout(margin=f"0 0 8px {self._label_px + 10}px", width=f"{INPUT_WIDTH - 8}px"))
+        box = W.Accordion(children=[picker], titles=(title,), selected_index=None, layout=layout)
+        box.add_class(css_class)
         return box
+
+    def _file_picker(self, form_field: FormField) -> W.Accordion:
+        """A browser of the server's folders whose pick fills the path field (which stays free to type in)."""
+        folders = "folder" in form_field.help.lower()  # a field that takes a folder says so
+        picker = FilePicker(self.client, suffixes=_FILE_SUFFIXES[form_field.name], folders=folders)
+        self.file_pickers[form_field.name] = picker
+        picker.observe(lambda change: self._from_picker(form_field.name, change["new"] or None), "value")
+        what = "notebooks" if form_field.name == "notebook" else "scripts and folders" if folders else "scripts"
+        return self._folded(picker, f"Browse the {what}", "jc-file-choice")
 
     def _from_picker(self, name: str, value: str | None) -> None:
         control = self.controls.get(name)
@@ -571,6 +660,8 @@ class SubmitForm(W.VBox):
         self._form_error("")
 
     def _field_error(self, name: str, message: str) -> bool:
+        if self.program is not None:
+            name = self.program.target(name)  # a hidden kind's field: said at the shown one
         target = self.messages.get(name)
         if target is None:
             container = name.split(".", 1)[0].split("[", 1)[0]
@@ -603,9 +694,13 @@ class SubmitForm(W.VBox):
 
     def _repr_html_(self) -> str:
         rows = []
+        values = self.values()
+        if self.program is not None:
+            rows.append(["Program", "", "choice", self.form.label(self.program.kind), "the kind of program to run"])
         for form_field in self.form.fields:
-            control = self.controls.get(form_field.name)
-            value = control.get() if control is not None else None
+            if self.program is not None and self.program.target(form_field.name) != form_field.name:
+                continue  # a kind of program not chosen
+            value = values.get(form_field.name)
             rows.append([
                 form_field.label + (" *" if form_field.required else ""),
                 form_field.name,

@@ -5,7 +5,7 @@
 
 import type { Form, FormField } from './types';
 
-const TEXT_TYPES = ['string', 'text', 'code', 'path'];
+const TEXT_TYPES = ['string', 'text', 'code', 'path', 'open_choice'];
 const KNOWN_TYPES = [...TEXT_TYPES, 'integer', 'number', 'boolean', 'choice', 'mapping', 'tags'];
 
 function isEmpty(value: unknown): boolean {
@@ -101,7 +101,7 @@ function checkOne(field: FormField, value: unknown): string | null {
   if (field.pattern != null && !fitsPattern(field, value)) {
     return `${kind === 'tags' ? 'has an item' : 'is'} not in the expected form: ${field.help || field.pattern}`;
   }
-  if (field.choices && !field.choices.some(choice => choice === value)) {
+  if (field.type !== 'open_choice' && field.choices && !field.choices.some(choice => choice === value)) {
     return `must be one of: ${field.choices.map(String).join(', ')}`;
   }
   return null;

@@ -106,6 +106,7 @@ export class SubmitForm extends Widget {
   private _renderField(field: FormField, environments: Environment[] | null, clusters: Cluster[] | null): HTMLElement {
     const id = `jp-Compute-field-${field.name.replace(/[^\w-]/g, '-')}`;
     let control: Control;
+    let suggestions: HTMLDataListElement | null = null;
     const picks =
       field.name === 'environment' && environments?.length
         ? environments.map(e => [e.id, environmentLabel(e)])
@@ -123,6 +124,14 @@ export class SubmitForm extends Widget {
       control = h('select', { class: 'jp-mod-styled' },
         !field.required || field.default === null ? h('option', { value: '' }, '—') : null,
         options.map(([value, label]) => h('option', { value, selected: String(field.default ?? '') === value }, label)));
+    } else if (field.type === 'open_choice') {
+      // what the platform listed, offered as suggestions; any other text is sent as typed
+      const list = `${id}-choices`;
+      const labels = field.choice_labels ?? [];
+      control = h('input', { class: 'jp-mod-styled', type: 'text', list, placeholder: 'choose or type' });
+      control.value = field.default === null || field.default === undefined ? '' : String(field.default);
+      suggestions = h('datalist', { id: list },
+        (field.choices ?? []).map((c, i) => h('option', { value: String(c) }, labels[i] ?? String(c))));
     } else if (field.type === 'boolean') {
       control = h('input', { type: 'checkbox', checked: field.default === true });
     } else if (['text', 'code', 'mapping'].includes(field.type)) {
@@ -153,7 +162,7 @@ export class SubmitForm extends Widget {
     this._controls.set(field.name, { field, control, error });
     const label = h('label', { for: id }, field.label, field.required ? h('span', { class: 'jp-Compute-required', 'aria-hidden': 'true' }, ' *') : null);
     return h('div', { class: 'jp-Compute-field', 'data-field': field.name },
-      label, control, field.help ? h('div', { class: 'jp-Compute-help', id: `${id}-help` }, field.help) : null, error);
+      label, control, suggestions, field.help ? h('div', { class: 'jp-Compute-help', id: `${id}-help` }, field.help) : null, error);
   }
 
   /** The values typed in, read the way the server reads them. */

@@ -84,6 +84,8 @@ export interface Cluster {
   name: string;
   backend: string;
   status: string;
+  /** What the status means, from the backend's own table (servers before it was added leave it out). */
+  health?: 'healthy' | 'busy' | 'failing' | 'unknown';
   nodes: number | null;
   nodes_available: number | null;
   cpus: number | null;
@@ -95,7 +97,7 @@ export interface Cluster {
   gpu_type: string | null;
 }
 
-export type FieldType = 'string' | 'text' | 'code' | 'path' | 'integer' | 'number' | 'boolean' | 'choice' | 'mapping' | 'tags';
+export type FieldType = 'string' | 'text' | 'code' | 'path' | 'open_choice' | 'integer' | 'number' | 'boolean' | 'choice' | 'mapping' | 'tags';
 
 export interface FormField {
   name: string;
@@ -104,6 +106,8 @@ export interface FormField {
   required: boolean;
   default: unknown;
   choices: unknown[] | null;
+  /** What a person reads for each choice (same order), where the choices are ids. */
+  choice_labels?: string[] | null;
   min: number | null;
   max: number | null;
   help: string;

@@ -71,3 +71,18 @@ describe('submit form rules (the same as the server)', () => {
     expect(parseMapping('')).toBeUndefined();
   });
 });
+
+describe('a choice the platform listed, with free text beside it (open_choice)', () => {
+  const form: Form = {
+    fields: [field('extra.flavor', 'Flavor', 'open_choice', { choices: ['cpu.small', 'gpu.v100'], pattern: '[a-z0-9.]+' })],
+    one_of: []
+  };
+  it('accepts a listed choice and a text the list does not have', () => {
+    expect(checkValues(form, { 'extra.flavor': 'gpu.v100' })).toEqual({});
+    expect(checkValues(form, { 'extra.flavor': 'npu.910b' })).toEqual({});
+  });
+  it('still refuses what is not text, or does not fit the pattern', () => {
+    expect(checkValues(form, { 'extra.flavor': 3 })['extra.flavor']).toMatch(/Flavor/);
+    expect(checkValues(form, { 'extra.flavor': 'NPU 910B' })['extra.flavor']).toMatch(/Flavor/);
+  });
+});

@@ -75,7 +75,7 @@ def test_submit_from_the_panel_watch_it_live_and_load_its_result(lab_server, pag
     # pick the environment in the form's picker (folded under the field until asked for)
     page.locator(f"{FORM} .jc-environment-choice .jupyter-widget-Collapse-header").click()
     picker = page.locator(f"{FORM} .jc-env-picker")
-    picker.locator(".jc-env-select select").select_option(index=0)
+    picker.locator(".jc-env-row button.jc-cell").nth(2).click()  # the first row's name
     wait_for_text(page, "chosen: This machine", selector=f"{FORM} .jc-env-details")
     screenshot(page, "panels-1-environment-picked")
 
@@ -160,6 +160,7 @@ def test_the_form_refuses_bad_values_at_their_fields(lab_server, page):
     # a refusal by the server (a script that is not there), at the field it names
     page.locator(f"{FORM} .jc-field-timeout_s input").fill("")
     page.locator(f"{FORM} .jc-field-command textarea").fill("")
+    page.locator(f"{FORM} .jc-program-kind .widget-toggle-button", has_text="Python script").click()
     page.locator(f"{FORM} .jc-field-script input").fill("no/such/script.py")
     page.locator(f"{FORM} button.jc-submit").click()
     field_error(page, "script").filter(has_text="no such script file").wait_for()
@@ -167,6 +168,7 @@ def test_the_form_refuses_bad_values_at_their_fields(lab_server, page):
 
     # copy as code shows the call and the magic
     page.locator(f"{FORM} .jc-field-script input").fill("")
+    page.locator(f"{FORM} .jc-program-kind .widget-toggle-button", has_text="Shell command").click()
     page.locator(f"{FORM} .jc-field-command textarea").fill("echo copied")
     page.locator(f"{FORM} button.jc-copy-code").click()
     code = page.locator(f"{FORM} .jc-code textarea")

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...errors import BackendError, ComputeError, InvalidSpec, NotFound, NotSupported
-from ...forms import NOT_BLANK_TEXT, FormField
+from ...forms import NOT_BLANK_TEXT, Form, FormField
 from ...models import Environment, JobSpec, JobState, RemoteStatus, map_native_status
 from ..base import Capabilities, Submission
 from .base import MaapBackend, _said, _text, _time, _translate_internal
@@ -77,6 +77,12 @@ def _queue_environment(backend: str, queue: str) -> Environment:
         id=queue, name=queue, backend=backend, description="MAAP DPS queue",
         cpus=cpus, memory_gb=memory, raw={"queue": queue},
     )  # fmt: skip
+
+
+def algorithm_label(process: Mapping[str, Any]) -> str:
+    """What the form shows for a registered algorithm: ``name:version (process N)``."""
+    name, version = process.get("id") or process.get("title") or "?", process.get("version")
+    return f"{name}{f':{version}' if version else ''} (process {process.get('processID')})"
 
 
 def _process_id(algorithm: str) -> int:
@@ -139,6 +145,8 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         self.granule_input = _text(self.config, "granule_input", "granules") or "granules"
         self._dismissed: dict[str, None] = {}  # ordered: the oldest are forgotten first
         self._queues: tuple[float, list[str]] | None = None
+        #: The registered algorithms last read (when, and each one's process id and label), for the form.
+        self._algorithms: tuple[float, list[tuple[str, str]]] | None = None
 
     async def start(self) -> None:
         """Open the HTTP client; read the queues once so the form can offer them."""
@@ -152,6 +160,31 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
         return remote_id in self._dismissed  # a dismissed queued job is purged: gone for good
 
     # the submit form and its check ----------------------------------------------------
+    async def form_for(self, values: Mapping[str, Any]) -> Form:
+        """The form, offering the platform's registered algorithms (read again when older than a minute; a
+        platform that cannot list them leaves the algorithm free text)."""
+        if self._algorithms is None or time.monotonic() - self._algorithms[0] >= QUEUE_CACHE_S:
+            try:
+                await self._read_algorithms()
+            except ComputeError as exc:
+                self.log.info("maap backend '%s': could not list the algorithms: %s", self.name, exc.message)
+        return self.form()
+
+    async def _read_algorithms(self) -> None:
+        data = await self._json("GET", "ogc/processes", what="listing the algorithms")
+        processes = data.get("processes") if isinstance(data, dict) else None
+        found = [(str(p.get("processID")), algorithm_label(p)) for p in processes or ()
+                 if isinstance(p, dict) and str(p.get("processID")).isdigit()]  # fmt: skip
+        self._algorithms = (time.monotonic(), found)
+
+    def _algorithm_field(self) -> FormField:
+        """The process id: one of the algorithms listed, or any other typed."""
+        listed = self._algorithms[1] if self._algorithms else []
+        return FormField("algorithm", "Algorithm", "open_choice" if listed else "string", required=True,
+                         pattern=" *[0-9]+ *", choices=tuple(p for p, _ in listed) or None,
+                         choice_labels=tuple(label for _, label in listed) or None,
+                         help="The registered algorithm's process id (a number).")  # fmt: skip
+
     def _fields(self) -> tuple[FormField, ...]:
         queues = self._queues[1] if self._queues else []
         queue = (
@@ -161,8 +194,7 @@ class MaapOgcBackend(MaapBackend, flavor="ogc"):
             FormField("environment", "Queue", "string", required=True, help="The DPS queue the job runs on.")
         )  # fmt: skip
         return (
-            FormField("algorithm", "Algorithm", "string", required=True, pattern=" *[0-9]+ *",
-                      help="The registered algorithm's process id (a number)."),
+            self._algorithm_field(),
             FormField("inputs", "Granules", "tags", required=True, pattern=NOT_BLANK_TEXT,
                       help=f"Granule ids, passed as the algorithm input '{self.granule_input}'."),
             queue,

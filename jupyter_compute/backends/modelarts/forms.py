@@ -1,8 +1,9 @@
 """The ModelArts submit form as it is for what the user chose so far (``Backend.form_for``).
 
-The form changes with ``extra.kind`` and ``extra.workflow_id`` (:data:`REFRESH_ON`):
+The form changes with ``extra.kind``, ``extra.workflow_id`` and ``cluster`` (:data:`REFRESH_ON`):
 
-- ``training``: the training fields of the backend's full form;
+- ``training``: the training fields of the backend's full form, the pools offered for ``cluster`` and the
+  flavors of the pool chosen (of every pool, before one is) for ``environment``, each with free text too;
 - ``batch-service`` / ``real-time-service``: only what that kind takes (:data:`.services.EXTRA_KEYS`, and the
   spec fields :func:`.services.plan_service` reads), the specification offered as a choice;
 - ``workflow``: the project's workflows to choose from (every page of ``GET /v2/{project_id}/workflows``, an
@@ -20,8 +21,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ...errors import InvalidSpec
+from ...errors import ComputeError, InvalidSpec
 from ...forms import Form, FormField
+from .capacity import POOL_PREFIX, pool_display_name, pool_flavors, pool_name
 from .json_fields import as_list, as_mapping
 from .services import BATCH, DEFAULT_SPECIFICATION, EXTRA_KEYS, REAL_TIME
 from .workflows import FIELD_TYPES, WORKFLOW
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from .backend import ModelArtsBackend
 
 #: The fields whose change makes the form another one.
-REFRESH_ON = ("extra.kind", "extra.workflow_id")
+REFRESH_ON = ("extra.kind", "extra.workflow_id", "cluster")
 #: Workflows asked for per page of the listing, and the pages read at most.
 WORKFLOW_PAGE = 50
 WORKFLOW_PAGES = 40
@@ -192,8 +194,42 @@ async def form_for(backend: ModelArtsBackend, values: Mapping[str, Any]) -> Form
     elif kind in (BATCH, REAL_TIME):
         form = _service_form(full, kind)
     else:
-        form = Form(fields=_pick(full, (*TRAINING_FIELDS, *COMMON)), refresh_on=REFRESH_ON)
+        form = await _training_form(backend, full, values.get("cluster"))
     return _with_kind(form, kind)
+
+
+async def _training_form(backend: ModelArtsBackend, full: Form, cluster: Any) -> Form:
+    """The training fields, the pools and the chosen pool's flavors offered (a pool list that cannot be read
+    leaves both free text)."""
+    try:
+        pools = await backend._pools()
+    except ComputeError as exc:
+        backend.log.info("modelarts backend '%s': no pools for the form: %s", backend.name, exc.message)
+        pools = []
+    offered = {"cluster": pool_field(full.field("cluster"), pools),
+               "environment": flavor_field(full.field("environment"), pools, cluster)}
+    return Form(fields=_pick(full, (*TRAINING_FIELDS, *COMMON), offered), refresh_on=REFRESH_ON)
+
+
+def pool_field(field: FormField, pools: list[dict[str, Any]]) -> FormField:
+    """``cluster`` offering the pools (``pool:<name>``, shown by the name people gave them)."""
+    if not pools:
+        return field
+    return dataclasses.replace(field, type="open_choice", choices=tuple(POOL_PREFIX + pool_name(p) for p in pools),
+                               choice_labels=tuple(f"{pool_display_name(p)} ({POOL_PREFIX}{pool_name(p)})"
+                                                   for p in pools))  # fmt: skip
+
+
+def flavor_field(field: FormField, pools: list[dict[str, Any]], cluster: Any) -> FormField:
+    """``environment`` offering the flavors of the pool ``cluster`` names (of every pool when it names none)."""
+    wanted = str(cluster or "").strip().removeprefix(POOL_PREFIX)
+    chosen = [p for p in pools if wanted in (pool_name(p), pool_display_name(p))] if wanted else []
+    flavors = list(dict.fromkeys(f for p in chosen or pools for f in pool_flavors(p)))
+    if not flavors:
+        return field
+    whose = f"the flavors of pool {pool_display_name(chosen[0])}" if chosen else "the pools' flavors"
+    return dataclasses.replace(field, type="open_choice", choices=tuple(flavors),
+                               help=f"{field.help} Offered: {whose}; another may be typed.")
 
 
 def _with_kind(form: Form, kind: str) -> Form:
