@@ -32,7 +32,6 @@ from jupyter_compute.widgets import (
 )
 from jupyter_compute.widgets import form as form_module
 from jupyter_compute.widgets._util import fmt_number
-from jupyter_compute.widgets.pickers import env_label
 from jupyter_compute.sandbox.modelarts.workflows import TRAIN_APPROVE_ID
 from test_modelarts_server import ENV as MA_ENV
 from test_modelarts_server import backend_config as ma_backend_config
@@ -87,9 +86,10 @@ def test_local_form_renders_a_widget_for_each_field(client):
     assert kinds["environment"] is W.Dropdown and kinds["cluster"] is W.Dropdown
     assert kinds["timeout_s"] is W.Text and kinds["name"] is W.Text and kinds["tags"] is W.Text
     assert form.controls["command"].widget.tooltip.startswith("Run with /bin/sh")  # help as tooltip
-    # defaults filled in; the one_of rule said once above the fields
+    # defaults filled in; the one_of rule is the program selector (its kinds, one field shown)
     assert form.values()["environment"] == "local" and form.values()["cluster"] == "localhost"
-    assert "Give exactly one of: Shell command or Python script or Python code or Notebook" in text(form.hint)
+    assert [kind for _, kind in form.program.widget.options] == ["command", "script", "code", "notebook"]
+    assert text(form.hint) == ""
     # the environment and cluster fields are bound to pickers
     assert isinstance(form.environment_picker, EnvironmentPicker) and form.environment_picker.value == "local"
     assert isinstance(form.cluster_picker, ClusterPicker) and form.cluster_picker.value == "localhost"
@@ -443,17 +443,18 @@ def test_environment_picker_lists_filters_sorts_and_chooses(client):
     assert "jc-env-picker" in picker._dom_classes
     (local,) = picker.environments
     assert local.id == "local" and local.backend == "local" and local.cpus >= 1
-    (label,) = [label for label, _ in picker.select.options]
-    assert label.split()[:3] == ["local", "This", "machine"]
-    assert fmt_number(local.cpus) in label.split() and fmt_number(local.memory_gb) in label.split()
-    assert label.split()[-1] == f"{local.running_jobs}/{local.max_jobs}"
-    assert "CPUs" in text(picker.header) and "mem GB" in text(picker.header)
+    cells = picker.table.cells(local)
+    assert cells[:2] == ["local", "This machine"]
+    assert fmt_number(local.cpus) in cells and fmt_number(local.memory_gb) in cells
+    assert cells[-1] == f"{local.running_jobs} / {local.max_jobs}"
+    headings = [h.description for h in picker.table.headings.values()]
+    assert "CPUs" in headings and "memory GB" in headings
     assert picker.value is None and picker.environment is None
 
     # choosing a row sets the trait others observe
     seen = []
     picker.observe(lambda change: seen.append(change["new"]), "value")
-    picker.select.value = ("local", "local")
+    picker.table.rows[("local", "local")].children[1].click()
     assert picker.value == "local" and seen == ["local"] and picker.environment.cpus == local.cpus
     assert "This machine" in text(picker.details)
 
@@ -466,19 +467,22 @@ def test_environment_picker_lists_filters_sorts_and_chooses(client):
     ]
     picker.filter.value = "a100"
     assert [e.id for e in picker.shown] == ["gpu"]
-    assert "2\u00a0×\u00a0A100" in picker.select.options[0][0]
+    assert "2 × A100" in picker.table.cells(picker.shown[0])
     picker.filter.value = "fake"
     assert [e.id for e in picker.shown] == ["small", "gpu", "unknown"]  # by name
-    assert picker.select.value is None and picker.value == "local"  # the choice stays, filtered out
-    picker.sort.value = "memory_gb"
+    assert picker.value == "local"  # the choice stays, filtered out
+    picker.table.headings["memory_gb"].click()
     assert [e.id for e in picker.shown] == ["small", "gpu", "unknown"]  # unknown values last
-    picker.descending.value = True
+    picker.table.headings["memory_gb"].click()
     assert [e.id for e in picker.shown] == ["gpu", "small", "unknown"]  # ... in both directions
-    assert [label for label, _ in picker.select.options] == [env_label(e) for e in picker.shown]
+    shown_rows = [[cell.description for cell in row.children[1:]] for row in picker.table.children[1:]]
+    assert shown_rows == [picker.table.cells(e) for e in picker.shown]
     picker.filter.value = ""
-    picker.sort.value = "price"
+    picker.table.headings["price"].click()
+    assert [e.id for e in picker.shown] == ["small", "gpu", "local", "unknown"]
+    picker.table.headings["price"].click()
     assert [e.id for e in picker.shown] == ["gpu", "small", "local", "unknown"]
-    assert picker.select.value == ("local", "local")  # highlighted again
+    assert "jc-selected" in picker.table.rows[("local", "local")]._dom_classes  # highlighted again
 
     picker.choose("gpu", backend="fake")
     assert picker.value == "gpu" and picker.environment.gpu_type == "A100"
@@ -490,15 +494,16 @@ def test_cluster_picker_shows_capacity_nodes_and_chooses(client):
     assert "jc-cluster-picker" in picker._dom_classes
     (cluster,) = picker.clusters
     assert cluster.id == "localhost" and cluster.status == "running"
-    card = picker.rows.children[0].children[0].children[1]
+    row = picker.rows.children[1]  # under the heading of its backend
+    card = row.children[1].children[0]
     shown = text(card)
     assert f"{cluster.cpus_allocatable:g} / {cluster.cpus:g} CPU free" in shown
     assert "GB memory free" in shown and "● running" in shown
     assert "width:" in card.value  # the bars
 
-    assert not any("jc-cluster-nodes" in w._dom_classes for w in picker.rows.children[0].children)
+    assert not any("jc-cluster-nodes" in w._dom_classes for w in picker.rows.children[1].children[1].children)
     picker.nodes_toggle.value = True
-    nodes = [w for w in picker.rows.children[0].children if "jc-cluster-nodes" in w._dom_classes]
+    nodes = [w for w in picker.rows.children[1].children[1].children if "jc-cluster-nodes" in w._dom_classes]
     assert len(nodes) == 1 and cluster.raw["hostname"] in text(nodes[0])
 
     (button,) = [b for _, b in picker._buttons]
@@ -517,7 +522,7 @@ def test_pickers_fill_the_form_fields(client):
     form = SubmitForm(client)
     form.set_values(environment=None, cluster=None)
     assert form.values()["environment"] is None
-    form.environment_picker.select.value = ("local", "local")
+    form.environment_picker.table.rows[("local", "local")].children[1].click()
     assert form.values()["environment"] == "local"
     form.cluster_picker._buttons[0][1].value = False
     form.cluster_picker._buttons[0][1].value = True
@@ -599,7 +604,7 @@ def test_static_fallbacks(client):
     for widget, words in (
         (picker, ["<table", "This machine", "CPUs"]),
         (clusters, ["<table", "CPU free", "running"]),
-        (form, ["<table", "Shell command", "Time limit (s)", "Give exactly one of"]),
+        (form, ["<table", "Program", "Shell command", "Time limit (s)"]),
     ):
         data, _ = formatter.format(widget)
         assert "application/vnd.jupyter.widget-view+json" in data  # the live widget first
@@ -617,7 +622,7 @@ def test_compute_panel_tabs_and_links(client):
     try:
         assert isinstance(panel, W.Tab) and "jc-panel" in panel._dom_classes
         assert panel.titles == ("Submit", "Environments", "Clusters", "Jobs")
-        assert panel.children[0] is panel.form and panel.children[3] is panel.monitor
+        assert panel.children[0] is panel.form and panel.monitor in panel.children[3].children
         assert type(panel.monitor).__name__ == "JobMonitor"
         html = panel._repr_html_()
         for title in panel.titles:
@@ -625,7 +630,7 @@ def test_compute_panel_tabs_and_links(client):
 
         # choosing in the Environments / Clusters tab fills the form
         panel.form.set_values(environment=None, cluster=None)
-        panel.environments.select.value = ("local", "local")
+        panel.environments.table.rows[("local", "local")].children[1].click()
         panel.clusters._buttons[0][1].value = True
         assert panel.form.values()["environment"] == "local" and panel.form.values()["cluster"] == "localhost"
 

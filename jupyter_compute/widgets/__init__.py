@@ -1,4 +1,5 @@
-"""ipywidgets panels: environment and cluster pickers, the submit form, the job monitor.
+"""ipywidgets panels: environment and cluster pickers, the submit form, the job monitor, the job
+timeline and the cluster capacity chart.
 
 Imported lazily: ``import jupyter_compute.widgets`` is cheap, and ipywidgets is loaded only
 when a panel is first used. The panels talk to the server only through :class:`~jupyter_compute.client.Client`.
@@ -10,19 +11,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .capacity_chart import CapacityChart
     from .detail import JobDetail
     from .form import SubmitForm, register_field_type
     from .live import LiveJobs
     from .monitor import JobMonitor
     from .panel import ComputePanel
     from .pickers import ClusterPicker, EnvironmentPicker
+    from .timeline import JobTimeline
 
 __all__ = [
+    "CapacityChart",
     "ClusterPicker",
     "ComputePanel",
     "EnvironmentPicker",
     "JobDetail",
     "JobMonitor",
+    "JobTimeline",
     "LiveJobs",
     "SubmitForm",
     "register_field_type",
@@ -37,6 +42,8 @@ _LAZY = {
     "JobMonitor": ".monitor",
     "JobDetail": ".detail",
     "LiveJobs": ".live",
+    "JobTimeline": ".timeline",
+    "CapacityChart": ".capacity_chart",
 }
 
 
