@@ -55,9 +55,10 @@ import os, signal, sys, time
 from ray._private.node import Node
 from ray._private.parameter import RayParams
 
-gcs_address, agent_port, cpus, store_bytes, temp_dir, resources_dir = sys.argv[1:]
+gcs_address, agent_port, cpus, store_bytes, memory_bytes, temp_dir, resources_dir = sys.argv[1:]
 params = RayParams(node_ip_address="127.0.0.1", gcs_address=gcs_address, num_cpus=int(cpus), num_gpus=0,
-                   object_store_memory=int(store_bytes), temp_dir=temp_dir, runtime_env_dir_name=resources_dir,
+                   object_store_memory=int(store_bytes), memory=int(memory_bytes), temp_dir=temp_dir,
+                   runtime_env_dir_name=resources_dir,
                    dashboard_agent_listen_port=int(agent_port), include_log_monitor=False)
 node = Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
 print("ray worker node started", flush=True)
@@ -120,13 +121,16 @@ class LocalRayCluster:
     """
 
     def __init__(self, workdir: Path, *, nodes: int = 1, cpus_per_node: int = 1, object_store_mb: int = 100,
-                 env: Mapping[str, str] | None = None) -> None:
+                 memory_mb: int = 2048, env: Mapping[str, str] | None = None) -> None:
         if nodes < 1:
             raise ValueError("a cluster has at least its head node")
         self.workdir = Path(workdir)
         self.nodes = nodes
         self.cpus_per_node = cpus_per_node
         self.object_store_bytes = object_store_mb * 1_000_000
+        # Each node's "memory" resource, fixed: left to Ray, it is the memory free when the node starts,
+        # and nodes started a moment apart would differ (and count as different kinds of node).
+        self.memory_bytes = memory_mb * 1024 * 1024
         self.extra_env = dict(env or {})
         self.temp_dir: Path | None = None
         self._ports: dict[str, int] = {}
@@ -198,13 +202,15 @@ class LocalRayCluster:
             f"--port={ports['gcs']}", f"--dashboard-port={ports['dashboard']}",
             f"--ray-client-server-port={ports['client']}", f"--dashboard-agent-listen-port={ports['agent']}",
             f"--num-cpus={self.cpus_per_node}", "--num-gpus=0", f"--object-store-memory={self.object_store_bytes}",
+            f"--memory={self.memory_bytes}",
             "--disable-usage-stats", f"--temp-dir={self.temp_dir}", "--log-style=record", "--log-color=false",
         ]
 
     def _worker_node(self, cpus: int) -> _Node:
         self._numbered += 1
         argv = [sys.executable, "-c", _WORKER_NODE, self.gcs_address, str(_free_ports(1)[0]), str(cpus),
-                str(self.object_store_bytes), str(self.temp_dir), f"runtime_resources_node_{self._numbered}"]
+                str(self.object_store_bytes), str(self.memory_bytes), str(self.temp_dir),
+                f"runtime_resources_node_{self._numbered}"]
         return _Node(f"node-{self._numbered}", argv, cpus, self.workdir / f"ray-node-{self._numbered}.log")
 
     def _bring_up(self, head: _Node, workers: list[_Node]) -> None:
