@@ -49,6 +49,9 @@ export class SubmitForm extends Widget {
   private _form: Form | null = null;
   private _controls = new Map<string, { field: FormField; control: Control; error: HTMLElement }>();
   private _idempotencyKey = newKey();
+  /** The backend whose form is being read, and which read is the latest (only it may draw). */
+  private _loading: string | null = null;
+  private _loads = 0;
   private readonly _backendSelect = h('select', { class: 'jp-mod-styled', id: 'jp-Compute-submit-backend', name: 'backend' });
   private readonly _fields = h('div', { class: 'jp-Compute-formFields' });
   private readonly _error = h('div', { class: 'jp-Compute-formError', role: 'alert' });
@@ -61,7 +64,9 @@ export class SubmitForm extends Widget {
     const chosen = [backend, lastBackend(), 'local'].find(name => usable.some(b => b.name === name)) ?? usable[0]?.name;
     this._backendSelect.append(...usable.map(b => h('option', { value: b.name, selected: b.name === chosen }, `${b.name} (${b.kind})`)));
     this._backendSelect.addEventListener('change', () => {
-      if (this.backend === this._fields.dataset.backend) return; // the form shown is this backend's already
+      // the form shown, or being read, is this backend's already: reading it again would redraw it and
+      // drop what was typed meanwhile
+      if (this.backend === (this._loading ?? this._fields.dataset.backend)) return;
       rememberBackend(this.backend);
       void this._loadForm();
     });
@@ -79,6 +84,8 @@ export class SubmitForm extends Widget {
 
   private async _loadForm(): Promise<void> {
     const backend = this.backend;
+    const load = ++this._loads;
+    this._loading = backend;
     // Nothing of the previous backend's form may be sent to this one: no form until this one is drawn.
     this._form = null;
     this._controls.clear();
@@ -87,19 +94,22 @@ export class SubmitForm extends Widget {
     this._showError('');
     try {
       const form = await this.api.form(backend);
-      if (backend !== this.backend) return;
+      if (load !== this._loads) return;
       const caps = this.backends.find(b => b.name === backend)?.capabilities;
       const [environments, clusters] = await Promise.all([
         caps?.has_environments && form.fields.some(f => f.name === 'environment') ? this.api.environments(backend).catch(() => null) : null,
         caps?.has_clusters && form.fields.some(f => f.name === 'cluster') ? this.api.clusters(backend).catch(() => null) : null
       ]);
-      if (backend !== this.backend) return;
+      if (load !== this._loads) return;
       this._fields.replaceChildren(...form.fields.map(field => this._renderField(field, environments, clusters)));
       this._fields.dataset.backend = backend; // whose form is shown (a test waits on it)
       this._form = form;
     } catch (error) {
+      if (load !== this._loads) return;
       this._fields.replaceChildren();
       this._showError(`The form of ${backend} could not be read: ${(error as Error).message}`);
+    } finally {
+      if (load === this._loads) this._loading = null;
     }
   }
 
