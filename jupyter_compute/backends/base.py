@@ -318,7 +318,8 @@ class Backend:
         return self.cluster_status_meanings.get((status or "").strip().lower(), "unknown")
 
     def with_health(self, clusters: list[Cluster]) -> list[Cluster]:
-        """The clusters with ``health`` set from their status by this backend's table."""
+        """The clusters with ``health`` set from their status by this backend's table (the service applies it
+        to what :meth:`clusters` answers)."""
         for cluster in clusters:
             cluster.health = self.cluster_meaning(cluster.status)
         return clusters

@@ -525,7 +525,7 @@ class LocalBackend(Backend):
         """This machine as a one-node cluster; CPUs are allocatable minus one per running job."""
         machine = await asyncio.to_thread(self._machine)
         running = len(self._launched)
-        return self.with_health([
+        return [
             Cluster(
                 id=self.cluster_id,
                 name=machine["hostname"],
@@ -539,7 +539,7 @@ class LocalBackend(Backend):
                 memory_gb_allocatable=machine["memory_gb_available"],
                 raw=_raw(machine),
             )
-        ])
+        ]
 
     # validation helpers ---------------------------------------------------------------
     def _check_choice(self, field: str, value: str | None, only: str) -> None:

@@ -157,7 +157,8 @@ class JobService:
         return await self.backend(name).environments()
 
     async def clusters(self, name: str) -> list[Cluster]:
-        return await self.backend(name).clusters()
+        backend = self.backend(name)
+        return backend.with_health(await backend.clusters())  # by the backend's own table
 
     # jobs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> None:

@@ -496,8 +496,7 @@ class ModelArtsBackend(_http.ClientMixin, Backend):
         except NotFound:  # a region without the v1 cluster API
             v1 = []
         pools = await self._pools_with_nodes()
-        clusters = [v1_cluster(self.name, c) for c in v1] + [pool_cluster(self.name, p, n) for p, n in pools]
-        return self.with_health(clusters)
+        return [v1_cluster(self.name, c) for c in v1] + [pool_cluster(self.name, p, n) for p, n in pools]
 
     async def environments(self) -> list[Environment]:
         """The flavors the pools offer, sized from their nodes."""

@@ -381,7 +381,7 @@ class RayBackend(_http.ClientMixin, Backend):
     async def clusters(self) -> list[Cluster]:
         nodes = await self._node_list()
         status = await self._json("GET", "/api/cluster_status", what="reading the cluster's use")
-        return self.with_health([cluster_of(self.name, public_url(self.url), nodes, status)])
+        return [cluster_of(self.name, public_url(self.url), nodes, status)]
 
 
 class _StoppedBeforeStart:
