@@ -158,8 +158,28 @@ SUMMARY_TEXT_CHARS = 500
 SUMMARY_ITEMS = 20
 
 
+def _fits_summary(value: Any) -> bool:
+    """Whether a JSON value has nothing a summary would cut (a loop over items, as this runs for every event)."""
+    if isinstance(value, str):
+        return len(value) <= SUMMARY_TEXT_CHARS
+    if not isinstance(value, (list, dict)):
+        return True
+    if len(value) > SUMMARY_ITEMS:
+        return False
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, str):
+            if len(item) > SUMMARY_TEXT_CHARS:
+                return False
+        elif isinstance(item, (list, dict)) and not _fits_summary(item):
+            return False
+    return True
+
+
 def summarised(value: Any) -> tuple[Any, bool]:
-    """A copy of a JSON value with long text and long lists or objects cut; and whether anything was."""
+    """A JSON value with long text and long lists or objects cut (a copy; the value itself when nothing is
+    cut); and whether anything was."""
+    if _fits_summary(value):
+        return value, False
     if isinstance(value, str):
         return _summarised_text(value)
     if isinstance(value, list):
@@ -289,7 +309,7 @@ class JobSpec:
         return cls(**{k: v for k, v in data.items() if k in cls._TYPES})
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: getattr(self, name) for name in self._TYPES}
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)

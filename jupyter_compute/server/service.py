@@ -162,7 +162,9 @@ class JobService:
 
     # jobs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> None:
-        self.hub.publish("job", job.to_dict(summary=True))
+        """Tell the event stream's listeners of the job as it is now (nothing is built when none listens)."""
+        if self.hub.subscriber_count:
+            self.hub.publish("job", job.to_dict(summary=True))
 
     async def submit(self, body: Any) -> tuple[Job, bool]:
         """Validate, record, then submit. Returns the job and whether it is new.

@@ -8,16 +8,17 @@ Each job also keeps its summary, the JSON of a job in a list page, rewritten wit
 of the job list (:meth:`JobStore.page`) is read as text, without decoding a job on the event loop or off it.
 The summaries' shape is numbered (``SUMMARY_FORMAT``, kept in the one-row ``meta`` table): a store opening a
 file whose summaries are of another number rewrites them all first; a missing one is built when read.
+
+Creates and updates queued together (concurrent submissions) are written in one transaction, each in a
+savepoint of its own, and none is answered before that transaction has committed (see ``SerialWorker``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from ..errors import ComputeError, InvalidSpec, NotFound
 from ..models import TERMINAL_STATES, Job, JobSpec, JobState, ResultFile, parse_time, utcnow
 from . import cursor as cursors
+from .serial_worker import SerialWorker
 
 T = TypeVar("T")
 
@@ -328,6 +330,12 @@ def _prefix_end(prefix: str) -> str | None:
 
 @contextmanager
 def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """A transaction; inside one already open (a group of writes, see ``JobStore``), a savepoint, so that a
+    write that fails undoes only itself."""
+    if conn.in_transaction:
+        with _savepoint(conn):
+            yield conn
+        return
     conn.execute(f"BEGIN {kind}")
     try:
         yield conn
@@ -336,6 +344,18 @@ def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE") -> Iterator[
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("SAVEPOINT write")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO write")
+        conn.execute("RELEASE write")
+        raise
+    conn.execute("RELEASE write")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -421,7 +441,7 @@ class JobStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: SerialWorker | None = None
         self._conn: sqlite3.Connection | None = None
 
     async def __aenter__(self) -> JobStore:
@@ -436,30 +456,30 @@ class JobStore:
     # lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
         """Create the file (and its folders) if needed, bring its schema up to date."""
-        if self._executor is not None:
+        if self._worker is not None:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jupyter-compute-store")
+        self._worker = SerialWorker("jupyter-compute-store", group=self._group)
         try:
             await self._run(self._connect)
         except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+            self._worker.shutdown()
+            self._worker = None
             raise
 
     async def close(self) -> None:
         """Close the connection and stop the worker thread (a no-op when not open)."""
-        if self._executor is None:
+        if self._worker is None:
             return
         try:
             await self._run(self._disconnect)
         finally:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+            self._worker.shutdown()
+            self._worker = None
 
     # writes -----------------------------------------------------------------------------
     async def create(self, job: Job) -> tuple[Job, bool]:
         """Record a new job: ``(job, True)``, or ``(existing, False)`` if its idempotency key was seen."""
-        return await self._run(self._create, job)
+        return await self._run(self._create, job, grouped=True)
 
     async def bulk_create(self, jobs: Iterable[Job]) -> int:
         """Record many jobs in one transaction (skipping taken ids and keys); the number inserted. ``jobs`` is
@@ -470,7 +490,7 @@ class JobStore:
         """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job. A finished job
         stays finished: a status that would make it active again is dropped (see :meth:`reactivate`)."""
         columns, tags = _columns(changes)
-        return await self._run(self._update, job_id, columns, tags)
+        return await self._run(self._update, job_id, columns, tags, grouped=True)
 
     async def reactivate(self, job_id: str, **changes: Any) -> Job:
         """:meth:`update` that may make a finished job active again, in one transaction (a job an action
@@ -547,10 +567,17 @@ class JobStore:
         return await self._run(self._remote_ids, backend)
 
     # worker-thread side -----------------------------------------------------------------
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
+    async def _run(self, function: Callable[..., T], *args: Any, grouped: bool = False) -> T:
+        """``function(*args)`` on the store's thread; ``grouped``: a small write that may share one transaction
+        (one commit) with the small writes queued beside it."""
+        if self._worker is None:
             raise ComputeError("the job store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        return await self._worker.run(function, *args, grouped=grouped)
+
+    @contextmanager
+    def _group(self) -> Iterator[None]:
+        with _transaction(self._db):
+            yield
 
     @property
     def _db(self) -> sqlite3.Connection:
