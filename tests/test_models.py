@@ -111,3 +111,24 @@ def test_errors_round_trip_and_share_one_base(cls, status: int) -> None:
 def test_unrecognised_error_body_keeps_status_and_text() -> None:
     error = error_from_dict("<html>Bad gateway</html>", 502)
     assert type(error) is ComputeError and "502" in error.message and "Bad gateway" in error.message
+
+
+def test_a_spec_dict_has_every_field_of_the_spec_in_order() -> None:
+    import dataclasses
+
+    spec = JobSpec(backend="local", command="true", params={"n": 1}, tags=["a"])
+    assert list(spec.to_dict()) == [f.name for f in dataclasses.fields(JobSpec)]
+    assert JobSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_summary_cuts_only_what_is_long_and_says_so() -> None:
+    from jupyter_compute.models import SUMMARY_ITEMS, SUMMARY_TEXT_CHARS, summarised
+
+    small = {"command": "x" * SUMMARY_TEXT_CHARS, "inputs": [["a"] * SUMMARY_ITEMS], "params": {"k": {"j": 1}}}
+    assert summarised(small) == (small, False)
+    for long in ({"command": "x" * (SUMMARY_TEXT_CHARS + 1)}, {"inputs": [["a"] * (SUMMARY_ITEMS + 1)]},
+                 {"params": {"k": {str(i): i for i in range(SUMMARY_ITEMS + 1)}}}):
+        cut, was_cut = summarised(long)
+        assert was_cut and cut != long
+    text, was_cut = summarised({"deep": [{"t": "y" * 2000}]})
+    assert was_cut and len(text["deep"][0]["t"]) == SUMMARY_TEXT_CHARS + 1
