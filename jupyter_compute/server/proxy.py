@@ -6,29 +6,32 @@ location (dot segments, encoded separators, double encoding, backslashes, scheme
 empty segments), then checks the built URL once more against the base.
 
 Bodies stream both ways with bounded memory: the request body goes on as it arrives (after every check
-has passed, and no faster than the platform takes it), the answer is relayed chunk by chunk.
+has passed, and no faster than the platform takes it), the answer is relayed chunk by chunk — or, for a
+large body of declared length on Linux, moved kernel-side from socket to socket (proxy_splice.py).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import aiohttp
-import httpx
-from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.utils import url_path_join
 from tornado import httputil, web
-from tornado.iostream import StreamClosedError
+from tornado.http1connection import HTTP1Connection
+from tornado.iostream import IOStream, StreamClosedError
+from yarl import URL
 
 from ..backends.base import Backend
 from ..errors import AuthError, BackendError, InvalidSpec, NotSupported, Unavailable
+from . import proxy_splice
 from .handlers import ComputeHandler
 from .proxy_upstream import Exchange, ProxyClient
 
@@ -45,6 +48,8 @@ FORWARDED_REQUEST_HEADERS = ("accept", "accept-encoding", "content-type", "if-no
 PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: Methods whose request body is passed on.
 BODY_METHODS = ("POST", "PUT", "PATCH")
+#: The least body still to come for the rest to go kernel-side (proxy_splice) rather than through Python.
+SPLICE_MIN_BYTES = 1 << 20
 #: Response headers passed back to the caller.
 FORWARDED_RESPONSE_HEADERS = (
     "content-type", "content-encoding", "content-disposition", "content-range",
@@ -93,25 +98,41 @@ def check_relative_path(raw_path: str) -> str:
     return raw_path
 
 
+#: What a target's path and query may hold as they are; anything else is percent-encoded.
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
 @functools.lru_cache(maxsize=64)
-def _parsed_base(api_base: str) -> tuple[httpx.URL, str]:
-    """A backend's API base, parsed, and its path without a trailing slash."""
-    base = httpx.URL(api_base)
-    return base, base.raw_path.decode("ascii").split("?")[0].rstrip("/")
+def _parsed_base(api_base: str) -> tuple[URL, str, str]:
+    """A backend's API base, parsed; the start of every target under it (ending in '/'); its path decoded."""
+    base = URL(api_base)
+    path = base.raw_path.rstrip("/")
+    return base, f"{base.scheme}://{base.raw_authority.rpartition('@')[2]}{path}/", unquote(path) + "/"
 
 
-def build_target(api_base: str, raw_path: str, query: str) -> httpx.URL:
+def _as_sent(text: str) -> str:
+    return text if text.isascii() and text.isprintable() else quote(text, safe=_PRINTABLE_ASCII)
+
+
+def build_target(api_base: str, raw_path: str, query: str) -> URL:
     """The platform URL for a passthrough request, guaranteed to stay under ``api_base``."""
     check_relative_path(raw_path)
-    base, base_path = _parsed_base(api_base)
-    target = httpx.URL(f"{base.scheme}://{base.netloc.decode('ascii')}{base_path}/{raw_path}")
+    base, start, base_path = _parsed_base(api_base)
+    text = start + _as_sent(raw_path)
     if query:
-        target = target.copy_with(query=query.encode("ascii"))
+        text += "?" + _as_sent(query)
+    target = URL(text, encoded=True)
     if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
         raise _refuse("the target leaves the backend's host")
-    if not unquote(target.path).startswith(unquote(base_path) + "/"):
+    if not target.path.startswith(base_path):
         raise _refuse("the target leaves the backend's API base")
     return target
+
+
+@functools.lru_cache(maxsize=8)
+def _path_start(base_url: str) -> int:
+    """Where ``{backend}/{path}`` starts in a passthrough request's path."""
+    return len(url_path_join(base_url, "compute/proxy/"))
 
 
 def max_body_size(app: ComputeApp) -> int:
@@ -139,6 +160,7 @@ class ProxyHandler(ComputeHandler):
     """
 
     _exchange: Exchange | None = None
+    _pump: proxy_splice.Pump | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
@@ -156,9 +178,9 @@ class ProxyHandler(ComputeHandler):
             if "Content-Length" in self.request.headers:
                 headers["Content-Length"] = self.request.headers["Content-Length"]
             self.request.connection.set_max_body_size(max_body_size(self.compute))  # type: ignore[union-attr]
-            self._exchange = client.exchange(method, str(target), headers, streams_body=True)
+            self._exchange = client.exchange(method, target, headers, streams_body=True)
         else:
-            self._exchange = client.exchange(method, str(target), headers, b"" if method in BODY_METHODS else None)
+            self._exchange = client.exchange(method, target, headers, b"" if method in BODY_METHODS else None)
 
     async def _authorize(self) -> None:
         """What ``@web.authenticated`` and ``@authorized`` check, done before the body is read."""
@@ -166,7 +188,8 @@ class ProxyHandler(ComputeHandler):
         if not user:
             raise web.HTTPError(403)
         action = HTTP_METHOD_TO_AUTH_ACTION[self.request.method or "GET"]
-        if not await ensure_async(self.authorizer.is_authorized(self, user, action, self.auth_resource)):
+        allowed = self.authorizer.is_authorized(self, user, action, self.auth_resource)
+        if not (await allowed if inspect.isawaitable(allowed) else allowed):
             raise web.HTTPError(403, log_message=f"User is not authorized to {action} on resource: "
                                                  f"{self.auth_resource}.")
 
@@ -179,6 +202,8 @@ class ProxyHandler(ComputeHandler):
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
+        if self._pump is not None:
+            self._pump.stop(StreamClosedError())
         if self._exchange is not None:
             self._exchange.close(clean=False)
 
@@ -197,7 +222,10 @@ class ProxyHandler(ComputeHandler):
         try:
             upstream = await self._exchange.response()
             self._answer_head(upstream)
-            await self._relay(upstream)
+            if upstream.content.is_eof():  # a short answer, whole already
+                self.write(upstream.content.read_nowait())
+            elif not await self._splice():
+                await self._relay(upstream)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._exchange.close(clean=False)
             if self._headers_written:  # an answer cut short must not end like a whole one
@@ -210,6 +238,7 @@ class ProxyHandler(ComputeHandler):
             ) from None
         except StreamClosedError:
             self._exchange.close(clean=False)
+            self.request.connection.close()  # type: ignore[union-attr]
             return
         self.finish(set_content_type=upstream.headers.get("content-type", "application/octet-stream"))
 
@@ -221,6 +250,36 @@ class ProxyHandler(ComputeHandler):
                 self.set_header(name, upstream.headers[name])
         if "content-length" in upstream.headers and upstream.status not in (204, 304):
             self.set_header("Content-Length", upstream.headers["content-length"])  # the raw bytes: not chunked
+
+    async def _splice(self) -> bool:
+        """Send the rest of a large body of declared length kernel-side (see proxy_splice), when this system,
+        both connections (plain HTTP/1.1 sockets) and our answer (no output transform) allow it. The
+        connection to the platform is then closed at the end; the caller's stays open for its next request."""
+        connection = self._plain_connection()
+        taken = self._exchange.take_body(SPLICE_MIN_BYTES) if connection and self._exchange else None
+        if connection is None or taken is None:
+            return False
+        read, source, left = taken
+        for data in read:
+            self.write(data)
+        await self.flush()  # our head and what aiohttp had read go first, through tornado
+        self._pump = proxy_splice.Pump(source, connection.stream.socket.fileno(), left,
+                                       proxy_client(self.compute).timeout)
+        await self._pump.run()
+        # sent past tornado, which counts what it is given against the Content-Length
+        if connection._expected_content_remaining is not None:
+            connection._expected_content_remaining -= left
+        return True
+
+    def _plain_connection(self) -> HTTP1Connection | None:
+        """The caller's connection when the answer's bytes go on it as they are: a plain socket, HTTP/1.x, a
+        declared length, no output transform (compression); else None."""
+        connection = self.request.connection
+        if (not proxy_splice.AVAILABLE or self._transforms or "Content-Length" not in self._headers
+                or not isinstance(connection, HTTP1Connection) or type(connection.stream) is not IOStream
+                or not hasattr(connection, "_expected_content_remaining")):
+            return None
+        return connection
 
     async def _relay(self, upstream: aiohttp.ClientResponse) -> None:
         """Copy the platform's body to our answer as it comes. A chunk is sent while the next one is read,
@@ -234,12 +293,11 @@ class ProxyHandler(ComputeHandler):
         if sending is not None:
             await sending
 
-    def _target(self, backend: Backend, backend_name: str) -> httpx.URL:
+    def _target(self, backend: Backend, backend_name: str) -> URL:
         """The platform URL this request goes to; refused when the backend or the path does not allow it."""
         if not backend.capabilities.can_proxy or not backend.api_base:
             raise NotSupported(f"backend '{backend_name}' has no API to pass through to", backend=backend_name)
-        prefix = url_path_join(self.base_url, "compute/proxy/")
-        raw_path = self.request.path[len(prefix):].partition("/")[2]
+        raw_path = self.request.path[_path_start(self.base_url):].partition("/")[2]
         target = build_target(backend.api_base, raw_path, self.request.query)
         refusal = backend.proxy_refusal(unquote(raw_path))
         if refusal:

@@ -6,11 +6,14 @@ One upstream (a tornado app in its own process) is reached three ways: directly,
 a large download runs at ≥ 0.9× the direct rate, and a 1 GB upload and a 1 GB download through ours
 grow the server's RSS by less than 100 MB. Each figure is printed on a ``bench:`` line.
 
-Run as a script (``python test_bench_proxy.py serve``) it is the upstream: it prints its port.
+Run as a script (``python test_bench_proxy.py serve``) it is the upstream: it prints its port. As
+``python test_bench_proxy.py relay <port>`` it is the ceiling of any passthrough process on this machine: a bare
+TCP relay to that port (no HTTP, no Jupyter) that moves the answers kernel-side; its rate is printed beside ours.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import statistics
@@ -92,6 +95,36 @@ def serve() -> None:
     asyncio.run(main())
 
 
+def relay(upstream_port: int) -> None:
+    """The ceiling: a bare relay to the upstream, one thread per direction, the answers moved by ``os.splice``."""
+    import fcntl
+    import socket
+
+    def forward(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        sink.close()
+
+    def splice(source: socket.socket, sink: socket.socket) -> None:
+        pipe_out, pipe_in = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe_in, 1031, 1 << 20)  # F_SETPIPE_SZ
+        with contextlib.suppress(OSError):
+            while moved := os.splice(source.fileno(), pipe_in, 1 << 20):
+                while moved:
+                    moved -= os.splice(pipe_out, sink.fileno(), moved)
+        sink.close()
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        caller, _ = listener.accept()
+        upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        threading.Thread(target=forward, args=(caller, upstream), daemon=True).start()
+        threading.Thread(target=splice, args=(upstream, caller), daemon=True).start()
+
+
 # --- the three ways to the upstream ---------------------------------------------------------------------
 
 
@@ -115,6 +148,7 @@ class Bench:
     direct: Route
     ours: Route
     jsp: Route
+    relay: Route
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +156,13 @@ def bench(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> 
     from conftest import start_live_server
 
     upstream = subprocess.Popen([sys.executable, __file__, "serve"], stdout=subprocess.PIPE, text=True)
+    relayed: subprocess.Popen[str] | None = None
     try:
         assert upstream.stdout is not None
         port = int(upstream.stdout.readline())
+        relayed = subprocess.Popen([sys.executable, __file__, "relay", str(port)], stdout=subprocess.PIPE, text=True)
+        assert relayed.stdout is not None
+        relay_port = int(relayed.stdout.readline())
         tests = str(Path(__file__).resolve().parent.parent)
         monkeypatch_module.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
         monkeypatch_module.setenv("BENCH_API_KEY", KEY)
@@ -138,12 +176,14 @@ def bench(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> 
             auth = {"Authorization": f"token {server.token}"}
             yield Bench(port, server, Route("direct", port, "/api/v1", {}),
                         Route("ours", jport, "/live/compute/proxy/bench", auth),
-                        Route("jsp", jport, f"/live/proxy/{port}/api/v1", auth))
+                        Route("jsp", jport, f"/live/proxy/{port}/api/v1", auth), Route("relay", relay_port, "/api/v1", {}))
         finally:
             server.stop()
     finally:
-        upstream.kill()
-        upstream.wait(timeout=30)
+        for process in (upstream, relayed):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -271,12 +311,14 @@ def test_bench_proxy_latency(bench: Bench, benchmark: Any, capsys: pytest.Captur
 
 
 def test_bench_proxy_throughput(bench: Bench, capsys: pytest.CaptureFixture[str]) -> None:
-    direct, ours = (mb_per_s(r) for r in (bench.direct, bench.ours))
+    direct, ours, ceiling = (mb_per_s(r) for r in (bench.direct, bench.ours, bench.relay))
     small = JSP_DOWNLOAD_MB << 20
     direct_small, ours_small, jsp_small = (mb_per_s(r, small) for r in (bench.direct, bench.ours, bench.jsp))
     with capsys.disabled():
         print(f"\nbench: proxy download of {DOWNLOAD_MB} MB: direct {direct:.0f} MB/s, ours {ours:.0f} MB/s "
               f"({ours / direct:.2f}x); goal ours >= {MIN_THROUGHPUT_VS_DIRECT}x direct")
+        print(f"bench: proxy download ceiling (a bare splice relay process, no HTTP): {ceiling:.0f} MB/s "
+              f"({ceiling / direct:.2f}x direct); ours {ours / ceiling:.2f}x of it")
         print(f"bench: proxy download of {JSP_DOWNLOAD_MB} MB: direct {direct_small:.0f} MB/s, ours "
               f"{ours_small:.0f} MB/s ({ours_small / direct_small:.2f}x), jupyter-server-proxy {jsp_small:.0f} MB/s "
               f"({jsp_small / direct_small:.2f}x)")
@@ -304,3 +346,5 @@ def test_bench_proxy_memory(bench: Bench, capsys: pytest.CaptureFixture[str]) ->
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
     serve()
+elif __name__ == "__main__" and sys.argv[1:2] == ["relay"]:
+    relay(int(sys.argv[2]))
