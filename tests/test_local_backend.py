@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -707,6 +708,7 @@ def test_jobs_survive_a_restart_of_the_backend(tmp_path: Path) -> None:
             assert (await b.submit(JobSpec(command="echo next"), "r-queued")).status.state is (
                 JobState.QUEUED
             )
+            await until(lambda: bool(job_record(tmp_path, "r-running", files.RUNNER)), "the runner to record itself")
         return int(job_record(tmp_path, "r-running", files.RUNNER)["pid"])
 
     runner_pid = run(first_server)
@@ -897,5 +899,134 @@ def test_a_job_folder_that_lost_its_plan_is_settled_failed(tmp_path: Path) -> No
             half_written("h-after")
             status = await b.status("h-after")
             assert (status.state, status.message) == (JobState.FAILED, INCOMPLETE), status
+
+    run(body)
+
+
+# what the status sink is told --------------------------------------------------------------
+def test_a_short_job_is_told_once_as_ended_and_a_long_one_running_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job the queue launches is told running only once it has run ``TELL_RUNNING_AFTER_S``: a job that ends
+    before is told once, as ended (half the records of a queue of short jobs); one that runs on is told
+    running, then ended. (A job launched by its own submission is answered running by it, not told.)"""
+    told: list[tuple[str, JobState]] = []
+
+    async def sink(remote_id: str, status: RemoteStatus) -> None:
+        told.append((remote_id, status.state))
+
+    def states(job_id: str) -> list[JobState]:
+        return [state for told_id, state in told if told_id == job_id]
+
+    async def queued_behind_a_holder(b: LocalBackend, job_id: str, command: str, gate: Path) -> None:
+        await b.submit(JobSpec(command=gated("true", gate)), f"{job_id}-holder")
+        assert (await b.submit(JobSpec(command=command), job_id)).status.state is JobState.QUEUED
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=1) as b:
+            b.attach_status_sink(sink)
+            monkeypatch.setattr(local, "TELL_RUNNING_AFTER_S", 3600.0)
+            await queued_behind_a_holder(b, "t-short", "sleep 0.5", tmp_path / "gate-1")
+            (tmp_path / "gate-1").touch()
+            await until(lambda: JobState.SUCCEEDED in states("t-short"), "the short job's end", timeout=120)
+            assert states("t-short") == [JobState.SUCCEEDED]
+
+            monkeypatch.setattr(local, "TELL_RUNNING_AFTER_S", 0.2)
+            await queued_behind_a_holder(b, "t-long", gated("true", tmp_path / "gate-3"), tmp_path / "gate-2")
+            (tmp_path / "gate-2").touch()
+            await until(lambda: JobState.RUNNING in states("t-long"), "the long job told running", timeout=120)
+            (tmp_path / "gate-3").touch()
+            await until(lambda: JobState.SUCCEEDED in states("t-long"), "the long job's end", timeout=120)
+            assert states("t-long") == [JobState.RUNNING, JobState.SUCCEEDED]
+
+    run(body)
+
+
+def test_the_sink_is_told_the_waiting_statuses_together(tmp_path: Path) -> None:
+    """Statuses waiting to be told go to the sink together (a store that batches its calls takes them in one
+    hop), not one after the other: here the sink takes a status only while the three are in its hands."""
+    accept = False
+    refused: set[str] = set()
+    inflight: set[str] = set()
+    together = asyncio.Event()
+    told: list[str] = []
+
+    async def sink(remote_id: str, status: RemoteStatus) -> None:
+        if not status.state.is_terminal:
+            return
+        if not accept:
+            refused.add(remote_id)
+            raise RuntimeError("the store is busy")
+        inflight.add(remote_id)
+        if len(inflight) == 3:
+            together.set()
+        await asyncio.wait_for(together.wait(), 120)
+        told.append(remote_id)
+
+    async def body() -> None:
+        nonlocal accept
+        async with backend(tmp_path / "data", max_jobs=3) as b:
+            b.attach_status_sink(sink)
+            for i in range(3):
+                await b.submit(JobSpec(command="true"), f"g-{i}")
+            await until(lambda: len(refused) == 3, "every end told once (and refused)", timeout=120)
+            accept = True
+            await until(lambda: len(told) == 3, "the three ends told together", timeout=120)
+            assert sorted(told) == ["g-0", "g-1", "g-2"]
+
+    run(body)
+
+
+def test_the_results_of_a_told_end_are_listed_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink, told that a job ended, asks for its results: they were listed when its end was read (no
+    second look at the disk); once told, results are listed afresh."""
+    listings: list[Path] = []
+    real = local._list_results
+
+    def counting(job_dir: Path) -> list[Any]:
+        listings.append(job_dir)
+        return real(job_dir)
+
+    monkeypatch.setattr(local, "_list_results", counting)
+    seen: list[tuple[list[str], int]] = []  # the names, and how many listings asking for them made
+    b = LocalBackend("local", {}, data_dir=tmp_path / "data")
+
+    async def sink(remote_id: str, status: RemoteStatus) -> None:
+        if status.state.is_terminal:
+            before = len(listings)
+            names = [result.name for result in await b.results(remote_id)]
+            seen.append((names, len(listings) - before))
+
+    async def body() -> None:
+        async with started(b):
+            b.attach_status_sink(sink)
+            await b.submit(JobSpec(command='echo 1 > "$JUPYTER_COMPUTE_OUTPUT_DIR/a.txt"'), "l-job")
+            await until(lambda: seen, "the end told", timeout=120)
+            assert seen == [(["a.txt", "job.log"], 0)]
+            (tmp_path / "data" / "jobs" / "l-job" / files.OUTPUTS / "b.txt").write_text("2")
+            assert [result.name for result in await b.results("l-job")] == ["a.txt", "b.txt", "job.log"]
+
+    run(body)
+
+
+def test_a_runner_that_fails_to_start_settles_its_job_at_its_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner that exits before it recorded itself (its interpreter cannot start) leaves its job FAILED as
+    soon as its exit is seen, not after the launch claim's grace (no safety tick runs here)."""
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the runner's interpreter: exits at once, says nothing
+    told: list[RemoteStatus] = []
+
+    async def sink(remote_id: str, status: RemoteStatus) -> None:
+        told.append(status)
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", safety_tick_s=3600) as b:
+            b.attach_status_sink(sink)
+            await b.submit(JobSpec(command="true"), "x-job")
+            await until(lambda: any(s.state.is_terminal for s in told), "the job settled", timeout=local.STARTING_GRACE_S)
+            status = told[-1]
+            assert (status.state, status.native_status) == (JobState.FAILED, "lost"), status
+            assert "never recorded" in status.message and files.RUNNER_LOG in status.message, status
 
     run(body)

@@ -11,6 +11,11 @@ backend tells its changes itself to whoever attached a status sink (the server's
 queued job costs no look at the disk, and once a sink is attached the monitor's polls of its jobs
 are a rare safety net (``PUSHED_POLL_S``).
 
+What each job costs the server while a queue drains: one hop to a worker thread, which starts the
+next runner and reads the folders of the runners that exited (their final status and results, so
+recording an end reads nothing again); the runner records its own pid. Changes are told in batches
+(``PUSH_DELAY_S``), a job only once it has run ``TELL_RUNNING_AFTER_S`` (a short job: once, as ended).
+
 Config keys: ``max_jobs`` (default: CPU count), ``default_timeout_s``, ``python`` (interpreter of
 scripts and code, default ``sys.executable``), ``kernel_name`` (of notebooks, default
 ``python3``), ``cwd`` (where commands and scripts run and relative paths are resolved,
@@ -39,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -65,7 +70,7 @@ from .base import (
     PROGRAM_FIELDS, COMMON_FIELDS, Backend, Capabilities, StatusSink, Submission, config_positive, one_program,
 )
 from .local_notebook import prepare_notebook, read_notebook
-from .local_procs import is_alive, kill_job, start_token
+from .local_procs import is_alive, kill_job
 from .local_runner import GRACE_S
 from .local_watch import ExitWatch, open_pidfd
 
@@ -98,8 +103,13 @@ SAFETY_TICK_S = 5.0
 PUSHED_POLL_S = 120.0
 #: How long changes gather before they are told: a job that ends meanwhile is told once, as ended.
 PUSH_DELAY_S = 0.1
+#: A launched job is told running once it has run this long: a shorter one is told once, as ended (most of
+#: a queue of short jobs costs the status sink one record each, not two).
+TELL_RUNNING_AFTER_S = 0.1
 #: How long pushes wait after the status sink failed: the first delay doubles up to the last.
 PUSH_RETRY_S = (0.5, 10.0)
+#: Statuses told to the sink at once (concurrently: a store that batches its calls takes them in a few hops).
+PUSH_BATCH = 100
 #: The message of a job whose folder survived an OS crash without its plan (:func:`LocalBackend._load_active`).
 INCOMPLETE_MESSAGE = "job folder incomplete (the machine stopped while it was written)"
 #: Interpreter options of the runner, tried in this order in the background from ``start`` (the first that
@@ -193,13 +203,16 @@ def _is_partial_write(name: str) -> bool:
 
 
 def _list_outputs(outputs: Path) -> list[ResultFile]:
-    root = outputs.resolve()
+    root: Path | None = None  # resolved once there is a file to check against it
     found = []
     for folder, dirs, names in os.walk(outputs):
         dirs.sort()
         for name in sorted(names):
             path = Path(folder, name)
-            if _is_partial_write(name) or not path.resolve().is_relative_to(root):
+            if _is_partial_write(name):
+                continue
+            root = root or outputs.resolve()
+            if not path.resolve().is_relative_to(root):
                 continue
             with contextlib.suppress(OSError):
                 relative = path.relative_to(outputs).as_posix()
@@ -288,6 +301,8 @@ class LocalBackend(Backend):
         self._active: dict[str, _Active] = {}
         self._queue: list[tuple[float, str]] = []  # heap of the queued jobs (stale entries skipped)
         self._launched: set[str] = set()  # jobs whose runner runs (or may: adopted, not yet looked at)
+        self._gone: set[str] = set()  # jobs whose runner was seen to exit: no status on disk now means lost
+        self._exited: list[str] = []  # jobs whose runner exited, their folder not read since
         self._runners: dict[str, subprocess.Popen[bytes]] = {}
         self._exits = ExitWatch()
         self._schedule_lock = asyncio.Lock()
@@ -300,7 +315,11 @@ class LocalBackend(Backend):
         self._probe: asyncio.Task[tuple[str, ...]] | None = None
         self._sink: StatusSink | None = None
         self._unpushed: dict[str, RemoteStatus] = {}  # the latest status of each job not told yet
+        self._not_before: dict[str, float] = {}  # when an unpushed status may be told (monotonic), if not at once
         self._held: set[str] = set()  # jobs being submitted: their status goes back as submit's answer
+        #: The results of jobs whose end is being told, listed with their final status (one look at the disk):
+        #: the sink's recording of that end asks for them next.
+        self._ended_results: dict[str, list[ResultFile]] = {}
         self._pushes = asyncio.Event()
         #: How often the background task looks at running jobs unprompted (see ``SAFETY_TICK_S``).
         self.safety_tick_s: float = _config_number(self.config, "safety_tick_s", SAFETY_TICK_S, float)
@@ -433,11 +452,24 @@ class LocalBackend(Backend):
             return self._queued_status(len(self._launched))
         self.counters["status_reads"] += 1
         try:
-            status, ended = await asyncio.to_thread(self._read_status, remote_id, len(self._launched))
+            looked = await asyncio.to_thread(self._read_status, *self._look(remote_id))
         except FileNotFoundError:  # deleted while it was read
             self._job_dir(remote_id)  # NotFound, unless the folder is there after all
             raise
+        return self._looked(remote_id, looked)
+
+    def _look(self, remote_id: str) -> tuple[str, int, bool, bool]:
+        """The arguments of :meth:`_read_status` for a job whose folder is to be read now."""
+        told = remote_id in self._active and self._sink is not None and remote_id not in self._held  # if it ended
+        return remote_id, len(self._launched), told, remote_id in self._gone
+
+    def _looked(self, remote_id: str, looked: tuple[RemoteStatus, bool, list[ResultFile] | None]) -> RemoteStatus:
+        """Take in what :meth:`_read_status` found: a job that ended frees its slot and its end is told."""
+        status, ended, results = looked
         if ended:
+            self._gone.discard(remote_id)
+            if results is not None and remote_id in self._active:
+                self._ended_results[remote_id] = results
             self._ended(remote_id, status)
         return status
 
@@ -493,8 +525,12 @@ class LocalBackend(Backend):
     async def results(self, remote_id: str) -> list[ResultFile]:
         """Every file under the job's ``outputs/`` (posix relative names), then its log.
 
-        An output named ``job.log`` takes that name; the log is then left out (see :meth:`logs`).
+        An output named ``job.log`` takes that name; the log is then left out (see :meth:`logs`). For a job
+        whose end is being told, as listed when its end was read (nothing changes them once it ended).
         """
+        listed = self._ended_results.get(remote_id)
+        if listed is not None:
+            return list(listed)
         return await asyncio.to_thread(_list_results, self._job_dir(remote_id))
 
     def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
@@ -727,6 +763,12 @@ class LocalBackend(Backend):
                         found.append(active)
         return found
 
+    def result_file(self, remote_id: str, name: str) -> tuple[Path, Path]:
+        """The job's folder and the file of its result ``name``, both resolved (blocking: a worker thread);
+        NotFound or InvalidSpec as :meth:`open_result` would raise."""
+        job_dir = self._job_dir(remote_id).resolve()
+        return job_dir, self._result_path(job_dir, name).resolve()
+
     def _result_path(self, job_dir: Path, name: str) -> Path:
         """The file of result ``name``: an output, else the log for ``job.log``."""
         relative = PurePosixPath(name)
@@ -792,7 +834,7 @@ class LocalBackend(Backend):
         self, job_dir: Path, flags: tuple[str, ...]
     ) -> tuple[subprocess.Popen[bytes] | None, int | None]:
         """Take the job's launch claim and start its detached runner (worker thread): the runner and a
-        pidfd of it (None where the OS has none); no runner if the claim was taken or it failed."""
+        pidfd of it (None where the OS has none); no runner if the claim was taken or it failed to start."""
         if not job_dir.is_dir() or not files.claim(job_dir):
             return None, None
         try:
@@ -811,8 +853,7 @@ class LocalBackend(Backend):
             status = files.final_status("FAILED", f"could not start the runner: {exc}")
             files.write_json_once(job_dir / files.STATUS, status)
             return None, None
-        token = start_token(runner.pid)
-        files.write_json(job_dir / files.RUNNER, {"pid": runner.pid, "start_token": token})
+        # The runner records its pid itself (runner.json) as it starts; meanwhile the launch claim's grace covers it.
         return runner, open_pidfd(runner.pid, None)  # our unreaped child: its pid is ours
 
     def _track(self, active: _Active) -> None:
@@ -826,6 +867,9 @@ class LocalBackend(Backend):
         self._active.pop(job_id, None)
         self._launched.discard(job_id)
         self._unpushed.pop(job_id, None)
+        self._not_before.pop(job_id, None)
+        self._gone.discard(job_id)
+        self._ended_results.pop(job_id, None)
 
     def _known_status(self, job_id: str) -> RemoteStatus | None:
         """The status of a job this instance queued or started, from memory; None if it has to look."""
@@ -836,11 +880,16 @@ class LocalBackend(Backend):
             return self._queued_status(len(self._launched))
         return self._unpushed.get(job_id)
 
-    def _tell(self, job_id: str, status: RemoteStatus) -> None:
-        """Keep ``status`` as the job's latest, for the status sink (if any, or the answer of submit)."""
+    def _tell(self, job_id: str, status: RemoteStatus, not_before: float | None = None) -> None:
+        """Keep ``status`` as the job's latest, for the status sink (if any, or the answer of submit); the sink
+        is told it from ``not_before`` (monotonic time) on, unless a newer one replaced it by then."""
         if self._sink is None and job_id not in self._held:
             return
         self._unpushed[job_id] = status
+        if not_before is None:
+            self._not_before.pop(job_id, None)
+        else:
+            self._not_before[job_id] = not_before
         if job_id not in self._held:
             self._pushes.set()
 
@@ -864,16 +913,29 @@ class LocalBackend(Backend):
                 await self._launch(active)
 
     async def _launch(self, active: _Active) -> None:
-        """Start the runner of a queued job; from here on its folder tells its status, whatever happens."""
+        """Start the runner of a queued job; from here on its folder tells its status, whatever happens. The
+        folders of the jobs whose runner exited are read in the same hop to a worker thread."""
         job_id = active.job_id
         active.status_on_disk = True
         self._launched.add(job_id)
+        runner: subprocess.Popen[bytes] | None = None
+        pidfd: int | None = None
+        failed: BaseException | None = None
         try:
             flags = await self._flags()
-            runner, pidfd = await asyncio.to_thread(self._spawn_runner, self.jobs_dir / job_id, flags)
-        except Exception:  # e.g. the folder is not writable
-            self.log.exception("local backend '%s': starting the runner of %s failed", self.name, job_id)
-            runner, pidfd = None, None
+            exited = self._take_exited()
+            try:
+                runner, pidfd, failed, looked = await asyncio.to_thread(
+                    self._spawn_and_read, self.jobs_dir / job_id, flags, exited
+                )
+            except BaseException:
+                self._exited[:0] = [look[0] for look in exited]  # read later, with the next launch or alone
+                raise
+            self._read_exited(exited, looked)
+        except Exception as exc:  # noqa: BLE001 — whatever it was, the job's folder says what came of it
+            failed = exc
+        if failed is not None:  # e.g. the folder is not writable
+            self.log.error("local backend '%s': starting the runner of %s failed", self.name, job_id, exc_info=failed)
             self._look_later(STARTING_GRACE_S + 1.0, job_id)  # a runner started but not recorded: lost by then
         if runner is None:  # cancelled meanwhile, or the runner could not start: as its folder says
             self._launched.discard(job_id)
@@ -882,7 +944,8 @@ class LocalBackend(Backend):
         self.counters["spawns"] += 1
         self._runners[job_id] = runner
         self._watch(job_id, runner, pidfd)
-        self._tell(job_id, RemoteStatus(JobState.RUNNING, "running", "starting", started=utcnow()))
+        running = RemoteStatus(JobState.RUNNING, "running", "starting", started=utcnow())
+        self._tell(job_id, running, not_before=time.monotonic() + TELL_RUNNING_AFTER_S)
 
     async def _flags(self) -> tuple[str, ...]:
         """The runner's interpreter options, probed once (in the background from :meth:`start`)."""
@@ -900,9 +963,7 @@ class LocalBackend(Backend):
             if job_id in self._active and await self._adopt(job_id):
                 self._launched.add(job_id)
 
-        task = asyncio.create_task(look())
-        self._chores.add(task)
-        task.add_done_callback(self._chores.discard)
+        self._chore(look())
 
     def _watch(self, job_id: str, runner: subprocess.Popen[bytes] | None, pidfd: int | None) -> None:
         def exited() -> None:
@@ -914,15 +975,64 @@ class LocalBackend(Backend):
             self._exits.add_child(runner, exited)
 
     def _runner_exited(self, job_id: str) -> None:
-        """A runner ended (an event): reap it, give its slot to the next job, then tell its status."""
+        """A runner ended (an event): reap it, give its slot to the next job, then tell its status (its folder
+        is read with the next launch, or alone when none comes)."""
         self.counters["exits"] += 1
+        self._gone.add(job_id)
         runner = self._runners.pop(job_id, None)
         if runner is not None:
             runner.poll()
-        if job_id in self._launched:
-            self._launched.discard(job_id)
-            self._kick.set()
-        task = asyncio.create_task(self._refresh(job_id))
+        self._launched.discard(job_id)
+        self._exited.append(job_id)
+        self._kick.set()
+
+    def _take_exited(self) -> list[tuple[str, int, bool, bool]]:
+        """The :meth:`_look` of each job whose runner exited since the last take (and that has not ended)."""
+        exited, self._exited = self._exited, []
+        self._gone.difference_update(job_id for job_id in exited if job_id not in self._active)  # ended already
+        return [self._look(job_id) for job_id in exited if job_id in self._active]
+
+    def _read_statuses(
+        self, looks: list[tuple[str, int, bool, bool]]
+    ) -> list[tuple[RemoteStatus, bool, list[ResultFile] | None] | Exception]:
+        """:meth:`_read_status` of each of ``looks`` (worker thread); what one of them raised in its place."""
+        looked: list[tuple[RemoteStatus, bool, list[ResultFile] | None] | Exception] = []
+        for look in looks:
+            try:
+                looked.append(self._read_status(*look))
+            except Exception as exc:  # noqa: BLE001 — that job is looked at again alone
+                looked.append(exc)
+        return looked
+
+    def _spawn_and_read(
+        self, job_dir: Path, flags: tuple[str, ...], looks: list[tuple[str, int, bool, bool]]
+    ) -> tuple[subprocess.Popen[bytes] | None, int | None, Exception | None, list[Any]]:
+        """:meth:`_spawn_runner` (what it raised, in place), then :meth:`_read_statuses` (worker thread)."""
+        try:
+            runner, pidfd = self._spawn_runner(job_dir, flags)
+        except Exception as exc:  # noqa: BLE001 — raised by the caller once the statuses are taken in
+            return None, None, exc, self._read_statuses(looks)
+        return runner, pidfd, None, self._read_statuses(looks)
+
+    def _read_exited(self, looks: list[tuple[str, int, bool, bool]], looked: list[Any]) -> None:
+        """Take in the statuses read for ``looks``; a job whose read failed is looked at again alone."""
+        for look, outcome in zip(looks, looked, strict=True):
+            self.counters["status"] += 1
+            self.counters["status_reads"] += 1
+            if isinstance(outcome, Exception):
+                self._chore(self._refresh(look[0]))
+            else:
+                self._looked(look[0], outcome)
+
+    async def _read_all_exited(self) -> None:
+        """Read the folders of the jobs whose runner exited and that no launch took along, in one hop."""
+        exited = self._take_exited()
+        if exited:
+            self._read_exited(exited, await asyncio.to_thread(self._read_statuses, exited))
+
+    def _chore(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task of this backend (cancelled by :meth:`close`)."""
+        task = asyncio.create_task(work)
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
@@ -960,6 +1070,7 @@ class LocalBackend(Backend):
             self._kick.clear()
             try:
                 await self._schedule()
+                await self._read_all_exited()
             except Exception:  # keep going whatever one job did
                 self.log.exception("local backend '%s': filling slots failed", self.name)
 
@@ -973,7 +1084,7 @@ class LocalBackend(Backend):
             self.log.exception("local backend '%s': safety look failed", self.name)
 
     async def _push_changes(self) -> None:
-        """Tell the status sink each job's latest status, one at a time (held jobs: once submitted); what it
+        """Tell the status sink each job's latest status, in batches (held jobs: once submitted); what it
         failed to take is told again after a delay that doubles while it fails (``PUSH_RETRY_S``)."""
         delay = PUSH_DELAY_S
         while True:
@@ -991,27 +1102,58 @@ class LocalBackend(Backend):
             self._pushes.set()
 
     async def _push_all(self, sink: StatusSink) -> bool:
-        """Tell ``sink`` the statuses not told yet; False if it failed to take some (they are kept)."""
+        """Tell ``sink`` the statuses not told yet, ``PUSH_BATCH`` jobs at once; False if it failed to take some
+        (they are kept). A status not to be told yet waits for a later round."""
+        ready = self._ready_to_tell()
         told = True
-        for job_id in [j for j in self._unpushed if j not in self._held]:
-            status = self._unpushed.pop(job_id, None)
-            if status is None:
-                continue
-            self.counters["pushes"] += 1
-            try:
-                await sink(job_id, status)
-            except Exception:  # e.g. the store is busy: told again later, unless a newer status came meanwhile
-                self._unpushed.setdefault(job_id, status)
-                told = False
-                self.log.exception("local backend '%s': telling the status of %s failed", self.name, job_id)
+        for start in range(0, len(ready), PUSH_BATCH):
+            batch = ready[start:start + PUSH_BATCH]
+            self.counters["pushes"] += len(batch)
+            outcomes = await asyncio.gather(*(sink(job_id, status) for job_id, status in batch),
+                                            return_exceptions=True)
+            for (job_id, status), outcome in zip(batch, outcomes, strict=True):
+                told = self._was_told(job_id, status, outcome) and told
         return told
 
-    # statuses -------------------------------------------------------------------------
-    def _read_status(self, remote_id: str, running: int) -> tuple[RemoteStatus, bool]:
-        """The blocking part of :meth:`status` (a worker thread): the status, and whether it ended.
+    def _ready_to_tell(self) -> list[tuple[str, RemoteStatus]]:
+        """The statuses to tell now, taken out of those not told yet (held jobs' and early ones stay)."""
+        now = time.monotonic()
+        ready = []
+        for job_id in [j for j in self._unpushed if j not in self._held]:
+            if self._not_before.get(job_id, now) > now:
+                self._pushes.set()  # a later round tells it
+                continue
+            self._not_before.pop(job_id, None)
+            ready.append((job_id, self._unpushed.pop(job_id)))
+        return ready
 
-        ``running`` is the number of launched jobs, for the message of a queued one.
+    def _was_told(self, job_id: str, status: RemoteStatus, outcome: BaseException | None) -> bool:
+        """Whether the sink took ``status`` (``outcome``: what telling it raised); kept to be told again if not."""
+        if outcome is None:
+            if status.state.is_terminal:
+                self._ended_results.pop(job_id, None)
+            return True
+        if not isinstance(outcome, Exception):
+            raise outcome
+        # e.g. the store is busy: told again later, unless a newer status came meanwhile
+        self._unpushed.setdefault(job_id, status)
+        self.log.error("local backend '%s': telling the status of %s failed", self.name, job_id, exc_info=outcome)
+        return False
+
+    # statuses -------------------------------------------------------------------------
+    def _read_status(
+        self, remote_id: str, running: int, with_results: bool = False, gone: bool = False
+    ) -> tuple[RemoteStatus, bool, list[ResultFile] | None]:
+        """The blocking part of :meth:`status` (a worker thread): the status, whether it ended, and (if it
+        ended and ``with_results``) its results.
+
+        ``running`` is the number of launched jobs, for the message of a queued one; ``gone``: its runner was
+        seen to exit (it writes the final status before it exits: none on disk means it is lost).
         """
+        status, ended = self._look_up_status(remote_id, running, gone)
+        return status, ended, _list_results(self.jobs_dir / remote_id) if ended and with_results else None
+
+    def _look_up_status(self, remote_id: str, running: int, gone: bool) -> tuple[RemoteStatus, bool]:
         job_dir = self._job_dir(remote_id)
         done = files.read_json(job_dir / files.STATUS)
         if done is None:
@@ -1021,7 +1163,7 @@ class LocalBackend(Backend):
                 if not incomplete:
                     return self._queued_status(running), False
                 done = files.read_json(job_dir / files.STATUS) or {}
-            elif self._runner_alive(job_dir, launched_at):
+            elif not gone and self._runner_alive(job_dir, launched_at):
                 return self._running_status(job_dir), False
             else:
                 done = self._settle_lost(job_dir)

@@ -7,9 +7,9 @@ link, so the first writer wins and nobody clobbers a final status).
 What is fsynced, and why that is enough
 ---------------------------------------
 Only a job's final status (``status.json``, written once by its runner, off the server) is flushed
-to disk (``durable=True``). The files the server writes (params, plan, the launch claim, the
-runner's pid) are written whole by a rename or a link but not fsynced (a new job's folder is filled
-under a temporary name and renamed into place, so it too appears whole):
+to disk (``durable=True``). The files the server writes (params, plan, the launch claim) are
+written whole by a rename or a link but not fsynced (a new job's folder is filled under a
+temporary name and renamed into place, so it too appears whole):
 
 - against a crash of the server (killed, OOM), an unflushed file is as safe as a flushed one: it
   sits in the kernel's page cache, which outlives the process, and a rename or link is atomic, so
@@ -52,7 +52,7 @@ NOTEBOOK_INPUT = "input.ipynb"  # the notebook with its parameters injected
 OUTPUTS = "outputs"  # the job's results, exported as JUPYTER_COMPUTE_OUTPUT_DIR
 LOG = "job.log"  # stdout and stderr of the job
 LAUNCHED = "launched"  # claim taken (O_EXCL) by whoever starts or cancels a queued job
-RUNNER = "runner.json"  # pid and start token of the runner, written by the backend
+RUNNER = "runner.json"  # pid and start token of the runner, written by the runner as it starts
 PROCESS = "process.json"  # pid, pgid, start token and start time of the job, written by the runner
 CANCEL = "cancel"  # a cancel request, seen by the runner even if its signal is lost
 ERROR = "error.json"  # an explanation left by the job's own helper (the notebook executor)

@@ -12,6 +12,7 @@ when a job left processes behind, or off Linux.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
     import psutil
 
 
+@functools.cache
 def _boot_id() -> str:
+    """This boot's id (no process outlives a boot, so it is read once)."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:

@@ -135,7 +135,8 @@ def _outcome_status(
 
 def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
     """Run the job planned in ``job_dir`` to its end; the content of its ``status.json``."""
-    # The backend records this runner too, but a server killed just after starting it never does.
+    # Recorded here, not by the backend that started it (the first thing, so that the launch claim's grace covers
+    # the gap): a server killed just after starting it could not record it.
     files.write_json(job_dir / files.RUNNER, {"pid": os.getpid(), "start_token": start_token(os.getpid())})
     settled = files.read_json(job_dir / files.STATUS)
     if settled is not None:  # e.g. taken as lost while this runner was slow to start: it must not run now
