@@ -6,8 +6,10 @@ media type, else from the first bytes. pandas and pyarrow are imported only when
 read, so importing this module stays cheap.
 
 An unseekable stream (a download) is parsed as it arrives: CSV, TSV and JSON go straight into
-pandas' parser, so the body is never held twice and ``nrows`` stops reading early. Parquet keeps
-its index at the end of the file, so such a stream is first saved to a temporary file.
+pandas' parser, so the body is never held twice and ``nrows`` stops reading early (a large CSV or
+TSV is cut into blocks parsed on all cores, see :mod:`results_frames`). Parquet keeps its index
+at the end of the file, so such a stream is first saved to a temporary file; a seekable one (a
+path, or a result file on this machine, see :mod:`results_http`) is read where it lies.
 """
 
 from __future__ import annotations
@@ -224,6 +226,13 @@ def _read_tsv(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
 
 
 def _read_parquet(stream: _Stream, read_kwargs: dict[str, Any]) -> pandas.DataFrame:
+    raw: Any = getattr(stream, "raw", stream)
+    local_path = getattr(raw, "local_path", None)
+    if isinstance(local_path, str):
+        # A result file on this machine (see results_http): pyarrow reads it by its path, with its own I/O.
+        frame = _read_parquet_file(local_path, read_kwargs)
+        raw.mark_read()
+        return frame
     if _seekable(stream):
         return _read_parquet_file(stream, read_kwargs)
     with tempfile.TemporaryDirectory(prefix="jupyter-compute-") as folder:

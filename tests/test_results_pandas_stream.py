@@ -78,6 +78,13 @@ def job_id(module_server: LiveServer, tables: dict[str, Path]) -> str:
         return job.wait(timeout=120, progress=False).id
 
 
+@pytest.fixture(autouse=True)
+def over_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the download: the bytes come over HTTP even on the server's machine (a client
+    there reads a local job's file itself by default; tests/test_results_fast_path.py covers that)."""
+    monkeypatch.setenv(results_http.LOCAL_RESULTS_ENV, "0")
+
+
 @pytest.fixture
 def client(module_server: LiveServer) -> Iterator[Client]:
     with module_server.client() as c:

@@ -7,7 +7,10 @@ Errors answer ``{"error": {"type", "message", "field"?, ...}}`` — never a trac
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import stat
 import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -24,7 +27,11 @@ from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .events import format_sse
 from .service import MAX_IDEMPOTENCY_KEY, action_values
 
+#: The request header by which a client on this machine asks for a result's local file, and the answer's.
+LOCAL_FILE_HEADER = "X-Compute-Local-File"
+
 if TYPE_CHECKING:
+    from ..backends.local import LocalBackend
     from .app import ComputeApp
     from .service import JobService
     from .store import PageText
@@ -295,11 +302,23 @@ class JobResultsHandler(ComputeHandler):
 
 
 class JobResultHandler(ComputeHandler):
-    """Streams one result's bytes through the server (never a platform URL)."""
+    """Streams one result's bytes through the server (never a platform URL).
+
+    A client that asks with ``X-Compute-Local-File: 1`` is answered 204 with the file's absolute path and
+    identity instead when the result is a file of this machine the server's user owns (see
+    :func:`_local_result_file`); it reads the file itself when it can open that very file, else asks again.
+    """
 
     @web.authenticated
     @authorized
     async def get(self, job_id: str, name: str) -> None:
+        if self.request.headers.get(LOCAL_FILE_HEADER) == "1":
+            local = await _local_result_file(self.service, job_id, name)
+            if local is not None:
+                self.set_header(LOCAL_FILE_HEADER, local)
+                self.set_status(204)
+                self.finish()
+                return
         async with self.service.open_result(job_id, name) as (result, chunks):
             media_type = result.media_type or "application/octet-stream"
             self.set_header("Content-Type", media_type)
@@ -313,6 +332,34 @@ class JobResultHandler(ComputeHandler):
             except StreamClosedError:
                 return
         self.finish(set_content_type=media_type)
+
+
+async def _local_result_file(service: JobService, job_id: str, name: str) -> str | None:
+    """``path=<quoted absolute path>; dev=…; ino=…; size=…; mtime_ns=…`` of a local job's result file, when it
+    lies in that job's folder and belongs to the server's own user; None otherwise (the bytes are then sent)."""
+    from ..backends.local import LocalBackend
+
+    try:
+        job = await service.store.get(job_id)
+        backend = service.job_backend(job)
+        if not isinstance(backend, LocalBackend) or job.remote_id is None:
+            return None
+        if not any(result.name == name for result in await service.results(job_id)):
+            return None
+        return await asyncio.to_thread(_describe_local_file, backend, job.remote_id, name)
+    except (ComputeError, OSError):
+        return None
+
+
+def _describe_local_file(backend: LocalBackend, remote_id: str, name: str) -> str | None:
+    job_dir, path = backend.result_file(remote_id, name)  # checks the name and keeps to the job's outputs
+    facts = os.stat(path)
+    if not path.is_relative_to(job_dir) or not stat.S_ISREG(facts.st_mode) or facts.st_uid != os.getuid():
+        return None
+    return (
+        f"path={quote(str(path))}; dev={facts.st_dev}; ino={facts.st_ino}; size={facts.st_size}; "
+        f"mtime_ns={facts.st_mtime_ns}"
+    )
 
 
 class EventsHandler(ComputeHandler):

@@ -346,9 +346,18 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/jobs/{job_id}/results/{name}": {
         "get": {"summary": "One result's bytes, streamed through the server",
-                "parameters": [_JOB_ID, _param("name", description="Result name; may contain '/'")],
-                "responses": _responses({"200": {"description": "The bytes, with the result's own media type",
-                                                 "content": {"*/*": {}}}}, 404, 405, 502)},
+                "parameters": [_JOB_ID, _param("name", description="Result name; may contain '/'"),
+                               _param("X-Compute-Local-File", "header",
+                                      description="'1': a client on the server's machine asks for the file's path "
+                                                  "instead of its bytes (any other value is ignored)")],
+                "responses": _responses({
+                    "200": {"description": "The bytes, with the result's own media type", "content": {"*/*": {}}},
+                    "204": {"description": "Asked with X-Compute-Local-File, for a file of this machine that the "
+                                           "server's user owns: no bytes; the answer's X-Compute-Local-File header "
+                                           "holds 'path=<quoted absolute path>; dev; ino; size; mtime_ns', which "
+                                           "the client checks against the file it opens",
+                            "headers": {"X-Compute-Local-File": {"schema": _TEXT}}},
+                }, 404, 405, 502)},
     },
     "/api/events": {
         "get": {"summary": "Server-sent events: a 'job' event for every change of a job, "
