@@ -22,29 +22,12 @@ from traitlets.config import Config
 from jupyter_compute.server import proxy_splice
 from jupyter_compute.server.proxy import SPLICE_MIN_BYTES
 from jupyter_compute.server.proxy_upstream import ProxyClient
+from tests.test_proxy_streaming import PIECE, pattern, pattern_hash
 
 pytestmark = pytest.mark.skipif(not proxy_splice.AVAILABLE, reason="splice is Linux-only")
 
-PIECE = 1 << 20
 LARGE = 24 << 20
 TIMEOUT_S = 2.0
-
-
-def pattern(size: int) -> Iterator[bytes]:
-    """``size`` bytes in pieces of at most PIECE, each piece different."""
-    index = 0
-    while size > 0:
-        piece = hashlib.sha256(str(index).encode()).digest() * (PIECE // 32)
-        yield piece[:size]
-        size -= len(piece)
-        index += 1
-
-
-def pattern_hash(size: int) -> str:
-    digest = hashlib.sha256()
-    for piece in pattern(size):
-        digest.update(piece)
-    return digest.hexdigest()
 
 
 class Platform:
