@@ -6,8 +6,7 @@ media type, else from the first bytes. pandas and pyarrow are imported only when
 read, so importing this module stays cheap.
 
 An unseekable stream (a download) is parsed as it arrives: CSV, TSV and JSON go straight into
-pandas' parser, so the body is never held twice and ``nrows`` stops reading early (a large CSV or
-TSV is cut into blocks parsed on all cores, see :mod:`results_frames`). Parquet keeps its index
+pandas' parser, so the body is never held twice and ``nrows`` stops reading early. Parquet keeps its index
 at the end of the file, so such a stream is first saved to a temporary file; a seekable one (a
 path, or a result file on this machine, see :mod:`results_http`) is read where it lies.
 """

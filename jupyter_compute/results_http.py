@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -129,15 +130,17 @@ def _open_local_file(named: str) -> io.BufferedReader | None:
         return None
     if not os.path.isabs(path):
         return None
-    try:
-        file = open(path, "rb")  # noqa: SIM115 - handed to LocalFileResponse, which closes it
+    try:  # not blocking: what has that name here may be a FIFO, which would wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    found = os.fstat(file.fileno())
-    if wanted != {"dev": found.st_dev, "ino": found.st_ino, "size": found.st_size, "mtime_ns": found.st_mtime_ns}:
-        file.close()
+    found = os.fstat(fd)
+    same = {"dev": found.st_dev, "ino": found.st_ino, "size": found.st_size, "mtime_ns": found.st_mtime_ns}
+    if not stat.S_ISREG(found.st_mode) or wanted != same:
+        os.close(fd)
         return None
-    return file
+    os.set_blocking(fd, True)
+    return open(path, "rb", opener=lambda _path, _flags: fd)  # LocalFileResponse closes it
 
 
 def _proxy_manager(url: str, options: dict[str, Any]) -> urllib3.ProxyManager:

@@ -192,3 +192,28 @@ def test_an_index_column_is_kept_past_the_first_chunk() -> None:
     expected = pd.read_csv(io.BytesIO(data), index_col=0)
     for index_col in (0, "key"):
         assert_frame_equal(read_frame(data, "indexed.csv", index_col=index_col), expected)
+
+
+def test_a_named_fifo_is_not_opened_and_does_not_block(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    facts = os.stat(fifo)
+    named = (f"path={urllib.parse.quote(str(fifo))}; dev={facts.st_dev}; ino={facts.st_ino}; "
+             f"size={facts.st_size}; mtime_ns={facts.st_mtime_ns}")
+    assert results_http._open_local_file(named) is None
+
+
+def test_the_named_file_is_opened_by_its_name(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "out.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    facts = os.stat(path)
+    named = (f"path={urllib.parse.quote(str(path))}; dev={facts.st_dev}; ino={facts.st_ino}; "
+             f"size={facts.st_size}; mtime_ns={facts.st_mtime_ns}")
+    opened = results_http._open_local_file(named)
+    assert opened is not None
+    with opened:
+        assert opened.name == str(path) and opened.read() == b"a,b\n1,2\n"
