@@ -344,8 +344,7 @@ async def _local_result_file(service: JobService, job_id: str, name: str) -> str
         backend = service.job_backend(job)
         if not isinstance(backend, LocalBackend) or job.remote_id is None:
             return None
-        if not any(result.name == name for result in await service.results(job_id)):
-            return None
+        # result_file checks the name as open_result does (an output of the job, or its log): no listing first
         return await asyncio.to_thread(_describe_local_file, backend, job.remote_id, name)
     except (ComputeError, OSError):
         return None
