@@ -386,7 +386,8 @@ def test_logs_offsets_and_complete(tmp_path: Path) -> None:
     async def body() -> None:
         async with backend(tmp_path) as b:
             await b.submit(JobSpec(command=command), "j-log")
-            await until(lambda: (tmp_path / "jobs/j-log/job.log").stat().st_size > 0)
+            log = tmp_path / "jobs/j-log/job.log"  # made by the job's runner, as it starts
+            await until(lambda: log.exists() and log.stat().st_size > 0)
             chunk = await b.logs("j-log")
             assert chunk == type(chunk)("first\n", 6, False)
             gate.touch()
@@ -584,6 +585,27 @@ def test_max_jobs_queues_the_rest(tmp_path: Path) -> None:
             assert all(s.state is JobState.SUCCEEDED for s in finals)
             assert finals[2].started >= min(finals[0].finished, finals[1].finished)
             assert [r.name for r in await b.results("q2")] == ["done.txt", "job.log"]
+
+    run(body)
+
+
+def test_a_queued_job_costs_one_file_and_its_runner_makes_the_rest(tmp_path: Path) -> None:
+    """A submission writes only the plan (each file made costs a queued job); the runner makes the outputs
+    folder, the parameters file and the log before the job starts, as the job expects to find them."""
+    gate = tmp_path / "gate"
+    command = ('cat "$JUPYTER_COMPUTE_PARAMS" > "$JUPYTER_COMPUTE_OUTPUT_DIR/seen.json"; '
+               'test -f "$JUPYTER_COMPUTE_OUTPUT_DIR/../job.log" && echo logged')
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command=gated("true", gate)), "f-holder")
+            queued = await b.submit(JobSpec(command=command, params={"rows": 3}), "f-queued")
+            assert queued.status.state is JobState.QUEUED
+            assert sorted(p.name for p in (tmp_path / "jobs/f-queued").iterdir()) == [files.PLAN]
+            gate.touch()
+            assert (await wait_status(b, "f-queued")).state is JobState.SUCCEEDED
+            assert json.loads(await read_result(b, "f-queued", "seen.json")) == {"rows": 3}
+            assert await read_result(b, "f-queued", "job.log") == b"logged\n"
 
     run(body)
 

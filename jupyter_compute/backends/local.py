@@ -665,8 +665,11 @@ class LocalBackend(Backend):
         final = self.jobs_dir / job_id
         if final.exists():
             return None
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{job_id}-", dir=self.jobs_dir))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{job_id}-", dir=self.jobs_dir))
+        except FileNotFoundError:  # the first job, or its parent was removed
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{job_id}-", dir=self.jobs_dir))
         try:
             submitted = self._fill_job_dir(tmp, final, spec, job_id)
             os.rename(tmp, final)
@@ -681,9 +684,7 @@ class LocalBackend(Backend):
         return submitted
 
     def _fill_job_dir(self, tmp: Path, final: Path, spec: JobSpec, job_id: str) -> float:
-        (tmp / files.OUTPUTS).mkdir()
-        (tmp / files.LOG).touch()
-        files.write_fresh(tmp / files.PARAMS, spec.params)
+        """Write the plan (each file created costs a queued submission; the runner makes the others at its start)."""
         argv, cwd = self._program(tmp, final, spec)
         env = {
             "JUPYTER_COMPUTE_JOB_ID": job_id,

@@ -86,8 +86,9 @@ def _write_tmp(path: Path, data: Any, durable: bool) -> Path:
 
 def write_fresh(path: Path, data: Any) -> None:
     """Write ``data`` as JSON into a folder no other process sees yet (it appears whole, by a rename)."""
+    text = json.dumps(data, separators=(",", ":"))  # in one piece: json.dump would encode it bit by bit, in Python
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
+        f.write(text)
 
 
 def sync_folder(folder: Path) -> None:

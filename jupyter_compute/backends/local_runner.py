@@ -53,6 +53,16 @@ def _exited(pid: int) -> bool:
     return not is_alive(pid, None)  # our unreaped child: its pid cannot belong to anyone else
 
 
+def _complete_folder(job_dir: Path, plan: dict[str, Any]) -> None:
+    """Make what the submission left to the runner (each file created costs a queued job): the outputs folder,
+    the parameters file and the log."""
+    (job_dir / files.OUTPUTS).mkdir(exist_ok=True)
+    params = job_dir / files.PARAMS
+    if not params.exists():
+        files.write_json(params, plan.get("spec", {}).get("params", {}))
+    open(job_dir / files.LOG, "ab").close()
+
+
 def _start(job_dir: Path, plan: dict[str, Any]) -> subprocess.Popen[bytes]:
     env = {**os.environ, **plan.get("env", {}), "PYTHONUNBUFFERED": "1"}
     with open(job_dir / files.LOG, "ab") as log:
@@ -144,6 +154,7 @@ def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
     plan = files.read_json(job_dir / files.PLAN)
     if plan is None:
         return files.final_status("FAILED", f"runner error: no readable {files.PLAN}")
+    _complete_folder(job_dir, plan)
     if stop.requested or (job_dir / files.CANCEL).exists():
         return files.final_status("CANCELLED", "cancelled before it started")
     try:

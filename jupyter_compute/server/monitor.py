@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,7 @@ class Monitor:
         self._watches: dict[str, _Watch] = {}
         self._cycles: dict[str, _Cycle] = {}
         self._wake = asyncio.Event()
+        self._asleep_until = -math.inf  # when the run loop wakes by itself (a due time past it needs no wake-up)
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -129,7 +131,7 @@ class Monitor:
             self._join_cycle(backend, job, first)
         else:
             self._watches[job.id] = _Watch(job.backend, due=first, interval=backend.poll_interval)
-        self._wake.set()
+        self._wake_by(first)
 
     def _join_cycle(self, backend: Backend, job: Job, first: float) -> None:
         """Watch ``job`` in its backend's cycle; the next cycle comes within the first interval."""
@@ -168,7 +170,7 @@ class Monitor:
             watch.poked = True
             return
         watch.due = time.monotonic()
-        self._wake.set()
+        self._wake_by(watch.due)
 
     def unwatch(self, job_id: str) -> None:
         """Stop watching a job (deleted): a refresh in flight finds it gone and ends there."""
@@ -186,7 +188,7 @@ class Monitor:
                 cycle.poked = cycle.fresh = True
             else:
                 cycle.due = time.monotonic()
-                self._wake.set()
+                self._wake_by(cycle.due)
             return
 
     @property
@@ -365,10 +367,18 @@ class Monitor:
             self._spawn_due_cycles(now)
             pending = [w.due for w in self._watches.values() if w.due >= 0]
             pending += [cycle.due for cycle in self._cycles.values() if not cycle.running]
-            delay = max(0.0, min(pending) - time.monotonic()) if pending else 3600.0
+            now = time.monotonic()
+            delay = max(0.0, min(pending) - now) if pending else 3600.0
+            self._asleep_until = now + delay
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._asleep_until = -math.inf
+
+    def _wake_by(self, due: float) -> None:
+        """Have the run loop look at its watches by ``due`` (each look goes over them all: not sooner than needed)."""
+        if due < self._asleep_until:
+            self._wake.set()
 
     def _spawn_due_refreshes(self, now: float) -> None:
         """Start a refresh for each due job of a backend that answers one job at a time."""
@@ -429,7 +439,7 @@ class Monitor:
         cycle.interval = min(top, cycle.interval * BACKOFF_FACTOR) if back_off else backend.poll_interval
         cycle.due = time.monotonic() + (0.0 if cycle.poked else cycle.interval)
         cycle.poked = cycle.fresh = False
-        self._wake.set()
+        self._wake_by(cycle.due)
 
     async def _refresh_batch(self, name: str, cycle: _Cycle) -> bool | None:
         """Ask for all the cycle's jobs with a single ``status_many`` call; record and publish the ones that
@@ -578,7 +588,7 @@ class Monitor:
         watch.interval = first if changed else min(top, watch.interval * BACKOFF_FACTOR)
         watch.due = time.monotonic() + (0.0 if watch.poked else watch.interval)
         watch.poked = False
-        self._wake.set()
+        self._wake_by(watch.due)
 
 
 async def _changes(seen: dict[str, Job], statuses: dict[str, RemoteStatus]) -> tuple[list[tuple[str, RemoteStatus]],
