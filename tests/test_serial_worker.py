@@ -131,3 +131,26 @@ def test_concurrent_writes_share_a_commit_but_a_refused_one_undoes_only_itself(t
             assert (await reopened.get(taken.id)).state is JobState.RUNNING
 
     asyncio.run(main())
+
+
+def test_a_write_that_fails_in_a_group_leaves_nothing_of_itself(tmp_path: Path) -> None:
+    """A one-statement write fails whole (SQLite undoes the statement); a write of several statements that fails
+    after its first one is undone by its savepoint. The other writes of the group are kept."""
+    async def main() -> None:
+        async with JobStore(tmp_path / "jobs.sqlite") as store:
+            first, last = new_job("first"), new_job("last")
+            nameless = new_job("nameless")
+            nameless.name = None  # type: ignore[assignment]  # refused by the table: NOT NULL
+            bad_tag = new_job("bad tag")
+            bad_tag.tags = ["fine", None]  # type: ignore[list-item]  # the job's row is written, then its tags fail
+            outcomes = await asyncio.gather(store.create(first), store.create(nameless), store.create(bad_tag),
+                                            store.create(last), return_exceptions=True)
+            assert [type(outcome) for outcome in outcomes] == [tuple, sqlite3.IntegrityError,
+                                                               sqlite3.IntegrityError, tuple]
+            assert {job.name for job in (await store.list(limit=100))[0]} == {"first", "last"}
+            for refused in (nameless, bad_tag):
+                with pytest.raises(NotFound):
+                    await store.get(refused.id)
+            assert (await store.list(tag="fine"))[1] == 0
+
+    asyncio.run(main())

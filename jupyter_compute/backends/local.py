@@ -311,6 +311,7 @@ class LocalBackend(Backend):
         self._chores: set[asyncio.Task[None]] = set()
         self._to_prepare: list[tuple[JobSpec, str, asyncio.Future[_Active | None]]] = []
         self._preparer: asyncio.Task[None] | None = None
+        self._form: Form | None = None
         self._runner_flags: tuple[str, ...] | None = None  # probed once, before the first spawn
         self._probe: asyncio.Task[tuple[str, ...]] | None = None
         self._sink: StatusSink | None = None
@@ -374,7 +375,13 @@ class LocalBackend(Backend):
 
     # jobs -----------------------------------------------------------------------------
     def form(self) -> Form:
-        """Program (exactly one of four kinds), parameters, environment, cluster and the common fields."""
+        """Program (exactly one of four kinds), parameters, environment, cluster and the common fields (the same
+        for every job: built once, as every submission is checked against it)."""
+        if self._form is None:
+            self._form = self._build_form()
+        return self._form
+
+    def _build_form(self) -> Form:
         fields = (
             FormField("command", "Shell command", "text", help="Run with /bin/sh -c in the server's folder."),
             FormField("script", "Python script", "path", help="Path of a .py file on the server."),

@@ -177,7 +177,10 @@ def check_values(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
     """Every problem of ``values`` (keyed by field name) as a message for that field; {} if fine."""
     problems: dict[str, str] = {}
     for form_field in form.fields:
-        message = _field_problem(form_field, values.get(form_field.name))
+        value = values.get(form_field.name)
+        if value is None and not form_field.required:  # most fields of a spec: not given
+            continue
+        message = _field_problem(form_field, value)
         if message:
             problems[form_field.name] = message
     for name, message in _group_problems(form, values):

@@ -96,6 +96,8 @@ _COLUMNS = (
     "updated", "started", "finished", "tags", "results", "spec", "idempotency_key",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+_SELECT_FOR_UPDATE = f"SELECT seq, {', '.join(_COLUMNS)} FROM jobs WHERE id = ?"
+_COLUMN_AT = {column: i for i, column in enumerate(_COLUMNS)}
 _INSERTED = (*_COLUMNS, "summary")
 _INSERT = (
     f"INSERT INTO jobs ({', '.join(_INSERTED)}) VALUES ({', '.join('?' * len(_INSERTED))}) "
@@ -329,10 +331,15 @@ def _prefix_end(prefix: str) -> str | None:
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE", *,
+                 one_statement: bool = False) -> Iterator[sqlite3.Connection]:
     """A transaction; inside one already open (a group of writes, see ``JobStore``), a savepoint, so that a
-    write that fails undoes only itself."""
+    write that fails undoes only itself. ``one_statement``: the write changes the file with one statement at
+    most, which SQLite undoes by itself when it fails: inside a group it needs no savepoint."""
     if conn.in_transaction:
+        if one_statement:
+            yield conn
+            return
         with _savepoint(conn):
             yield conn
         return
@@ -403,7 +410,8 @@ def _insert(conn: sqlite3.Connection, job: Job) -> bool:
     cursor = conn.execute(_INSERT, _job_to_row(job))
     if cursor.rowcount == 0:
         return False
-    conn.executemany(_INSERT_TAGS, [(tag, cursor.lastrowid) for tag in _tags(job.tags)])
+    if job.tags:
+        conn.executemany(_INSERT_TAGS, [(tag, cursor.lastrowid) for tag in _tags(job.tags)])
     return True
 
 
@@ -607,7 +615,7 @@ class JobStore:
             conn.close()
 
     def _create(self, job: Job) -> tuple[Job, bool]:
-        with _transaction(self._db) as conn:
+        with _transaction(self._db, one_statement=not job.tags) as conn:
             if _insert(conn, job):
                 return job, True
             existing = None
@@ -623,20 +631,23 @@ class JobStore:
 
     def _update(self, job_id: str, columns: dict[str, Any], tags: builtins.list[str] | None,
                 reactivate: bool = False) -> Job:  # fmt: skip
-        with _transaction(self._db) as conn:
-            row = conn.execute("SELECT seq, state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
+        with _transaction(self._db, one_statement=tags is None) as conn:
+            found = conn.execute(_SELECT_FOR_UPDATE, (job_id,)).fetchone()
+            if found is None:
                 raise _not_found(job_id)
-            seq, current = row
-            if not reactivate and _reopens(current, columns):
+            seq, row = found[0], list(found[1:])
+            if not reactivate and _reopens(row[_COLUMN_AT["state"]], columns):
                 # A finished job stays finished: a stale status read before it ended is dropped.
                 columns = {k: v for k, v in columns.items() if k not in _STATUS_COLUMNS}
-            assignments = ", ".join(f"{column} = ?" for column in columns)
-            conn.execute(f"UPDATE jobs SET {assignments} WHERE seq = ?", [*columns.values(), seq])
+            for column, value in columns.items():  # the row as it will be: its summary is written with it
+                row[_COLUMN_AT[column]] = value
+            job = _job_from_row(row)
+            assignments = "".join(f"{column} = ?, " for column in columns)
+            conn.execute(f"UPDATE jobs SET {assignments}summary = ? WHERE seq = ?",
+                         [*columns.values(), _summary(job), seq])
             if tags is not None:
                 conn.execute("DELETE FROM job_tags WHERE job_seq = ?", (seq,))
                 conn.executemany(_INSERT_TAGS, [(tag, seq) for tag in tags])
-            job = _rewrite_summary(conn, seq)
         return job
 
     def _reopen(self, job_id: str, native_status: str) -> Job | None:
