@@ -154,3 +154,22 @@ def test_a_write_that_fails_in_a_group_leaves_nothing_of_itself(tmp_path: Path) 
             assert (await store.list(tag="fine"))[1] == 0
 
     asyncio.run(main())
+
+
+def test_calls_from_two_loops_and_after_the_stop() -> None:
+    """Each caller's loop gets its own outcome (a store opened in one ``asyncio.run`` and used in another); the
+    calls made before ``shutdown`` still run, and a call after it fails at once instead of waiting for ever."""
+    worker = SerialWorker("test-worker")
+    ran: list[int] = []
+    assert asyncio.run(worker.run(lambda: ran.append(1) or "first loop")) == "first loop"
+
+    async def second_loop() -> None:
+        before = asyncio.ensure_future(worker.run(lambda: ran.append(2) or "before the stop"))
+        await asyncio.sleep(0)  # sent to the worker
+        worker.shutdown()
+        assert await before == "before the stop"
+        with pytest.raises(RuntimeError, match="stopped"):
+            await worker.run(lambda: ran.append(3))
+
+    asyncio.run(second_loop())
+    assert ran == [1, 2]

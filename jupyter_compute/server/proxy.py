@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import aiohttp
-from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.utils import url_path_join
 from tornado import httputil, web
@@ -55,6 +54,7 @@ FORWARDED_RESPONSE_HEADERS = (
     "content-type", "content-encoding", "content-disposition", "content-range",
     "cache-control", "etag", "last-modified", "accept-ranges",
 )
+_FORWARDED_RESPONSE_HEADER_SET = frozenset(FORWARDED_RESPONSE_HEADERS)
 
 
 def _refuse(reason: str) -> InvalidSpec:
@@ -245,11 +245,13 @@ class ProxyHandler(ComputeHandler):
     def _answer_head(self, upstream: aiohttp.ClientResponse) -> None:
         """Copy the platform's status and chosen headers to our answer."""
         self.set_status(upstream.status, reason=upstream.reason or "Upstream")
-        for name in FORWARDED_RESPONSE_HEADERS:
-            if name in upstream.headers:
-                self.set_header(name, upstream.headers[name])
-        if "content-length" in upstream.headers and upstream.status not in (204, 304):
-            self.set_header("Content-Length", upstream.headers["content-length"])  # the raw bytes: not chunked
+        for name, value in upstream.raw_headers:
+            lowered = name.decode("latin-1").lower()
+            if lowered in _FORWARDED_RESPONSE_HEADER_SET:
+                self.set_header(lowered, value.decode("latin-1"))
+        length = upstream.headers.get("content-length")
+        if length is not None and upstream.status not in (204, 304):
+            self.set_header("Content-Length", length)  # the raw bytes: not chunked
 
     async def _splice(self) -> bool:
         """Send the rest of a large body of declared length kernel-side (see proxy_splice), when this system,
@@ -305,27 +307,17 @@ class ProxyHandler(ComputeHandler):
                             backend=backend_name)
         return target
 
-    @web.authenticated
-    @authorized
-    async def get(self, backend: str, path: str) -> None:
+    async def get(self, backend: str, path: str) -> None:  # login and authorisation: checked in prepare
         await self._forward(backend)
 
-    @web.authenticated
-    @authorized
-    async def post(self, backend: str, path: str) -> None:
+    async def post(self, backend: str, path: str) -> None:  # login and authorisation: checked in prepare
         await self._forward(backend)
 
-    @web.authenticated
-    @authorized
-    async def put(self, backend: str, path: str) -> None:
+    async def put(self, backend: str, path: str) -> None:  # login and authorisation: checked in prepare
         await self._forward(backend)
 
-    @web.authenticated
-    @authorized
-    async def patch(self, backend: str, path: str) -> None:
+    async def patch(self, backend: str, path: str) -> None:  # login and authorisation: checked in prepare
         await self._forward(backend)
 
-    @web.authenticated
-    @authorized
-    async def delete(self, backend: str, path: str) -> None:
+    async def delete(self, backend: str, path: str) -> None:  # login and authorisation: checked in prepare
         await self._forward(backend)
