@@ -49,6 +49,11 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidSpec(f"'{name}' is not a JSON number", field="body")
 
 
+#: Made once: json.dumps/json.loads given an option build a new encoder or decoder on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def check_json_value(value: Any) -> None:
     """Refuse (InvalidSpec naming the top-level field) what parses as JSON but cannot be kept:
     nesting deeper than MAX_JSON_DEPTH, and text that is not Unicode (a lone surrogate, ``"\\ud800"``)."""
@@ -87,11 +92,12 @@ class ComputeHandler(ExtensionHandlerMixin, APIHandler):
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(data, allow_nan=False), set_content_type="application/json; charset=UTF-8")
+        self.finish(_ENCODER.encode(data), set_content_type="application/json; charset=UTF-8")
 
     def json_body(self) -> Any:
         try:
-            body = json.loads(self.request.body or b"null", parse_constant=_refuse_constant)
+            raw = self.request.body or b"null"
+            body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         except RecursionError:
             raise InvalidSpec(f"the request body nests deeper than {MAX_JSON_DEPTH} levels", field="body") from None
         except ValueError as exc:  # not JSON, not UTF-8, or an integer too long to read
