@@ -180,6 +180,46 @@ def test_a_job_its_platform_certainly_lacks_after_a_restart_is_sent_again(tmp_pa
     assert job.state is JobState.SUCCEEDED and job.remote_id == "remote-cut", job
 
 
+class CertainBackend(ScriptedBackend):
+    """A platform that knows our job ids for certain (like the local backend and Ray)."""
+
+    recover_is_certain = True
+
+
+def test_a_certain_backends_answer_comes_before_its_record_and_reads_after_it_see_it(tmp_path: Path) -> None:
+    """Its submission is answered as the platform answered, the record follows without holding the answer up:
+    a read made after the answer sees it (a cancel made at once finds the platform's job to stop), and the
+    event of the recorded job follows."""
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        hub = EventHub()
+        events = hub.subscribe()
+        backend = CertainBackend([RemoteStatus(JobState.RUNNING, "RUNNING")])
+        service = JobService(store, {"scripted": backend}, hub)
+        try:
+            job, created = await service.submit({"backend": "scripted", "algorithm": "a"})
+            recorded = await store.get(job.id)
+            published = [await events.next(timeout=10) for _ in range(2)]
+            cancelled, _ = await service.submit({"backend": "scripted", "algorithm": "b"})
+            await service.cancel(cancelled.id)  # made in the answer's turn: it finds the job recorded
+            for _ in range(1000):
+                if backend.cancelled:
+                    break
+                await asyncio.sleep(0.01)
+            return job, created, recorded, published, backend.cancelled, await store.get(cancelled.id)
+        finally:
+            await store.close()
+
+    job, created, recorded, published, stopped, cancelled = asyncio.run(scenario())
+    assert cancelled.remote_id is not None
+    assert created and (job.remote_id, job.state, job.native_status) == (f"remote-{job.id}", JobState.QUEUED, "PENDING")
+    assert (recorded.remote_id, recorded.state, recorded.native_status) == (job.remote_id, JobState.QUEUED, "PENDING")
+    assert [(e["data"]["native_status"], e["data"].get("remote_id")) for e in published] == [
+        ("submitting", None), ("PENDING", job.remote_id)]
+    assert stopped == [cancelled.remote_id]
+
+
 def test_cancel_during_submission_stops_the_platform_job(tmp_path: Path) -> None:
     async def scenario():
         store = JobStore(tmp_path / "jobs.sqlite")

@@ -71,6 +71,10 @@ class SerialWorker:
     async def run(self, function: Callable[..., T], *args: Any, grouped: bool = False) -> T:
         """``function(*args)`` on the worker thread, after every call made before this one; ``grouped``: it may
         share the ``group()`` context with the grouped calls next to it."""
+        return await self.submit(function, *args, grouped=grouped)
+
+    def submit(self, function: Callable[..., T], *args: Any, grouped: bool = False) -> asyncio.Future[T]:
+        """:meth:`run`, its place in the order taken at once (on the running loop): the future of its outcome."""
         if self._stopped:
             raise RuntimeError("the worker thread stopped")
         loop = asyncio.get_running_loop()
@@ -80,7 +84,7 @@ class SerialWorker:
             pending = self._pending[loop] = []
             loop.call_soon(self._send, loop)
         pending.append(_Call(function, args, done, grouped and self._group is not None))
-        return await done
+        return done
 
     def _send(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending.pop(loop, None)

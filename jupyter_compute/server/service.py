@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -106,6 +106,7 @@ class JobService:
         self.on_acted: list[Callable[[Job], None]] = []
         #: Called with the id of each deleted job (the monitor stops watching it).
         self.on_deleted: list[Callable[[str], None]] = []
+        self._recording: set[asyncio.Task[Job]] = set()  # submissions being recorded after their answer
         for backend in self.backends.values():
             backend.attach_status_sink(self._record_pushed_status)
 
@@ -229,14 +230,36 @@ class JobService:
             if error is exc:
                 raise
             raise error from exc
+        if backend.recover_is_certain:
+            return self._record_after_answer(backend, job, submission), True
         return await self._record_submission(backend, job, submission), True
 
-    async def _record_submission(self, backend: Backend, job: Job, submission: Submission) -> Job:
-        """Record the platform's job; stop it there when ours was deleted or cancelled meanwhile."""
+    def _record_after_answer(self, backend: Backend, job: Job, submission: Submission) -> Job:
+        """Record the platform's job without holding up the answer, which gives the job as it is being recorded.
+        Only for a backend that finds its jobs by our ids for certain: should the server stop before this write,
+        the job (recorded as being submitted) is looked up there and adopted, like a lost answer."""
+        changes = {"remote_id": submission.remote_id, **status_changes(job, submission.status)}
+        update = self.store.update_in_turn(job.id, **changes)  # a read made after the answer sees it
+        recording = asyncio.ensure_future(self._record_submission(backend, job, submission, update))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recorded)
+        return dataclasses.replace(job, **changes)
+
+    def _recorded(self, recording: asyncio.Task[Job]) -> None:
+        self._recording.discard(recording)
+        error = None if recording.cancelled() else recording.exception()
+        if error is not None and not isinstance(error, NotFound):  # NotFound: deleted meanwhile (and let go)
+            self.log.warning("a submitted job could not be recorded (it is looked up again at the next sweep): %s",
+                             public_reason(error, "the job store failed"))
+
+    async def _record_submission(self, backend: Backend, job: Job, submission: Submission,
+                                 update: Awaitable[Job] | None = None) -> Job:  # fmt: skip
+        """Record the platform's job (or see to the ``update`` that records it); stop it there when ours was
+        deleted or cancelled meanwhile."""
         try:
-            recorded = await self.store.update(
+            recorded = await (update or self.store.update(
                 job.id, remote_id=submission.remote_id, **status_changes(job, submission.status)
-            )
+            ))
         except NotFound:  # deleted while the platform call was under way: do not leave it running
             await self._abandon(backend, submission.remote_id)
             raise

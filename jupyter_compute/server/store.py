@@ -15,6 +15,7 @@ savepoint of its own, and none is answered before that transaction has committed
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 import sqlite3
@@ -499,6 +500,14 @@ class JobStore:
         stays finished: a status that would make it active again is dropped (see :meth:`reactivate`)."""
         columns, tags = _columns(changes)
         return await self._run(self._update, job_id, columns, tags, grouped=True)
+
+    def update_in_turn(self, job_id: str, **changes: Any) -> asyncio.Future[Job]:
+        """:meth:`update`, its place among the store's calls taken at once: a call made after this one (a read)
+        sees it. The future of the new job."""
+        if self._worker is None:
+            raise ComputeError("the job store is not open")
+        columns, tags = _columns(changes)
+        return self._worker.submit(self._update, job_id, columns, tags, grouped=True)
 
     async def reactivate(self, job_id: str, **changes: Any) -> Job:
         """:meth:`update` that may make a finished job active again, in one transaction (a job an action
