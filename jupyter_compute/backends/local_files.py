@@ -7,16 +7,19 @@ link, so the first writer wins and nobody clobbers a final status).
 What is fsynced, and why that is enough
 ---------------------------------------
 Only a job's final status (``status.json``, written once by its runner, off the server) is flushed
-to disk (``durable=True``). The files the server writes (params, plan, the launch claim) are
+to disk (``durable=True``). The files the server writes (the plan, the launch claim) are
 written whole by a rename or a link but not fsynced (a new job's folder is filled under a
-temporary name and renamed into place, so it too appears whole):
+temporary name and renamed into place, so it too appears whole); the runner adds the rest (the
+parameters file, the outputs folder, the log) as it starts:
 
 - against a crash of the server (killed, OOM), an unflushed file is as safe as a flushed one: it
   sits in the kernel's page cache, which outlives the process, and a rename or link is atomic, so
   a reader sees the old file or the whole new one;
 - the record of truth is the server's SQLite store (WAL), not the folder: a job is acknowledged
   only once the store has it, and a folder the store names but the disk lost is reported as
-  gone (the job ends FAILED with that reason), never silently dropped;
+  gone (the job ends FAILED with that reason), never silently dropped. (That the store names the
+  folder is written just after the answer: a server stopped in between finds the job recorded as
+  being submitted, looks for the folder of that id, and adopts it, or sends the job again);
 - only an OS crash or a power cut can lose an unflushed file, and that also kills every runner
   and job of this machine: what was running is settled as lost either way, and a job still queued
   loses its folder only when the store, whose WAL is not fsynced at each commit either
