@@ -9,14 +9,26 @@ for that CSV, 1.4× for that Parquet). The values and dtypes are pandas' own.
 
 Freed parts go back to the system as each column is joined (glibc keeps them otherwise, and the peak
 would be the frame twice over).
+
+A large CSV that lies in a file (a path, or a result file on this machine) is parsed by pyarrow on all
+cores, a piece of :data:`ARROW_CSV_PIECE_BYTES` at a time, and joined by column likewise: pandas' own
+parallel reader takes a path too, but maps the whole file and holds every block twice (2.7× the frame
+at the peak). Only a plain read of text without quotes goes there (pieces are cut at any newline, which
+only holds when no value is quoted: a value may hold a newline, and a quote outside a quoted value is
+text to pandas), and only if pyarrow sees the columns as pandas does (the same dtypes on the first rows,
+no type pandas would not give); anything else is read by pandas again, from the start.
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import functools
 import inspect
+import io
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +43,23 @@ PARQUET_GROUPS = 8
 #: them, pandas reads it so.
 _WHOLE_CSV_OPTIONS = frozenset({"nrows", "skipfooter", "engine", "chunksize", "iterator"})
 
+#: A CSV file this large or more is parsed by pyarrow (below, pandas' C parser on one core is as quick).
+ARROW_CSV_MIN_BYTES = 32 * 1024 * 1024
+#: Text handed to pyarrow at a time, cut at the end of a row: its parse is the extra memory at the peak.
+ARROW_CSV_PIECE_BYTES = 8 * 1024 * 1024
+#: The first piece: pyarrow infers the column types from it, pandas reads its first rows to check them.
+_FIRST_PIECE_BYTES = 1024 * 1024
+#: Text parsed between two returns of freed memory to the system (each costs a few milliseconds).
+_TRIM_BYTES = 128 * 1024 * 1024
+#: Threads parsing pieces at most.
+_MAX_WORKERS = 4
+#: Rows pandas reads to check that pyarrow sees the same columns.
+_CHECK_ROWS = 2000
+#: pandas' read_csv options that pyarrow's reader is given the same meaning of (``index_col`` only False).
+_ARROW_CSV_OPTIONS = frozenset({"sep", "delimiter", "index_col"})
+#: Arrow types that become, column for column, what pandas' C parser gives.
+_ARROW_CSV_TYPES = ("int64", "double", "bool", "string")
+
 
 def rows_per_chunk(head: bytes) -> int:
     """How many CSV rows make about :data:`CSV_CHUNK_BYTES`, judged by the lines of ``head``."""
@@ -44,9 +73,211 @@ def read_csv_by_column(stream: IO[bytes] | Any, options: dict[str, Any], chunk_r
 
     if _WHOLE_CSV_OPTIONS.intersection(options) or not _no_index(options):
         return pd.read_csv(stream, **options)
+    if _arrow_may_read(stream, options):
+        frame = _read_csv_with_arrow(stream, options)
+        if frame is not None:
+            return frame
     with pd.read_csv(stream, chunksize=chunk_rows, **options) as reader:
         chunks = list(reader)
     return join_by_column(chunks)
+
+
+def _arrow_may_read(stream: IO[bytes] | Any, options: dict[str, Any]) -> bool:
+    """A plain read (no option pyarrow would read otherwise) of a large file that can go back to its start."""
+    if not set(options) <= _ARROW_CSV_OPTIONS or options.get("index_col", False) is not False:
+        return False
+    sep = options.get("sep", options.get("delimiter", ","))
+    if not (isinstance(sep, str) and len(sep) == 1 and sep not in '"\r\n'):
+        return False
+    # A file or bytes, not a decompressor: those seek by decompressing again, or not to the end at all.
+    if not (isinstance(stream, (io.BufferedReader, io.BytesIO)) and stream.seekable()):
+        return False
+    start = stream.tell()
+    size = stream.seek(0, 2) - start
+    stream.seek(start)
+    return size >= ARROW_CSV_MIN_BYTES
+
+
+def _read_csv_with_arrow(stream: IO[bytes] | Any, options: dict[str, Any]) -> pandas.DataFrame | None:
+    """The frame ``pandas.read_csv`` gives, parsed by pyarrow; None (``stream`` back where it was) when
+    pyarrow cannot read it as pandas would."""
+    import pyarrow as pa
+
+    start = stream.tell()
+    try:
+        frame = _arrow_csv(stream, options.get("sep", options.get("delimiter", ",")))
+    except (pa.ArrowException, ValueError, ImportError):  # ImportError: pandas' missing-value list moved
+        frame = None
+    if frame is None:
+        pa.system_memory_pool().release_unused()
+        _give_back_memory()
+        stream.seek(start)
+    return frame
+
+
+def _arrow_csv(stream: IO[bytes] | Any, sep: str) -> pandas.DataFrame | None:
+    import pandas as pd
+    import pyarrow as pa
+
+    pieces = _RowPieces(stream, ARROW_CSV_PIECE_BYTES)
+    parse = _ArrowPieces(sep)
+    first = pieces.next(_FIRST_PIECE_BYTES)  # small: the parsers wait for its column types
+    if first is None:
+        return None
+    table = parse(first[1], None)
+    sample = pd.read_csv(io.BytesIO(first[1]), sep=sep, index_col=False, nrows=_CHECK_ROWS)
+    if not _like_pandas(table.schema, sample):
+        return None
+    tables = [table]
+    schema = table.schema
+    del first, table, sample
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    with ThreadPoolExecutor(workers, thread_name_prefix="jupyter-compute-csv") as pool:
+        pending: collections.deque[tuple[Future[pa.Table], bytearray]] = collections.deque()
+        while (piece := pieces.next()) is not None:
+            pending.append((pool.submit(parse, piece[1], schema), piece[0]))
+            del piece
+            if len(pending) > workers:  # one piece read ahead of the parsers, no more
+                tables.append(pieces.parsed(*pending.popleft()))
+        tables.extend(pieces.parsed(*done) for done in pending)
+    del pieces  # its buffers
+    return _arrow_to_frame(tables, parse.pool)
+
+
+class _RowPieces:
+    """The text of a stream in pieces of about ``size`` bytes, each ending at the end of a row (a newline: the
+    text holds no quote), read into buffers that are used again once a piece is parsed."""
+
+    def __init__(self, stream: IO[bytes] | Any, size: int) -> None:
+        self._stream = stream
+        self._size = size
+        self._carry = b""  # the start of a row the last piece ended before
+        self._spare: list[bytearray] = []
+        self._unreturned = 0
+
+    def next(self, size: int | None = None) -> tuple[bytearray, memoryview] | None:
+        """The next piece (its buffer, and the piece itself in it), of about ``size`` bytes (else the size given
+        at first); None at the end. Raises ValueError at a quote, or when no row ends within a few pieces."""
+        size = size or self._size
+        while True:
+            carry = self._carry
+            buffer = self._buffer(len(carry) + size)
+            buffer[: len(carry)] = carry
+            got = len(carry) + _read_into(self._stream, memoryview(buffer)[len(carry) : len(carry) + size])
+            if buffer.find(b'"', len(carry), got) >= 0:
+                raise ValueError("a quote: a newline may be inside a value")
+            cut = got if got == len(carry) else buffer.rfind(b"\n", 0, got) + 1
+            if cut:
+                self._carry = bytes(buffer[cut:got])
+                return buffer, memoryview(buffer)[:cut]
+            self.give_back(buffer)
+            if not got:
+                return None
+            if got > 4 * max(size, self._size):
+                raise ValueError("no end of row in a piece of text")
+            self._carry = bytes(buffer[:got])
+
+    def parsed(self, future: Future[Any], buffer: bytearray) -> Any:
+        """The table of a piece, once parsed; its buffer is free again."""
+        table = future.result()
+        self.give_back(buffer)
+        self._unreturned += len(buffer)
+        if self._unreturned >= _TRIM_BYTES:  # the parsers' freed memory, back to the system now and then
+            self._unreturned = 0
+            _give_back_memory()
+        return table
+
+    def give_back(self, buffer: bytearray) -> None:
+        """``buffer`` is not read any more: the next pieces may go there."""
+        self._spare.append(buffer)
+
+    def _buffer(self, size: int) -> bytearray:
+        while self._spare:
+            buffer = self._spare.pop()
+            if len(buffer) >= size:
+                return buffer
+        return bytearray(size)
+
+
+class _ArrowPieces:
+    """pyarrow's CSV reader on one piece of text, with pandas' meaning of missing values and booleans;
+    later pieces are read with the first one's column names and types."""
+
+    def __init__(self, sep: str) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        from pandas._libs.parsers import STR_NA_VALUES
+
+        self.pool = pa.system_memory_pool()  # glibc's: what is freed goes back to the system (_give_back_memory)
+        self.parse = pacsv.ParseOptions(delimiter=sep, quote_char=False)  # the text holds no quote
+        self.null_values = sorted(STR_NA_VALUES)
+
+    def __call__(self, piece: memoryview, schema: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        header = {} if schema is None else {"column_names": schema.names}
+        types = {} if schema is None else {"column_types": schema}
+        read = pacsv.ReadOptions(use_threads=False, block_size=len(piece) + 1, **header)
+        convert = pacsv.ConvertOptions(
+            null_values=self.null_values, strings_can_be_null=True,
+            true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"], **types,
+        )  # fmt: skip
+        source = pa.BufferReader(pa.py_buffer(piece))
+        return pacsv.read_csv(
+            source, read_options=read, parse_options=self.parse, convert_options=convert, memory_pool=self.pool
+        )
+
+
+def _arrow_to_frame(tables: list[Any], pool: Any) -> pandas.DataFrame | None:
+    """The pieces' tables as one frame, joined a column at a time, each column's Arrow memory freed once converted."""
+    import pandas as pd
+    import pyarrow as pa
+
+    whole = pa.concat_tables(tables)
+    tables.clear()
+    _give_back_memory()
+    columns: dict[str, pandas.Series] = {}
+    for name in whole.schema.names:
+        column = whole.column(0)
+        whole = whole.remove_column(0)
+        if pa.types.is_boolean(column.type) and column.null_count:
+            return None  # pandas gives objects (True, False, nan) there
+        columns[name] = column.to_pandas(use_threads=False)
+        del column
+        pool.release_unused()
+        _give_back_memory()
+    return pd.DataFrame(columns, copy=False)
+
+
+def _like_pandas(schema: Any, sample: pandas.DataFrame) -> bool:
+    """pyarrow's columns are pandas' own: the same names, types pandas gives, the same dtypes on the first rows."""
+    names = list(schema.names)
+    if names != list(sample.columns) or len(set(names)) != len(names) or any(not n or n[0] == "\ufeff" for n in names):
+        return False
+    if any(str(field.type) not in _ARROW_CSV_TYPES for field in schema):
+        return False
+    return all(_same_kind(str(schema.field(name).type), sample[name].dtype) for name in names)
+
+
+def _same_kind(arrow_type: str, pandas_dtype: Any) -> bool:
+    """An Arrow column's dtype matches the one pandas gave on the first rows (ints with gaps are floats there)."""
+    kind = getattr(pandas_dtype, "kind", "O")
+    if arrow_type == "string":
+        return str(pandas_dtype) == "str"
+    if arrow_type == "int64":
+        return kind in "if"  # pandas' first rows may have gaps the rest of the file has too
+    if arrow_type == "double":
+        return kind == "f"
+    return kind == "b"
+
+
+def _read_into(stream: Any, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` (less at its end); how many bytes were read."""
+    got = 0
+    while got < len(view) and (count := stream.readinto(view[got:])):
+        got += count
+    return got
 
 
 def _no_index(options: dict[str, Any]) -> bool:

@@ -6,10 +6,12 @@ time and its peak memory: the kernel's high-water RSS (``VmHWM``, reset just bef
 the RSS before the read, the only honest measure with pyarrow's allocator (``ru_maxrss`` would carry
 the parent's RSS across the fork). Lines ``bench: results …`` give the medians, the
 speed ratio (local time / ours, goal ≥ 0.7) and peak memory over the frame's
-``memory_usage(deep=True)`` (goal ≤ 1.5); for the CSV, pandas' pyarrow engine is timed too (the
-C parser is the one ``to_pandas`` uses; note that pandas ≥ 3.1 parses a local *path* on all cores,
-mmap-ed, which no stream read gets). CPU times (the client's, the server's) are printed too: unlike
-wall times, they hardly move when the machine is busy.
+``memory_usage(deep=True)`` (goal ≤ 1.5); for the CSV, pandas' pyarrow engine is timed too. The local
+read of the CSV is pandas ≥ 3.1's parallel reader (a local path is mmap-ed and parsed on all cores, at
+2.7× the frame's memory); ``to_pandas`` on the same host parses the file with pyarrow on all cores, a
+piece at a time (see :mod:`jupyter_compute.results_frames`), and over HTTP with pandas' C parser as the
+bytes arrive. CPU times (the client's, the server's) are printed too: unlike wall times, they hardly
+move when the machine is busy.
 
 ``to_pandas`` is measured two ways: as it runs by default, where the client on the server's machine
 reads the local job's result file itself (the same-host path: the server names the file, the client
@@ -141,7 +143,7 @@ def median(runs: list[dict], key: str = "seconds") -> float:
 
 @pytest.mark.parametrize("name", ["big.csv", "big.parquet"])
 def test_to_pandas_against_a_local_read(served: tuple[LiveServer, str, dict[str, Path]], name: str) -> None:
-    # For the CSV, pandas' pyarrow engine too: the engine to_pandas once forced, beside the C parser it uses now.
+    # For the CSV, pandas' pyarrow engine too: the engine to_pandas once forced (whole file, its peak memory 3.5x).
     ways = ["local", "ours", "ours-http"] + (["local-pyarrow"] if name.endswith(".csv") else [])
     runs = measure(served, name, ways)
     local, ours, http = median(runs["local"]), median(runs["ours"]), median(runs["ours-http"])

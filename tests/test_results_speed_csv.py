@@ -1,0 +1,170 @@
+"""A large CSV in a file, without quotes, is parsed by pyarrow on several threads, a piece at a time, and gives
+the very frame ``pandas.read_csv`` gives; whatever pyarrow would read otherwise (quoted values included) goes
+back to pandas."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from jupyter_compute import results_frames
+from jupyter_compute.client import Client
+from jupyter_compute.errors import InvalidSpec
+from jupyter_compute.models import JobSpec
+from jupyter_compute.results import read_frame
+from tests.conftest import LiveServer
+
+ROWS = 1_300_000  # about 38 MB of CSV: above ARROW_CSV_MIN_BYTES, several pieces
+
+
+def write_big_csv(path: Path, cities: list[str]) -> Path:
+    """Gaps in numbers and strings, booleans, ints, floats, and text values chosen from ``cities``."""
+    rng = np.random.default_rng(21)
+    x = rng.random(ROWS).round(6)
+    x[rng.integers(0, ROWS, 500)] = np.nan
+    frame = pd.DataFrame({
+        "id": np.arange(ROWS),
+        "x": x,
+        "city": np.array(cities, dtype=object)[rng.integers(0, len(cities), ROWS)],
+        "flag": rng.integers(0, 2, ROWS).astype(bool),
+    })  # fmt: skip
+    frame.to_csv(path, index=False)
+    assert path.stat().st_size >= results_frames.ARROW_CSV_MIN_BYTES
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_big_csv(tmp_path_factory.mktemp("speed") / "big.csv", ["Oslo", "Lima Peru", "", "NA", "Perth"])
+
+
+@pytest.fixture(scope="module")
+def big_quoted_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Values quoted by pandas (commas, quotes, newlines in them)."""
+    cities = ["Oslo", "Lima, Peru", 'the "Cork"', "Perth\nWA", "", "NA"]
+    return write_big_csv(tmp_path_factory.mktemp("speed") / "quoted.csv", cities)
+
+
+@pytest.fixture
+def thread_names() -> Iterator[set[str]]:
+    """The names of the threads that ran Python code meanwhile."""
+    names: set[str] = set()
+
+    def seen(*_: Any) -> None:
+        names.add(threading.current_thread().name)
+
+    threading.setprofile(seen)
+    try:
+        yield names
+    finally:
+        threading.setprofile(None)
+
+
+def test_a_large_csv_file_is_parsed_on_several_threads_as_pandas_reads_it(
+    big_csv: Path, thread_names: set[str]
+) -> None:
+    frame = read_frame(big_csv, "big.csv")
+    assert any(name.startswith("jupyter-compute-csv") for name in thread_names), thread_names
+    assert_frame_equal(frame, pd.read_csv(big_csv), check_exact=True)
+
+
+def test_a_large_csv_with_quoted_values_is_read_by_pandas(big_quoted_csv: Path, thread_names: set[str]) -> None:
+    """Cut at a newline, a piece could end inside a quoted value: quoted text is pandas' to read."""
+    frame = read_frame(big_quoted_csv, "quoted.csv")
+    assert not any(name.startswith("jupyter-compute-csv") for name in thread_names)
+    assert_frame_equal(frame, pd.read_csv(big_quoted_csv), check_exact=True)
+
+
+def test_options_pyarrow_does_not_take_are_read_by_pandas(big_csv: Path, thread_names: set[str]) -> None:
+    some = read_frame(big_csv, "big.csv", usecols=["id", "city"], dtype={"id": "int32"})
+    assert not any(name.startswith("jupyter-compute-csv") for name in thread_names)
+    assert_frame_equal(some, pd.read_csv(big_csv, usecols=["id", "city"], dtype={"id": "int32"}), check_exact=True)
+    assert_frame_equal(read_frame(big_csv, "big.csv", nrows=10), pd.read_csv(big_csv, nrows=10), check_exact=True)
+
+
+def test_a_client_on_the_same_machine_gets_the_frame_pandas_gives(module_server: LiveServer, big_csv: Path,
+                                                                  big_quoted_csv: Path) -> None:  # fmt: skip
+    with module_server.client() as client:
+        job = client.submit(JobSpec(backend="local", command=f'cp {big_csv} {big_quoted_csv} "$JUPYTER_COMPUTE_OUTPUT_DIR"/'))
+        job_id = job.wait(timeout=120, progress=False).id
+    with Client(module_server.url, module_server.token) as client:
+        for path in (big_csv, big_quoted_csv):
+            frame = client.to_pandas(job_id, path.name, progress=False)
+            assert_frame_equal(frame, pd.read_csv(path), check_exact=True)
+
+
+# --- what pyarrow would read otherwise goes back to pandas (small pieces, so that every case has several) -----
+
+
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(results_frames, "ARROW_CSV_MIN_BYTES", 1)
+    monkeypatch.setattr(results_frames, "ARROW_CSV_PIECE_BYTES", 4096)
+    monkeypatch.setattr(results_frames, "_FIRST_PIECE_BYTES", 4096)
+
+
+def rows(header: str, make: Any, count: int = 6000) -> bytes:
+    return (header + "\n" + "".join(make(i) + "\n" for i in range(count))).encode()
+
+
+CASES = {
+    "quoted newlines and quotes": rows("a,b", lambda i: f'{i},"line {i}\nnext ""{i}"""'),
+    "dates stay text": rows("when,v", lambda i: f"2024-01-{i % 28 + 1:02d},{i}"),
+    "times stay text": rows("t,v", lambda i: f"12:{i % 60:02d}:00,{i}"),
+    "ints with spaces": rows("a,b", lambda i: f" {i},{i}"),
+    "booleans with gaps": rows("a,b", lambda i: f"{'' if i % 7 == 0 else 'true'},{i}"),
+    "a string late in an int column": rows("a,b", lambda i: f"{'x' if i == 5000 else i},{i}"),
+    "a float late in an int column": rows("a,b", lambda i: f"{'1.5' if i == 5000 else i},{i}"),
+    "a gap late in an int column": rows("a,b", lambda i: f"{'' if i == 5000 else i},{i}"),
+    "a column empty at first": rows("a,b", lambda i: f"{'' if i < 3000 else i},{i}"),
+    "ints too large": rows("a,b", lambda i: f"{2**64 + i},{i}"),
+    "the same name twice": rows("a,a", lambda i: f"{i},{i}"),
+    "a column without a name": rows("a,", lambda i: f"{i},{i}"),
+    "pandas' missing values": rows("a,b", lambda i: f"{['NA', 'None', '<NA>', 'n/a', str(i)][i % 5]},{i}"),
+    "quotes inside unquoted values": rows("a,b", lambda i: f'x"{i},{i}'),
+    "stray quotes and quoted newlines": rows("a,b", lambda i: f'{i} 5" long,"line {i}\nnext"'),
+    "one byte order mark": b"\xef\xbb\xbf" + rows("a,b", lambda i: f"{i},{i}"),
+    "rows too short": rows("a,b,c", lambda i: f"{i},{i}" if i % 100 == 99 else f"{i},{i},{i}"),
+    "blank lines": rows("a,b", lambda i: "" if i % 50 == 0 else f"{i},{i}"),
+    "windows line ends": rows("a,b", lambda i: f"{i},v{i}\r"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_what_pyarrow_would_read_otherwise_is_read_as_pandas_reads_it(small_pieces: None, case: str) -> None:
+    data = CASES[case]
+    assert_frame_equal(read_frame(data, "t.csv"), pd.read_csv(io.BytesIO(data)), check_exact=True)
+
+
+def test_a_tab_separated_file_too(small_pieces: None, thread_names: set[str]) -> None:
+    data = rows("a\tb\tc", lambda i: f"{i}\t{i / 3:.4f}\tword {i}")
+    assert_frame_equal(read_frame(data, "t.tsv"), pd.read_csv(io.BytesIO(data), sep="\t"), check_exact=True)
+    assert any(name.startswith("jupyter-compute-csv") for name in thread_names)
+
+
+def test_rows_too_long_are_still_refused(small_pieces: None) -> None:
+    data = rows("a,b", lambda i: f"{i},{i},{i}" if i == 5000 else f"{i},{i}")
+    with pytest.raises(InvalidSpec):
+        read_frame(data, "t.csv")
+
+
+def test_text_without_a_row_end_goes_back_to_pandas(small_pieces: None) -> None:
+    data = b'a,b\n1,"' + b"x\n" * 20_000 + b'"\n2,y\n'
+    assert_frame_equal(read_frame(data, "t.csv"), pd.read_csv(io.BytesIO(data)), check_exact=True)
+
+
+def test_a_compressed_file_is_read_by_pandas(small_pieces: None, tmp_path: Path, thread_names: set[str]) -> None:
+    import gzip
+
+    data = rows("a,b", lambda i: f"{i},v{i}")
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(data))
+    assert_frame_equal(read_frame(tmp_path / "t.csv.gz", "t.csv.gz"), pd.read_csv(io.BytesIO(data)), check_exact=True)
+    assert not any(name.startswith("jupyter-compute-csv") for name in thread_names)
