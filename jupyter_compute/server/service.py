@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -106,7 +107,7 @@ class JobService:
         self.on_acted: list[Callable[[Job], None]] = []
         #: Called with the id of each deleted job (the monitor stops watching it).
         self.on_deleted: list[Callable[[str], None]] = []
-        self._recording: set[asyncio.Task[Job]] = set()  # submissions being recorded after their answer
+        self._background: set[asyncio.Future[None]] = set()  # work started from callbacks, kept until it ends
         for backend in self.backends.values():
             backend.attach_status_sink(self._record_pushed_status)
 
@@ -240,26 +241,40 @@ class JobService:
         the job (recorded as being submitted) is looked up there and adopted, like a lost answer."""
         changes = {"remote_id": submission.remote_id, **status_changes(job, submission.status)}
         update = self.store.update_in_turn(job.id, **changes)  # a read made after the answer sees it
-        recording = asyncio.ensure_future(self._record_submission(backend, job, submission, update))
-        self._recording.add(recording)
-        recording.add_done_callback(self._recorded)
+        update.add_done_callback(functools.partial(self._recorded, backend, submission))
         return dataclasses.replace(job, **changes)
 
-    def _recorded(self, recording: asyncio.Task[Job]) -> None:
-        self._recording.discard(recording)
-        error = None if recording.cancelled() else recording.exception()
-        if error is not None and not isinstance(error, NotFound):  # NotFound: deleted meanwhile (and let go)
-            self.log.warning("a submitted job could not be recorded (it is looked up again at the next sweep): %s",
-                             public_reason(error, "the job store failed"))
+    def _recorded(self, backend: Backend, submission: Submission, update: asyncio.Future[Job]) -> None:
+        """What :meth:`_record_submission` does once the record is written, for a record written after the answer."""
+        if update.cancelled():
+            return
+        error = update.exception()
+        if error is not None:
+            if isinstance(error, NotFound):  # deleted meanwhile: do not leave it running
+                self._spawn(self._abandon(backend, submission.remote_id))
+            else:
+                self.log.warning("a submitted job could not be recorded (it is looked up again at the next sweep): "
+                                 "%s", public_reason(error, "the job store failed"))
+            return
+        recorded = update.result()
+        if recorded.state is JobState.CANCELLED and not submission.status.state.is_terminal:
+            self._spawn(self._abandon(backend, submission.remote_id))  # cancelled while being submitted
+        self.publish(recorded)
+        for callback in self.on_submitted:
+            callback(recorded)
 
-    async def _record_submission(self, backend: Backend, job: Job, submission: Submission,
-                                 update: Awaitable[Job] | None = None) -> Job:  # fmt: skip
-        """Record the platform's job (or see to the ``update`` that records it); stop it there when ours was
-        deleted or cancelled meanwhile."""
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, kept until it ends."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record_submission(self, backend: Backend, job: Job, submission: Submission) -> Job:
+        """Record the platform's job; stop it there when ours was deleted or cancelled meanwhile."""
         try:
-            recorded = await (update or self.store.update(
+            recorded = await self.store.update(
                 job.id, remote_id=submission.remote_id, **status_changes(job, submission.status)
-            ))
+            )
         except NotFound:  # deleted while the platform call was under way: do not leave it running
             await self._abandon(backend, submission.remote_id)
             raise
