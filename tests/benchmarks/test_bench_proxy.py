@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -202,14 +203,19 @@ def get(connection: http.client.HTTPConnection, route: Route, path: str) -> byte
 
 def p50s_ms(routes: list[Route]) -> list[float]:
     """The median time of a small GET by each route, on one kept-alive connection each (after a warm-up).
-    The routes take turns request by request, so that the machine's other work weighs on each alike."""
+    The routes take turns request by request, so that the machine's other work weighs on each alike, in an
+    order shuffled each round: a request that follows one to another server is slower (the server woke up
+    for it), and a fixed order would charge that to whichever route comes first."""
     connections = [route.connect() for route in routes]
     for _ in range(WARM_GETS):
         for route, connection in zip(routes, connections, strict=True):
             get(connection, route, "/small")
     times: list[list[float]] = [[] for _ in routes]
+    turns = list(zip(routes, connections, times, strict=True))
+    order = random.Random(20)
     for _ in range(SMALL_GETS):
-        for route, connection, kept in zip(routes, connections, times, strict=True):
+        order.shuffle(turns)
+        for route, connection, kept in turns:
             started = time.perf_counter()
             get(connection, route, "/small")
             kept.append(time.perf_counter() - started)
