@@ -1,6 +1,6 @@
-"""A large CSV in a file, without quotes, is parsed by pyarrow on several threads, a piece at a time, and gives
-the very frame ``pandas.read_csv`` gives; whatever pyarrow would read otherwise (quoted values included) goes
-back to pandas."""
+"""A large CSV in a file is parsed by pyarrow on several threads, a piece at a time, and gives the very frame
+``pandas.read_csv`` gives; whatever pyarrow would read otherwise (a quote out of place included) goes back
+to pandas."""
 
 from __future__ import annotations
 
@@ -53,6 +53,17 @@ def big_quoted_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_big_csv(tmp_path_factory.mktemp("speed") / "quoted.csv", cities)
 
 
+@pytest.fixture(scope="module")
+def big_stray_quote_csv(big_quoted_csv: Path) -> Path:
+    """Quoted values with newlines in them, and, far into the file, a quote inside a value that is not quoted
+    (text to pandas): counting quotes would place row ends inside values from there on."""
+    text = big_quoted_csv.read_bytes()
+    middle = text.index(b"\n", len(text) // 2) + 1
+    path = big_quoted_csv.with_name("stray.csv")
+    path.write_bytes(text[:middle] + b'999999999,0.5,a 5" pipe,True\n' + text[middle:])
+    return path
+
+
 @pytest.fixture
 def thread_names() -> Iterator[set[str]]:
     """The names of the threads that ran Python code meanwhile."""
@@ -76,11 +87,16 @@ def test_a_large_csv_file_is_parsed_on_several_threads_as_pandas_reads_it(
     assert_frame_equal(frame, pd.read_csv(big_csv), check_exact=True)
 
 
-def test_a_large_csv_with_quoted_values_is_read_by_pandas(big_quoted_csv: Path, thread_names: set[str]) -> None:
-    """Cut at a newline, a piece could end inside a quoted value: quoted text is pandas' to read."""
+def test_a_large_csv_with_quoted_values_is_parsed_on_several_threads(big_quoted_csv: Path,
+                                                                     thread_names: set[str]) -> None:  # fmt: skip
     frame = read_frame(big_quoted_csv, "quoted.csv")
-    assert not any(name.startswith("jupyter-compute-csv") for name in thread_names)
+    assert any(name.startswith("jupyter-compute-csv") for name in thread_names)
     assert_frame_equal(frame, pd.read_csv(big_quoted_csv), check_exact=True)
+
+
+def test_a_quote_out_of_place_sends_the_read_back_to_pandas(big_stray_quote_csv: Path) -> None:
+    """Row ends found by counting quotes would be wrong after it: the frame is pandas' own all the same."""
+    assert_frame_equal(read_frame(big_stray_quote_csv, "stray.csv"), pd.read_csv(big_stray_quote_csv), check_exact=True)
 
 
 def test_options_pyarrow_does_not_take_are_read_by_pandas(big_csv: Path, thread_names: set[str]) -> None:
@@ -131,6 +147,10 @@ CASES = {
     "pandas' missing values": rows("a,b", lambda i: f"{['NA', 'None', '<NA>', 'n/a', str(i)][i % 5]},{i}"),
     "quotes inside unquoted values": rows("a,b", lambda i: f'x"{i},{i}'),
     "stray quotes and quoted newlines": rows("a,b", lambda i: f'{i} 5" long,"line {i}\nnext"'),
+    # past the first piece (which pandas reads too), counting quotes would cut inside the values that follow,
+    # where the rest of a value looks like a whole row
+    "a quote out of place, then values with a newline": rows(
+        "a,b", lambda i: 'r 5" long,0' if i in (1000, 4000) else f'r{i},"x{i}\ny,z"'),
     "one byte order mark": b"\xef\xbb\xbf" + rows("a,b", lambda i: f"{i},{i}"),
     "rows too short": rows("a,b,c", lambda i: f"{i},{i}" if i % 100 == 99 else f"{i},{i},{i}"),
     "blank lines": rows("a,b", lambda i: "" if i % 50 == 0 else f"{i},{i}"),
