@@ -145,6 +145,9 @@ SPEC_TEXT_LIMITS: dict[str, int] = {
 }
 #: The furthest log offset the REST API takes (1 TiB): no log is longer.
 MAX_LOG_OFFSET = 2**40
+#: The request header by which a client on the server's machine asks for a result's own file, and the header of
+#: the server's answer naming that file (``GET jobs/{id}/results/{name}``).
+LOCAL_FILE_HEADER = "X-Compute-Local-File"
 #: The largest job spec the server takes (bytes of JSON; 413 beyond).
 MAX_SPEC_BYTES = 1024 * 1024
 #: The most items of the spec's lists, and the longest tag.

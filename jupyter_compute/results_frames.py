@@ -87,7 +87,7 @@ def _arrow_may_read(stream: IO[bytes] | Any, options: dict[str, Any]) -> bool:
     """A plain read (no option pyarrow would read otherwise) of a large file that can go back to its start."""
     if not set(options) <= _ARROW_CSV_OPTIONS or options.get("index_col", False) is not False:
         return False
-    sep = options.get("sep", options.get("delimiter", ","))
+    sep = _separator(options)
     if not (isinstance(sep, str) and len(sep) == 1 and sep not in '"\r\n'):
         return False
     # A file or bytes, not a decompressor: those seek by decompressing again, or not to the end at all.
@@ -99,6 +99,11 @@ def _arrow_may_read(stream: IO[bytes] | Any, options: dict[str, Any]) -> bool:
     return size >= ARROW_CSV_MIN_BYTES
 
 
+def _separator(options: dict[str, Any]) -> Any:
+    """The field separator ``read_csv`` is given (``sep``, else ``delimiter``, else a comma)."""
+    return options.get("sep", options.get("delimiter", ","))
+
+
 def _read_csv_with_arrow(stream: IO[bytes] | Any, options: dict[str, Any]) -> pandas.DataFrame | None:
     """The frame ``pandas.read_csv`` gives, parsed by pyarrow; None (``stream`` back where it was) when
     pyarrow cannot read it as pandas would."""
@@ -106,7 +111,7 @@ def _read_csv_with_arrow(stream: IO[bytes] | Any, options: dict[str, Any]) -> pa
 
     start = stream.tell()
     try:
-        frame = _arrow_csv(stream, options.get("sep", options.get("delimiter", ",")))
+        frame = _arrow_csv(stream, _separator(options))
     except (pa.ArrowException, ValueError, ImportError):  # ImportError: pandas' missing-value list moved
         frame = None
     if frame is None:
@@ -204,6 +209,7 @@ class _ArrowPieces:
     later pieces are read with the first one's column names and types."""
 
     def __init__(self, sep: str) -> None:
+        import numpy as np
         import pyarrow as pa
         import pyarrow.csv as pacsv
         from pandas._libs.parsers import STR_NA_VALUES
@@ -212,14 +218,16 @@ class _ArrowPieces:
         # A piece ends at the end of a row and is read in one block, so a newline in a quoted value is
         # parsed as pandas does without pyarrow's slower search for row ends.
         self.parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=False)
-        self.sep = sep
+        #: What may stand beside a quote that opens or closes a value (see :func:`check_quoting`).
+        self.edges = np.zeros(256, dtype=bool)
+        self.edges[[ord(sep), ord("\n"), ord("\r"), ord('"')]] = True
         self.null_values = sorted(STR_NA_VALUES)
 
     def __call__(self, piece: memoryview, schema: Any) -> Any:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        check_quoting(piece, self.sep)
+        check_quoting(piece, self.edges)
         header = {} if schema is None else {"column_names": schema.names}
         types = {} if schema is None else {"column_types": schema}
         read = pacsv.ReadOptions(use_threads=False, block_size=len(piece) + 1, **header)
@@ -302,15 +310,14 @@ def _last_row_end(data: bytearray, end: int, *, at_end: bool) -> int:
     return 0
 
 
-def check_quoting(piece: memoryview, sep: str) -> None:
+def check_quoting(piece: memoryview, edges: Any) -> None:
     """Raise ValueError unless every quote of ``piece`` (text that starts a row and has as many quotes as it
     should: see :func:`_last_row_end`) opens a value, after a separator, a line end or another quote (a quote
     doubled inside a value), or closes one, before them; taken in turn, as counting them takes them. A quote
-    anywhere else is text to pandas, and counting quotes would have put row ends inside values."""
+    anywhere else is text to pandas, and counting quotes would have put row ends inside values. ``edges``: a
+    numpy bool array of 256, True at the separator, the line ends and the quote."""
     import numpy as np
 
-    edges = np.zeros(256, dtype=bool)
-    edges[[ord(sep), ord("\n"), ord("\r"), ord('"')]] = True
     text = np.frombuffer(piece, np.uint8)
     quotes = np.flatnonzero(text == ord('"'))
     opening, closing = quotes[0::2], quotes[1::2]

@@ -26,12 +26,11 @@ import httpx
 import urllib3
 
 from .errors import ComputeError
+from .models import LOCAL_FILE_HEADER
 
 _SCHEMES = ("http", "https")
 #: Bytes asked of the socket at a time.
 READ_SIZE = 1024 * 1024
-#: The request header asking for a result's local file, and the server's answer naming it.
-LOCAL_FILE_HEADER = "X-Compute-Local-File"
 #: Set to ``0`` to read results over HTTP even when their file is on this machine.
 LOCAL_RESULTS_ENV = "JUPYTER_COMPUTE_LOCAL_RESULTS"
 

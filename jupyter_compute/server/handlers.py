@@ -23,12 +23,9 @@ from tornado.iostream import StreamClosedError
 
 from ..errors import ComputeError, InvalidSpec, PayloadTooLarge
 from ..forms import refresh_values
-from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
+from ..models import LOCAL_FILE_HEADER, MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .events import format_sse
 from .service import MAX_IDEMPOTENCY_KEY, action_values
-
-#: The request header by which a client on this machine asks for a result's local file, and the answer's.
-LOCAL_FILE_HEADER = "X-Compute-Local-File"
 
 if TYPE_CHECKING:
     from ..backends.local import LocalBackend

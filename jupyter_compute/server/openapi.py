@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Capabilities
 from ..forms import Form, field_type_names
-from ..models import MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
+from ..models import LOCAL_FILE_HEADER, MAX_LOG_OFFSET, MAX_SPEC_BYTES, JobState
 from .handlers import MAX_QUERY_INT
 from .service import MAX_IDEMPOTENCY_KEY, UPLOAD_NAME
 from .spec_schema import spec_schema, submit_schemas
@@ -347,16 +347,16 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/jobs/{job_id}/results/{name}": {
         "get": {"summary": "One result's bytes, streamed through the server",
                 "parameters": [_JOB_ID, _param("name", description="Result name; may contain '/'"),
-                               _param("X-Compute-Local-File", "header",
+                               _param(LOCAL_FILE_HEADER, "header",
                                       description="'1': a client on the server's machine asks for the file's path "
                                                   "instead of its bytes (any other value is ignored)")],
                 "responses": _responses({
                     "200": {"description": "The bytes, with the result's own media type", "content": {"*/*": {}}},
-                    "204": {"description": "Asked with X-Compute-Local-File, for a file of this machine that the "
-                                           "server's user owns: no bytes; the answer's X-Compute-Local-File header "
+                    "204": {"description": f"Asked with {LOCAL_FILE_HEADER}, for a file of this machine that the "
+                                           f"server's user owns: no bytes; the answer's {LOCAL_FILE_HEADER} header "
                                            "holds 'path=<quoted absolute path>; dev; ino; size; mtime_ns', which "
                                            "the client checks against the file it opens",
-                            "headers": {"X-Compute-Local-File": {"schema": _TEXT}}},
+                            "headers": {LOCAL_FILE_HEADER: {"schema": _TEXT}}},
                 }, 404, 405, 502)},
     },
     "/api/events": {

@@ -498,16 +498,13 @@ class JobStore:
     async def update(self, job_id: str, **changes: Any) -> Job:
         """Change some of a job's fields (see ``UPDATABLE``), stamp ``updated``; the new job. A finished job
         stays finished: a status that would make it active again is dropped (see :meth:`reactivate`)."""
-        columns, tags = _columns(changes)
-        return await self._run(self._update, job_id, columns, tags, grouped=True)
+        return await self.update_in_turn(job_id, **changes)
 
     def update_in_turn(self, job_id: str, **changes: Any) -> asyncio.Future[Job]:
         """:meth:`update`, its place among the store's calls taken at once: a call made after this one (a read)
         sees it. The future of the new job."""
-        if self._worker is None:
-            raise ComputeError("the job store is not open")
         columns, tags = _columns(changes)
-        return self._worker.submit(self._update, job_id, columns, tags, grouped=True)
+        return self._submit(self._update, job_id, columns, tags, grouped=True)
 
     async def reactivate(self, job_id: str, **changes: Any) -> Job:
         """:meth:`update` that may make a finished job active again, in one transaction (a job an action
@@ -587,9 +584,13 @@ class JobStore:
     async def _run(self, function: Callable[..., T], *args: Any, grouped: bool = False) -> T:
         """``function(*args)`` on the store's thread; ``grouped``: a small write that may share one transaction
         (one commit) with the small writes queued beside it."""
+        return await self._submit(function, *args, grouped=grouped)
+
+    def _submit(self, function: Callable[..., T], *args: Any, grouped: bool = False) -> asyncio.Future[T]:
+        """:meth:`_run`, its place in the order of the store's calls taken now: the future of its outcome."""
         if self._worker is None:
             raise ComputeError("the job store is not open")
-        return await self._worker.run(function, *args, grouped=grouped)
+        return self._worker.submit(function, *args, grouped=grouped)
 
     @contextmanager
     def _group(self) -> Iterator[None]:
