@@ -3,7 +3,7 @@ stand-in (OGC flavour, which finds a job by the tag carrying our id), a lost ans
 queued while the server looks it up on the platform and adopts it; a request that never reached the
 platform fails, and a retry with the same Idempotency-Key sends it again; a job the platform does not
 show ends UNKNOWN with words, never FAILED. The stand-in's own job list is the judge (the campaign of
-many submissions with mixed faults is in test_fault_campaign.py)."""
+many submissions with mixed faults is in campaigns/test_fault_campaign.py, run by scripts/bench.sh)."""
 
 from __future__ import annotations
 
