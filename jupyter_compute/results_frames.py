@@ -13,11 +13,13 @@ would be the frame twice over).
 A large CSV that lies in a file (a path, or a result file on this machine) is parsed by pyarrow on all
 cores, a piece of :data:`ARROW_CSV_PIECE_BYTES` at a time, and joined by column likewise: pandas' own
 parallel reader takes a path too, but maps the whole file and holds every block twice (2.7× the frame
-at the peak). A piece ends at a newline outside quoted values, found by counting quotes, which holds only
-when every quote opens or closes a value (or is doubled inside one): a piece with a quote anywhere else
-(text to pandas, which would throw the count off) sends the whole read back to pandas. Only a plain read
-goes there, and only if pyarrow sees the columns as pandas does (the same dtypes on the first rows, no type
-pandas would not give); anything else is read by pandas again, from the start.
+at the peak). A piece ends at a newline outside quoted values, found by counting quotes. A quote that is
+text to pandas (inside a value that is not quoted) throws the count off; a piece cut inside a quoted value
+that way shows it (see :func:`_ends_outside_quotes`), and only then are its quotes checked one by one (see
+:func:`check_quoting`), which sends the whole read back to pandas if one is out of place. So do lines
+pyarrow reads otherwise than pandas (blanks only, in a one-column file; an old Mac line end). Only a plain
+read goes there, and only if pyarrow sees the columns as pandas does (the same dtypes on the first rows, no
+type pandas would not give); anything else is read by pandas again, from the start.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import functools
 import inspect
 import io
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
@@ -60,6 +63,10 @@ _CHECK_ROWS = 2000
 _ARROW_CSV_OPTIONS = frozenset({"sep", "delimiter", "index_col"})
 #: Arrow types that become, column for column, what pandas' C parser gives.
 _ARROW_CSV_TYPES = ("int64", "double", "bool", "string")
+#: A line of spaces and tabs, which pandas skips as it skips an empty line.
+_BLANK_LINE = re.compile(rb"(?:\A|[\r\n])[ \t]+(?:[\r\n]|\Z)")
+#: An old Mac line end, which pandas reads otherwise than pyarrow after some others (``\r\r,\n``).
+_LONE_CARRIAGE_RETURN = re.compile(rb"\r(?!\n)")
 
 
 def rows_per_chunk(head: bytes) -> int:
@@ -130,8 +137,8 @@ def _arrow_csv(stream: IO[bytes] | Any, sep: str) -> pandas.DataFrame | None:
     first = pieces.next(_FIRST_PIECE_BYTES)  # small: the parsers wait for its column types
     if first is None:
         return None
-    table = parse(first[1], None)
-    sample = pd.read_csv(io.BytesIO(first[1]), sep=sep, index_col=False, nrows=_CHECK_ROWS)
+    table = parse(*first, None)
+    sample = pd.read_csv(io.BytesIO(memoryview(first[0])[: first[1]]), sep=sep, index_col=False, nrows=_CHECK_ROWS)
     if not _like_pandas(table.schema, sample):
         return None
     tables = [table]
@@ -141,7 +148,7 @@ def _arrow_csv(stream: IO[bytes] | Any, sep: str) -> pandas.DataFrame | None:
     with ThreadPoolExecutor(workers, thread_name_prefix="jupyter-compute-csv") as pool:
         pending: collections.deque[tuple[Future[pa.Table], bytearray]] = collections.deque()
         while (piece := pieces.next()) is not None:
-            pending.append((pool.submit(parse, piece[1], schema), piece[0]))
+            pending.append((pool.submit(parse, *piece, schema), piece[0]))
             del piece
             if len(pending) > workers:  # one piece read ahead of the parsers, no more
                 tables.append(pieces.parsed(*pending.popleft()))
@@ -161,8 +168,8 @@ class _RowPieces:
         self._spare: list[bytearray] = []
         self._unreturned = 0
 
-    def next(self, size: int | None = None) -> tuple[bytearray, memoryview] | None:
-        """The next piece (its buffer, and the piece itself in it), of about ``size`` bytes (else the size given
+    def next(self, size: int | None = None) -> tuple[bytearray, int] | None:
+        """The next piece (its buffer, and where the piece ends in it), of about ``size`` bytes (else the size given
         at first); None at the end. Raises ValueError at text that ends inside a quoted value, or when no row ends
         within a few pieces. (Its quotes are taken as they should be: see :func:`check_quoting`.)"""
         size = size or self._size
@@ -174,7 +181,7 @@ class _RowPieces:
             cut = _last_row_end(buffer, got, at_end=got == len(carry))
             if cut:
                 self._carry = bytes(buffer[cut:got])
-                return buffer, memoryview(buffer)[:cut]
+                return buffer, cut
             self.give_back(buffer)
             if not got:
                 return None
@@ -223,11 +230,14 @@ class _ArrowPieces:
         self.edges[[ord(sep), ord("\n"), ord("\r"), ord('"')]] = True
         self.null_values = sorted(STR_NA_VALUES)
 
-    def __call__(self, piece: memoryview, schema: Any) -> Any:
+    def __call__(self, buffer: bytearray, end: int, schema: Any) -> Any:
+        """The table of the piece ``buffer[:end]``. Raises ValueError at a line pandas would read otherwise."""
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        check_quoting(piece, self.edges)
+        piece = memoryview(buffer)[:end]
+        if buffer.find(b"\r", 0, end) >= 0 and _LONE_CARRIAGE_RETURN.search(piece):
+            raise ValueError("a line that ends with a carriage return alone")
         header = {} if schema is None else {"column_names": schema.names}
         types = {} if schema is None else {"column_types": schema}
         read = pacsv.ReadOptions(use_threads=False, block_size=len(piece) + 1, **header)
@@ -236,9 +246,15 @@ class _ArrowPieces:
             true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"], **types,
         )  # fmt: skip
         source = pa.BufferReader(pa.py_buffer(piece))
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             source, read_options=read, parse_options=self.parse, convert_options=convert, memory_pool=self.pool
         )
+        # pandas skips a line of blanks; pyarrow reads it as a row, which only a one-column table can hold.
+        if table.num_columns == 1 and _BLANK_LINE.search(piece):
+            raise ValueError("a line of blanks")
+        if not _ends_outside_quotes(table, buffer, end):
+            check_quoting(piece, self.edges)
+        return table
 
 
 def _arrow_to_frame(tables: list[Any], pool: Any) -> pandas.DataFrame | None:
@@ -310,9 +326,27 @@ def _last_row_end(data: bytearray, end: int, *, at_end: bool) -> int:
     return 0
 
 
+def _ends_outside_quotes(table: Any, buffer: bytearray, end: int) -> bool:
+    """Whether the piece ``buffer[:end]``, read into ``table``, surely ends outside quoted values.
+
+    It ends after a newline (only the file's last piece may not). Had that newline been inside a quoted value
+    (quotes counted wrong, a quote having been text), the value would have run on to the end of the piece: a
+    row of too few values (pyarrow refuses it), or in the last column a value that is not a number or a
+    boolean (refused too) or text that ends with the newline (seen here)."""
+    import pyarrow as pa
+
+    if buffer[end - 1] != ord("\n"):
+        return False
+    last = table.column(table.num_columns - 1)
+    if not table.num_rows or not pa.types.is_string(last.type):
+        return True
+    value = last[table.num_rows - 1].as_py()
+    return value is None or not value.endswith("\n")
+
+
 def check_quoting(piece: memoryview, edges: Any) -> None:
-    """Raise ValueError unless every quote of ``piece`` (text that starts a row and has as many quotes as it
-    should: see :func:`_last_row_end`) opens a value, after a separator, a line end or another quote (a quote
+    """Raise ValueError unless every quote of ``piece`` (text that starts a row and has an even number of
+    quotes: see :func:`_last_row_end`) opens a value, after a separator, a line end or another quote (a quote
     doubled inside a value), or closes one, before them; taken in turn, as counting them takes them. A quote
     anywhere else is text to pandas, and counting quotes would have put row ends inside values. ``edges``: a
     numpy bool array of 256, True at the separator, the line ends and the quote."""

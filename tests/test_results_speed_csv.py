@@ -5,6 +5,7 @@ to pandas."""
 from __future__ import annotations
 
 import io
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,6 +156,12 @@ CASES = {
     "rows too short": rows("a,b,c", lambda i: f"{i},{i}" if i % 100 == 99 else f"{i},{i},{i}"),
     "blank lines": rows("a,b", lambda i: "" if i % 50 == 0 else f"{i},{i}"),
     "windows line ends": rows("a,b", lambda i: f"{i},v{i}\r"),
+    # the cut inside a value of the first column: the row the piece ends with has too few values
+    "a quote out of place, then newlines in the first column": rows(
+        "a,b", lambda i: '5" long,0' if i in (1000, 4000) else f'"x{i}\ny",{i}'),
+    "text values that end with a newline": rows("a,b", lambda i: f'{i},"x{i}\n"'),
+    "lines of blanks in one column": rows("a", lambda i: " \t " if i % 50 == 0 else f"v{i}"),
+    "a carriage return alone": rows("a,b", lambda i: f"{i},\r\r," if i == 3000 else f"{i},v{i}"),
 }
 
 
@@ -179,6 +186,72 @@ def test_rows_too_long_are_still_refused(small_pieces: None) -> None:
 def test_text_without_a_row_end_goes_back_to_pandas(small_pieces: None) -> None:
     data = b'a,b\n1,"' + b"x\n" * 20_000 + b'"\n2,y\n'
     assert_frame_equal(read_frame(data, "t.csv"), pd.read_csv(io.BytesIO(data)), check_exact=True)
+
+
+def test_a_value_left_open_at_the_end_is_refused_as_pandas_refuses_it(small_pieces: None) -> None:
+    # the quote out of place evens the count, so only reading the quotes as pandas does finds the open value
+    data = rows("a,b", lambda i: '5" long,0' if i == 10 else f"{i},v{i}") + b'9,"open'
+    with pytest.raises(pd.errors.ParserError):
+        pd.read_csv(io.BytesIO(data))
+    with pytest.raises(InvalidSpec, match="EOF inside string"):
+        read_frame(data, "t.csv")
+
+
+def messy_csv(seed: int) -> bytes:
+    """Up to 60 rows of one to three columns: numbers, words, quoted values with separators, quotes,
+    newlines and carriage returns in them, quotes out of place, blanks."""
+    rand = random.Random(seed)
+
+    def value() -> str:
+        kind = rand.random()
+        if kind < 0.3:
+            return str(rand.randint(0, 99))
+        if kind < 0.6:
+            return "".join(rand.choice("xyz ") for _ in range(rand.randint(1, 4)))
+        if kind < 0.85:
+            return '"' + "".join(rand.choice(["x", "1", ",", "\n", '""', " ", "\r\n"]) for _ in range(rand.randint(0, 4))) + '"'
+        return "".join(rand.choice(["x", "1", " ", '"', "\n", ",", "\r", "ab"]) for _ in range(rand.randint(1, 3)))
+
+    columns = rand.randint(1, 3)
+    lines = ["abc"[:columns]] + [",".join(value() for _ in range(columns)) for _ in range(rand.randint(5, 60))]
+    text = "\n".join(lines) + ("\n" if rand.random() < 0.8 else "")
+    if rand.random() < 0.3:
+        at = rand.randrange(len(text))
+        text = text[:at] + '"' + text[at:]
+    return text.encode()
+
+
+def test_messy_text_in_tiny_pieces_is_read_as_pandas_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(results_frames, "ARROW_CSV_MIN_BYTES", 1)
+    monkeypatch.setattr(results_frames, "ARROW_CSV_PIECE_BYTES", 64)
+    monkeypatch.setattr(results_frames, "_FIRST_PIECE_BYTES", 64)
+    by_arrow = 0
+    arrow_to_frame = results_frames._arrow_to_frame
+
+    def counted(*args: Any) -> pd.DataFrame | None:
+        nonlocal by_arrow
+        frame = arrow_to_frame(*args)
+        by_arrow += frame is not None
+        return frame
+
+    monkeypatch.setattr(results_frames, "_arrow_to_frame", counted)
+    for seed in range(4000):
+        data = messy_csv(seed)
+        before = by_arrow
+        try:
+            got: pd.DataFrame | None = read_frame(data, "t.csv")
+        except InvalidSpec:
+            got = None
+        if by_arrow == before:
+            continue  # read by pandas (or refused, as rows too long are)
+        try:
+            want: pd.DataFrame | None = pd.read_csv(io.BytesIO(data))
+        except pd.errors.ParserError:
+            want = None
+        assert (got is None) == (want is None), (seed, data)
+        if want is not None:
+            assert_frame_equal(got, want, check_exact=True, obj=f"seed {seed}: {data!r}")
+    assert by_arrow > 100  # the test reaches pyarrow's path
 
 
 def test_a_compressed_file_is_read_by_pandas(small_pieces: None, tmp_path: Path, thread_names: set[str]) -> None:
