@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #: Text per CSV chunk (bytes): the chunk's frame is about this size, the extra memory at the peak.
 CSV_CHUNK_BYTES = 32 * 1024 * 1024
 #: Parquet columns are read in at most this many groups, one group's Arrow table held at a time.
-PARQUET_GROUPS = 8
+PARQUET_GROUPS = 4
 
 #: ``read_csv`` options whose meaning needs the whole file in one piece (as does an ``index_col``): with one of
 #: them, pandas reads it so.
