@@ -197,6 +197,31 @@ def test_a_value_left_open_at_the_end_is_refused_as_pandas_refuses_it(small_piec
         read_frame(data, "t.csv")
 
 
+@pytest.mark.parametrize("cell", ['"ab"cd', '"ab" ', 'a"b"c', '"a""b"', ' "ab"', '""x', '"a"""', '" "" "', 'a""', '"a\nb"x'])
+@pytest.mark.parametrize("column", ["first", "last"])
+def test_quotes_anywhere_in_a_value_are_read_as_pandas_reads_them(small_pieces: None, arrow_reads: list[int],
+                                                                  cell: str, column: str) -> None:  # fmt: skip
+    # the pieces are read by pyarrow without checking each quote: its meaning of quotes that are text must be pandas'
+    data = rows("a,b", lambda i: (f"{cell},{i}" if column == "first" else f"{i},{cell}") if i % 7 == 3 else f"v{i},{i}")
+    assert_frame_equal(read_frame(data, "t.csv"), pd.read_csv(io.BytesIO(data)), check_exact=True)
+    assert arrow_reads == [1]
+
+
+@pytest.fixture
+def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many reads pyarrow's path gave a frame for (one number, counted up)."""
+    count = [0]
+    arrow_to_frame = results_frames._arrow_to_frame
+
+    def counted(*args: Any) -> pd.DataFrame | None:
+        frame = arrow_to_frame(*args)
+        count[0] += frame is not None
+        return frame
+
+    monkeypatch.setattr(results_frames, "_arrow_to_frame", counted)
+    return count
+
+
 def messy_csv(seed: int) -> bytes:
     """Up to 60 rows of one to three columns: numbers, words, quoted values with separators, quotes,
     newlines and carriage returns in them, quotes out of place, blanks."""
@@ -221,28 +246,19 @@ def messy_csv(seed: int) -> bytes:
     return text.encode()
 
 
-def test_messy_text_in_tiny_pieces_is_read_as_pandas_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_messy_text_in_tiny_pieces_is_read_as_pandas_reads_it(monkeypatch: pytest.MonkeyPatch,
+                                                              arrow_reads: list[int]) -> None:  # fmt: skip
     monkeypatch.setattr(results_frames, "ARROW_CSV_MIN_BYTES", 1)
     monkeypatch.setattr(results_frames, "ARROW_CSV_PIECE_BYTES", 64)
     monkeypatch.setattr(results_frames, "_FIRST_PIECE_BYTES", 64)
-    by_arrow = 0
-    arrow_to_frame = results_frames._arrow_to_frame
-
-    def counted(*args: Any) -> pd.DataFrame | None:
-        nonlocal by_arrow
-        frame = arrow_to_frame(*args)
-        by_arrow += frame is not None
-        return frame
-
-    monkeypatch.setattr(results_frames, "_arrow_to_frame", counted)
     for seed in range(4000):
         data = messy_csv(seed)
-        before = by_arrow
+        before = arrow_reads[0]
         try:
             got: pd.DataFrame | None = read_frame(data, "t.csv")
         except InvalidSpec:
             got = None
-        if by_arrow == before:
+        if arrow_reads[0] == before:
             continue  # read by pandas (or refused, as rows too long are)
         try:
             want: pd.DataFrame | None = pd.read_csv(io.BytesIO(data))
@@ -251,7 +267,7 @@ def test_messy_text_in_tiny_pieces_is_read_as_pandas_reads_it(monkeypatch: pytes
         assert (got is None) == (want is None), (seed, data)
         if want is not None:
             assert_frame_equal(got, want, check_exact=True, obj=f"seed {seed}: {data!r}")
-    assert by_arrow > 100  # the test reaches pyarrow's path
+    assert arrow_reads[0] > 100  # the test reaches pyarrow's path
 
 
 def test_a_compressed_file_is_read_by_pandas(small_pieces: None, tmp_path: Path, thread_names: set[str]) -> None:
