@@ -171,7 +171,8 @@ class _RowPieces:
     def next(self, size: int | None = None) -> tuple[bytearray, int] | None:
         """The next piece (its buffer, and where the piece ends in it), of about ``size`` bytes (else the size given
         at first); None at the end. Raises ValueError at text that ends inside a quoted value, or when no row ends
-        within a few pieces. (Its quotes are taken as they should be: see :func:`check_quoting`.)"""
+        within a few pieces. (A count thrown off by a quote that is text shows once the piece is parsed: see
+        :func:`_ends_outside_quotes`.)"""
         size = size or self._size
         while True:
             carry = self._carry

@@ -82,6 +82,11 @@ def status_changes(job: Job, status: RemoteStatus) -> dict[str, Any]:
     return {key: value for key, value in fresh.items() if getattr(job, key) != value}
 
 
+def _cancelled_while_submitted(recorded: Job, submission: Submission) -> bool:
+    """The job was cancelled here while the platform took it, and runs there: it must be stopped there."""
+    return recorded.state is JobState.CANCELLED and not submission.status.state.is_terminal
+
+
 class JobService:
     """Glue between the store, the configured backends and the event hub."""
 
@@ -257,11 +262,9 @@ class JobService:
                                  "%s", public_reason(error, "the job store failed"))
             return
         recorded = update.result()
-        if recorded.state is JobState.CANCELLED and not submission.status.state.is_terminal:
-            self._spawn(self._abandon(backend, submission.remote_id))  # cancelled while being submitted
-        self.publish(recorded)
-        for callback in self.on_submitted:
-            callback(recorded)
+        if _cancelled_while_submitted(recorded, submission):
+            self._spawn(self._abandon(backend, submission.remote_id))
+        self._announce_submitted(recorded)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, kept until it ends."""
@@ -278,12 +281,16 @@ class JobService:
         except NotFound:  # deleted while the platform call was under way: do not leave it running
             await self._abandon(backend, submission.remote_id)
             raise
-        if recorded.state is JobState.CANCELLED and not submission.status.state.is_terminal:
-            await self._abandon(backend, submission.remote_id)  # cancelled while being submitted
+        if _cancelled_while_submitted(recorded, submission):
+            await self._abandon(backend, submission.remote_id)
+        self._announce_submitted(recorded)
+        return recorded
+
+    def _announce_submitted(self, recorded: Job) -> None:
+        """Tell the clients and the ``on_submitted`` callbacks (the monitor) of a job whose submission is recorded."""
         self.publish(recorded)
         for callback in self.on_submitted:
             callback(recorded)
-        return recorded
 
     async def _record_pushed_status(self, remote_id: str, status: RemoteStatus) -> None:
         """Record a status change a backend told by itself (one whose remote ids are our job ids). A job whose
