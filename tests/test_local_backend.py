@@ -30,8 +30,9 @@ from jupyter_compute.backends.local import (
     param_env_name,
 )
 from jupyter_compute.backends.local_notebook import INJECTED_TAG, inject_parameters
+from jupyter_compute.backends.local_journal import JOURNAL
 from jupyter_compute.errors import InvalidSpec, NotFound
-from jupyter_compute.models import JobSpec, JobState, RemoteStatus
+from jupyter_compute.models import JobSpec, JobState, LogChunk, RemoteStatus
 
 T = TypeVar("T")
 
@@ -589,23 +590,36 @@ def test_max_jobs_queues_the_rest(tmp_path: Path) -> None:
     run(body)
 
 
-def test_a_queued_job_costs_one_file_and_its_runner_makes_the_rest(tmp_path: Path) -> None:
-    """A submission writes only the plan (each file made costs a queued job); the runner makes the outputs
-    folder, the parameters file and the log before the job starts, as the job expects to find them."""
+def test_a_queued_job_costs_a_journal_line_and_its_runner_makes_its_folder(tmp_path: Path) -> None:
+    """A submission appends the plan to the queue journal (a folder made per queued job costs the submission ten
+    times more); the runner makes the folder, the outputs folder, the parameters file, a script's file and the
+    log before the job starts, as the job expects to find them. Until then the job has no log and no results."""
     gate = tmp_path / "gate"
-    command = ('cat "$JUPYTER_COMPUTE_PARAMS" > "$JUPYTER_COMPUTE_OUTPUT_DIR/seen.json"; '
-               'test -f "$JUPYTER_COMPUTE_OUTPUT_DIR/../job.log" && echo logged')
+    code = ('import os, pathlib; out = pathlib.Path(os.environ["JUPYTER_COMPUTE_OUTPUT_DIR"]); '
+            '(out / "seen.json").write_text(open(os.environ["JUPYTER_COMPUTE_PARAMS"]).read()); '
+            'print("logged" if (out.parent / "job.log").exists() and (out.parent / "script.py").exists() else "no")')
 
     async def body() -> None:
         async with backend(tmp_path, max_jobs=1) as b:
             await b.submit(JobSpec(command=gated("true", gate)), "f-holder")
-            queued = await b.submit(JobSpec(command=command, params={"rows": 3}), "f-queued")
+            queued = await b.submit(JobSpec(code=code, params={"rows": 3}), "f-queued")
             assert queued.status.state is JobState.QUEUED
-            assert sorted(p.name for p in (tmp_path / "jobs/f-queued").iterdir()) == [files.PLAN]
+            assert not (tmp_path / "jobs/f-queued").exists()
+            lines = [json.loads(line) for line in (tmp_path / "jobs" / JOURNAL).read_text().splitlines()]
+            assert [line["id"] for line in lines] == ["f-holder", "f-queued"]
+            assert lines[1]["plan"]["spec"]["params"] == {"rows": 3}
+            assert await b.logs("f-queued") == LogChunk("", 0, False)
+            assert await b.results("f-queued") == []
+            with pytest.raises(NotFound, match="has not started"):
+                b.open_result("f-queued", "job.log")
+            assert (await b.status("f-queued")).state is JobState.QUEUED
             gate.touch()
             assert (await wait_status(b, "f-queued")).state is JobState.SUCCEEDED
             assert json.loads(await read_result(b, "f-queued", "seen.json")) == {"rows": 3}
             assert await read_result(b, "f-queued", "job.log") == b"logged\n"
+            assert sorted(p.name for p in (tmp_path / "jobs/f-queued").iterdir()) == sorted([
+                files.PLAN, files.SCRIPT, files.LAUNCHED, files.RUNNER, files.RUNNER_LOG, files.OUTPUTS, files.PARAMS,
+                files.LOG, files.PROCESS, files.STATUS])
 
     run(body)
 
@@ -860,13 +874,16 @@ def test_runner_never_starts_a_job_already_settled(tmp_path: Path) -> None:
 # failures on the way ----------------------------------------------------------------------
 def test_a_job_whose_runner_start_fails_ends_instead_of_staying_queued(tmp_path: Path) -> None:
     """The record of a queued job's runner cannot be written (a folder holds its name) when its turn
-    comes: the job is settled from its folder, not left queued in memory forever."""
+    comes: the job is settled from its folder, not left queued in memory forever. (A notebook job: it is
+    queued as a folder, its input written as it was submitted.)"""
     gate = tmp_path / "gate"
+    notebook = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(notebook))
 
     async def body() -> None:
         async with backend(tmp_path, max_jobs=1) as b:
             await b.submit(JobSpec(command=gated("true", gate)), "f-holder")
-            assert (await b.submit(JobSpec(command="true"), "f-next")).status.state is JobState.QUEUED
+            assert (await b.submit(JobSpec(notebook=str(notebook)), "f-next")).status.state is JobState.QUEUED
             (tmp_path / "jobs" / "f-next" / files.RUNNER).mkdir()
             gate.touch()
             status = await wait_status(b, "f-next", timeout=120)
@@ -1034,7 +1051,7 @@ def test_the_results_of_a_told_end_are_listed_with_it(tmp_path: Path, monkeypatc
 def test_a_runner_that_fails_to_start_settles_its_job_at_its_exit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A runner that exits before it recorded itself (its interpreter cannot start) leaves its job FAILED as
+    """A runner that exits before it made its job's folder (its interpreter cannot start) leaves its job FAILED as
     soon as its exit is seen, not after the launch claim's grace (no safety tick runs here)."""
     monkeypatch.setattr(sys, "executable", "/bin/false")  # the runner's interpreter: exits at once, says nothing
     told: list[RemoteStatus] = []
@@ -1049,6 +1066,7 @@ def test_a_runner_that_fails_to_start_settles_its_job_at_its_exit(
             await until(lambda: any(s.state.is_terminal for s in told), "the job settled", timeout=local.STARTING_GRACE_S)
             status = told[-1]
             assert (status.state, status.native_status) == (JobState.FAILED, "lost"), status
-            assert "never recorded" in status.message and files.RUNNER_LOG in status.message, status
+            assert status.message == local.NEVER_STARTED_MESSAGE and local.RUNNERS_LOG in status.message, status
+            assert (tmp_path / "data/jobs/x-job" / files.STATUS).exists(), "the end is recorded in a folder of its own"
 
     run(body)

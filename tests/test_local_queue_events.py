@@ -129,11 +129,16 @@ def test_a_restarted_server_runs_what_was_queued_and_running(tmp_path: Path) -> 
 
 async def test_a_job_whose_runner_start_fails_is_recorded_ended(api, jp_serverapp, tmp_path: Path) -> None:
     """The server cannot record the runner of a queued job when its turn comes (a folder holds the record's
-    name): the job is settled from its folder and the server records its end (no safety tick runs here)."""
+    name): the job is settled from its folder and the server records its end (no safety tick runs here). A
+    notebook job: it is queued as a folder."""
     backend = local_backend(jp_serverapp)
     gate = tmp_path / "gate"
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     holder = await submit(api, "holder", gated(gate))
-    blocked = await submit(api, "blocked", "true")
+    reply = await api("POST", "jobs", body={"backend": "local", "name": "blocked", "notebook": str(notebook)})
+    assert reply.status == 201, reply.body
+    blocked = reply.body
     assert blocked["state"] == "QUEUED", blocked
     (backend.jobs_dir / blocked["remote_id"] / "runner.json").mkdir()
     gate.touch()

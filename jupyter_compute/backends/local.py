@@ -2,8 +2,10 @@
 
 Each job lives in ``<data_dir>/jobs/<job_id>/`` (layout in :mod:`.local_files`) and runs under a
 detached runner process (:mod:`.local_runner`), never as a child task of the server: the backend
-only writes folders, starts runners, and reads what they leave behind. At most ``max_jobs`` run
-at once; the others wait as ``queued`` folders, in memory too, oldest first.
+only writes the queue journal, starts runners, and reads what they leave behind. At most ``max_jobs``
+run at once; the others wait, oldest first, in memory and as lines of the queue journal
+(:mod:`.local_journal`); a runner makes its job's folder as it starts. A notebook job is queued as a folder
+(its input is the notebook as it was submitted).
 
 A free slot is refilled the moment a runner exits (:mod:`.local_watch`: an event, not a tick); a
 slow tick (``SAFETY_TICK_S``) only looks again at what runs, for runners no event covers. The
@@ -69,9 +71,10 @@ from ..forms import Form, FormField
 from .base import (
     PROGRAM_FIELDS, COMMON_FIELDS, Backend, Capabilities, StatusSink, Submission, config_positive, one_program,
 )
+from .local_journal import QueueJournal
 from .local_notebook import prepare_notebook, read_notebook
 from .local_procs import is_alive, kill_job
-from .local_runner import GRACE_S
+from .local_runner import FOLDER_TAKEN, GRACE_S, PLAN_ON_STDIN
 from .local_watch import ExitWatch, open_pidfd
 
 RUNNER_MODULE = "jupyter_compute.backends.local_runner"
@@ -112,6 +115,10 @@ PUSH_RETRY_S = (0.5, 10.0)
 PUSH_BATCH = 100
 #: The message of a job whose folder survived an OS crash without its plan (:func:`LocalBackend._load_active`).
 INCOMPLETE_MESSAGE = "job folder incomplete (the machine stopped while it was written)"
+#: Where the runners of jobs from the queue journal write until they made their folder (then: its runner.log).
+RUNNERS_LOG = ".runners.log"
+#: The message of a job from the queue journal whose runner ended before it made the job's folder.
+NEVER_STARTED_MESSAGE = f"lost: its runner ended before it started the job (see {RUNNERS_LOG})"
 #: Interpreter options of the runner, tried in this order in the background from ``start`` (the first that
 #: imports it and psutil wins; the first launch waits for it): isolated (no PYTHON* variables, no user site)
 #: and without ``site`` where the packages are reachable so.
@@ -127,6 +134,8 @@ class _Active:
     submitted: float
     #: Its status is read from its folder (claimed: launched, being launched, or cancelled), not memory.
     status_on_disk: bool
+    #: The plan of a job kept in the queue journal (:mod:`.local_journal`): its folder is made as it starts.
+    plan: bytes | None = None
 
 
 def runner_argv(job_dir: Path, flags: tuple[str, ...] = ()) -> list[str]:
@@ -312,6 +321,9 @@ class LocalBackend(Backend):
         self._to_prepare: list[tuple[JobSpec, str, asyncio.Future[_Active | None]]] = []
         self._preparer: asyncio.Task[None] | None = None
         self._form: Form | None = None
+        self._journal = QueueJournal(self.jobs_dir)
+        self._scanned = False  # the journal and the folders were read (start)
+        self._runners_log: int | None = None  # RUNNERS_LOG, open while runners may be started
         self._runner_flags: tuple[str, ...] | None = None  # probed once, before the first spawn
         self._probe: asyncio.Task[tuple[str, ...]] | None = None
         self._sink: StatusSink | None = None
@@ -363,6 +375,10 @@ class LocalBackend(Backend):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._exits.close()
+        self._journal.close()
+        if self._runners_log is not None:
+            os.close(self._runners_log)
+            self._runners_log = None
 
     def attach_status_sink(self, sink: StatusSink) -> None:
         """Tell ``sink`` every status change from now on (and those not told yet); the monitor's polls
@@ -483,11 +499,19 @@ class LocalBackend(Backend):
     recover_is_certain = True  # a job is its folder: there or not
 
     async def recover(self, job_id: str) -> str | None:
-        """``job_id`` itself if its folder was created before the server was interrupted."""
-        return job_id if _JOB_ID.match(job_id) and (self.jobs_dir / job_id).is_dir() else None
+        """``job_id`` itself if its folder or its queue journal line was written before the server was interrupted."""
+        if not _JOB_ID.match(job_id):
+            return None
+        if job_id in self._journal or (self.jobs_dir / job_id).is_dir():
+            return job_id
+        if not self._scanned:  # asked before start read the journal (a slow start)
+            return job_id if job_id in await asyncio.to_thread(self._journal.peek) else None
+        return None
 
     async def cancel(self, remote_id: str) -> None:
         """Stop a job (and all its processes) and wait briefly until it is recorded as cancelled."""
+        if await self._cancel_from_journal(remote_id):
+            return
         job_dir = self._job_dir(remote_id)
         if (job_dir / files.STATUS).exists():
             return
@@ -506,17 +530,53 @@ class LocalBackend(Backend):
             await asyncio.sleep(0.1)
         self.log.warning("local job %s: still stopping after cancel", remote_id)
 
+    async def _cancel_from_journal(self, remote_id: str) -> bool:
+        """Settle as cancelled a job from the queue journal whose folder is not made yet, by making it (which takes
+        its launch claim); False if the job has a folder (or none, and then no journal line either)."""
+        active = self._active.get(remote_id)
+        if active is None or active.plan is None or (self.jobs_dir / remote_id).is_dir():
+            return False
+        launched = active.status_on_disk
+        active.status_on_disk = True  # claimed: not launched now (a runner launched meanwhile finds it taken)
+        status = files.final_status("CANCELLED", "cancelled before it started")
+        try:
+            made = await asyncio.to_thread(files.materialize, self.jobs_dir / remote_id, active.plan, status=status)
+        except BaseException:
+            if not launched:
+                active.status_on_disk = False
+                heapq.heappush(self._queue, (active.submitted, remote_id))
+            raise
+        if not made:  # its runner made it first: it runs, and is stopped as any other
+            return False
+        await self._refresh(remote_id)
+        return True
+
     async def delete(self, remote_id: str) -> None:
-        """Cancel the job if it has not ended, then remove its folder."""
-        job_dir = self._job_dir(remote_id)
+        """Cancel the job if it has not ended, then remove its folder (and its queue journal line)."""
+        if self._pending_plan(remote_id) is None:
+            self._job_dir(remote_id)  # NotFound
         await self.cancel(remote_id)
+        job_dir = self._job_dir(remote_id)
         self._forget(remote_id)
-        await asyncio.to_thread(files.remove_job_folder, job_dir)
+        await asyncio.to_thread(self._remove, remote_id, job_dir)
+
+    def _remove(self, remote_id: str, job_dir: Path) -> None:
+        self._journal.drop(remote_id)  # first: a folder left by a crash here is read as what it says
+        files.remove_job_folder(job_dir)
+
+    def _pending_plan(self, remote_id: str) -> bytes | None:
+        """The plan of a job from the queue journal whose folder is not made yet; None for any other."""
+        active = self._active.get(remote_id)
+        if active is None or active.plan is None or (self.jobs_dir / remote_id).is_dir():
+            return None
+        return active.plan
 
     async def logs(self, remote_id: str, offset: int = 0) -> LogChunk:
         """Log text from byte ``offset``; ``complete`` once the job ended and all was read."""
         if offset < 0:
             raise InvalidSpec("'offset' must not be negative", field="offset")
+        if self._pending_plan(remote_id) is not None:  # not started: nothing logged yet
+            return LogChunk("", offset, False)
         job_dir = self._job_dir(remote_id)
         ended = (job_dir / files.STATUS).exists()
         log = job_dir / files.LOG
@@ -538,11 +598,13 @@ class LocalBackend(Backend):
         listed = self._ended_results.get(remote_id)
         if listed is not None:
             return list(listed)
+        if self._pending_plan(remote_id) is not None:  # not started: no results yet
+            return []
         return await asyncio.to_thread(_list_results, self._job_dir(remote_id))
 
     def open_result(self, remote_id: str, name: str) -> AsyncIterator[bytes]:
         """Stream a result's bytes in 1 MiB chunks; ``job.log`` is the log unless an output."""
-        return _stream_file(self._result_path(self._job_dir(remote_id), name))
+        return _stream_file(self._result_path(self._results_dir(remote_id, name), name))
 
     # capacity -------------------------------------------------------------------------
     async def environments(self) -> list[Environment]:
@@ -649,19 +711,36 @@ class LocalBackend(Backend):
                     done.set_result(outcome)
 
     def _prepare_jobs(self, batch: list[tuple[JobSpec, str]]) -> list[_Active | Exception | None]:
+        """:meth:`_prepare_job` of each (worker thread); the queue journal is written once for them all."""
         outcomes: list[_Active | Exception | None] = []
+        journaled: dict[str, bytes] = {}
         for spec, job_id in batch:
             try:
-                outcomes.append(self._prepare_job(spec, job_id))
+                outcomes.append(self._prepare_job(spec, job_id, journaled))
             except Exception as exc:  # noqa: BLE001 — raised by that job's own submit
                 outcomes.append(exc)
+        if journaled:
+            try:
+                self._journal.append(list(journaled.items()))
+            except OSError as exc:  # e.g. the disk is full: none of them is submitted
+                return [exc if isinstance(outcome, _Active) and outcome.job_id in journaled else outcome
+                        for outcome in outcomes]
         return outcomes
 
-    def _prepare_job(self, spec: JobSpec, job_id: str) -> _Active | None:
-        """The blocking part of :meth:`submit`: the job's folder, and its entry unless it ended."""
+    def _prepare_job(self, spec: JobSpec, job_id: str, journaled: dict[str, bytes]) -> _Active | None:
+        """The blocking part of :meth:`submit`: the job's line for the queue journal (added to ``journaled``) or,
+        for a notebook (its input is the notebook as it is now), its folder; its entry unless it ended. None if
+        it was submitted before and is tracked already."""
+        final = self.jobs_dir / job_id
+        if job_id in journaled or job_id in self._journal:
+            return None
+        if spec.notebook is None and not final.exists():
+            plan = self._plan(final, spec, job_id)
+            journaled[job_id] = json.dumps(plan, separators=(",", ":")).encode("utf-8")
+            return _Active(job_id, plan["submitted"], False, journaled[job_id])
         submitted = self._create_job(spec, job_id)
         if submitted is None:  # submitted before: as its folder says
-            return self._load_active(self.jobs_dir / job_id)
+            return self._load_active(final)
         return _Active(job_id, submitted, False)
 
     def _create_job(self, spec: JobSpec, job_id: str) -> float | None:
@@ -691,8 +770,19 @@ class LocalBackend(Backend):
         return submitted
 
     def _fill_job_dir(self, tmp: Path, final: Path, spec: JobSpec, job_id: str) -> float:
-        """Write the plan (each file created costs a queued submission; the runner makes the others at its start)."""
-        argv, cwd = self._program(tmp, final, spec)
+        """Write the plan, the files it names and a notebook's input (the runner makes the rest at its start)."""
+        plan = self._plan(final, spec, job_id)
+        if spec.notebook is not None:
+            prepare_notebook(Path(spec.notebook), tmp / files.NOTEBOOK_INPUT, spec.params)
+        for name, text in plan.get("files", {}).items():
+            files.write_fresh(tmp / name, text.encode("utf-8"))
+        files.write_fresh(tmp / files.PLAN, plan)
+        return float(plan["submitted"])
+
+    def _plan(self, final: Path, spec: JobSpec, job_id: str) -> dict[str, Any]:
+        """What the runner starts: argv, cwd, env, timeout, the spec, and the files to write beside it (paths as
+        they are once the job's folder is ``final``)."""
+        argv, cwd, extra = self._program(final, spec)
         env = {
             "JUPYTER_COMPUTE_JOB_ID": job_id,
             "JUPYTER_COMPUTE_OUTPUT_DIR": str(final / files.OUTPUTS),
@@ -700,29 +790,28 @@ class LocalBackend(Backend):
         }
         for name, value in spec.params.items():
             env[param_env_name(name)] = value if isinstance(value, str) else json.dumps(value)
-        submitted = time.time()
-        plan = {
+        plan: dict[str, Any] = {
             "argv": argv,
             "cwd": str(cwd),
             "env": env,
             "timeout_s": spec.timeout_s or self.default_timeout_s,
-            "submitted": submitted,
+            "submitted": time.time(),
             "spec": spec.to_dict(),
         }
-        files.write_fresh(tmp / files.PLAN, plan)
-        return submitted
+        if extra:
+            plan["files"] = extra
+        return plan
 
-    def _program(self, tmp: Path, final: Path, spec: JobSpec) -> tuple[list[str], Path]:
-        """The job's argv and working directory (paths as they will be once ``final``)."""
+    def _program(self, final: Path, spec: JobSpec) -> tuple[list[str], Path, dict[str, str]]:
+        """The job's argv, working directory and the files of its folder that the plan names (a notebook's input
+        aside: see :meth:`_fill_job_dir`)."""
         if spec.command is not None:
-            return ["/bin/sh", "-c", spec.command], self.cwd
+            return ["/bin/sh", "-c", spec.command], self.cwd, {}
         if spec.script is not None:
-            return [self.python, spec.script], self.cwd
+            return [self.python, spec.script], self.cwd, {}
         if spec.code is not None:
-            (tmp / files.SCRIPT).write_text(spec.code, encoding="utf-8")
-            return [self.python, str(final / files.SCRIPT)], self.cwd
+            return [self.python, str(final / files.SCRIPT)], self.cwd, {files.SCRIPT: spec.code}
         notebook = Path(str(spec.notebook))
-        prepare_notebook(notebook, tmp / files.NOTEBOOK_INPUT, spec.params)
         argv = [
             sys.executable, "-m", NOTEBOOK_MODULE,
             str(final / files.NOTEBOOK_INPUT),
@@ -731,7 +820,7 @@ class LocalBackend(Backend):
             "--cwd", str(notebook.parent),
             "--error-file", str(final / files.ERROR),
         ]  # fmt: skip
-        return argv, final
+        return argv, final, {}
 
     def _load_active(self, job_dir: Path) -> _Active | None:
         """The tracking entry of an unfinished job folder; None if it ended or is no job.
@@ -756,26 +845,41 @@ class LocalBackend(Backend):
         return True
 
     def _scan(self) -> list[_Active]:
-        """The unfinished jobs on disk; also clears folders of submissions cut short long ago."""
+        """The unfinished jobs on disk, in their folders and in the queue journal; also clears folders of
+        submissions cut short long ago."""
         if not self.jobs_dir.is_dir():
             return []
         found = []
+        folders = []
         for entry in self.jobs_dir.iterdir():
             with contextlib.suppress(FileNotFoundError):  # e.g. a submission's folder renamed meanwhile
                 if entry.name.startswith(".tmp-"):
                     if time.time() - entry.stat().st_mtime > 3600:
                         shutil.rmtree(entry, ignore_errors=True)
                 elif _JOB_ID.match(entry.name) and entry.is_dir():
+                    folders.append(entry.name)
                     active = self._load_active(entry)
                     if active is not None:
                         found.append(active)
+        for job_id, plan in self._journal.load(has_folder=folders).items():
+            if (self.jobs_dir / job_id).is_dir():  # made since the folders were listed: read as a folder
+                continue
+            submitted = json.loads(plan).get("submitted")
+            found.append(_Active(job_id, float(submitted or 0.0), False, plan))
+        self._scanned = True
         return found
 
     def result_file(self, remote_id: str, name: str) -> tuple[Path, Path]:
         """The job's folder and the file of its result ``name``, both resolved (blocking: a worker thread);
         NotFound or InvalidSpec as :meth:`open_result` would raise."""
-        job_dir = self._job_dir(remote_id).resolve()
+        job_dir = self._results_dir(remote_id, name).resolve()
         return job_dir, self._result_path(job_dir, name).resolve()
+
+    def _results_dir(self, remote_id: str, name: str) -> Path:
+        """The folder of the job whose result ``name`` is asked for; NotFound if it has none (yet)."""
+        if self._pending_plan(remote_id) is not None:
+            raise NotFound(f"no result '{name}' (the job has not started)", field="name", backend=self.name)
+        return self._job_dir(remote_id)
 
     def _result_path(self, job_dir: Path, name: str) -> Path:
         """The file of result ``name``: an output, else the log for ``job.log``."""
@@ -839,10 +943,13 @@ class LocalBackend(Backend):
         return {k: v for k, v in os.environ.items() if k not in self.hidden_env}
 
     def _spawn_runner(
-        self, job_dir: Path, flags: tuple[str, ...]
+        self, job_dir: Path, flags: tuple[str, ...], plan: bytes | None = None
     ) -> tuple[subprocess.Popen[bytes] | None, int | None]:
         """Take the job's launch claim and start its detached runner (worker thread): the runner and a
-        pidfd of it (None where the OS has none); no runner if the claim was taken or it failed to start."""
+        pidfd of it (None where the OS has none); no runner if the claim was taken or it failed to start.
+        A job from the queue journal (``plan``) whose folder is not made yet: its runner makes it."""
+        if plan is not None and not job_dir.is_dir():
+            return self._spawn_folder_maker(job_dir, flags, plan)
         if not job_dir.is_dir() or not files.claim(job_dir):
             return None, None
         try:
@@ -862,6 +969,36 @@ class LocalBackend(Backend):
             files.write_json_once(job_dir / files.STATUS, status)
             return None, None
         # The runner records its pid itself (runner.json) as it starts; meanwhile the launch claim's grace covers it.
+        return runner, open_pidfd(runner.pid, None)  # our unreaped child: its pid is ours
+
+    def _spawn_folder_maker(
+        self, job_dir: Path, flags: tuple[str, ...], plan: bytes
+    ) -> tuple[subprocess.Popen[bytes] | None, int | None]:
+        """Start the runner of a job from the queue journal with its plan on stdin: making the job's folder takes
+        the launch claim (a cancel that made it first wins, and the runner exits with ``FOLDER_TAKEN``)."""
+        if self._runners_log is None:
+            flags_ = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._runners_log = os.open(self.jobs_dir / RUNNERS_LOG, flags_, 0o644)
+        try:
+            runner = subprocess.Popen(
+                [*runner_argv(job_dir, flags), PLAN_ON_STDIN],
+                cwd=self.jobs_dir,
+                stdin=subprocess.PIPE,
+                stdout=self._runners_log,
+                stderr=subprocess.STDOUT,
+                env=self._runner_env(),
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            files.materialize(job_dir, plan, status=files.final_status("FAILED", f"could not start the runner: {exc}"))
+            return None, None
+        assert runner.stdin is not None
+        with contextlib.suppress(OSError):  # it ended already (a broken pipe): its exit tells what came of the job
+            try:
+                runner.stdin.write(plan)  # a plan larger than the pipe waits here until the runner reads it
+            finally:
+                runner.stdin.close()
         return runner, open_pidfd(runner.pid, None)  # our unreaped child: its pid is ours
 
     def _track(self, active: _Active) -> None:
@@ -934,7 +1071,7 @@ class LocalBackend(Backend):
             exited = self._take_exited()
             try:
                 runner, pidfd, failed, looked = await asyncio.to_thread(
-                    self._spawn_and_read, self.jobs_dir / job_id, flags, exited
+                    self._spawn_and_read, self.jobs_dir / job_id, flags, active.plan, exited
                 )
             except BaseException:
                 self._exited[:0] = [look[0] for look in exited]  # read later, with the next launch or alone
@@ -948,6 +1085,9 @@ class LocalBackend(Backend):
         if runner is None:  # cancelled meanwhile, or the runner could not start: as its folder says
             self._launched.discard(job_id)
             await self._refresh(job_id)
+            if failed is None and job_id in self._active:  # its runner started before a restart of the server
+                self._launched.add(job_id)
+                await self._adopt(job_id)
             return
         self.counters["spawns"] += 1
         self._runners[job_id] = runner
@@ -986,10 +1126,16 @@ class LocalBackend(Backend):
         """A runner ended (an event): reap it, give its slot to the next job, then tell its status (its folder
         is read with the next launch, or alone when none comes)."""
         self.counters["exits"] += 1
-        self._gone.add(job_id)
         runner = self._runners.pop(job_id, None)
-        if runner is not None:
-            runner.poll()
+        if runner is not None and runner.poll() == FOLDER_TAKEN:
+            # It did nothing: the job is whoever's made its folder (a cancel, or a runner started before a restart
+            # of the server). It keeps its slot until that folder is read: ended, or running and watched.
+            active = self._active.get(job_id)
+            if active is not None:
+                active.plan = None
+            self._look_later(0.0, job_id)
+            return
+        self._gone.add(job_id)
         self._launched.discard(job_id)
         self._exited.append(job_id)
         self._kick.set()
@@ -1013,11 +1159,11 @@ class LocalBackend(Backend):
         return looked
 
     def _spawn_and_read(
-        self, job_dir: Path, flags: tuple[str, ...], looks: list[tuple[str, int, bool, bool]]
+        self, job_dir: Path, flags: tuple[str, ...], plan: bytes | None, looks: list[tuple[str, int, bool, bool]]
     ) -> tuple[subprocess.Popen[bytes] | None, int | None, Exception | None, list[Any]]:
         """:meth:`_spawn_runner` (what it raised, in place), then :meth:`_read_statuses` (worker thread)."""
         try:
-            runner, pidfd = self._spawn_runner(job_dir, flags)
+            runner, pidfd = self._spawn_runner(job_dir, flags, plan)
         except Exception as exc:  # noqa: BLE001 — raised by the caller once the statuses are taken in
             return None, None, exc, self._read_statuses(looks)
         return runner, pidfd, None, self._read_statuses(looks)
@@ -1162,6 +1308,11 @@ class LocalBackend(Backend):
         return status, ended, _list_results(self.jobs_dir / remote_id) if ended and with_results else None
 
     def _look_up_status(self, remote_id: str, running: int, gone: bool) -> tuple[RemoteStatus, bool]:
+        plan = self._pending_plan(remote_id)
+        if plan is not None:
+            unstarted = self._unstarted_status(remote_id, plan, running, gone)
+            if unstarted is not None:
+                return unstarted
         job_dir = self._job_dir(remote_id)
         done = files.read_json(job_dir / files.STATUS)
         if done is None:
@@ -1176,6 +1327,20 @@ class LocalBackend(Backend):
             else:
                 done = self._settle_lost(job_dir)
         return self._final_status(done), True
+
+    def _unstarted_status(
+        self, remote_id: str, plan: bytes, running: int, gone: bool
+    ) -> tuple[RemoteStatus, bool] | None:
+        """The status of a job from the queue journal whose folder is not made: queued, or starting; None once
+        the folder is there to be read (a runner that ended without making it leaves it made here, as lost)."""
+        active = self._active.get(remote_id)
+        if active is not None and not active.status_on_disk:
+            return self._queued_status(running), False
+        if not gone:
+            return RemoteStatus(JobState.RUNNING, "running", "starting"), False
+        status = files.final_status("FAILED", NEVER_STARTED_MESSAGE, native_status="lost")
+        files.materialize(self.jobs_dir / remote_id, plan, status=status)
+        return None
 
     def _queued_status(self, running: int) -> RemoteStatus:
         message = f"waiting for a free slot ({running} of {self.max_jobs} running)"

@@ -7,10 +7,11 @@ link, so the first writer wins and nobody clobbers a final status).
 What is fsynced, and why that is enough
 ---------------------------------------
 Only a job's final status (``status.json``, written once by its runner, off the server) is flushed
-to disk (``durable=True``). The files the server writes (the plan, the launch claim) are
-written whole by a rename or a link but not fsynced (a new job's folder is filled under a
-temporary name and renamed into place, so it too appears whole); the runner adds the rest (the
-parameters file, the outputs folder, the log) as it starts:
+to disk (``durable=True``). A queued job is a line of the queue journal (:mod:`.local_journal`), appended
+and not fsynced; its runner makes its folder as it starts (:func:`materialize`: filled under a temporary
+name and renamed into place, so it appears whole). The files the server writes in a folder (a notebook
+job's plan, a launch claim) are written whole by a rename or a link but not fsynced either; the runner
+adds the rest (the parameters file, the outputs folder, the log) as it starts:
 
 - against a crash of the server (killed, OOM), an unflushed file is as safe as a flushed one: it
   sits in the kernel's page cache, which outlives the process, and a rename or link is atomic, so
@@ -18,13 +19,15 @@ parameters file, the outputs folder, the log) as it starts:
 - the record of truth is the server's SQLite store (WAL), not the folder: a job is acknowledged
   only once the store has it, and a folder the store names but the disk lost is reported as
   gone (the job ends FAILED with that reason), never silently dropped. (That the store names the
-  folder is written just after the answer: a server stopped in between finds the job recorded as
-  being submitted, looks for the folder of that id, and adopts it, or sends the job again);
+  job is written just after the answer: a server stopped in between finds the job recorded as
+  being submitted, looks for the journal line or the folder of that id, and adopts it, or sends the
+  job again);
 - only an OS crash or a power cut can lose an unflushed file, and that also kills every runner
   and job of this machine: what was running is settled as lost either way, and a job still queued
-  loses its folder only when the store, whose WAL is not fsynced at each commit either
+  loses its journal line (or folder) only when the store, whose WAL is not fsynced at each commit either
   (``synchronous=NORMAL``), may lose the same last moments. An fsync per file would buy nothing the
-  store does not already give up, at a quarter of the server's time per submission.
+  store does not already give up, at a quarter of the server's time per submission. (A torn last
+  line of the journal is skipped.)
 - such a crash can also keep a renamed folder while losing what was written into it (empty files).
   A folder with no launch claim and no readable plan is therefore taken as ended: the backend claims
   it and records it FAILED, "job folder incomplete (the machine stopped while it was written)". One
@@ -88,10 +91,11 @@ def _write_tmp(path: Path, data: Any, durable: bool) -> Path:
 
 
 def write_fresh(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON into a folder no other process sees yet (it appears whole, by a rename)."""
+    """Write ``data`` as JSON (bytes: as they are) into a folder no other process sees yet (it appears whole, by
+    a rename)."""
     # Encoded in one piece (json.dump would encode it bit by bit, in Python) and written with three system calls:
     # a queued submission pays for each (open() adds a stat, a terminal check and seeks).
-    data_bytes = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    data_bytes = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data_bytes)
@@ -148,6 +152,36 @@ def claim(job_dir: Path) -> bool:
     The claim appears whole, its time in it: a reader never sees an empty one (read as claimed long ago).
     """
     return write_json_once(job_dir / LAUNCHED, time.time())
+
+
+def materialize(
+    job_dir: Path, plan: bytes, *, runner: dict[str, Any] | None = None, status: dict[str, Any] | None = None
+) -> bool:
+    """Make the folder of a job kept in the queue journal (:mod:`.local_journal`): its plan, the files the plan
+    names (``files``: name to text), the launch claim and ``runner`` (the runner starting it) or ``status`` (a
+    job settled before it ran), filled under a temporary name and renamed into place, so that it appears whole.
+
+    False if the folder was there already: whoever made it first took the job's launch claim.
+    """
+    if job_dir.exists():
+        return False
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{job_dir.name}-", dir=job_dir.parent))
+    try:
+        write_fresh(tmp / PLAN, plan)
+        for name, text in json.loads(plan).get("files", {}).items():
+            write_fresh(tmp / name, str(text).encode("utf-8"))
+        write_fresh(tmp / LAUNCHED, time.time())
+        if runner is not None:
+            write_fresh(tmp / RUNNER, runner)
+        if status is not None:
+            write_fresh(tmp / STATUS, status)
+        os.rename(tmp, job_dir)  # refused if the folder exists by now (not empty: made by another)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if job_dir.exists():
+            return False
+        raise
+    return True
 
 
 def claimed_at(job_dir: Path) -> float | None:

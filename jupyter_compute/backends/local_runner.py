@@ -1,4 +1,5 @@
-"""The detached runner of one local job: ``python -m jupyter_compute.backends.local_runner DIR``.
+"""The detached runner of one local job: ``python -m jupyter_compute.backends.local_runner DIR``
+(``DIR --plan-on-stdin`` for a job from the queue journal, whose folder it makes first).
 
 Started by the local backend in a session of its own, so that the job outlives the Jupyter server.
 It starts the job (``plan.json``) as the leader of a new process group with its output in
@@ -28,6 +29,10 @@ from .local_procs import is_alive, kill_job, start_token
 GRACE_S = 3.0
 #: How often the runner looks at its job, the clock and the cancel request.
 TICK_S = 0.1
+#: The option of a runner that makes its job's folder from the plan given on stdin.
+PLAN_ON_STDIN = "--plan-on-stdin"
+#: The exit code of a runner whose job's folder was made by another meanwhile (it did nothing).
+FOLDER_TAKEN = 3
 
 
 class _StopRequest:
@@ -143,11 +148,30 @@ def _outcome_status(
     )
 
 
-def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
-    """Run the job planned in ``job_dir`` to its end; the content of its ``status.json``."""
-    # Recorded here, not by the backend that started it (the first thing, so that the launch claim's grace covers
-    # the gap): a server killed just after starting it could not record it.
-    files.write_json(job_dir / files.RUNNER, {"pid": os.getpid(), "start_token": start_token(os.getpid())})
+def _runner_record() -> dict[str, Any]:
+    return {"pid": os.getpid(), "start_token": start_token(os.getpid())}
+
+
+def _make_folder(job_dir: Path) -> bool:
+    """Make the folder of a job from the queue journal, its plan read from stdin, this runner recorded in it; then
+    send this process's output to its ``runner.log``. False if the folder was made by another (a cancel, or
+    another runner of the job after a restart of the server): the job is theirs."""
+    if not files.materialize(job_dir, sys.stdin.buffer.read(), runner=_runner_record()):
+        return False
+    log = os.open(job_dir / files.RUNNER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    for fd in (1, 2):
+        os.dup2(log, fd)
+    os.close(log)
+    return True
+
+
+def run(job_dir: Path, stop: _StopRequest, *, recorded: bool = False) -> dict[str, Any]:
+    """Run the job planned in ``job_dir`` to its end; the content of its ``status.json``. ``recorded``: this
+    runner is recorded in the folder already."""
+    if not recorded:
+        # Recorded here, not by the backend that started it (the first thing, so that the launch claim's grace
+        # covers the gap): a server killed just after starting it could not record it.
+        files.write_json(job_dir / files.RUNNER, _runner_record())
     settled = files.read_json(job_dir / files.STATUS)
     if settled is not None:  # e.g. taken as lost while this runner was slow to start: it must not run now
         return settled
@@ -173,15 +197,19 @@ def run(job_dir: Path, stop: _StopRequest) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the job whose folder is the only argument."""
+    """Entry point: run the job whose folder is the first argument; with ``--plan-on-stdin``, make that folder
+    first (a job from the queue journal). Exits with ``FOLDER_TAKEN`` if another made it."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m jupyter_compute.backends.local_runner <job_dir>", file=sys.stderr)
+    if len(args) not in (1, 2) or args[1:] not in ([], [PLAN_ON_STDIN]):
+        print(f"usage: python -m jupyter_compute.backends.local_runner <job_dir> [{PLAN_ON_STDIN}]", file=sys.stderr)
         return 2
     job_dir = Path(args[0]).resolve()
     stop = _StopRequest()
+    from_journal = args[1:] == [PLAN_ON_STDIN]
+    if from_journal and not _make_folder(job_dir):
+        return FOLDER_TAKEN
     try:
-        status = run(job_dir, stop)
+        status = run(job_dir, stop, recorded=from_journal)
     except Exception as exc:  # noqa: BLE001 — never vanish without a status
         import traceback
 

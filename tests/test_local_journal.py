@@ -1,0 +1,146 @@
+"""The local backend's queue journal: queued jobs kept as lines of one file, their folders made as they start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run, until, wait_status
+from test_local_backend import backend, gated, no_leftovers  # noqa: F401 — no_leftovers: an autouse fixture
+
+from jupyter_compute.backends import local, local_journal
+from jupyter_compute.backends import local_files as files
+from jupyter_compute.backends.local_journal import JOURNAL, QueueJournal
+from jupyter_compute.backends.local_runner import FOLDER_TAKEN, PLAN_ON_STDIN
+from jupyter_compute.errors import NotFound
+from jupyter_compute.models import JobSpec, JobState
+
+
+def plan_of(command: str, job_dir: Path) -> bytes:
+    """A plan as the backend writes it, for ``command`` run in the folder ``job_dir``."""
+    plan = {"argv": ["/bin/sh", "-c", command], "cwd": str(job_dir.parent), "env": {}, "timeout_s": None,
+            "submitted": 1.0, "spec": {"command": command}}
+    return json.dumps(plan).encode()
+
+
+def test_the_journal_keeps_the_lines_that_stand_and_skips_a_torn_one(tmp_path: Path) -> None:
+    journal = QueueJournal(tmp_path)
+    journal.append([("a", b'{"n":1}'), ("b", b'{"n":2}')])
+    journal.append([("c", b'{"n":3}')])
+    journal.drop("b")
+    journal.close()
+    with open(tmp_path / JOURNAL, "ab") as f:
+        f.write(b'{"id":"d","plan":{"n":')  # an OS crash in the middle of a write
+    again = QueueJournal(tmp_path)
+    assert again.peek() == {"a", "c"}
+    assert again.load(has_folder=["c"]) == {"a": b'{"n":1}'}  # "c" was started: its folder tells from now on
+    assert (tmp_path / JOURNAL).read_bytes() == b'{"id":"a","plan":{"n":1}}\n', "rewritten with what stands"
+    assert "a" in again and "c" not in again
+    again.drop("a")
+    assert QueueJournal(tmp_path).load() == {}
+    assert not (tmp_path / JOURNAL).exists(), "nothing stands: no file"
+
+
+def test_a_long_journal_is_rewritten_without_the_jobs_that_have_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_journal, "COMPACT_SLACK", 4)
+    journal = QueueJournal(tmp_path)
+    for i in range(5):
+        journal.append([(f"j{i}", b"{}")])
+    for started in ("j0", "j1", "j3"):
+        (tmp_path / started).mkdir()
+    journal.drop("j4")
+    journal.append([("new", b"{}")])  # 6 lines > 2 * 0 + 4: rewritten first
+    ids = [json.loads(line)["id"] for line in (tmp_path / JOURNAL).read_text().splitlines()]
+    assert ids == ["j2", "new"]
+    assert all(job_id not in journal for job_id in ("j0", "j1", "j3", "j4")) and "j2" in journal
+
+
+def run_runner(job_dir: Path, plan: bytes) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", local.RUNNER_MODULE, str(job_dir), PLAN_ON_STDIN],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_of_two_runners_of_one_job_only_the_one_that_makes_its_folder_runs_it(tmp_path: Path) -> None:
+    """After a restart of the server, a queued job may be started again while its first runner still starts:
+    making the folder is the launch claim, and the other runner does nothing."""
+    job_dir = tmp_path / "jobs" / "twice"
+    job_dir.parent.mkdir()
+    marker = tmp_path / "ran"
+    plan = plan_of(f'echo once >> "{marker}"', job_dir)
+    runners = [run_runner(job_dir, plan) for _ in range(2)]
+    for runner in runners:
+        runner.communicate(plan, timeout=120)
+    assert sorted(runner.returncode for runner in runners) == [0, FOLDER_TAKEN]
+    assert marker.read_text() == "once\n"
+    assert files.read_json(job_dir / files.STATUS)["state"] == "SUCCEEDED"
+    assert sorted(p.name for p in job_dir.parent.iterdir()) == ["twice"], "the loser left nothing behind"
+
+
+def test_a_runner_whose_job_was_settled_before_it_made_the_folder_does_nothing(tmp_path: Path) -> None:
+    job_dir = tmp_path / "jobs" / "settled"
+    job_dir.parent.mkdir()
+    marker = tmp_path / "ran"
+    plan = plan_of(f'touch "{marker}"', job_dir)
+    assert files.materialize(job_dir, plan, status=files.final_status("CANCELLED", "cancelled before it started"))
+    runner = run_runner(job_dir, plan)
+    output, _ = runner.communicate(plan, timeout=120)
+    assert runner.returncode == FOLDER_TAKEN, output
+    assert not marker.exists()
+    assert not (job_dir / files.RUNNER).exists()
+    assert files.read_json(job_dir / files.STATUS)["state"] == "CANCELLED"
+
+
+def test_a_cancel_that_makes_the_folder_before_the_runner_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job is cancelled while its runner starts (a slow interpreter here): the cancel makes the job's folder
+    first, the runner finds it taken and exits, the job never runs and its slot is free again."""
+    slow_python = tmp_path / "slow-python"
+    slow_python.write_text(f'#!/bin/sh\nsleep 1\nexec "{sys.executable}" "$@"\n')
+    slow_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow_python))
+    marker = tmp_path / "ran"
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=1) as b:
+            submitted = await b.submit(JobSpec(command=f'touch "{marker}"'), "c-racing")
+            assert submitted.status.state is JobState.RUNNING
+            await b.cancel("c-racing")
+            assert (await b.status("c-racing")).state is JobState.CANCELLED
+            await until(lambda: b.counters["exits"] >= 1, "the runner to exit", timeout=120)
+            assert (await b.status("c-racing")).state is JobState.CANCELLED
+            assert not marker.exists(), "the cancelled job ran"
+            assert (await b.submit(JobSpec(command="true"), "c-next")).status.state is JobState.RUNNING
+            assert (await wait_status(b, "c-next", timeout=120)).state is JobState.SUCCEEDED
+
+    run(body)
+
+
+def test_a_deleted_queued_job_does_not_come_back_after_a_restart(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command=gated("true", gate)), "r-holder")
+            for job_id in ("r-deleted", "r-kept"):
+                assert (await b.submit(JobSpec(command="true"), job_id)).status.state is JobState.QUEUED
+            await b.delete("r-deleted")
+            with pytest.raises(NotFound):
+                await b.status("r-deleted")
+        again = local.LocalBackend("local", {"max_jobs": 1}, data_dir=tmp_path)
+        assert await again.recover("r-kept") == "r-kept", "found in the journal before the backend started"
+        assert await again.recover("r-deleted") is None
+        async with backend(tmp_path, max_jobs=1) as b:
+            assert await b.recover("r-kept") == "r-kept"
+            assert await b.recover("r-deleted") is None
+            with pytest.raises(NotFound):
+                await b.status("r-deleted")
+            assert (await b.status("r-kept")).state is JobState.QUEUED
+            gate.touch()
+            assert (await wait_status(b, "r-kept", timeout=120)).state is JobState.SUCCEEDED
+            assert not (tmp_path / "jobs" / "r-deleted").exists()
+
+    run(body)
