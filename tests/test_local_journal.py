@@ -98,10 +98,7 @@ def test_a_runner_whose_job_was_settled_before_it_made_the_folder_does_nothing(t
 def test_a_cancel_that_makes_the_folder_before_the_runner_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A job is cancelled while its runner starts (a slow interpreter here): the cancel makes the job's folder
     first, the runner finds it taken and exits, the job never runs and its slot is free again."""
-    slow_python = tmp_path / "slow-python"
-    slow_python.write_text(f'#!/bin/sh\nsleep 1\nexec "{sys.executable}" "$@"\n')
-    slow_python.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(slow_python))
+    monkeypatch.setattr(sys, "executable", str(slow_interpreter(tmp_path, 1)))
     marker = tmp_path / "ran"
 
     async def body() -> None:
@@ -142,5 +139,106 @@ def test_a_deleted_queued_job_does_not_come_back_after_a_restart(tmp_path: Path)
             gate.touch()
             assert (await wait_status(b, "r-kept", timeout=120)).state is JobState.SUCCEEDED
             assert not (tmp_path / "jobs" / "r-deleted").exists()
+
+    run(body)
+
+
+def test_a_journal_used_before_it_is_loaded_keeps_the_lines_written_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart, submissions and deletes may come before the backend read the journal (a slow start):
+    neither a rewrite nor a drop may lose what the previous server queued."""
+    monkeypatch.setattr(local_journal, "COMPACT_SLACK", 2)
+    before = QueueJournal(tmp_path)
+    before.append([("old-1", b"{}"), ("old-2", b"{}")])
+    before.close()
+    after = QueueJournal(tmp_path)
+    after.drop("old-2")
+    for i in range(6):  # past the slack: the file is rewritten on the way
+        after.append([(f"new-{i}", b"{}")])
+    assert list(QueueJournal(tmp_path).load()) == ["old-1", *(f"new-{i}" for i in range(6))]
+
+
+STORE_ONE_LINE = """
+import resource, signal, sys
+from pathlib import Path
+from jupyter_compute.backends.local_journal import QueueJournal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) as on a full disk
+journal = QueueJournal(Path(sys.argv[1]))
+journal.append([("a", b"{}")])
+size = journal.path.stat().st_size
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 10, hard))
+try:
+    journal.append([("b", b'{"pad":"' + b"x" * 100 + b'"}')])
+except OSError:
+    print("refused")
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+journal.append([("c", b"{}")])
+"""
+
+
+def test_a_write_the_full_disk_cut_short_leaves_no_part_of_it(tmp_path: Path) -> None:
+    """A submission the journal could not take is refused, and no part of its line stays to spoil the next."""
+    done = subprocess.run([sys.executable, "-c", STORE_ONE_LINE, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout == "refused\n"
+    assert list(QueueJournal(tmp_path).load()) == ["a", "c"]
+
+
+def slow_interpreter(tmp_path: Path, seconds: float) -> Path:
+    """A stand-in for the runner's interpreter that waits ``seconds`` before it starts a runner (not before the
+    backend's probe of its options)."""
+    slow_python = tmp_path / "slow-python"
+    slow_python.write_text(f'#!/bin/sh\ncase "$*" in *{PLAN_ON_STDIN}*) sleep {seconds};; esac\n'
+                           f'exec "{sys.executable}" "$@"\n')
+    slow_python.chmod(0o755)
+    return slow_python
+
+
+def test_a_job_deleted_while_its_runner_starts_neither_runs_nor_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(slow_interpreter(tmp_path, 1)))
+    marker = tmp_path / "ran"
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=1) as b:
+            assert (await b.submit(JobSpec(command=f'touch "{marker}"'), "d-job")).status.state is JobState.RUNNING
+            await b.delete("d-job")
+            assert b.counters["exits"] == 1, "delete waited for the runner, which found the folder made and left"
+            assert not (tmp_path / "data/jobs/d-job").exists()
+            with pytest.raises(NotFound):
+                await b.status("d-job")
+        assert not marker.exists(), "the deleted job ran"
+        assert not (tmp_path / "data/jobs/d-job").exists()
+
+    run(body)
+
+
+def test_a_runner_that_makes_no_folder_in_time_leaves_its_job_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner that hangs before it made its job's folder does not hold the job as starting forever."""
+    monkeypatch.setattr(sys, "executable", str(slow_interpreter(tmp_path, 600)))
+    monkeypatch.setattr(local, "STARTING_GRACE_S", 1.0)
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=1, safety_tick_s=0.2) as b:
+            assert (await b.submit(JobSpec(command="true"), "h-job")).status.state is JobState.RUNNING
+            status = await wait_status(b, "h-job", timeout=120)
+            assert (status.state, status.native_status) == (JobState.FAILED, "lost"), status
+            assert status.message == local.SLOW_START_MESSAGE
+
+    run(body)
+
+
+def test_a_runner_that_cannot_be_started_fails_its_job_at_once(tmp_path: Path) -> None:
+    (tmp_path / "jobs" / local.RUNNERS_LOG).mkdir(parents=True)  # where the runner's output would go
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            status = (await b.submit(JobSpec(command="true"), "n-job")).status
+            assert status.state is JobState.FAILED and status.message.startswith("could not start the runner"), status
 
     run(body)

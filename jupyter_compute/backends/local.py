@@ -2,10 +2,11 @@
 
 Each job lives in ``<data_dir>/jobs/<job_id>/`` (layout in :mod:`.local_files`) and runs under a
 detached runner process (:mod:`.local_runner`), never as a child task of the server: the backend
-only writes the queue journal, starts runners, and reads what they leave behind. At most ``max_jobs``
-run at once; the others wait, oldest first, in memory and as lines of the queue journal
-(:mod:`.local_journal`); a runner makes its job's folder as it starts. A notebook job is queued as a folder
-(its input is the notebook as it was submitted).
+writes the queue journal, starts runners, and reads what they leave behind. At most ``max_jobs`` run at
+once; the others wait, oldest first, in memory and as lines of the queue journal (:mod:`.local_journal`);
+a runner makes its job's folder as it starts. The backend makes a folder itself only for a notebook job
+(queued as a folder: its input is the notebook as it was submitted) and for a job settled before its
+runner made it (cancelled, or lost).
 
 A free slot is refilled the moment a runner exits (:mod:`.local_watch`: an event, not a tick); a
 slow tick (``SAFETY_TICK_S``) only looks again at what runs, for runners no event covers. The
@@ -97,7 +98,8 @@ MEDIA_TYPES: dict[str, str] = {
 }
 CHUNK_SIZE = 1024 * 1024
 LOG_READ_LIMIT = 1024 * 1024
-#: A runner that has not recorded its pid this long after its launch is taken as lost.
+#: A runner that has not recorded its pid (or, for a job from the queue journal, made its job's folder) this long
+#: after its launch is taken as lost.
 STARTING_GRACE_S = 10.0
 #: How often the background task looks at running jobs without being told: a safety net, for runners no
 #: exit event covers (adopted after a restart where the OS has no pidfd); slots are refilled on events.
@@ -119,6 +121,8 @@ INCOMPLETE_MESSAGE = "job folder incomplete (the machine stopped while it was wr
 RUNNERS_LOG = ".runners.log"
 #: The message of a job from the queue journal whose runner ended before it made the job's folder.
 NEVER_STARTED_MESSAGE = f"lost: its runner ended before it started the job (see {RUNNERS_LOG})"
+#: The message of a job from the queue journal whose folder was not made ``STARTING_GRACE_S`` after its launch.
+SLOW_START_MESSAGE = f"lost: its runner did not start the job within {STARTING_GRACE_S:g} s (see {RUNNERS_LOG})"
 #: Interpreter options of the runner, tried in this order in the background from ``start`` (the first that
 #: imports it and psutil wins; the first launch waits for it): isolated (no PYTHON* variables, no user site)
 #: and without ``site`` where the packages are reachable so.
@@ -132,10 +136,13 @@ class _Active:
 
     job_id: str
     submitted: float
-    #: Its status is read from its folder (claimed: launched, being launched, or cancelled), not memory.
+    #: Claimed (launched, being launched, or cancelled): its status is read from its folder, not memory (a job from
+    #: the queue journal whose runner has not made its folder yet: starting).
     status_on_disk: bool
     #: The plan of a job kept in the queue journal (:mod:`.local_journal`): its folder is made as it starts.
     plan: bytes | None = None
+    #: When it was launched (epoch seconds; 0: not by this instance).
+    launched_at: float = 0.0
 
 
 def runner_argv(job_dir: Path, flags: tuple[str, ...] = ()) -> list[str]:
@@ -313,6 +320,7 @@ class LocalBackend(Backend):
         self._gone: set[str] = set()  # jobs whose runner was seen to exit: no status on disk now means lost
         self._exited: list[str] = []  # jobs whose runner exited, their folder not read since
         self._runners: dict[str, subprocess.Popen[bytes]] = {}
+        self._exit_waiters: dict[str, asyncio.Event] = {}  # set when the runner of that job exits
         self._exits = ExitWatch()
         self._schedule_lock = asyncio.Lock()
         self._kick = asyncio.Event()  # a slot may be free: fill it
@@ -444,7 +452,8 @@ class LocalBackend(Backend):
         return checked
 
     async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-        """Create the job's folder (once per ``job_id``) and start it if a slot is free.
+        """Queue the job (once per ``job_id``: a line of the queue journal, or a notebook job's folder) and start it
+        if a slot is free.
 
         Its changes meanwhile are told to the status sink only after this returns (in its answer).
         """
@@ -496,17 +505,17 @@ class LocalBackend(Backend):
             self._ended(remote_id, status)
         return status
 
-    recover_is_certain = True  # a job is its folder: there or not
+    recover_is_certain = True  # a job is its journal line or its folder: there or not
 
     async def recover(self, job_id: str) -> str | None:
         """``job_id`` itself if its folder or its queue journal line was written before the server was interrupted."""
         if not _JOB_ID.match(job_id):
             return None
-        if job_id in self._journal or (self.jobs_dir / job_id).is_dir():
+        if (self.jobs_dir / job_id).is_dir():
             return job_id
-        if not self._scanned:  # asked before start read the journal (a slow start)
-            return job_id if job_id in await asyncio.to_thread(self._journal.peek) else None
-        return None
+        if not self._scanned:  # asked before start read the journal (a slow start): it is read now
+            return job_id if await asyncio.to_thread(self._journal.__contains__, job_id) else None
+        return job_id if job_id in self._journal else None
 
     async def cancel(self, remote_id: str) -> None:
         """Stop a job (and all its processes) and wait briefly until it is recorded as cancelled."""
@@ -556,9 +565,20 @@ class LocalBackend(Backend):
         if self._pending_plan(remote_id) is None:
             self._job_dir(remote_id)  # NotFound
         await self.cancel(remote_id)
+        await self._runner_exit(remote_id)
         job_dir = self._job_dir(remote_id)
         self._forget(remote_id)
         await asyncio.to_thread(self._remove, remote_id, job_dir)
+
+    async def _runner_exit(self, job_id: str) -> None:
+        """Wait (a bounded time) until the runner this instance started for the job exited: one still starting
+        would make the job's folder again once it is removed, and run it."""
+        if job_id not in self._runners:
+            return
+        exited = self._exit_waiters.setdefault(job_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STARTING_GRACE_S + GRACE_S):
+                await exited.wait()
 
     def _remove(self, remote_id: str, job_dir: Path) -> None:
         self._journal.drop(remote_id)  # first: a folder left by a crash here is read as what it says
@@ -862,10 +882,13 @@ class LocalBackend(Backend):
                     if active is not None:
                         found.append(active)
         for job_id, plan in self._journal.load(has_folder=folders).items():
-            if (self.jobs_dir / job_id).is_dir():  # made since the folders were listed: read as a folder
-                continue
-            submitted = json.loads(plan).get("submitted")
-            found.append(_Active(job_id, float(submitted or 0.0), False, plan))
+            job_dir = self.jobs_dir / job_id
+            if job_dir.is_dir():  # made since the folders were listed (a runner of before the restart)
+                active = self._load_active(job_dir)
+            else:
+                active = _Active(job_id, float(json.loads(plan).get("submitted") or 0.0), False, plan)
+            if active is not None:
+                found.append(active)
         self._scanned = True
         return found
 
@@ -976,10 +999,10 @@ class LocalBackend(Backend):
     ) -> tuple[subprocess.Popen[bytes] | None, int | None]:
         """Start the runner of a job from the queue journal with its plan on stdin: making the job's folder takes
         the launch claim (a cancel that made it first wins, and the runner exits with ``FOLDER_TAKEN``)."""
-        if self._runners_log is None:
-            flags_ = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            self._runners_log = os.open(self.jobs_dir / RUNNERS_LOG, flags_, 0o644)
         try:
+            if self._runners_log is None:
+                flags_ = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                self._runners_log = os.open(self.jobs_dir / RUNNERS_LOG, flags_, 0o644)
             runner = subprocess.Popen(
                 [*runner_argv(job_dir, flags), PLAN_ON_STDIN],
                 cwd=self.jobs_dir,
@@ -1062,6 +1085,7 @@ class LocalBackend(Backend):
         folders of the jobs whose runner exited are read in the same hop to a worker thread."""
         job_id = active.job_id
         active.status_on_disk = True
+        active.launched_at = time.time()
         self._launched.add(job_id)
         runner: subprocess.Popen[bytes] | None = None
         pidfd: int | None = None
@@ -1127,6 +1151,9 @@ class LocalBackend(Backend):
         is read with the next launch, or alone when none comes)."""
         self.counters["exits"] += 1
         runner = self._runners.pop(job_id, None)
+        waiter = self._exit_waiters.pop(job_id, None)
+        if waiter is not None:
+            waiter.set()
         if runner is not None and runner.poll() == FOLDER_TAKEN:
             # It did nothing: the job is whoever's made its folder (a cancel, or a runner started before a restart
             # of the server). It keeps its slot until that folder is read: ended, or running and watched.
@@ -1210,7 +1237,7 @@ class LocalBackend(Backend):
     def _reap(self) -> None:
         """Collect the runners this instance started once they exit (no zombies)."""
         for job_id, runner in list(self._runners.items()):
-            if runner.poll() is not None:
+            if runner.poll() not in (None, FOLDER_TAKEN):  # that one is read when its exit is seen (_runner_exited)
                 del self._runners[job_id]
 
     async def _fill_slots(self) -> None:
@@ -1336,10 +1363,12 @@ class LocalBackend(Backend):
         active = self._active.get(remote_id)
         if active is not None and not active.status_on_disk:
             return self._queued_status(running), False
-        if not gone:
+        launched_at = active.launched_at if active is not None else 0.0
+        if not gone and time.time() - launched_at < STARTING_GRACE_S:
             return RemoteStatus(JobState.RUNNING, "running", "starting"), False
-        status = files.final_status("FAILED", NEVER_STARTED_MESSAGE, native_status="lost")
-        files.materialize(self.jobs_dir / remote_id, plan, status=status)
+        message = NEVER_STARTED_MESSAGE if gone else SLOW_START_MESSAGE
+        files.materialize(self.jobs_dir / remote_id, plan, status=files.final_status("FAILED", message,
+                                                                                    native_status="lost"))
         return None
 
     def _queued_status(self, running: int) -> RemoteStatus:

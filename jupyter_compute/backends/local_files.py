@@ -181,6 +181,9 @@ def materialize(
         if job_dir.exists():
             return False
         raise
+    except BaseException:  # e.g. a plan cut short: nothing is left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return True
 
 

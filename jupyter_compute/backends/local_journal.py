@@ -11,7 +11,8 @@ with the lines still standing (a temporary file renamed over it) when it is open
 ``COMPACT_SLACK`` lines beyond twice what stood at its last rewrite (then without the jobs that have a folder).
 
 Like the job folders, it is written but not fsynced (see :mod:`.local_files`): a server killed keeps what
-it wrote (page cache), and a torn last line (an OS crash) is skipped when it is read.
+it wrote (page cache), and a torn last line (an OS crash) is skipped when it is read. A write that fails
+(the disk full) is cut off the file again, so no line is ever glued onto a torn one.
 """
 
 from __future__ import annotations
@@ -47,33 +48,41 @@ class QueueJournal:
         self._fd: int | None = None
         self._lines = 0  # in the file now
         self._kept = 0  # lines that stood at the last rewrite
-        self._plans: dict[str, bytes] = {}  # of the jobs whose line is in the file, not dropped
+        self._plans: dict[str, bytes] | None = None  # of the jobs whose line is in the file, not dropped (read once)
 
     def __contains__(self, job_id: object) -> bool:
         """Whether the file holds a line of ``job_id`` (its folder may have been made since)."""
-        return job_id in self._plans
+        with self._lock:
+            return job_id in self._known()
 
     def load(self, has_folder: Iterable[str] = ()) -> dict[str, bytes]:
         """The plan of each job the file names that has no folder (ids in ``has_folder`` do), in the order they
-        were written; the file is rewritten with only those."""
+        were written; the file is rewritten with only those (kept as it is if that fails)."""
         with self._lock:
-            standing = self._read()
+            self._plans = None
+            standing = dict(self._known())
             for job_id in set(has_folder) & standing.keys():
                 del standing[job_id]
-            self._rewrite(standing)
-            return dict(standing)
+            with contextlib.suppress(OSError):  # e.g. the disk is full: the lines of started jobs stay (folders win)
+                self._rewrite(standing)
+            return standing
 
     def peek(self) -> set[str]:
-        """The ids of the jobs whose line stands in the file, read without changing it."""
+        """The ids of the jobs whose line stands in the file."""
         with self._lock:
-            return set(self._read())
+            return set(self._known())
 
-    def _read(self) -> dict[str, bytes]:
-        standing: dict[str, bytes] = {}
-        with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
-            for line in f:
-                self._take(line, standing)
-        return standing
+    def _known(self) -> dict[str, bytes]:
+        """The standing lines, read from the file the first time."""
+        if self._plans is None:
+            plans: dict[str, bytes] = {}
+            lines = 0
+            with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
+                for line in f:
+                    lines += 1
+                    self._take(line, plans)
+            self._plans, self._lines, self._kept = plans, lines, len(plans)
+        return self._plans
 
     @staticmethod
     def _take(line: bytes, standing: dict[str, bytes]) -> None:
@@ -93,20 +102,21 @@ class QueueJournal:
         ``COMPACT_SLACK`` lines beyond twice those that stood at its last rewrite, rewrite it with the lines of
         the jobs that have no folder yet."""
         with self._lock:
+            known = self._known()
             if self._lines > 2 * self._kept + COMPACT_SLACK:
                 jobs_dir = self.path.parent
-                unstarted = {job_id: plan for job_id, plan in self._plans.items() if not (jobs_dir / job_id).is_dir()}
-                self._rewrite(unstarted)
+                self._rewrite({job_id: plan for job_id, plan in known.items() if not (jobs_dir / job_id).is_dir()})
             self._write(b"".join(plan_line(job_id, plan) for job_id, plan in plans))
-            self._plans.update(plans)
+            self._known().update(plans)
             self._lines += len(plans)
 
     def drop(self, job_id: str) -> None:
         """Cancel the line of ``job_id`` (a job removed): it is not queued again after a restart."""
         with self._lock:
-            if self._plans.pop(job_id, None) is None:
+            if job_id not in self._known():
                 return
             self._write(_drop_line(job_id))
+            self._known().pop(job_id, None)
             self._lines += 1
 
     def close(self) -> None:
@@ -118,9 +128,15 @@ class QueueJournal:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        end = os.lseek(self._fd, 0, os.SEEK_END)
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:  # e.g. the disk is full: what was written of it goes (a line cut short would glue on the next)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+            raise
 
     def _rewrite(self, standing: dict[str, bytes]) -> None:
         """Replace the file by one holding only ``standing`` (none: no file)."""
