@@ -180,6 +180,53 @@ def test_a_job_its_platform_certainly_lacks_after_a_restart_is_sent_again(tmp_pa
     assert job.state is JobState.SUCCEEDED and job.remote_id == "remote-cut", job
 
 
+def test_a_resent_job_whose_answer_is_lost_again_is_looked_up_again(tmp_path: Path, monkeypatch) -> None:
+    """A platform that knows our ids answers 5xx to a submission (it may have taken it) and has no such job when
+    asked: the job is sent again, and again while each answer is lost (as Ray answers while its head restarts),
+    not left waiting for the next sweep."""
+    from jupyter_compute.server import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "CONFIRM_DELAYS_S", (0.01,) * 5)
+
+    class Restarting(ScriptedBackend):
+        recover_is_certain = True
+        refusals = 3
+
+        async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+            if self.refusals:
+                self.refusals -= 1
+                raise BackendError("No available agent to submit job, please try again later.", status=500,
+                                   uncertain=True)
+            return await super().submit(spec, job_id)
+
+        async def recover(self, job_id: str) -> str | None:
+            return None
+
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        backend = Restarting([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
+        service = JobService(store, {"scripted": backend}, EventHub())
+        monitor = Monitor(service)
+        await monitor.start()
+        try:
+            job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
+            assert job.native_status == "confirming submission", job
+            for _ in range(1000):
+                job = await store.get(job.id)
+                if job.is_terminal:
+                    break
+                await asyncio.sleep(0.01)
+            return job, backend.refusals
+        finally:
+            await monitor.stop()
+            await store.close()
+
+    job, refusals = asyncio.run(scenario())
+    assert refusals == 0
+    assert job.state is JobState.SUCCEEDED and job.remote_id == f"remote-{job.id}", job
+
+
 class CertainBackend(ScriptedBackend):
     """A platform that knows our job ids for certain (like the local backend and Ray)."""
 

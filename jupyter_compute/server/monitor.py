@@ -307,7 +307,11 @@ class Monitor:
                 return
             if backend.recover_is_certain:  # the platform certainly has no such job: send it again
                 await self.service.resend(job)
-                return
+                again = await self._still_confirming(job.id)
+                if again is None:
+                    return
+                job, deadline = again, time.monotonic() + backend.confirm_window_s  # its answer was lost again
+                continue
             if time.monotonic() >= deadline:
                 break
         try:
@@ -320,6 +324,14 @@ class Monitor:
         except NotFound:  # deleted meanwhile
             return
         self.service.publish(lost)
+
+    async def _still_confirming(self, job_id: str) -> Job | None:
+        """The job if it is (again) waiting to be looked up on its platform; None if not, or deleted."""
+        try:
+            job = await self.service.store.get(job_id)
+        except NotFound:
+            return None
+        return job if job.remote_id is None and job.native_status == CONFIRMING else None
 
     async def _adopt(self, job: Job, remote_id: str) -> None:
         """A job found on its platform after its submission's answer was lost: record it and watch it."""
