@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -240,5 +241,51 @@ def test_a_runner_that_cannot_be_started_fails_its_job_at_once(tmp_path: Path) -
         async with backend(tmp_path, max_jobs=1) as b:
             status = (await b.submit(JobSpec(command="true"), "n-job")).status
             assert status.state is JobState.FAILED and status.message.startswith("could not start the runner"), status
+
+    run(body)
+
+
+def test_a_job_deleted_while_its_launch_waits_for_the_runner_options_neither_runs_nor_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first launch waits for the probe of the runner's options (a slow interpreter here): a delete that comes
+    meanwhile waits for that launch, which then finds the folder made (cancelled) and starts no runner."""
+    slow_python = tmp_path / "slow-python"
+    slow_python.write_text(f'#!/bin/sh\nsleep 1\nexec "{sys.executable}" "$@"\n')  # the probe too
+    slow_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow_python))
+    marker = tmp_path / "ran"
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=1) as b:
+            submitting = asyncio.ensure_future(b.submit(JobSpec(command=f'touch "{marker}"'), "p-job"))
+            await until(lambda: "p-job" in b._launched, "its launch to begin", timeout=120)
+            assert "p-job" not in b._runners, "the runner is not started yet: the probe takes a second"
+            await b.delete("p-job")
+            assert submitting.done(), "delete waited for the launch"
+            assert b.counters["spawns"] == 0
+            assert not (tmp_path / "data/jobs/p-job").exists()
+        assert not marker.exists(), "the deleted job ran"
+
+    run(body)
+
+
+def test_a_runner_that_does_not_read_a_large_plan_holds_up_no_other_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan larger than a pipe holds is written to its runner off the launch: a runner that hangs before it reads
+    it keeps one slot only, and the next job starts and ends meanwhile."""
+    slow_python = tmp_path / "slow-python"
+    slow_python.write_text(f'#!/bin/sh\ncase "$*" in *hanging*) sleep 600;; esac\nexec "{sys.executable}" "$@"\n')
+    slow_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow_python))
+    code = "print('big')\n" + "#" * (2 * local.PIPE_BYTES) + "\n"
+
+    async def body() -> None:
+        async with backend(tmp_path / "data", max_jobs=2) as b:
+            assert (await b.submit(JobSpec(code=code), "hanging")).status.state is JobState.RUNNING
+            assert (await b.submit(JobSpec(command="true"), "next")).status.state is JobState.RUNNING
+            assert (await wait_status(b, "next", timeout=120)).state is JobState.SUCCEEDED
+            assert (await b.status("hanging")).message == "starting"
 
     run(body)

@@ -227,6 +227,51 @@ def test_a_resent_job_whose_answer_is_lost_again_is_looked_up_again(tmp_path: Pa
     assert job.state is JobState.SUCCEEDED and job.remote_id == f"remote-{job.id}", job
 
 
+def test_a_confirming_job_cancelled_meanwhile_is_not_sent_again(tmp_path: Path, monkeypatch) -> None:
+    from jupyter_compute.server import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "CONFIRM_DELAYS_S", (0.05,) * 5)
+
+    class Refusing(ScriptedBackend):
+        recover_is_certain = True
+        sent = 0
+
+        async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+            self.sent += 1
+            raise BackendError("No available agent to submit job, please try again later.", status=500,
+                               uncertain=True)
+
+        async def recover(self, job_id: str) -> str | None:
+            return None
+
+    async def scenario():
+        store = JobStore(tmp_path / "jobs.sqlite")
+        await store.open()
+        backend = Refusing([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
+        service = JobService(store, {"scripted": backend}, EventHub())
+        monitor = Monitor(service)
+        await monitor.start()
+        try:
+            job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
+            for _ in range(1000):
+                if backend.sent >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            cancelled = await service.cancel(job.id)
+            for _ in range(1000):
+                if job.id not in monitor._confirming:
+                    break
+                await asyncio.sleep(0.01)
+            return cancelled, job.id in monitor._confirming, backend.sent
+        finally:
+            await monitor.stop()
+            await store.close()
+
+    cancelled, still_confirming, sent = asyncio.run(scenario())
+    assert cancelled.state is JobState.CANCELLED
+    assert not still_confirming, f"the cancelled job is still being sent again ({sent} sends)"
+
+
 class CertainBackend(ScriptedBackend):
     """A platform that knows our job ids for certain (like the local backend and Ray)."""
 

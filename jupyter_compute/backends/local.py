@@ -45,6 +45,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
@@ -119,6 +120,8 @@ PUSH_BATCH = 100
 INCOMPLETE_MESSAGE = "job folder incomplete (the machine stopped while it was written)"
 #: Where the runners of jobs from the queue journal write until they made their folder (then: its runner.log).
 RUNNERS_LOG = ".runners.log"
+#: What a pipe holds without its reader (Linux): a plan this long is written to a starting runner at once.
+PIPE_BYTES = 65536
 #: The message of a job from the queue journal whose runner ended before it made the job's folder.
 NEVER_STARTED_MESSAGE = f"lost: its runner ended before it started the job (see {RUNNERS_LOG})"
 #: The message of a job from the queue journal whose folder was not made ``STARTING_GRACE_S`` after its launch.
@@ -128,6 +131,16 @@ SLOW_START_MESSAGE = f"lost: its runner did not start the job within {STARTING_G
 #: and without ``site`` where the packages are reachable so.
 RUNNER_FLAGS = (("-I", "-S"), ("-I",), ())
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+def _feed(runner: subprocess.Popen[bytes], plan: bytes) -> None:
+    """Write a runner's plan to its stdin and close it (a runner that ended already, a broken pipe: its exit tells)."""
+    assert runner.stdin is not None
+    with contextlib.suppress(OSError):
+        try:
+            runner.stdin.write(plan)
+        finally:
+            runner.stdin.close()
 
 
 @dataclass
@@ -321,6 +334,7 @@ class LocalBackend(Backend):
         self._exited: list[str] = []  # jobs whose runner exited, their folder not read since
         self._runners: dict[str, subprocess.Popen[bytes]] = {}
         self._exit_waiters: dict[str, asyncio.Event] = {}  # set when the runner of that job exits
+        self._spawning: dict[str, asyncio.Event] = {}  # set when the launch of that job has started its runner or not
         self._exits = ExitWatch()
         self._schedule_lock = asyncio.Lock()
         self._kick = asyncio.Event()  # a slot may be free: fill it
@@ -361,14 +375,21 @@ class LocalBackend(Backend):
         ]
         if self._probe is None and self._runner_flags is None:
             self._probe = asyncio.create_task(asyncio.to_thread(probe_runner_flags))
-        for active in await asyncio.to_thread(self._scan):
-            if active.job_id not in self._active:  # not submitted while this scan ran
-                self._track(active)
+        # Shielded: a start cut short still tracks what the scan found (the journal's jobs are known nowhere else).
+        self._tasks.append(asyncio.ensure_future(self._scan_and_track()))
+        await asyncio.shield(self._tasks[-1])
         for job_id in list(self._launched):
             await self._refresh(job_id)
         for job_id in list(self._launched):
             await self._adopt(job_id)
         await self._schedule()
+
+    async def _scan_and_track(self) -> None:
+        for active in await asyncio.to_thread(self._scan):
+            if active.job_id not in self._active:  # not submitted while this scan ran
+                self._track(active)
+        self._scanned = True
+        self._kick.set()
 
     async def close(self) -> None:
         """Stop the background tasks; running jobs keep running and a new instance picks them up."""
@@ -541,7 +562,7 @@ class LocalBackend(Backend):
 
     async def _cancel_from_journal(self, remote_id: str) -> bool:
         """Settle as cancelled a job from the queue journal whose folder is not made yet, by making it (which takes
-        its launch claim); False if the job has a folder (or none, and then no journal line either)."""
+        its launch claim); False if it is no such job."""
         active = self._active.get(remote_id)
         if active is None or active.plan is None or (self.jobs_dir / remote_id).is_dir():
             return False
@@ -571,14 +592,15 @@ class LocalBackend(Backend):
         await asyncio.to_thread(self._remove, remote_id, job_dir)
 
     async def _runner_exit(self, job_id: str) -> None:
-        """Wait (a bounded time) until the runner this instance started for the job exited: one still starting
-        would make the job's folder again once it is removed, and run it."""
-        if job_id not in self._runners:
-            return
-        exited = self._exit_waiters.setdefault(job_id, asyncio.Event())
+        """Wait (a bounded time) until the runner this instance started (or is starting) for the job exited: one
+        still starting would make the job's folder again once it is removed, and run it."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STARTING_GRACE_S + GRACE_S):
-                await exited.wait()
+                spawning = self._spawning.get(job_id)
+                if spawning is not None:  # its launch is under way: the runner may be about to start
+                    await spawning.wait()
+                if job_id in self._runners:
+                    await self._exit_waiters.setdefault(job_id, asyncio.Event()).wait()
 
     def _remove(self, remote_id: str, job_dir: Path) -> None:
         self._journal.drop(remote_id)  # first: a folder left by a crash here is read as what it says
@@ -889,7 +911,6 @@ class LocalBackend(Backend):
                 active = _Active(job_id, float(json.loads(plan).get("submitted") or 0.0), False, plan)
             if active is not None:
                 found.append(active)
-        self._scanned = True
         return found
 
     def result_file(self, remote_id: str, name: str) -> tuple[Path, Path]:
@@ -1016,12 +1037,11 @@ class LocalBackend(Backend):
         except OSError as exc:
             files.materialize(job_dir, plan, status=files.final_status("FAILED", f"could not start the runner: {exc}"))
             return None, None
-        assert runner.stdin is not None
-        with contextlib.suppress(OSError):  # it ended already (a broken pipe): its exit tells what came of the job
-            try:
-                runner.stdin.write(plan)  # a plan larger than the pipe waits here until the runner reads it
-            finally:
-                runner.stdin.close()
+        if len(plan) <= PIPE_BYTES:
+            _feed(runner, plan)
+        else:  # it waits for the runner to read it: not in the launch (a runner slow to start would hold the queue)
+            threading.Thread(target=_feed, args=(runner, plan), name=f"local-runner-stdin-{job_dir.name}",
+                             daemon=True).start()
         return runner, open_pidfd(runner.pid, None)  # our unreaped child: its pid is ours
 
     def _track(self, active: _Active) -> None:
@@ -1033,7 +1053,9 @@ class LocalBackend(Backend):
 
     def _forget(self, job_id: str) -> None:
         self._active.pop(job_id, None)
-        self._launched.discard(job_id)
+        if job_id in self._launched:
+            self._launched.discard(job_id)
+            self._kick.set()
         self._unpushed.pop(job_id, None)
         self._not_before.pop(job_id, None)
         self._gone.discard(job_id)
@@ -1087,11 +1109,21 @@ class LocalBackend(Backend):
         active.status_on_disk = True
         active.launched_at = time.time()
         self._launched.add(job_id)
+        spawning = self._spawning[job_id] = asyncio.Event()
+        try:
+            await self._start_runner(active)
+        finally:
+            del self._spawning[job_id]
+            spawning.set()
+
+    async def _start_runner(self, active: _Active) -> None:
+        job_id = active.job_id
         runner: subprocess.Popen[bytes] | None = None
         pidfd: int | None = None
         failed: BaseException | None = None
         try:
             flags = await self._flags()
+            active.launched_at = time.time()  # the probe of the runner's options (once) is not its start
             exited = self._take_exited()
             try:
                 runner, pidfd, failed, looked = await asyncio.to_thread(
@@ -1148,7 +1180,8 @@ class LocalBackend(Backend):
 
     def _runner_exited(self, job_id: str) -> None:
         """A runner ended (an event): reap it, give its slot to the next job, then tell its status (its folder
-        is read with the next launch, or alone when none comes)."""
+        is read with the next launch, or alone when none comes). One that found its job's folder made by another
+        (``FOLDER_TAKEN``) keeps the slot until that folder is read."""
         self.counters["exits"] += 1
         runner = self._runners.pop(job_id, None)
         waiter = self._exit_waiters.pop(job_id, None)
@@ -1361,10 +1394,11 @@ class LocalBackend(Backend):
         """The status of a job from the queue journal whose folder is not made: queued, or starting; None once
         the folder is there to be read (a runner that ended without making it leaves it made here, as lost)."""
         active = self._active.get(remote_id)
-        if active is not None and not active.status_on_disk:
+        if active is None:  # forgotten meanwhile (deleted): there is nothing to settle
+            return None
+        if not active.status_on_disk:
             return self._queued_status(running), False
-        launched_at = active.launched_at if active is not None else 0.0
-        if not gone and time.time() - launched_at < STARTING_GRACE_S:
+        if not gone and time.time() - active.launched_at < STARTING_GRACE_S:
             return RemoteStatus(JobState.RUNNING, "running", "starting"), False
         message = NEVER_STARTED_MESSAGE if gone else SLOW_START_MESSAGE
         files.materialize(self.jobs_dir / remote_id, plan, status=files.final_status("FAILED", message,

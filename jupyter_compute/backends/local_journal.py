@@ -7,8 +7,9 @@ times an append, and a queue of thousands of jobs would pay it on the request pa
 
 The folder wins: a job whose folder exists is read from it, whatever the journal says; a line only stands
 for a job with no folder yet. A deleted job's line is cancelled by a ``drop`` line. The file is rewritten
-with the lines still standing (a temporary file renamed over it) when it is opened, and when it has grown by
-``COMPACT_SLACK`` lines beyond twice what stood at its last rewrite (then without the jobs that have a folder).
+with the lines still standing (a temporary file renamed over it) when it is loaded (the backend's start), and
+when it has grown by ``COMPACT_SLACK`` lines beyond twice what stood at its last rewrite (then without the
+jobs that have a folder).
 
 Like the job folders, it is written but not fsynced (see :mod:`.local_files`): a server killed keeps what
 it wrote (page cache), and a torn last line (an OS crash) is skipped when it is read. A write that fails
@@ -39,8 +40,8 @@ def _drop_line(job_id: str) -> bytes:
 
 
 class QueueJournal:
-    """The journal file of one backend; every method blocks (call it from a worker thread) and may be called
-    from several threads."""
+    """The journal file of one backend; every method but a membership test once the file was read blocks (call it
+    from a worker thread), and may be called from several threads."""
 
     def __init__(self, jobs_dir: Path) -> None:
         self.path = jobs_dir / JOURNAL
@@ -51,7 +52,11 @@ class QueueJournal:
         self._plans: dict[str, bytes] | None = None  # of the jobs whose line is in the file, not dropped (read once)
 
     def __contains__(self, job_id: object) -> bool:
-        """Whether the file holds a line of ``job_id`` (its folder may have been made since)."""
+        """Whether the file holds a line of ``job_id`` (its folder may have been made since). Blocks only the first
+        time (the file is read), never once it was read."""
+        plans = self._plans
+        if plans is not None:
+            return job_id in plans
         with self._lock:
             return job_id in self._known()
 

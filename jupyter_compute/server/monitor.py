@@ -278,8 +278,9 @@ class Monitor:
             await asyncio.sleep(interval)
 
     def confirm(self, job: Job) -> None:
-        """Look up, on its platform, a job whose submission got no answer: adopt it when it shows,
-        else record it UNKNOWN after the backend's ``confirm_window_s`` (never FAILED: it may run)."""
+        """Look up, on its platform, a job whose submission got no answer: adopt it when it shows, else record it
+        UNKNOWN after the backend's ``confirm_window_s`` (never FAILED: it may run). A platform that certainly
+        lacks it (``recover_is_certain``) is sent it again, for as long as each answer is lost and the job is wanted."""
         if job.id in self._confirming or job.backend not in self.service.backends:
             return
         task = asyncio.create_task(self._confirm_guarded(job), name=f"jupyter-compute-confirm-{job.id}")
@@ -326,12 +327,13 @@ class Monitor:
         self.service.publish(lost)
 
     async def _still_confirming(self, job_id: str) -> Job | None:
-        """The job if it is (again) waiting to be looked up on its platform; None if not, or deleted."""
+        """The job if it is (again) waiting to be looked up on its platform; None if not, or ended (cancelled
+        meanwhile), or deleted."""
         try:
             job = await self.service.store.get(job_id)
         except NotFound:
             return None
-        return job if job.remote_id is None and job.native_status == CONFIRMING else None
+        return job if job.remote_id is None and job.native_status == CONFIRMING and not job.is_terminal else None
 
     async def _adopt(self, job: Job, remote_id: str) -> None:
         """A job found on its platform after its submission's answer was lost: record it and watch it."""
