@@ -180,36 +180,37 @@ def test_a_job_its_platform_certainly_lacks_after_a_restart_is_sent_again(tmp_pa
     assert job.state is JobState.SUCCEEDED and job.remote_id == "remote-cut", job
 
 
+class RestartingPlatform(ScriptedBackend):
+    """A platform that knows our ids for certain and refuses its first ``refusals`` submissions with a 5xx (it may
+    have taken them, as Ray answers while its head restarts), finding no such job when asked."""
+
+    recover_is_certain = True
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
+        self.refusals = refusals
+        self.sent = 0
+
+    async def submit(self, spec: JobSpec, job_id: str) -> Submission:
+        self.sent += 1
+        if self.sent <= self.refusals:
+            raise BackendError("No available agent to submit job, please try again later.", status=500,
+                               uncertain=True)
+        return await super().submit(spec, job_id)
+
+    async def recover(self, job_id: str) -> str | None:
+        return None
+
+
 def test_a_resent_job_whose_answer_is_lost_again_is_looked_up_again(tmp_path: Path, monkeypatch) -> None:
-    """A platform that knows our ids answers 5xx to a submission (it may have taken it) and has no such job when
-    asked: the job is sent again, and again while each answer is lost (as Ray answers while its head restarts),
-    not left waiting for the next sweep."""
+    """The job is sent again, and again while each answer is lost, not left waiting for the next sweep."""
     from jupyter_compute.server import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "CONFIRM_DELAYS_S", (0.01,) * 5)
-
-    class Restarting(ScriptedBackend):
-        recover_is_certain = True
-        refusals = 3
-
-        async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-            if self.refusals:
-                self.refusals -= 1
-                raise BackendError("No available agent to submit job, please try again later.", status=500,
-                                   uncertain=True)
-            return await super().submit(spec, job_id)
-
-        async def recover(self, job_id: str) -> str | None:
-            return None
+    backend = RestartingPlatform(refusals=3)
 
     async def scenario():
-        store = JobStore(tmp_path / "jobs.sqlite")
-        await store.open()
-        backend = Restarting([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
-        service = JobService(store, {"scripted": backend}, EventHub())
-        monitor = Monitor(service)
-        await monitor.start()
-        try:
+        async with monitored(tmp_path, backend) as (store, service, _):
             job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
             assert job.native_status == "confirming submission", job
             for _ in range(1000):
@@ -217,13 +218,10 @@ def test_a_resent_job_whose_answer_is_lost_again_is_looked_up_again(tmp_path: Pa
                 if job.is_terminal:
                     break
                 await asyncio.sleep(0.01)
-            return job, backend.refusals
-        finally:
-            await monitor.stop()
-            await store.close()
+            return job
 
-    job, refusals = asyncio.run(scenario())
-    assert refusals == 0
+    job = asyncio.run(scenario())
+    assert backend.sent == 4
     assert job.state is JobState.SUCCEEDED and job.remote_id == f"remote-{job.id}", job
 
 
@@ -231,27 +229,10 @@ def test_a_confirming_job_cancelled_meanwhile_is_not_sent_again(tmp_path: Path, 
     from jupyter_compute.server import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "CONFIRM_DELAYS_S", (0.05,) * 5)
-
-    class Refusing(ScriptedBackend):
-        recover_is_certain = True
-        sent = 0
-
-        async def submit(self, spec: JobSpec, job_id: str) -> Submission:
-            self.sent += 1
-            raise BackendError("No available agent to submit job, please try again later.", status=500,
-                               uncertain=True)
-
-        async def recover(self, job_id: str) -> str | None:
-            return None
+    backend = RestartingPlatform(refusals=1_000_000)
 
     async def scenario():
-        store = JobStore(tmp_path / "jobs.sqlite")
-        await store.open()
-        backend = Refusing([RemoteStatus(JobState.SUCCEEDED, "SUCCESS")])
-        service = JobService(store, {"scripted": backend}, EventHub())
-        monitor = Monitor(service)
-        await monitor.start()
-        try:
+        async with monitored(tmp_path, backend) as (_, service, monitor):
             job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
             for _ in range(1000):
                 if backend.sent >= 3:
@@ -262,14 +243,11 @@ def test_a_confirming_job_cancelled_meanwhile_is_not_sent_again(tmp_path: Path, 
                 if job.id not in monitor._confirming:
                     break
                 await asyncio.sleep(0.01)
-            return cancelled, job.id in monitor._confirming, backend.sent
-        finally:
-            await monitor.stop()
-            await store.close()
+            return cancelled, job.id in monitor._confirming
 
-    cancelled, still_confirming, sent = asyncio.run(scenario())
+    cancelled, still_confirming = asyncio.run(scenario())
     assert cancelled.state is JobState.CANCELLED
-    assert not still_confirming, f"the cancelled job is still being sent again ({sent} sends)"
+    assert not still_confirming, f"the cancelled job is still being sent again ({backend.sent} sends)"
 
 
 class CertainBackend(ScriptedBackend):
