@@ -187,11 +187,11 @@ def test_a_write_the_full_disk_cut_short_leaves_no_part_of_it(tmp_path: Path) ->
     assert list(QueueJournal(tmp_path).load()) == ["a", "c"]
 
 
-def slow_interpreter(tmp_path: Path, seconds: float) -> Path:
-    """A stand-in for the runner's interpreter that waits ``seconds`` before it starts a runner (not before the
-    backend's probe of its options)."""
+def slow_interpreter(tmp_path: Path, seconds: float, when: str = PLAN_ON_STDIN) -> Path:
+    """A stand-in for the runner's interpreter that waits ``seconds`` before it starts Python when its arguments hold
+    ``when`` (by default: a runner, not the backend's probe of its options; ``""``: always)."""
     slow_python = tmp_path / "slow-python"
-    slow_python.write_text(f'#!/bin/sh\ncase "$*" in *{PLAN_ON_STDIN}*) sleep {seconds};; esac\n'
+    slow_python.write_text(f'#!/bin/sh\ncase "$*" in *{when}*) sleep {seconds};; esac\n'
                            f'exec "{sys.executable}" "$@"\n')
     slow_python.chmod(0o755)
     return slow_python
@@ -250,10 +250,7 @@ def test_a_job_deleted_while_its_launch_waits_for_the_runner_options_neither_run
 ) -> None:
     """The first launch waits for the probe of the runner's options (a slow interpreter here): a delete that comes
     meanwhile waits for that launch, which then finds the folder made (cancelled) and starts no runner."""
-    slow_python = tmp_path / "slow-python"
-    slow_python.write_text(f'#!/bin/sh\nsleep 1\nexec "{sys.executable}" "$@"\n')  # the probe too
-    slow_python.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(slow_python))
+    monkeypatch.setattr(sys, "executable", str(slow_interpreter(tmp_path, 1, when="")))  # the probe too
     marker = tmp_path / "ran"
 
     async def body() -> None:
@@ -275,10 +272,7 @@ def test_a_runner_that_does_not_read_a_large_plan_holds_up_no_other_job(
 ) -> None:
     """A plan larger than a pipe holds is written to its runner off the launch: a runner that hangs before it reads
     it keeps one slot only, and the next job starts and ends meanwhile."""
-    slow_python = tmp_path / "slow-python"
-    slow_python.write_text(f'#!/bin/sh\ncase "$*" in *hanging*) sleep 600;; esac\nexec "{sys.executable}" "$@"\n')
-    slow_python.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(slow_python))
+    monkeypatch.setattr(sys, "executable", str(slow_interpreter(tmp_path, 600, when="hanging")))
     code = "print('big')\n" + "#" * (2 * local.PIPE_BYTES) + "\n"
 
     async def body() -> None:

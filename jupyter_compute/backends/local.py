@@ -563,14 +563,15 @@ class LocalBackend(Backend):
     async def _cancel_from_journal(self, remote_id: str) -> bool:
         """Settle as cancelled a job from the queue journal whose folder is not made yet, by making it (which takes
         its launch claim); False if it is no such job."""
-        active = self._active.get(remote_id)
-        if active is None or active.plan is None or (self.jobs_dir / remote_id).is_dir():
+        plan = self._pending_plan(remote_id)
+        if plan is None:
             return False
+        active = self._active[remote_id]
         launched = active.status_on_disk
         active.status_on_disk = True  # claimed: not launched now (a runner launched meanwhile finds it taken)
         status = files.final_status("CANCELLED", "cancelled before it started")
         try:
-            made = await asyncio.to_thread(files.materialize, self.jobs_dir / remote_id, active.plan, status=status)
+            made = await asyncio.to_thread(files.materialize, self.jobs_dir / remote_id, plan, status=status)
         except BaseException:
             if not launched:
                 active.status_on_disk = False
