@@ -245,6 +245,30 @@ def test_a_runner_that_cannot_be_started_fails_its_job_at_once(tmp_path: Path) -
     run(body)
 
 
+def test_a_runners_log_grown_past_its_limit_is_moved_aside_for_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "RUNNERS_LOG_MAX_BYTES", 1000)
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / local.RUNNERS_LOG).write_bytes(b"small\n")
+
+    async def submit_and_wait(b: local.LocalBackend, job_id: str) -> None:
+        await b.submit(JobSpec(command="true"), job_id)
+        assert (await wait_status(b, job_id, timeout=120)).state is JobState.SUCCEEDED
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await submit_and_wait(b, "s-job")
+            assert (jobs / local.RUNNERS_LOG).read_bytes() == b"small\n", "under the limit: kept as it is"
+            (jobs / local.RUNNERS_LOG).write_bytes(b"old\n" * 300)
+            await submit_and_wait(b, "r-job")
+
+    run(body)
+    assert (jobs / (local.RUNNERS_LOG + ".1")).read_bytes() == b"old\n" * 300
+    assert (jobs / local.RUNNERS_LOG).read_bytes() == b"", "a new log, empty (that runner started its job)"
+
+
 def test_a_job_deleted_while_its_launch_waits_for_the_runner_options_neither_runs_nor_comes_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

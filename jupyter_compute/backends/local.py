@@ -120,6 +120,8 @@ PUSH_BATCH = 100
 INCOMPLETE_MESSAGE = "job folder incomplete (the machine stopped while it was written)"
 #: Where the runners of jobs from the queue journal write until they made their folder (then: its runner.log).
 RUNNERS_LOG = ".runners.log"
+#: A RUNNERS_LOG this large is moved aside (to RUNNERS_LOG + ".1", replacing the one before) for a new one.
+RUNNERS_LOG_MAX_BYTES = 1 << 20
 #: What a pipe holds without its reader (Linux): a plan this long is written to a starting runner at once.
 PIPE_BYTES = 65536
 #: The message of a job from the queue journal whose runner ended before it made the job's folder.
@@ -131,6 +133,23 @@ SLOW_START_MESSAGE = f"lost: its runner did not start the job within {STARTING_G
 #: and without ``site`` where the packages are reachable so.
 RUNNER_FLAGS = (("-I", "-S"), ("-I",), ())
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+_runners_log_turn = threading.Lock()
+
+
+def open_runners_log(jobs_dir: Path) -> int:
+    """RUNNERS_LOG of ``jobs_dir`` open for appending (the caller closes it); one grown past RUNNERS_LOG_MAX_BYTES is
+    moved aside first (runners still writing to it go on writing there)."""
+    path = jobs_dir / RUNNERS_LOG
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    with _runners_log_turn:
+        log = os.open(path, flags, 0o644)
+        if os.fstat(log).st_size < RUNNERS_LOG_MAX_BYTES:
+            return log
+        os.close(log)
+        os.replace(path, path.with_name(RUNNERS_LOG + ".1"))
+        return os.open(path, flags, 0o644)
 
 
 def _feed(runner: subprocess.Popen[bytes], plan: bytes) -> None:
@@ -345,7 +364,6 @@ class LocalBackend(Backend):
         self._form: Form | None = None
         self._journal = QueueJournal(self.jobs_dir)
         self._scanned = False  # the journal and the folders were read (start)
-        self._runners_log: int | None = None  # RUNNERS_LOG, open while runners may be started
         self._runner_flags: tuple[str, ...] | None = None  # probed once, before the first spawn
         self._probe: asyncio.Task[tuple[str, ...]] | None = None
         self._sink: StatusSink | None = None
@@ -405,9 +423,6 @@ class LocalBackend(Backend):
                 await task
         self._exits.close()
         self._journal.close()
-        if self._runners_log is not None:
-            os.close(self._runners_log)
-            self._runners_log = None
 
     def attach_status_sink(self, sink: StatusSink) -> None:
         """Tell ``sink`` every status change from now on (and those not told yet); the monitor's polls
@@ -1022,19 +1037,20 @@ class LocalBackend(Backend):
         """Start the runner of a job from the queue journal with its plan on stdin: making the job's folder takes
         the launch claim (a cancel that made it first wins, and the runner exits with ``FOLDER_TAKEN``)."""
         try:
-            if self._runners_log is None:
-                flags_ = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-                self._runners_log = os.open(self.jobs_dir / RUNNERS_LOG, flags_, 0o644)
-            runner = subprocess.Popen(
-                [*runner_argv(job_dir, flags), PLAN_ON_STDIN],
-                cwd=self.jobs_dir,
-                stdin=subprocess.PIPE,
-                stdout=self._runners_log,
-                stderr=subprocess.STDOUT,
-                env=self._runner_env(),
-                start_new_session=True,
-                close_fds=True,
-            )
+            log = open_runners_log(self.jobs_dir)  # per spawn: a spawn thread outliving close() holds its own
+            try:
+                runner = subprocess.Popen(
+                    [*runner_argv(job_dir, flags), PLAN_ON_STDIN],
+                    cwd=self.jobs_dir,
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._runner_env(),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            finally:
+                os.close(log)
         except OSError as exc:
             files.materialize(job_dir, plan, status=files.final_status("FAILED", f"could not start the runner: {exc}"))
             return None, None
