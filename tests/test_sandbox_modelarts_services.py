@@ -21,6 +21,8 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
 from jupyter_compute.sandbox.modelarts import ModelArtsSandbox
+from jupyter_compute.sandbox.modelarts.service_runner import Service
+from jupyter_compute.sandbox.modelarts.service_views import list_services
 from jupyter_compute.sandbox.modelarts.services import (
     APP_AUTHED,
     FAILING_MODEL_ID,
@@ -291,6 +293,13 @@ def test_the_schedule_stops_a_real_time_service(api: httpx.Client, modelarts: Mo
 
 
 # ---------------------------------------------------------------------- listings
+def test_services_created_in_the_same_millisecond_are_listed_newest_first() -> None:
+    made = [Service(id=str(uuid.uuid4()), body={"config": []}, api_id="api", predict_url="", created_ms=1)
+            for _ in range(20)]
+    listed = list_services([({"publish_at": s.created_ms, "service_id": s.id}, s) for s in made], {})
+    assert [view["service_id"] for view in listed["services"]] == [s.id for s in reversed(made)]
+
+
 def test_listing_filters_sorts_and_pages(api: httpx.Client, s3: Any) -> None:
     tag = uuid.uuid4().hex[:6]
     ids = [create(api, realtime_body(f"list-{tag}-{i}")) for i in range(3)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import shutil
 import threading
@@ -39,6 +40,9 @@ class Stopped(Exception):
     """A stop (or a delete) arrived while the worker was busy."""
 
 
+_creations = itertools.count()
+
+
 @dataclass
 class Service:
     """One service and everything its worker changes (guarded by ``lock``)."""
@@ -48,6 +52,8 @@ class Service:
     api_id: str
     predict_url: str
     created_ms: int = field(default_factory=now_ms)
+    #: Creation order: breaks ties of the millisecond times in listings (newest first means the last created).
+    created_seq: int = field(default_factory=lambda: next(_creations))
     status: str = "deploying"
     progress: int = 0
     error_msg: str = ""

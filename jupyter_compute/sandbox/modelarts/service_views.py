@@ -106,7 +106,7 @@ def list_services(rows: list[tuple[dict[str, Any], Service]], args: Mapping[str,
     kept = [(v, s) for v, s in rows
             if all(not args.get(k) or get(v, s) == args[k] for k, get in _SERVICE_FILTERS.items())
             and (not args.get("model_id") or any(c["model_id"] == args["model_id"] for c in s.body["config"]))]
-    kept.sort(key=lambda pair: (pair[0][sort_by], pair[0]["service_id"]), reverse=desc)
+    kept.sort(key=lambda pair: (pair[0][sort_by], pair[1].created_seq), reverse=desc)
     page = _page([v for v, _ in kept], args)
     return {"total_count": len(kept), "count": len(page), "services": page}
 
