@@ -260,13 +260,14 @@ def test_a_runners_log_grown_past_its_limit_is_moved_aside_for_a_new_one(
     async def body() -> None:
         async with backend(tmp_path, max_jobs=1) as b:
             await submit_and_wait(b, "s-job")
-            assert (jobs / local.RUNNERS_LOG).read_bytes() == b"small\n", "under the limit: kept as it is"
+            assert (jobs / local.RUNNERS_LOG).read_bytes().startswith(b"small\n"), "under the limit: kept"
             (jobs / local.RUNNERS_LOG).write_bytes(b"old\n" * 300)
             await submit_and_wait(b, "r-job")
 
     run(body)
     assert (jobs / (local.RUNNERS_LOG + ".1")).read_bytes() == b"old\n" * 300
-    assert (jobs / local.RUNNERS_LOG).read_bytes() == b"", "a new log, empty (that runner started its job)"
+    new = (jobs / local.RUNNERS_LOG).read_bytes()
+    assert len(new) < 1000 and not new.startswith(b"old"), "a new log"
 
 
 def test_a_job_deleted_while_its_launch_waits_for_the_runner_options_neither_runs_nor_comes_back(

@@ -1014,22 +1014,18 @@ class LocalBackend(Backend):
             return None, None
         try:
             with open(job_dir / files.RUNNER_LOG, "ab") as out:
-                runner = subprocess.Popen(
-                    runner_argv(job_dir, flags),
-                    cwd=job_dir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=self._runner_env(),
-                    start_new_session=True,
-                    close_fds=True,
-                )
+                runner = self._popen_runner(runner_argv(job_dir, flags), job_dir, subprocess.DEVNULL, out.fileno())
         except OSError as exc:
             status = files.final_status("FAILED", f"could not start the runner: {exc}")
             files.write_json_once(job_dir / files.STATUS, status)
             return None, None
         # The runner records its pid itself (runner.json) as it starts; meanwhile the launch claim's grace covers it.
         return runner, open_pidfd(runner.pid, None)  # our unreaped child: its pid is ours
+
+    def _popen_runner(self, argv: list[str], cwd: Path, stdin: int, out: int) -> subprocess.Popen[bytes]:
+        """A detached runner (a session of its own), its output and errors to ``out``."""
+        return subprocess.Popen(argv, cwd=cwd, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                                env=self._runner_env(), start_new_session=True, close_fds=True)
 
     def _spawn_folder_maker(
         self, job_dir: Path, flags: tuple[str, ...], plan: bytes
@@ -1039,16 +1035,8 @@ class LocalBackend(Backend):
         try:
             log = open_runners_log(self.jobs_dir)  # per spawn: a spawn thread outliving close() holds its own
             try:
-                runner = subprocess.Popen(
-                    [*runner_argv(job_dir, flags), PLAN_ON_STDIN],
-                    cwd=self.jobs_dir,
-                    stdin=subprocess.PIPE,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self._runner_env(),
-                    start_new_session=True,
-                    close_fds=True,
-                )
+                runner = self._popen_runner([*runner_argv(job_dir, flags), PLAN_ON_STDIN], self.jobs_dir,
+                                            subprocess.PIPE, log)
             finally:
                 os.close(log)
         except OSError as exc:
