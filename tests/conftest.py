@@ -43,9 +43,15 @@ HARDHAT_KEYS = ("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2f
 HARDHAT_ADDRESSES = ("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 
 
-#: Every server the suite starts (in this process or a child) reports blocking calls of our code here.
-LOOP_WATCH_REPORT = Path(os.environ.setdefault(
+#: The report of the whole run (pytest-xdist's workers inherit it from the process that started them).
+_REPORT_BASE = Path(os.environ.setdefault(
     loop_watch.ENV_REPORT, str(Path(tempfile.mkdtemp(prefix="loop-watch-")) / "blocking-calls.jsonl")))
+#: The xdist worker this process is ("gw0", "gw1" …), None without xdist.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+#: Every server this process starts (in this process or a child) reports blocking calls of our code here: a file
+#: of its own in an xdist worker, so that what one worker's servers do never fails another worker's test.
+LOOP_WATCH_REPORT = _REPORT_BASE.with_name(f"{_REPORT_BASE.stem}-{_WORKER}{_REPORT_BASE.suffix}") if _WORKER else _REPORT_BASE
+os.environ[loop_watch.ENV_REPORT] = str(LOOP_WATCH_REPORT)
 loop_watch.install_from_env()
 
 
@@ -65,15 +71,31 @@ def no_blocking_call_in_our_code() -> Iterator[None]:
         pytest.fail(_blocking_calls_text(found), pytrace=False)
 
 
+_BLOCKING_CALLS_HEADER = f"our code blocked an event loop for over {loop_watch.DEFAULT_THRESHOLD_MS:g} ms:"
+
+
 def _blocking_calls_text(found: list[dict[str, Any]]) -> str:
     lines = "\n".join(json.dumps(record) for record in found)
-    return f"our code blocked an event loop for over {loop_watch.DEFAULT_THRESHOLD_MS:g} ms:\n{lines}"
+    return f"{_BLOCKING_CALLS_HEADER}\n{lines}"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """The blocking calls that failed a test (in this process, or in an xdist worker: the report says which)."""
+    text = str(report.longrepr) if report.failed else ""
+    if _BLOCKING_CALLS_HEADER in text:
+        _BLOCKING_CALLS_FAILED.extend(json.loads(line) for line in text.splitlines() if line.startswith("{"))
+
+
+def _run_reports() -> list[dict[str, Any]]:
+    """What every server of the run reported: the run's own file and those of its xdist workers."""
+    workers = sorted(_REPORT_BASE.parent.glob(f"{_REPORT_BASE.stem}-gw*{_REPORT_BASE.suffix}"))
+    return [record for path in (_REPORT_BASE, *workers) for record in loop_watch.read_report(path)[0]]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A blocking call outside any test (in a module's fixtures) fails the run too, and is shown."""
-    found, _ = loop_watch.read_report(LOOP_WATCH_REPORT)
-    unreported = [record for record in found if record not in _BLOCKING_CALLS_FAILED]
+    """A blocking call outside any test (in a module's fixtures) fails the run too, and is shown (by the process that
+    started the run: with xdist, once the workers are done)."""
+    unreported = [record for record in _run_reports() if record not in _BLOCKING_CALLS_FAILED]
     if unreported and not hasattr(session.config, "workerinput"):
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         text = _blocking_calls_text(unreported) + "\n(while fixtures were set up or torn down)"
