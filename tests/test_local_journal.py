@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -268,6 +269,25 @@ def test_a_runners_log_grown_past_its_limit_is_moved_aside_for_a_new_one(
     assert (jobs / (local.RUNNERS_LOG + ".1")).read_bytes() == b"old\n" * 300
     new = (jobs / local.RUNNERS_LOG).read_bytes()
     assert len(new) < 1000 and not new.startswith(b"old"), "a new log"
+
+
+def test_a_runners_log_that_cannot_be_moved_aside_is_written_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(local, "RUNNERS_LOG_MAX_BYTES", 1000)
+    jobs = tmp_path / "jobs"
+    (jobs / (local.RUNNERS_LOG + ".1")).mkdir(parents=True)  # in the way of the move
+    (jobs / local.RUNNERS_LOG).write_bytes(b"old\n" * 300)
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command="true"), "w-job")
+            assert (await wait_status(b, "w-job", timeout=120)).state is JobState.SUCCEEDED
+
+    with caplog.at_level(logging.WARNING):
+        run(body)
+    assert (jobs / local.RUNNERS_LOG).read_bytes().startswith(b"old\n" * 300)
+    assert f"could not move {jobs / local.RUNNERS_LOG} aside" in caplog.text
 
 
 def test_a_job_deleted_while_its_launch_waits_for_the_runner_options_neither_runs_nor_comes_back(

@@ -125,9 +125,10 @@ RUNNERS_LOG_MAX_BYTES = 1 << 20
 #: What a pipe holds without its reader (Linux): a plan this long is written to a starting runner at once.
 PIPE_BYTES = 65536
 #: The message of a job from the queue journal whose runner ended before it made the job's folder.
-NEVER_STARTED_MESSAGE = f"lost: its runner ended before it started the job (see {RUNNERS_LOG})"
+NEVER_STARTED_MESSAGE = f"lost: its runner ended before it started the job (see {RUNNERS_LOG} or {RUNNERS_LOG}.1)"
 #: The message of a job from the queue journal whose folder was not made ``STARTING_GRACE_S`` after its launch.
-SLOW_START_MESSAGE = f"lost: its runner did not start the job within {STARTING_GRACE_S:g} s (see {RUNNERS_LOG})"
+SLOW_START_MESSAGE = (f"lost: its runner did not start the job within {STARTING_GRACE_S:g} s "
+                      f"(see {RUNNERS_LOG} or {RUNNERS_LOG}.1)")
 #: Interpreter options of the runner, tried in this order in the background from ``start`` (the first that
 #: imports it and psutil wins; the first launch waits for it): isolated (no PYTHON* variables, no user site)
 #: and without ``site`` where the packages are reachable so.
@@ -138,17 +139,21 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _runners_log_turn = threading.Lock()
 
 
-def open_runners_log(jobs_dir: Path) -> int:
+def open_runners_log(jobs_dir: Path, logger: logging.Logger) -> int:
     """RUNNERS_LOG of ``jobs_dir`` open for appending (the caller closes it); one grown past RUNNERS_LOG_MAX_BYTES is
     moved aside first (runners still writing to it go on writing there)."""
     path = jobs_dir / RUNNERS_LOG
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
     with _runners_log_turn:
         log = os.open(path, flags, 0o644)
-        if os.fstat(log).st_size < RUNNERS_LOG_MAX_BYTES:
+        try:
+            if os.fstat(log).st_size < RUNNERS_LOG_MAX_BYTES:
+                return log
+            os.replace(path, path.with_name(RUNNERS_LOG + ".1"))
+        except OSError as exc:  # written on rather than fail the job (and every one after it)
+            logger.warning("could not move %s aside: %s", path, exc)
             return log
         os.close(log)
-        os.replace(path, path.with_name(RUNNERS_LOG + ".1"))
         return os.open(path, flags, 0o644)
 
 
@@ -1033,7 +1038,7 @@ class LocalBackend(Backend):
         """Start the runner of a job from the queue journal with its plan on stdin: making the job's folder takes
         the launch claim (a cancel that made it first wins, and the runner exits with ``FOLDER_TAKEN``)."""
         try:
-            log = open_runners_log(self.jobs_dir)  # per spawn: a spawn thread outliving close() holds its own
+            log = open_runners_log(self.jobs_dir, self.log)  # per spawn: a spawn thread outliving close() holds its own
             try:
                 runner = self._popen_runner([*runner_argv(job_dir, flags), PLAN_ON_STDIN], self.jobs_dir,
                                             subprocess.PIPE, log)
