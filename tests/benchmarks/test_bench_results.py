@@ -23,7 +23,6 @@ asserted on the default (same-host) path; the HTTP figures are printed beside th
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -128,15 +127,20 @@ def read_once(how: str, server: LiveServer, job_id: str, name: str, path: Path) 
     }
 
 
+#: Run before each timed read: the same start for every read (see :func:`measure`).
+PRIMER = "block = b'x' * (1 << 30)"
+
+
 def measure(served: tuple[LiveServer, str, dict[str, Path]], name: str, ways: list[str]) -> dict[str, list[dict]]:
-    """Each way of reading ``name`` RUNS times, interleaved, so that a busy moment falls on all of them, in an order
-    shuffled each round: on this machine a read that follows another one's is slower (measured: the same read
-    0.79 s right after pandas', 0.65 s after one of its own kind), and a fixed order charged that to one way."""
+    """Each way of reading ``name`` RUNS times, interleaved, so that a busy moment falls on all of them. Each timed
+    read comes right after the same process (it fills 1 GB and exits): on this machine how fast a read is depends on
+    what the process before it did with memory (the same read of ours took 0.79 s right after pandas', 0.65 s
+    after one of its own kind), and in a fixed order each way would pay for the one before it."""
     server, job_id, paths = served
     runs: dict[str, list[dict]] = {how: [] for how in ways}
-    order = random.Random(20)
     for _ in range(RUNS):
-        for how in order.sample(ways, len(ways)):
+        for how in ways:
+            subprocess.run([sys.executable, "-c", PRIMER], check=True, timeout=120)
             runs[how].append(read_once(how, server, job_id, name, paths[name]))
     return runs
 
