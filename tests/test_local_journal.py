@@ -7,7 +7,9 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run, until, wait_status
@@ -141,6 +143,44 @@ def test_a_deleted_queued_job_does_not_come_back_after_a_restart(tmp_path: Path)
             gate.touch()
             assert (await wait_status(b, "r-kept", timeout=120)).state is JobState.SUCCEEDED
             assert not (tmp_path / "jobs" / "r-deleted").exists()
+
+    run(body)
+
+
+def test_a_start_cut_short_during_its_scan_still_tracks_the_queued_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server gives the extension's start a deadline: a start cancelled while it reads the jobs on disk still
+    tracks what it found (a queued job of the journal is known nowhere else), and meanwhile such a job is queued,
+    not unknown (the monitor would fail a job its backend does not know)."""
+    gate = tmp_path / "gate"
+    entered, release = threading.Event(), threading.Event()
+    real_scan = local.LocalBackend._scan
+
+    def slow_scan(self: local.LocalBackend) -> list[Any]:
+        entered.set()
+        release.wait(120)
+        return real_scan(self)
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command=gated("true", gate)), "s-holder")
+            assert (await b.submit(JobSpec(command="true"), "s-kept")).status.state is JobState.QUEUED
+        monkeypatch.setattr(local.LocalBackend, "_scan", slow_scan)
+        again = local.LocalBackend("local", {"max_jobs": 2}, data_dir=tmp_path)
+        try:
+            starting = asyncio.ensure_future(again.start())
+            await until(entered.is_set, "the scan to begin", timeout=120)
+            assert (await again.status("s-kept")).state is JobState.QUEUED
+            starting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await starting
+            release.set()
+            assert (await wait_status(again, "s-kept", timeout=120)).state is JobState.SUCCEEDED
+        finally:
+            release.set()
+            gate.touch()
+            await again.close()
 
     run(body)
 

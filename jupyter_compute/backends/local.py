@@ -1377,12 +1377,20 @@ class LocalBackend(Backend):
         status, ended = self._look_up_status(remote_id, running, gone)
         return status, ended, _list_results(self.jobs_dir / remote_id) if ended and with_results else None
 
-    def _look_up_status(self, remote_id: str, running: int, gone: bool) -> tuple[RemoteStatus, bool]:
+    def _status_without_folder(self, remote_id: str, running: int, gone: bool) -> tuple[RemoteStatus, bool] | None:
+        """The status of a job from the queue journal whose folder is not made yet, also one queued before a restart
+        that the start's scan has not tracked yet (worker thread: this may read the journal); None for the others."""
         plan = self._pending_plan(remote_id)
         if plan is not None:
-            unstarted = self._unstarted_status(remote_id, plan, running, gone)
-            if unstarted is not None:
-                return unstarted
+            return self._unstarted_status(remote_id, plan, running, gone)
+        if not self._scanned and remote_id in self._journal and not (self.jobs_dir / remote_id).is_dir():
+            return self._queued_status(running), False
+        return None
+
+    def _look_up_status(self, remote_id: str, running: int, gone: bool) -> tuple[RemoteStatus, bool]:
+        unstarted = self._status_without_folder(remote_id, running, gone)
+        if unstarted is not None:
+            return unstarted
         job_dir = self._job_dir(remote_id)
         done = files.read_json(job_dir / files.STATUS)
         if done is None:
