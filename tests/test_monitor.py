@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, UTC
 from pathlib import Path
+from typing import Any
 
 from jupyter_compute.backends.base import Backend, Capabilities, Submission
 from jupyter_compute.errors import BackendError, InvalidSpec, NotFound
@@ -16,6 +18,22 @@ from jupyter_compute.server.monitor import Monitor
 from jupyter_compute.server.service import JobService
 from jupyter_compute.server.store import JobStore
 
+
+
+async def poll(probe: Callable[[], Any], *, tries: int = 1000, every: float = 0.01) -> None:
+    """Call ``probe`` (awaiting what it gives, if that is awaitable) until it gives something true, at most ``tries``
+    times ``every`` seconds apart; the assertions after it say what went wrong."""
+    for _ in range(tries):
+        found = probe()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
+            return
+        await asyncio.sleep(every)
+
+
+async def ended(store: JobStore, job_id: str) -> bool:
+    return (await store.get(job_id)).is_terminal
 
 class ScriptedBackend(Backend):
     """A platform whose answers follow a script: each status call takes the next entry."""
@@ -132,11 +150,13 @@ def test_restart_reattaches_and_one_bad_job_does_not_block_the_rest(tmp_path: Pa
         monitor = Monitor(JobService(store, {"scripted": backend}, EventHub()))
         await monitor.start()
         try:
-            for _ in range(1000):
-                states = {j: (await store.get(j)).state for j in ("running", "found", "lost")}
-                if states["running"].is_terminal and states["found"].is_terminal and states["lost"] is JobState.UNKNOWN:
-                    break
-                await asyncio.sleep(0.01)
+            states: dict[str, JobState] = {}
+
+            async def settled() -> bool:
+                states.update({j: (await store.get(j)).state for j in ("running", "found", "lost")})
+                return states["running"].is_terminal and states["found"].is_terminal and states["lost"] is JobState.UNKNOWN
+
+            await poll(settled)
             return states, await store.get("broken"), await store.get("lost")
         finally:
             await monitor.stop()
@@ -166,12 +186,8 @@ def test_a_job_its_platform_certainly_lacks_after_a_restart_is_sent_again(tmp_pa
         monitor = Monitor(JobService(store, {"scripted": backend}, EventHub()))
         await monitor.start()
         try:
-            for _ in range(1000):
-                job = await store.get("cut")
-                if job.is_terminal:
-                    return job
-                await asyncio.sleep(0.01)
-            return job
+            await poll(lambda: ended(store, "cut"))
+            return await store.get("cut")
         finally:
             await monitor.stop()
             await store.close()
@@ -213,12 +229,8 @@ def test_a_resent_job_whose_answer_is_lost_again_is_looked_up_again(tmp_path: Pa
         async with monitored(tmp_path, backend) as (store, service, _):
             job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
             assert job.native_status == "confirming submission", job
-            for _ in range(1000):
-                job = await store.get(job.id)
-                if job.is_terminal:
-                    break
-                await asyncio.sleep(0.01)
-            return job
+            await poll(lambda: ended(store, job.id))
+            return await store.get(job.id)
 
     job = asyncio.run(scenario())
     assert backend.sent == 4
@@ -234,15 +246,9 @@ def test_a_confirming_job_cancelled_meanwhile_is_not_sent_again(tmp_path: Path, 
     async def scenario():
         async with monitored(tmp_path, backend) as (_, service, monitor):
             job, _ = await service.submit({"backend": "scripted", "algorithm": "a"})
-            for _ in range(1000):
-                if backend.sent >= 3:
-                    break
-                await asyncio.sleep(0.01)
+            await poll(lambda: backend.sent >= 3)
             cancelled = await service.cancel(job.id)
-            for _ in range(1000):
-                if job.id not in monitor._confirming:
-                    break
-                await asyncio.sleep(0.01)
+            await poll(lambda: job.id not in monitor._confirming)
             return cancelled, job.id in monitor._confirming
 
     cancelled, still_confirming = asyncio.run(scenario())
@@ -273,10 +279,7 @@ def test_a_certain_backends_answer_comes_before_its_record_and_reads_after_it_se
             published = [await events.next(timeout=10) for _ in range(2)]
             cancelled, _ = await service.submit({"backend": "scripted", "algorithm": "b"})
             await service.cancel(cancelled.id)  # made in the answer's turn: it finds the job recorded
-            for _ in range(1000):
-                if backend.cancelled:
-                    break
-                await asyncio.sleep(0.01)
+            await poll(lambda: backend.cancelled)
             return job, created, recorded, published, backend.cancelled, await store.get(cancelled.id)
         finally:
             await store.close()
