@@ -136,3 +136,36 @@ async def test_local_jobs_see_no_secret(jp_serverapp, jp_fetch, jp_auth_header):
     log = json.loads((await jp_fetch("compute", "api", "jobs", job_id, "logs")).body)["text"]
     assert "ENV-DONE" in log and "JUPYTER_COMPUTE_OUTPUT_DIR=" in log
     assert "s3cret-key" not in log and token not in log
+
+
+def _login_cookie(reply) -> str:
+    """The ``name=value`` of the Jupyter login cookie an answer sets ('' when it sets none)."""
+    cookies = [c for c in reply.headers.get_list("Set-Cookie") if c.startswith("username-")]
+    assert len(cookies) <= 1, cookies
+    return cookies[0].split(";")[0] if cookies else ""
+
+
+async def test_a_token_login_gets_jupyters_cookie_as_on_any_jupyter_route(
+        jp_serverapp, http_server_client, jp_base_url, jp_auth_header):
+    # Jupyter answers a request that came with a token with a login cookie; the passthrough signs it only
+    # after the request has gone on to the platform, and its answers must still carry it, refusals included.
+    status = await http_server_client.fetch(url_path_join(jp_base_url, "api/status"), headers=dict(jp_auth_header))
+    forwarded = await proxy(http_server_client, jp_base_url, jp_auth_header, "items/1")
+    refused = await proxy(http_server_client, jp_base_url, jp_auth_header, "items/../x")
+    assert (forwarded.code, refused.code) == (200, 400)
+    cookies = [_login_cookie(reply) for reply in (status, forwarded, refused)]
+    assert all(cookies), cookies
+    assert {c.split("=", 1)[0] for c in cookies} == {cookies[0].split("=", 1)[0]}
+    for reply in (status, forwarded):
+        attributes = sorted(a.strip().split("=")[0].lower() for a in reply.headers["Set-Cookie"].split(";")[1:])
+        assert "httponly" in attributes and "path" in attributes, attributes
+    assert "Cookie" not in SEEN[0]["headers"], "Jupyter's cookie is not passed on to the platform"
+
+    # the cookie alone logs the next request in, and a request that has it gets no new one
+    again = await http_server_client.fetch(url_path_join(jp_base_url, "compute/proxy/echo/items/2"),
+                                           headers={"Cookie": cookies[1]}, raise_error=False)
+    assert again.code == 200 and _login_cookie(again) == ""
+    anonymous = await http_server_client.fetch(url_path_join(jp_base_url, "compute/proxy/echo/items/3"),
+                                               raise_error=False)
+    assert anonymous.code == 401 and _login_cookie(anonymous) == ""
+    assert [json.loads(reply.body)["uri"] for reply in (forwarded, again)] == ["/api/v1/items/1", "/api/v1/items/2"]

@@ -16,8 +16,9 @@ import functools
 import inspect
 import re
 import sys
+from asyncio import Future
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import aiohttp
@@ -161,8 +162,10 @@ class ProxyHandler(ComputeHandler):
 
     _exchange: Exchange | None = None
     _pump: proxy_splice.Pump | None = None
+    _cookies_to_sign: list[Callable[[], None]] | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
+        self._cookies_to_sign = []
         await super().prepare()
         if self.request.method not in PROXIED_METHODS:
             return  # tornado answers 405
@@ -193,6 +196,28 @@ class ProxyHandler(ComputeHandler):
             raise web.HTTPError(403, log_message=f"User is not authorized to {action} on resource: "
                                                  f"{self.auth_resource}.")
 
+    def set_signed_cookie(self, name: str, value: str | bytes, expires_days: float | None = 30,
+                          version: int | None = None, **kwargs: Any) -> None:
+        """Sign a cookie set while ``prepare`` runs (Jupyter's login cookie, on a request that came with a token)
+        only once the request has gone on to the platform: the answer carries it all the same, and the request
+        does not wait for the signature."""
+        sign = functools.partial(super().set_signed_cookie, name, value, expires_days, version, **kwargs)
+        if self._cookies_to_sign is None:
+            sign()
+        else:
+            self._cookies_to_sign.append(sign)
+
+    set_secure_cookie = set_signed_cookie  # the name Jupyter calls
+
+    def _sign_cookies(self) -> None:
+        signs, self._cookies_to_sign = self._cookies_to_sign or [], None
+        for sign in signs:
+            sign()
+
+    def flush(self, include_footers: bool = False) -> Future[None]:
+        self._sign_cookies()  # an answer refused in prepare carries the cookie too
+        return super().flush(include_footers)
+
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         return self._exchange.feed(chunk) if self._exchange is not None else None
 
@@ -219,6 +244,7 @@ class ProxyHandler(ComputeHandler):
 
     async def _forward(self, backend_name: str) -> None:
         assert self._exchange is not None, "prepare opened the exchange"
+        self._sign_cookies()  # the request is on its way (tornado waited a turn of the loop for its body)
         try:
             upstream = await self._exchange.response()
             self._answer_head(upstream)
