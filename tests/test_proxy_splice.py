@@ -205,16 +205,17 @@ async def test_a_caller_leaving_mid_answer_frees_the_platform_and_the_server(
 
 
 async def test_a_body_taken_from_a_paused_client_keeps_its_order(platform: tuple[int, Platform]) -> None:
-    """aiohttp stops reading (and holds back what it has not parsed) once its buffer is full; taking the body
-    then still hands over every byte once, in order: what aiohttp had, then the socket's."""
+    """The client stops reading once it holds READ_AHEAD bytes; taking the body then still hands over every
+    byte once, in order: what the client held, then the socket's."""
     client = ProxyClient(60.0)
     left, right = await _socket_pair()
     try:
         size = 32 << 20
         exchange = client.exchange("GET", f"http://127.0.0.1:{platform[0]}/api/v1/bytes?size={size}", {})
         response = await exchange.response()
-        protocol = response.connection.protocol  # type: ignore[union-attr]
-        await until(lambda: protocol._reading_paused, "aiohttp to stop reading with its buffer full", timeout=60)
+        connection = response.connection
+        assert connection is not None
+        await until(lambda: connection.reading_paused, "the client to stop reading with its buffer full", timeout=60)
         taken = exchange.take_body(SPLICE_MIN_BYTES)
         assert taken is not None
         read, source, rest = taken

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-import aiohttp
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.utils import url_path_join
 from tornado import httputil, web
@@ -33,6 +32,7 @@ from ..backends.base import Backend
 from ..errors import AuthError, BackendError, InvalidSpec, NotSupported, Unavailable
 from . import proxy_splice
 from .handlers import ComputeHandler
+from .proxy_connection import Answer, PlatformError
 from .proxy_upstream import Exchange, ProxyClient
 
 if TYPE_CHECKING:
@@ -248,11 +248,11 @@ class ProxyHandler(ComputeHandler):
         try:
             upstream = await self._exchange.response()
             self._answer_head(upstream)
-            if upstream.content.is_eof():  # a short answer, whole already
-                self.write(upstream.content.read_nowait())
+            if upstream.complete:  # a short answer, whole already
+                self.write(upstream.read_nowait())
             elif not await self._splice():
                 await self._relay(upstream)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (PlatformError, TimeoutError) as exc:
             self._exchange.close(clean=False)
             if self._headers_written:  # an answer cut short must not end like a whole one
                 self.log.warning("%s %s: the platform's answer broke off: %s", self.request.method,
@@ -266,16 +266,16 @@ class ProxyHandler(ComputeHandler):
             self._exchange.close(clean=False)
             self.request.connection.close()  # type: ignore[union-attr]
             return
-        self.finish(set_content_type=upstream.headers.get("content-type", "application/octet-stream"))
+        self.finish(set_content_type=upstream.header("content-type") or "application/octet-stream")
 
-    def _answer_head(self, upstream: aiohttp.ClientResponse) -> None:
+    def _answer_head(self, upstream: Answer) -> None:
         """Copy the platform's status and chosen headers to our answer."""
         self.set_status(upstream.status, reason=upstream.reason or "Upstream")
         for name, value in upstream.raw_headers:
             lowered = name.decode("latin-1").lower()
             if lowered in _FORWARDED_RESPONSE_HEADER_SET:
                 self.set_header(lowered, value.decode("latin-1"))
-        length = upstream.headers.get("content-length")
+        length = upstream.header("content-length")
         if length is not None and upstream.status not in (204, 304):
             self.set_header("Content-Length", length)  # the raw bytes: not chunked
 
@@ -309,15 +309,15 @@ class ProxyHandler(ComputeHandler):
             return None
         return connection
 
-    async def _relay(self, upstream: aiohttp.ClientResponse) -> None:
+    async def _relay(self, upstream: Answer) -> None:
         """Copy the platform's body to our answer as it comes. A chunk is sent while the next one is read,
         and waits for the one before it, so at most two are held; the last goes out with the end of the answer."""
         sending: Awaitable[None] | None = None
-        async for chunk in upstream.content.iter_any():
+        async for chunk in upstream.chunks():
             if sending is not None:
                 await sending
             self.write(chunk)
-            sending = None if upstream.content.at_eof() else self.flush()
+            sending = None if upstream.at_eof() else self.flush()
         if sending is not None:
             await sending
 

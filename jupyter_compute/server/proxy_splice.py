@@ -15,8 +15,9 @@ import errno
 import os
 import sys
 
-import aiohttp
 from tornado.iostream import StreamClosedError
+
+from .proxy_connection import PlatformError
 
 #: Whether this system can splice (Linux, Python ≥ 3.10).
 AVAILABLE = sys.platform == "linux" and hasattr(os, "splice")
@@ -34,7 +35,7 @@ _FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2))
 class Pump:
     """Moves ``length`` bytes from socket ``source`` to socket ``sink`` (both non-blocking; the pump works on
     duplicates of them and closes only those). :meth:`run` returns once every byte is out, and raises
-    ``aiohttp.ClientPayloadError`` when the source ends early or fails, ``TimeoutError`` when it sends
+    ``PlatformError`` when the source ends early or fails, ``TimeoutError`` when it sends
     nothing for ``timeout`` seconds while awaited, and ``StreamClosedError`` when the sink's peer left."""
 
     def __init__(self, source: int, sink: int, length: int, timeout: float) -> None:
@@ -114,9 +115,9 @@ class Pump:
         except BlockingIOError:
             return 0
         except OSError as exc:
-            raise aiohttp.ClientPayloadError(f"the platform's answer broke off: {exc}") from None
+            raise PlatformError(f"the platform's answer broke off: {exc}") from None
         if n == 0:
-            raise aiohttp.ClientPayloadError(f"the platform's answer broke off with {self._left} bytes to come")
+            raise PlatformError(f"the platform's answer broke off with {self._left} bytes to come")
         self._left -= n
         self._held += n
         self._idle_since = self._loop.time()
