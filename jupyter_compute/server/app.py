@@ -136,8 +136,8 @@ class ComputeApp(ExtensionApp):
         return str(Path(jupyter_data_dir()) / ("compute-sandbox" if self.sandbox else "compute"))
 
     _sandboxes: SandboxSet | None = None
-    #: The passthrough's HTTP client, opened as the extension starts.
-    proxy_client: ProxyClient | None = None
+    #: The passthrough's HTTP client (made before the server listens: it opens connections as it needs them).
+    proxy_client: ProxyClient
 
     def initialize_settings(self) -> None:
         loop_watch.install_from_env()
@@ -145,6 +145,7 @@ class ComputeApp(ExtensionApp):
         if self.sandbox:
             self._prepare_sandbox_data()
         self.store = JobStore(Path(self.data_dir) / "jobs.sqlite")
+        self.proxy_client = ProxyClient(self.proxy_timeout)
         self._sandboxes = start_sandboxes(self.log, Path(self.data_dir) / "sandboxes") if self.sandbox else None
         backends, failed = self._build_backends()
         self.service = JobService(self.store, backends, self.hub, log=self.log)
@@ -212,7 +213,6 @@ class ComputeApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
-        self.proxy_client = ProxyClient(self.proxy_timeout)
         backends = list(self.service.backends.items())
         for name, backend in backends:
             if backend.capabilities.has_webhooks:
@@ -248,8 +248,7 @@ class ComputeApp(ExtensionApp):
                 await backend.close()
             except Exception as exc:  # noqa: BLE001
                 self.log.warning("jupyter-compute: closing backend '%s' failed: %s", backend.name, _log_reason(exc))
-        if self.proxy_client is not None:
-            await self.proxy_client.aclose()
+        await self.proxy_client.aclose()
         await self.store.close()
         if self._sandboxes is not None:
             await asyncio.to_thread(self._sandboxes.stop)

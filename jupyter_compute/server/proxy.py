@@ -29,11 +29,11 @@ from tornado.iostream import IOStream, StreamClosedError
 from yarl import URL
 
 from ..backends.base import Backend
-from ..errors import AuthError, BackendError, InvalidSpec, NotSupported, Unavailable
+from ..errors import AuthError, BackendError, InvalidSpec, NotSupported
 from . import proxy_splice
 from .handlers import ComputeHandler
 from .proxy_connection import Answer, PlatformError
-from .proxy_upstream import Exchange, ProxyClient
+from .proxy_upstream import Exchange
 
 if TYPE_CHECKING:
     from .app import ComputeApp
@@ -141,13 +141,6 @@ def max_body_size(app: ComputeApp) -> int:
     return app.proxy_max_body_size if app.proxy_max_body_size > 0 else sys.maxsize
 
 
-def proxy_client(app: ComputeApp) -> ProxyClient:
-    """The app's passthrough client (Unavailable until the extension has started)."""
-    if app.proxy_client is None:
-        raise Unavailable("the passthrough opens as the server finishes starting: try again in a moment")
-    return app.proxy_client
-
-
 def _declares_body(headers: httputil.HTTPHeaders) -> bool:
     return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"
 
@@ -175,7 +168,7 @@ class ProxyHandler(ComputeHandler):
         target = self._target(backend, backend_name)
         headers = {k: v for k, v in self.request.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
         headers.update(await backend.auth_headers())
-        client = proxy_client(self.compute)
+        client = self.compute.proxy_client
         method = self.request.method or "GET"
         if method in BODY_METHODS and _declares_body(self.request.headers):
             if "Content-Length" in self.request.headers:
@@ -292,7 +285,7 @@ class ProxyHandler(ComputeHandler):
             self.write(data)
         await self.flush()  # our head and what aiohttp had read go first, through tornado
         self._pump = proxy_splice.Pump(source, connection.stream.socket.fileno(), left,
-                                       proxy_client(self.compute).timeout)
+                                       self.compute.proxy_client.timeout)
         await self._pump.run()
         # sent past tornado, which counts what it is given against the Content-Length
         if connection._expected_content_remaining is not None:
