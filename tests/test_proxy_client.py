@@ -10,6 +10,7 @@ import gc
 import ipaddress
 import socket
 import ssl
+import struct
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import tornado.httpserver
 import tornado.web
 
 from jupyter_compute.server.proxy_connection import Answer, PlatformError
-from jupyter_compute.server.proxy_upstream import ProxyClient
+from jupyter_compute.server.proxy_upstream import BODY_CHUNKS_WAITING, ProxyClient
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -292,3 +293,125 @@ async def test_a_caller_that_leaves_before_the_answer_closes_the_connection_quie
     gc.collect()  # a failure nobody saw is reported when its future is collected
     await asyncio.sleep(0.05)
     assert "never retrieved" not in caplog.text
+
+
+def _pooled_then(then: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+                 platform: list[ScriptedPlatform]) -> Script:  # fmt: skip
+    """A script: the first request on a connection is answered whole (so the connection is pooled), the next
+    one meets ``then``; any later connection answers every request whole."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = platform[0].connections == 1
+        await platform[0].head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        if first:
+            await platform[0].head(reader)
+            await then(reader, writer)
+            return
+        while True:
+            await platform[0].head(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    return script
+
+
+async def test_a_request_lost_with_its_pooled_connection_is_sent_again_only_when_that_is_safe(
+        client: ProxyClient) -> None:  # fmt: skip
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.transport.abort()  # the request was read; the connection ends with no answer
+
+    holder: list[ScriptedPlatform] = []
+    platform = ScriptedPlatform(_pooled_then(hang_up, holder))
+    holder.append(platform)
+    port = await platform.start()
+    for method, resent in (("GET", True), ("POST", False)):
+        platform.connections, platform.heads = 0, []
+        warm = client.exchange("GET", f"http://127.0.0.1:{port}/warm", {})
+        assert (await warm.response()).status == 200 and await body_of(warm.answer) == b"ok"
+        warm.close()
+        exchange = client.exchange(method, f"http://127.0.0.1:{port}/job", {}, b"" if method == "POST" else None)
+        if resent:  # GET is idempotent: sent again on a new connection, and answered
+            assert (await exchange.response()).status == 200
+            assert [h.split(" ")[0] for h in platform.heads] == ["GET", "GET", "GET"]
+        else:  # the platform may have acted on the POST: it is not sent twice
+            with pytest.raises(PlatformError, match="closed the connection"):
+                await exchange.response()
+            assert [h.split(" ")[0] for h in platform.heads] == ["GET", "POST"]
+        exchange.close()
+        await client.aclose()
+
+
+async def test_a_connection_reset_in_a_body_that_ends_with_the_connection_is_not_taken_as_its_end(
+        client: ProxyClient) -> None:  # fmt: skip
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await platform.head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of it")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # a reset, not a close
+
+    platform = ScriptedPlatform(script)
+    port = await platform.start()
+    exchange = client.exchange("GET", f"http://127.0.0.1:{port}/x", {})
+    answer = await exchange.response()
+    with pytest.raises(PlatformError, match="before its answer was whole"):
+        await body_of(answer)
+    exchange.close()
+
+
+async def test_bytes_past_a_whole_answer_change_nothing_of_it_and_end_the_connection(client: ProxyClient) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await platform.head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirstHTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nstale")
+        await writer.drain()
+        await reader.read()
+
+    platform = ScriptedPlatform(script)
+    port = await platform.start()
+    for _ in range(2):
+        exchange = client.exchange("GET", f"http://127.0.0.1:{port}/x", {})
+        answer = await exchange.response()
+        assert (answer.status, await body_of(answer)) == (200, b"first")
+        exchange.close()
+    assert platform.connections == 2, "the connection that said too much was not used again"
+
+
+async def test_idle_connections_are_kept_for_a_while_only_and_no_timeout_means_none(
+        client: ProxyClient, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await platform.head(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    platform = ScriptedPlatform(script)
+    port = await platform.start()
+    unlimited = ProxyClient(0)  # proxy_timeout = 0: no limit, as before
+    try:
+        for keep_s, connections in ((60.0, 1), (0.0, 3)):
+            platform.connections = 0
+            monkeypatch.setattr("jupyter_compute.server.proxy_upstream.IDLE_KEEP_S", keep_s)
+            for _ in range(3):
+                exchange = unlimited.exchange("GET", f"http://127.0.0.1:{port}/x", {})
+                assert await body_of(await exchange.response()) == b"ok"
+                exchange.close()
+                await asyncio.sleep(0.01)
+            assert platform.connections == connections, keep_s
+            await unlimited.aclose()
+    finally:
+        await unlimited.aclose()
+
+
+async def test_an_exchange_given_up_before_its_connection_opened_lets_everyone_waiting_go(
+        client: ProxyClient, free_port: int) -> None:  # fmt: skip
+    exchange = client.exchange("POST", f"http://127.0.0.1:{free_port}/up", {}, streams_body=True)
+    waits = [exchange.feed(b"x" * 100) for _ in range(BODY_CHUNKS_WAITING)]
+    room = waits[-1]
+    assert waits[:-1] == [None] * (BODY_CHUNKS_WAITING - 1) and room is not None and not room.done()
+    exchange.close(clean=False)
+    assert room.done()
+    with pytest.raises(PlatformError, match="given up"):
+        await exchange.answer.head()

@@ -283,7 +283,7 @@ class ProxyHandler(ComputeHandler):
         read, source, left = taken
         for data in read:
             self.write(data)
-        await self.flush()  # our head and what aiohttp had read go first, through tornado
+        await self.flush()  # our head and what the client had read go first, through tornado
         self._pump = proxy_splice.Pump(source, connection.stream.socket.fileno(), left,
                                        self.compute.proxy_client.timeout)
         await self._pump.run()

@@ -38,16 +38,16 @@ class Answer:
         self._reason = bytearray()
         self._chunks: collections.deque[bytes] = collections.deque()
         self._held = 0
-        #: Called instead of failing when the connection is lost before any of the answer came; True when it
-        #: sent the request again (on a pooled connection the platform may have just closed).
-        self.resend: Callable[[], bool] | None = None
+        #: Called instead of failing when the connection is lost before any of the answer came (a pooled one the
+        #: platform may have just closed): sends the request again. Set only for an idempotent request.
+        self.resend: Callable[[], None] | None = None
         self._head: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._more: asyncio.Future[None] | None = None
 
     async def head(self) -> Answer:
         """Wait (no longer than the timeout) until the status and headers have come."""
         if not self._head.done():
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout or None):
                 await self._head  # a timeout cancels it: what comes later is then let go
         self._head.result()
         return self
@@ -94,7 +94,7 @@ class Answer:
                 raise self.error
             else:
                 self._more = asyncio.get_running_loop().create_future()
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(self._timeout or None):
                     await self._more
 
     def take_chunks(self) -> list[bytes]:
@@ -119,15 +119,20 @@ class Answer:
         """The answer cannot come (whole): who waits for it, or reads it, gets ``error``."""
         if self.complete or self.error is not None:
             return
-        resend, self.resend = self.resend, None
-        if resend is not None and not (self.status or self._reason or self.raw_headers) and resend():
-            return
+        self.resend = None
         self.error = error
         if not self._head.done():
             self._head.set_exception(error)
         self._wake()
 
     # --- fed by the connection ---
+
+    def _lost(self, error: PlatformError) -> None:
+        resend, self.resend = self.resend, None
+        if resend is not None and not (self.status or self._reason or self.raw_headers or self.complete):
+            resend()
+        else:
+            self.fail(error)
 
     def _began(self, status: int, keep_alive: bool) -> None:
         self.status, self.reason, self.keep_alive = status, self._reason.decode("latin-1"), keep_alive
@@ -162,6 +167,7 @@ class PlatformConnection(asyncio.Protocol):
         self.answer: Answer | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._interim = False  # the answer being parsed is a 1xx one, to be skipped
+        self._stray = False  # the platform sent more than the answer: the connection is not used again
         self._writable: asyncio.Future[None] | None = None
 
     # --- what the exchange uses ---
@@ -218,6 +224,8 @@ class PlatformConnection(asyncio.Protocol):
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             self._fail(PlatformError(f"the platform's answer is not valid HTTP: {exc}"))
             self.close()
+        if self._stray:
+            self.close()
 
     def eof_received(self) -> bool:
         return False
@@ -225,11 +233,11 @@ class PlatformConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         answer = self.answer
-        if answer is not None and answer.status and self._reads_to_close(answer):
-            answer._ended()  # a body without a declared length ends with the connection
-        else:
+        if answer is not None and answer.status and exc is None and self._reads_to_close(answer):
+            answer._ended()  # a body without a declared length ends with the connection (closed, not reset)
+        elif answer is not None and not self._stray:
             reason = f": {exc}" if exc else ""
-            self._fail(PlatformError(f"the platform closed the connection before its answer was whole{reason}"))
+            answer._lost(PlatformError(f"the platform closed the connection before its answer was whole{reason}"))
         self.resume_writing()
 
     def pause_writing(self) -> None:
@@ -243,35 +251,43 @@ class PlatformConnection(asyncio.Protocol):
 
     # --- httptools ---
 
+    @property
+    def _reading(self) -> Answer | None:
+        """The answer the bytes being parsed belong to; None for bytes nobody asked for."""
+        return None if self._stray else self.answer
+
     def on_message_begin(self) -> None:
-        if self.answer is not None:
-            self.answer._reason.clear()
-            self.answer.raw_headers.clear()
+        answer = self.answer
+        if answer is None or answer.complete or answer.error is not None:
+            self._stray = True
+            return
+        answer._reason.clear()
+        answer.raw_headers.clear()
 
     def on_status(self, status: bytes) -> None:
-        if self.answer is not None:
-            self.answer._reason += status
+        if (answer := self._reading) is not None:
+            answer._reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.answer is not None:
-            self.answer.raw_headers.append((name, value))
+        if (answer := self._reading) is not None:
+            answer.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         self._interim = 100 <= status < 200
-        if self.answer is not None and not self._interim:
-            self.answer._began(status, self._parser.should_keep_alive())
+        if (answer := self._reading) is not None and not self._interim:
+            answer._began(status, self._parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
-        if self.answer is not None and self.answer._body(body):
+        if (answer := self._reading) is not None and answer._body(body):
             self.pause_reading()
 
     def on_message_complete(self) -> None:
         if self._interim:
             self._interim = False
             return
-        if self.answer is not None:
-            self.answer._ended()
+        if (answer := self._reading) is not None:
+            answer._ended()
 
     def _fail(self, error: PlatformError) -> None:
         if self.answer is not None:

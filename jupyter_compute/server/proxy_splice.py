@@ -2,7 +2,7 @@
 caller's (Linux ``splice``, socket → pipe → socket), so no byte of it is copied through Python.
 
 Driven by the event loop: the pump splices until either side would block, then waits on that side's
-readiness (``add_reader``/``add_writer`` on duplicates of the two sockets, so neither aiohttp's nor
+readiness (``add_reader``/``add_writer`` on duplicates of the two sockets, so neither the client's nor
 tornado's own registrations are touched). At most a pipe's worth (1 MiB) is in flight, and one turn
 moves at most TURN_BYTES before other work on the loop gets its turn.
 """

@@ -25,6 +25,10 @@ BODY_CHUNKS_WAITING = 16
 CONNECT_TIMEOUT_S = 10.0
 #: Idle connections kept per platform.
 IDLE_PER_PLATFORM = 32
+#: Seconds an idle connection is kept (a NAT or load balancer may drop a quiet one without a word).
+IDLE_KEEP_S = 15.0
+#: Methods whose request may be sent again when its pooled connection is lost before any answer.
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
 USER_AGENT = f"jupyter-compute/{__version__}"
 
 _Key = tuple[str, str, int]
@@ -36,9 +40,9 @@ class ProxyClient:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._idle: dict[_Key, list[PlatformConnection]] = {}
+        self._idle: dict[_Key, list[tuple[float, PlatformConnection]]] = {}
         self._connections: weakref.WeakSet[PlatformConnection] = weakref.WeakSet()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = ssl.create_default_context()  # here, not on the event loop: it reads the system's CAs
 
     def exchange(self, method: str, url: URL | str, headers: Mapping[str, str], body: bytes | None = None, *,
                  streams_body: bool = False) -> Exchange:  # fmt: skip
@@ -48,16 +52,19 @@ class ProxyClient:
         return Exchange(self, method, target, headers, body, streams_body)
 
     def idle_connection(self, key: _Key) -> PlatformConnection | None:
+        """The most recently used open connection to the platform, if one was idle less than IDLE_KEEP_S."""
         idle = self._idle.get(key)
+        fresh_since = asyncio.get_running_loop().time() - IDLE_KEEP_S
         while idle:
-            connection = idle.pop()
-            if not connection.closed:
+            since, connection = idle.pop()
+            if not connection.closed and since >= fresh_since:
                 return connection
+            connection.close()
         return None
 
     async def connect(self, url: URL) -> PlatformConnection:
         host, port = url.raw_host or "", url.port or 0
-        tls = self._tls_context() if url.scheme == "https" else None
+        tls = self._tls if url.scheme == "https" else None
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 _, connection = await asyncio.get_running_loop().create_connection(
@@ -77,12 +84,7 @@ class ProxyClient:
             return
         connection.expect(None)
         connection.resume_reading()
-        idle.append(connection)
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = ssl.create_default_context()
-        return self._tls
+        idle.append((asyncio.get_running_loop().time(), connection))
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -121,12 +123,13 @@ class Exchange:
         # have just closed
         connection = None if streams_body else client.idle_connection(self._key)
         if connection is not None:
-            self.answer.resend = lambda: self._resend(url, head, body)
+            if method in IDEMPOTENT_METHODS:
+                self.answer.resend = lambda: self._resend(url, head, body)
             self._start(connection, head, body)
         else:
             self._opening = asyncio.ensure_future(self._open(url, head, body))
 
-    def _resend(self, url: URL, head: bytes, body: bytes | None) -> bool:
+    def _resend(self, url: URL, head: bytes, body: bytes | None) -> None:
         """Send the request again on a new connection (its pooled one was lost before any answer)."""
         lost, self._connection = self._connection, None
         self.answer.connection = None
@@ -134,13 +137,15 @@ class Exchange:
             lost.expect(None)  # what else it tells as it closes concerns nobody now
             lost.close()
         self._opening = asyncio.ensure_future(self._open(url, head, body))
-        return True
 
     async def _open(self, url: URL, head: bytes, body: bytes | None) -> None:
         try:
             connection = await self._client.connect(url)
         except PlatformError as exc:
             self.answer.fail(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 — whatever it is, the caller must hear of it, not wait
+            self.answer.fail(PlatformError(f"cannot connect to {url.raw_host}: {type(exc).__name__}: {exc}"))
             return
         self._start(connection, head, body)
 
@@ -198,7 +203,9 @@ class Exchange:
         """Let the connection go: back to the pool when the exchange ended ``clean`` and whole, closed otherwise."""
         if self._opening is not None and not self._opening.done():
             self._opening.cancel()
+            self.answer.fail(PlatformError("the request was given up before a connection opened"))
         self._body_done = True
+        self._free_room()
         connection, self._connection = self._connection, None
         if connection is None:
             return
