@@ -267,7 +267,7 @@ async def test_https_platforms_are_reached_with_their_certificates_checked(
             exchange = trusting.exchange("GET", f"https://127.0.0.1:{free_port}/hello", {})
             answer = await exchange.response()
             assert answer.status == 200 and await body_of(answer) == b'{"scheme": "https"}'
-            assert exchange.take_body(0) is None, "a TLS body is never spliced"
+            assert exchange.take_body(0) is None, "a TLS body never goes by the pump"
             exchange.close()
         await trusting.aclose()
     finally:

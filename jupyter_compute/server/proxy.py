@@ -7,7 +7,7 @@ empty segments), then checks the built URL once more against the base.
 
 Bodies stream both ways with bounded memory: the request body goes on as it arrives (after every check
 has passed, and no faster than the platform takes it), the answer is relayed chunk by chunk — or, for a
-large body of declared length on Linux, moved kernel-side from socket to socket (proxy_splice.py).
+large body of declared length, moved from socket to socket through one reused buffer (proxy_pump.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from yarl import URL
 
 from ..backends.base import Backend
 from ..errors import AuthError, BackendError, InvalidSpec, NotSupported
-from . import proxy_splice
+from . import proxy_pump
 from .handlers import ComputeHandler
 from .proxy_connection import Answer, PlatformError
 from .proxy_upstream import Exchange
@@ -48,8 +48,8 @@ FORWARDED_REQUEST_HEADERS = ("accept", "accept-encoding", "content-type", "if-no
 PROXIED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: Methods whose request body is passed on.
 BODY_METHODS = ("POST", "PUT", "PATCH")
-#: The least body still to come for the rest to go kernel-side (proxy_splice) rather than through Python.
-SPLICE_MIN_BYTES = 1 << 20
+#: The least body still to come for the rest to go by the pump (proxy_pump) rather than chunk by chunk.
+PUMP_MIN_BYTES = 1 << 20
 #: Response headers passed back to the caller.
 FORWARDED_RESPONSE_HEADERS = (
     "content-type", "content-encoding", "content-disposition", "content-range",
@@ -154,7 +154,7 @@ class ProxyHandler(ComputeHandler):
     """
 
     _exchange: Exchange | None = None
-    _pump: proxy_splice.Pump | None = None
+    _pump: proxy_pump.Pump | None = None
     _cookies_to_sign: list[Callable[[], None]] | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
@@ -243,7 +243,7 @@ class ProxyHandler(ComputeHandler):
             self._answer_head(upstream)
             if upstream.complete:  # a short answer, whole already
                 self.write(upstream.read_nowait())
-            elif not await self._splice():
+            elif not await self._pump_body():
                 await self._relay(upstream)
         except (PlatformError, TimeoutError) as exc:
             self._exchange.close(clean=False)
@@ -272,19 +272,19 @@ class ProxyHandler(ComputeHandler):
         if length is not None and upstream.status not in (204, 304):
             self.set_header("Content-Length", length)  # the raw bytes: not chunked
 
-    async def _splice(self) -> bool:
-        """Send the rest of a large body of declared length kernel-side (see proxy_splice), when this system,
+    async def _pump_body(self) -> bool:
+        """Send the rest of a large body of declared length by the pump (see proxy_pump), when this system,
         both connections (plain HTTP/1.1 sockets) and our answer (no output transform) allow it. The
         connection to the platform is then closed at the end; the caller's stays open for its next request."""
         connection = self._plain_connection()
-        taken = self._exchange.take_body(SPLICE_MIN_BYTES) if connection and self._exchange else None
+        taken = self._exchange.take_body(PUMP_MIN_BYTES) if connection and self._exchange else None
         if connection is None or taken is None:
             return False
         read, source, left = taken
         for data in read:
             self.write(data)
         await self.flush()  # our head and what the client had read go first, through tornado
-        self._pump = proxy_splice.Pump(source, connection.stream.socket.fileno(), left,
+        self._pump = proxy_pump.Pump(source, connection.stream.socket.fileno(), left,
                                        self.compute.proxy_client.timeout)
         await self._pump.run()
         # sent past tornado, which counts what it is given against the Content-Length
@@ -296,7 +296,7 @@ class ProxyHandler(ComputeHandler):
         """The caller's connection when the answer's bytes go on it as they are: a plain socket, HTTP/1.x, a
         declared length, no output transform (compression); else None."""
         connection = self.request.connection
-        if (not proxy_splice.AVAILABLE or self._transforms or "Content-Length" not in self._headers
+        if (not proxy_pump.AVAILABLE or self._transforms or "Content-Length" not in self._headers
                 or not isinstance(connection, HTTP1Connection) or type(connection.stream) is not IOStream
                 or not hasattr(connection, "_expected_content_remaining")):
             return None

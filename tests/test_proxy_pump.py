@@ -1,4 +1,4 @@
-"""A large answer of declared length goes through the passthrough kernel-side (server/proxy_splice.py):
+"""A large answer of declared length goes through the passthrough by the pump (server/proxy_pump.py):
 it arrives intact, the caller's connection stays open for its next request, the platform's connection
 is closed rather than pooled, and an answer that breaks off, stalls or loses its caller mid-body is
 never passed off as whole and leaves the server serving."""
@@ -19,16 +19,16 @@ from conftest import until
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
-from jupyter_compute.server import proxy_splice
-from jupyter_compute.server.proxy import SPLICE_MIN_BYTES
+from jupyter_compute.server import proxy_pump
+from jupyter_compute.server.proxy import PUMP_MIN_BYTES
 from jupyter_compute.server.proxy_upstream import ProxyClient
 from tests.test_proxy_streaming import PIECE, pattern, pattern_hash
 
 
 
-def test_this_machine_splices() -> None:
-    """The tests below are of the splice path: on this (Linux) machine it must be the one taken."""
-    assert proxy_splice.AVAILABLE
+def test_this_machine_pumps() -> None:
+    """The tests below are of the pump's path: on this (Linux) machine it must be the one taken."""
+    assert proxy_pump.AVAILABLE
 
 LARGE = 24 << 20
 TIMEOUT_S = 2.0
@@ -96,7 +96,7 @@ def platform(jp_asyncio_loop: Any) -> Iterator[tuple[int, Platform]]:
 
 @pytest.fixture
 def jp_server_config(platform: tuple[int, Platform], monkeypatch: pytest.MonkeyPatch) -> Config:
-    monkeypatch.setenv("ECHO_API_KEY", "splice-key")
+    monkeypatch.setenv("ECHO_API_KEY", "pump-key")
     return Config({
         "ServerApp": {"jpserver_extensions": {"jupyter_compute": True}},
         "ComputeApp": {"proxy_timeout": TIMEOUT_S, "backends": {
@@ -158,7 +158,7 @@ async def test_a_large_answer_arrives_whole_and_the_connection_serves_the_next(
         status, headers, got, digest = await caller.get(size)
         assert status == 200 and headers["content-length"] == str(size)
         assert got == size and digest == pattern_hash(size)
-    # each large answer went kernel-side, so its platform connection was closed, not pooled for the next one
+    # each large answer went by the pump, so its platform connection was closed, not pooled for the next one
     assert platform[1].connections == 3
 
 
@@ -168,7 +168,7 @@ async def test_an_answer_that_breaks_off_mid_body_is_not_passed_off_as_whole(
     status, headers = await caller.ask(f"size={LARGE}&send={LARGE // 2}")
     assert status == 200 and headers["content-length"] == str(LARGE)
     got, _ = await caller.body(LARGE)
-    assert SPLICE_MIN_BYTES < got < LARGE
+    assert PUMP_MIN_BYTES < got < LARGE
     assert await caller.reader.read() == b"", "the caller's connection was closed"
 
     # the server goes on
@@ -183,7 +183,7 @@ async def test_a_platform_that_stalls_mid_body_is_given_up_on(connect: Any, plat
     status, _ = await caller.ask(f"size={LARGE}&stall={LARGE // 2}")
     assert status == 200
     got, _ = await caller.body(LARGE)
-    assert SPLICE_MIN_BYTES < got < LARGE
+    assert PUMP_MIN_BYTES < got < LARGE
     assert await caller.reader.read() == b""
     await until(lambda: platform[1].left_mid_answer >= 1, "the platform's connection to be closed", timeout=60)
 
@@ -194,8 +194,8 @@ async def test_a_caller_leaving_mid_answer_frees_the_platform_and_the_server(
     caller = await connect()
     status, _ = await caller.ask(f"size={256 << 20}")
     assert status == 200
-    got, _ = await caller.body(256 << 20, stop_after=SPLICE_MIN_BYTES * 4)
-    assert got >= SPLICE_MIN_BYTES * 4
+    got, _ = await caller.body(256 << 20, stop_after=PUMP_MIN_BYTES * 4)
+    assert got >= PUMP_MIN_BYTES * 4
     caller.writer.close()
     await until(lambda: platform[1].left_mid_answer >= 1, "the platform's answer to be broken off", timeout=120)
 
@@ -216,14 +216,14 @@ async def test_a_body_taken_from_a_paused_client_keeps_its_order(platform: tuple
         connection = response.connection
         assert connection is not None
         await until(lambda: connection.reading_paused, "the client to stop reading with its buffer full", timeout=60)
-        taken = exchange.take_body(SPLICE_MIN_BYTES)
+        taken = exchange.take_body(PUMP_MIN_BYTES)
         assert taken is not None
         read, source, rest = taken
         assert sum(map(len, read)) + rest == size and read
 
         digest = hashlib.sha256(b"".join(read))
         reading = asyncio.ensure_future(_read_all(right, rest, digest))
-        await proxy_splice.Pump(source, left.get_extra_info("socket").fileno(), rest, 60.0).run()
+        await proxy_pump.Pump(source, left.get_extra_info("socket").fileno(), rest, 60.0).run()
         assert await reading == rest and digest.hexdigest() == pattern_hash(size)
         exchange.close()
     finally:
