@@ -70,6 +70,16 @@ async def body_of(answer: Answer) -> bytes:
     return b"".join([chunk async for chunk in answer.chunks()])
 
 
+async def fetch(client: ProxyClient, port: int, path: str = "/x") -> tuple[int, bytes]:
+    """GET ``path`` of the platform on ``port``: its status and whole body (or what the client raised)."""
+    exchange = client.exchange("GET", f"http://127.0.0.1:{port}{path}", {})
+    try:
+        answer = await exchange.response()
+        return answer.status, await body_of(answer)
+    finally:
+        exchange.close()
+
+
 async def test_answers_of_every_framing_are_read_whole_and_the_connection_is_kept_when_it_may_be(
         client: ProxyClient) -> None:  # fmt: skip
     answers = [
@@ -112,11 +122,8 @@ async def test_a_platform_that_closed_an_idle_connection_gets_the_next_request_o
 
     platform = ScriptedPlatform(script)
     port = await platform.start()
-    for _ in range(3):
-        exchange = client.exchange("GET", f"http://127.0.0.1:{port}/x", {})
-        answer = await exchange.response()
-        assert await body_of(answer) == b"ok"
-        exchange.close()  # the next request goes on this connection, unless its close was seen by then
+    for _ in range(3):  # each request goes on the connection before, unless its close was seen by then
+        assert await fetch(client, port) == (200, b"ok")
     assert platform.connections == 3
 
 
@@ -147,11 +154,8 @@ async def test_what_cannot_be_answered_is_a_platform_error_that_says_why(client:
 
     cut_platform = ScriptedPlatform(cut)
     cut_port = await cut_platform.start()
-    exchange = client.exchange("GET", f"http://127.0.0.1:{cut_port}/x", {})
-    answer = await exchange.response()
     with pytest.raises(PlatformError, match="before its answer was whole"):
-        await body_of(answer)
-    exchange.close()
+        await fetch(client, cut_port)
 
 
 async def test_a_header_with_a_line_break_is_not_sent_and_its_value_is_not_told(client: ProxyClient) -> None:
@@ -355,11 +359,8 @@ async def test_a_connection_reset_in_a_body_that_ends_with_the_connection_is_not
 
     platform = ScriptedPlatform(script)
     port = await platform.start()
-    exchange = client.exchange("GET", f"http://127.0.0.1:{port}/x", {})
-    answer = await exchange.response()
     with pytest.raises(PlatformError, match="before its answer was whole"):
-        await body_of(answer)
-    exchange.close()
+        await fetch(client, port)
 
 
 async def test_bytes_past_a_whole_answer_change_nothing_of_it_and_end_the_connection(client: ProxyClient) -> None:
@@ -372,10 +373,7 @@ async def test_bytes_past_a_whole_answer_change_nothing_of_it_and_end_the_connec
     platform = ScriptedPlatform(script)
     port = await platform.start()
     for _ in range(2):
-        exchange = client.exchange("GET", f"http://127.0.0.1:{port}/x", {})
-        answer = await exchange.response()
-        assert (answer.status, await body_of(answer)) == (200, b"first")
-        exchange.close()
+        assert await fetch(client, port) == (200, b"first")
     assert platform.connections == 2, "the connection that said too much was not used again"
 
 
@@ -395,9 +393,7 @@ async def test_idle_connections_are_kept_for_a_while_only_and_no_timeout_means_n
             platform.connections = 0
             monkeypatch.setattr("jupyter_compute.server.proxy_upstream.IDLE_KEEP_S", keep_s)
             for _ in range(3):
-                exchange = unlimited.exchange("GET", f"http://127.0.0.1:{port}/x", {})
-                assert await body_of(await exchange.response()) == b"ok"
-                exchange.close()
+                assert await fetch(unlimited, port) == (200, b"ok")
                 await asyncio.sleep(0.01)
             assert platform.connections == connections, keep_s
             await unlimited.aclose()
