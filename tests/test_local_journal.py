@@ -185,6 +185,50 @@ def test_a_start_cut_short_during_its_scan_still_tracks_the_queued_jobs(
     run(body)
 
 
+def test_a_queued_job_asked_for_while_start_scans_is_answered_once_the_scan_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart, a user may ask for a job of the queue journal while start still reads the jobs on disk:
+    its logs, results, cancel and delete wait for the scan and act on the job, not answer 'no local job'."""
+    gate = tmp_path / "gate"
+    entered, release = threading.Event(), threading.Event()
+    real_scan = local.LocalBackend._scan
+
+    def slow_scan(self: local.LocalBackend) -> list[Any]:
+        entered.set()
+        release.wait(120)
+        return real_scan(self)
+
+    async def body() -> None:
+        async with backend(tmp_path, max_jobs=1) as b:
+            await b.submit(JobSpec(command=gated("true", gate)), "s-holder")
+            for job_id in ("s-logs", "s-cancel", "s-delete"):
+                assert (await b.submit(JobSpec(command="true"), job_id)).status.state is JobState.QUEUED
+        monkeypatch.setattr(local.LocalBackend, "_scan", slow_scan)
+        again = local.LocalBackend("local", {"max_jobs": 1}, data_dir=tmp_path)
+        try:
+            starting = asyncio.ensure_future(again.start())
+            await until(entered.is_set, "the scan to begin", timeout=120)
+            asked = [asyncio.ensure_future(call) for call in (
+                again.logs("s-logs"), again.results("s-logs"), again.cancel("s-cancel"), again.delete("s-delete"))]
+            await asyncio.sleep(0.2)
+            assert not any(call.done() for call in asked), "they wait for the scan"
+            release.set()
+            await starting
+            chunk, listed, _, _ = await asyncio.wait_for(asyncio.gather(*asked), 120)
+            assert (chunk.text, chunk.complete, listed) == ("", False, [])
+            assert (await again.status("s-cancel")).state is JobState.CANCELLED
+            with pytest.raises(NotFound):
+                await again.status("s-delete")
+            assert (await again.status("s-logs")).state is JobState.QUEUED
+        finally:
+            release.set()
+            gate.touch()
+            await again.close()
+
+    run(body)
+
+
 def test_a_journal_used_before_it_is_loaded_keeps_the_lines_written_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -369,6 +369,7 @@ class LocalBackend(Backend):
         self._form: Form | None = None
         self._journal = QueueJournal(self.jobs_dir)
         self._scanned = False  # the journal and the folders were read (start)
+        self._scan_task: asyncio.Future[None] | None = None
         self._runner_flags: tuple[str, ...] | None = None  # probed once, before the first spawn
         self._probe: asyncio.Task[tuple[str, ...]] | None = None
         self._sink: StatusSink | None = None
@@ -399,8 +400,9 @@ class LocalBackend(Backend):
         if self._probe is None and self._runner_flags is None:
             self._probe = asyncio.create_task(asyncio.to_thread(probe_runner_flags))
         # Shielded: a start cut short still tracks what the scan found (the journal's jobs are known nowhere else).
-        self._tasks.append(asyncio.ensure_future(self._scan_and_track()))
-        await asyncio.shield(self._tasks[-1])
+        self._scan_task = asyncio.ensure_future(self._scan_and_track())
+        self._tasks.append(self._scan_task)
+        await asyncio.shield(self._scan_task)
         for job_id in list(self._launched):
             await self._refresh(job_id)
         for job_id in list(self._launched):
@@ -558,8 +560,15 @@ class LocalBackend(Backend):
             return job_id if await asyncio.to_thread(self._journal.__contains__, job_id) else None
         return job_id if job_id in self._journal else None
 
+    async def _scan_done(self) -> None:
+        """Wait until start's scan has tracked the jobs on disk: a job of the queue journal is known only then, and
+        a request for it may come while the scan runs (it failing is start's to tell)."""
+        if self._scan_task is not None and not self._scan_task.done():
+            await asyncio.wait([self._scan_task])
+
     async def cancel(self, remote_id: str) -> None:
         """Stop a job (and all its processes) and wait briefly until it is recorded as cancelled."""
+        await self._scan_done()
         if await self._cancel_from_journal(remote_id):
             return
         job_dir = self._job_dir(remote_id)
@@ -604,6 +613,7 @@ class LocalBackend(Backend):
 
     async def delete(self, remote_id: str) -> None:
         """Cancel the job if it has not ended, then remove its folder (and its queue journal line)."""
+        await self._scan_done()
         if self._pending_plan(remote_id) is None:
             self._job_dir(remote_id)  # NotFound
         await self.cancel(remote_id)
@@ -638,6 +648,7 @@ class LocalBackend(Backend):
         """Log text from byte ``offset``; ``complete`` once the job ended and all was read."""
         if offset < 0:
             raise InvalidSpec("'offset' must not be negative", field="offset")
+        await self._scan_done()
         if self._pending_plan(remote_id) is not None:  # not started: nothing logged yet
             return LogChunk("", offset, False)
         job_dir = self._job_dir(remote_id)
@@ -661,6 +672,7 @@ class LocalBackend(Backend):
         listed = self._ended_results.get(remote_id)
         if listed is not None:
             return list(listed)
+        await self._scan_done()
         if self._pending_plan(remote_id) is not None:  # not started: no results yet
             return []
         return await asyncio.to_thread(_list_results, self._job_dir(remote_id))
