@@ -411,3 +411,35 @@ async def test_an_exchange_given_up_before_its_connection_opened_lets_everyone_w
     assert room.done()
     with pytest.raises(PlatformError, match="given up"):
         await exchange.answer.head()
+
+
+async def test_an_upload_the_platform_stops_taking_fails_after_the_timeout_and_lets_the_caller_go() -> None:
+    over = asyncio.Event()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await platform.head(reader)
+        await over.wait()  # reads none of the body, and never answers
+
+    platform = ScriptedPlatform(script)
+    port = await platform.start()
+    impatient = ProxyClient(0.5)
+    try:
+        exchange = impatient.exchange("PUT", f"http://127.0.0.1:{port}/up", {"Content-Length": str(1 << 30)},
+                                      streams_body=True)
+        while exchange._connection is None:  # the connection opens
+            await asyncio.sleep(0.01)
+        room = None
+        for _ in range(100_000):  # until the socket's buffers are full
+            room = exchange.feed(b"x" * (1 << 16))
+            if room is not None:
+                break
+        assert room is not None, "the platform's side filled up"
+        await asyncio.wait_for(room, 60)  # freed by the timeout, not left hanging
+        assert exchange.feed(b"x" * (1 << 16)) is None and exchange.cut_short, "the rest of the body goes nowhere"
+        with pytest.raises(PlatformError, match="took none of the request body for 0.5 s"):
+            await exchange.response()
+        exchange.close()
+    finally:
+        over.set()
+        await impatient.aclose()
+        await asyncio.sleep(0.05)  # the platform's side ends

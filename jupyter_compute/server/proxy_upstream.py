@@ -173,7 +173,11 @@ class Exchange:
         if drained is None:
             return None
         drained.add_done_callback(lambda _: self._free_room())
-        return self._wait_room()
+        room = self._wait_room()
+        if self._client.timeout:
+            stall = asyncio.get_running_loop().call_later(self._client.timeout, self._stalled, room)
+            room.add_done_callback(lambda _: stall.cancel())
+        return room
 
     async def response(self) -> Answer:
         """The platform's answer (status and headers; its body is read from it), once the request body has
@@ -223,6 +227,17 @@ class Exchange:
             self._body_done = self.cut_short = True
             self._waiting.clear()
         self._free_room()
+
+    def _stalled(self, room: asyncio.Future[None]) -> None:
+        """The platform took none of the body for the timeout: the request fails, and the rest of the body (still
+        read from the caller) goes nowhere."""
+        if room.done():
+            return
+        self.answer.fail(PlatformError(f"the platform took none of the request body for {self._client.timeout:g} s"))
+        self._answered()
+        if self._connection is not None:
+            self._connection.expect(None)
+            self._connection.close()
 
     def _write_chunk(self, chunk: bytes) -> None:
         assert self._connection is not None
