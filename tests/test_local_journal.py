@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,26 +148,42 @@ def test_a_deleted_queued_job_does_not_come_back_after_a_restart(tmp_path: Path)
     run(body)
 
 
-def test_a_start_cut_short_during_its_scan_still_tracks_the_queued_jobs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class HeldScan:
+    """Holds the scan of a LocalBackend's start in its thread (once :meth:`hold` is called) until ``release``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.entered, self.release, self._monkeypatch = threading.Event(), threading.Event(), monkeypatch
+
+    def hold(self) -> None:
+        real_scan = local.LocalBackend._scan
+
+        def slow_scan(backend: local.LocalBackend) -> list[Any]:
+            self.entered.set()
+            self.release.wait(120)
+            return real_scan(backend)
+
+        self._monkeypatch.setattr(local.LocalBackend, "_scan", slow_scan)
+
+
+@pytest.fixture
+def scan(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldScan]:
+    held = HeldScan(monkeypatch)
+    yield held
+    held.release.set()
+
+
+def test_a_start_cut_short_during_its_scan_still_tracks_the_queued_jobs(tmp_path: Path, scan: HeldScan) -> None:
     """The server gives the extension's start a deadline: a start cancelled while it reads the jobs on disk still
     tracks what it found (a queued job of the journal is known nowhere else), and meanwhile such a job is queued,
     not unknown (the monitor would fail a job its backend does not know)."""
     gate = tmp_path / "gate"
-    entered, release = threading.Event(), threading.Event()
-    real_scan = local.LocalBackend._scan
-
-    def slow_scan(self: local.LocalBackend) -> list[Any]:
-        entered.set()
-        release.wait(120)
-        return real_scan(self)
+    entered, release = scan.entered, scan.release
 
     async def body() -> None:
         async with backend(tmp_path, max_jobs=1) as b:
             await b.submit(JobSpec(command=gated("true", gate)), "s-holder")
             assert (await b.submit(JobSpec(command="true"), "s-kept")).status.state is JobState.QUEUED
-        monkeypatch.setattr(local.LocalBackend, "_scan", slow_scan)
+        scan.hold()
         again = local.LocalBackend("local", {"max_jobs": 2}, data_dir=tmp_path)
         try:
             starting = asyncio.ensure_future(again.start())
@@ -186,25 +203,19 @@ def test_a_start_cut_short_during_its_scan_still_tracks_the_queued_jobs(
 
 
 def test_a_queued_job_asked_for_while_start_scans_is_answered_once_the_scan_is_done(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, scan: HeldScan
 ) -> None:
     """After a restart, a user may ask for a job of the queue journal while start still reads the jobs on disk:
     its logs, results, cancel and delete wait for the scan and act on the job, not answer 'no local job'."""
     gate = tmp_path / "gate"
-    entered, release = threading.Event(), threading.Event()
-    real_scan = local.LocalBackend._scan
-
-    def slow_scan(self: local.LocalBackend) -> list[Any]:
-        entered.set()
-        release.wait(120)
-        return real_scan(self)
+    entered, release = scan.entered, scan.release
 
     async def body() -> None:
         async with backend(tmp_path, max_jobs=1) as b:
             await b.submit(JobSpec(command=gated("true", gate)), "s-holder")
             for job_id in ("s-logs", "s-cancel", "s-delete"):
                 assert (await b.submit(JobSpec(command="true"), job_id)).status.state is JobState.QUEUED
-        monkeypatch.setattr(local.LocalBackend, "_scan", slow_scan)
+        scan.hold()
         again = local.LocalBackend("local", {"max_jobs": 1}, data_dir=tmp_path)
         try:
             starting = asyncio.ensure_future(again.start())
