@@ -237,7 +237,7 @@ class ProxyHandler(ComputeHandler):
 
     async def _forward(self, backend_name: str) -> None:
         assert self._exchange is not None, "prepare opened the exchange"
-        self._sign_cookies()  # the request is on its way (tornado waited a turn of the loop for its body)
+        self._sign_cookies()  # the request is on its way (written in prepare, or its connection is opening)
         try:
             upstream = await self._exchange.response()
             self._answer_head(upstream)

@@ -42,7 +42,7 @@ class ProxyClient:
         self.timeout = timeout
         self._idle: dict[_Key, list[tuple[float, PlatformConnection]]] = {}
         self._connections: weakref.WeakSet[PlatformConnection] = weakref.WeakSet()
-        self._tls = ssl.create_default_context()  # here, not on the event loop: it reads the system's CAs
+        self._tls: ssl.SSLContext | None = None  # made at the first HTTPS platform
 
     def exchange(self, method: str, url: URL | str, headers: Mapping[str, str], body: bytes | None = None, *,
                  streams_body: bool = False) -> Exchange:  # fmt: skip
@@ -64,7 +64,7 @@ class ProxyClient:
 
     async def connect(self, url: URL) -> PlatformConnection:
         host, port = url.raw_host or "", url.port or 0
-        tls = self._tls if url.scheme == "https" else None
+        tls = await self._tls_context() if url.scheme == "https" else None
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 _, connection = await asyncio.get_running_loop().create_connection(
@@ -75,6 +75,11 @@ class ProxyClient:
             raise PlatformError(f"cannot connect to {host}:{port}: {exc}") from None
         self._connections.add(connection)
         return connection
+
+    async def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:  # in a worker thread: reading the system's CAs takes ~20 ms
+            self._tls = await asyncio.to_thread(ssl.create_default_context)
+        return self._tls
 
     def release(self, key: _Key, connection: PlatformConnection) -> None:
         """Keep an open connection whose last answer was whole for the next request."""
